@@ -1,0 +1,249 @@
+"""Alert precision and recall of the anomaly detector on the campaign simulator.
+
+The simulator runs with a seeded schedule of injected anomalies; every hour
+is fed, in process, through the same pure detector and pacing check the
+alerts service uses. Alerts are folded into incidents with the service's
+"one open alert per entity and kind" rule, then scored against the
+simulator's ground truth.
+
+Usage: python bench/quality.py --seed S [--campaigns N] [--days D] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+from collections import defaultdict, deque
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from uuid import UUID
+
+from services.alerts.anomaly import DEFAULT_PARAMS, DetectorParams, detect_campaign
+from services.alerts.pacing import check_pacing, learn_profile
+from shared.connectors.simulator import (
+    ANOMALY_KINDS,
+    CampaignSimulator,
+    InjectedAnomaly,
+    random_schedule,
+)
+from shared.metrics import HourlyMetrics
+
+HOUR = timedelta(hours=1)
+START = datetime(2025, 1, 6, tzinfo=UTC)
+
+# Alerts that raise within this many hours after an anomaly ends still count:
+# multi-hour windows and the day-to-date pacing view see a fault late.
+DEFAULT_GRACE_HOURS = 3
+# An incident closes after this many hours without a repeat of its alert.
+DEFAULT_QUIET_HOURS = 3
+# Pacing alerts judge spend accumulated since midnight UTC, so an anomaly's
+# effect on them lasts until the day ends, however short the anomaly was.
+DAY_TO_DATE_KINDS: frozenset[str] = frozenset({"budget_pacing", "budget_exceeded"})
+
+
+@dataclass(frozen=True, slots=True)
+class RaisedAlert:
+    """A new incident: the first alert of ``kind`` on a campaign since the last one closed."""
+
+    campaign_id: UUID
+    kind: str
+    hour: datetime
+
+
+@dataclass(slots=True)
+class IncidentTracker:
+    """The "one open alert per entity and kind" rule.
+
+    A repeat of an open incident's alert keeps it open; once ``quiet_hours``
+    hours pass without one, it closes and the next alert opens a new incident.
+    """
+
+    quiet_hours: int = DEFAULT_QUIET_HOURS
+    raised: list[RaisedAlert] = field(default_factory=list)
+    _last_seen: dict[tuple[UUID, str], datetime] = field(default_factory=dict)
+
+    def observe(self, campaign_id: UUID, kind: str, hour: datetime) -> RaisedAlert | None:
+        """Record an alert; returns the new incident, or None when it repeats an open one."""
+        key = (campaign_id, kind)
+        last = self._last_seen.get(key)
+        self._last_seen[key] = hour
+        if last is not None and hour - last <= self.quiet_hours * HOUR:
+            return None
+        alert = RaisedAlert(campaign_id, kind, hour)
+        self.raised.append(alert)
+        return alert
+
+
+@dataclass(frozen=True, slots=True)
+class QualityScore:
+    alert_precision: float
+    alert_recall: float
+    alerts: int
+    true_alerts: int
+    injected: int
+    detected: int
+    median_detection_delay_hours: float | None
+    recall_by_kind: dict[str, float]
+    false_alerts_by_kind: dict[str, int]
+
+
+def _attribution_end(anomaly: InjectedAnomaly, kind: str, grace_hours: int) -> datetime:
+    end = anomaly.end_hour + grace_hours * HOUR
+    if kind in DAY_TO_DATE_KINDS:
+        last_hour = anomaly.end_hour - HOUR
+        end_of_day = datetime.combine(last_hour.date(), datetime.min.time(), UTC) + 24 * HOUR
+        end = max(end, end_of_day)
+    return end
+
+
+def _matches(alert: RaisedAlert, anomaly: InjectedAnomaly, grace_hours: int) -> bool:
+    return (
+        alert.campaign_id == anomaly.campaign_id
+        and anomaly.start_hour <= alert.hour < _attribution_end(anomaly, alert.kind, grace_hours)
+    )
+
+
+def score(
+    alerts: Sequence[RaisedAlert],
+    ground_truth: Sequence[InjectedAnomaly],
+    grace_hours: int = DEFAULT_GRACE_HOURS,
+) -> QualityScore:
+    """Precision and recall of raised alerts against injected anomalies.
+
+    An alert is true when it is raised on the anomaly's campaign between its
+    start and ``grace_hours`` after its end (for day-to-date pacing kinds, at
+    least until that UTC day ends). An anomaly is detected when at least one
+    alert is true for it; the delay is from its start to the first such alert.
+    With no alerts precision is 1.0, with nothing injected recall is 1.0.
+    """
+    true_alerts = 0
+    false_by_kind: dict[str, int] = defaultdict(int)
+    for alert in alerts:
+        if any(_matches(alert, anomaly, grace_hours) for anomaly in ground_truth):
+            true_alerts += 1
+        else:
+            false_by_kind[alert.kind] += 1
+
+    delays: list[float] = []
+    found_by_kind: dict[str, list[bool]] = defaultdict(list)
+    for anomaly in ground_truth:
+        hits = [alert.hour for alert in alerts if _matches(alert, anomaly, grace_hours)]
+        found_by_kind[anomaly.kind].append(bool(hits))
+        if hits:
+            delays.append((min(hits) - anomaly.start_hour) / HOUR)
+
+    return QualityScore(
+        alert_precision=true_alerts / len(alerts) if alerts else 1.0,
+        alert_recall=len(delays) / len(ground_truth) if ground_truth else 1.0,
+        alerts=len(alerts),
+        true_alerts=true_alerts,
+        injected=len(ground_truth),
+        detected=len(delays),
+        median_detection_delay_hours=statistics.median(delays) if delays else None,
+        recall_by_kind={
+            kind: sum(found) / len(found) for kind, found in sorted(found_by_kind.items())
+        },
+        false_alerts_by_kind=dict(sorted(false_by_kind.items())),
+    )
+
+
+def _alert_kinds(
+    history: Sequence[HourlyMetrics],
+    today: Sequence[HourlyMetrics],
+    profile: Sequence[float] | None,
+    params: DetectorParams,
+) -> Iterable[str]:
+    for anomaly in detect_campaign(history, params):
+        yield anomaly.kind
+    pacing = check_pacing(today, profile, params)
+    if pacing is not None:
+        yield pacing.kind
+
+
+def run(
+    seed: int,
+    campaigns: int = 20,
+    days: int = 14,
+    anomalies: int | None = None,
+    params: DetectorParams = DEFAULT_PARAMS,
+    grace_hours: int = DEFAULT_GRACE_HOURS,
+    quiet_hours: int = DEFAULT_QUIET_HOURS,
+) -> QualityScore:
+    """Simulate, detect hour by hour and score; ``anomalies`` defaults to two per campaign."""
+    hours = days * 24
+    count = 2 * campaigns if anomalies is None else anomalies
+    probe = CampaignSimulator(campaigns, seed, START)
+    schedule = random_schedule(probe.campaign_ids, START, hours, seed, count)
+    simulator = CampaignSimulator(campaigns, seed, START, schedule)
+
+    # Enough rows for the longest seasonal lookback of the widest window.
+    keep = (params.seasonal_lookback_days + 1) * 24 + max(params.window_hours)
+    history: dict[UUID, deque[HourlyMetrics]] = defaultdict(lambda: deque(maxlen=keep))
+    profiles: dict[UUID, tuple[float, ...] | None] = {}
+    tracker = IncidentTracker(quiet_hours)
+
+    for step in range(hours):
+        hour = START + step * HOUR
+        for row in simulator.simulate_hour(hour):
+            series = history[row.campaign_id]
+            if hour.hour == 0:
+                # learn the day's pacing profile once, from the days before it
+                profiles[row.campaign_id] = learn_profile(
+                    series, params.pacing_profile_min_days
+                )
+            series.append(row)
+            rows = list(series)
+            today = [r for r in rows[-24:] if r.hour.date() == hour.date()]
+            for kind in _alert_kinds(rows, today, profiles.get(row.campaign_id), params):
+                tracker.observe(row.campaign_id, kind, hour)
+    return score(tracker.raised, simulator.ground_truth, grace_hours)
+
+
+def _figures(result: QualityScore) -> dict[str, object]:
+    figures: dict[str, object] = {
+        "alert_precision": round(result.alert_precision, 4),
+        "alert_recall": round(result.alert_recall, 4),
+        "alerts": result.alerts,
+        "true_alerts": result.true_alerts,
+        "injected": result.injected,
+        "detected": result.detected,
+        "median_detection_delay_hours": result.median_detection_delay_hours,
+    }
+    for kind in ANOMALY_KINDS:
+        if kind in result.recall_by_kind:
+            figures[f"recall_{kind}"] = round(result.recall_by_kind[kind], 4)
+    for kind, count in result.false_alerts_by_kind.items():
+        figures[f"false_alerts_{kind}"] = count
+    return figures
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seed", type=int, required=True)
+    parser.add_argument("--campaigns", type=int, default=20)
+    parser.add_argument("--days", type=int, default=14)
+    parser.add_argument("--anomalies", type=int, default=None, help="default: 2 per campaign")
+    parser.add_argument("--grace-hours", type=int, default=DEFAULT_GRACE_HOURS)
+    parser.add_argument("--json", action="store_true", help="one JSON object instead of lines")
+    args = parser.parse_args(argv)
+    result = run(
+        args.seed,
+        campaigns=args.campaigns,
+        days=args.days,
+        anomalies=args.anomalies,
+        grace_hours=args.grace_hours,
+    )
+    figures = _figures(result)
+    if args.json:
+        print(json.dumps(figures))
+    else:
+        for name, value in figures.items():
+            print(f"{name}: {value}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

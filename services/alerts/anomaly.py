@@ -1,0 +1,613 @@
+"""Robust anomaly detection on hourly campaign metrics (pure; no I/O).
+
+For every campaign the newest hour is compared with a baseline:
+
+* ``seasonal`` -- the same hour of day on previous days, used whenever at
+  least ``seasonal_min_days`` such days exist. Ad traffic swings several-fold
+  between night and afternoon, so only same-hour history says what "normal"
+  is for volume metrics.
+* ``recent`` -- the trailing ``recent_hours`` hours, a fallback for the rate
+  metrics (ctr, cvr, cpc, roas) only; rates move far less with the time of
+  day than volumes, which would just be scored on the time of day.
+
+Scores are MAD-based z-scores, ``(x - median) / (1.4826 * MAD)``. The scale
+is floored because MAD collapses to zero on short or sparse series: at a
+fraction of the median, and at the sampling noise a binomial/Poisson count of
+the current hour's size would show anyway. A deviation must also be material
+(``min_relative_change``) before it is reported; a statistically sure but
+small wobble is not worth anybody's attention.
+
+Besides single hours, a trailing multi-hour window is scored against the same
+window on previous days: a low-volume campaign can lose most of its
+conversions without any single hour being conclusive.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+from typing import Literal
+from uuid import UUID
+
+from shared.metrics import HourlyMetrics
+
+MODEL_NAME = "anomaly_detector"
+MODEL_VERSION = "1.0.0"
+
+METRICS: tuple[str, ...] = ("ctr", "cvr", "cpc", "spend", "conversions", "roas")
+RATE_METRICS: frozenset[str] = frozenset({"ctr", "cvr", "cpc", "roas"})
+# Metrics computed from clicks or conversions: meaningless while tracking is down.
+TRACKED_METRICS: frozenset[str] = frozenset({"ctr", "cvr", "cpc", "conversions", "roas"})
+
+# Turns a MAD into a standard deviation for normally distributed data (1.4826...).
+MAD_TO_SIGMA = 1.0 / statistics.NormalDist().inv_cdf(0.75)
+
+Direction = Literal["up", "down"]
+BaselineKind = Literal["seasonal", "recent"]
+Severity = Literal["low", "medium", "high", "critical"]
+
+SEVERITIES: tuple[str, ...] = ("low", "medium", "high", "critical")
+HOUR = timedelta(hours=1)
+DAY = timedelta(days=1)
+
+# Only the costly direction of each metric is reported by default: cheaper
+# clicks, higher conversion rates and better ROAS need no intervention, and a
+# drop in spend is usually a deliberate pause or budget cut.
+DEFAULT_DIRECTIONS: tuple[tuple[str, str], ...] = (
+    ("ctr", "down"),
+    ("cvr", "down"),
+    ("cpc", "up"),
+    ("spend", "up"),
+    ("conversions", "down"),
+    ("roas", "down"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class DetectorParams:
+    """Every tunable of the detector and the pacing check, registered as the model's parameters."""
+
+    z_threshold: float = 4.0
+    min_relative_change: float = 0.3
+    seasonal_min_days: int = 5
+    seasonal_lookback_days: int = 14
+    recent_hours: int = 48
+    recent_min_hours: int = 24
+    relative_scale_floor: float = 0.05
+    window_hours: tuple[int, ...] = (1, 3)
+    # A zero needs this many expected events before it is called an outage
+    # (a Poisson count with mean 10 is zero with probability 5e-5).
+    outage_min_expected: float = 10.0
+    # |z| from which an anomaly is medium, high and critical; below is low.
+    severity_bands: tuple[float, float, float] = (6.0, 10.0, 20.0)
+    directions: tuple[tuple[str, str], ...] = DEFAULT_DIRECTIONS
+    # Pacing: spend may run this far (relative) ahead of the expected curve...
+    pacing_tolerance: float = 0.25
+    # ...and must be at least this share of the daily budget ahead to alert.
+    pacing_min_gap: float = 0.05
+    # Spend above the daily budget by more than this share is "budget_exceeded".
+    budget_overrun_tolerance: float = 0.0
+    # Days of history needed before the learned daily profile replaces a flat one.
+    pacing_profile_min_days: int = 3
+
+    def __post_init__(self) -> None:
+        if self.z_threshold <= 0 or self.min_relative_change < 0:
+            raise ValueError("thresholds must be positive")
+        if self.seasonal_min_days < 2 or self.recent_min_hours < 2:
+            raise ValueError("a baseline needs at least two points")
+        if self.seasonal_lookback_days < self.seasonal_min_days:
+            raise ValueError("seasonal_lookback_days must cover seasonal_min_days")
+        if not self.window_hours or min(self.window_hours) < 1:
+            raise ValueError("window_hours needs positive window lengths")
+        if list(self.severity_bands) != sorted(self.severity_bands):
+            raise ValueError("severity_bands must be ascending")
+        unknown = {metric for metric, _ in self.directions} - set(METRICS)
+        if unknown:
+            raise ValueError(f"unknown metrics in directions: {sorted(unknown)}")
+
+    def reports(self, metric: str, direction: str) -> bool:
+        return (metric, direction) in self.directions
+
+    def as_dict(self) -> dict[str, object]:
+        """JSON-ready parameters (tuples become lists)."""
+
+        def plain(value: object) -> object:
+            if isinstance(value, tuple | list):
+                return [plain(item) for item in value]
+            return value
+
+        return {name: plain(value) for name, value in asdict(self).items()}
+
+
+DEFAULT_PARAMS = DetectorParams()
+
+
+@dataclass(frozen=True, slots=True)
+class Anomaly:
+    """One metric of one campaign that left its normal range in the newest hour."""
+
+    campaign_id: UUID
+    hour: datetime
+    metric: str
+    direction: Direction
+    observed: float
+    # Median of the baseline; for tracking outages the count the baseline rate predicts.
+    baseline: float
+    z_score: float
+    baseline_kind: BaselineKind
+    history_size: int
+    severity: Severity
+    # Stable de-duplication key for open alerts, e.g. "cvr_down" or "tracking_outage".
+    kind: str
+    # Hours aggregated into ``observed`` (ending at ``hour``).
+    window_hours: int = 1
+
+    @property
+    def relative_change(self) -> float | None:
+        if self.baseline == 0:
+            return None
+        return self.observed / self.baseline - 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class AlertContent:
+    """What a person reads: the alert's type, severity, headline, details and next steps."""
+
+    alert_type: Literal["performance_anomaly", "budget_threshold"]
+    severity: Severity
+    title: str
+    description: str
+    recommended_actions: list[dict[str, str]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "alert_type": self.alert_type,
+            "severity": self.severity,
+            "title": self.title,
+            "description": self.description,
+            "recommended_actions": [dict(item) for item in self.recommended_actions],
+        }
+
+
+# ------------------------------------------------------------------ statistics
+
+
+def median_abs_deviation(values: Sequence[float]) -> float:
+    """Median of absolute deviations from the median (unscaled)."""
+    if not values:
+        raise ValueError("median_abs_deviation needs at least one value")
+    centre = statistics.median(values)
+    return statistics.median(abs(v - centre) for v in values)
+
+
+@dataclass(frozen=True, slots=True)
+class RobustScore:
+    z: float
+    median: float
+    scale: float
+
+
+def robust_z(observed: float, baseline: Sequence[float], floor: float = 0.0) -> RobustScore:
+    """MAD z-score of ``observed`` against ``baseline``, with the scale floored at ``floor``."""
+    centre = statistics.median(baseline)
+    scale = max(MAD_TO_SIGMA * median_abs_deviation(baseline), floor)
+    if scale <= 0:
+        # identical history and no floor: any difference is infinitely unusual
+        z = 0.0 if observed == centre else math.copysign(math.inf, observed - centre)
+    else:
+        z = (observed - centre) / scale
+    return RobustScore(z=z, median=centre, scale=scale)
+
+
+def severity_for(z_score: float, params: DetectorParams = DEFAULT_PARAMS) -> Severity:
+    medium, high, critical = params.severity_bands
+    size = abs(z_score)
+    if size >= critical:
+        return "critical"
+    if size >= high:
+        return "high"
+    if size >= medium:
+        return "medium"
+    return "low"
+
+
+# ------------------------------------------------------------------- detection
+
+
+def _is_active(row: HourlyMetrics) -> bool:
+    # A paused or undelivered hour says nothing about performance.
+    return row.impressions > 0 or row.spend > 0
+
+
+def _aggregate(rows: Sequence[HourlyMetrics]) -> HourlyMetrics:
+    if len(rows) == 1:
+        return rows[0]
+    last = rows[-1]
+    return HourlyMetrics(
+        campaign_id=last.campaign_id,
+        hour=last.hour,
+        impressions=sum(r.impressions for r in rows),
+        clicks=sum(r.clicks for r in rows),
+        conversions=sum(r.conversions for r in rows),
+        spend=sum(r.spend for r in rows),
+        revenue=sum(r.revenue for r in rows),
+        budget=last.budget,
+    )
+
+
+def _window(
+    by_hour: dict[datetime, HourlyMetrics], end: datetime, hours: int
+) -> HourlyMetrics | None:
+    rows = []
+    for offset in range(hours - 1, -1, -1):
+        row = by_hour.get(end - offset * HOUR)
+        if row is None or not _is_active(row):
+            return None
+        rows.append(row)
+    return _aggregate(rows)
+
+
+def _metric_value(row: HourlyMetrics, metric: str, budget: float) -> float | None:
+    value = row.value(metric)
+    if metric == "spend" and value is not None and row.budget > 0 and budget > 0:
+        # Spend follows the budget by design; rescale history to today's budget
+        # so a deliberate budget change is not reported as a spend anomaly.
+        return value * budget / row.budget
+    return value
+
+
+def _sampling_floor(metric: str, current: HourlyMetrics, medians: dict[str, float]) -> float:
+    """The noise a count of the current hour's size shows even when nothing changed."""
+    centre = medians[metric]
+    if metric == "ctr":
+        return (
+            math.sqrt(centre * (1 - centre) / current.impressions) if current.impressions else 0.0
+        )
+    if metric == "cvr":
+        return math.sqrt(centre * (1 - centre) / current.clicks) if current.clicks else 0.0
+    if metric == "cpc":
+        return centre / math.sqrt(current.clicks) if current.clicks else 0.0
+    if metric == "conversions":
+        return math.sqrt(max(centre, 1.0))
+    if metric == "roas":
+        # Revenue per order varies too; assume its spread equals its mean, doubling the variance.
+        expected = current.clicks * medians["cvr"] if "cvr" in medians else current.conversions
+        return centre * math.sqrt(2.0 / max(expected, 1.0))
+    return 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class _Baseline:
+    kind: BaselineKind
+    rows: list[HourlyMetrics]
+
+
+def _seasonal_rows(
+    by_hour: dict[datetime, HourlyMetrics], newest: datetime, hours: int, params: DetectorParams
+) -> list[HourlyMetrics]:
+    rows = []
+    for days_back in range(1, params.seasonal_lookback_days + 1):
+        row = _window(by_hour, newest - days_back * DAY, hours)
+        if row is not None:
+            rows.append(row)
+    return rows
+
+
+def _recent_rows(
+    by_hour: dict[datetime, HourlyMetrics], newest: datetime, params: DetectorParams
+) -> list[HourlyMetrics]:
+    rows = []
+    for back in range(1, params.recent_hours + 1):
+        row = by_hour.get(newest - back * HOUR)
+        if row is not None and _is_active(row):
+            rows.append(row)
+    return rows
+
+
+def _values(rows: Iterable[HourlyMetrics], metric: str, budget: float) -> list[float]:
+    return [v for row in rows if (v := _metric_value(row, metric, budget)) is not None]
+
+
+def _outage(
+    current: HourlyMetrics,
+    medians: dict[str, float],
+    baseline: _Baseline,
+    params: DetectorParams,
+) -> Anomaly | None:
+    """Clicks or conversions reported as zero while traffic that should produce them continues."""
+    if current.impressions > 0 and current.clicks == 0 and "ctr" in medians:
+        metric, expected = "clicks", current.impressions * medians["ctr"]
+    elif current.clicks > 0 and current.conversions == 0 and "cvr" in medians:
+        metric, expected = "conversions", current.clicks * medians["cvr"]
+    else:
+        return None
+    if expected < params.outage_min_expected:
+        return None
+    # Poisson z of a zero: how many standard deviations below the expected count it sits.
+    z = -math.sqrt(expected)
+    return Anomaly(
+        campaign_id=current.campaign_id,
+        hour=current.hour,
+        metric=metric,
+        direction="down",
+        observed=0.0,
+        baseline=expected,
+        z_score=z,
+        baseline_kind=baseline.kind,
+        history_size=len(baseline.rows),
+        severity="critical",
+        kind="tracking_outage",
+    )
+
+
+def _score_metric(
+    metric: str,
+    current: HourlyMetrics,
+    baseline: _Baseline,
+    medians: dict[str, float],
+    window: int,
+    params: DetectorParams,
+) -> Anomaly | None:
+    observed = _metric_value(current, metric, current.budget)
+    if observed is None:
+        return None
+    values = _values(baseline.rows, metric, current.budget)
+    centre = medians[metric]
+    floor = max(
+        params.relative_scale_floor * abs(centre), _sampling_floor(metric, current, medians)
+    )
+    score = robust_z(observed, values, floor)
+    direction: Direction = "up" if score.z > 0 else "down"
+    if abs(score.z) < params.z_threshold or not params.reports(metric, direction):
+        return None
+    if centre == 0 or abs(observed / centre - 1.0) < params.min_relative_change:
+        return None
+    return Anomaly(
+        campaign_id=current.campaign_id,
+        hour=current.hour,
+        metric=metric,
+        direction=direction,
+        observed=observed,
+        baseline=score.median,
+        z_score=score.z,
+        baseline_kind=baseline.kind,
+        history_size=len(values),
+        severity=severity_for(score.z, params),
+        kind=f"{metric}_{direction}",
+        window_hours=window,
+    )
+
+
+def _baseline_for(
+    metric: str,
+    seasonal: list[HourlyMetrics],
+    recent: list[HourlyMetrics] | None,
+    budget: float,
+    params: DetectorParams,
+) -> _Baseline | None:
+    if len(_values(seasonal, metric, budget)) >= params.seasonal_min_days:
+        return _Baseline("seasonal", seasonal)
+    if recent is not None and metric in RATE_METRICS:
+        if len(_values(recent, metric, budget)) >= params.recent_min_hours:
+            return _Baseline("recent", recent)
+    return None
+
+
+def _has_silent_hour(by_hour: dict[datetime, HourlyMetrics], end: datetime, hours: int) -> bool:
+    # An hour with impressions but no clicks would drag a window's rates to
+    # zero: either a tracking gap (reported on its own) or too little traffic to judge.
+    return any(
+        (row := by_hour.get(end - offset * HOUR)) is not None
+        and row.impressions > 0
+        and row.clicks == 0
+        for offset in range(hours)
+    )
+
+
+def detect_campaign(
+    series: Sequence[HourlyMetrics], params: DetectorParams = DEFAULT_PARAMS
+) -> list[Anomaly]:
+    """Anomalies in the newest hour of one campaign's ``series`` (any order, one row per hour)."""
+    if not series:
+        return []
+    by_hour = {row.hour: row for row in series}
+    newest = max(by_hour)
+    current = by_hour[newest]
+    if not _is_active(current):
+        return []
+
+    found: dict[str, Anomaly] = {}
+    recent = _recent_rows(by_hour, newest, params)
+    seasonal_single = _seasonal_rows(by_hour, newest, 1, params)
+
+    # Tracking first: when it is down, the rates built on clicks and conversions are artefacts.
+    medians = _medians(current, seasonal_single, recent, params)
+    outage_baseline = _baseline_for("ctr", seasonal_single, recent, current.budget, params)
+    outage = _outage(current, medians, outage_baseline, params) if outage_baseline else None
+    skip = TRACKED_METRICS if outage else frozenset()
+
+    for window in sorted(set(params.window_hours)):
+        if window == 1:
+            window_current: HourlyMetrics | None = current
+            seasonal = seasonal_single
+            window_recent: list[HourlyMetrics] | None = recent
+        else:
+            window_current = _window(by_hour, newest, window)
+            if window_current is None:
+                continue
+            seasonal = _seasonal_rows(by_hour, newest, window, params)
+            # A trailing window has no trailing-window history worth the name.
+            window_recent = None
+        silent = window > 1 and _has_silent_hour(by_hour, newest, window)
+        window_medians = _medians(window_current, seasonal, window_recent, params)
+        for metric in METRICS:
+            if metric in skip or (silent and metric in TRACKED_METRICS):
+                continue
+            baseline = _baseline_for(metric, seasonal, window_recent, current.budget, params)
+            if baseline is None or metric not in window_medians:
+                continue
+            anomaly = _score_metric(
+                metric, window_current, baseline, window_medians, window, params
+            )
+            if anomaly is None:
+                continue
+            best = found.get(metric)
+            if best is None or abs(anomaly.z_score) > abs(best.z_score):
+                found[metric] = anomaly
+
+    anomalies = sorted(found.values(), key=lambda a: METRICS.index(a.metric))
+    return [outage, *anomalies] if outage else anomalies
+
+
+def _medians(
+    current: HourlyMetrics,
+    seasonal: list[HourlyMetrics],
+    recent: list[HourlyMetrics] | None,
+    params: DetectorParams,
+) -> dict[str, float]:
+    medians: dict[str, float] = {}
+    for metric in METRICS:
+        baseline = _baseline_for(metric, seasonal, recent, current.budget, params)
+        if baseline is not None:
+            medians[metric] = statistics.median(_values(baseline.rows, metric, current.budget))
+    return medians
+
+
+def detect(
+    history: Iterable[HourlyMetrics], params: DetectorParams = DEFAULT_PARAMS
+) -> list[Anomaly]:
+    """Anomalies in each campaign's newest hour, across all campaigns in ``history``."""
+    by_campaign: dict[UUID, list[HourlyMetrics]] = defaultdict(list)
+    for row in history:
+        by_campaign[row.campaign_id].append(row)
+    found: list[Anomaly] = []
+    for campaign_id in sorted(by_campaign, key=str):
+        found.extend(detect_campaign(by_campaign[campaign_id], params))
+    return found
+
+
+# ------------------------------------------------------------------ describing
+
+METRIC_LABELS: dict[str, str] = {
+    "ctr": "Click-through rate",
+    "cvr": "Conversion rate",
+    "cpc": "Cost per click",
+    "spend": "Spend",
+    "conversions": "Conversions",
+    "roas": "ROAS",
+    "clicks": "Clicks",
+}
+
+_ACTIONS: dict[str, list[dict[str, str]]] = {
+    "ctr_down": [
+        {"action": "review_creatives", "reason": "ads may be fatigued or disapproved"},
+        {
+            "action": "review_audience",
+            "reason": "a recent targeting change can bring less interested users",
+        },
+    ],
+    "cvr_down": [
+        {
+            "action": "check_landing_page",
+            "reason": "a broken or slow page stops people who already clicked",
+        },
+        {
+            "action": "check_conversion_tracking",
+            "reason": "a partly broken tag looks like fewer conversions",
+        },
+        {
+            "action": "hold_budget_increases",
+            "reason": "extra spend would buy clicks that do not convert",
+        },
+    ],
+    "cpc_up": [
+        {"action": "reduce_bid", "reason": "auction prices rose; the current bid may overpay"},
+        {
+            "action": "review_audience",
+            "reason": "competition is often concentrated in a few segments",
+        },
+    ],
+    "spend_up": [
+        {
+            "action": "check_budget_settings",
+            "reason": "spend is far above its usual level for this hour",
+        },
+        {"action": "reduce_budget", "reason": "caps the damage while the cause is investigated"},
+    ],
+    "conversions_down": [
+        {
+            "action": "check_conversion_tracking",
+            "reason": "lost tracking looks the same as lost sales",
+        },
+        {"action": "check_delivery", "reason": "fewer conversions can follow from less traffic"},
+    ],
+    "roas_down": [
+        {"action": "reduce_budget", "reason": "each unit of spend currently returns less revenue"},
+        {"action": "reduce_bid", "reason": "lower bids restore margin when returns drop"},
+    ],
+    "tracking_outage": [
+        {
+            "action": "check_conversion_tracking",
+            "reason": "traffic is paid for but no events are recorded",
+        },
+        {"action": "freeze_automation", "reason": "decisions based on missing data would be wrong"},
+    ],
+}
+
+
+def format_metric(metric: str, value: float) -> str:
+    if metric in ("ctr", "cvr"):
+        return f"{value * 100:.2f}%"
+    if metric in ("cpc", "spend"):
+        return f"{value:,.2f}"
+    if metric == "roas":
+        return f"{value:.2f}x"
+    return f"{value:,.1f}" if value != int(value) else f"{int(value):,}"
+
+
+def _baseline_phrase(anomaly: Anomaly) -> str:
+    span = "hour" if anomaly.window_hours == 1 else f"{anomaly.window_hours} hours"
+    if anomaly.baseline_kind == "seasonal":
+        return f"the same {span} of day on {anomaly.history_size} previous days"
+    return f"the previous {anomaly.history_size} active hours"
+
+
+def _campaign_label(anomaly: Anomaly, campaign_name: str | None) -> str:
+    return campaign_name if campaign_name else str(anomaly.campaign_id)
+
+
+def describe(anomaly: Anomaly, campaign_name: str | None = None) -> AlertContent:
+    """Human-readable alert content for ``anomaly``."""
+    campaign = _campaign_label(anomaly, campaign_name)
+    start = anomaly.hour - (anomaly.window_hours - 1) * HOUR
+    period = (
+        f"the hour starting {start:%Y-%m-%d %H:%M} UTC"
+        if anomaly.window_hours == 1
+        else f"the {anomaly.window_hours} hours from {start:%Y-%m-%d %H:%M} UTC"
+    )
+    actions = [dict(item) for item in _ACTIONS.get(anomaly.kind, [])]
+    if anomaly.kind == "tracking_outage":
+        label = METRIC_LABELS[anomaly.metric].lower()
+        title = f"Tracking outage suspected on campaign {campaign}: {label} reported as zero"
+        description = (
+            f"No {label} were reported in {period} although traffic continued; "
+            f"about {anomaly.baseline:,.0f} were expected from the usual rate "
+            f"({_baseline_phrase(anomaly)}), z = {anomaly.z_score:.1f}."
+        )
+        return AlertContent("performance_anomaly", anomaly.severity, title, description, actions)
+
+    label = METRIC_LABELS.get(anomaly.metric, anomaly.metric)
+    change = anomaly.relative_change
+    size = f" {abs(change) * 100:.0f}%" if change is not None else ""
+    title = f"{label} {anomaly.direction}{size} on campaign {campaign}"
+    description = (
+        f"{label} was {format_metric(anomaly.metric, anomaly.observed)} in {period}, "
+        f"against a baseline median of {format_metric(anomaly.metric, anomaly.baseline)} "
+        f"({_baseline_phrase(anomaly)}); robust z-score {anomaly.z_score:.1f}, "
+        f"{anomaly.baseline_kind} baseline."
+    )
+    return AlertContent("performance_anomaly", anomaly.severity, title, description, actions)

@@ -1,0 +1,884 @@
+"""Decision policy of the master cycle: what to change on each campaign, and how sure we are.
+
+Pure functions over plain data; no I/O. The cycle gathers a
+:class:`CampaignView` per campaign (metric summary, open alerts, current
+risks), calls :func:`decide`, and persists the returned decisions.
+
+Rules, in priority order; the first rule that applies to a campaign decides
+for it, so a campaign gets at most one decision per cycle:
+
+1. ``tracking`` - a tracking outage, a critical conversion/CVR drop or a
+   high tracking-loss risk while the campaign keeps spending. Pause when a
+   critical alert and a high/critical tracking-loss risk agree; otherwise cut
+   the budget by the maximum step.
+2. ``overspend`` - budget exceeded, pacing above plan, a high overspend risk,
+   or spend rising while ROAS is under target: cut the budget.
+3. ``cpc`` - CPC up while ROAS is not comfortably above target: lower bids
+   towards the CPC baseline.
+4. ``decline`` - ROAS/CVR/conversions falling (or a high decline risk) with
+   ROAS under target: cut the budget in proportion to the shortfall.
+5. ``scale`` - no alerts, no risk above low, ROAS well above target on both
+   the last 24 hours and the prior week with enough conversions: raise the
+   budget when it is the binding constraint, or expand the audience when the
+   campaign cannot even spend what it has (budget is then not the limit,
+   reach is, so a bigger budget would change nothing).
+
+If the winning rule's confidence is under ``min_confidence`` the campaign gets
+no decision at all: acting on a lesser concern while a more serious one is
+suspected but unconfirmed would hide the serious one.
+
+A budget cut that would not bind (the campaign already spends less than the
+new budget) becomes a bid reduction of the same size, since only bids then
+control spend.
+
+Confidence (0-100) combines the rule's evidence ``e`` (0-1: alert severities
+and risk probabilities merged with a noisy-OR) with ``calibration`` ``c``, the
+policy's track record (share of past decisions validated, see
+:func:`update_calibration`), on the log-odds scale::
+
+    confidence = 100 * sigmoid(logit(e) + w * (logit(c) - logit(c0)))
+
+with ``w = calibration_weight`` and ``c0 = neutral_calibration`` (the mean
+of the Beta prior, 0.5). With no feedback ``c = c0`` and confidence equals the
+evidence; every validated decision raises ``c`` and so the odds of every future
+decision, every incorrect one lowers them. Working in odds keeps the result
+inside (0, 100) however extreme either input is.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+from shared.metrics import HourlyMetrics
+
+MODEL_NAME = "decision_policy"
+MODEL_VERSION = "1.0.0"
+
+DECISION_TYPES: tuple[str, ...] = (
+    "budget_adjustment",
+    "campaign_pause",
+    "keyword_bid",
+    "audience_expansion",
+)
+
+# How strongly one open alert of each severity argues that its problem is real.
+SEVERITY_EVIDENCE: dict[str, float] = {
+    "low": 0.35,
+    "medium": 0.55,
+    "high": 0.75,
+    "critical": 0.9,
+}
+_SEVERITY_RANK = {"low": 0, "medium": 1, "high": 2, "critical": 3}
+_ELEVATED = frozenset({"high", "critical"})
+
+_TRACKING_KINDS = frozenset({"tracking_outage"})
+_CONVERSION_KINDS = frozenset({"conversions_down", "cvr_down"})
+_DECLINE_KINDS = frozenset({"roas_down", "cvr_down", "conversions_down"})
+
+_DAY = timedelta(days=1)
+_WEEK = timedelta(days=7)
+
+VALIDATED = "validated"
+INCORRECT = "incorrect"
+
+
+# --- metric summary -------------------------------------------------------------
+
+
+def _ratio(numerator: float, denominator: float) -> float | None:
+    return numerator / denominator if denominator > 0 else None
+
+
+@dataclass(frozen=True, slots=True)
+class WindowTotals:
+    """Summed counters over a time window; ``hours`` counts the hourly rows seen."""
+
+    hours: int = 0
+    impressions: int = 0
+    clicks: int = 0
+    conversions: int = 0
+    spend: float = 0.0
+    revenue: float = 0.0
+
+    @property
+    def ctr(self) -> float | None:
+        return _ratio(self.clicks, self.impressions)
+
+    @property
+    def cvr(self) -> float | None:
+        return _ratio(self.conversions, self.clicks)
+
+    @property
+    def cpc(self) -> float | None:
+        return _ratio(self.spend, self.clicks)
+
+    @property
+    def roas(self) -> float | None:
+        return _ratio(self.revenue, self.spend)
+
+    @property
+    def spend_per_hour(self) -> float | None:
+        return _ratio(self.spend, self.hours)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            **asdict(self),
+            "spend": round(self.spend, 2),
+            "revenue": round(self.revenue, 2),
+            "ctr": _round(self.ctr, 6),
+            "cvr": _round(self.cvr, 6),
+            "cpc": _round(self.cpc, 4),
+            "roas": _round(self.roas, 4),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class MetricSummary:
+    """A campaign's last 24 hours and the 7 days before them, as of ``as_of``."""
+
+    campaign_id: UUID
+    as_of: datetime
+    last_24h: WindowTotals
+    prior_7d: WindowTotals
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "campaign_id": str(self.campaign_id),
+            "as_of": self.as_of.isoformat(),
+            "last_24h": self.last_24h.as_dict(),
+            "prior_7d": self.prior_7d.as_dict(),
+        }
+
+
+def _totals(rows: Iterable[HourlyMetrics]) -> WindowTotals:
+    hours = impressions = clicks = conversions = 0
+    spend = revenue = 0.0
+    for row in rows:
+        hours += 1
+        impressions += row.impressions
+        clicks += row.clicks
+        conversions += row.conversions
+        spend += row.spend
+        revenue += row.revenue
+    return WindowTotals(hours, impressions, clicks, conversions, spend, revenue)
+
+
+def summarise(campaign_id: UUID, rows: Sequence[HourlyMetrics], now: datetime) -> MetricSummary:
+    """Aggregate hourly rows into ``[now-24h, now)`` and ``[now-8d, now-24h)``.
+
+    Rows outside both windows are ignored; rows of another campaign are an error
+    because silently mixing campaigns would corrupt every ratio.
+    """
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware (UTC)")
+    for row in rows:
+        if row.campaign_id != campaign_id:
+            raise ValueError(f"row for campaign {row.campaign_id} passed for {campaign_id}")
+    day_ago = now - _DAY
+    week_before = day_ago - _WEEK
+    return MetricSummary(
+        campaign_id=campaign_id,
+        as_of=now,
+        last_24h=_totals(r for r in rows if day_ago <= r.hour < now),
+        prior_7d=_totals(r for r in rows if week_before <= r.hour < day_ago),
+    )
+
+
+# --- inputs ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AlertView:
+    """An open alert as the policy needs it; ``observed``/``baseline`` are in metric units."""
+
+    alert_id: UUID
+    kind: str
+    metric: str
+    severity: str
+    observed: float | None = None
+    baseline: float | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "alert_id": str(self.alert_id),
+            "kind": self.kind,
+            "metric": self.metric,
+            "severity": self.severity,
+            "observed": self.observed,
+            "baseline": self.baseline,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class RiskView:
+    risk_type: str
+    risk_level: str
+    probability_score: float  # 0-10
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignView:
+    campaign_id: UUID
+    daily_budget: float
+    metrics: MetricSummary
+    alerts: tuple[AlertView, ...] = ()
+    risks: tuple[RiskView, ...] = ()
+    paused: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyParams:
+    """Thresholds of the policy, recorded with every model version."""
+
+    target_roas: float = 2.0
+    # Largest relative budget change in one cycle, either way.
+    max_budget_step: float = 0.20
+    # Changes smaller than this are noise next to daily variation.
+    min_budget_step: float = 0.05
+    max_bid_step: float = 0.15
+    min_bid_step: float = 0.05
+    min_confidence: float = 50.0
+    # "Ongoing spend": last-24h spend at least this share of the daily budget.
+    min_spend_share: float = 0.05
+    # Scaling needs ROAS at least this multiple of target on both windows.
+    scale_roas_ratio: float = 1.25
+    # ROAS this far above target (relative) earns the full budget step.
+    scale_full_headroom: float = 1.0
+    # Last-24h spend / daily budget at or above which the budget is the constraint.
+    budget_limited_utilisation: float = 0.9
+    # Below this the campaign cannot spend its budget: reach is the constraint.
+    under_delivery_utilisation: float = 0.7
+    min_scale_conversions: int = 20
+    # Conversions at which the volume factor of scaling evidence reaches 1 - 1/e.
+    scale_conversion_scale: float = 30.0
+    audience_factor: float = 1.2
+    # Conversions grow less than budget because extra spend buys worse auctions.
+    scale_elasticity: float = 0.7
+    # Broader audiences add impressions less than proportionally to their size.
+    reach_elasticity: float = 0.5
+    calibration_weight: float = 1.0
+    neutral_calibration: float = 0.5
+    horizon_hours: int = 24
+
+    def as_dict(self) -> dict[str, float | int]:
+        return asdict(self)
+
+
+# --- outputs -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    decision_type: str
+    campaign_id: UUID
+    action_taken: str
+    action: dict[str, Any]
+    context_data: dict[str, Any]
+    rationale: str
+    confidence: float  # 0-100
+    impact_prediction: dict[str, Any]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "decision_type": self.decision_type,
+            "campaign_id": str(self.campaign_id),
+            "action_taken": self.action_taken,
+            "action": dict(self.action),
+            "context_data": dict(self.context_data),
+            "rationale": self.rationale,
+            "confidence": self.confidence,
+            "impact_prediction": dict(self.impact_prediction),
+        }
+
+
+# --- learning ------------------------------------------------------------------------
+
+
+def update_calibration(
+    prior_correct: int, prior_total: int, alpha: float = 2.0, beta: float = 2.0
+) -> float:
+    """Posterior mean of the policy's accuracy under a Beta(alpha, beta) prior.
+
+    (alpha + correct) / (alpha + beta + total): with no feedback this is the
+    prior mean (0.5 for Beta(2, 2)), and the prior's weight of four pseudo-
+    decisions keeps a couple of early outcomes from swinging it to 0 or 1.
+    """
+    if prior_total < 0 or not 0 <= prior_correct <= prior_total:
+        raise ValueError(f"need 0 <= correct <= total, got {prior_correct}/{prior_total}")
+    if alpha <= 0 or beta <= 0:
+        raise ValueError("alpha and beta must be positive")
+    return (alpha + prior_correct) / (alpha + beta + prior_total)
+
+
+DEFAULT_CALIBRATION = update_calibration(0, 0)
+
+
+def evaluate(
+    prediction: Mapping[str, Any],
+    actual: Mapping[str, Any],
+    abs_tolerance: float = 0.05,
+    rel_tolerance: float = 0.5,
+) -> tuple[str, float]:
+    """Judge a predicted relative change against the measured one.
+
+    Returns ``(status, error)`` with ``error = |actual - expected|``. A
+    prediction is ``"validated"`` when the change went the predicted way and
+    the error is within ``max(abs_tolerance, rel_tolerance * |expected|)``:
+    half the predicted size, but never tighter than five points, since hourly
+    ad metrics rarely move more precisely than that. A predicted change of
+    zero is validated when the actual change stays within ``abs_tolerance``.
+    """
+    if prediction.get("metric") != actual.get("metric"):
+        raise ValueError(
+            f"prediction is about {prediction.get('metric')!r}, "
+            f"actual about {actual.get('metric')!r}"
+        )
+    expected = float(prediction["expected_change"])
+    observed = float(actual["actual_change"])
+    if not (math.isfinite(expected) and math.isfinite(observed)):
+        raise ValueError("changes must be finite numbers")
+    error = abs(observed - expected)
+    if expected == 0:
+        direction_ok = abs(observed) <= abs_tolerance
+    else:
+        direction_ok = observed * expected > 0
+    within = error <= max(abs_tolerance, rel_tolerance * abs(expected))
+    return (VALIDATED if direction_ok and within else INCORRECT), round(error, 6)
+
+
+def calibrated_confidence(
+    evidence: float, calibration: float, params: PolicyParams | None = None
+) -> float:
+    """Confidence 0-100 (two decimals) from rule evidence and the policy's track record."""
+    p = params or PolicyParams()
+    e = _clamp(evidence, 1e-3, 1 - 1e-3)
+    c = _clamp(calibration, 1e-3, 1 - 1e-3)
+    shift = p.calibration_weight * (_logit(c) - _logit(p.neutral_calibration))
+    return round(100.0 * _sigmoid(_logit(e) + shift), 2)
+
+
+# --- the policy --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """What a rule wants to do, before confidence is attached."""
+
+    rule: str
+    priority: int
+    decision_type: str
+    action_taken: str
+    action: dict[str, Any]
+    evidence: float
+    rationale: str
+    impact: dict[str, Any]
+    triggers: tuple[AlertView, ...] = field(default_factory=tuple)
+
+
+def decide(
+    views: Sequence[CampaignView],
+    params: PolicyParams | None = None,
+    calibration: float = DEFAULT_CALIBRATION,
+) -> list[Decision]:
+    """At most one decision per campaign; most urgent first, then most confident.
+
+    Ties are broken by campaign id so the same input always yields the same list.
+    """
+    p = params or PolicyParams()
+    if not 0.0 <= calibration <= 1.0 or math.isnan(calibration):
+        raise ValueError(f"calibration must lie in [0, 1], got {calibration}")
+    seen: set[UUID] = set()
+    for view in views:
+        if view.campaign_id in seen:
+            raise ValueError(f"campaign {view.campaign_id} appears twice")
+        seen.add(view.campaign_id)
+
+    ranked: list[tuple[int, float, str, Decision]] = []
+    for view in views:
+        if view.paused:
+            continue
+        plan = _first_plan(view, p)
+        if plan is None:
+            continue
+        confidence = calibrated_confidence(plan.evidence, calibration, p)
+        if confidence < p.min_confidence:
+            continue
+        decision = Decision(
+            decision_type=plan.decision_type,
+            campaign_id=view.campaign_id,
+            action_taken=plan.action_taken,
+            action=plan.action,
+            context_data=_context(view, plan, calibration, p),
+            rationale=plan.rationale,
+            confidence=confidence,
+            impact_prediction=plan.impact,
+        )
+        ranked.append((plan.priority, -confidence, str(view.campaign_id), decision))
+    ranked.sort(key=lambda item: item[:3])
+    return [item[3] for item in ranked]
+
+
+def _first_plan(view: CampaignView, p: PolicyParams) -> _Plan | None:
+    rules: tuple[Callable[[CampaignView, PolicyParams], _Plan | None], ...] = (
+        _tracking_rule,
+        _overspend_rule,
+        _cpc_rule,
+        _decline_rule,
+        _scale_rule,
+    )
+    for rule in rules:
+        plan = rule(view, p)
+        if plan is not None:
+            return plan
+    return None
+
+
+# --- rules ------------------------------------------------------------------------------
+
+
+def _tracking_rule(view: CampaignView, p: PolicyParams) -> _Plan | None:
+    last = view.metrics.last_24h
+    triggers = tuple(
+        a
+        for a in view.alerts
+        if a.kind in _TRACKING_KINDS or (a.kind in _CONVERSION_KINDS and a.severity == "critical")
+    )
+    risk = _risk(view, "tracking_loss")
+    risk_elevated = risk is not None and risk.risk_level in _ELEVATED
+    if not triggers and not risk_elevated:
+        return None
+    if not _spending(view, p):
+        return None
+
+    evidence = _noisy_or([_severity_evidence(a) for a in triggers] + _risk_evidence(risk))
+    critical = any(a.severity == "critical" for a in triggers)
+    situation = _join(
+        "Conversion tracking looks broken",
+        [_describe_alert(a) for a in triggers]
+        + [
+            f"CVR over the last 24h is {_fmt('cvr', last.cvr)} against "
+            f"{_fmt('cvr', view.metrics.prior_7d.cvr)} over the prior 7 days",
+            _spend_phrase(view),
+            _describe_risk(risk),
+        ],
+    )
+    if critical and risk_elevated:
+        rationale = (
+            f"{situation}. Pausing stops spend whose results cannot be measured; "
+            "resume once conversions are recorded again."
+        )
+        return _Plan(
+            rule="tracking",
+            priority=0,
+            decision_type="campaign_pause",
+            action_taken="pause_campaign",
+            action={"kind": "status", "from": "active", "to": "paused"},
+            evidence=evidence,
+            rationale=rationale,
+            impact=_impact("spend", -1.0, p),
+            triggers=triggers,
+        )
+    return _budget_down(
+        view,
+        p.max_budget_step,
+        p,
+        rule="tracking",
+        priority=0,
+        evidence=evidence,
+        situation=situation,
+        purpose="limits spend that cannot be measured until conversion tracking recovers",
+        triggers=triggers,
+    )
+
+
+def _overspend_rule(view: CampaignView, p: PolicyParams) -> _Plan | None:
+    last = view.metrics.last_24h
+    roas = last.roas
+    below_target = roas is None or roas < p.target_roas
+    triggers = tuple(
+        a
+        for a in view.alerts
+        if a.kind == "budget_exceeded"
+        or (a.kind == "budget_pacing" and _above_baseline(a))
+        or (a.kind == "spend_up" and below_target)
+    )
+    risk = _risk(view, "budget_overspend")
+    risk_elevated = risk is not None and risk.risk_level in _ELEVATED
+    if not triggers and not risk_elevated:
+        return None
+    if view.daily_budget <= 0:
+        return None
+
+    utilisation = last.spend / view.daily_budget
+    # Overshooting by u means the platform delivers u x budget; a budget of
+    # budget / u brings delivery back to the intended amount.
+    cut = 1.0 - 1.0 / utilisation if utilisation > 1.0 else p.max_budget_step / 2
+    cut = _clamp(cut, p.min_budget_step, p.max_budget_step)
+    evidence = _noisy_or([_severity_evidence(a) for a in triggers] + _risk_evidence(risk))
+    situation = _join(
+        "Spend is running over plan",
+        [_describe_alert(a) for a in triggers]
+        + [
+            f"spent {last.spend:.2f} in the last 24h, {utilisation:.0%} of the "
+            f"{view.daily_budget:.2f} daily budget, at ROAS {_fmt('roas', roas)} "
+            f"against a {_fmt('roas', p.target_roas)} target",
+            _describe_risk(risk),
+        ],
+    )
+    return _budget_down(
+        view,
+        cut,
+        p,
+        rule="overspend",
+        priority=1,
+        evidence=evidence,
+        situation=situation,
+        purpose="brings delivery back within the intended budget",
+        triggers=triggers,
+    )
+
+
+def _cpc_rule(view: CampaignView, p: PolicyParams) -> _Plan | None:
+    alerts = [a for a in view.alerts if a.kind == "cpc_up"]
+    if not alerts:
+        return None
+    last = view.metrics.last_24h
+    # Dearer clicks that still return well above target are worth buying.
+    if last.roas is not None and last.roas >= p.target_roas * p.scale_roas_ratio:
+        return None
+    worst = max(alerts, key=lambda a: (_SEVERITY_RANK.get(a.severity, 0), _rise(a)))
+    if worst.observed and worst.baseline and worst.observed > 0 and worst.baseline > 0:
+        # Bidding down by the CPC inflation aims back at the baseline price.
+        target = worst.baseline / worst.observed
+    else:
+        target = 1.0 - p.max_bid_step
+    multiplier = round(_clamp(target, 1.0 - p.max_bid_step, 1.0 - p.min_bid_step), 4)
+    evidence = _noisy_or([_severity_evidence(a) for a in alerts])
+    situation = _join(
+        "Clicks are getting dearer",
+        [_describe_alert(a) for a in alerts]
+        + [
+            f"ROAS over the last 24h is {_fmt('roas', last.roas)} against a "
+            f"{_fmt('roas', p.target_roas)} target"
+        ],
+    )
+    goal = (
+        f"steers CPC back towards {_fmt('cpc', worst.baseline)}"
+        if worst.baseline is not None
+        else "stops paying ever more for the same clicks"
+    )
+    rationale = f"{situation}. Lowering bids by {1 - multiplier:.0%} (x{multiplier:.2f}) {goal}."
+    return _Plan(
+        rule="cpc",
+        priority=2,
+        decision_type="keyword_bid",
+        action_taken="lower_bid",
+        action={"kind": "bid", "multiplier": multiplier},
+        evidence=evidence,
+        rationale=rationale,
+        # In second-price style auctions CPC moves at most one for one with the bid.
+        impact=_impact("cpc", multiplier - 1.0, p),
+        triggers=tuple(alerts),
+    )
+
+
+def _decline_rule(view: CampaignView, p: PolicyParams) -> _Plan | None:
+    last = view.metrics.last_24h
+    roas = last.roas
+    if roas is None or roas >= p.target_roas:
+        # Still profitable (or not spending): a falling trend alone is no reason to cut.
+        return None
+    triggers = tuple(a for a in view.alerts if a.kind in _DECLINE_KINDS)
+    risk = _risk(view, "performance_decline")
+    risk_elevated = risk is not None and risk.risk_level in _ELEVATED
+    if not triggers and not risk_elevated:
+        return None
+    shortfall = (p.target_roas - roas) / p.target_roas
+    cut = _clamp(shortfall, p.min_budget_step, p.max_budget_step)
+    evidence = _noisy_or([_severity_evidence(a) for a in triggers] + _risk_evidence(risk))
+    situation = _join(
+        "Performance is declining",
+        [_describe_alert(a) for a in triggers]
+        + [
+            f"ROAS over the last 24h is {_fmt('roas', roas)}, {shortfall:.0%} under the "
+            f"{_fmt('roas', p.target_roas)} target (prior 7 days: "
+            f"{_fmt('roas', view.metrics.prior_7d.roas)})",
+            _describe_risk(risk),
+        ],
+    )
+    return _budget_down(
+        view,
+        cut,
+        p,
+        rule="decline",
+        priority=3,
+        evidence=evidence,
+        situation=situation,
+        purpose="shifts spend away from returns below target",
+        triggers=triggers,
+    )
+
+
+def _scale_rule(view: CampaignView, p: PolicyParams) -> _Plan | None:
+    if view.alerts or any(r.risk_level != "low" for r in view.risks):
+        return None
+    if view.daily_budget <= 0:
+        return None
+    last, prior = view.metrics.last_24h, view.metrics.prior_7d
+    if last.roas is None or prior.roas is None:
+        return None
+    # The weaker window decides, so one lucky day cannot trigger a scale-up.
+    roas = min(last.roas, prior.roas)
+    if roas < p.target_roas * p.scale_roas_ratio:
+        return None
+    conversions = last.conversions + prior.conversions
+    if conversions < p.min_scale_conversions:
+        return None
+
+    excess = roas / p.target_roas - 1.0
+    margin = min(1.0, excess / p.scale_full_headroom)
+    volume = 1.0 - math.exp(-conversions / p.scale_conversion_scale)
+    evidence = 0.95 * volume * (0.5 + 0.5 * margin)
+    utilisation = last.spend / view.daily_budget
+    situation = (
+        f"Room to grow: ROAS is {_fmt('roas', last.roas)} over the last 24h and "
+        f"{_fmt('roas', prior.roas)} over the prior 7 days against a "
+        f"{_fmt('roas', p.target_roas)} target, on {conversions} conversions, "
+        f"with no open alerts; spent {last.spend:.2f} of the "
+        f"{view.daily_budget:.2f} daily budget ({utilisation:.0%})"
+    )
+
+    if utilisation >= p.budget_limited_utilisation:
+        step = _clamp(p.max_budget_step * margin, p.min_budget_step, p.max_budget_step)
+        new_budget = round(view.daily_budget * (1.0 + step), 2)
+        rationale = (
+            f"{situation}. The budget is the constraint, so raising it {step:.0%} from "
+            f"{view.daily_budget:.2f} to {new_budget:.2f} buys more conversions at a "
+            "profitable return."
+        )
+        return _Plan(
+            rule="scale",
+            priority=4,
+            decision_type="budget_adjustment",
+            action_taken="raise_budget",
+            action={"kind": "budget", "from": round(view.daily_budget, 2), "to": new_budget},
+            evidence=evidence,
+            rationale=rationale,
+            impact=_impact("conversions", step * p.scale_elasticity, p),
+        )
+    if utilisation < p.under_delivery_utilisation:
+        factor = p.audience_factor
+        rationale = (
+            f"{situation}. The campaign cannot spend what it has, so a larger budget "
+            f"would change nothing; widening the audience x{factor:.2f} gives it more "
+            "profitable reach."
+        )
+        return _Plan(
+            rule="scale",
+            priority=4,
+            decision_type="audience_expansion",
+            action_taken="expand_audience",
+            action={"kind": "audience", "factor": factor},
+            evidence=evidence,
+            rationale=rationale,
+            impact=_impact("impressions", (factor - 1.0) * p.reach_elasticity, p),
+        )
+    return None
+
+
+def _budget_down(
+    view: CampaignView,
+    cut: float,
+    p: PolicyParams,
+    *,
+    rule: str,
+    priority: int,
+    evidence: float,
+    situation: str,
+    purpose: str,
+    triggers: tuple[AlertView, ...],
+) -> _Plan:
+    budget = round(view.daily_budget, 2)
+    new_budget = round(budget * (1.0 - cut), 2)
+    spend = view.metrics.last_24h.spend
+    if spend > new_budget:
+        rationale = (
+            f"{situation}. Cutting the daily budget {cut:.0%} from {budget:.2f} to "
+            f"{new_budget:.2f} {purpose}."
+        )
+        return _Plan(
+            rule=rule,
+            priority=priority,
+            decision_type="budget_adjustment",
+            action_taken="decrease_budget",
+            action={"kind": "budget", "from": budget, "to": new_budget},
+            evidence=evidence,
+            rationale=rationale,
+            # Spend falls to the new cap, not by the full step, when it was under budget.
+            impact=_impact("spend", new_budget / spend - 1.0, p),
+            triggers=triggers,
+        )
+    step = _clamp(cut, p.min_bid_step, p.max_bid_step)
+    multiplier = round(1.0 - step, 4)
+    rationale = (
+        f"{situation}. With {spend:.2f} spent against a {budget:.2f} budget a cut to "
+        f"{new_budget:.2f} would not bind, so lowering bids by {step:.0%} "
+        f"(x{multiplier:.2f}) instead {purpose}."
+    )
+    return _Plan(
+        rule=rule,
+        priority=priority,
+        decision_type="keyword_bid",
+        action_taken="lower_bid",
+        action={"kind": "bid", "multiplier": multiplier},
+        evidence=evidence,
+        rationale=rationale,
+        impact=_impact("spend", multiplier - 1.0, p),
+        triggers=triggers,
+    )
+
+
+# --- helpers ------------------------------------------------------------------------------
+
+
+def _clamp(value: float, low: float, high: float) -> float:
+    return min(max(value, low), high)
+
+
+def _logit(x: float) -> float:
+    return math.log(x / (1.0 - x))
+
+
+def _sigmoid(x: float) -> float:
+    if x >= 0:
+        return 1.0 / (1.0 + math.exp(-x))
+    z = math.exp(x)
+    return z / (1.0 + z)
+
+
+def _round(value: float | None, digits: int) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+def _noisy_or(probabilities: Iterable[float]) -> float:
+    """P(at least one signal is right), treating the signals as independent."""
+    remaining = 1.0
+    for prob in probabilities:
+        remaining *= 1.0 - _clamp(prob, 0.0, 1.0)
+    return 1.0 - remaining
+
+
+def _severity_evidence(alert: AlertView) -> float:
+    return SEVERITY_EVIDENCE.get(alert.severity, SEVERITY_EVIDENCE["low"])
+
+
+def _risk(view: CampaignView, risk_type: str) -> RiskView | None:
+    matching = [r for r in view.risks if r.risk_type == risk_type]
+    return max(matching, key=lambda r: r.probability_score) if matching else None
+
+
+def _risk_evidence(risk: RiskView | None) -> list[float]:
+    return [] if risk is None else [risk.probability_score / 10.0]
+
+
+def _spending(view: CampaignView, p: PolicyParams) -> bool:
+    spend = view.metrics.last_24h.spend
+    if view.daily_budget <= 0:
+        return spend > 0
+    return spend >= p.min_spend_share * view.daily_budget
+
+
+def _above_baseline(alert: AlertView) -> bool:
+    return (
+        alert.observed is not None
+        and alert.baseline is not None
+        and alert.observed > alert.baseline
+    )
+
+
+def _rise(alert: AlertView) -> float:
+    if alert.observed is None or not alert.baseline:
+        return 0.0
+    return alert.observed / alert.baseline
+
+
+def _impact(metric: str, change: float, p: PolicyParams) -> dict[str, Any]:
+    return {"metric": metric, "expected_change": round(change, 4), "horizon_hours": p.horizon_hours}
+
+
+_PERCENT_METRICS = frozenset({"ctr", "cvr"})
+_COUNT_METRICS = frozenset({"impressions", "clicks", "conversions"})
+
+
+def _fmt(metric: str, value: float | None) -> str:
+    """A metric value the way a person would read it in the rationale."""
+    if value is None:
+        return "n/a"
+    if metric in _PERCENT_METRICS:
+        return f"{value * 100:.2f}%"
+    if metric == "roas":
+        return f"{value:.2f}x"
+    if metric in _COUNT_METRICS:
+        return f"{value:.0f}" if float(value).is_integer() else f"{value:.1f}"
+    return f"{value:.2f}"
+
+
+def _describe_alert(alert: AlertView) -> str:
+    text = (
+        f"{alert.kind} ({alert.severity}): {alert.metric} at {_fmt(alert.metric, alert.observed)}"
+    )
+    if alert.baseline is not None:
+        text += f" against a {_fmt(alert.metric, alert.baseline)} baseline"
+        if alert.observed is not None and alert.baseline != 0:
+            text += f" ({alert.observed / alert.baseline - 1:+.0%})"
+    return text
+
+
+def _describe_risk(risk: RiskView | None) -> str:
+    if risk is None:
+        return ""
+    name = risk.risk_type.replace("_", "-")
+    return f"{name} risk is {risk.risk_level} ({risk.probability_score:.1f}/10)"
+
+
+def _spend_phrase(view: CampaignView) -> str:
+    last = view.metrics.last_24h
+    per_hour = last.spend_per_hour or 0.0
+    return (
+        f"spend held at {per_hour:.2f}/h ({last.spend:.2f} in 24h on a "
+        f"{view.daily_budget:.2f} daily budget)"
+    )
+
+
+def _join(lead: str, parts: Iterable[str]) -> str:
+    return f"{lead}: " + "; ".join(part for part in parts if part)
+
+
+def _context(
+    view: CampaignView, plan: _Plan, calibration: float, p: PolicyParams
+) -> dict[str, Any]:
+    last = view.metrics.last_24h
+    return {
+        "rule": plan.rule,
+        "campaign_id": str(view.campaign_id),
+        "daily_budget": round(view.daily_budget, 2),
+        "utilisation": (
+            round(last.spend / view.daily_budget, 4) if view.daily_budget > 0 else None
+        ),
+        "metrics": view.metrics.as_dict(),
+        "trigger_alert_ids": [str(a.alert_id) for a in plan.triggers],
+        "alerts": [a.as_dict() for a in view.alerts],
+        "risks": [r.as_dict() for r in view.risks],
+        "evidence": round(plan.evidence, 4),
+        "calibration": round(calibration, 4),
+        "target_roas": p.target_roas,
+        "model": {"name": MODEL_NAME, "version": MODEL_VERSION},
+    }

@@ -1,0 +1,75 @@
+"""HTTP routes of the decision service."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+import asyncpg
+from aiohttp import web
+
+from services.decision import resources as r
+from services.decision.models import CycleCreate, DecisionCreate, FeedbackCreate
+from shared import events
+from shared.crud import read_routes
+from shared.events import to_payload
+from shared.outbox import enqueue
+from shared.resources import insert
+from shared.service import ServiceRuntime
+from shared.web import invalid, json_response, parse_body
+
+
+async def _require(
+    conn: asyncpg.Connection, table: str, tenant_id: UUID, id_: UUID, field: str
+) -> None:
+    exists = await conn.fetchval(
+        f"SELECT 1 FROM {table} WHERE tenant_id = $1 AND id = $2", tenant_id, id_
+    )
+    if not exists:
+        raise invalid(f"{field} does not exist", [{"field": field, "message": "not found"}])
+
+
+def routes(runtime: ServiceRuntime) -> list[web.RouteDef]:
+    async def create_cycle(request: web.Request) -> web.Response:
+        body = await parse_body(request, CycleCreate)
+        tenant = runtime.tenant_of(request)
+        async with runtime.db.acquire() as conn, conn.transaction():
+            row = await insert(conn, r.CYCLES, tenant, body.model_dump())
+            await enqueue(
+                conn, runtime.event(request, events.CYCLE_STARTED, to_payload(row), tenant)
+            )
+        return json_response(row, status=201)
+
+    async def create_decision(request: web.Request) -> web.Response:
+        body = await parse_body(request, DecisionCreate)
+        tenant = runtime.tenant_of(request)
+        async with runtime.db.acquire() as conn, conn.transaction():
+            if body.cycle_id is not None:
+                await _require(conn, r.CYCLES.table, tenant, body.cycle_id, "cycle_id")
+            row = await insert(conn, r.DECISIONS, tenant, body.model_dump())
+            await enqueue(
+                conn, runtime.event(request, events.DECISION_MADE, to_payload(row), tenant)
+            )
+        return json_response(row, status=201)
+
+    async def create_feedback(request: web.Request) -> web.Response:
+        body = await parse_body(request, FeedbackCreate)
+        tenant = runtime.tenant_of(request)
+        async with runtime.db.acquire() as conn, conn.transaction():
+            await _require(conn, r.DECISIONS.table, tenant, body.decision_id, "decision_id")
+            row = await insert(conn, r.FEEDBACK, tenant, body.model_dump())
+            await enqueue(
+                conn, runtime.event(request, events.FEEDBACK_RECORDED, to_payload(row), tenant)
+            )
+        return json_response(row, status=201)
+
+    return [
+        *read_routes(runtime, "/api/ai/cycles", r.CYCLES),
+        web.post("/api/ai/cycles", create_cycle),
+        *read_routes(runtime, "/api/ai/decisions", r.DECISIONS),
+        web.post("/api/ai/decisions", create_decision),
+        *read_routes(runtime, "/api/ai/performance", r.PERFORMANCE),
+        *read_routes(runtime, "/api/ai/learning-feedback", r.FEEDBACK),
+        web.post("/api/ai/learning-feedback", create_feedback),
+        *read_routes(runtime, "/api/ai/model-versions", r.MODEL_VERSIONS),
+        *read_routes(runtime, "/api/ai/workflow-states", r.WORKFLOW_STATES),
+    ]

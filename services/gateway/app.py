@@ -1,0 +1,16 @@
+"""The gateway: the only public door. Serves ``/api/ai`` and keeps the audit trail."""
+
+from pathlib import Path
+
+from services.gateway.audit import record_event
+from services.gateway.proxy import http_client
+from services.gateway.routes import routes
+from shared.service import ServiceSpec
+
+SPEC = ServiceSpec(
+    name="gateway",
+    migrations=Path(__file__).parent / "migrations",
+    routes=routes,
+    handlers=lambda _runtime: {"#": record_event},
+    lifespans=(http_client,),
+)

@@ -1,0 +1,86 @@
+"""Forwarding ``/api/ai`` requests to the owning service over pooled keep-alive connections."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+import aiohttp
+from aiohttp import web
+
+from services.gateway.upstreams import (
+    FORWARDED_REQUEST_HEADERS,
+    FORWARDED_RESPONSE_HEADERS,
+    owner_of,
+)
+from shared.service import ServiceRuntime
+from shared.web import TENANT_HEADER, ApiError
+
+log = logging.getLogger(__name__)
+
+HTTP_CLIENT = "http_client"
+
+
+@asynccontextmanager
+async def http_client(runtime: ServiceRuntime) -> AsyncIterator[None]:
+    connector = aiohttp.TCPConnector(limit=200, limit_per_host=100, keepalive_timeout=60)
+    async with aiohttp.ClientSession(connector=connector, auto_decompress=False) as session:
+        runtime.state[HTTP_CLIENT] = session
+        yield
+
+
+def client(runtime: ServiceRuntime) -> aiohttp.ClientSession:
+    session: aiohttp.ClientSession = runtime.state[HTTP_CLIENT]
+    return session
+
+
+def proxy_handler(runtime: ServiceRuntime) -> Callable[[web.Request], Awaitable[web.Response]]:
+    settings = runtime.settings
+
+    async def forward(request: web.Request) -> web.Response:
+        service = owner_of(request.path)
+        if service is None:
+            raise ApiError(404, "not_found", f"no route for {request.method} {request.path}")
+        headers = {h: request.headers[h] for h in FORWARDED_REQUEST_HEADERS if h in request.headers}
+        headers["X-Request-Id"] = request["request_id"]
+        headers["X-Correlation-Id"] = str(request["correlation_id"])
+        headers[TENANT_HEADER] = str(runtime.tenant_of(request))
+        if request.remote:
+            headers["X-Forwarded-For"] = request.remote
+        body = await request.read() if request.can_read_body else None
+        url = settings.url_of(service) + request.rel_url.raw_path_qs
+        timeout = aiohttp.ClientTimeout(total=settings.upstream_timeout_seconds)
+        try:
+            async with client(runtime).request(
+                request.method,
+                url,
+                headers=headers,
+                data=body,
+                timeout=timeout,
+                allow_redirects=False,
+            ) as upstream:
+                payload = await upstream.read()
+                out = {
+                    h: upstream.headers[h]
+                    for h in FORWARDED_RESPONSE_HEADERS
+                    if h in upstream.headers
+                }
+                return web.Response(body=payload, status=upstream.status, headers=out)
+        except TimeoutError as exc:
+            raise ApiError(
+                504,
+                "upstream_timeout",
+                f"the {service} service did not answer in time",
+                {"service": service},
+            ) from exc
+        except aiohttp.ClientConnectionError as exc:
+            log.warning("upstream unavailable", extra={"service": service, "error": repr(exc)})
+            raise ApiError(
+                503,
+                "service_unavailable",
+                f"the {service} service is unavailable",
+                {"service": service},
+            ) from exc
+
+    return forward

@@ -1,0 +1,40 @@
+"""``/api/ai/system-status``: every service's own view of its health, in one answer."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import aiohttp
+
+from services.gateway.proxy import client
+from services.gateway.upstreams import BACKENDS
+from shared.service import ServiceRuntime
+
+
+async def _ask(runtime: ServiceRuntime, service: str) -> dict[str, Any]:
+    timeout = aiohttp.ClientTimeout(total=runtime.settings.status_timeout_seconds)
+    url = f"{runtime.settings.url_of(service)}/internal/status"
+    try:
+        async with client(runtime).get(url, timeout=timeout) as response:
+            if response.status != 200:
+                return {"service": service, "status": "down", "error": f"HTTP {response.status}"}
+            report: dict[str, Any] = await response.json()
+            return report
+    except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+        return {"service": service, "status": "down", "error": exc.__class__.__name__}
+
+
+def overall(reports: list[dict[str, Any]]) -> str:
+    statuses = {r["status"] for r in reports}
+    if statuses == {"up"}:
+        return "operational"
+    if "up" not in statuses:
+        return "down"
+    return "degraded"
+
+
+async def system_status(runtime: ServiceRuntime) -> dict[str, Any]:
+    reports = [await runtime.status()]
+    reports += await asyncio.gather(*(_ask(runtime, s) for s in BACKENDS))
+    return {"status": overall(reports), "services": {r["service"]: r for r in reports}}

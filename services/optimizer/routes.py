@@ -1,0 +1,37 @@
+"""HTTP routes of the optimizer service."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from services.optimizer import resources as r
+from services.optimizer.models import RecommendationCreate
+from shared import events
+from shared.crud import read_routes
+from shared.events import to_payload
+from shared.outbox import enqueue
+from shared.resources import insert
+from shared.service import ServiceRuntime
+from shared.web import json_response, parse_body
+
+
+def routes(runtime: ServiceRuntime) -> list[web.RouteDef]:
+    async def create_recommendation(request: web.Request) -> web.Response:
+        body = await parse_body(request, RecommendationCreate)
+        tenant = runtime.tenant_of(request)
+        async with runtime.db.acquire() as conn, conn.transaction():
+            row = await insert(conn, r.RECOMMENDATIONS, tenant, body.model_dump())
+            await enqueue(
+                conn,
+                runtime.event(request, events.RECOMMENDATION_CREATED, to_payload(row), tenant),
+            )
+        return json_response(row, status=201)
+
+    return [
+        *read_routes(runtime, "/api/ai/recommendations", r.RECOMMENDATIONS),
+        web.post("/api/ai/recommendations", create_recommendation),
+        *read_routes(runtime, "/api/ai/forecasts", r.FORECASTS),
+        *read_routes(runtime, "/api/ai/automation-rules", r.AUTOMATION_RULES),
+        *read_routes(runtime, "/api/ai/optimization-history", r.OPTIMIZATION_HISTORY),
+        *read_routes(runtime, "/api/ai/integration-logs", r.INTEGRATION_LOGS),
+    ]

@@ -1,0 +1,183 @@
+"""RabbitMQ topology and publishing: the one place where exchanges and queues are declared.
+
+Topology for exchange ``X`` (``adpilot.events`` unless a test run picks its own):
+
+- ``X``: durable topic exchange; routing key = event type.
+- ``X.{service}``: one quorum queue per consuming service, shared by its replicas
+  (competing consumers), with a delivery limit and dead-lettering as a safety net.
+- ``X.dlx`` (direct) → ``X.{service}.dlq``: messages that kept failing, with the reason.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+import aio_pika
+from aio_pika.abc import (
+    AbstractChannel,
+    AbstractExchange,
+    AbstractQueue,
+    AbstractRobustConnection,
+)
+
+from shared.db import redact
+from shared.events import Envelope
+
+log = logging.getLogger(__name__)
+
+
+class BrokerUnavailable(RuntimeError):
+    """RabbitMQ is not reachable. The message is one line a person can act on."""
+
+
+def queue_name(exchange: str, service: str) -> str:
+    return f"{exchange}.{service}"
+
+
+def dead_letter_queue_name(exchange: str, service: str) -> str:
+    return f"{exchange}.{service}.dlq"
+
+
+def envelope_message(envelope: Envelope) -> aio_pika.Message:
+    return aio_pika.Message(
+        envelope.to_bytes(),
+        message_id=str(envelope.event_id),
+        type=envelope.type,
+        correlation_id=str(envelope.correlation_id),
+        content_type="application/json",
+        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+        timestamp=envelope.occurred_at,
+        headers={"tenant_id": str(envelope.tenant_id), "version": envelope.version},
+    )
+
+
+class Bus:
+    """A robust connection with one confirming channel for publishing and declaring."""
+
+    def __init__(self, url: str, exchange: str, *, max_deliveries: int = 5) -> None:
+        self.url = url
+        self.exchange_name = exchange
+        self.max_deliveries = max_deliveries
+        self._connection: AbstractRobustConnection | None = None
+        self._channel: AbstractChannel | None = None
+        self._exchange: AbstractExchange | None = None
+        self._dlx: AbstractExchange | None = None
+
+    async def connect(self) -> None:
+        try:
+            self._connection = await aio_pika.connect_robust(self.url, timeout=5)
+        except (OSError, TimeoutError, aio_pika.exceptions.AMQPError) as exc:
+            raise BrokerUnavailable(
+                f"cannot reach RabbitMQ at {redact(self.url)} ({exc.__class__.__name__}: {exc}); "
+                "start it (e.g. `rabbitmq-server -detached`) or set ADPILOT_AMQP_URL"
+            ) from exc
+        self._channel = await self._connection.channel(publisher_confirms=True)
+        self._exchange = await self._channel.declare_exchange(
+            self.exchange_name, aio_pika.ExchangeType.TOPIC, durable=True
+        )
+        self._dlx = await self._channel.declare_exchange(
+            f"{self.exchange_name}.dlx", aio_pika.ExchangeType.DIRECT, durable=True
+        )
+
+    async def close(self) -> None:
+        if self._connection is not None:
+            await self._connection.close()
+            self._connection = None
+
+    @property
+    def connected(self) -> bool:
+        return self._connection is not None and not self._connection.is_closed
+
+    @property
+    def connection(self) -> AbstractRobustConnection:
+        if self._connection is None:
+            raise BrokerUnavailable("bus is not connected")
+        return self._connection
+
+    async def publish(self, envelope: Envelope) -> None:
+        """Publish and wait for the broker's confirm."""
+        if self._exchange is None:
+            raise BrokerUnavailable("bus is not connected")
+        await self._exchange.publish(envelope_message(envelope), routing_key=envelope.type)
+
+    async def publish_raw(self, routing_key: str, body: bytes, **properties: Any) -> None:
+        if self._exchange is None:
+            raise BrokerUnavailable("bus is not connected")
+        message = aio_pika.Message(
+            body, delivery_mode=aio_pika.DeliveryMode.PERSISTENT, **properties
+        )
+        await self._exchange.publish(message, routing_key=routing_key)
+
+    async def dead_letter(
+        self, service: str, body: bytes, headers: dict[str, Any], **properties: Any
+    ) -> None:
+        if self._dlx is None:
+            raise BrokerUnavailable("bus is not connected")
+        message = aio_pika.Message(
+            body, headers=headers, delivery_mode=aio_pika.DeliveryMode.PERSISTENT, **properties
+        )
+        await self._dlx.publish(
+            message, routing_key=dead_letter_queue_name(self.exchange_name, service)
+        )
+
+    async def declare_service_queues(
+        self, channel: AbstractChannel, service: str, bindings: Iterable[str]
+    ) -> AbstractQueue:
+        """Declare the service's work queue and dead-letter queue, and bind the events."""
+        dlq_name = dead_letter_queue_name(self.exchange_name, service)
+        dlx = await channel.declare_exchange(
+            f"{self.exchange_name}.dlx", aio_pika.ExchangeType.DIRECT, durable=True
+        )
+        dlq = await channel.declare_queue(
+            dlq_name, durable=True, arguments={"x-queue-type": "quorum"}
+        )
+        await dlq.bind(dlx, routing_key=dlq_name)
+        queue = await channel.declare_queue(
+            queue_name(self.exchange_name, service),
+            durable=True,
+            arguments={
+                "x-queue-type": "quorum",
+                # Our consumer dead-letters with the reason first; the broker's limit is
+                # the backstop for a message that crashes the process before it can.
+                "x-delivery-limit": self.max_deliveries + 2,
+                "x-dead-letter-exchange": f"{self.exchange_name}.dlx",
+                "x-dead-letter-routing-key": dlq_name,
+                "x-dead-letter-strategy": "at-least-once",
+                "x-overflow": "reject-publish",
+            },
+        )
+        exchange = await channel.declare_exchange(
+            self.exchange_name, aio_pika.ExchangeType.TOPIC, durable=True
+        )
+        for key in bindings:
+            await queue.bind(exchange, routing_key=key)
+        return queue
+
+    async def queue_depth(self, name: str) -> int | None:
+        """Messages ready in a queue, or None if it does not exist or the broker is away."""
+        if self._connection is None:
+            return None
+        try:
+            channel = await self._connection.channel()
+            try:
+                queue = await channel.declare_queue(name, passive=True)
+                return int(queue.declaration_result.message_count or 0)
+            finally:
+                await channel.close()
+        except Exception:  # a missing queue closes the channel: that is an answer too
+            return None
+
+    async def delete_topology(self, services: Iterable[str]) -> None:
+        """Remove a run's exchanges and queues (test runs clean up after themselves)."""
+        channel = await self.connection.channel()
+        for service in services:
+            for name in (
+                queue_name(self.exchange_name, service),
+                dead_letter_queue_name(self.exchange_name, service),
+            ):
+                await channel.queue_delete(name, if_unused=False, if_empty=False)
+        await channel.exchange_delete(self.exchange_name)
+        await channel.exchange_delete(f"{self.exchange_name}.dlx")
+        await channel.close()

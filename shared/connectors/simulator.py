@@ -1,0 +1,478 @@
+"""A seeded ad-platform simulator that behaves like a connector.
+
+It gives every service something realistic to work against without a real
+ad account: traffic follows a daily cycle, clicks and conversions are
+sampled, extra spend buys less and less traffic, settings changes take
+effect from the next hour and anomalies can be injected on a schedule with
+the ground truth kept for scoring detectors.
+
+Every random draw comes from a generator seeded by ``(seed, stream,
+campaign, time index)``, so an hour's output never depends on which other
+hours were simulated before it or in which order.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Literal
+
+import numpy as np
+
+from shared.connectors.base import CampaignState, Change, UnknownCampaign
+from shared.metrics import HourlyMetrics
+
+AnomalyKind = Literal["spend_spike", "conversion_drop", "tracking_outage", "cpc_jump"]
+ANOMALY_KINDS: tuple[str, ...] = ("spend_spike", "conversion_drop", "tracking_outage", "cpc_jump")
+
+# Typical strength of each kind when a schedule does not say otherwise.
+DEFAULT_MAGNITUDES: dict[str, float] = {
+    "spend_spike": 3.0,
+    "conversion_drop": 0.2,
+    "tracking_outage": 0.0,
+    "cpc_jump": 2.5,
+}
+
+# Anomalies start only after this much history exists: the detector's
+# same-hour-of-day baseline needs five prior days, and two spare days keep a
+# single noisy day from deciding the baseline.
+DEFAULT_WARMUP_HOURS = 7 * 24
+
+HOUR = timedelta(hours=1)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_ID_NAMESPACE = uuid.UUID("6f1d0c52-3f0e-4d55-9a43-4c5b3f3f6a11")
+
+# Distinct leading stream tags keep the seed sequences of different purposes
+# apart even when their remaining entries coincide.
+_PROFILE_STREAM = 1
+_HOUR_STREAM = 2
+_DAY_STREAM = 3
+_SCHEDULE_STREAM = 4
+
+# The platform stops buying once the marginal impression costs this many times
+# the entry price; it is what makes a low bid cap delivery.
+_SATURATION_CAP = 2.5
+# How bids translate into price and reach: paying more wins more auctions, but
+# each impression costs more, so reach grows slower than price.
+_BID_PRICE_ELASTICITY = 0.8
+_BID_REACH_ELASTICITY = 0.5
+# Wider audiences bring more impressions from less interested people.
+_AUDIENCE_CTR_ELASTICITY = -0.3
+# Gamma shape per order: order values vary with a coefficient of variation of 0.5.
+_ORDER_VALUE_SHAPE = 4.0
+
+
+def hour_index(hour: datetime) -> int:
+    """Whole hours since the Unix epoch; the time coordinate of every random stream."""
+    return int((hour - _EPOCH) // HOUR)
+
+
+def _normalise_hour(hour: datetime) -> datetime:
+    if hour.tzinfo is None or hour.utcoffset() is None:
+        raise ValueError(f"hour must be timezone-aware, got {hour!r}")
+    hour = hour.astimezone(UTC)
+    if (hour.minute, hour.second, hour.microsecond) != (0, 0, 0):
+        raise ValueError(f"hour must be the start of an hour, got {hour.isoformat()}")
+    return hour
+
+
+@dataclass(frozen=True, slots=True)
+class InjectedAnomaly:
+    """A scheduled fault on one campaign over ``[start_hour, end_hour)``.
+
+    ``magnitude`` multiplies spend (``spend_spike``), conversion rate
+    (``conversion_drop``) or cost per click (``cpc_jump``); it is unused for
+    ``tracking_outage``.
+    """
+
+    campaign_id: uuid.UUID
+    kind: AnomalyKind
+    start_hour: datetime
+    end_hour: datetime
+    magnitude: float
+
+    def __post_init__(self) -> None:
+        if self.kind not in ANOMALY_KINDS:
+            raise ValueError(f"unknown anomaly kind {self.kind!r}")
+        start = _normalise_hour(self.start_hour)
+        end = _normalise_hour(self.end_hour)
+        if end <= start:
+            raise ValueError("an anomaly must end after it starts")
+        if self.kind != "tracking_outage" and self.magnitude <= 0:
+            raise ValueError(f"{self.kind} needs a positive magnitude")
+        object.__setattr__(self, "start_hour", start)
+        object.__setattr__(self, "end_hour", end)
+
+    def covers(self, hour: datetime) -> bool:
+        return self.start_hour <= hour < self.end_hour
+
+    @property
+    def hours(self) -> int:
+        return int((self.end_hour - self.start_hour) // HOUR)
+
+
+@dataclass(frozen=True, slots=True)
+class _CampaignModel:
+    """The fixed traits of one simulated campaign."""
+
+    index: int
+    campaign_id: uuid.UUID
+    name: str
+    daily_budget: float
+    hourly_share: tuple[float, ...]
+    ctr_by_hour: tuple[float, ...]
+    cvr_by_hour: tuple[float, ...]
+    order_value: float
+    impression_price: float
+    daily_inventory: float
+
+
+def _daily_cycle(rng: np.random.Generator) -> np.ndarray:
+    """Share of a day's traffic in each UTC hour: quiet nights, an afternoon peak."""
+    hours = np.arange(24)
+    peak = rng.uniform(12.0, 18.0)
+    width = rng.uniform(2.5, 4.5)
+    night_floor = rng.uniform(0.2, 0.4)
+    evening = rng.uniform(0.0, 0.3)
+
+    def bump(centre: float, spread: float) -> np.ndarray:
+        # circular distance so the curve wraps smoothly across midnight
+        distance = np.abs((hours - centre + 12) % 24 - 12)
+        return np.exp(-0.5 * (distance / spread) ** 2)
+
+    weights = night_floor + bump(peak, width) + evening * bump(peak + 5.0, 2.0)
+    return weights / weights.sum()
+
+
+def _build_campaign(seed: int, index: int) -> _CampaignModel:
+    rng = np.random.default_rng([seed, _PROFILE_STREAM, index])
+    budget = round(float(math.exp(rng.uniform(math.log(3000), math.log(12000)))), -1)
+    share = _daily_cycle(rng)
+    peak_hour = int(np.argmax(share))
+    hours = np.arange(24)
+    # people click a bit more at their own peak and buy a bit more in the evening
+    ctr_shape = 1 + 0.08 * np.cos(2 * np.pi * (hours - peak_hour) / 24)
+    cvr_shape = 1 + 0.12 * np.cos(2 * np.pi * (hours - 20) / 24)
+    base_ctr = rng.uniform(0.015, 0.04)
+    base_cvr = rng.uniform(0.035, 0.08)
+    order_value = rng.uniform(40.0, 160.0)
+    target_cpc = rng.uniform(0.4, 1.2)
+    # How far up the saturation curve the default budget sits: 0.6 already
+    # shows diminishing returns, 1.0 leaves room to grow before the cap.
+    saturation = rng.uniform(0.6, 1.0)
+    filled = 1 - math.exp(-saturation)
+    # Choose the entry price so the default budget lands on the target CPC.
+    price = target_cpc * base_ctr * filled / saturation
+    inventory = budget / (price * saturation)
+    return _CampaignModel(
+        index=index,
+        campaign_id=campaign_id_for(seed, index),
+        name=f"Simulated campaign {index + 1:02d}",
+        daily_budget=budget,
+        hourly_share=tuple(float(x) for x in share),
+        ctr_by_hour=tuple(float(x * base_ctr) for x in ctr_shape),
+        cvr_by_hour=tuple(float(x * base_cvr) for x in cvr_shape),
+        order_value=float(order_value),
+        impression_price=float(price),
+        daily_inventory=float(inventory),
+    )
+
+
+def campaign_id_for(seed: int, index: int) -> uuid.UUID:
+    """The stable id of the ``index``-th campaign of a simulator seeded with ``seed``."""
+    return uuid.uuid5(_ID_NAMESPACE, f"{seed}:{index}")
+
+
+class CampaignSimulator:
+    """Seeded simulator of ``campaigns`` campaigns; an :class:`AdPlatformConnector`.
+
+    The synchronous core (:meth:`simulate_hour`, :meth:`apply_change_at`,
+    :meth:`state_at`) needs no event loop; the async connector methods wrap
+    it. Settings changes made through :meth:`apply_change` take effect from
+    the simulator's clock, the hour after the newest hour fetched so far, so
+    hours already reported never change.
+    """
+
+    def __init__(
+        self,
+        campaigns: int,
+        seed: int,
+        start: datetime,
+        anomalies: Iterable[InjectedAnomaly] = (),
+    ) -> None:
+        if campaigns < 1:
+            raise ValueError("the simulator needs at least one campaign")
+        if seed < 0:
+            raise ValueError("seed must be non-negative")
+        self.seed = seed
+        self.start = _normalise_hour(start)
+        self._models = [_build_campaign(seed, i) for i in range(campaigns)]
+        self._by_id = {model.campaign_id: model for model in self._models}
+        # Per campaign: the initial settings and every change as (effective hour, change),
+        # kept in application order so states can be rebuilt for any hour.
+        self._initial: dict[uuid.UUID, CampaignState] = {
+            model.campaign_id: CampaignState(
+                campaign_id=model.campaign_id,
+                name=model.name,
+                status="active",
+                daily_budget=model.daily_budget,
+                bid_multiplier=1.0,
+                audience_factor=1.0,
+            )
+            for model in self._models
+        }
+        self._changes: dict[uuid.UUID, list[tuple[datetime, Change]]] = {
+            model.campaign_id: [] for model in self._models
+        }
+        self._anomalies: dict[uuid.UUID, list[InjectedAnomaly]] = {
+            m.campaign_id: [] for m in self._models
+        }
+        self._ground_truth: list[InjectedAnomaly] = []
+        for anomaly in anomalies:
+            self.inject(anomaly)
+        self.clock = self.start
+        self._day_factors: dict[tuple[int, int], float] = {}
+
+    # ----------------------------------------------------------------- setup
+
+    @property
+    def campaign_ids(self) -> tuple[uuid.UUID, ...]:
+        return tuple(model.campaign_id for model in self._models)
+
+    @property
+    def ground_truth(self) -> list[InjectedAnomaly]:
+        """Every injected anomaly, ordered by start hour."""
+        return sorted(self._ground_truth, key=lambda a: (a.start_hour, str(a.campaign_id)))
+
+    def inject(self, anomaly: InjectedAnomaly) -> None:
+        """Schedule ``anomaly``; it changes every hour it covers, past or future."""
+        self._model(anomaly.campaign_id)
+        self._anomalies[anomaly.campaign_id].append(anomaly)
+        self._ground_truth.append(anomaly)
+
+    def daily_profile(self, campaign_id: uuid.UUID) -> tuple[float, ...]:
+        """The campaign's planned share of daily spend in each UTC hour (sums to 1)."""
+        return self._model(campaign_id).hourly_share
+
+    def _model(self, campaign_id: uuid.UUID) -> _CampaignModel:
+        try:
+            return self._by_id[campaign_id]
+        except KeyError:
+            raise UnknownCampaign(campaign_id) from None
+
+    # ---------------------------------------------------------------- states
+
+    def state_at(self, campaign_id: uuid.UUID, hour: datetime) -> CampaignState:
+        """Settings in force during ``hour``."""
+        self._model(campaign_id)
+        hour = _normalise_hour(hour)
+        state = self._initial[campaign_id]
+        for effective_from, change in self._changes[campaign_id]:
+            if effective_from <= hour:
+                state = state.with_change(change)
+        return state
+
+    def apply_change_at(
+        self, campaign_id: uuid.UUID, change: Change, effective_from: datetime
+    ) -> CampaignState:
+        """Apply ``change`` to every hour from ``effective_from`` on and return that state.
+
+        Changes are replayed in the order they were applied, so a later call
+        wins over an earlier one for the hours both cover.
+        """
+        self._model(campaign_id)
+        effective_from = _normalise_hour(effective_from)
+        self._changes[campaign_id].append((effective_from, change))
+        return self.state_at(campaign_id, effective_from)
+
+    # ------------------------------------------------------------ simulation
+
+    def simulate_hour(self, hour: datetime) -> list[HourlyMetrics]:
+        """Every campaign's metrics for the hour starting at ``hour``."""
+        hour = _normalise_hour(hour)
+        return [self._simulate(model, hour) for model in self._models]
+
+    def simulate_range(self, start: datetime, hours: int) -> list[list[HourlyMetrics]]:
+        """:meth:`simulate_hour` for ``hours`` consecutive hours from ``start``."""
+        start = _normalise_hour(start)
+        return [self.simulate_hour(start + i * HOUR) for i in range(hours)]
+
+    def _day_factor(self, model: _CampaignModel, day: int) -> float:
+        # Demand drifts from day to day (weather, news, competitors).
+        key = (model.index, day)
+        factor = self._day_factors.get(key)
+        if factor is None:
+            rng = np.random.default_rng([self.seed, _DAY_STREAM, model.index, day])
+            factor = float(rng.lognormal(0.0, 0.06))
+            self._day_factors[key] = factor
+        return factor
+
+    def _active_anomalies(self, model: _CampaignModel, hour: datetime) -> dict[str, float]:
+        return {a.kind: a.magnitude for a in self._anomalies[model.campaign_id] if a.covers(hour)}
+
+    def _simulate(self, model: _CampaignModel, hour: datetime) -> HourlyMetrics:
+        state = self.state_at(model.campaign_id, hour)
+        index = hour_index(hour)
+        if state.status == "paused":
+            return HourlyMetrics(model.campaign_id, hour, 0, 0, 0, 0.0, 0.0, state.daily_budget)
+
+        rng = np.random.default_rng([self.seed, _HOUR_STREAM, model.index, index])
+        # Draw every variate up front, in a fixed order, so an injected anomaly
+        # changes only what it targets and leaves the rest of the hour's noise intact.
+        hour_noise = rng.lognormal(0.0, 0.04)
+        delivery = 1.0 - 0.12 * rng.beta(2.0, 5.0)
+        ctr_noise = rng.lognormal(0.0, 0.05)
+        cvr_noise = rng.lognormal(0.0, 0.10)
+        impression_stream, click_stream, conversion_stream, revenue_stream = rng.spawn(4)
+
+        anomalies = self._active_anomalies(model, hour)
+        share = model.hourly_share[hour.hour]
+        bid = state.bid_multiplier
+        audience = state.audience_factor
+        inventory = (
+            model.daily_inventory
+            * share
+            * audience
+            * bid**_BID_REACH_ELASTICITY
+            * self._day_factor(model, index // 24)
+            * hour_noise
+        )
+        price = model.impression_price * bid**_BID_PRICE_ELASTICITY
+        planned = state.daily_budget * share
+        # Delivery never exceeds the plan, so normal days never overspend.
+        spend = min(planned, _SATURATION_CAP * price * inventory) * delivery
+        if "spend_spike" in anomalies:
+            spend *= anomalies["spend_spike"]
+
+        # Saturating response: the first dollars buy cheap impressions, later
+        # ones compete for what is left of the hour's inventory.
+        expected_impressions = (
+            inventory * -math.expm1(-spend / (price * inventory)) if spend else 0.0
+        )
+        if "cpc_jump" in anomalies:
+            expected_impressions /= anomalies["cpc_jump"]
+        impressions = int(impression_stream.poisson(expected_impressions))
+
+        ctr = min(
+            model.ctr_by_hour[hour.hour] * audience**_AUDIENCE_CTR_ELASTICITY * ctr_noise, 1.0
+        )
+        clicks = int(click_stream.binomial(impressions, ctr))
+        cvr = model.cvr_by_hour[hour.hour] * cvr_noise
+        if "conversion_drop" in anomalies:
+            cvr *= anomalies["conversion_drop"]
+        conversions = int(conversion_stream.binomial(clicks, min(cvr, 1.0)))
+        revenue = (
+            float(
+                revenue_stream.gamma(
+                    conversions * _ORDER_VALUE_SHAPE, model.order_value / _ORDER_VALUE_SHAPE
+                )
+            )
+            if conversions
+            else 0.0
+        )
+        if "tracking_outage" in anomalies:
+            # Traffic is still bought and billed; only the reporting goes dark.
+            clicks = conversions = 0
+            revenue = 0.0
+        return HourlyMetrics(
+            campaign_id=model.campaign_id,
+            hour=hour,
+            impressions=impressions,
+            clicks=clicks,
+            conversions=conversions,
+            spend=round(spend, 2),
+            revenue=round(revenue, 2),
+            budget=state.daily_budget,
+        )
+
+    # ------------------------------------------------------------- connector
+
+    async def list_campaigns(self) -> list[CampaignState]:
+        return [self.state_at(model.campaign_id, self.clock) for model in self._models]
+
+    async def fetch_metrics(self, hour: datetime) -> list[HourlyMetrics]:
+        hour = _normalise_hour(hour)
+        metrics = self.simulate_hour(hour)
+        self.clock = max(self.clock, hour + HOUR)
+        return metrics
+
+    async def get_state(self, campaign_id: uuid.UUID) -> CampaignState:
+        return self.state_at(campaign_id, self.clock)
+
+    async def apply_change(self, campaign_id: uuid.UUID, change: Change) -> CampaignState:
+        return self.apply_change_at(campaign_id, change, self.clock)
+
+
+def random_schedule(
+    campaign_ids: Sequence[uuid.UUID],
+    start: datetime,
+    hours: int,
+    seed: int,
+    count: int,
+    *,
+    warmup_hours: int = DEFAULT_WARMUP_HOURS,
+    min_duration: int = 3,
+    max_duration: int = 8,
+    min_gap_hours: int = 24,
+    kinds: Sequence[str] = ANOMALY_KINDS,
+) -> list[InjectedAnomaly]:
+    """``count`` seeded anomalies spread over ``hours`` hours from ``start``.
+
+    None starts before ``warmup_hours`` (the detector needs that history), each
+    lasts ``min_duration``..``max_duration`` hours and anomalies on the same
+    campaign are at least ``min_gap_hours`` apart so every one can be told
+    apart when scoring. Kinds are dealt round-robin in a shuffled order so
+    every kind is represented. Raises ValueError when they cannot all fit.
+    """
+    start = _normalise_hour(start)
+    if not campaign_ids or count < 0 or not kinds:
+        raise ValueError("need campaigns, kinds and a non-negative count")
+    if not 1 <= min_duration <= max_duration:
+        raise ValueError("durations must satisfy 1 <= min_duration <= max_duration")
+    latest_start = hours - max_duration
+    if count and latest_start < warmup_hours:
+        raise ValueError(f"{hours} hours leave no room after a {warmup_hours}-hour warm-up")
+    rng = np.random.default_rng([seed, _SCHEDULE_STREAM])
+    dealt = [kinds[int(i)] for i in rng.permutation(len(kinds))]
+    taken: dict[uuid.UUID, list[tuple[int, int]]] = {cid: [] for cid in campaign_ids}
+    schedule: list[InjectedAnomaly] = []
+    attempts = 0
+    while len(schedule) < count:
+        attempts += 1
+        if attempts > 1000 * max(count, 1):
+            raise ValueError(f"could not place {count} non-overlapping anomalies")
+        campaign_id = campaign_ids[int(rng.integers(len(campaign_ids)))]
+        duration = int(rng.integers(min_duration, max_duration + 1))
+        first = int(rng.integers(warmup_hours, latest_start + 1))
+        last = first + duration
+        if any(
+            first < end + min_gap_hours and begin < last + min_gap_hours
+            for begin, end in taken[campaign_id]
+        ):
+            continue
+        kind = dealt[len(schedule) % len(dealt)]
+        taken[campaign_id].append((first, last))
+        schedule.append(
+            InjectedAnomaly(
+                campaign_id=campaign_id,
+                kind=kind,  # type: ignore[arg-type]
+                start_hour=start + first * HOUR,
+                end_hour=start + last * HOUR,
+                magnitude=_draw_magnitude(rng, kind),
+            )
+        )
+    return sorted(schedule, key=lambda a: (a.start_hour, str(a.campaign_id)))
+
+
+def _draw_magnitude(rng: np.random.Generator, kind: str) -> float:
+    # Strengths vary around the defaults so a detector cannot key on one exact value.
+    if kind == "spend_spike":
+        return round(float(rng.uniform(2.5, 4.0)), 2)
+    if kind == "conversion_drop":
+        return round(float(rng.uniform(0.1, 0.35)), 2)
+    if kind == "cpc_jump":
+        return round(float(rng.uniform(2.0, 3.0)), 2)
+    return DEFAULT_MAGNITUDES[kind]

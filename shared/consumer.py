@@ -1,0 +1,158 @@
+"""Idempotent consumers: inbox in the same transaction, ack after commit, bounded retries."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+
+import asyncpg
+from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
+from pydantic import ValidationError
+
+from shared.bus import Bus
+from shared.events import Envelope
+from shared.logs import correlation_id_var
+
+log = logging.getLogger(__name__)
+
+# A handler runs inside the transaction that also records the event in the inbox, so its
+# writes (and any outbox events it enqueues) commit exactly once with it.
+Handler = Callable[[asyncpg.Connection, Envelope], Awaitable[None]]
+
+
+def topic_matches(pattern: str, key: str) -> bool:
+    """AMQP topic matching: ``*`` is one word, ``#`` zero or more."""
+    return _match(pattern.split("."), key.split("."))
+
+
+def _match(pattern: list[str], words: list[str]) -> bool:
+    if not pattern:
+        return not words
+    head, rest = pattern[0], pattern[1:]
+    if head == "#":
+        return any(_match(rest, words[i:]) for i in range(len(words) + 1))
+    if not words:
+        return False
+    return (head == "*" or head == words[0]) and _match(rest, words[1:])
+
+
+def delivery_count(message: AbstractIncomingMessage) -> int:
+    """How many times this message was delivered before (quorum queues count it)."""
+    raw = (message.headers or {}).get("x-delivery-count", 0)
+    try:
+        return int(raw)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return 0
+
+
+class Consumer:
+    def __init__(
+        self,
+        bus: Bus,
+        pool: asyncpg.Pool,
+        service: str,
+        handlers: Mapping[str, Handler],
+        *,
+        prefetch_count: int = 32,
+        max_deliveries: int = 5,
+    ) -> None:
+        self.bus = bus
+        self.pool = pool
+        self.service = service
+        self.handlers = dict(handlers)
+        self.prefetch_count = prefetch_count
+        self.max_deliveries = max_deliveries
+        self.dead_lettered = 0
+        self.failures = 0
+        self._channel: AbstractChannel | None = None
+
+    def handler_for(self, routing_key: str) -> Handler | None:
+        exact = self.handlers.get(routing_key)
+        if exact is not None:
+            return exact
+        for pattern, handler in self.handlers.items():
+            if topic_matches(pattern, routing_key):
+                return handler
+        return None
+
+    async def start(self) -> None:
+        self._channel = await self.bus.connection.channel(publisher_confirms=True)
+        await self._channel.set_qos(prefetch_count=self.prefetch_count)
+        queue = await self.bus.declare_service_queues(
+            self._channel, self.service, self.handlers.keys()
+        )
+        await queue.consume(self._on_message)
+
+    async def stop(self) -> None:
+        if self._channel is not None and not self._channel.is_closed:
+            await self._channel.close()
+
+    async def _dead_letter(self, message: AbstractIncomingMessage, reason: str) -> None:
+        await self.bus.dead_letter(
+            self.service,
+            message.body,
+            {
+                "x-error": reason[:1000],
+                "x-original-routing-key": message.routing_key or "",
+                "x-service": self.service,
+                "x-deliveries": delivery_count(message) + 1,
+            },
+            message_id=message.message_id,
+            type=message.type,
+            content_type=message.content_type,
+        )
+        await message.ack()
+        self.dead_lettered += 1
+        log.error(
+            "dead-lettered event",
+            extra={"routing_key": message.routing_key, "reason": reason[:300]},
+        )
+
+    async def process(self, envelope: Envelope) -> bool:
+        """Apply one event exactly once. Returns False when it had already been applied."""
+        handler = self.handler_for(envelope.type)
+        async with self.pool.acquire() as conn, conn.transaction():
+            first = await conn.fetchval(
+                """INSERT INTO inbox (event_id, consumer, event_type, tenant_id)
+                   VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING RETURNING true""",
+                envelope.event_id,
+                self.service,
+                envelope.type,
+                envelope.tenant_id,
+            )
+            if not first:
+                return False
+            if handler is not None:
+                await handler(conn, envelope)
+        return True
+
+    async def _on_message(self, message: AbstractIncomingMessage) -> None:
+        try:
+            envelope = Envelope.from_bytes(message.body)
+        except ValidationError as exc:
+            await self._dead_letter(message, f"invalid envelope: {exc.errors()[:3]}")
+            return
+        token = correlation_id_var.set(str(envelope.correlation_id))
+        try:
+            await self.process(envelope)
+            await message.ack()
+        except Exception as exc:
+            self.failures += 1
+            attempt = delivery_count(message) + 1
+            if attempt >= self.max_deliveries:
+                await self._dead_letter(message, f"{exc.__class__.__name__}: {exc}")
+                return
+            log.warning(
+                "event handler failed; will retry",
+                extra={"type": envelope.type, "attempt": attempt, "error": repr(exc)},
+            )
+            # A short, growing pause keeps a poison message from spinning the queue.
+            await asyncio.sleep(min(0.1 * 2**attempt, 3.0))
+            await message.nack(requeue=True)
+        finally:
+            correlation_id_var.reset(token)
+
+
+async def events_consumed(conn: asyncpg.Connection, consumer: str) -> int:
+    return int(await conn.fetchval("SELECT count(*) FROM inbox WHERE consumer = $1", consumer))

@@ -1,0 +1,27 @@
+"""Read routes for declared resources: every list and get-by-id looks and behaves the same."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from shared.resources import Resource, fetch_one, list_page, parse_list_query
+from shared.service import ServiceRuntime
+from shared.web import json_response, path_id
+
+
+def read_routes(runtime: ServiceRuntime, path: str, resource: Resource) -> list[web.RouteDef]:
+    """``GET path`` (filtered, paginated, newest first) and ``GET path/{id}``."""
+
+    async def list_items(request: web.Request) -> web.Response:
+        query = parse_list_query(resource, request.query)
+        async with runtime.db.acquire() as conn:
+            page = await list_page(conn, resource, runtime.tenant_of(request), query)
+        return json_response(page)
+
+    async def get_item(request: web.Request) -> web.Response:
+        id_ = path_id(request, resource.name)
+        async with runtime.db.acquire() as conn:
+            row = await fetch_one(conn, resource, runtime.tenant_of(request), id_)
+        return json_response(row)
+
+    return [web.get(path, list_items), web.get(f"{path}/{{id}}", get_item)]

@@ -1,0 +1,217 @@
+"""One app factory for every service: pool, bus, outbox relay, consumer, health routes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from contextlib import AbstractAsyncContextManager, AsyncExitStack
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from uuid import UUID, uuid4
+
+import asyncpg
+from aiohttp import web
+
+from shared.bus import Bus, dead_letter_queue_name
+from shared.config import Settings
+from shared.consumer import Consumer, Handler, events_consumed
+from shared.db import create_pool
+from shared.events import Envelope
+from shared.outbox import OutboxRelay, backlog
+from shared.web import TENANT_HEADER, context_middleware, error_middleware, json_response
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    """What makes a service itself; everything else is the same for all of them."""
+
+    name: str
+    migrations: Path
+    routes: Callable[[ServiceRuntime], Sequence[web.AbstractRouteDef]]
+    handlers: Callable[[ServiceRuntime], Mapping[str, Handler]] = lambda _rt: {}
+    background: Sequence[Callable[[ServiceRuntime], Awaitable[None]]] = ()
+    # Resources that live as long as the service (HTTP client sessions, connectors),
+    # entered after the database and broker are up and left before they close.
+    lifespans: Sequence[Callable[[ServiceRuntime], AbstractAsyncContextManager[None]]] = ()
+    middlewares: Sequence[Any] = ()
+
+
+@dataclass
+class ServiceRuntime:
+    spec: ServiceSpec
+    settings: Settings
+    pool: asyncpg.Pool | None = None
+    bus: Bus | None = None
+    relay: OutboxRelay | None = None
+    consumer: Consumer | None = None
+    started_at: float = field(default_factory=time.monotonic)
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    # Service-specific collaborators (HTTP client sessions, connectors, caches).
+    state: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def db(self) -> asyncpg.Pool:
+        assert self.pool is not None, "runtime not started"
+        return self.pool
+
+    def tenant_of(self, request: web.Request) -> UUID:
+        raw = request.headers.get(TENANT_HEADER)
+        if raw:
+            try:
+                return UUID(raw)
+            except ValueError:
+                pass
+        return self.settings.default_tenant
+
+    def event(
+        self, request: web.Request, type_: str, payload: dict[str, Any], tenant_id: UUID
+    ) -> Envelope:
+        """An event started by an HTTP request: the request's correlation id goes along."""
+        return Envelope(
+            type=type_,
+            tenant_id=tenant_id,
+            correlation_id=request.get("correlation_id") or uuid4(),
+            payload=payload,
+            source=self.name,
+        )
+
+    async def status(self) -> dict[str, Any]:
+        report: dict[str, Any] = {
+            "service": self.name,
+            "uptime_seconds": round(time.monotonic() - self.started_at, 1),
+            "database": {"reachable": False},
+            "broker": {"connected": bool(self.bus and self.bus.connected)},
+            "outbox_backlog": None,
+            "events_consumed": None,
+            "dead_letters": None,
+        }
+        try:
+            async with self.db.acquire(timeout=2) as conn:
+                report["outbox_backlog"] = await backlog(conn)
+                report["events_consumed"] = await events_consumed(conn, self.name)
+            report["database"]["reachable"] = True
+        except Exception as exc:
+            report["database"]["error"] = exc.__class__.__name__
+        if self.bus is not None and self.consumer is not None:
+            report["dead_letters"] = await self.bus.queue_depth(
+                dead_letter_queue_name(self.bus.exchange_name, self.name)
+            )
+        healthy = report["database"]["reachable"] and report["broker"]["connected"]
+        report["status"] = "up" if healthy else "degraded"
+        return report
+
+
+RUNTIME = web.AppKey("runtime", ServiceRuntime)
+
+
+def runtime_of(request: web.Request) -> ServiceRuntime:
+    return request.app[RUNTIME]
+
+
+async def _healthz(request: web.Request) -> web.Response:
+    return json_response({"status": "alive", "service": runtime_of(request).name})
+
+
+async def _readyz(request: web.Request) -> web.Response:
+    report = await runtime_of(request).status()
+    ready = report["status"] == "up"
+    return json_response(
+        {
+            "status": "ready" if ready else "not_ready",
+            "service": report["service"],
+            "database": report["database"]["reachable"],
+            "broker": report["broker"]["connected"],
+        },
+        status=200 if ready else 503,
+    )
+
+
+async def _status(request: web.Request) -> web.Response:
+    return json_response(await runtime_of(request).status())
+
+
+async def _guarded(name: str, job: Callable[[], Awaitable[None]]) -> None:
+    """Keep a background job alive: log and restart it rather than lose it silently."""
+    log = logging.getLogger(name)
+    while True:
+        try:
+            await job()
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("background job failed; restarting in 1s")
+            await asyncio.sleep(1)
+
+
+def create_app(spec: ServiceSpec, settings: Settings) -> web.Application:
+    app = web.Application(
+        middlewares=[context_middleware, error_middleware, *spec.middlewares],
+        client_max_size=8 * 1024 * 1024,
+    )
+    runtime = ServiceRuntime(spec=spec, settings=settings)
+    app[RUNTIME] = runtime
+
+    async def lifecycle(_app: web.Application) -> AsyncIterator[None]:
+        runtime.pool = await create_pool(
+            settings.database_url,
+            spec.name,
+            min_size=settings.db_pool_min,
+            max_size=settings.db_pool_max,
+        )
+        runtime.bus = Bus(
+            settings.amqp_url, settings.exchange, max_deliveries=settings.max_deliveries
+        )
+        stack = AsyncExitStack()
+        try:
+            await runtime.bus.connect()
+            for lifespan in spec.lifespans:
+                await stack.enter_async_context(lifespan(runtime))
+            handlers = spec.handlers(runtime)
+            if handlers:
+                runtime.consumer = Consumer(
+                    runtime.bus,
+                    runtime.pool,
+                    spec.name,
+                    handlers,
+                    prefetch_count=settings.prefetch_count,
+                    max_deliveries=settings.max_deliveries,
+                )
+                await runtime.consumer.start()
+            runtime.relay = OutboxRelay(
+                runtime.pool, runtime.bus, spec.name, poll_seconds=settings.outbox_poll_seconds
+            )
+            runtime.tasks.append(asyncio.create_task(_guarded("outbox", runtime.relay.run)))
+            for job in spec.background:
+                runtime.tasks.append(
+                    asyncio.create_task(_guarded(job.__name__, lambda job=job: job(runtime)))
+                )
+            yield
+        finally:
+            for task in runtime.tasks:
+                task.cancel()
+            for task in runtime.tasks:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+            if runtime.consumer is not None:
+                with contextlib.suppress(Exception):
+                    await runtime.consumer.stop()
+            await stack.aclose()
+            with contextlib.suppress(Exception):
+                await runtime.bus.close()
+            await runtime.pool.close()
+
+    app.cleanup_ctx.append(lifecycle)
+    app.router.add_get("/healthz", _healthz)
+    app.router.add_get("/readyz", _readyz)
+    app.router.add_get("/internal/status", _status)
+    app.router.add_routes(spec.routes(runtime))
+    return app

@@ -1,0 +1,166 @@
+"""HTTP conventions every service shares: one error shape, JSON in and out, request ids."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+from uuid import UUID
+
+import orjson
+from aiohttp import web
+from pydantic import BaseModel, ValidationError
+
+from shared.events import json_default
+from shared.logs import correlation_id_var, request_id_var
+
+log = logging.getLogger(__name__)
+
+M = TypeVar("M", bound=BaseModel)
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+TENANT_HEADER = "X-Tenant-Id"
+REQUEST_ID_HEADER = "X-Request-Id"
+CORRELATION_ID_HEADER = "X-Correlation-Id"
+
+
+class ApiError(Exception):
+    """An error answered as ``{"error": {"code", "message", "details"}}``."""
+
+    def __init__(self, status: int, code: str, message: str, details: Any = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.details = details if details is not None else {}
+
+
+def not_found(resource: str, id_: object) -> ApiError:
+    return ApiError(404, "not_found", f"{resource} {id_} not found")
+
+
+def invalid(message: str, fields: list[dict[str, Any]]) -> ApiError:
+    return ApiError(422, "validation_error", message, {"fields": fields})
+
+
+def dumps(data: Any) -> bytes:
+    return orjson.dumps(data, default=json_default)
+
+
+def json_response(
+    data: Any, status: int = 200, headers: dict[str, str] | None = None
+) -> web.Response:
+    return web.Response(
+        body=dumps(data), status=status, content_type="application/json", headers=headers
+    )
+
+
+def error_response(error: ApiError) -> web.Response:
+    body = {"error": {"code": error.code, "message": error.message, "details": error.details}}
+    return json_response(body, status=error.status)
+
+
+def validation_fields(
+    exc: ValidationError, prefix: tuple[str | int, ...] = ()
+) -> list[dict[str, Any]]:
+    """Pydantic errors as ``[{"field": "a.b", "message": ...}]``, naming each offending field."""
+    fields = []
+    for err in exc.errors(include_url=False, include_input=False):
+        loc = ".".join(str(p) for p in (*prefix, *err["loc"]))
+        fields.append({"field": loc or "body", "message": err["msg"], "type": err["type"]})
+    return fields
+
+
+async def read_json(request: web.Request) -> Any:
+    raw = await request.read()
+    if not raw:
+        raise ApiError(400, "malformed_json", "request body is empty; expected JSON")
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise ApiError(400, "malformed_json", f"request body is not valid JSON: {exc}") from exc
+
+
+async def parse_body(request: web.Request, model: type[M]) -> M:
+    data = await read_json(request)
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise invalid("request body is invalid", validation_fields(exc)) from exc
+
+
+def parse_uuid(value: str, name: str = "id") -> UUID:
+    try:
+        return UUID(value)
+    except ValueError as exc:
+        raise invalid(
+            f"{name} is not a valid UUID", [{"field": name, "message": "not a UUID"}]
+        ) from exc
+
+
+def path_id(request: web.Request, resource: str) -> UUID:
+    """The ``{id}`` path parameter. A malformed id cannot name anything, so it is a 404."""
+    raw = request.match_info["id"]
+    try:
+        return UUID(raw)
+    except ValueError as exc:
+        raise not_found(resource, raw) from exc
+
+
+_STATUS_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    429: "too_many_requests",
+}
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except ApiError as exc:
+        return error_response(exc)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        code = _STATUS_CODES.get(exc.status, "http_error")
+        message = (
+            exc.reason if exc.status != 404 else f"no route for {request.method} {request.path}"
+        )
+        response = error_response(ApiError(exc.status, code, message))
+        if exc.status == 405 and "Allow" in exc.headers:
+            response.headers["Allow"] = exc.headers["Allow"]
+        return response
+    except Exception:
+        log.exception("unhandled error", extra={"path": request.path, "method": request.method})
+        return error_response(ApiError(500, "internal_error", "internal server error"))
+
+
+@web.middleware
+async def context_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Carry request and correlation ids through logs, responses and events."""
+    request_id = request.headers.get(REQUEST_ID_HEADER) or uuid.uuid4().hex
+    correlation = request.headers.get(CORRELATION_ID_HEADER)
+    try:
+        correlation_id = str(UUID(correlation)) if correlation else str(uuid.uuid4())
+    except ValueError:
+        correlation_id = str(uuid.uuid4())
+    request["request_id"] = request_id
+    request["correlation_id"] = UUID(correlation_id)
+    rid_token = request_id_var.set(request_id)
+    cid_token = correlation_id_var.set(correlation_id)
+    try:
+        response = await handler(request)
+        response.headers[REQUEST_ID_HEADER] = request_id
+        response.headers[CORRELATION_ID_HEADER] = correlation_id
+        return response
+    finally:
+        request_id_var.reset(rid_token)
+        correlation_id_var.reset(cid_token)
