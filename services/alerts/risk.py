@@ -179,7 +179,7 @@ def tracking_posterior(expected_missing: float, prior: float) -> float:
     return prior / (prior + (1.0 - prior) * healthy_zero)
 
 
-# --- shared helpers -----------------------------------------------------------
+# --- shared internals ----------------------------------------------------------
 
 
 def _logistic(x: float) -> float:

@@ -594,7 +594,10 @@ def _decline_rule(view: CampaignView, p: PolicyParams) -> _Plan | None:
     last = view.metrics.last_24h
     roas = last.roas
     if roas is None or roas >= p.target_roas:
-        # Still profitable (or not spending): a falling trend alone is no reason to cut.
+        # Still profitable: a falling trend alone is no reason to cut.
+        return None
+    if not _spending(view, p):
+        # Next to nothing is at stake, and cutting further would starve the data.
         return None
     triggers = tuple(a for a in view.alerts if a.kind in _DECLINE_KINDS)
     risk = _risk(view, "performance_decline")
@@ -746,7 +749,7 @@ def _budget_down(
     )
 
 
-# --- helpers ------------------------------------------------------------------------------
+# --- internals ------------------------------------------------------------------------------
 
 
 def _clamp(value: float, low: float, high: float) -> float:

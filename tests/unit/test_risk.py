@@ -210,9 +210,7 @@ def test_zero_conversion_run_matches_poisson_reasoning(zero_hours: int) -> None:
     # Baseline 50 clicks/h at 6% CVR: 3 conversions an hour, so n silent hours
     # have probability exp(-3n) under healthy tracking.
     cutoff = NOW - zero_hours * HOUR
-    rows = series(
-        DAY_START - 7 * DAY, NOW, lambda h: row(h, conversions=0 if h >= cutoff else 3)
-    )
+    rows = series(DAY_START - 7 * DAY, NOW, lambda h: row(h, conversions=0 if h >= cutoff else 3))
     risk = by_type(assess(CID, rows, NOW))["tracking_loss"]
     ind = risk.risk_indicators
     prior = RiskParams().tracking_prior
@@ -242,9 +240,7 @@ def test_one_silent_hour_is_not_an_outage_but_six_are() -> None:
 
 def test_only_the_trailing_run_counts() -> None:
     silent = {NOW - 5 * HOUR, NOW - 4 * HOUR, NOW - 2 * HOUR, NOW - HOUR}
-    rows = series(
-        DAY_START - 7 * DAY, NOW, lambda h: row(h, conversions=0 if h in silent else 3)
-    )
+    rows = series(DAY_START - 7 * DAY, NOW, lambda h: row(h, conversions=0 if h in silent else 3))
     ind = by_type(assess(CID, rows, NOW))["tracking_loss"].risk_indicators
     assert ind["zero_conversion_hours"] == 2
     assert ind["zero_conversion_share"] == pytest.approx(4 / 24, abs=1e-4)

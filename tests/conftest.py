@@ -1,0 +1,62 @@
+"""Session fixtures: this run's own database and exchange on real servers."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+
+import asyncpg
+import pytest
+
+from services.registry import migration_folders
+from shared.bus import Bus
+from shared.config import SERVICES, Settings
+from shared.db import connect, create_pool, migrate_all
+from tests.infra import Servers, free_port, run_id, servers, with_database
+
+
+@pytest.fixture(scope="session")
+def infrastructure() -> Iterator[Servers]:
+    with servers() as found:
+        yield found
+
+
+@pytest.fixture(scope="session")
+async def settings(infrastructure: Servers) -> AsyncIterator[Settings]:
+    rid = run_id()
+    database = f"adpilot_test_{rid}"
+    configured = Settings(
+        database_url=with_database(infrastructure.database_server_url, database),
+        amqp_url=infrastructure.amqp_url,
+        exchange=f"adpilot.test.{rid}",
+        gateway_port=free_port(),
+        decision_port=free_port(),
+        alerts_port=free_port(),
+        optimizer_port=free_port(),
+        outbox_poll_seconds=0.5,
+        max_deliveries=3,
+    )
+    await migrate_all(configured.database_url, migration_folders())
+    yield configured
+    bus = Bus(configured.amqp_url, configured.exchange)
+    try:
+        await bus.connect()
+        await bus.delete_topology([*SERVICES, "probe"])
+    finally:
+        await bus.close()
+    admin = await connect(with_database(infrastructure.database_server_url, "postgres"))
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+@pytest.fixture
+async def bus(settings: Settings) -> AsyncIterator[Bus]:
+    connected = Bus(settings.amqp_url, settings.exchange, max_deliveries=settings.max_deliveries)
+    await connected.connect()
+    yield connected
+    await connected.close()
+
+
+async def schema_pool(settings: Settings, schema: str) -> asyncpg.Pool:
+    return await create_pool(settings.database_url, schema, min_size=1, max_size=4)

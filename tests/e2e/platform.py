@@ -1,0 +1,86 @@
+"""The four services as real processes, for tests that drive them only through the gateway."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from pathlib import Path
+
+import aiohttp
+
+from shared.config import SERVICES, Settings
+
+
+def service_env(settings: Settings) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ADPILOT_")}
+    for name, value in settings.model_dump(mode="json").items():
+        env[f"ADPILOT_{name.upper()}"] = str(value)
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+class Platform:
+    def __init__(self, settings: Settings, log_dir: Path) -> None:
+        self.settings = settings
+        self.log_dir = log_dir
+        self.processes: dict[str, asyncio.subprocess.Process] = {}
+
+    @property
+    def gateway(self) -> str:
+        return self.settings.url_of("gateway")
+
+    async def start(self, name: str) -> None:
+        log = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 - lives as long as the child
+        self.processes[name] = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "services.cli",
+            "serve",
+            name,
+            env=service_env(self.settings),
+            stdout=log,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+        log.close()
+        await self.wait_ready(name)
+
+    async def wait_ready(self, name: str, timeout: float = 30.0) -> None:
+        url = f"{self.settings.url_of(name)}/readyz"
+        deadline = asyncio.get_running_loop().time() + timeout
+        async with aiohttp.ClientSession() as session:
+            while True:
+                proc = self.processes[name]
+                if proc.returncode is not None:
+                    raise RuntimeError(
+                        f"{name} exited with {proc.returncode}: {self.log_of(name)[-2000:]}"
+                    )
+                try:
+                    async with session.get(url, timeout=aiohttp.ClientTimeout(total=1)) as r:
+                        if r.status == 200:
+                            return
+                except (aiohttp.ClientError, TimeoutError):
+                    pass
+                if asyncio.get_running_loop().time() > deadline:
+                    raise TimeoutError(f"{name} not ready: {self.log_of(name)[-2000:]}")
+                await asyncio.sleep(0.2)
+
+    def log_of(self, name: str) -> str:
+        return (self.log_dir / f"{name}.log").read_text(errors="replace")
+
+    async def stop(self, name: str) -> None:
+        proc = self.processes.pop(name)
+        if proc.returncode is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(proc.wait(), 10)
+            except TimeoutError:
+                proc.kill()
+                await proc.wait()
+
+    async def start_all(self) -> None:
+        await asyncio.gather(*(self.start(name) for name in SERVICES))
+
+    async def stop_all(self) -> None:
+        await asyncio.gather(*(self.stop(name) for name in list(self.processes)))

@@ -1,0 +1,262 @@
+"""The platform as a user sees it: four real processes, driven only through the gateway."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from typing import Any
+
+import aiohttp
+import pytest
+
+from tests.e2e.platform import Platform
+
+pytestmark = pytest.mark.e2e
+
+CAMPAIGN = str(uuid.uuid4())
+
+POST_BODIES: dict[str, dict[str, Any]] = {
+    "cycles": {"cycle_name": "nightly review", "cycle_type": "analysis", "priority": 3},
+    "decisions": {
+        "decision_type": "keyword_bid",
+        "decision_rationale": "CPC rose 40%",
+        "confidence_score": 61.5,
+        "context_data": {"campaign_id": CAMPAIGN},
+    },
+    "alerts": {
+        "alert_type": "risk",
+        "severity": "high",
+        "title": "Spend spike",
+        "affected_entity_type": "campaign",
+        "affected_entity_id": CAMPAIGN,
+    },
+    "recommendations": {
+        "recommendation_type": "bid_strategy",
+        "target_entity_type": "campaign",
+        "target_entity_id": CAMPAIGN,
+        "recommended_changes": {"bid": 0.9},
+        "confidence_level": 6.5,
+    },
+}
+
+GET_ONLY = ("performance", "forecasts", "automation-rules", "system-health")
+
+
+async def _json(response: aiohttp.ClientResponse) -> Any:
+    assert response.content_type == "application/json", await response.text()
+    return await response.json()
+
+
+async def eventually(probe, timeout: float):  # type: ignore[no-untyped-def]
+    """Poll ``probe`` until it returns something truthy; return it and the time it took."""
+    start = time.monotonic()
+    while True:
+        result = await probe()
+        if result:
+            return result, time.monotonic() - start
+        if time.monotonic() - start > timeout:
+            raise AssertionError(f"not seen within {timeout}s")
+        await asyncio.sleep(0.05)
+
+
+@pytest.mark.parametrize("resource", sorted(POST_BODIES))
+async def test_post_then_list_and_get(api: aiohttp.ClientSession, resource: str) -> None:
+    async with api.post(f"/api/ai/{resource}", json=POST_BODIES[resource]) as r:
+        assert r.status == 201, await r.text()
+        created = await _json(r)
+    for field, value in POST_BODIES[resource].items():
+        got = created[field]
+        assert got == value or (isinstance(value, float) and float(got) == value), field
+    async with api.get(f"/api/ai/{resource}") as r:
+        assert r.status == 200
+        page = await _json(r)
+    assert set(page) == {"items", "next_cursor"}
+    assert created["id"] in [item["id"] for item in page["items"]]
+    async with api.get(f"/api/ai/{resource}/{created['id']}") as r:
+        assert r.status == 200
+        assert (await _json(r)) == created
+
+
+async def test_learning_feedback_needs_an_existing_decision(api: aiohttp.ClientSession) -> None:
+    async with api.post("/api/ai/decisions", json=POST_BODIES["decisions"]) as r:
+        decision = await _json(r)
+    body = {
+        "decision_id": decision["id"],
+        "feedback_type": "user_correction",
+        "feedback_value": {"correct": False, "note": "bid was already low"},
+    }
+    async with api.post("/api/ai/learning-feedback", json=body) as r:
+        assert r.status == 201
+        feedback = await _json(r)
+    assert feedback["decision_id"] == decision["id"]
+    async with api.get("/api/ai/learning-feedback", params={"decision_id": decision["id"]}) as r:
+        assert [f["id"] for f in (await _json(r))["items"]] == [feedback["id"]]
+    body["decision_id"] = str(uuid.uuid4())
+    async with api.post("/api/ai/learning-feedback", json=body) as r:
+        assert r.status == 422
+        assert (await _json(r))["error"]["details"]["fields"][0]["field"] == "decision_id"
+
+
+@pytest.mark.parametrize("resource", GET_ONLY)
+async def test_read_only_routes_answer(api: aiohttp.ClientSession, resource: str) -> None:
+    async with api.get(f"/api/ai/{resource}") as r:
+        assert r.status == 200
+        page = await _json(r)
+    assert isinstance(page["items"], list) and "next_cursor" in page
+    async with api.post(f"/api/ai/{resource}", json={}) as r:
+        assert r.status == 405
+        assert (await _json(r))["error"]["code"] == "method_not_allowed"
+
+
+async def test_decision_becomes_recommendation_and_audit_entries(
+    api: aiohttp.ClientSession,
+) -> None:
+    body = {
+        "decision_type": "budget_adjustment",
+        "action_taken": "decrease_budget",
+        "confidence_score": 82,
+        "context_data": {"campaign_id": CAMPAIGN},
+        "impact_prediction": {"metric": "spend", "expected_change": -0.2, "horizon_hours": 24},
+    }
+    async with api.post("/api/ai/decisions", json=body) as r:
+        assert r.status == 201
+        decision = await _json(r)
+        correlation = r.headers["X-Correlation-Id"]
+
+    async def recommendation() -> list[dict[str, Any]]:
+        async with api.get(
+            "/api/ai/recommendations", params={"source_decision_id": decision["id"]}
+        ) as r:
+            return (await _json(r))["items"]
+
+    async def trail() -> list[dict[str, Any]] | None:
+        async with api.get("/api/ai/audit-trail", params={"correlation_id": correlation}) as r:
+            items = (await _json(r))["items"]
+        return items if len(items) >= 2 else None
+
+    (rec,), took = await eventually(recommendation, 5)
+    assert took < 1.0, f"recommendation took {took:.2f}s"
+    assert rec["status"] == "pending"
+    assert rec["target_entity_id"] == CAMPAIGN
+    assert rec["recommendation_type"] == "budget_optimization"
+    assert float(rec["confidence_level"]) == 8.2
+    entries, took = await eventually(trail, 5)
+    assert took < 1.0, f"audit trail took {took:.2f}s"
+    actions = {e["action"]: e for e in entries}
+    assert set(actions) == {"decision.made", "recommendation.created"}
+    assert actions["decision.made"]["resource_id"] == decision["id"]
+    assert actions["recommendation.created"]["causation_id"] is not None
+
+
+async def test_pagination_is_newest_first_with_cursor(api: aiohttp.ClientSession) -> None:
+    entity = str(uuid.uuid4())
+    ids = []
+    for i in range(5):
+        body = {
+            "alert_type": "opportunity",
+            "title": f"page {i}",
+            "severity": "low",
+            "affected_entity_type": "campaign",
+            "affected_entity_id": entity,
+        }
+        async with api.post("/api/ai/alerts", json=body) as r:
+            ids.append((await _json(r))["id"])
+    seen: list[str] = []
+    cursor = None
+    while True:
+        params = {"limit": "2", "affected_entity_id": entity}
+        if cursor:
+            params["cursor"] = cursor
+        async with api.get("/api/ai/alerts", params=params) as r:
+            page = await _json(r)
+        assert len(page["items"]) <= 2
+        seen += [a["id"] for a in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == list(reversed(ids))
+
+
+async def test_filters_select_matching_rows(api: aiohttp.ClientSession) -> None:
+    async with api.get("/api/ai/alerts", params={"severity": "low", "limit": "500"}) as r:
+        items = (await _json(r))["items"]
+    assert items and all(a["severity"] == "low" for a in items)
+    async with api.get("/api/ai/alerts", params={"severity": "critical"}) as r:
+        assert all(a["severity"] == "critical" for a in (await _json(r))["items"])
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "status", "code"),
+    [
+        ("POST", "/api/ai/decisions", b'{"decision_type": ', 400, "malformed_json"),
+        ("POST", "/api/ai/alerts", b"", 400, "malformed_json"),
+        ("GET", f"/api/ai/decisions/{uuid.uuid4()}", None, 404, "not_found"),
+        ("GET", "/api/ai/alerts/not-a-uuid", None, 404, "not_found"),
+        ("GET", "/api/ai/nowhere", None, 404, "not_found"),
+        ("GET", "/api/ai/alerts?limit=501", None, 422, "validation_error"),
+        ("GET", "/api/ai/alerts?limit=zero", None, 422, "validation_error"),
+        ("GET", "/api/ai/alerts?cursor=bm9wZQ", None, 422, "validation_error"),
+        ("GET", "/api/ai/alerts?colour=red", None, 422, "validation_error"),
+        ("GET", "/api/ai/recommendations?target_entity_id=x", None, 422, "validation_error"),
+    ],
+)
+async def test_errors_have_one_shape(
+    api: aiohttp.ClientSession, method: str, path: str, body: bytes | None, status: int, code: str
+) -> None:
+    async with api.request(
+        method, path, data=body, headers={"Content-Type": "application/json"}
+    ) as r:
+        assert r.status == status
+        error = (await _json(r))["error"]
+    assert error["code"] == code
+    assert set(error) == {"code", "message", "details"}
+    assert "Traceback" not in error["message"]
+
+
+async def test_invalid_body_names_the_fields(api: aiohttp.ClientSession) -> None:
+    body = {"decision_type": "launch_rockets", "confidence_score": 140, "surprise": 1}
+    async with api.post("/api/ai/decisions", json=body) as r:
+        assert r.status == 422
+        fields = {f["field"] for f in (await _json(r))["error"]["details"]["fields"]}
+    assert fields == {"decision_type", "confidence_score", "surprise"}
+
+
+async def test_every_service_reports_its_own_health(api: aiohttp.ClientSession) -> None:
+    async with api.get("/api/ai/system-status") as r:
+        assert r.status == 200
+        status = await _json(r)
+    assert status["status"] == "operational"
+    assert set(status["services"]) == {"gateway", "decision", "alerts", "optimizer"}
+    for report in status["services"].values():
+        assert report["database"]["reachable"] is True
+        assert report["broker"]["connected"] is True
+        assert report["outbox_backlog"] is not None
+        assert report["events_consumed"] is not None
+    # Earlier tests sent decisions: the optimizer and the gateway have consumed events.
+    assert status["services"]["optimizer"]["events_consumed"] > 0
+    assert status["services"]["gateway"]["events_consumed"] > 0
+
+
+async def test_a_service_that_is_down_shows_as_down(
+    platform: Platform, api: aiohttp.ClientSession
+) -> None:
+    await platform.stop("alerts")
+    try:
+        async with api.get("/api/ai/alerts") as r:
+            assert r.status == 503
+            error = (await _json(r))["error"]
+        assert error["code"] == "service_unavailable"
+        assert error["details"] == {"service": "alerts"}
+        async with api.get("/api/ai/system-status") as r:
+            assert r.status == 200
+            status = await _json(r)
+        assert status["status"] == "degraded"
+        assert status["services"]["alerts"]["status"] == "down"
+        assert status["services"]["decision"]["status"] == "up"
+        async with api.get("/api/ai/decisions") as r:
+            assert r.status == 200
+    finally:
+        await platform.start("alerts")
+    async with api.get("/api/ai/alerts") as r:
+        assert r.status == 200

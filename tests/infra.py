@@ -1,0 +1,122 @@
+"""Where tests find PostgreSQL and RabbitMQ: configured URLs, throwaway containers, or local.
+
+Each test session gets its own database and its own exchange (queue names derive from it),
+so two runs on one machine never collide.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import socket
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Literal
+from urllib.parse import urlsplit, urlunsplit
+
+Source = Literal["configured", "docker", "local"]
+
+LOCAL_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+LOCAL_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
+
+
+def choose_source(
+    variable: str, env: Mapping[str, str], docker_reachable: Callable[[], bool]
+) -> Source:
+    """A configured URL wins; else a container if an engine answers; else the local server."""
+    if env.get(variable):
+        return "configured"
+    if docker_reachable():
+        return "docker"
+    return "local"
+
+
+def docker_reachable() -> bool:
+    try:
+        import docker
+
+        client = docker.from_env(timeout=2)
+        client.ping()
+        client.close()
+        return True
+    except Exception:
+        return False
+
+
+def with_database(url: str, name: str) -> str:
+    return urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass(frozen=True)
+class Servers:
+    database_server_url: str  # any database on the server; the run's own is created from it
+    amqp_url: str
+
+
+def _wait_for_port(host: str, port: int, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=1):
+            return
+        time.sleep(0.5)
+    raise TimeoutError(f"{host}:{port} did not open in {timeout}s")
+
+
+@contextlib.contextmanager
+def servers() -> Iterator[Servers]:
+    env = os.environ
+    engine = functools.cache(docker_reachable)
+    db_source = choose_source("ADPILOT_DATABASE_URL", env, engine)
+    amqp_source = choose_source("ADPILOT_AMQP_URL", env, engine)
+    containers = []
+    try:
+        if db_source == "docker" or amqp_source == "docker":
+            import docker
+
+            client = docker.from_env()
+        if db_source == "docker":
+            pg = client.containers.run(
+                "postgres:16-alpine",
+                detach=True,
+                remove=True,
+                environment={"POSTGRES_HOST_AUTH_METHOD": "trust"},
+                ports={"5432/tcp": None},
+            )
+            containers.append(pg)
+            pg.reload()
+            port = int(pg.ports["5432/tcp"][0]["HostPort"])
+            _wait_for_port("127.0.0.1", port)
+            time.sleep(2)  # the entrypoint restarts the server once after init
+            db_url = f"postgresql://postgres@127.0.0.1:{port}/postgres"
+        else:
+            db_url = env.get("ADPILOT_DATABASE_URL") or LOCAL_DATABASE_URL
+        if amqp_source == "docker":
+            mq = client.containers.run(
+                "rabbitmq:3.13-alpine", detach=True, remove=True, ports={"5672/tcp": None}
+            )
+            containers.append(mq)
+            mq.reload()
+            port = int(mq.ports["5672/tcp"][0]["HostPort"])
+            _wait_for_port("127.0.0.1", port)
+            time.sleep(5)  # the port opens before the broker accepts logins
+            amqp_url = f"amqp://guest:guest@127.0.0.1:{port}/"
+        else:
+            amqp_url = env.get("ADPILOT_AMQP_URL") or LOCAL_AMQP_URL
+        yield Servers(db_url, amqp_url)
+    finally:
+        for container in containers:
+            with contextlib.suppress(Exception):
+                container.stop(timeout=5)
+
+
+def run_id() -> str:
+    return uuid.uuid4().hex[:12]

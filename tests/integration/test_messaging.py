@@ -1,0 +1,196 @@
+"""Outbox, idempotent consumer and dead letters on real PostgreSQL and RabbitMQ."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aio_pika
+import asyncpg
+import pytest
+
+from shared.bus import Bus, dead_letter_queue_name
+from shared.config import Settings
+from shared.consumer import Consumer
+from shared.db import connect, migrate_schema
+from shared.events import Envelope
+from shared.outbox import OutboxRelay, backlog, enqueue
+from tests.conftest import schema_pool
+
+pytestmark = pytest.mark.integration
+
+TENANT = uuid.UUID("00000000-0000-0000-0000-0000000000aa")
+
+
+@pytest.fixture(scope="module")
+async def probe_pool(
+    settings: Settings, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[asyncpg.Pool]:
+    folder: Path = tmp_path_factory.mktemp("probe_migrations")
+    (folder / "001_effects.sql").write_text(
+        "CREATE TABLE effects (event_id uuid NOT NULL, note text NOT NULL);"
+    )
+    conn = await connect(settings.database_url)
+    try:
+        await migrate_schema(conn, "probe", folder)
+    finally:
+        await conn.close()
+    pool = await schema_pool(settings, "probe")
+    yield pool
+    await pool.close()
+
+
+@contextlib.asynccontextmanager
+async def tap(
+    bus: Bus, pattern: str = "#"
+) -> AsyncIterator[asyncio.Queue[aio_pika.abc.AbstractIncomingMessage]]:
+    """A throwaway queue that sees every event matching ``pattern``."""
+    channel = await bus.connection.channel()
+    exchange = await channel.get_exchange(bus.exchange_name)
+    queue = await channel.declare_queue(exclusive=True, auto_delete=True)
+    await queue.bind(exchange, routing_key=pattern)
+    received: asyncio.Queue[aio_pika.abc.AbstractIncomingMessage] = asyncio.Queue()
+
+    async def on_message(message: aio_pika.abc.AbstractIncomingMessage) -> None:
+        await message.ack()
+        await received.put(message)
+
+    await queue.consume(on_message)
+    try:
+        yield received
+    finally:
+        await channel.close()
+
+
+def probe_event(note: str = "hello") -> Envelope:
+    return Envelope(type=f"probe.{uuid.uuid4().hex[:6]}", tenant_id=TENANT, payload={"note": note})
+
+
+async def test_outbox_relay_publishes_committed_events_only(
+    settings: Settings, bus: Bus, probe_pool: asyncpg.Pool
+) -> None:
+    relay = OutboxRelay(probe_pool, bus, "probe", poll_seconds=5)
+    committed, rolled_back = probe_event("kept"), probe_event("dropped")
+    async with tap(bus) as received:
+        task = asyncio.create_task(relay.run())
+        try:
+            await asyncio.sleep(0.2)  # let the relay LISTEN before we write
+            async with probe_pool.acquire() as conn:
+                with contextlib.suppress(RuntimeError):
+                    async with conn.transaction():
+                        await enqueue(conn, rolled_back)
+                        raise RuntimeError("abort")
+                async with conn.transaction():
+                    await enqueue(conn, committed)
+            # Well under the 5 s poll: NOTIFY woke the relay.
+            message = await asyncio.wait_for(received.get(), 2)
+
+            async def drained() -> bool:
+                async with probe_pool.acquire() as conn:
+                    return await backlog(conn) == 0
+
+            await _wait_for(drained, 2)
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    got = Envelope.from_bytes(message.body)
+    assert got.event_id == committed.event_id
+    assert message.delivery_mode == aio_pika.DeliveryMode.PERSISTENT
+    assert received.empty()
+    async with probe_pool.acquire() as conn:
+        published = await conn.fetchval(
+            "SELECT published_at IS NOT NULL FROM outbox WHERE event_id = $1", committed.event_id
+        )
+        assert published is True
+        assert (
+            await conn.fetchval(
+                "SELECT count(*) FROM outbox WHERE event_id = $1", rolled_back.event_id
+            )
+            == 0
+        )
+
+
+async def test_outbox_keeps_rows_while_broker_refuses(
+    settings: Settings, probe_pool: asyncpg.Pool
+) -> None:
+    closed = Bus(settings.amqp_url, settings.exchange)  # never connected: publishing fails
+    relay = OutboxRelay(probe_pool, closed, "probe")
+    event = probe_event()
+    async with probe_pool.acquire() as conn, conn.transaction():
+        await enqueue(conn, event)
+    with pytest.raises(Exception, match="not connected"):
+        await relay.publish_pending()
+    async with probe_pool.acquire() as conn:
+        assert await conn.fetchval(
+            "SELECT published_at IS NULL FROM outbox WHERE event_id = $1", event.event_id
+        )
+        await conn.execute("DELETE FROM outbox WHERE event_id = $1", event.event_id)
+
+
+async def _wait_for(predicate, timeout: float = 5.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not await predicate():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.05)
+
+
+async def test_consumer_applies_each_event_once_and_dead_letters_poison(
+    settings: Settings, bus: Bus, probe_pool: asyncpg.Pool
+) -> None:
+    attempts: dict[str, int] = {}
+
+    async def handler(conn: asyncpg.Connection, event: Envelope) -> None:
+        note = event.payload["note"]
+        attempts[note] = attempts.get(note, 0) + 1
+        await conn.execute(
+            "INSERT INTO effects (event_id, note) VALUES ($1, $2)", event.event_id, note
+        )
+        if note == "poison":
+            raise ValueError("cannot digest this")
+
+    consumer = Consumer(bus, probe_pool, "probe", {"probe.#": handler}, max_deliveries=3)
+    await consumer.start()
+    try:
+        good = probe_event("good")
+        poison = probe_event("poison")
+        await bus.publish(good)
+        await bus.publish(good)  # a redelivery of the same event
+        await bus.publish(poison)
+        after = probe_event("after")
+        await bus.publish(after)
+        await bus.publish_raw("probe.garbage", b"not an envelope")
+
+        async def settled() -> bool:
+            depth = await bus.queue_depth(dead_letter_queue_name(settings.exchange, "probe"))
+            return depth == 2 and attempts.get("after") == 1
+
+        await _wait_for(settled, 15)
+        async with probe_pool.acquire() as conn:
+            notes = [r["note"] for r in await conn.fetch("SELECT note FROM effects ORDER BY note")]
+            inbox = await conn.fetchval("SELECT count(*) FROM inbox WHERE consumer = 'probe'")
+        # The duplicate was skipped; the poison's writes rolled back every time.
+        assert notes == ["after", "good"]
+        assert inbox == 2
+        assert attempts["poison"] == 3
+        assert consumer.dead_lettered == 2
+    finally:
+        await consumer.stop()
+
+    channel = await bus.connection.channel()
+    dlq = await channel.declare_queue(
+        dead_letter_queue_name(settings.exchange, "probe"), passive=True
+    )
+    reasons = []
+    for _ in range(2):
+        message = await dlq.get(timeout=5)
+        assert message is not None
+        reasons.append(str(message.headers["x-error"]))
+        await message.ack()
+    await channel.close()
+    assert any("ValueError: cannot digest this" in r for r in reasons)
+    assert any("invalid envelope" in r for r in reasons)
