@@ -53,11 +53,12 @@ def _unreachable(url: str, exc: BaseException) -> DependencyUnavailable:
     )
 
 
-async def connect(url: str, **kwargs: Any) -> asyncpg.Connection:
+async def connect(url: str, *, shown_url: str | None = None, **kwargs: Any) -> asyncpg.Connection:
+    """Connect, or fail with one actionable line naming ``shown_url`` (default ``url``)."""
     try:
         conn = await asyncpg.connect(url, timeout=5, **kwargs)
     except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
-        raise _unreachable(url, exc) from exc
+        raise _unreachable(shown_url or url, exc) from exc
     await _init_connection(conn)
     return conn
 
@@ -86,7 +87,7 @@ async def ensure_database(url: str) -> bool:
     parts = urlsplit(url)
     name = parts.path.lstrip("/") or "postgres"
     maintenance = urlunsplit(parts._replace(path="/postgres"))
-    conn = await connect(maintenance)
+    conn = await connect(maintenance, shown_url=url)
     try:
         exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
         if exists:

@@ -40,6 +40,8 @@ MODEL_VERSION = "1.0.0"
 
 METRICS: tuple[str, ...] = ("ctr", "cvr", "cpc", "spend", "conversions", "roas")
 RATE_METRICS: frozenset[str] = frozenset({"ctr", "cvr", "cpc", "roas"})
+# Scored through their reciprocal; see _score_metric.
+INVERSE_SCORED: frozenset[str] = frozenset({"cpc"})
 # Metrics computed from clicks or conversions: meaningless while tracking is down.
 TRACKED_METRICS: frozenset[str] = frozenset({"ctr", "cvr", "cpc", "conversions", "roas"})
 
@@ -357,14 +359,24 @@ def _score_metric(
         return None
     values = _values(baseline.rows, metric, current.budget)
     centre = medians[metric]
+    if centre == 0:
+        return None
     floor = max(
         params.relative_scale_floor * abs(centre), _sampling_floor(metric, current, medians)
     )
-    score = robust_z(observed, values, floor)
-    direction: Direction = "up" if score.z > 0 else "down"
-    if abs(score.z) < params.z_threshold or not params.reports(metric, direction):
+    if metric in INVERSE_SCORED:
+        # Clicks are the noisy part of spend / clicks, so the ratio is skewed
+        # upwards; its reciprocal (clicks per unit of spend) is close to
+        # symmetric. The floor carries over as the same relative spread.
+        if observed <= 0 or min(values) <= 0:
+            return None
+        z = -robust_z(1.0 / observed, [1.0 / v for v in values], floor / centre**2).z
+    else:
+        z = robust_z(observed, values, floor).z
+    direction: Direction = "up" if z > 0 else "down"
+    if abs(z) < params.z_threshold or not params.reports(metric, direction):
         return None
-    if centre == 0 or abs(observed / centre - 1.0) < params.min_relative_change:
+    if abs(observed / centre - 1.0) < params.min_relative_change:
         return None
     return Anomaly(
         campaign_id=current.campaign_id,
@@ -372,11 +384,11 @@ def _score_metric(
         metric=metric,
         direction=direction,
         observed=observed,
-        baseline=score.median,
-        z_score=score.z,
+        baseline=centre,
+        z_score=z,
         baseline_kind=baseline.kind,
         history_size=len(values),
-        severity=severity_for(score.z, params),
+        severity=severity_for(z, params),
         kind=f"{metric}_{direction}",
         window_hours=window,
     )

@@ -1,0 +1,33 @@
+"""The CLI against real (and deliberately unreachable) servers."""
+
+import subprocess
+import sys
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+
+def test_unreachable_database_is_one_clear_line() -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "services.cli", "migrate"],
+        capture_output=True, text=True,
+        env={"ADPILOT_DATABASE_URL": "postgresql://postgres:pw@127.0.0.1:1/adpilot", "PATH": "/usr/bin:/bin"},
+    )
+    assert out.returncode != 0
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1, out.stderr
+    assert "cannot reach PostgreSQL at postgresql://postgres:***@127.0.0.1:1/adpilot" in lines[0]
+    assert "Traceback" not in out.stderr
+
+
+def test_unreachable_broker_is_one_clear_line() -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "services.cli", "serve", "alerts", "--port", "0"],
+        capture_output=True, text=True, timeout=60,
+        env={"ADPILOT_AMQP_URL": "amqp://guest:guest@127.0.0.1:1/", "PATH": "/usr/bin:/bin",
+             "ADPILOT_DATABASE_URL": "postgresql://postgres@127.0.0.1:5432/postgres"},
+    )
+    assert out.returncode != 0
+    assert "cannot reach RabbitMQ at amqp://guest:***@127.0.0.1:1/" in out.stderr
+    assert "Traceback" not in out.stderr

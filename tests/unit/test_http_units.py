@@ -1,0 +1,96 @@
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+from multidict import MultiDict
+
+from services.gateway.audit import audit_row
+from services.gateway.status import overall
+from services.gateway.upstreams import UPSTREAMS, owner_of
+from services.optimizer.recommend import recommendation_from_decision
+from shared.events import Envelope
+from shared.pagination import BadCursor, decode_cursor, encode_cursor
+from shared.resources import Resource, parse_list_query, parse_text, parse_uuid_filter
+from shared.web import ApiError
+
+ALERTS = Resource(
+    name="alert", table="t", columns=("id",),
+    filters={"status": parse_text, "affected_entity_id": parse_uuid_filter},
+)
+
+
+def test_cursor_round_trip() -> None:
+    ts, id_ = datetime(2026, 11, 1, 10, 0, 0, 123456, tzinfo=UTC), uuid.uuid4()
+    assert decode_cursor(encode_cursor(ts, id_)) == (ts, id_)
+
+
+@pytest.mark.parametrize("bad", ["", "bm9wZQ", "!!!", encode_cursor(datetime(2026, 1, 1, tzinfo=UTC), uuid.UUID(int=1))[:-3]])
+def test_foreign_cursors_are_refused(bad: str) -> None:
+    with pytest.raises(BadCursor):
+        decode_cursor(bad)
+
+
+def test_list_query_defaults_and_filters() -> None:
+    entity = uuid.uuid4()
+    q = parse_list_query(ALERTS, MultiDict(status="active", affected_entity_id=str(entity)))
+    assert q.limit == 50 and q.after is None
+    assert q.equals == {"status": "active", "affected_entity_id": entity}
+
+
+def test_list_query_names_every_bad_parameter() -> None:
+    with pytest.raises(ApiError) as caught:
+        parse_list_query(ALERTS, MultiDict(limit="0", affected_entity_id="nope", colour="red"))
+    err = caught.value
+    assert err.status == 422
+    assert {f["field"] for f in err.details["fields"]} == {"limit", "affected_entity_id", "colour"}
+
+
+def test_page_size_is_capped() -> None:
+    assert parse_list_query(ALERTS, MultiDict(limit="500")).limit == 500
+    with pytest.raises(ApiError):
+        parse_list_query(ALERTS, MultiDict(limit="501"))
+
+
+def test_gateway_routes_each_resource_to_its_owner() -> None:
+    assert owner_of("/api/ai/decisions") == "decision"
+    assert owner_of("/api/ai/decisions/123") == "decision"
+    assert owner_of("/api/ai/alerts/1/acknowledge") == "alerts"
+    assert owner_of("/api/ai/recommendations") == "optimizer"
+    assert owner_of("/api/ai/unknown") is None
+    assert owner_of("/other/ai/decisions") is None
+    assert set(UPSTREAMS.values()) == {"decision", "alerts", "optimizer"}
+
+
+def test_overall_status() -> None:
+    assert overall([{"status": "up"}, {"status": "up"}]) == "operational"
+    assert overall([{"status": "up"}, {"status": "down"}]) == "degraded"
+    assert overall([{"status": "down"}, {"status": "degraded"}]) == "down"
+
+
+def test_decision_without_action_makes_no_recommendation() -> None:
+    assert recommendation_from_decision({"id": str(uuid.uuid4()), "decision_type": "keyword_bid"}) is None
+
+
+def test_decision_maps_to_recommendation() -> None:
+    decision_id, campaign = uuid.uuid4(), uuid.uuid4()
+    rec = recommendation_from_decision({
+        "id": str(decision_id), "decision_type": "campaign_pause", "action_taken": "pause_campaign",
+        "confidence_score": 93.0, "impact_prediction": {"metric": "spend"},
+        "context_data": {"campaign_id": str(campaign), "action": {"kind": "status", "to": "paused"}},
+    })
+    assert rec is not None
+    assert rec["recommendation_type"] == "campaign_control"
+    assert rec["target_entity_id"] == campaign
+    assert rec["source_decision_id"] == decision_id
+    assert rec["confidence_level"] == 9.3
+    assert rec["priority_score"] == 9
+    assert rec["recommended_changes"] == {"action": "pause_campaign", "kind": "status", "to": "paused"}
+
+
+def test_audit_row_summarises_bulk_payloads() -> None:
+    event = Envelope(type="metrics.recorded", tenant_id=uuid.uuid4(), source="gateway",
+                     payload={"metrics": [{"a": 1}] * 3, "batch": "b1"})
+    row = audit_row(event)
+    assert row["after_state"] == {"metrics": 3, "batch": "b1"}
+    assert row["actor_id"] == "gateway" and row["action"] == "metrics.recorded"
+    assert row["resource_type"] == "metrics"

@@ -1,0 +1,50 @@
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+
+from shared.consumer import topic_matches
+from shared.events import Envelope, to_payload
+
+
+@pytest.mark.parametrize(
+    ("pattern", "key", "expected"),
+    [
+        ("#", "decision.made", True),
+        ("#", "a", True),
+        ("decision.*", "decision.made", True),
+        ("decision.*", "decision.made.v2", False),
+        ("decision.#", "decision", True),
+        ("decision.#", "decision.made.v2", True),
+        ("*.made", "decision.made", True),
+        ("*.made", "made", False),
+        ("alert.raised", "alert.resolved", False),
+        ("#.raised", "alert.raised", True),
+    ],
+)
+def test_topic_matching_follows_amqp_rules(pattern: str, key: str, expected: bool) -> None:
+    assert topic_matches(pattern, key) is expected
+
+
+def test_envelope_round_trips_and_ignores_unknown_fields() -> None:
+    event = Envelope(type="decision.made", tenant_id=uuid.uuid4(), payload={"x": 1})
+    raw = event.to_bytes().replace(b'"payload"', b'"future_field":42,"payload"')
+    back = Envelope.from_bytes(raw)
+    assert back == event
+
+
+def test_caused_event_keeps_conversation() -> None:
+    first = Envelope(type="decision.made", tenant_id=uuid.uuid4(), source="decision")
+    second = first.caused("recommendation.created", {"id": "r"}, source="optimizer")
+    assert second.correlation_id == first.correlation_id
+    assert second.causation_id == first.event_id
+    assert second.tenant_id == first.tenant_id
+    assert second.event_id != first.event_id
+
+
+def test_to_payload_makes_rows_json_safe() -> None:
+    from decimal import Decimal
+
+    row = {"id": uuid.UUID(int=5), "at": datetime(2026, 1, 1, tzinfo=UTC), "score": Decimal("72.50")}
+    payload = to_payload(row)
+    assert payload == {"id": str(uuid.UUID(int=5)), "at": "2026-01-01T00:00:00+00:00", "score": 72.5}

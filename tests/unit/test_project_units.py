@@ -1,0 +1,93 @@
+"""The project's wiring: configuration, CLI, compose file and test-server choice."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from services.cli import build_parser
+from shared.config import SERVICES, Settings
+from shared.db import redact
+from tests.infra import choose_source
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_defaults_work_on_a_local_machine() -> None:
+    s = Settings(_env_file=None)
+    assert s.database_url == "postgresql://postgres@127.0.0.1:5432/adpilot"
+    assert s.amqp_url == "amqp://guest:guest@127.0.0.1:5672/"
+    assert [s.port_of(n) for n in SERVICES] == [8080, 8081, 8082, 8083]
+    assert s.url_of("alerts") == "http://127.0.0.1:8082"
+
+
+def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ADPILOT_ALERTS_URL", "http://alerts:9000")
+    monkeypatch.setenv("ADPILOT_GATEWAY_PORT", "9999")
+    s = Settings()
+    assert s.url_of("alerts") == "http://alerts:9000"
+    assert s.gateway_port == 9999
+
+
+def test_passwords_are_redacted() -> None:
+    assert redact("postgresql://u:secret@h:5432/db") == "postgresql://u:***@h:5432/db"
+    assert redact("amqp://guest@h/") == "amqp://guest@h/"
+
+
+@pytest.mark.parametrize(
+    ("env", "docker", "expected"),
+    [
+        ({"ADPILOT_DATABASE_URL": "postgresql://x/y"}, True, "configured"),
+        ({}, True, "docker"),
+        ({}, False, "local"),
+        ({"ADPILOT_DATABASE_URL": ""}, False, "local"),
+    ],
+)
+def test_test_servers_are_chosen_by_configuration_then_docker(env: dict[str, str], docker: bool, expected: str) -> None:
+    asked = []
+
+    def reachable() -> bool:
+        asked.append(True)
+        return docker
+
+    assert choose_source("ADPILOT_DATABASE_URL", env, reachable) == expected
+    # A configured URL never waits on a Docker engine.
+    assert asked == ([] if expected == "configured" else [True])
+
+
+def _cli_commands(command: list[str]) -> list[str]:
+    args = build_parser().parse_args(command[1:])
+    return [args.command, *([args.service] if hasattr(args, "service") else [])]
+
+
+def test_compose_names_only_commands_the_cli_has() -> None:
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    services = compose["services"]
+    assert {"postgres", "rabbitmq", *SERVICES} <= set(services)
+    served = set()
+    for name, svc in services.items():
+        command = svc.get("command")
+        if not command:
+            continue
+        assert command[0] == "adpilot", name
+        parsed = _cli_commands(command)
+        if parsed[0] == "serve":
+            served.add(parsed[1])
+    assert served == set(SERVICES)
+    for name in SERVICES:
+        deps = services[name]["depends_on"]
+        assert deps["postgres"]["condition"] == "service_healthy"
+        assert deps["rabbitmq"]["condition"] == "service_healthy"
+        assert "healthcheck" in services[name]
+    assert "replicas" in services["optimizer"]["deploy"]
+    assert "management" in services["rabbitmq"]["image"]
+
+
+@pytest.mark.parametrize("sub", [[], ["migrate"], ["serve"], ["up"]])
+def test_every_subcommand_has_help(sub: list[str]) -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "services.cli", *sub, "--help"], capture_output=True, text=True, check=True
+    )
+    assert "usage: adpilot" in out.stdout
