@@ -87,6 +87,7 @@ class QualityScore:
     detected: int
     median_detection_delay_hours: float | None
     recall_by_kind: dict[str, float]
+    alerts_by_kind: dict[str, int]
     false_alerts_by_kind: dict[str, int]
 
 
@@ -120,8 +121,10 @@ def score(
     With no alerts precision is 1.0, with nothing injected recall is 1.0.
     """
     true_alerts = 0
+    by_kind: dict[str, int] = defaultdict(int)
     false_by_kind: dict[str, int] = defaultdict(int)
     for alert in alerts:
+        by_kind[alert.kind] += 1
         if any(_matches(alert, anomaly, grace_hours) for anomaly in ground_truth):
             true_alerts += 1
         else:
@@ -146,6 +149,7 @@ def score(
         recall_by_kind={
             kind: sum(found) / len(found) for kind, found in sorted(found_by_kind.items())
         },
+        alerts_by_kind=dict(sorted(by_kind.items())),
         false_alerts_by_kind=dict(sorted(false_by_kind.items())),
     )
 
@@ -191,9 +195,7 @@ def run(
             series = history[row.campaign_id]
             if hour.hour == 0:
                 # learn the day's pacing profile once, from the days before it
-                profiles[row.campaign_id] = learn_profile(
-                    series, params.pacing_profile_min_days
-                )
+                profiles[row.campaign_id] = learn_profile(series, params.pacing_profile_min_days)
             series.append(row)
             rows = list(series)
             today = [r for r in rows[-24:] if r.hour.date() == hour.date()]
@@ -203,20 +205,24 @@ def run(
 
 
 def _figures(result: QualityScore) -> dict[str, object]:
+    # The same keys on every run, so results of different seeds line up.
     figures: dict[str, object] = {
         "alert_precision": round(result.alert_precision, 4),
         "alert_recall": round(result.alert_recall, 4),
         "alerts": result.alerts,
         "true_alerts": result.true_alerts,
+        "false_alerts": result.alerts - result.true_alerts,
         "injected": result.injected,
         "detected": result.detected,
         "median_detection_delay_hours": result.median_detection_delay_hours,
+        "pacing_alerts": sum(result.alerts_by_kind.get(k, 0) for k in DAY_TO_DATE_KINDS),
+        "false_pacing_alerts": sum(
+            result.false_alerts_by_kind.get(k, 0) for k in DAY_TO_DATE_KINDS
+        ),
     }
     for kind in ANOMALY_KINDS:
-        if kind in result.recall_by_kind:
-            figures[f"recall_{kind}"] = round(result.recall_by_kind[kind], 4)
-    for kind, count in result.false_alerts_by_kind.items():
-        figures[f"false_alerts_{kind}"] = count
+        recall = result.recall_by_kind.get(kind)
+        figures[f"recall_{kind}"] = None if recall is None else round(recall, 4)
     return figures
 
 

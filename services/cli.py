@@ -73,6 +73,15 @@ async def _pump(prefix: str, stream: asyncio.StreamReader) -> None:
         sys.stdout.flush()
 
 
+def _die_with_parent() -> None:
+    """Linux: the child gets SIGTERM if `adpilot up` itself dies, so no service is orphaned."""
+    with contextlib.suppress(Exception):
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
 async def _spawn(
     prefix: str, argv: Sequence[str]
 ) -> tuple[asyncio.subprocess.Process, asyncio.Task[None]]:
@@ -81,6 +90,7 @@ async def _spawn(
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        preexec_fn=_die_with_parent if sys.platform == "linux" else None,
     )
     assert proc.stdout is not None
     return proc, asyncio.create_task(_pump(prefix.ljust(9), proc.stdout))
@@ -94,7 +104,7 @@ async def _up(args: argparse.Namespace, settings: Settings) -> int:
     children = {name: await _spawn(name, [*cli, "serve", name]) for name in SERVICES}
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         loop.add_signal_handler(sig, stop.set)
     print(
         f"adpilot is starting: gateway on http://{settings.host}:{settings.gateway_port}/api/ai",

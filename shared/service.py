@@ -194,8 +194,10 @@ def create_app(spec: ServiceSpec, settings: Settings) -> web.Application:
                 runtime.tasks.append(
                     asyncio.create_task(_guarded(job.__name__, lambda job=job: job(runtime)))
                 )
+            logging.getLogger(spec.name).info("service started")
             yield
         finally:
+            logging.getLogger(spec.name).info("service stopping")
             for task in runtime.tasks:
                 task.cancel()
             for task in runtime.tasks:

@@ -13,9 +13,15 @@ For every campaign the newest hour is compared with a baseline:
 Scores are MAD-based z-scores, ``(x - median) / (1.4826 * MAD)``. The scale
 is floored because MAD collapses to zero on short or sparse series: at a
 fraction of the median, and at the sampling noise a binomial/Poisson count of
-the current hour's size would show anyway. A deviation must also be material
+the current hour's size would show anyway. Cost per click is scored through
+its reciprocal (see ``_score_metric``). A deviation must also be material
 (``min_relative_change``) before it is reported; a statistically sure but
 small wobble is not worth anybody's attention.
+
+A tracking outage -- clicks or conversions reported as zero while the
+baseline rate says the current traffic should have produced plenty -- is
+reported as its own kind, and the rates it distorts are not reported for
+that hour: they are symptoms, not separate problems.
 
 Besides single hours, a trailing multi-hour window is scored against the same
 window on previous days: a low-volume campaign can lose most of its
@@ -57,8 +63,9 @@ HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
 
 # Only the costly direction of each metric is reported by default: cheaper
-# clicks, higher conversion rates and better ROAS need no intervention, and a
-# drop in spend is usually a deliberate pause or budget cut.
+# clicks, higher conversion rates and better ROAS need no intervention; a
+# drop in spend is usually a deliberate pause or budget cut; and a CTR jump
+# from bot traffic shows up where it hurts, as falling cvr and roas.
 DEFAULT_DIRECTIONS: tuple[tuple[str, str], ...] = (
     ("ctr", "down"),
     ("cvr", "down"),
@@ -73,8 +80,10 @@ DEFAULT_DIRECTIONS: tuple[tuple[str, str], ...] = (
 class DetectorParams:
     """Every tunable of the detector and the pacing check, registered as the model's parameters."""
 
-    z_threshold: float = 4.0
-    min_relative_change: float = 0.3
+    z_threshold: float = 3.5
+    # Only moves of at least half the baseline are alerted: hourly data is noisy
+    # and smaller, slower shifts are left to trend-based risk scoring.
+    min_relative_change: float = 0.5
     seasonal_min_days: int = 5
     seasonal_lookback_days: int = 14
     recent_hours: int = 48
@@ -85,7 +94,7 @@ class DetectorParams:
     # (a Poisson count with mean 10 is zero with probability 5e-5).
     outage_min_expected: float = 10.0
     # |z| from which an anomaly is medium, high and critical; below is low.
-    severity_bands: tuple[float, float, float] = (6.0, 10.0, 20.0)
+    severity_bands: tuple[float, float, float] = (5.0, 8.0, 15.0)
     directions: tuple[tuple[str, str], ...] = DEFAULT_DIRECTIONS
     # Pacing: spend may run this far (relative) ahead of the expected curve...
     pacing_tolerance: float = 0.25
@@ -97,6 +106,10 @@ class DetectorParams:
     pacing_profile_min_days: int = 3
 
     def __post_init__(self) -> None:
+        # accept lists (e.g. parameters read back from JSON) but store tuples
+        object.__setattr__(self, "window_hours", tuple(self.window_hours))
+        object.__setattr__(self, "severity_bands", tuple(self.severity_bands))
+        object.__setattr__(self, "directions", tuple(tuple(d) for d in self.directions))
         if self.z_threshold <= 0 or self.min_relative_change < 0:
             raise ValueError("thresholds must be positive")
         if self.seasonal_min_days < 2 or self.recent_min_hours < 2:
