@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from contextlib import AbstractAsyncContextManager, AsyncExitStack
+import functools
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -192,7 +193,7 @@ def create_app(spec: ServiceSpec, settings: Settings) -> web.Application:
             runtime.tasks.append(asyncio.create_task(_guarded("outbox", runtime.relay.run)))
             for job in spec.background:
                 runtime.tasks.append(
-                    asyncio.create_task(_guarded(job.__name__, lambda job=job: job(runtime)))
+                    asyncio.create_task(_guarded(job.__name__, functools.partial(job, runtime)))
                 )
             logging.getLogger(spec.name).info("service started")
             yield

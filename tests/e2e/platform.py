@@ -7,6 +7,7 @@ import os
 import signal
 import sys
 from pathlib import Path
+from typing import BinaryIO
 
 import aiohttp
 
@@ -21,6 +22,10 @@ def service_env(settings: Settings) -> dict[str, str]:
     return env
 
 
+def _append(path: Path) -> BinaryIO:
+    return path.open("ab")
+
+
 class Platform:
     def __init__(self, settings: Settings, log_dir: Path) -> None:
         self.settings = settings
@@ -32,7 +37,7 @@ class Platform:
         return self.settings.url_of("gateway")
 
     async def start(self, name: str) -> None:
-        log = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 - lives as long as the child
+        log = _append(self.log_dir / f"{name}.log")
         self.processes[name] = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
@@ -46,9 +51,9 @@ class Platform:
         log.close()
         await self.wait_ready(name)
 
-    async def wait_ready(self, name: str, timeout: float = 30.0) -> None:
+    async def wait_ready(self, name: str, within: float = 30.0) -> None:
         url = f"{self.settings.url_of(name)}/readyz"
-        deadline = asyncio.get_running_loop().time() + timeout
+        deadline = asyncio.get_running_loop().time() + within
         async with aiohttp.ClientSession() as session:
             while True:
                 proc = self.processes[name]

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 import uuid
 from typing import Any
 
@@ -11,6 +9,7 @@ import aiohttp
 import pytest
 
 from tests.e2e.platform import Platform
+from tests.helpers import eventually
 
 pytestmark = pytest.mark.e2e
 
@@ -46,18 +45,6 @@ GET_ONLY = ("performance", "forecasts", "automation-rules", "system-health")
 async def _json(response: aiohttp.ClientResponse) -> Any:
     assert response.content_type == "application/json", await response.text()
     return await response.json()
-
-
-async def eventually(probe, timeout: float):  # type: ignore[no-untyped-def]
-    """Poll ``probe`` until it returns something truthy; return it and the time it took."""
-    start = time.monotonic()
-    while True:
-        result = await probe()
-        if result:
-            return result, time.monotonic() - start
-        if time.monotonic() - start > timeout:
-            raise AssertionError(f"not seen within {timeout}s")
-        await asyncio.sleep(0.05)
 
 
 @pytest.mark.parametrize("resource", sorted(POST_BODIES))

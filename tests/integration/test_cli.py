@@ -11,8 +11,12 @@ pytestmark = pytest.mark.integration
 def test_unreachable_database_is_one_clear_line() -> None:
     out = subprocess.run(
         [sys.executable, "-m", "services.cli", "migrate"],
-        capture_output=True, text=True,
-        env={"ADPILOT_DATABASE_URL": "postgresql://postgres:pw@127.0.0.1:1/adpilot", "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        env={
+            "ADPILOT_DATABASE_URL": "postgresql://postgres:pw@127.0.0.1:1/adpilot",
+            "PATH": "/usr/bin:/bin",
+        },
     )
     assert out.returncode != 0
     lines = out.stderr.strip().splitlines()
@@ -24,9 +28,14 @@ def test_unreachable_database_is_one_clear_line() -> None:
 def test_unreachable_broker_is_one_clear_line() -> None:
     out = subprocess.run(
         [sys.executable, "-m", "services.cli", "serve", "alerts", "--port", "0"],
-        capture_output=True, text=True, timeout=60,
-        env={"ADPILOT_AMQP_URL": "amqp://guest:guest@127.0.0.1:1/", "PATH": "/usr/bin:/bin",
-             "ADPILOT_DATABASE_URL": "postgresql://postgres@127.0.0.1:5432/postgres"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={
+            "ADPILOT_AMQP_URL": "amqp://guest:guest@127.0.0.1:1/",
+            "PATH": "/usr/bin:/bin",
+            "ADPILOT_DATABASE_URL": "postgresql://postgres@127.0.0.1:5432/postgres",
+        },
     )
     assert out.returncode != 0
     assert "cannot reach RabbitMQ at amqp://guest:***@127.0.0.1:1/" in out.stderr

@@ -19,6 +19,7 @@ from shared.db import connect, migrate_schema
 from shared.events import Envelope
 from shared.outbox import OutboxRelay, backlog, enqueue
 from tests.conftest import schema_pool
+from tests.helpers import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -92,7 +93,7 @@ async def test_outbox_relay_publishes_committed_events_only(
                 async with probe_pool.acquire() as conn:
                     return await backlog(conn) == 0
 
-            await _wait_for(drained, 2)
+            await eventually(drained, 2)
         finally:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -131,14 +132,6 @@ async def test_outbox_keeps_rows_while_broker_refuses(
         await conn.execute("DELETE FROM outbox WHERE event_id = $1", event.event_id)
 
 
-async def _wait_for(predicate, timeout: float = 5.0) -> None:  # type: ignore[no-untyped-def]
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not await predicate():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.05)
-
-
 async def test_consumer_applies_each_event_once_and_dead_letters_poison(
     settings: Settings, bus: Bus, probe_pool: asyncpg.Pool
 ) -> None:
@@ -169,7 +162,7 @@ async def test_consumer_applies_each_event_once_and_dead_letters_poison(
             depth = await bus.queue_depth(dead_letter_queue_name(settings.exchange, "probe"))
             return depth == 2 and attempts.get("after") == 1
 
-        await _wait_for(settled, 15)
+        await eventually(settled, 15)
         async with probe_pool.acquire() as conn:
             notes = [r["note"] for r in await conn.fetch("SELECT note FROM effects ORDER BY note")]
             inbox = await conn.fetchval("SELECT count(*) FROM inbox WHERE consumer = 'probe'")

@@ -54,7 +54,8 @@ async def test_all_twenty_tables_live_in_their_owners_schema(settings: Settings)
         assert nullable == []
         with_tenant = await conn.fetchval(
             """SELECT count(*) FROM information_schema.columns
-               WHERE column_name = 'tenant_id' AND (table_name LIKE 'ai\\_%' OR table_name = 'master_ai_cycles')"""
+               WHERE column_name = 'tenant_id'
+                 AND (table_name LIKE 'ai\\_%' OR table_name = 'master_ai_cycles')"""
         )
         assert with_tenant == 20
     finally:

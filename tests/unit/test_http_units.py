@@ -14,7 +14,9 @@ from shared.resources import Resource, parse_list_query, parse_text, parse_uuid_
 from shared.web import ApiError
 
 ALERTS = Resource(
-    name="alert", table="t", columns=("id",),
+    name="alert",
+    table="t",
+    columns=("id",),
     filters={"status": parse_text, "affected_entity_id": parse_uuid_filter},
 )
 
@@ -24,7 +26,10 @@ def test_cursor_round_trip() -> None:
     assert decode_cursor(encode_cursor(ts, id_)) == (ts, id_)
 
 
-@pytest.mark.parametrize("bad", ["", "bm9wZQ", "!!!", encode_cursor(datetime(2026, 1, 1, tzinfo=UTC), uuid.UUID(int=1))[:-3]])
+@pytest.mark.parametrize(
+    "bad",
+    ["", "bm9wZQ", "!!!", encode_cursor(datetime(2026, 1, 1, tzinfo=UTC), uuid.UUID(int=1))[:-3]],
+)
 def test_foreign_cursors_are_refused(bad: str) -> None:
     with pytest.raises(BadCursor):
         decode_cursor(bad)
@@ -68,28 +73,47 @@ def test_overall_status() -> None:
 
 
 def test_decision_without_action_makes_no_recommendation() -> None:
-    assert recommendation_from_decision({"id": str(uuid.uuid4()), "decision_type": "keyword_bid"}) is None
+    assert (
+        recommendation_from_decision({"id": str(uuid.uuid4()), "decision_type": "keyword_bid"})
+        is None
+    )
 
 
 def test_decision_maps_to_recommendation() -> None:
     decision_id, campaign = uuid.uuid4(), uuid.uuid4()
-    rec = recommendation_from_decision({
-        "id": str(decision_id), "decision_type": "campaign_pause", "action_taken": "pause_campaign",
-        "confidence_score": 93.0, "impact_prediction": {"metric": "spend"},
-        "context_data": {"campaign_id": str(campaign), "action": {"kind": "status", "to": "paused"}},
-    })
+    rec = recommendation_from_decision(
+        {
+            "id": str(decision_id),
+            "decision_type": "campaign_pause",
+            "action_taken": "pause_campaign",
+            "confidence_score": 93.0,
+            "impact_prediction": {"metric": "spend"},
+            "context_data": {
+                "campaign_id": str(campaign),
+                "action": {"kind": "status", "to": "paused"},
+            },
+        }
+    )
     assert rec is not None
     assert rec["recommendation_type"] == "campaign_control"
     assert rec["target_entity_id"] == campaign
     assert rec["source_decision_id"] == decision_id
     assert rec["confidence_level"] == 9.3
     assert rec["priority_score"] == 9
-    assert rec["recommended_changes"] == {"action": "pause_campaign", "kind": "status", "to": "paused"}
+    assert rec["recommended_changes"] == {
+        "action": "pause_campaign",
+        "kind": "status",
+        "to": "paused",
+    }
 
 
 def test_audit_row_summarises_bulk_payloads() -> None:
-    event = Envelope(type="metrics.recorded", tenant_id=uuid.uuid4(), source="gateway",
-                     payload={"metrics": [{"a": 1}] * 3, "batch": "b1"})
+    event = Envelope(
+        type="metrics.recorded",
+        tenant_id=uuid.uuid4(),
+        source="gateway",
+        payload={"metrics": [{"a": 1}] * 3, "batch": "b1"},
+    )
     row = audit_row(event)
     assert row["after_state"] == {"metrics": 3, "batch": "b1"}
     assert row["actor_id"] == "gateway" and row["action"] == "metrics.recorded"

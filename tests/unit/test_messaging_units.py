@@ -45,6 +45,14 @@ def test_caused_event_keeps_conversation() -> None:
 def test_to_payload_makes_rows_json_safe() -> None:
     from decimal import Decimal
 
-    row = {"id": uuid.UUID(int=5), "at": datetime(2026, 1, 1, tzinfo=UTC), "score": Decimal("72.50")}
+    row = {
+        "id": uuid.UUID(int=5),
+        "at": datetime(2026, 1, 1, tzinfo=UTC),
+        "score": Decimal("72.50"),
+    }
     payload = to_payload(row)
-    assert payload == {"id": str(uuid.UUID(int=5)), "at": "2026-01-01T00:00:00+00:00", "score": 72.5}
+    assert payload == {
+        "id": str(uuid.UUID(int=5)),
+        "at": "2026-01-01T00:00:00+00:00",
+        "score": 72.5,
+    }

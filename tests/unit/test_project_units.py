@@ -45,7 +45,9 @@ def test_passwords_are_redacted() -> None:
         ({"ADPILOT_DATABASE_URL": ""}, False, "local"),
     ],
 )
-def test_test_servers_are_chosen_by_configuration_then_docker(env: dict[str, str], docker: bool, expected: str) -> None:
+def test_test_servers_are_chosen_by_configuration_then_docker(
+    env: dict[str, str], docker: bool, expected: str
+) -> None:
     asked = []
 
     def reachable() -> bool:
@@ -88,6 +90,9 @@ def test_compose_names_only_commands_the_cli_has() -> None:
 @pytest.mark.parametrize("sub", [[], ["migrate"], ["serve"], ["up"]])
 def test_every_subcommand_has_help(sub: list[str]) -> None:
     out = subprocess.run(
-        [sys.executable, "-m", "services.cli", *sub, "--help"], capture_output=True, text=True, check=True
+        [sys.executable, "-m", "services.cli", *sub, "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
     )
     assert "usage: adpilot" in out.stdout
