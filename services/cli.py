@@ -64,6 +64,79 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+# --- simulate ------------------------------------------------------------------------
+
+
+def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
+    import json
+    from datetime import UTC, datetime
+
+    from services.simulate import HOUR, Progress, feed, floor_hour, parse_injection
+    from shared.connectors.simulator import CampaignSimulator, random_schedule
+
+    if args.campaigns < 1 or args.hours < 1 or args.speed < 0:
+        return _fail("--campaigns and --hours must be at least 1, --speed at least 0")
+    backfill = min(args.backfill_hours, args.hours)
+    start = (
+        floor_hour(datetime.fromisoformat(args.start))
+        if args.start
+        else floor_hour(datetime.now(UTC)) - backfill * HOUR
+    )
+    probe = CampaignSimulator(args.campaigns, args.seed, start)
+    try:
+        schedule = [parse_injection(spec, probe.campaign_ids, start) for spec in args.inject]
+        if args.anomalies:
+            schedule += random_schedule(
+                probe.campaign_ids, start, args.hours, args.seed, args.anomalies
+            )
+    except ValueError as exc:
+        return _fail(str(exc))
+    simulator = CampaignSimulator(args.campaigns, args.seed, start, schedule)
+    gateway = args.gateway or settings.url_of("gateway")
+    truth = [
+        {
+            "campaign_id": str(a.campaign_id),
+            "kind": a.kind,
+            "start_hour": a.start_hour.isoformat(),
+            "end_hour": a.end_hour.isoformat(),
+            "magnitude": a.magnitude,
+        }
+        for a in simulator.ground_truth
+    ]
+    print(
+        f"simulating {args.campaigns} campaigns for {args.hours} h from {start.isoformat()} "
+        f"into {gateway} ({backfill} h at once, then {args.speed:g}x)",
+        file=sys.stderr,
+    )
+    for item in truth:
+        print(
+            f"  injecting {item['kind']} on {item['campaign_id']} "
+            f"from {item['start_hour']} to {item['end_hour']}",
+            file=sys.stderr,
+        )
+    progress = Progress(total=args.hours)
+    try:
+        asyncio.run(
+            feed(
+                simulator,
+                gateway,
+                hours=args.hours,
+                backfill_hours=backfill,
+                speed=args.speed,
+                on_hour=lambda n, hour: progress.update(n, f"simulated {hour:%Y-%m-%d %H:00}"),
+            )
+        )
+    except RuntimeError as exc:
+        return _fail(str(exc))
+    finally:
+        progress.close()
+    if args.truth:
+        with open(args.truth, "w") as out:
+            json.dump(truth, out, indent=2)
+    print(json.dumps({"hours_sent": args.hours, "injected": truth}))
+    return 0
+
+
 # --- up ------------------------------------------------------------------------------
 
 
@@ -102,6 +175,26 @@ async def _up(args: argparse.Namespace, settings: Settings) -> int:
     await migrate_all(settings.database_url, migration_folders())
     cli = [sys.executable, "-m", "services.cli"]
     children = {name: await _spawn(name, [*cli, "serve", name]) for name in SERVICES}
+    if args.simulate:
+        # A small demo account, so a new user sees alerts and decisions appear by themselves.
+        demo = [
+            "simulate",
+            "--campaigns",
+            "6",
+            "--hours",
+            "720",
+            "--seed",
+            "7",
+            "--speed",
+            str(args.speed),
+            "--inject",
+            "conversion_drop:0:180:8",
+            "--inject",
+            "spend_spike:3:200:5",
+            "--anomalies",
+            "6",
+        ]
+        children["simulate"] = await _spawn("simulate", [*cli, *demo])
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
@@ -113,10 +206,17 @@ async def _up(args: argparse.Namespace, settings: Settings) -> int:
 
     waits = {asyncio.create_task(p.wait()): name for name, (p, _) in children.items()}
     stopper = asyncio.create_task(stop.wait())
-    done, _ = await asyncio.wait([*waits, stopper], return_when=asyncio.FIRST_COMPLETED)
     code = 0
+    while True:
+        done, _ = await asyncio.wait([*waits, stopper], return_when=asyncio.FIRST_COMPLETED)
+        finished = [waits.pop(t) for t in done if t in waits]
+        # The simulator finishing its run is fine; the platform keeps serving.
+        if stopper in done or any(name != "simulate" for name in finished):
+            break
+        if children["simulate"][0].returncode not in (0, None):
+            print("adpilot: the simulator failed; the platform keeps running", file=sys.stderr)
     if stopper not in done:
-        crashed = [waits[t] for t in done]
+        crashed = [n for n in finished if n != "simulate"]
         print(f"adpilot: {', '.join(crashed)} exited; stopping the platform", file=sys.stderr)
         code = 1
     for proc, _ in children.values():
@@ -177,7 +277,67 @@ def build_parser() -> argparse.ArgumentParser:
         "as child processes with their logs prefixed; Ctrl-C or SIGTERM stops "
         "them all.",
     )
+    p.add_argument(
+        "--no-simulate",
+        dest="simulate",
+        action="store_false",
+        help="do not start the demo simulator",
+    )
+    p.add_argument(
+        "--speed",
+        type=float,
+        default=3600.0,
+        help="demo simulator speed in simulated seconds per second (default 3600)",
+    )
     p.set_defaults(run=cmd_up)
+
+    p = sub.add_parser(
+        "simulate",
+        help="feed a running platform from the built-in campaign simulator",
+        description="Feed a running platform (through the gateway) with seeded, deterministic "
+        "campaign metrics in accelerated time, optionally with injected anomalies. The first "
+        "--backfill-hours are sent at once so detectors have history; then one simulated hour "
+        "every 3600/SPEED seconds. The injected anomalies (ground truth) are printed.",
+    )
+    p.add_argument("--campaigns", type=int, default=5, help="number of campaigns (default 5)")
+    p.add_argument("--hours", type=int, default=336, help="simulated hours to send (default 336)")
+    p.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
+    p.add_argument(
+        "--speed",
+        type=float,
+        default=3600.0,
+        help="simulated seconds per real second; 0 = as fast as possible "
+        "(default 3600: one hour per second)",
+    )
+    p.add_argument(
+        "--backfill-hours",
+        type=int,
+        default=168,
+        help="hours sent at once before live pacing starts (default 168)",
+    )
+    p.add_argument(
+        "--anomalies",
+        type=int,
+        default=0,
+        help="random anomalies to inject after the warm-up (default 0)",
+    )
+    p.add_argument(
+        "--inject",
+        action="append",
+        default=[],
+        metavar="SPEC",
+        help="inject KIND:CAMPAIGN_INDEX:START_HOUR[:DURATION[:MAGNITUDE]], e.g. "
+        "conversion_drop:0:180:6; KIND is spend_spike, conversion_drop, "
+        "tracking_outage or cpc_jump; repeatable",
+    )
+    p.add_argument(
+        "--start",
+        default=None,
+        help="first simulated hour, ISO 8601 (default: now minus the backfill)",
+    )
+    p.add_argument("--gateway", default=None, help="gateway URL (default: from configuration)")
+    p.add_argument("--truth", default=None, help="write the injected anomalies to this JSON file")
+    p.set_defaults(run=cmd_simulate)
     return parser
 
 

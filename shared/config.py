@@ -43,7 +43,9 @@ class Settings(BaseSettings):
     status_timeout_seconds: float = 2.0
     log_level: str = "INFO"
 
-    cycle_interval_seconds: float = Field(default=60.0, ge=0)
+    heartbeat_seconds: float = Field(default=15.0, gt=0)
+    # Scheduled master cycles; alerts trigger extra cycles in between.
+    cycle_interval_seconds: float = Field(default=60.0, gt=0)
 
     def port_of(self, service: str) -> int:
         return int(getattr(self, f"{service}_port"))

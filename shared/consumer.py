@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 
 import asyncpg
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
@@ -56,6 +56,7 @@ class Consumer:
         *,
         prefetch_count: int = 32,
         max_deliveries: int = 5,
+        ordered: Collection[str] = (),
     ) -> None:
         self.bus = bus
         self.pool = pool
@@ -63,6 +64,10 @@ class Consumer:
         self.handlers = dict(handlers)
         self.prefetch_count = prefetch_count
         self.max_deliveries = max_deliveries
+        # Event types applied one at a time, in delivery order (messages are otherwise
+        # handled concurrently up to the prefetch count).
+        self.ordered = frozenset(ordered)
+        self._order_lock = asyncio.Lock()
         self.dead_lettered = 0
         self.failures = 0
         self._channel: AbstractChannel | None = None
@@ -135,7 +140,12 @@ class Consumer:
             return
         token = correlation_id_var.set(str(envelope.correlation_id))
         try:
-            await self.process(envelope)
+            if envelope.type in self.ordered:
+                # asyncio.Lock wakes waiters first-in, first-out: delivery order is kept.
+                async with self._order_lock:
+                    await self.process(envelope)
+            else:
+                await self.process(envelope)
             await message.ack()
         except Exception as exc:
             self.failures += 1

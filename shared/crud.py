@@ -9,8 +9,8 @@ from shared.service import ServiceRuntime
 from shared.web import json_response, path_id
 
 
-def read_routes(runtime: ServiceRuntime, path: str, resource: Resource) -> list[web.RouteDef]:
-    """``GET path`` (filtered, paginated, newest first) and ``GET path/{id}``."""
+def list_route(runtime: ServiceRuntime, path: str, resource: Resource) -> web.RouteDef:
+    """``GET path``: filtered, keyset-paginated, newest first."""
 
     async def list_items(request: web.Request) -> web.Response:
         query = parse_list_query(resource, request.query)
@@ -18,10 +18,20 @@ def read_routes(runtime: ServiceRuntime, path: str, resource: Resource) -> list[
             page = await list_page(conn, resource, runtime.tenant_of(request), query)
         return json_response(page)
 
+    return web.get(path, list_items)
+
+
+def get_route(runtime: ServiceRuntime, path: str, resource: Resource) -> web.RouteDef:
+    """``GET path/{id}``."""
+
     async def get_item(request: web.Request) -> web.Response:
         id_ = path_id(request, resource.name)
         async with runtime.db.acquire() as conn:
             row = await fetch_one(conn, resource, runtime.tenant_of(request), id_)
         return json_response(row)
 
-    return [web.get(path, list_items), web.get(f"{path}/{{id}}", get_item)]
+    return web.get(f"{path}/{{id}}", get_item)
+
+
+def read_routes(runtime: ServiceRuntime, path: str, resource: Resource) -> list[web.RouteDef]:
+    return [list_route(runtime, path, resource), get_route(runtime, path, resource)]

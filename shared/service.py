@@ -22,6 +22,7 @@ from shared.config import Settings
 from shared.consumer import Consumer, Handler, events_consumed
 from shared.db import create_pool
 from shared.events import Envelope
+from shared.health import heartbeat
 from shared.outbox import OutboxRelay, backlog
 from shared.web import TENANT_HEADER, context_middleware, error_middleware, json_response
 
@@ -34,6 +35,8 @@ class ServiceSpec:
     migrations: Path
     routes: Callable[[ServiceRuntime], Sequence[web.AbstractRouteDef]]
     handlers: Callable[[ServiceRuntime], Mapping[str, Handler]] = lambda _rt: {}
+    # Event types this service must apply one at a time, in the order they arrive.
+    ordered: frozenset[str] = frozenset()
     background: Sequence[Callable[[ServiceRuntime], Awaitable[None]]] = ()
     # Resources that live as long as the service (HTTP client sessions, connectors),
     # entered after the database and broker are up and left before they close.
@@ -185,13 +188,14 @@ def create_app(spec: ServiceSpec, settings: Settings) -> web.Application:
                     handlers,
                     prefetch_count=settings.prefetch_count,
                     max_deliveries=settings.max_deliveries,
+                    ordered=spec.ordered,
                 )
                 await runtime.consumer.start()
             runtime.relay = OutboxRelay(
                 runtime.pool, runtime.bus, spec.name, poll_seconds=settings.outbox_poll_seconds
             )
             runtime.tasks.append(asyncio.create_task(_guarded("outbox", runtime.relay.run)))
-            for job in spec.background:
+            for job in (heartbeat, *spec.background):
                 runtime.tasks.append(
                     asyncio.create_task(_guarded(job.__name__, functools.partial(job, runtime)))
                 )

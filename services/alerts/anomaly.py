@@ -456,14 +456,14 @@ def detect_campaign(
     skip = TRACKED_METRICS if outage else frozenset()
 
     for window in sorted(set(params.window_hours)):
+        window_recent: list[HourlyMetrics] | None
         if window == 1:
-            window_current: HourlyMetrics | None = current
-            seasonal = seasonal_single
-            window_recent: list[HourlyMetrics] | None = recent
+            window_current, seasonal, window_recent = current, seasonal_single, recent
         else:
-            window_current = _window(by_hour, newest, window)
-            if window_current is None:
+            aggregated = _window(by_hour, newest, window)
+            if aggregated is None:
                 continue
+            window_current = aggregated
             seasonal = _seasonal_rows(by_hour, newest, window, params)
             # A trailing window has no trailing-window history worth the name.
             window_recent = None

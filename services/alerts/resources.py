@@ -16,7 +16,14 @@ ALERTS = Resource(
         "recommended_actions",
         "auto_action_taken",
         "status",
+        "alert_key",
+        "occurrences",
+        "evidence",
+        "first_seen_hour",
+        "last_seen_hour",
         "created_at",
+        "updated_at",
+        "acknowledged_at",
         "resolved_at",
     ),
     filters={
@@ -26,6 +33,7 @@ ALERTS = Resource(
         "affected_entity_type": parse_text,
         "affected_entity_id": parse_uuid_filter,
         "auto_action_taken": parse_bool,
+        "alert_key": parse_text,
     },
 )
 
@@ -43,7 +51,9 @@ RISKS = Resource(
         "impact_assessment",
         "mitigation_actions",
         "status",
+        "assessed_hour",
         "created_at",
+        "updated_at",
     ),
     filters={
         "risk_type": parse_text,

@@ -5,14 +5,16 @@ from __future__ import annotations
 from aiohttp import web
 
 from services.alerts import resources as r
+from services.alerts.health import latest_per_component
+from services.alerts.lifecycle import EVENT_OF, TRANSITIONS, InvalidTransition, next_status
 from services.alerts.models import AlertCreate
 from shared import events
-from shared.crud import read_routes
+from shared.crud import get_route, read_routes
 from shared.events import to_payload
 from shared.outbox import enqueue
-from shared.resources import insert
+from shared.resources import fetch_one, insert, parse_text
 from shared.service import ServiceRuntime
-from shared.web import json_response, parse_body
+from shared.web import ApiError, invalid, json_response, parse_body, path_id
 
 
 def routes(runtime: ServiceRuntime) -> list[web.RouteDef]:
@@ -26,9 +28,67 @@ def routes(runtime: ServiceRuntime) -> list[web.RouteDef]:
             )
         return json_response(row, status=201)
 
+    async def transition(request: web.Request) -> web.Response:
+        action = request.match_info["action"]
+        if action not in TRANSITIONS:
+            raise ApiError(404, "not_found", f"no route for POST {request.path}")
+        alert_id = path_id(request, r.ALERTS.name)
+        tenant = runtime.tenant_of(request)
+        async with runtime.db.acquire() as conn, conn.transaction():
+            await conn.execute(
+                "SELECT 1 FROM ai_smart_alerts WHERE tenant_id = $1 AND id = $2 FOR UPDATE",
+                tenant,
+                alert_id,
+            )
+            before = await fetch_one(conn, r.ALERTS, tenant, alert_id)
+            try:
+                status = next_status(action, before["status"])
+            except InvalidTransition as exc:
+                raise ApiError(
+                    409, "invalid_transition", str(exc), {"status": exc.status, "action": action}
+                ) from exc
+            row = await conn.fetchrow(
+                f"""UPDATE ai_smart_alerts SET status = $3, updated_at = now(),
+                       acknowledged_at = CASE WHEN $3 = 'acknowledged' THEN now()
+                                              ELSE acknowledged_at END,
+                       resolved_at = CASE WHEN $3 IN ('resolved', 'dismissed') THEN now()
+                                          ELSE resolved_at END
+                    WHERE tenant_id = $1 AND id = $2 RETURNING {r.ALERTS.select_list}""",
+                tenant,
+                alert_id,
+                status,
+            )
+            assert row is not None
+            after = dict(row)
+            payload = {**after, "before": {"status": before["status"]}}
+            await enqueue(
+                conn, runtime.event(request, EVENT_OF[action], to_payload(payload), tenant)
+            )
+        return json_response(after)
+
+    async def system_health(request: web.Request) -> web.Response:
+        unknown = set(request.query) - {"component_name"}
+        if unknown:
+            raise invalid(
+                "query parameters are invalid",
+                [
+                    {"field": k, "message": "unknown parameter; allowed: component_name"}
+                    for k in sorted(unknown)
+                ],
+            )
+        component = request.query.get("component_name")
+        if component is not None:
+            component = parse_text(component)
+        async with runtime.db.acquire() as conn:
+            # Health is the platform's, not a tenant's: heartbeats carry the system tenant.
+            items = await latest_per_component(conn, runtime.settings.default_tenant, component)
+        return json_response({"items": items, "next_cursor": None})
+
     return [
         *read_routes(runtime, "/api/ai/alerts", r.ALERTS),
         web.post("/api/ai/alerts", create_alert),
+        web.post("/api/ai/alerts/{id}/{action}", transition),
         *read_routes(runtime, "/api/ai/risks", r.RISKS),
-        *read_routes(runtime, "/api/ai/system-health", r.SYSTEM_HEALTH),
+        web.get("/api/ai/system-health", system_health),
+        get_route(runtime, "/api/ai/system-health", r.SYSTEM_HEALTH),
     ]

@@ -79,6 +79,10 @@ _ELEVATED = frozenset({"high", "critical"})
 _TRACKING_KINDS = frozenset({"tracking_outage"})
 _CONVERSION_KINDS = frozenset({"conversions_down", "cvr_down"})
 _DECLINE_KINDS = frozenset({"roas_down", "cvr_down", "conversions_down"})
+# A conversion drop this severe is acted on at once (a budget cut; a pause needs a critical
+# alert and a tracking-loss risk agreeing): waiting for the 24-hour ROAS to fall below
+# target would pay for a day of clicks that do not convert.
+_SEVERE_CONVERSION_DROP = frozenset({"high", "critical"})
 
 _DAY = timedelta(days=1)
 _WEEK = timedelta(days=7)
@@ -449,7 +453,8 @@ def _tracking_rule(view: CampaignView, p: PolicyParams) -> _Plan | None:
     triggers = tuple(
         a
         for a in view.alerts
-        if a.kind in _TRACKING_KINDS or (a.kind in _CONVERSION_KINDS and a.severity == "critical")
+        if a.kind in _TRACKING_KINDS
+        or (a.kind in _CONVERSION_KINDS and a.severity in _SEVERE_CONVERSION_DROP)
     )
     risk = _risk(view, "tracking_loss")
     risk_elevated = risk is not None and risk.risk_level in _ELEVATED
@@ -460,8 +465,9 @@ def _tracking_rule(view: CampaignView, p: PolicyParams) -> _Plan | None:
 
     evidence = _noisy_or([_severity_evidence(a) for a in triggers] + _risk_evidence(risk))
     critical = any(a.severity == "critical" for a in triggers)
+    tracking_suspect = risk_elevated or any(a.kind in _TRACKING_KINDS for a in triggers)
     situation = _join(
-        "Conversion tracking looks broken",
+        "Conversion tracking looks broken" if tracking_suspect else "Conversions collapsed",
         [_describe_alert(a) for a in triggers]
         + [
             f"CVR over the last 24h is {_fmt('cvr', last.cvr)} against "

@@ -8,6 +8,7 @@ import asyncpg
 from aiohttp import web
 
 from services.decision import resources as r
+from services.decision.cycles import request_cycle
 from services.decision.models import CycleCreate, DecisionCreate, FeedbackCreate
 from shared import events
 from shared.crud import read_routes
@@ -30,14 +31,24 @@ async def _require(
 
 def routes(runtime: ServiceRuntime) -> list[web.RouteDef]:
     async def create_cycle(request: web.Request) -> web.Response:
+        """Queue a cycle. If one is already pending for the tenant, the request joins it."""
         body = await parse_body(request, CycleCreate)
         tenant = runtime.tenant_of(request)
         async with runtime.db.acquire() as conn, conn.transaction():
-            row = await insert(conn, r.CYCLES, tenant, body.model_dump())
-            await enqueue(
-                conn, runtime.event(request, events.CYCLE_STARTED, to_payload(row), tenant)
+            row, created = await request_cycle(
+                conn,
+                tenant,
+                body.trigger_event or "api",
+                cycle_type=body.cycle_type,
+                cycle_name=body.cycle_name,
+                priority=body.priority,
+                metadata=body.metadata,
             )
-        return json_response(row, status=201)
+            if created:
+                await enqueue(
+                    conn, runtime.event(request, events.CYCLE_QUEUED, to_payload(row), tenant)
+                )
+        return json_response(row, status=201 if created else 200)
 
     async def create_decision(request: web.Request) -> web.Response:
         body = await parse_body(request, DecisionCreate)

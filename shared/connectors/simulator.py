@@ -45,15 +45,16 @@ HOUR = timedelta(hours=1)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ID_NAMESPACE = uuid.UUID("6f1d0c52-3f0e-4d55-9a43-4c5b3f3f6a11")
 
-# Distinct leading stream tags keep the seed sequences of different purposes
-# apart even when their remaining entries coincide.
+# A stream tag right after the seed keeps the seed sequences of different
+# purposes apart even when their remaining entries coincide.
 _PROFILE_STREAM = 1
 _HOUR_STREAM = 2
 _DAY_STREAM = 3
 _SCHEDULE_STREAM = 4
 
-# The platform stops buying once the marginal impression costs this many times
-# the entry price; it is what makes a low bid cap delivery.
+# The platform stops buying once an hour's spend reaches this many times the
+# entry price of that hour's whole inventory (~92% of it bought, the last
+# impressions at ~12x the entry price); it is what makes a low bid cap delivery.
 _SATURATION_CAP = 2.5
 # How bids translate into price and reach: paying more wins more auctions, but
 # each impression costs more, so reach grows slower than price.
@@ -191,8 +192,10 @@ class CampaignSimulator:
 
     The synchronous core (:meth:`simulate_hour`, :meth:`apply_change_at`,
     :meth:`state_at`) needs no event loop; the async connector methods wrap
-    it. Settings changes made through :meth:`apply_change` take effect from
-    the simulator's clock, the hour after the newest hour fetched so far, so
+    it. An hour's numbers depend only on the seed, the campaign, the hour and
+    the settings and anomalies covering it. ``start`` is where the connector
+    clock begins: settings changes made through :meth:`apply_change` take
+    effect from the clock, the hour after the newest hour fetched so far, so
     hours already reported never change.
     """
 
@@ -320,8 +323,9 @@ class CampaignSimulator:
             return HourlyMetrics(model.campaign_id, hour, 0, 0, 0, 0.0, 0.0, state.daily_budget)
 
         rng = np.random.default_rng([self.seed, _HOUR_STREAM, model.index, index])
-        # Draw every variate up front, in a fixed order, so an injected anomaly
-        # changes only what it targets and leaves the rest of the hour's noise intact.
+        # Scalars come first in a fixed order and every sampled count gets its own
+        # child stream, so an injected anomaly changes only what it targets and
+        # the rest of the hour's noise stays exactly as it would have been.
         hour_noise = rng.lognormal(0.0, 0.04)
         delivery = 1.0 - 0.12 * rng.beta(2.0, 5.0)
         ctr_noise = rng.lognormal(0.0, 0.05)

@@ -130,6 +130,22 @@ def test_critical_drop_without_tracking_risk_cuts_budget_by_max_step() -> None:
     assert d.impact_prediction["expected_change"] == pytest.approx(new_budget / 576.0 - 1, abs=1e-4)
 
 
+def test_high_conversion_drop_cuts_budget_even_while_daily_roas_is_above_target() -> None:
+    # An hours-old drop barely moves the 24-hour ROAS (still 3.0 against a 2.0 target);
+    # the alert alone must be enough to stop paying for clicks that do not convert.
+    p = PolicyParams()
+    still_profitable = totals(spend=576.0, roas=3.0, cvr=0.02, clicks=1250)
+    drop = alert("cvr_down", "cvr", "high", 0.012, 0.05)
+    d = only(decide([view(A, last=still_profitable, alerts=(drop,)), view(B)], p))
+    assert d.campaign_id == A
+    assert d.action_taken == "decrease_budget"
+    assert d.action["to"] == pytest.approx(600.0 * (1 - p.max_budget_step))
+    assert "1.20%" in d.rationale and "5.00%" in d.rationale
+    # A medium drop is left to the slower decline rule, which needs ROAS under target.
+    medium = alert("cvr_down", "cvr", "medium", 0.03, 0.05)
+    assert decide([view(A, last=still_profitable, alerts=(medium,))], p) == []
+
+
 def test_critical_drop_on_a_campaign_that_stopped_spending_is_left_alone() -> None:
     idle = totals(spend=5.0, roas=0.0, cvr=0.0, clicks=10)
     assert decide([view(A, last=idle, alerts=(CVR_CRASH,))]) == []

@@ -1,0 +1,109 @@
+"""The alerts service's reaction to new metrics: store, detect, alert, assess risk."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+from services.alerts import store
+from services.alerts.findings import findings_at, lookback
+from services.alerts.risk import assess
+from shared import events
+from shared.events import Envelope, to_payload
+from shared.metrics import HourlyMetrics
+from shared.metrics_input import from_wire
+from shared.metrics_store import load_history, upsert_metrics
+from shared.outbox import enqueue
+
+SOURCE = "alerts"
+HOUR = timedelta(hours=1)
+# An alert the detector has not re-confirmed for this many hours of data is resolved.
+QUIET_HOURS = 6
+RISK_WINDOW = timedelta(days=8)
+WATCH_LOCK = 0x41444157
+
+
+async def _emit(
+    conn: asyncpg.Connection, cause: Envelope, type_: str, payload: dict[str, Any]
+) -> None:
+    await enqueue(conn, cause.caused(type_, to_payload(payload), source=SOURCE))
+
+
+async def on_metrics_recorded(conn: asyncpg.Connection, event: Envelope) -> None:
+    tenant = event.tenant_id
+    # Replicas take turns per tenant: detection reads the hours stored before each new one.
+    await conn.execute("SELECT pg_advisory_xact_lock($1, hashtext($2))", WATCH_LOCK, str(tenant))
+    rows = from_wire(event.payload.get("metrics", []))
+    await upsert_metrics(conn, tenant, rows)
+    hours_by_campaign: dict[UUID, set[datetime]] = defaultdict(set)
+    for row in rows:
+        hours_by_campaign[row.campaign_id].add(row.hour)
+    for campaign_id in sorted(hours_by_campaign, key=str):
+        await _watch_campaign(conn, event, campaign_id, sorted(hours_by_campaign[campaign_id]))
+
+
+async def _watch_campaign(
+    conn: asyncpg.Connection, event: Envelope, campaign_id: UUID, hours: list[datetime]
+) -> None:
+    tenant = event.tenant_id
+    history = await load_history(conn, tenant, [campaign_id], hours[0] - lookback(), hours[-1])
+    latest_hour = hours[-1]
+    for hour in hours:
+        for finding in findings_at(history, hour):
+            alert, created = await store.raise_or_update(conn, tenant, campaign_id, finding, hour)
+            payload = {
+                **alert,
+                "campaign_id": campaign_id,
+                "kind": finding.key,
+                "metric": finding.metric,
+                "evidence": finding.evidence,
+            }
+            await _emit(
+                conn, event, events.ALERT_RAISED if created else events.ALERT_UPDATED, payload
+            )
+    # Only data at or after the newest stored hour speaks for the present.
+    newest_stored = history[-1].hour if history else latest_hour
+    if latest_hour >= newest_stored:
+        for alert in await store.resolve_quiet(
+            conn, tenant, campaign_id, latest_hour - QUIET_HOURS * HOUR
+        ):
+            await _emit(
+                conn,
+                event,
+                events.ALERT_RESOLVED,
+                {**alert, "campaign_id": campaign_id, "resolution": "auto"},
+            )
+        await _assess_risks(conn, event, campaign_id, history, latest_hour)
+
+
+async def _assess_risks(
+    conn: asyncpg.Connection,
+    event: Envelope,
+    campaign_id: UUID,
+    history: list[HourlyMetrics],
+    hour: datetime,
+) -> None:
+    tenant = event.tenant_id
+    recent = [r for r in history if r.hour > hour - RISK_WINDOW]
+    open_kinds = await store.open_alert_keys(conn, tenant, campaign_id)
+    assessments = assess(campaign_id, recent, hour + HOUR, open_kinds)
+    risks = []
+    for risk in assessments:
+        row = await store.record_risk(conn, tenant, risk, hour)
+        risks.append(
+            {
+                **risk.as_dict(),
+                "id": row["id"] if row else None,
+                "status": row["status"] if row else "none",
+            }
+        )
+    await _emit(
+        conn,
+        event,
+        events.RISK_ASSESSED,
+        {"campaign_id": campaign_id, "hour": hour, "risks": risks},
+    )

@@ -1,0 +1,431 @@
+"""Master AI cycles: queue, claim (one per tenant at a time), and run step by step.
+
+A cycle gathers the tenant's state from this service's own copies (metrics, open alerts,
+risks), analyses it per campaign, asks the pure policy for decisions, and publishes them.
+Each step is a row in ``ai_workflow_states``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+from services.decision import policy
+from services.decision.resources import CYCLES, DECISIONS
+from shared import events
+from shared.events import Envelope, to_payload
+from shared.metrics import HourlyMetrics
+from shared.metrics_store import load_history
+from shared.outbox import enqueue
+from shared.service import ServiceRuntime
+
+log = logging.getLogger(__name__)
+
+SOURCE = "decision"
+# Advisory lock class for "a cycle of this tenant is running" (second key: the tenant).
+CYCLE_LOCK_CLASS = 0x41445043
+MAX_TRIGGERS = 50
+HOUR = timedelta(hours=1)
+ACTIVE_WINDOW = timedelta(hours=48)
+HISTORY = timedelta(days=8)
+# The same action on the same campaign is not decided again within this much data time.
+REPEAT_GUARD = timedelta(hours=24)
+STEPS = ("gather", "analyse", "decide", "publish")
+
+
+async def request_cycle(
+    conn: asyncpg.Connection,
+    tenant_id: UUID,
+    trigger: str,
+    *,
+    cycle_type: str = "decision",
+    cycle_name: str = "master cycle",
+    priority: int = 5,
+    metadata: dict[str, Any] | None = None,
+) -> tuple[dict[str, Any], bool]:
+    """Queue a cycle, or join the tenant's pending one. True when a new cycle was queued."""
+    row = await conn.fetchrow(
+        f"""INSERT INTO master_ai_cycles AS c (tenant_id, cycle_name, cycle_type, status,
+                priority, trigger_event, metadata)
+            VALUES ($1, $2, $3, 'pending', $4, $5,
+                    $6::jsonb || jsonb_build_object('triggers', jsonb_build_array($5::text)))
+            ON CONFLICT (tenant_id) WHERE status = 'pending' DO UPDATE SET
+                priority = GREATEST(c.priority, EXCLUDED.priority),
+                metadata = CASE WHEN jsonb_array_length(c.metadata -> 'triggers') < {MAX_TRIGGERS}
+                    THEN jsonb_set(c.metadata, '{{triggers}}',
+                                   (c.metadata -> 'triggers') || to_jsonb($5::text))
+                    ELSE c.metadata END,
+                updated_at = now()
+            RETURNING {CYCLES.select_list}, (xmax = 0) AS created""",
+        tenant_id,
+        cycle_name,
+        cycle_type,
+        priority,
+        trigger,
+        metadata or {},
+    )
+    assert row is not None
+    data = dict(row)
+    return data, bool(data.pop("created"))
+
+
+# --- gathering -----------------------------------------------------------------------
+
+
+async def _gather(conn: asyncpg.Connection, tenant: UUID) -> dict[str, Any]:
+    now_hour = await conn.fetchval(
+        "SELECT max(hour) FROM campaign_metrics WHERE tenant_id = $1", tenant
+    )
+    if now_hour is None:
+        return {"as_of": None, "campaigns": []}
+    campaign_ids = [
+        r["campaign_id"]
+        for r in await conn.fetch(
+            """SELECT DISTINCT campaign_id FROM campaign_metrics
+               WHERE tenant_id = $1 AND hour > $2 ORDER BY campaign_id""",
+            tenant,
+            now_hour - ACTIVE_WINDOW,
+        )
+    ]
+    history = await load_history(conn, tenant, campaign_ids, now_hour - HISTORY, now_hour)
+    alerts = await conn.fetch(
+        """SELECT alert_id, campaign_id, kind, metric, severity, observed, baseline
+           FROM alert_view WHERE tenant_id = $1 AND status IN ('active', 'acknowledged')""",
+        tenant,
+    )
+    risks = await conn.fetch(
+        "SELECT campaign_id, risk_type, risk_level, probability_score FROM risk_view "
+        "WHERE tenant_id = $1",
+        tenant,
+    )
+    outcomes = await conn.fetchrow(
+        """SELECT count(*) FILTER (WHERE validation_status = 'validated') AS correct,
+                  count(*) FILTER (WHERE validation_status IN ('validated', 'incorrect')) AS total
+           FROM ai_decision_logs WHERE tenant_id = $1""",
+        tenant,
+    )
+    assert outcomes is not None
+    return {
+        "as_of": now_hour + HOUR,
+        "campaigns": campaign_ids,
+        "history": history,
+        "alerts": [dict(a) for a in alerts],
+        "risks": [dict(r) for r in risks],
+        "calibration": policy.update_calibration(outcomes["correct"], outcomes["total"]),
+    }
+
+
+def build_views(state: dict[str, Any]) -> list[policy.CampaignView]:
+    """Per-campaign views for the policy, from the gathered state. Pure."""
+    by_campaign: dict[UUID, list[HourlyMetrics]] = {c: [] for c in state["campaigns"]}
+    for row in state["history"]:
+        by_campaign.setdefault(row.campaign_id, []).append(row)
+    views = []
+    for campaign_id, rows in by_campaign.items():
+        if not rows:
+            continue
+        alerts = tuple(
+            policy.AlertView(
+                alert_id=a["alert_id"],
+                kind=a["kind"] or "",
+                metric=a["metric"] or "",
+                severity=a["severity"],
+                observed=a["observed"],
+                baseline=a["baseline"],
+            )
+            for a in state["alerts"]
+            if a["campaign_id"] == campaign_id
+        )
+        risks = tuple(
+            policy.RiskView(r["risk_type"], r["risk_level"], float(r["probability_score"]))
+            for r in state["risks"]
+            if r["campaign_id"] == campaign_id
+        )
+        latest = rows[-1]
+        views.append(
+            policy.CampaignView(
+                campaign_id=campaign_id,
+                daily_budget=latest.budget,
+                metrics=policy.summarise(campaign_id, rows, state["as_of"]),
+                alerts=alerts,
+                risks=risks,
+                # Paused campaigns report no traffic and no spend: nothing to decide on.
+                paused=latest.impressions == 0 and latest.spend == 0,
+            )
+        )
+    return views
+
+
+async def _recent_actions(
+    conn: asyncpg.Connection, tenant: UUID, as_of: datetime
+) -> set[tuple[str, str]]:
+    rows = await conn.fetch(
+        """SELECT context_data ->> 'campaign_id' AS campaign_id, action_taken
+           FROM ai_decision_logs
+           WHERE tenant_id = $1 AND (context_data ->> 'as_of')::timestamptz > $2""",
+        tenant,
+        as_of - REPEAT_GUARD,
+    )
+    return {(r["campaign_id"], r["action_taken"]) for r in rows}
+
+
+# --- running -------------------------------------------------------------------------
+
+
+class CycleRunner:
+    def __init__(self, runtime: ServiceRuntime) -> None:
+        self.runtime = runtime
+        self.pool = runtime.db
+        self.params = policy.PolicyParams()
+
+    async def _step(
+        self,
+        cycle: dict[str, Any],
+        order: int,
+        name: str,
+        work: Callable[[], Awaitable[dict[str, Any]]],
+    ) -> dict[str, Any]:
+        async with self.pool.acquire() as conn:
+            step_id = await conn.fetchval(
+                """INSERT INTO ai_workflow_states (tenant_id, workflow_type, workflow_id,
+                       step_name, step_order, status, started_at)
+                   VALUES ($1, 'master_cycle', $2, $3, $4, 'running', now()) RETURNING id""",
+                cycle["tenant_id"],
+                cycle["id"],
+                name,
+                order,
+            )
+        try:
+            output = await work()
+        except Exception as exc:
+            async with self.pool.acquire() as conn:
+                await conn.execute(
+                    """UPDATE ai_workflow_states SET status = 'failed', error_message = $2,
+                           completed_at = now() WHERE id = $1""",
+                    step_id,
+                    f"{exc.__class__.__name__}: {exc}"[:1000],
+                )
+            raise
+        async with self.pool.acquire() as conn:
+            await conn.execute(
+                """UPDATE ai_workflow_states SET status = 'completed', output_data = $2,
+                       completed_at = now() WHERE id = $1""",
+                step_id,
+                {k: v for k, v in output.items() if not k.startswith("_")},
+            )
+        return output
+
+    async def run(self, cycle: dict[str, Any]) -> dict[str, Any]:
+        """Run one claimed cycle to completion or failure; returns the finished row."""
+        tenant: UUID = cycle["tenant_id"]
+        started = time.monotonic()
+        summary: dict[str, Any] = {}
+        error: str | None = None
+        try:
+            state: dict[str, Any] = {}
+
+            async def gather() -> dict[str, Any]:
+                async with self.pool.acquire() as conn:
+                    state.update(await _gather(conn, tenant))
+                return {
+                    "as_of": state["as_of"].isoformat() if state["as_of"] else None,
+                    "campaigns": len(state["campaigns"]),
+                    "metric_rows": len(state.get("history", [])),
+                    "open_alerts": len(state.get("alerts", [])),
+                    "risks": len(state.get("risks", [])),
+                    "calibration": round(state.get("calibration", 0.5), 4),
+                }
+
+            views: list[policy.CampaignView] = []
+
+            async def analyse() -> dict[str, Any]:
+                if state["as_of"] is not None:
+                    views.extend(build_views(state))
+                return {
+                    "campaigns_analysed": len(views),
+                    "with_alerts": sum(1 for v in views if v.alerts),
+                    "paused": sum(1 for v in views if v.paused),
+                }
+
+            chosen: list[policy.Decision] = []
+
+            async def decide() -> dict[str, Any]:
+                if not views:
+                    return {"decisions": 0, "suppressed": 0}
+                proposals = policy.decide(views, self.params, state["calibration"])
+                async with self.pool.acquire() as conn:
+                    recent = await _recent_actions(conn, tenant, state["as_of"])
+                fresh = [d for d in proposals if (str(d.campaign_id), d.action_taken) not in recent]
+                chosen.extend(fresh)
+                return {
+                    "decisions": len(fresh),
+                    "suppressed": len(proposals) - len(fresh),
+                    "by_type": _count_by(fresh),
+                }
+
+            async def publish() -> dict[str, Any]:
+                ids = await self._publish(cycle, chosen, state.get("as_of"))
+                return {"published": len(ids), "decision_ids": [str(i) for i in ids]}
+
+            for order, (name, work) in enumerate(
+                zip(STEPS, (gather, analyse, decide, publish), strict=True), start=1
+            ):
+                summary[name] = await self._step(cycle, order, name, work)
+        except Exception as exc:
+            error = f"{exc.__class__.__name__}: {exc}"
+            log.exception("cycle failed", extra={"cycle_id": str(cycle["id"])})
+        return await self._finish(cycle, started, summary, error)
+
+    async def _publish(
+        self, cycle: dict[str, Any], decisions: list[policy.Decision], as_of: datetime | None
+    ) -> list[UUID]:
+        ids: list[UUID] = []
+        async with self.pool.acquire() as conn, conn.transaction():
+            for decision in decisions:
+                context = {
+                    **decision.context_data,
+                    "as_of": as_of.isoformat() if as_of else None,
+                    "action": decision.action,
+                    "current_state": {"daily_budget": decision.context_data.get("daily_budget")},
+                }
+                row = await conn.fetchrow(
+                    f"""INSERT INTO ai_decision_logs (tenant_id, cycle_id, decision_type,
+                           context_data, decision_rationale, confidence_score, action_taken,
+                           impact_prediction)
+                        VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                        RETURNING {DECISIONS.select_list}""",
+                    cycle["tenant_id"],
+                    cycle["id"],
+                    decision.decision_type,
+                    context,
+                    decision.rationale,
+                    round(decision.confidence, 2),
+                    decision.action_taken,
+                    decision.impact_prediction,
+                )
+                assert row is not None
+                ids.append(row["id"])
+                payload = {**to_payload(row), "campaign_id": str(decision.campaign_id)}
+                await enqueue(conn, self._event(cycle, events.DECISION_MADE, payload))
+        return ids
+
+    def _event(self, cycle: dict[str, Any], type_: str, payload: dict[str, Any]) -> Envelope:
+        return Envelope(
+            type=type_,
+            tenant_id=cycle["tenant_id"],
+            correlation_id=cycle["id"],
+            source=SOURCE,
+            payload=payload,
+        )
+
+    async def _finish(
+        self, cycle: dict[str, Any], started: float, summary: dict[str, Any], error: str | None
+    ) -> dict[str, Any]:
+        status = "failed" if error else "completed"
+        duration = time.monotonic() - started
+        async with self.pool.acquire() as conn, conn.transaction():
+            row = await conn.fetchrow(
+                f"""UPDATE master_ai_cycles SET status = $2, end_time = now(),
+                        duration_seconds = $3, error_message = $4, updated_at = now(),
+                        metadata = metadata || $5::jsonb
+                    WHERE id = $1 RETURNING {CYCLES.select_list}, tenant_id""",
+                cycle["id"],
+                status,
+                round(duration),
+                error,
+                {
+                    "duration_ms": round(duration * 1000, 1),
+                    "decisions": summary.get("publish", {}).get("published", 0),
+                    "steps": list(summary),
+                },
+            )
+            assert row is not None
+            finished = dict(row)
+            finished.pop("tenant_id")
+            await enqueue(conn, self._event(cycle, events.CYCLE_COMPLETED, to_payload(finished)))
+        return finished
+
+    async def claim_and_run(self) -> bool:
+        """Run one pending cycle whose tenant has no cycle running anywhere. True if one ran."""
+        async with self.pool.acquire() as conn:
+            candidates = await conn.fetch(
+                """SELECT id, tenant_id FROM master_ai_cycles WHERE status = 'pending'
+                   ORDER BY priority DESC, created_at LIMIT 20"""
+            )
+            for candidate in candidates:
+                tenant = str(candidate["tenant_id"])
+                locked = await conn.fetchval(
+                    "SELECT pg_try_advisory_lock($1, hashtext($2))", CYCLE_LOCK_CLASS, tenant
+                )
+                if not locked:
+                    continue
+                try:
+                    claimed = await conn.fetchrow(
+                        f"""UPDATE master_ai_cycles SET status = 'running', start_time = now(),
+                                updated_at = now()
+                            WHERE id = $1 AND status = 'pending'
+                            RETURNING {CYCLES.select_list}, tenant_id""",
+                        candidate["id"],
+                    )
+                    if claimed is None:
+                        continue
+                    await self.run(dict(claimed))
+                    return True
+                finally:
+                    await conn.execute(
+                        "SELECT pg_advisory_unlock($1, hashtext($2))", CYCLE_LOCK_CLASS, tenant
+                    )
+        return False
+
+    async def schedule(self) -> None:
+        """Queue a scheduled cycle for every tenant with recent metrics."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            tenants = await conn.fetch(
+                """SELECT DISTINCT tenant_id FROM campaign_metrics
+                   WHERE recorded_at > now() - interval '1 day'"""
+            )
+            for t in tenants:
+                await request_cycle(
+                    conn,
+                    t["tenant_id"],
+                    "schedule",
+                    cycle_type="optimization",
+                    cycle_name="scheduled master cycle",
+                )
+
+
+def _count_by(decisions: list[policy.Decision]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for d in decisions:
+        counts[d.decision_type] = counts.get(d.decision_type, 0) + 1
+    return counts
+
+
+async def run_cycles(runtime: ServiceRuntime) -> None:
+    """Background job: run queued cycles as they come, and queue scheduled ones."""
+    runner = CycleRunner(runtime)
+    wake = asyncio.Event()
+    interval = runtime.settings.cycle_interval_seconds
+    next_schedule = time.monotonic() + interval
+    listener = await runtime.db.acquire()
+    try:
+        await listener.add_listener("decision_cycles", lambda *_: wake.set())
+        while True:
+            wake.clear()
+            if time.monotonic() >= next_schedule:
+                await runner.schedule()
+                next_schedule = time.monotonic() + interval
+            if await runner.claim_and_run():
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), max(0.1, next_schedule - time.monotonic()))
+    finally:
+        await runtime.db.release(listener)

@@ -1,0 +1,61 @@
+-- What the decision service keeps of others' facts (learned from events), and what makes
+-- cycles coalesce and decisions not repeat.
+
+CREATE TABLE campaign_metrics (
+    tenant_id uuid NOT NULL,
+    campaign_id uuid NOT NULL,
+    hour timestamptz NOT NULL,
+    impressions bigint NOT NULL,
+    clicks bigint NOT NULL,
+    conversions bigint NOT NULL,
+    spend double precision NOT NULL,
+    revenue double precision NOT NULL,
+    budget double precision NOT NULL,
+    recorded_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (tenant_id, campaign_id, hour)
+);
+CREATE INDEX campaign_metrics_recent ON campaign_metrics (tenant_id, hour DESC);
+
+-- Open alerts as the alerts service announced them.
+CREATE TABLE alert_view (
+    tenant_id uuid NOT NULL,
+    alert_id uuid PRIMARY KEY,
+    campaign_id uuid,
+    kind text,
+    metric text,
+    severity text NOT NULL,
+    observed double precision,
+    baseline double precision,
+    status text NOT NULL,
+    updated_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX alert_view_open ON alert_view (tenant_id, campaign_id) WHERE status IN ('active', 'acknowledged');
+
+-- The latest assessment of each risk per campaign.
+CREATE TABLE risk_view (
+    tenant_id uuid NOT NULL,
+    campaign_id uuid NOT NULL,
+    risk_type text NOT NULL,
+    risk_level text NOT NULL,
+    probability_score double precision NOT NULL,
+    assessed_hour timestamptz,
+    updated_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (tenant_id, campaign_id, risk_type)
+);
+
+ALTER TABLE master_ai_cycles ADD COLUMN error_message text;
+-- At most one pending cycle per tenant: further triggers join it instead of queueing more.
+CREATE UNIQUE INDEX master_ai_cycles_one_pending ON master_ai_cycles (tenant_id) WHERE status = 'pending';
+
+CREATE INDEX ai_decision_logs_campaign ON ai_decision_logs (tenant_id, (context_data ->> 'campaign_id'), action_taken);
+
+ALTER TABLE ai_model_versions ADD COLUMN parameters jsonb NOT NULL DEFAULT '{}';
+
+-- Wakes the cycle runner when a cycle is queued.
+CREATE FUNCTION cycle_notify() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify(TG_TABLE_SCHEMA || '_cycles', '');
+    RETURN NULL;
+END $$;
+CREATE TRIGGER cycle_notify AFTER INSERT ON master_ai_cycles
+    FOR EACH STATEMENT EXECUTE FUNCTION cycle_notify();

@@ -1,0 +1,157 @@
+"""Feeding a running platform from the built-in simulator, in accelerated time."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, TextIO
+
+import aiohttp
+
+from shared.connectors.simulator import (
+    ANOMALY_KINDS,
+    DEFAULT_MAGNITUDES,
+    CampaignSimulator,
+    InjectedAnomaly,
+)
+from shared.metrics import HourlyMetrics
+from shared.metrics_input import MAX_BATCH
+
+HOUR = timedelta(hours=1)
+
+
+def floor_hour(moment: datetime) -> datetime:
+    return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def parse_injection(spec: str, campaign_ids: Sequence[Any], start: datetime) -> InjectedAnomaly:
+    """``KIND:CAMPAIGN_INDEX:START_HOUR[:DURATION[:MAGNITUDE]]`` as an injected anomaly."""
+    parts = spec.split(":")
+    if not 3 <= len(parts) <= 5 or parts[0] not in ANOMALY_KINDS:
+        raise ValueError(
+            f"--inject {spec!r}: expected KIND:CAMPAIGN:START_HOUR[:DURATION[:MAGNITUDE]] "
+            f"with KIND one of {', '.join(ANOMALY_KINDS)}"
+        )
+    try:
+        index, first = int(parts[1]), int(parts[2])
+        duration = int(parts[3]) if len(parts) > 3 else 6
+        magnitude = float(parts[4]) if len(parts) > 4 else None
+    except ValueError as exc:
+        raise ValueError(f"--inject {spec!r}: numbers expected after the kind") from exc
+    if not 0 <= index < len(campaign_ids):
+        raise ValueError(f"--inject {spec!r}: campaign index must be below {len(campaign_ids)}")
+    return InjectedAnomaly(
+        campaign_id=campaign_ids[index],
+        kind=parts[0],  # type: ignore[arg-type]
+        start_hour=start + first * HOUR,
+        end_hour=start + (first + duration) * HOUR,
+        magnitude=DEFAULT_MAGNITUDES[parts[0]] if magnitude is None else magnitude,
+    )
+
+
+def to_body(rows: Sequence[HourlyMetrics]) -> dict[str, Any]:
+    return {
+        "metrics": [
+            {
+                "campaign_id": str(r.campaign_id),
+                "hour": r.hour.isoformat(),
+                "impressions": r.impressions,
+                "clicks": r.clicks,
+                "conversions": r.conversions,
+                "spend": round(r.spend, 4),
+                "revenue": round(r.revenue, 4),
+                "budget": round(r.budget, 2),
+            }
+            for r in rows
+        ]
+    }
+
+
+@dataclass
+class Progress:
+    """A one-line progress bar on a terminal; plain lines elsewhere."""
+
+    total: int
+    stream: TextIO = sys.stderr
+    width: int = 30
+    done: int = 0
+
+    def update(self, done: int, label: str) -> None:
+        self.done = done
+        filled = math.floor(self.width * done / max(self.total, 1))
+        bar = "#" * filled + "." * (self.width - filled)
+        line = f"[{bar}] {done}/{self.total} h  {label}"
+        if self.stream.isatty():
+            self.stream.write("\r" + line)
+        elif done == self.total or done % 24 == 0:
+            self.stream.write(line + "\n")
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.stream.isatty():
+            self.stream.write("\n")
+
+
+async def post_batch(
+    session: aiohttp.ClientSession, url: str, rows: Sequence[HourlyMetrics], patience: float = 60
+) -> None:
+    """POST rows to the gateway, waiting for it while the platform starts."""
+    delay, waited = 0.25, 0.0
+    while True:
+        try:
+            async with session.post(url, json=to_body(rows)) as response:
+                if response.status == 202:
+                    return
+                if response.status < 500:
+                    raise RuntimeError(f"gateway refused metrics: {await response.text()}")
+        except aiohttp.ClientConnectionError:
+            pass
+        if waited >= patience:
+            raise RuntimeError(f"gateway at {url} did not accept metrics in {patience:.0f}s")
+        await asyncio.sleep(delay)
+        waited += delay
+        delay = min(delay * 2, 5.0)
+
+
+async def feed(
+    simulator: CampaignSimulator,
+    gateway: str,
+    *,
+    hours: int,
+    backfill_hours: int,
+    speed: float,
+    headers: dict[str, str] | None = None,
+    on_hour: Callable[[int, datetime], None] | None = None,
+) -> None:
+    """Send ``hours`` hours from the simulator's start: the first ``backfill_hours`` in bulk,
+    then one hour every ``3600 / speed`` seconds (as fast as possible when speed is 0)."""
+    url = f"{gateway.rstrip('/')}/api/ai/metrics"
+    per_batch = max(1, MAX_BATCH // len(simulator.campaign_ids))
+    async with aiohttp.ClientSession(headers=headers) as session:
+        sent = 0
+        while sent < min(backfill_hours, hours):
+            n = min(per_batch, backfill_hours - sent, hours - sent)
+            rows = [
+                row
+                for i in range(sent, sent + n)
+                for row in simulator.simulate_hour(simulator.start + i * HOUR)
+            ]
+            await post_batch(session, url, rows)
+            sent += n
+            if on_hour:
+                on_hour(sent, simulator.start + (sent - 1) * HOUR)
+        pause = 3600.0 / speed if speed > 0 else 0.0
+        loop = asyncio.get_running_loop()
+        next_at = loop.time()
+        while sent < hours:
+            hour = simulator.start + sent * HOUR
+            await post_batch(session, url, simulator.simulate_hour(hour))
+            sent += 1
+            if on_hour:
+                on_hour(sent, hour)
+            next_at += pause
+            await asyncio.sleep(max(0.0, next_at - loop.time()))

@@ -1,0 +1,77 @@
+"""The wire form of hourly metrics: validated at the gateway, parsed again by consumers."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+from pydantic import Field, field_validator, model_validator
+
+from shared.metrics import HourlyMetrics
+from shared.models import RequestModel
+
+MAX_BATCH = 5000
+
+
+class MetricRow(RequestModel):
+    campaign_id: UUID
+    hour: datetime
+    impressions: int = Field(ge=0, le=10**12)
+    clicks: int = Field(ge=0, le=10**12)
+    conversions: int = Field(ge=0, le=10**12)
+    spend: float = Field(ge=0, le=1e12)
+    revenue: float = Field(ge=0, le=1e12)
+    budget: float = Field(ge=0, le=1e12)
+
+    @field_validator("hour")
+    @classmethod
+    def _start_of_hour(cls, value: datetime) -> datetime:
+        if value.tzinfo is None:
+            raise ValueError("hour needs a timezone, e.g. 2026-11-01T10:00:00Z")
+        if (value.minute, value.second, value.microsecond) != (0, 0, 0):
+            raise ValueError("hour must be the start of an hour (minutes and seconds zero)")
+        return value.astimezone(UTC)
+
+    @field_validator("spend", "revenue", "budget")
+    @classmethod
+    def _finite(cls, value: float) -> float:
+        if not math.isfinite(value):
+            raise ValueError("must be a finite number")
+        return value
+
+    @model_validator(mode="after")
+    def _clicks_need_impressions(self) -> MetricRow:
+        if self.clicks > self.impressions:
+            raise ValueError("clicks cannot exceed impressions")
+        return self
+
+
+class MetricsBatch(RequestModel):
+    metrics: list[MetricRow] = Field(min_length=1, max_length=MAX_BATCH)
+
+
+def to_wire(rows: Iterable[MetricRow]) -> list[dict[str, Any]]:
+    """Rows as event payload. A later row for the same campaign and hour wins."""
+    latest: dict[tuple[UUID, datetime], MetricRow] = {}
+    for row in rows:
+        latest[(row.campaign_id, row.hour)] = row
+    return [row.model_dump(mode="json") for row in latest.values()]
+
+
+def from_wire(items: Iterable[dict[str, Any]]) -> list[HourlyMetrics]:
+    return [
+        HourlyMetrics(
+            campaign_id=UUID(item["campaign_id"]),
+            hour=datetime.fromisoformat(item["hour"]).astimezone(UTC),
+            impressions=int(item["impressions"]),
+            clicks=int(item["clicks"]),
+            conversions=int(item["conversions"]),
+            spend=float(item["spend"]),
+            revenue=float(item["revenue"]),
+            budget=float(item["budget"]),
+        )
+        for item in items
+    ]

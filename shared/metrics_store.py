@@ -1,0 +1,71 @@
+"""A service's own copy of campaign metrics: upsert by (campaign, hour), read history."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from uuid import UUID
+
+import asyncpg
+
+from shared.metrics import HourlyMetrics
+
+COLUMNS = "campaign_id, hour, impressions, clicks, conversions, spend, revenue, budget"
+
+
+async def upsert_metrics(
+    conn: asyncpg.Connection, tenant_id: UUID, rows: Sequence[HourlyMetrics]
+) -> None:
+    """Store ``rows``; a hour sent again replaces the earlier figures, never adds to them."""
+    if not rows:
+        return
+    await conn.execute(
+        f"""INSERT INTO campaign_metrics (tenant_id, {COLUMNS})
+            SELECT $1, * FROM unnest($2::uuid[], $3::timestamptz[], $4::bigint[], $5::bigint[],
+                                     $6::bigint[], $7::float8[], $8::float8[], $9::float8[])
+            ON CONFLICT (tenant_id, campaign_id, hour) DO UPDATE SET
+                impressions = EXCLUDED.impressions, clicks = EXCLUDED.clicks,
+                conversions = EXCLUDED.conversions, spend = EXCLUDED.spend,
+                revenue = EXCLUDED.revenue, budget = EXCLUDED.budget, recorded_at = now()""",
+        tenant_id,
+        [r.campaign_id for r in rows],
+        [r.hour for r in rows],
+        [r.impressions for r in rows],
+        [r.clicks for r in rows],
+        [r.conversions for r in rows],
+        [r.spend for r in rows],
+        [r.revenue for r in rows],
+        [r.budget for r in rows],
+    )
+
+
+async def load_history(
+    conn: asyncpg.Connection,
+    tenant_id: UUID,
+    campaign_ids: Sequence[UUID],
+    since: datetime,
+    until: datetime,
+) -> list[HourlyMetrics]:
+    """Rows with ``since <= hour <= until`` for the campaigns, oldest first."""
+    records = await conn.fetch(
+        f"""SELECT {COLUMNS} FROM campaign_metrics
+            WHERE tenant_id = $1 AND campaign_id = ANY($2::uuid[]) AND hour BETWEEN $3 AND $4
+            ORDER BY campaign_id, hour""",
+        tenant_id,
+        list(campaign_ids),
+        since,
+        until,
+    )
+    return [
+        HourlyMetrics(
+            campaign_id=r["campaign_id"],
+            hour=r["hour"],
+            impressions=r["impressions"],
+            clicks=r["clicks"],
+            conversions=r["conversions"],
+            spend=r["spend"],
+            revenue=r["revenue"],
+            budget=r["budget"],
+        )
+        for r in records
+    ]

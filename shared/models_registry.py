@@ -1,0 +1,34 @@
+"""Announcing the models a service runs, so the decision service can register them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from shared import events
+from shared.events import Envelope
+from shared.outbox import enqueue
+from shared.service import ServiceRuntime
+
+ModelSpec = tuple[str, str, str, dict[str, Any]]  # name, version, type, parameters
+
+
+async def announce_models(runtime: ServiceRuntime, models: Sequence[ModelSpec]) -> None:
+    """Emit ``model.registered`` for each model; the registry upserts, so repeats are harmless."""
+    async with runtime.db.acquire() as conn, conn.transaction():
+        for name, version, model_type, parameters in models:
+            await enqueue(
+                conn,
+                Envelope(
+                    type=events.MODEL_REGISTERED,
+                    tenant_id=runtime.settings.default_tenant,
+                    source=runtime.name,
+                    payload={
+                        "model_name": name,
+                        "version": version,
+                        "model_type": model_type,
+                        "parameters": parameters,
+                        "service": runtime.name,
+                    },
+                ),
+            )
