@@ -34,7 +34,8 @@ async def on_health_reported(conn: asyncpg.Connection, event: Envelope) -> None:
         """SELECT count(*) FILTER (WHERE health_status = 'healthy') AS healthy,
                   min(last_heartbeat) AS first
            FROM ai_system_health
-           WHERE tenant_id = $1 AND component_name = $2 AND last_heartbeat > $3::timestamptz - $4::interval""",
+           WHERE tenant_id = $1 AND component_name = $2
+             AND last_heartbeat > $3::timestamptz - $4::interval""",
         event.tenant_id,
         component,
         event.occurred_at,

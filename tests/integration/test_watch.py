@@ -1,0 +1,198 @@
+"""The alerts and decision handlers against real PostgreSQL."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+import pytest
+
+from services.alerts.watch import on_metrics_recorded
+from services.decision.app import SPEC as DECISION
+from services.decision.cycles import CYCLE_LOCK_CLASS, CycleRunner, request_cycle
+from services.simulate import to_body
+from shared.config import Settings
+from shared.connectors.simulator import CampaignSimulator, InjectedAnomaly
+from shared.events import Envelope
+from shared.service import ServiceRuntime
+from tests.conftest import schema_pool
+
+pytestmark = pytest.mark.integration
+
+START = datetime(2026, 9, 1, tzinfo=UTC)
+HOUR = timedelta(hours=1)
+
+
+@pytest.fixture(scope="module")
+async def alerts_db(settings: Settings) -> AsyncIterator[asyncpg.Pool]:
+    pool = await schema_pool(settings, "alerts")
+    yield pool
+    await pool.close()
+
+
+@pytest.fixture(scope="module")
+async def decision_db(settings: Settings) -> AsyncIterator[asyncpg.Pool]:
+    pool = await schema_pool(settings, "decision")
+    yield pool
+    await pool.close()
+
+
+async def _record(pool: asyncpg.Pool, tenant: uuid.UUID, rows: list) -> None:
+    event = Envelope(type="metrics.recorded", tenant_id=tenant, payload=to_body(rows))
+    async with pool.acquire() as conn, conn.transaction():
+        await on_metrics_recorded(conn, event)
+
+
+async def test_a_resent_hour_replaces_the_old_figures(alerts_db: asyncpg.Pool) -> None:
+    tenant = uuid.uuid4()
+    sim = CampaignSimulator(1, seed=1, start=START)
+    (row,) = sim.simulate_hour(START)
+    await _record(alerts_db, tenant, [row])
+    corrected = replace(row, clicks=row.clicks + 7)
+    await _record(alerts_db, tenant, [corrected])
+    async with alerts_db.acquire() as conn:
+        stored = await conn.fetch(
+            "SELECT clicks FROM campaign_metrics WHERE tenant_id = $1", tenant
+        )
+    assert [r["clicks"] for r in stored] == [row.clicks + 7]
+
+
+async def test_one_open_alert_per_campaign_and_kind(alerts_db: asyncpg.Pool) -> None:
+    tenant = uuid.uuid4()
+    probe = CampaignSimulator(2, seed=5, start=START)
+    target = probe.campaign_ids[0]
+    drop = InjectedAnomaly(target, "conversion_drop", START + 190 * HOUR, START + 198 * HOUR, 0.15)
+    sim = CampaignSimulator(2, seed=5, start=START, anomalies=[drop])
+    await _record(
+        alerts_db, tenant, [r for i in range(190) for r in sim.simulate_hour(START + i * HOUR)]
+    )
+    for i in range(190, 197):
+        await _record(alerts_db, tenant, sim.simulate_hour(START + i * HOUR))
+    # The same hour again must not count as another occurrence.
+    await _record(alerts_db, tenant, sim.simulate_hour(START + 196 * HOUR))
+    async with alerts_db.acquire() as conn:
+        alerts = await conn.fetch(
+            """SELECT affected_entity_id, alert_key, status, occurrences, first_seen_hour,
+                      last_seen_hour FROM ai_smart_alerts WHERE tenant_id = $1""",
+            tenant,
+        )
+        risks = await conn.fetch(
+            "SELECT risk_type, status FROM ai_risk_management WHERE tenant_id = $1", tenant
+        )
+    assert alerts, "the drop raised no alert"
+    assert {a["affected_entity_id"] for a in alerts} == {target}
+    keys = [a["alert_key"] for a in alerts]
+    assert len(keys) == len(set(keys)), keys
+    for alert in alerts:
+        assert alert["status"] == "active"
+        span = (alert["last_seen_hour"] - alert["first_seen_hour"]) // HOUR + 1
+        assert 1 <= alert["occurrences"] <= span
+    assert all(r["status"] == "active" for r in risks)
+    # Hours later, with the campaign recovered, the detector's alerts resolve themselves.
+    for i in range(197, 206):
+        await _record(alerts_db, tenant, sim.simulate_hour(START + i * HOUR))
+    async with alerts_db.acquire() as conn:
+        statuses = await conn.fetch(
+            "SELECT status, evidence FROM ai_smart_alerts WHERE tenant_id = $1", tenant
+        )
+    assert {s["status"] for s in statuses} == {"resolved"}
+    assert all(s["evidence"]["auto_resolved"] for s in statuses)
+
+
+def _runtime(settings: Settings, pool: asyncpg.Pool) -> ServiceRuntime:
+    return ServiceRuntime(spec=DECISION, settings=settings, pool=pool)
+
+
+async def test_triggers_join_the_pending_cycle(decision_db: asyncpg.Pool) -> None:
+    tenant = uuid.uuid4()
+    async with decision_db.acquire() as conn:
+        first, created = await request_cycle(conn, tenant, "alert.raised:a")
+        second, joined_created = await request_cycle(conn, tenant, "alert.raised:b")
+    assert created and not joined_created
+    assert first["id"] == second["id"]
+    assert second["metadata"]["triggers"] == ["alert.raised:a", "alert.raised:b"]
+
+
+async def test_one_cycle_per_tenant_at_a_time(
+    settings: Settings, decision_db: asyncpg.Pool
+) -> None:
+    tenant = uuid.uuid4()
+    async with decision_db.acquire() as conn:
+        cycle, _ = await request_cycle(conn, tenant, "test")
+    runner = CycleRunner(_runtime(settings, decision_db))
+    # Another replica is running a cycle for this tenant: it holds the tenant's lock.
+    other = await decision_db.acquire()
+    try:
+        await other.execute(
+            "SELECT pg_advisory_lock($1, hashtext($2))", CYCLE_LOCK_CLASS, str(tenant)
+        )
+        while await runner.claim_and_run():
+            pass  # other tenants' pending cycles may run; ours must not
+        async with decision_db.acquire() as conn:
+            assert (
+                await conn.fetchval(
+                    "SELECT status FROM master_ai_cycles WHERE id = $1", cycle["id"]
+                )
+                == "pending"
+            )
+        await other.execute(
+            "SELECT pg_advisory_unlock($1, hashtext($2))", CYCLE_LOCK_CLASS, str(tenant)
+        )
+    finally:
+        await decision_db.release(other)
+    assert await runner.claim_and_run()
+    async with decision_db.acquire() as conn:
+        done = await conn.fetchrow(
+            "SELECT status, duration_seconds, error_message FROM master_ai_cycles WHERE id = $1",
+            cycle["id"],
+        )
+        steps = await conn.fetch(
+            "SELECT step_name, status FROM ai_workflow_states "
+            "WHERE workflow_id = $1 ORDER BY step_order",
+            cycle["id"],
+        )
+    assert done["status"] == "completed" and done["error_message"] is None
+    assert [(s["step_name"], s["status"]) for s in steps] == [
+        ("gather", "completed"),
+        ("analyse", "completed"),
+        ("decide", "completed"),
+        ("publish", "completed"),
+    ]
+
+
+async def test_a_failed_cycle_says_why(
+    settings: Settings, decision_db: asyncpg.Pool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tenant = uuid.uuid4()
+    async with decision_db.acquire() as conn:
+        cycle, _ = await request_cycle(conn, tenant, "test")
+        # Some metrics, so the cycle gets past gathering to the step that will fail.
+        await conn.execute(
+            """INSERT INTO campaign_metrics VALUES ($1, $2, $3, 10, 1, 0, 1, 0, 10)""",
+            tenant,
+            uuid.uuid4(),
+            START,
+        )
+    runner = CycleRunner(_runtime(settings, decision_db))
+
+    def broken(_state: dict) -> list:
+        raise ZeroDivisionError("analysis blew up")
+
+    monkeypatch.setattr("services.decision.cycles.build_views", broken)
+    while await runner.claim_and_run():
+        pass
+    async with decision_db.acquire() as conn:
+        done = await conn.fetchrow(
+            "SELECT status, error_message FROM master_ai_cycles WHERE id = $1", cycle["id"]
+        )
+        step = await conn.fetchrow(
+            "SELECT status, error_message FROM ai_workflow_states "
+            "WHERE workflow_id = $1 AND step_name = 'analyse'",
+            cycle["id"],
+        )
+    assert done["status"] == "failed"
+    assert "ZeroDivisionError: analysis blew up" in done["error_message"]
+    assert step["status"] == "failed" and "analysis blew up" in step["error_message"]
