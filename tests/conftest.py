@@ -34,6 +34,8 @@ async def settings(infrastructure: Servers) -> AsyncIterator[Settings]:
         optimizer_port=free_port(),
         outbox_poll_seconds=0.5,
         max_deliveries=3,
+        heartbeat_seconds=1.0,
+        cycle_interval_seconds=3.0,
     )
     await migrate_all(configured.database_url, migration_folders())
     yield configured

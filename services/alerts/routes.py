@@ -12,6 +12,7 @@ from shared import events
 from shared.crud import get_route, read_routes
 from shared.events import to_payload
 from shared.outbox import enqueue
+from shared.pagination import DEFAULT_LIMIT, parse_limit
 from shared.resources import fetch_one, insert, parse_text
 from shared.service import ServiceRuntime
 from shared.web import ApiError, invalid, json_response, parse_body, path_id
@@ -67,22 +68,28 @@ def routes(runtime: ServiceRuntime) -> list[web.RouteDef]:
         return json_response(after)
 
     async def system_health(request: web.Request) -> web.Response:
-        unknown = set(request.query) - {"component_name"}
-        if unknown:
-            raise invalid(
-                "query parameters are invalid",
-                [
-                    {"field": k, "message": "unknown parameter; allowed: component_name"}
-                    for k in sorted(unknown)
-                ],
-            )
+        """The latest heartbeat of each component: a short list, so one page always."""
+        errors = [
+            {"field": k, "message": "unknown parameter; allowed: component_name, limit"}
+            for k in sorted(set(request.query) - {"component_name", "limit"})
+        ]
+        limit = DEFAULT_LIMIT
+        try:
+            limit = parse_limit(request.query.get("limit"))
+        except ValueError as exc:
+            errors.append({"field": "limit", "message": str(exc)})
         component = request.query.get("component_name")
         if component is not None:
-            component = parse_text(component)
+            try:
+                component = parse_text(component)
+            except ValueError as exc:
+                errors.append({"field": "component_name", "message": str(exc)})
+        if errors:
+            raise invalid("query parameters are invalid", errors)
         async with runtime.db.acquire() as conn:
             # Health is the platform's, not a tenant's: heartbeats carry the system tenant.
             items = await latest_per_component(conn, runtime.settings.default_tenant, component)
-        return json_response({"items": items, "next_cursor": None})
+        return json_response({"items": items[:limit], "next_cursor": None})
 
     return [
         *read_routes(runtime, "/api/ai/alerts", r.ALERTS),

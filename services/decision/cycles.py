@@ -42,35 +42,23 @@ STEPS = ("gather", "analyse", "decide", "publish")
 
 
 async def request_cycle(
-    conn: asyncpg.Connection,
-    tenant_id: UUID,
-    trigger: str,
-    *,
-    cycle_type: str = "decision",
-    cycle_name: str = "master cycle",
-    priority: int = 5,
-    metadata: dict[str, Any] | None = None,
+    conn: asyncpg.Connection, tenant_id: UUID, trigger: str
 ) -> tuple[dict[str, Any], bool]:
-    """Queue a cycle, or join the tenant's pending one. True when a new cycle was queued."""
+    """Queue an automatic cycle, or join the tenant's pending one. True when newly queued."""
     row = await conn.fetchrow(
         f"""INSERT INTO master_ai_cycles AS c (tenant_id, cycle_name, cycle_type, status,
-                priority, trigger_event, metadata)
-            VALUES ($1, $2, $3, 'pending', $4, $5,
-                    $6::jsonb || jsonb_build_object('triggers', jsonb_build_array($5::text)))
-            ON CONFLICT (tenant_id) WHERE status = 'pending' DO UPDATE SET
-                priority = GREATEST(c.priority, EXCLUDED.priority),
+                trigger_event, joinable, metadata)
+            VALUES ($1, 'master cycle', 'decision', 'pending', $2, true,
+                    jsonb_build_object('triggers', jsonb_build_array($2::text)))
+            ON CONFLICT (tenant_id) WHERE status = 'pending' AND joinable DO UPDATE SET
                 metadata = CASE WHEN jsonb_array_length(c.metadata -> 'triggers') < {MAX_TRIGGERS}
                     THEN jsonb_set(c.metadata, '{{triggers}}',
-                                   (c.metadata -> 'triggers') || to_jsonb($5::text))
+                                   (c.metadata -> 'triggers') || to_jsonb($2::text))
                     ELSE c.metadata END,
                 updated_at = now()
             RETURNING {CYCLES.select_list}, (xmax = 0) AS created""",
         tenant_id,
-        cycle_name,
-        cycle_type,
-        priority,
         trigger,
-        metadata or {},
     )
     assert row is not None
     data = dict(row)
@@ -393,13 +381,7 @@ class CycleRunner:
                    WHERE recorded_at > now() - interval '1 day'"""
             )
             for t in tenants:
-                await request_cycle(
-                    conn,
-                    t["tenant_id"],
-                    "schedule",
-                    cycle_type="optimization",
-                    cycle_name="scheduled master cycle",
-                )
+                await request_cycle(conn, t["tenant_id"], "schedule")
 
 
 def _count_by(decisions: list[policy.Decision]) -> dict[str, int]:

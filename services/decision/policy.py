@@ -81,8 +81,10 @@ _CONVERSION_KINDS = frozenset({"conversions_down", "cvr_down"})
 _DECLINE_KINDS = frozenset({"roas_down", "cvr_down", "conversions_down"})
 # A conversion drop this severe is acted on at once (a budget cut; a pause needs a critical
 # alert and a tracking-loss risk agreeing): waiting for the 24-hour ROAS to fall below
-# target would pay for a day of clicks that do not convert.
-_SEVERE_CONVERSION_DROP = frozenset({"high", "critical"})
+# target would pay for a day of clicks that do not convert. The detector only reports
+# drops of half the baseline or more, so even a medium one is material; it gets half the
+# cut of a high one.
+_SEVERE_CONVERSION_DROP = frozenset({"medium", "high", "critical"})
 
 _DAY = timedelta(days=1)
 _WEEK = timedelta(days=7)
@@ -492,9 +494,11 @@ def _tracking_rule(view: CampaignView, p: PolicyParams) -> _Plan | None:
             impact=_impact("spend", -1.0, p),
             triggers=triggers,
         )
+    strong = tracking_suspect or any(_SEVERITY_RANK[a.severity] >= 2 for a in triggers)
+    step = p.max_budget_step if strong else max(p.min_budget_step, p.max_budget_step / 2)
     return _budget_down(
         view,
-        p.max_budget_step,
+        step,
         p,
         rule="tracking",
         priority=0,

@@ -8,7 +8,6 @@ import asyncpg
 from aiohttp import web
 
 from services.decision import resources as r
-from services.decision.cycles import request_cycle
 from services.decision.models import CycleCreate, DecisionCreate, FeedbackCreate
 from shared import events
 from shared.crud import read_routes
@@ -31,24 +30,17 @@ async def _require(
 
 def routes(runtime: ServiceRuntime) -> list[web.RouteDef]:
     async def create_cycle(request: web.Request) -> web.Response:
-        """Queue a cycle. If one is already pending for the tenant, the request joins it."""
+        """Queue a cycle of the caller's own; the runner picks it up like any other."""
         body = await parse_body(request, CycleCreate)
         tenant = runtime.tenant_of(request)
+        values = {**body.model_dump(), "trigger_event": body.trigger_event or "api"}
+        values["metadata"] = {**body.metadata, "triggers": [values["trigger_event"]]}
         async with runtime.db.acquire() as conn, conn.transaction():
-            row, created = await request_cycle(
-                conn,
-                tenant,
-                body.trigger_event or "api",
-                cycle_type=body.cycle_type,
-                cycle_name=body.cycle_name,
-                priority=body.priority,
-                metadata=body.metadata,
+            row = await insert(conn, r.CYCLES, tenant, values)
+            await enqueue(
+                conn, runtime.event(request, events.CYCLE_QUEUED, to_payload(row), tenant)
             )
-            if created:
-                await enqueue(
-                    conn, runtime.event(request, events.CYCLE_QUEUED, to_payload(row), tenant)
-                )
-        return json_response(row, status=201 if created else 200)
+        return json_response(row, status=201)
 
     async def create_decision(request: web.Request) -> web.Response:
         body = await parse_body(request, DecisionCreate)

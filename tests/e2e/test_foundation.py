@@ -62,7 +62,12 @@ async def test_post_then_list_and_get(api: aiohttp.ClientSession, resource: str)
     assert created["id"] in [item["id"] for item in page["items"]]
     async with api.get(f"/api/ai/{resource}/{created['id']}") as r:
         assert r.status == 200
-        assert (await _json(r)) == created
+        fetched = await _json(r)
+    # A queued cycle may already be running: compare what does not move by itself.
+    moving = {"status", "start_time", "end_time", "updated_at", "duration_seconds", "metadata"}
+    assert {k: v for k, v in fetched.items() if k not in moving} == {
+        k: v for k, v in created.items() if k not in moving
+    }
 
 
 async def test_learning_feedback_needs_an_existing_decision(api: aiohttp.ClientSession) -> None:

@@ -141,9 +141,14 @@ def test_high_conversion_drop_cuts_budget_even_while_daily_roas_is_above_target(
     assert d.action_taken == "decrease_budget"
     assert d.action["to"] == pytest.approx(600.0 * (1 - p.max_budget_step))
     assert "1.20%" in d.rationale and "5.00%" in d.rationale
-    # A medium drop is left to the slower decline rule, which needs ROAS under target.
-    medium = alert("cvr_down", "cvr", "medium", 0.03, 0.05)
-    assert decide([view(A, last=still_profitable, alerts=(medium,))], p) == []
+    # A medium drop gets half the cut, with less confidence.
+    medium = alert("cvr_down", "cvr", "medium", 0.02, 0.05)
+    m = only(decide([view(A, last=still_profitable, alerts=(medium,))], p))
+    assert m.action["to"] == pytest.approx(600.0 * (1 - p.max_budget_step / 2))
+    assert m.confidence < d.confidence
+    # A low one is left to the slower decline rule, which needs ROAS under target.
+    low = alert("cvr_down", "cvr", "low", 0.024, 0.05)
+    assert decide([view(A, last=still_profitable, alerts=(low,))], p) == []
 
 
 def test_critical_drop_on_a_campaign_that_stopped_spending_is_left_alone() -> None:

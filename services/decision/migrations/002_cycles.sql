@@ -43,9 +43,13 @@ CREATE TABLE risk_view (
     PRIMARY KEY (tenant_id, campaign_id, risk_type)
 );
 
-ALTER TABLE master_ai_cycles ADD COLUMN error_message text;
--- At most one pending cycle per tenant: further triggers join it instead of queueing more.
-CREATE UNIQUE INDEX master_ai_cycles_one_pending ON master_ai_cycles (tenant_id) WHERE status = 'pending';
+ALTER TABLE master_ai_cycles
+    ADD COLUMN error_message text,
+    -- Automatic cycles (alerts, schedule) are joinable: a burst of alerts queues one cycle.
+    -- A cycle someone asked for through the API is their own and never joined.
+    ADD COLUMN joinable boolean NOT NULL DEFAULT false;
+CREATE UNIQUE INDEX master_ai_cycles_one_pending ON master_ai_cycles (tenant_id)
+    WHERE status = 'pending' AND joinable;
 
 CREATE INDEX ai_decision_logs_campaign ON ai_decision_logs (tenant_id, (context_data ->> 'campaign_id'), action_taken);
 
