@@ -16,13 +16,14 @@ import json
 import statistics
 import sys
 from collections import defaultdict, deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
-from services.alerts.anomaly import DEFAULT_PARAMS, DetectorParams, detect_campaign
-from services.alerts.pacing import check_pacing, learn_profile
+from services.alerts.anomaly import DEFAULT_PARAMS, DetectorParams
+from services.alerts.findings import findings_at
+from services.alerts.watch import QUIET_HOURS
 from shared.connectors.simulator import (
     ANOMALY_KINDS,
     CampaignSimulator,
@@ -38,7 +39,7 @@ START = datetime(2025, 1, 6, tzinfo=UTC)
 # multi-hour windows and the day-to-date pacing view see a fault late.
 DEFAULT_GRACE_HOURS = 3
 # An incident closes after this many hours without a repeat of its alert.
-DEFAULT_QUIET_HOURS = 3
+DEFAULT_QUIET_HOURS = QUIET_HOURS
 # Pacing alerts judge spend accumulated since midnight UTC, so an anomaly's
 # effect on them lasts until the day ends, however short the anomaly was.
 DAY_TO_DATE_KINDS: frozenset[str] = frozenset({"budget_pacing", "budget_exceeded"})
@@ -154,19 +155,6 @@ def score(
     )
 
 
-def _alert_kinds(
-    history: Sequence[HourlyMetrics],
-    today: Sequence[HourlyMetrics],
-    profile: Sequence[float] | None,
-    params: DetectorParams,
-) -> Iterable[str]:
-    for anomaly in detect_campaign(history, params):
-        yield anomaly.kind
-    pacing = check_pacing(today, profile, params)
-    if pacing is not None:
-        yield pacing.kind
-
-
 def run(
     seed: int,
     campaigns: int = 20,
@@ -183,24 +171,18 @@ def run(
     schedule = random_schedule(probe.campaign_ids, START, hours, seed, count)
     simulator = CampaignSimulator(campaigns, seed, START, schedule)
 
-    # Enough rows for the longest seasonal lookback of the widest window.
+    # The alerts service's own path: the same findings for each hour, the same quiet period.
     keep = (params.seasonal_lookback_days + 1) * 24 + max(params.window_hours)
     history: dict[UUID, deque[HourlyMetrics]] = defaultdict(lambda: deque(maxlen=keep))
-    profiles: dict[UUID, tuple[float, ...] | None] = {}
     tracker = IncidentTracker(quiet_hours)
 
     for step in range(hours):
         hour = START + step * HOUR
         for row in simulator.simulate_hour(hour):
             series = history[row.campaign_id]
-            if hour.hour == 0:
-                # learn the day's pacing profile once, from the days before it
-                profiles[row.campaign_id] = learn_profile(series, params.pacing_profile_min_days)
             series.append(row)
-            rows = list(series)
-            today = [r for r in rows[-24:] if r.hour.date() == hour.date()]
-            for kind in _alert_kinds(rows, today, profiles.get(row.campaign_id), params):
-                tracker.observe(row.campaign_id, kind, hour)
+            for finding in findings_at(list(series), hour, params):
+                tracker.observe(row.campaign_id, finding.key, hour)
     return score(tracker.raised, simulator.ground_truth, grace_hours)
 
 
