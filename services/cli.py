@@ -196,9 +196,15 @@ async def _up(args: argparse.Namespace, settings: Settings) -> int:
         ]
         children["simulate"] = await _spawn("simulate", [*cli, *demo])
     stop = asyncio.Event()
+    received: list[signal.Signals] = []
     loop = asyncio.get_running_loop()
+
+    def on_signal(sig: signal.Signals) -> None:
+        received.append(sig)
+        stop.set()
+
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, on_signal, sig)
     print(
         f"adpilot is starting: gateway on http://{settings.host}:{settings.gateway_port}/api/ai",
         flush=True,
@@ -219,6 +225,25 @@ async def _up(args: argparse.Namespace, settings: Settings) -> int:
         crashed = [n for n in finished if n != "simulate"]
         print(f"adpilot: {', '.join(crashed)} exited; stopping the platform", file=sys.stderr)
         code = 1
+    await _stop_children(children, received[:1] == [signal.SIGINT])
+    stopper.cancel()
+    return code
+
+
+async def _stop_children(
+    children: dict[str, tuple[asyncio.subprocess.Process, asyncio.Task[None]]],
+    interrupted: bool,
+) -> None:
+    """Stop every child: SIGTERM, then SIGKILL after 10 s.
+
+    Ctrl-C in a terminal reaches the whole process group, children included; a second
+    signal would cut their graceful shutdown short, so they get a moment to stop first.
+    """
+    if interrupted:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(
+                asyncio.gather(*(proc.wait() for proc, _ in children.values())), 5
+            )
     for proc, _ in children.values():
         if proc.returncode is None:
             proc.send_signal(signal.SIGTERM)
@@ -230,8 +255,6 @@ async def _up(args: argparse.Namespace, settings: Settings) -> int:
             await proc.wait()
         with contextlib.suppress(Exception):
             await pump
-    stopper.cancel()
-    return code
 
 
 def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
