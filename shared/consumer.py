@@ -11,6 +11,7 @@ from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
 from pydantic import ValidationError
 
 from shared.bus import Bus
+from shared.db import scoped
 from shared.events import Envelope
 from shared.logs import correlation_id_var
 
@@ -117,7 +118,8 @@ class Consumer:
     async def process(self, envelope: Envelope) -> bool:
         """Apply one event exactly once. Returns False when it had already been applied."""
         handler = self.handler_for(envelope.type)
-        async with self.pool.acquire() as conn, conn.transaction():
+        # Events carry their tenant; the handler acts within it and nowhere else.
+        async with scoped(self.pool, envelope.tenant_id) as conn:
             first = await conn.fetchval(
                 """INSERT INTO inbox (event_id, consumer, event_type, tenant_id)
                    VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING RETURNING true""",

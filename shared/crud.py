@@ -14,8 +14,9 @@ def list_route(runtime: ServiceRuntime, path: str, resource: Resource) -> web.Ro
 
     async def list_items(request: web.Request) -> web.Response:
         query = parse_list_query(resource, request.query)
-        async with runtime.db.acquire() as conn:
-            page = await list_page(conn, resource, runtime.tenant_of(request), query)
+        tenant = runtime.tenant_of(request)
+        async with runtime.tenant_tx(tenant) as conn:
+            page = await list_page(conn, resource, tenant, query)
         return json_response(page)
 
     return web.get(path, list_items)
@@ -26,8 +27,9 @@ def get_route(runtime: ServiceRuntime, path: str, resource: Resource) -> web.Rou
 
     async def get_item(request: web.Request) -> web.Response:
         id_ = path_id(request, resource.name)
-        async with runtime.db.acquire() as conn:
-            row = await fetch_one(conn, resource, runtime.tenant_of(request), id_)
+        tenant = runtime.tenant_of(request)
+        async with runtime.tenant_tx(tenant) as conn:
+            row = await fetch_one(conn, resource, tenant, id_)
         return json_response(row)
 
     return web.get(f"{path}/{{id}}", get_item)

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
+from uuid import UUID
 
 import asyncpg
 import orjson
@@ -63,19 +66,44 @@ async def connect(url: str, *, shown_url: str | None = None, **kwargs: Any) -> a
     return conn
 
 
+def service_role(schema: str) -> str:
+    """The database role a service's connections act as: no superuser, no BYPASSRLS."""
+    return f"adpilot_{schema}"
+
+
 async def create_pool(
-    url: str, schema: str, *, min_size: int = 1, max_size: int = 10
+    url: str,
+    schema: str,
+    *,
+    min_size: int = 1,
+    max_size: int = 10,
+    statement_timeout_ms: int = 10_000,
 ) -> asyncpg.Pool:
-    """A pool whose connections see only ``schema`` (plus pg_catalog) by default."""
+    """A pool for one service: its schema on the search path, acting as its own role.
+
+    The role is a startup parameter, so it is the session's default: even ``RESET ROLE``
+    cannot return to the login user's privileges.
+    """
     try:
         pool = await asyncpg.create_pool(
             url,
             min_size=min_size,
             max_size=max_size,
             init=_init_connection,
-            server_settings={"search_path": schema, "application_name": f"adpilot-{schema}"},
+            server_settings={
+                "search_path": schema,
+                "application_name": f"adpilot-{schema}",
+                "role": service_role(schema),
+                "statement_timeout": str(statement_timeout_ms),
+            },
             timeout=5,
         )
+    except (asyncpg.InvalidParameterValueError, asyncpg.InvalidCatalogNameError) as exc:
+        # The server answered: it is the database that is not ready for us.
+        raise DependencyUnavailable(
+            f"the database at {redact(url)} is not set up for adpilot ({exc}); "
+            "run `adpilot migrate` first"
+        ) from exc
     except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
         raise _unreachable(url, exc) from exc
     assert pool is not None
@@ -134,8 +162,58 @@ async def _apply_folder(
     return applied
 
 
+TENANT_POLICY = """
+    tenant_id = nullif(current_setting('adpilot.tenant_id', true), '')::uuid
+    OR current_setting('adpilot.scope', true) = 'system'
+"""
+# Tables whose rows are history: the service role may read and add, never change.
+APPEND_ONLY_MARK = "append-only"
+
+
+async def secure_schema(conn: asyncpg.Connection, schema: str) -> None:
+    """Give ``schema`` its service role and put every tenant table under row-level security.
+
+    Runs after every migration, so a table added later is secured by construction.
+    """
+    role = service_role(schema)
+    await conn.execute(
+        f"""DO $$ BEGIN
+                CREATE ROLE "{role}" NOLOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE;
+            EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$"""
+    )
+    # The login user must be able to act as the role (it is named in the startup packet).
+    await conn.execute(f'GRANT "{role}" TO CURRENT_USER')
+    await conn.execute(f'GRANT USAGE ON SCHEMA "{schema}" TO "{role}"')
+    await conn.execute(
+        f'GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA "{schema}" TO "{role}"'
+    )
+    await conn.execute(f'GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA "{schema}" TO "{role}"')
+    tables = await conn.fetch(
+        """SELECT c.relname AS name, obj_description(c.oid, 'pg_class') AS note,
+                  EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid
+                          AND a.attname = 'tenant_id' AND NOT a.attisdropped) AS tenanted
+           FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+           WHERE n.nspname = $1 AND c.relkind = 'r'""",
+        schema,
+    )
+    for table in tables:
+        name = f'"{schema}"."{table["name"]}"'
+        if table["note"] == APPEND_ONLY_MARK:
+            await conn.execute(f'REVOKE UPDATE, DELETE, TRUNCATE ON {name} FROM "{role}"')
+        if not table["tenanted"]:
+            continue
+        await conn.execute(f"ALTER TABLE {name} ENABLE ROW LEVEL SECURITY")
+        await conn.execute(f"ALTER TABLE {name} FORCE ROW LEVEL SECURITY")
+        await conn.execute(f"DROP POLICY IF EXISTS tenant_isolation ON {name}")
+        await conn.execute(
+            f"CREATE POLICY tenant_isolation ON {name} "
+            f"USING ({TENANT_POLICY}) WITH CHECK ({TENANT_POLICY})"
+        )
+
+
 async def migrate_schema(conn: asyncpg.Connection, schema: str, folder: Path) -> list[str]:
-    """Apply the shared messaging tables, then the service's own files, into ``schema``."""
+    """Apply the shared messaging tables, then the service's own files, into ``schema``,
+    then secure it."""
     await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
     await conn.execute(
         f"""CREATE TABLE IF NOT EXISTS "{schema}".schema_migrations (
@@ -145,7 +223,27 @@ async def migrate_schema(conn: asyncpg.Connection, schema: str, folder: Path) ->
     )
     applied = await _apply_folder(conn, schema, SHARED_MIGRATIONS, "shared")
     applied += await _apply_folder(conn, schema, folder, schema)
+    await secure_schema(conn, schema)
     return applied
+
+
+@asynccontextmanager
+async def scoped(
+    pool: asyncpg.Pool, tenant_id: UUID | None = None, *, system: bool = False
+) -> AsyncIterator[asyncpg.Connection]:
+    """A transaction that row-level security confines to one tenant.
+
+    ``system=True`` is for the platform's own cross-tenant work (the outbox relay, the
+    cycle scheduler, status counts); it must be asked for by name.
+    """
+    if (tenant_id is None) == (not system):
+        raise ValueError("scoped() needs exactly one of a tenant or system=True")
+    async with pool.acquire() as conn, conn.transaction():
+        if system:
+            await conn.execute("SELECT set_config('adpilot.scope', 'system', true)")
+        else:
+            await conn.execute("SELECT set_config('adpilot.tenant_id', $1, true)", str(tenant_id))
+        yield conn
 
 
 async def migrate_all(url: str, schemas: dict[str, Path]) -> dict[str, list[str]]:

@@ -59,6 +59,6 @@ async def heartbeat(runtime: ServiceRuntime) -> None:
             },
         )
         if report["database"]["reachable"]:
-            async with runtime.db.acquire() as conn:
+            async with runtime.tenant_tx(envelope.tenant_id) as conn:
                 await enqueue(conn, envelope)
         await asyncio.sleep(interval)

@@ -15,7 +15,7 @@ ModelSpec = tuple[str, str, str, dict[str, Any]]  # name, version, type, paramet
 
 async def announce_models(runtime: ServiceRuntime, models: Sequence[ModelSpec]) -> None:
     """Emit ``model.registered`` for each model; the registry upserts, so repeats are harmless."""
-    async with runtime.db.acquire() as conn, conn.transaction():
+    async with runtime.tenant_tx(runtime.settings.default_tenant) as conn:
         for name, version, model_type, parameters in models:
             await enqueue(
                 conn,

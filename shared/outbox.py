@@ -9,6 +9,7 @@ import logging
 import asyncpg
 
 from shared.bus import Bus
+from shared.db import scoped
 from shared.events import Envelope
 
 log = logging.getLogger(__name__)
@@ -61,7 +62,7 @@ class OutboxRelay:
 
     async def publish_pending(self) -> int:
         """Publish one batch. Returns how many rows were published."""
-        async with self.pool.acquire() as conn, conn.transaction():
+        async with scoped(self.pool, system=True) as conn:
             rows = await conn.fetch(
                 """SELECT id, body FROM outbox WHERE published_at IS NULL
                    ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED""",
@@ -81,7 +82,7 @@ class OutboxRelay:
         return len(rows)
 
     async def purge(self) -> None:
-        async with self.pool.acquire() as conn:
+        async with scoped(self.pool, system=True) as conn:
             await conn.execute(
                 "DELETE FROM outbox WHERE published_at < now() - make_interval(hours => $1)",
                 self.retention_hours,

@@ -20,7 +20,7 @@ from aiohttp import web
 from shared.bus import Bus, dead_letter_queue_name
 from shared.config import Settings
 from shared.consumer import Consumer, Handler, events_consumed
-from shared.db import create_pool
+from shared.db import create_pool, scoped
 from shared.events import Envelope
 from shared.health import heartbeat
 from shared.outbox import OutboxRelay, backlog
@@ -66,6 +66,14 @@ class ServiceRuntime:
         assert self.pool is not None, "runtime not started"
         return self.pool
 
+    def tenant_tx(self, tenant_id: UUID) -> AbstractAsyncContextManager[asyncpg.Connection]:
+        """A transaction that sees only ``tenant_id``'s rows (row-level security)."""
+        return scoped(self.db, tenant_id)
+
+    def system_tx(self) -> AbstractAsyncContextManager[asyncpg.Connection]:
+        """A transaction for the platform's own cross-tenant work."""
+        return scoped(self.db, system=True)
+
     def tenant_of(self, request: web.Request) -> UUID:
         raw = request.headers.get(TENANT_HEADER)
         if raw:
@@ -98,7 +106,7 @@ class ServiceRuntime:
             "dead_letters": None,
         }
         try:
-            async with self.db.acquire(timeout=2) as conn:
+            async with self.system_tx() as conn:
                 report["outbox_backlog"] = await backlog(conn)
                 report["events_consumed"] = await events_consumed(conn, self.name)
             report["database"]["reachable"] = True

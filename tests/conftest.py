@@ -62,3 +62,12 @@ async def bus(settings: Settings) -> AsyncIterator[Bus]:
 
 async def schema_pool(settings: Settings, schema: str) -> asyncpg.Pool:
     return await create_pool(settings.database_url, schema, min_size=1, max_size=4)
+
+
+_ORDER = {"unit": 0, "integration": 1, "e2e": 2}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Fast tests first; the end-to-end platform (whose services claim work from the shared
+    test database) starts only after the integration tests are done with it."""
+    items.sort(key=lambda item: _ORDER.get(item.path.parent.name, 1))

@@ -22,7 +22,7 @@ def routes(runtime: ServiceRuntime) -> list[web.RouteDef]:
     async def create_alert(request: web.Request) -> web.Response:
         body = await parse_body(request, AlertCreate)
         tenant = runtime.tenant_of(request)
-        async with runtime.db.acquire() as conn, conn.transaction():
+        async with runtime.tenant_tx(tenant) as conn:
             row = await insert(conn, r.ALERTS, tenant, body.model_dump())
             await enqueue(
                 conn, runtime.event(request, events.ALERT_RAISED, to_payload(row), tenant)
@@ -35,7 +35,7 @@ def routes(runtime: ServiceRuntime) -> list[web.RouteDef]:
             raise ApiError(404, "not_found", f"no route for POST {request.path}")
         alert_id = path_id(request, r.ALERTS.name)
         tenant = runtime.tenant_of(request)
-        async with runtime.db.acquire() as conn, conn.transaction():
+        async with runtime.tenant_tx(tenant) as conn:
             await conn.execute(
                 "SELECT 1 FROM ai_smart_alerts WHERE tenant_id = $1 AND id = $2 FOR UPDATE",
                 tenant,
@@ -86,9 +86,10 @@ def routes(runtime: ServiceRuntime) -> list[web.RouteDef]:
                 errors.append({"field": "component_name", "message": str(exc)})
         if errors:
             raise invalid("query parameters are invalid", errors)
-        async with runtime.db.acquire() as conn:
-            # Health is the platform's, not a tenant's: heartbeats carry the system tenant.
-            items = await latest_per_component(conn, runtime.settings.default_tenant, component)
+        # Health is the platform's, not a tenant's: heartbeats carry the system tenant.
+        system_tenant = runtime.settings.default_tenant
+        async with runtime.tenant_tx(system_tenant) as conn:
+            items = await latest_per_component(conn, system_tenant, component)
         return json_response({"items": items[:limit], "next_cursor": None})
 
     return [

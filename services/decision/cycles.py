@@ -12,6 +12,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -21,6 +22,7 @@ import asyncpg
 from services.decision import policy
 from services.decision.resources import CYCLES, DECISIONS
 from shared import events
+from shared.db import scoped
 from shared.events import Envelope, to_payload
 from shared.metrics import HourlyMetrics
 from shared.metrics_store import load_history
@@ -174,6 +176,9 @@ class CycleRunner:
         self.pool = runtime.db
         self.params = policy.PolicyParams()
 
+    def _tx(self, cycle: dict[str, Any]) -> AbstractAsyncContextManager[asyncpg.Connection]:
+        return scoped(self.pool, cycle["tenant_id"])
+
     async def _step(
         self,
         cycle: dict[str, Any],
@@ -181,7 +186,7 @@ class CycleRunner:
         name: str,
         work: Callable[[], Awaitable[dict[str, Any]]],
     ) -> dict[str, Any]:
-        async with self.pool.acquire() as conn:
+        async with self._tx(cycle) as conn:
             step_id = await conn.fetchval(
                 """INSERT INTO ai_workflow_states (tenant_id, workflow_type, workflow_id,
                        step_name, step_order, status, started_at)
@@ -194,7 +199,7 @@ class CycleRunner:
         try:
             output = await work()
         except Exception as exc:
-            async with self.pool.acquire() as conn:
+            async with self._tx(cycle) as conn:
                 await conn.execute(
                     """UPDATE ai_workflow_states SET status = 'failed', error_message = $2,
                            completed_at = now() WHERE id = $1""",
@@ -202,7 +207,7 @@ class CycleRunner:
                     f"{exc.__class__.__name__}: {exc}"[:1000],
                 )
             raise
-        async with self.pool.acquire() as conn:
+        async with self._tx(cycle) as conn:
             await conn.execute(
                 """UPDATE ai_workflow_states SET status = 'completed', output_data = $2,
                        completed_at = now() WHERE id = $1""",
@@ -221,7 +226,7 @@ class CycleRunner:
             state: dict[str, Any] = {}
 
             async def gather() -> dict[str, Any]:
-                async with self.pool.acquire() as conn:
+                async with self._tx(cycle) as conn:
                     state.update(await _gather(conn, tenant))
                 return {
                     "as_of": state["as_of"].isoformat() if state["as_of"] else None,
@@ -249,7 +254,7 @@ class CycleRunner:
                 if not views:
                     return {"decisions": 0, "suppressed": 0}
                 proposals = policy.decide(views, self.params, state["calibration"])
-                async with self.pool.acquire() as conn:
+                async with self._tx(cycle) as conn:
                     recent = await _recent_actions(conn, tenant, state["as_of"])
                 fresh = [d for d in proposals if (str(d.campaign_id), d.action_taken) not in recent]
                 chosen.extend(fresh)
@@ -276,7 +281,7 @@ class CycleRunner:
         self, cycle: dict[str, Any], decisions: list[policy.Decision], as_of: datetime | None
     ) -> list[UUID]:
         ids: list[UUID] = []
-        async with self.pool.acquire() as conn, conn.transaction():
+        async with self._tx(cycle) as conn:
             for decision in decisions:
                 context = {
                     **decision.context_data,
@@ -319,7 +324,7 @@ class CycleRunner:
     ) -> dict[str, Any]:
         status = "failed" if error else "completed"
         duration = time.monotonic() - started
-        async with self.pool.acquire() as conn, conn.transaction():
+        async with self._tx(cycle) as conn:
             row = await conn.fetchrow(
                 f"""UPDATE master_ai_cycles SET status = $2, end_time = now(),
                         duration_seconds = $3, error_message = $4, updated_at = now(),
@@ -343,39 +348,42 @@ class CycleRunner:
 
     async def claim_and_run(self) -> bool:
         """Run one pending cycle whose tenant has no cycle running anywhere. True if one ran."""
-        async with self.pool.acquire() as conn:
+        async with scoped(self.pool, system=True) as conn:
             candidates = await conn.fetch(
                 """SELECT id, tenant_id FROM master_ai_cycles WHERE status = 'pending'
                    ORDER BY priority DESC, created_at LIMIT 20"""
             )
+        # The lock is per session and held for the whole cycle, on a connection of its own.
+        async with self.pool.acquire() as lock:
             for candidate in candidates:
                 tenant = str(candidate["tenant_id"])
-                locked = await conn.fetchval(
+                locked = await lock.fetchval(
                     "SELECT pg_try_advisory_lock($1, hashtext($2))", CYCLE_LOCK_CLASS, tenant
                 )
                 if not locked:
                     continue
                 try:
-                    claimed = await conn.fetchrow(
-                        f"""UPDATE master_ai_cycles SET status = 'running', start_time = now(),
-                                updated_at = now()
-                            WHERE id = $1 AND status = 'pending'
-                            RETURNING {CYCLES.select_list}, tenant_id""",
-                        candidate["id"],
-                    )
+                    async with scoped(self.pool, candidate["tenant_id"]) as conn:
+                        claimed = await conn.fetchrow(
+                            f"""UPDATE master_ai_cycles SET status = 'running',
+                                    start_time = now(), updated_at = now()
+                                WHERE id = $1 AND status = 'pending'
+                                RETURNING {CYCLES.select_list}, tenant_id""",
+                            candidate["id"],
+                        )
                     if claimed is None:
                         continue
                     await self.run(dict(claimed))
                     return True
                 finally:
-                    await conn.execute(
+                    await lock.execute(
                         "SELECT pg_advisory_unlock($1, hashtext($2))", CYCLE_LOCK_CLASS, tenant
                     )
         return False
 
     async def schedule(self) -> None:
         """Queue a scheduled cycle for every tenant with recent metrics."""
-        async with self.pool.acquire() as conn, conn.transaction():
+        async with scoped(self.pool, system=True) as conn:
             tenants = await conn.fetch(
                 """SELECT DISTINCT tenant_id FROM campaign_metrics
                    WHERE recorded_at > now() - interval '1 day'"""

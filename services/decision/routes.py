@@ -35,7 +35,7 @@ def routes(runtime: ServiceRuntime) -> list[web.RouteDef]:
         tenant = runtime.tenant_of(request)
         values = {**body.model_dump(), "trigger_event": body.trigger_event or "api"}
         values["metadata"] = {**body.metadata, "triggers": [values["trigger_event"]]}
-        async with runtime.db.acquire() as conn, conn.transaction():
+        async with runtime.tenant_tx(tenant) as conn:
             row = await insert(conn, r.CYCLES, tenant, values)
             await enqueue(
                 conn, runtime.event(request, events.CYCLE_QUEUED, to_payload(row), tenant)
@@ -45,7 +45,7 @@ def routes(runtime: ServiceRuntime) -> list[web.RouteDef]:
     async def create_decision(request: web.Request) -> web.Response:
         body = await parse_body(request, DecisionCreate)
         tenant = runtime.tenant_of(request)
-        async with runtime.db.acquire() as conn, conn.transaction():
+        async with runtime.tenant_tx(tenant) as conn:
             if body.cycle_id is not None:
                 await _require(conn, r.CYCLES.table, tenant, body.cycle_id, "cycle_id")
             row = await insert(conn, r.DECISIONS, tenant, body.model_dump())
@@ -57,7 +57,7 @@ def routes(runtime: ServiceRuntime) -> list[web.RouteDef]:
     async def create_feedback(request: web.Request) -> web.Response:
         body = await parse_body(request, FeedbackCreate)
         tenant = runtime.tenant_of(request)
-        async with runtime.db.acquire() as conn, conn.transaction():
+        async with runtime.tenant_tx(tenant) as conn:
             await _require(conn, r.DECISIONS.table, tenant, body.decision_id, "decision_id")
             row = await insert(conn, r.FEEDBACK, tenant, body.model_dump())
             await enqueue(

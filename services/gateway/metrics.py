@@ -16,7 +16,7 @@ def metrics_handler(runtime: ServiceRuntime) -> web.RouteDef:
         batch = await parse_body(request, MetricsBatch)
         tenant = runtime.tenant_of(request)
         rows = to_wire(batch.metrics)
-        async with runtime.db.acquire() as conn, conn.transaction():
+        async with runtime.tenant_tx(tenant) as conn:
             await enqueue(
                 conn, runtime.event(request, events.METRICS_RECORDED, {"metrics": rows}, tenant)
             )

@@ -19,7 +19,7 @@ def routes(runtime: ServiceRuntime) -> list[web.RouteDef]:
     async def create_recommendation(request: web.Request) -> web.Response:
         body = await parse_body(request, RecommendationCreate)
         tenant = runtime.tenant_of(request)
-        async with runtime.db.acquire() as conn, conn.transaction():
+        async with runtime.tenant_tx(tenant) as conn:
             row = await insert(conn, r.RECOMMENDATIONS, tenant, body.model_dump())
             await enqueue(
                 conn,

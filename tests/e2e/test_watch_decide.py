@@ -129,8 +129,15 @@ async def test_a_cycle_decides_about_the_dropped_campaign(
     assert "%" in rationale and any(ch.isdigit() for ch in rationale)
     assert decision["impact_prediction"]["metric"]
     assert "horizon_hours" in decision["impact_prediction"]
-    cycle = await _get(api, f"/api/ai/cycles/{decision['cycle_id']}")
+
+    async def finished_cycle() -> dict[str, Any] | None:
+        cycle = await _get(api, f"/api/ai/cycles/{decision['cycle_id']}")
+        return cycle if cycle["status"] != "running" else None
+
+    # The decision is published before the cycle records its end.
+    cycle, _ = await eventually(finished_cycle, 5)
     assert cycle["status"] == "completed"
+    assert cycle["duration_seconds"] is not None
     assert cycle["trigger_event"].startswith(("alert.", "schedule"))
     steps = await _items(api, "/api/ai/workflow-states", workflow_id=decision["cycle_id"])
     assert sorted((s["step_order"], s["step_name"], s["status"]) for s in steps) == [

@@ -5,6 +5,8 @@ import sys
 
 import pytest
 
+from shared.config import Settings
+
 pytestmark = pytest.mark.integration
 
 
@@ -25,7 +27,7 @@ def test_unreachable_database_is_one_clear_line() -> None:
     assert "Traceback" not in out.stderr
 
 
-def test_unreachable_broker_is_one_clear_line() -> None:
+def test_unreachable_broker_is_one_clear_line(settings: Settings) -> None:
     out = subprocess.run(
         [sys.executable, "-m", "services.cli", "serve", "alerts", "--port", "0"],
         capture_output=True,
@@ -39,4 +41,22 @@ def test_unreachable_broker_is_one_clear_line() -> None:
     )
     assert out.returncode != 0
     assert "cannot reach RabbitMQ at amqp://guest:***@127.0.0.1:1/" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_an_unmigrated_database_says_to_migrate(settings: Settings) -> None:
+    import uuid
+
+    from tests.infra import with_database
+
+    missing = with_database(settings.database_url, f"adpilot_missing_{uuid.uuid4().hex[:8]}")
+    out = subprocess.run(
+        [sys.executable, "-m", "services.cli", "serve", "alerts", "--port", "0"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"ADPILOT_DATABASE_URL": missing, "PATH": "/usr/bin:/bin"},
+    )
+    assert out.returncode != 0
+    assert "run `adpilot migrate` first" in out.stderr
     assert "Traceback" not in out.stderr

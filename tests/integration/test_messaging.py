@@ -15,7 +15,7 @@ import pytest
 from shared.bus import Bus, dead_letter_queue_name
 from shared.config import Settings
 from shared.consumer import Consumer
-from shared.db import connect, migrate_schema
+from shared.db import connect, migrate_schema, scoped
 from shared.events import Envelope
 from shared.outbox import OutboxRelay, backlog, enqueue
 from tests.conftest import schema_pool
@@ -46,7 +46,7 @@ async def probe_pool(
 
 @contextlib.asynccontextmanager
 async def tap(
-    bus: Bus, pattern: str = "#"
+    bus: Bus, pattern: str = "probe.#"
 ) -> AsyncIterator[asyncio.Queue[aio_pika.abc.AbstractIncomingMessage]]:
     """A throwaway queue that sees every event matching ``pattern``."""
     channel = await bus.connection.channel()
@@ -79,18 +79,17 @@ async def test_outbox_relay_publishes_committed_events_only(
         task = asyncio.create_task(relay.run())
         try:
             await asyncio.sleep(0.2)  # let the relay LISTEN before we write
-            async with probe_pool.acquire() as conn:
-                with contextlib.suppress(RuntimeError):
-                    async with conn.transaction():
-                        await enqueue(conn, rolled_back)
-                        raise RuntimeError("abort")
-                async with conn.transaction():
-                    await enqueue(conn, committed)
+            with contextlib.suppress(RuntimeError):
+                async with scoped(probe_pool, TENANT) as conn:
+                    await enqueue(conn, rolled_back)
+                    raise RuntimeError("abort")
+            async with scoped(probe_pool, TENANT) as conn:
+                await enqueue(conn, committed)
             # Well under the 5 s poll: NOTIFY woke the relay.
             message = await asyncio.wait_for(received.get(), 2)
 
             async def drained() -> bool:
-                async with probe_pool.acquire() as conn:
+                async with scoped(probe_pool, system=True) as conn:
                     return await backlog(conn) == 0
 
             await eventually(drained, 2)
@@ -102,7 +101,7 @@ async def test_outbox_relay_publishes_committed_events_only(
     assert got.event_id == committed.event_id
     assert message.delivery_mode == aio_pika.DeliveryMode.PERSISTENT
     assert received.empty()
-    async with probe_pool.acquire() as conn:
+    async with scoped(probe_pool, TENANT) as conn:
         published = await conn.fetchval(
             "SELECT published_at IS NOT NULL FROM outbox WHERE event_id = $1", committed.event_id
         )
@@ -121,11 +120,11 @@ async def test_outbox_keeps_rows_while_broker_refuses(
     closed = Bus(settings.amqp_url, settings.exchange)  # never connected: publishing fails
     relay = OutboxRelay(probe_pool, closed, "probe")
     event = probe_event()
-    async with probe_pool.acquire() as conn, conn.transaction():
+    async with scoped(probe_pool, TENANT) as conn:
         await enqueue(conn, event)
     with pytest.raises(Exception, match="not connected"):
         await relay.publish_pending()
-    async with probe_pool.acquire() as conn:
+    async with scoped(probe_pool, TENANT) as conn:
         assert await conn.fetchval(
             "SELECT published_at IS NULL FROM outbox WHERE event_id = $1", event.event_id
         )
@@ -163,7 +162,7 @@ async def test_consumer_applies_each_event_once_and_dead_letters_poison(
             return depth == 2 and attempts.get("after") == 1
 
         await eventually(settled, 15)
-        async with probe_pool.acquire() as conn:
+        async with scoped(probe_pool, TENANT) as conn:
             notes = [r["note"] for r in await conn.fetch("SELECT note FROM effects ORDER BY note")]
             inbox = await conn.fetchval("SELECT count(*) FROM inbox WHERE consumer = 'probe'")
         # The duplicate was skipped; the poison's writes rolled back every time.

@@ -16,6 +16,7 @@ from services.decision.cycles import CYCLE_LOCK_CLASS, CycleRunner, request_cycl
 from services.simulate import to_body
 from shared.config import Settings
 from shared.connectors.simulator import CampaignSimulator, InjectedAnomaly
+from shared.db import scoped
 from shared.events import Envelope
 from shared.service import ServiceRuntime
 from tests.conftest import schema_pool
@@ -42,7 +43,7 @@ async def decision_db(settings: Settings) -> AsyncIterator[asyncpg.Pool]:
 
 async def _record(pool: asyncpg.Pool, tenant: uuid.UUID, rows: list) -> None:
     event = Envelope(type="metrics.recorded", tenant_id=tenant, payload=to_body(rows))
-    async with pool.acquire() as conn, conn.transaction():
+    async with scoped(pool, tenant) as conn:
         await on_metrics_recorded(conn, event)
 
 
@@ -53,7 +54,7 @@ async def test_a_resent_hour_replaces_the_old_figures(alerts_db: asyncpg.Pool) -
     await _record(alerts_db, tenant, [row])
     corrected = replace(row, clicks=row.clicks + 7)
     await _record(alerts_db, tenant, [corrected])
-    async with alerts_db.acquire() as conn:
+    async with scoped(alerts_db, tenant) as conn:
         stored = await conn.fetch(
             "SELECT clicks FROM campaign_metrics WHERE tenant_id = $1", tenant
         )
@@ -73,7 +74,7 @@ async def test_one_open_alert_per_campaign_and_kind(alerts_db: asyncpg.Pool) -> 
         await _record(alerts_db, tenant, sim.simulate_hour(START + i * HOUR))
     # The same hour again must not count as another occurrence.
     await _record(alerts_db, tenant, sim.simulate_hour(START + 196 * HOUR))
-    async with alerts_db.acquire() as conn:
+    async with scoped(alerts_db, tenant) as conn:
         alerts = await conn.fetch(
             """SELECT affected_entity_id, alert_key, status, occurrences, first_seen_hour,
                       last_seen_hour FROM ai_smart_alerts WHERE tenant_id = $1""",
@@ -94,7 +95,7 @@ async def test_one_open_alert_per_campaign_and_kind(alerts_db: asyncpg.Pool) -> 
     # Hours later, with the campaign recovered, the detector's alerts resolve themselves.
     for i in range(197, 206):
         await _record(alerts_db, tenant, sim.simulate_hour(START + i * HOUR))
-    async with alerts_db.acquire() as conn:
+    async with scoped(alerts_db, tenant) as conn:
         statuses = await conn.fetch(
             "SELECT status, evidence FROM ai_smart_alerts WHERE tenant_id = $1", tenant
         )
@@ -108,7 +109,7 @@ def _runtime(settings: Settings, pool: asyncpg.Pool) -> ServiceRuntime:
 
 async def test_triggers_join_the_pending_cycle(decision_db: asyncpg.Pool) -> None:
     tenant = uuid.uuid4()
-    async with decision_db.acquire() as conn:
+    async with scoped(decision_db, tenant) as conn:
         first, created = await request_cycle(conn, tenant, "alert.raised:a")
         second, joined_created = await request_cycle(conn, tenant, "alert.raised:b")
     assert created and not joined_created
@@ -120,7 +121,7 @@ async def test_one_cycle_per_tenant_at_a_time(
     settings: Settings, decision_db: asyncpg.Pool
 ) -> None:
     tenant = uuid.uuid4()
-    async with decision_db.acquire() as conn:
+    async with scoped(decision_db, tenant) as conn:
         cycle, _ = await request_cycle(conn, tenant, "test")
     runner = CycleRunner(_runtime(settings, decision_db))
     # Another replica is running a cycle for this tenant: it holds the tenant's lock.
@@ -131,7 +132,7 @@ async def test_one_cycle_per_tenant_at_a_time(
         )
         while await runner.claim_and_run():
             pass  # other tenants' pending cycles may run; ours must not
-        async with decision_db.acquire() as conn:
+        async with scoped(decision_db, tenant) as conn:
             assert (
                 await conn.fetchval(
                     "SELECT status FROM master_ai_cycles WHERE id = $1", cycle["id"]
@@ -144,7 +145,7 @@ async def test_one_cycle_per_tenant_at_a_time(
     finally:
         await decision_db.release(other)
     assert await runner.claim_and_run()
-    async with decision_db.acquire() as conn:
+    async with scoped(decision_db, tenant) as conn:
         done = await conn.fetchrow(
             "SELECT status, duration_seconds, error_message FROM master_ai_cycles WHERE id = $1",
             cycle["id"],
@@ -167,7 +168,7 @@ async def test_a_failed_cycle_says_why(
     settings: Settings, decision_db: asyncpg.Pool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     tenant = uuid.uuid4()
-    async with decision_db.acquire() as conn:
+    async with scoped(decision_db, tenant) as conn:
         cycle, _ = await request_cycle(conn, tenant, "test")
         # Some metrics, so the cycle gets past gathering to the step that will fail.
         await conn.execute(
@@ -184,7 +185,7 @@ async def test_a_failed_cycle_says_why(
     monkeypatch.setattr("services.decision.cycles.build_views", broken)
     while await runner.claim_and_run():
         pass
-    async with decision_db.acquire() as conn:
+    async with scoped(decision_db, tenant) as conn:
         done = await conn.fetchrow(
             "SELECT status, error_message FROM master_ai_cycles WHERE id = $1", cycle["id"]
         )
