@@ -6,15 +6,16 @@ import argparse
 import asyncio
 import contextlib
 import os
+import secrets
 import signal
 import sys
 from collections.abc import Sequence
 
 from shared.bus import BrokerUnavailable
-from shared.config import SERVICES, Settings, get_settings
+from shared.config import SERVICES, MissingSecret, Settings, get_settings
 from shared.db import DependencyUnavailable, migrate_all
 
-UNAVAILABLE = (DependencyUnavailable, BrokerUnavailable)
+UNAVAILABLE = (DependencyUnavailable, BrokerUnavailable, MissingSecret)
 
 
 def _fail(message: str, code: int = 2) -> int:
@@ -123,6 +124,7 @@ def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
                 hours=args.hours,
                 backfill_hours=backfill,
                 speed=args.speed,
+                headers={"Authorization": f"Bearer {args.api_key}"} if args.api_key else None,
                 on_hour=lambda n, hour: progress.update(n, f"simulated {hour:%Y-%m-%d %H:00}"),
             )
         )
@@ -134,6 +136,87 @@ def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
         with open(args.truth, "w") as out:
             json.dump(truth, out, indent=2)
     print(json.dumps({"hours_sent": args.hours, "injected": truth}))
+    return 0
+
+
+# --- keys --------------------------------------------------------------------------
+
+
+async def _with_gateway_db(settings: Settings, job):  # type: ignore[no-untyped-def]
+    from shared.db import create_pool, scoped
+
+    pool = await create_pool(settings.database_url, "gateway", min_size=1, max_size=1)
+    try:
+        async with scoped(pool, system=True) as conn:
+            return await job(conn)
+    finally:
+        await pool.close()
+
+
+async def _demo_key(settings: Settings) -> str:
+    """The demo tenant (the default tenant's id) and a fresh admin key for it."""
+    from services.gateway.keys import create_key, ensure_tenant
+
+    async def job(conn):  # type: ignore[no-untyped-def]
+        tenant = await ensure_tenant(conn, "demo", settings.default_tenant)
+        await conn.execute(
+            "UPDATE api_keys SET revoked_at = now() "
+            "WHERE tenant_id = $1 AND name = 'demo' AND revoked_at IS NULL",
+            tenant,
+        )
+        _row, key = await create_key(conn, tenant, "demo", "admin")
+        return key
+
+    return str(await _with_gateway_db(settings, job))
+
+
+def cmd_keys(args: argparse.Namespace, settings: Settings) -> int:
+    from uuid import UUID
+
+    from services.gateway.keys import create_key, ensure_tenant
+
+    async def create(conn):  # type: ignore[no-untyped-def]
+        tenant = await ensure_tenant(conn, args.tenant)
+        _row, key = await create_key(conn, tenant, args.name or f"{args.role} key", args.role)
+        return key
+
+    async def listing(conn):  # type: ignore[no-untyped-def]
+        return await conn.fetch(
+            """SELECT k.id, t.name AS tenant, k.name, k.role, k.prefix, k.created_at,
+                      k.revoked_at, k.last_used_at
+               FROM api_keys k JOIN tenants t ON t.id = k.tenant_id
+               WHERE $1::text IS NULL OR t.name = $1 ORDER BY k.created_at""",
+            args.tenant,
+        )
+
+    async def revoke(conn):  # type: ignore[no-untyped-def]
+        return await conn.fetchval(
+            "UPDATE api_keys SET revoked_at = coalesce(revoked_at, now()) WHERE id = $1 "
+            "RETURNING id",
+            UUID(args.id),
+        )
+
+    if args.keys_command == "create":
+        # The key alone on stdout, so a script can capture it.
+        print(asyncio.run(_with_gateway_db(settings, create)))
+        return 0
+    if args.keys_command == "list":
+        rows = asyncio.run(_with_gateway_db(settings, listing))
+        print(f"{'id':36}  {'tenant':16} {'role':8} {'prefix':8} {'state':8} name")
+        for r in rows:
+            state = "revoked" if r["revoked_at"] else "active"
+            print(
+                f"{r['id']!s:36}  {r['tenant'][:16]:16} {r['role']:8} {r['prefix']:8} "
+                f"{state:8} {r['name']}"
+            )
+        return 0
+    try:
+        UUID(args.id)
+    except ValueError:
+        return _fail(f"{args.id!r} is not a key id (see `adpilot keys list`)")
+    if asyncio.run(_with_gateway_db(settings, revoke)) is None:
+        return _fail(f"no key {args.id}")
+    print(f"revoked {args.id}")
     return 0
 
 
@@ -156,13 +239,13 @@ def _die_with_parent() -> None:
 
 
 async def _spawn(
-    prefix: str, argv: Sequence[str]
+    prefix: str, argv: Sequence[str], env: dict[str, str] | None = None
 ) -> tuple[asyncio.subprocess.Process, asyncio.Task[None]]:
     proc = await asyncio.create_subprocess_exec(
         *argv,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        env={**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"},
         preexec_fn=_die_with_parent if sys.platform == "linux" else None,
     )
     assert proc.stdout is not None
@@ -173,8 +256,22 @@ async def _up(args: argparse.Namespace, settings: Settings) -> int:
     from services.registry import migration_folders
 
     await migrate_all(settings.database_url, migration_folders())
+    extra: dict[str, str] = {}
+    if settings.internal_secret is None:
+        # Services must share a secret; for a local run, one made up now will do.
+        extra["ADPILOT_INTERNAL_SECRET"] = secrets.token_hex(32)
+    demo_key = await _demo_key(settings)
+    extra["ADPILOT_API_KEY"] = demo_key
     cli = [sys.executable, "-m", "services.cli"]
-    children = {name: await _spawn(name, [*cli, "serve", name]) for name in SERVICES}
+    children = {name: await _spawn(name, [*cli, "serve", name], extra) for name in SERVICES}
+    base = f"http://{settings.host}:{settings.gateway_port}"
+    print(
+        "\nDemo tenant 'demo' has an admin API key (a new one each start):\n"
+        f"  export ADPILOT_API_KEY={demo_key}\n"
+        f'  curl -H "Authorization: Bearer $ADPILOT_API_KEY" {base}/api/ai/alerts\n'
+        "More keys: adpilot keys create --tenant NAME --role viewer|operator|admin\n",
+        flush=True,
+    )
     if args.simulate:
         # A small demo account, so a new user sees alerts and decisions appear by themselves.
         demo = [
@@ -194,7 +291,7 @@ async def _up(args: argparse.Namespace, settings: Settings) -> int:
             "--anomalies",
             "6",
         ]
-        children["simulate"] = await _spawn("simulate", [*cli, *demo])
+        children["simulate"] = await _spawn("simulate", [*cli, *demo], extra)
     stop = asyncio.Event()
     received: list[signal.Signals] = []
     loop = asyncio.get_running_loop()
@@ -360,7 +457,38 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--gateway", default=None, help="gateway URL (default: from configuration)")
     p.add_argument("--truth", default=None, help="write the injected anomalies to this JSON file")
+    p.add_argument(
+        "--api-key",
+        default=os.environ.get("ADPILOT_API_KEY"),
+        help="API key with the operator role (default: $ADPILOT_API_KEY)",
+    )
     p.set_defaults(run=cmd_simulate)
+
+    p = sub.add_parser(
+        "keys",
+        help="create, list and revoke API keys",
+        description="Manage API keys. A key is bound to one tenant and one role "
+        "and is shown only when created.",
+    )
+    keys = p.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
+    k = keys.add_parser(
+        "create",
+        help="create a key; prints the key alone on stdout",
+        description="Create a key for tenant NAME (created if new) and print "
+        "the key alone on stdout.",
+    )
+    k.add_argument("--tenant", required=True, help="tenant name")
+    k.add_argument("--role", required=True, choices=("viewer", "operator", "admin"))
+    k.add_argument("--name", default=None, help="a label for the key")
+    k = keys.add_parser(
+        "list",
+        help="list keys (never their secrets)",
+        description="List keys with their tenant, role, prefix and state.",
+    )
+    k.add_argument("--tenant", default=None, help="only this tenant's keys")
+    k = keys.add_parser("revoke", help="revoke a key by id", description="Revoke a key by id.")
+    k.add_argument("id", help="key id, from `adpilot keys list`")
+    p.set_defaults(run=cmd_keys)
     return parser
 
 

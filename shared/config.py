@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from pathlib import Path
 from uuid import UUID
 
-from pydantic import Field
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SERVICES = ("gateway", "decision", "alerts", "optimizer")
+
+
+class MissingSecret(RuntimeError):
+    """A required secret is not configured. The message says how to set it."""
 
 
 class Settings(BaseSettings):
@@ -46,6 +51,48 @@ class Settings(BaseSettings):
     heartbeat_seconds: float = Field(default=15.0, gt=0)
     # Scheduled master cycles; alerts trigger extra cycles in between.
     cycle_interval_seconds: float = Field(default=60.0, gt=0)
+
+    # --- security. Secrets come from the environment or from files named by *_FILE,
+    # never from code; SecretStr keeps them out of reprs and logs.
+    internal_secret: SecretStr | None = None
+    internal_secret_file: Path | None = None
+    internal_token_ttl_seconds: int = Field(default=60, gt=0, le=3600)
+    jwt_secret: SecretStr | None = None
+    jwt_secret_file: Path | None = None
+    jwks_file: Path | None = None
+    jwt_audience: str = "adpilot"
+    rate_limit_per_minute: int = Field(default=1200, gt=0)
+    rate_limit_burst: int = Field(default=200, gt=0)
+    max_body_bytes: int = Field(default=4 * 1024 * 1024, gt=0)
+    statement_timeout_ms: int = Field(default=10_000, gt=0)
+    # Comma-separated origins allowed to call the API from a browser; empty: none.
+    cors_origins: str = ""
+
+    @model_validator(mode="after")
+    def _secrets_from_files(self) -> Settings:
+        for name in ("internal_secret", "jwt_secret"):
+            path = getattr(self, f"{name}_file")
+            if getattr(self, name) is None and path is not None:
+                try:
+                    value = Path(path).read_text().strip()
+                except OSError as exc:
+                    raise ValueError(f"cannot read ADPILOT_{name.upper()}_FILE: {exc}") from exc
+                setattr(self, name, SecretStr(value))
+        return self
+
+    @property
+    def allowed_origins(self) -> frozenset[str]:
+        return frozenset(o.strip() for o in self.cors_origins.split(",") if o.strip())
+
+    def require_internal_secret(self) -> bytes:
+        secret = self.internal_secret.get_secret_value() if self.internal_secret else ""
+        if len(secret) < 32:
+            raise MissingSecret(
+                "ADPILOT_INTERNAL_SECRET (or ADPILOT_INTERNAL_SECRET_FILE) must hold a random "
+                "string of at least 32 characters shared by all services, e.g. "
+                '`export ADPILOT_INTERNAL_SECRET="$(openssl rand -hex 32)"`'
+            )
+        return secret.encode()
 
     def port_of(self, service: str) -> int:
         return int(getattr(self, f"{service}_port"))

@@ -26,6 +26,12 @@ class Page(ResponseModel, Generic[T]):
     )
 
 
+def page_of(model: type[BaseModel]) -> type[BaseModel]:
+    """``Page[model]`` for a model known only at run time."""
+    page: type[BaseModel] = Page[model]  # type: ignore[valid-type]
+    return page
+
+
 class ErrorDetail(ResponseModel):
     code: str = Field(description="Stable, machine-readable, e.g. `validation_error`.")
     message: str = Field(description="For people; wording may change.")

@@ -23,8 +23,17 @@ from shared.consumer import Consumer, Handler, events_consumed
 from shared.db import create_pool, scoped
 from shared.events import Envelope
 from shared.health import heartbeat
+from shared.internal_auth import HEADER as INTERNAL_HEADER
+from shared.internal_auth import InvalidToken, Principal, verify
 from shared.outbox import OutboxRelay, backlog
-from shared.web import TENANT_HEADER, context_middleware, error_middleware, json_response
+from shared.web import (
+    ApiError,
+    Middleware,
+    context_middleware,
+    error_middleware,
+    json_response,
+)
+from shared.web import Handler as HttpHandler
 
 
 @dataclass(frozen=True)
@@ -41,7 +50,9 @@ class ServiceSpec:
     # Resources that live as long as the service (HTTP client sessions, connectors),
     # entered after the database and broker are up and left before they close.
     lifespans: Sequence[Callable[[ServiceRuntime], AbstractAsyncContextManager[None]]] = ()
-    middlewares: Sequence[Any] = ()
+    # How requests are authenticated. None: only requests the gateway signed are served
+    # (see shared.internal_auth); the gateway brings its own credential checks.
+    middlewares: Callable[[ServiceRuntime], Sequence[Middleware]] | None = None
 
 
 @dataclass
@@ -75,13 +86,8 @@ class ServiceRuntime:
         return scoped(self.db, system=True)
 
     def tenant_of(self, request: web.Request) -> UUID:
-        raw = request.headers.get(TENANT_HEADER)
-        if raw:
-            try:
-                return UUID(raw)
-            except ValueError:
-                pass
-        return self.settings.default_tenant
+        """The tenant the request acts for: only ever from a verified principal."""
+        return principal_of(request).tenant_id
 
     def event(
         self, request: web.Request, type_: str, payload: dict[str, Any], tenant_id: UUID
@@ -164,12 +170,43 @@ async def _guarded(name: str, job: Callable[[], Awaitable[None]]) -> None:
             await asyncio.sleep(1)
 
 
+def principal_of(request: web.Request) -> Principal:
+    principal: Principal | None = request.get("principal")
+    if principal is None:
+        raise ApiError(401, "unauthorized", "authentication required")
+    return principal
+
+
+# Liveness and readiness say nothing about tenants, so anyone may ask.
+OPEN_PATHS = frozenset({"/healthz", "/readyz"})
+
+
+def internal_auth(runtime: ServiceRuntime) -> Sequence[Middleware]:
+    secret = runtime.settings.require_internal_secret()
+
+    @web.middleware
+    async def only_the_gateway(request: web.Request, handler: HttpHandler) -> web.StreamResponse:
+        if request.path in OPEN_PATHS:
+            return await handler(request)
+        token = request.headers.get(INTERNAL_HEADER)
+        if not token:
+            raise ApiError(401, "unauthorized", "this service answers only the gateway")
+        try:
+            request["principal"] = verify(token, secret)
+        except InvalidToken as exc:
+            raise ApiError(401, "unauthorized", "invalid internal credentials") from exc
+        return await handler(request)
+
+    return [only_the_gateway]
+
+
 def create_app(spec: ServiceSpec, settings: Settings) -> web.Application:
-    app = web.Application(
-        middlewares=[context_middleware, error_middleware, *spec.middlewares],
-        client_max_size=8 * 1024 * 1024,
-    )
     runtime = ServiceRuntime(spec=spec, settings=settings)
+    own: Sequence[Any] = (spec.middlewares or internal_auth)(runtime)
+    app = web.Application(
+        middlewares=[context_middleware, error_middleware, *own],
+        client_max_size=settings.max_body_bytes,
+    )
     app[RUNTIME] = runtime
 
     async def lifecycle(_app: web.Application) -> AsyncIterator[None]:
@@ -178,6 +215,7 @@ def create_app(spec: ServiceSpec, settings: Settings) -> web.Application:
             spec.name,
             min_size=settings.db_pool_min,
             max_size=settings.db_pool_max,
+            statement_timeout_ms=settings.statement_timeout_ms,
         )
         runtime.bus = Bus(
             settings.amqp_url, settings.exchange, max_deliveries=settings.max_deliveries

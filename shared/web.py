@@ -19,8 +19,7 @@ log = logging.getLogger(__name__)
 
 M = TypeVar("M", bound=BaseModel)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-TENANT_HEADER = "X-Tenant-Id"
+Middleware = Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]
 REQUEST_ID_HEADER = "X-Request-Id"
 CORRELATION_ID_HEADER = "X-Correlation-Id"
 
@@ -28,12 +27,20 @@ CORRELATION_ID_HEADER = "X-Correlation-Id"
 class ApiError(Exception):
     """An error answered as ``{"error": {"code", "message", "details"}}``."""
 
-    def __init__(self, status: int, code: str, message: str, details: Any = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        details: Any = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
         self.details = details if details is not None else {}
+        self.headers = headers or {}
 
 
 def not_found(resource: str, id_: object) -> ApiError:
@@ -58,7 +65,7 @@ def json_response(
 
 def error_response(error: ApiError) -> web.Response:
     body = {"error": {"code": error.code, "message": error.message, "details": error.details}}
-    return json_response(body, status=error.status)
+    return json_response(body, status=error.status, headers=error.headers or None)
 
 
 def validation_fields(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import AsyncIterator, Iterator
 
 import asyncpg
@@ -35,6 +36,10 @@ async def settings(infrastructure: Servers) -> AsyncIterator[Settings]:
         outbox_poll_seconds=0.5,
         max_deliveries=3,
         heartbeat_seconds=1.0,
+        internal_secret=secrets.token_hex(32),
+        # The suites send many requests from one key in a few seconds.
+        rate_limit_per_minute=60_000,
+        rate_limit_burst=5_000,
         cycle_interval_seconds=3.0,
     )
     await migrate_all(configured.database_url, migration_folders())

@@ -5,6 +5,7 @@ from pathlib import Path
 from services.gateway.audit import record_event
 from services.gateway.proxy import http_client
 from services.gateway.routes import routes
+from services.gateway.security import gateway_middlewares
 from shared.service import ServiceSpec
 
 SPEC = ServiceSpec(
@@ -13,4 +14,5 @@ SPEC = ServiceSpec(
     routes=routes,
     handlers=lambda _runtime: {"#": record_event},
     lifespans=(http_client,),
+    middlewares=gateway_middlewares,
 )

@@ -7,7 +7,7 @@ all checked against the same catalog.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib import metadata
 from typing import Any
@@ -29,6 +29,7 @@ from services.decision.schemas import (
     WorkflowState,
 )
 from services.gateway.audit import AUDIT_TRAIL
+from services.gateway.keys import KEYS
 from services.gateway.schemas import (
     ApiKey,
     ApiKeyCreate,
@@ -50,7 +51,7 @@ from services.optimizer.schemas import (
 from shared.metrics_input import MAX_BATCH, MetricsBatch
 from shared.openapi import LIMIT, Operation, QueryParam, build, filter_params
 from shared.resources import Resource
-from shared.schemas import Page
+from shared.schemas import page_of
 
 PREFIX = "/api/ai"
 TITLE = "adpilot API"
@@ -74,7 +75,7 @@ READ, WRITE, ADMIN = "viewer", "operator", "admin"
 
 @dataclass(frozen=True)
 class Collection:
-    """A resource with the standard list and get-by-id routes, and maybe a create."""
+    """A resource with a list route, usually a get-by-id route, and maybe a create."""
 
     segment: str
     resource: Resource
@@ -82,8 +83,12 @@ class Collection:
     plural: str
     create: type[BaseModel] | None = None
     read_role: str = READ
+    write_role: str = WRITE
     # False where the service answers the list with its own, non-standard route.
     standard_list: bool = True
+    get_by_id: bool = True
+    # What a create answers, when it is more than the item as listed.
+    created: type[BaseModel] | None = None
 
     @property
     def path(self) -> str:
@@ -137,6 +142,17 @@ COLLECTIONS: tuple[Collection, ...] = (
     ),
     Collection("integration-logs", optimizer.INTEGRATION_LOGS, IntegrationLog, "integration logs"),
     Collection("audit-trail", AUDIT_TRAIL, AuditEntry, "audit trail entries", read_role=ADMIN),
+    Collection(
+        "keys",
+        KEYS,
+        ApiKey,
+        "API keys",
+        ApiKeyCreate,
+        read_role=ADMIN,
+        write_role=ADMIN,
+        get_by_id=False,
+        created=ApiKeyCreated,
+    ),
 )
 
 
@@ -148,29 +164,95 @@ def _a(noun: str) -> str:
     return f"{'an' if noun[0] in 'aeiou' else 'a'} {noun}"
 
 
-def page_of(model: type[BaseModel]) -> type[BaseModel]:
-    page: type[BaseModel] = Page[model]  # type: ignore[valid-type]
-    return page
+def _standard_list(c: Collection) -> Operation:
+    return Operation(
+        "GET",
+        c.path,
+        f"list_{_snake(c.segment)}",
+        f"List {c.plural}",
+        c.tag,
+        page_of(c.model),
+        query=filter_params(c.resource),
+        paginated=True,
+        required_role=c.read_role,
+        description=LIST_NOTE,
+        forwarded=c.forwarded,
+    )
+
+
+def _system_health_list(c: Collection) -> Operation:
+    return Operation(
+        "GET",
+        c.path,
+        "list_system_health",
+        "List the latest heartbeat of each component",
+        c.tag,
+        page_of(c.model),
+        query=(
+            QueryParam("component_name", {"type": "string", "maxLength": 200}, "Only this one."),
+            LIMIT,
+        ),
+        required_role=c.read_role,
+        description=(
+            "Always one page: `next_cursor` is null. A component whose heartbeats stopped is "
+            "shown `offline`, whatever it last reported."
+        ),
+        forwarded=c.forwarded,
+    )
+
+
+def _alert_actions(c: Collection) -> list[Operation]:
+    return [
+        Operation(
+            "POST",
+            f"{c.path}/{{id}}/{action}",
+            f"{action}_alert",
+            f"{action.capitalize()} an alert",
+            c.tag,
+            c.model,
+            required_role=c.write_role,
+            description=(
+                f"Allowed while the alert is {' or '.join(sorted(sources))}; it becomes "
+                f"{target}. Any other status is answered 409."
+            ),
+            forwarded=c.forwarded,
+            conflict=True,
+        )
+        for action, (sources, target) in TRANSITIONS.items()
+    ]
+
+
+def _revoke_key(c: Collection) -> list[Operation]:
+    return [
+        Operation(
+            "POST",
+            f"{c.path}/{{id}}/revoke",
+            "revoke_api_key",
+            "Revoke an API key",
+            c.tag,
+            c.model,
+            required_role=c.write_role,
+            description="The key stops working at once. Revoking a revoked key changes nothing.",
+            forwarded=c.forwarded,
+        )
+    ]
+
+
+# Lists a service answers with a route of its own instead of the standard one.
+SPECIAL_LISTS: dict[str, Callable[[Collection], Operation]] = {
+    "system-health": _system_health_list,
+}
+# Operations beyond list, create and get, by collection.
+EXTRAS: dict[str, Callable[[Collection], list[Operation]]] = {
+    "alerts": _alert_actions,
+    "keys": _revoke_key,
+}
 
 
 def _collection_operations(c: Collection) -> list[Operation]:
-    common: dict[str, Any] = {"tag": c.tag, "forwarded": c.forwarded}
-    ops = []
-    if c.standard_list:
-        ops.append(
-            Operation(
-                "GET",
-                c.path,
-                f"list_{_snake(c.segment)}",
-                f"List {c.plural}",
-                response_model=page_of(c.model),
-                query=filter_params(c.resource),
-                paginated=True,
-                required_role=c.read_role,
-                description=LIST_NOTE,
-                **common,
-            )
-        )
+    ops = [
+        _standard_list(c) if c.standard_list else SPECIAL_LISTS[c.segment](c),
+    ]
     if c.create is not None:
         name = c.resource.name
         ops.append(
@@ -179,71 +261,32 @@ def _collection_operations(c: Collection) -> list[Operation]:
                 c.path,
                 f"create_{_snake(name)}",
                 f"Create {_a(name)}",
-                response_model=c.model,
+                c.tag,
+                c.created or c.model,
                 status=201,
                 request_model=c.create,
-                required_role=WRITE,
-                **common,
+                required_role=c.write_role,
+                forwarded=c.forwarded,
             )
         )
-    ops.append(
-        Operation(
-            "GET",
-            f"{c.path}/{{id}}",
-            f"get_{_snake(c.resource.name)}",
-            f"Get one {c.resource.name}",
-            response_model=c.model,
-            required_role=c.read_role,
-            **common,
+    if c.get_by_id:
+        ops.append(
+            Operation(
+                "GET",
+                f"{c.path}/{{id}}",
+                f"get_{_snake(c.resource.name)}",
+                f"Get one {c.resource.name}",
+                c.tag,
+                c.model,
+                required_role=c.read_role,
+                forwarded=c.forwarded,
+            )
         )
-    )
+    ops += EXTRAS.get(c.segment, lambda _c: [])(c)
     return ops
 
 
-def _alert_actions() -> list[Operation]:
-    return [
-        Operation(
-            "POST",
-            f"{PREFIX}/alerts/{{id}}/{action}",
-            f"{action}_alert",
-            f"{action.capitalize()} an alert",
-            "alerts",
-            Alert,
-            required_role=WRITE,
-            description=(
-                f"Allowed while the alert is {' or '.join(sorted(sources))}; it becomes "
-                f"{target}. Any other status is answered 409."
-            ),
-            forwarded=True,
-            conflict=True,
-        )
-        for action, (sources, target) in TRANSITIONS.items()
-    ]
-
-
-def _system_health_list() -> Operation:
-    return Operation(
-        "GET",
-        f"{PREFIX}/system-health",
-        "list_system_health",
-        "List the latest heartbeat of each component",
-        "alerts",
-        page_of(SystemHealthRecord),
-        query=(
-            QueryParam("component_name", {"type": "string", "maxLength": 200}, "Only this one."),
-            LIMIT,
-        ),
-        required_role=READ,
-        forwarded=True,
-        description=(
-            "Always one page: `next_cursor` is null. A component whose heartbeats stopped is "
-            "shown `offline`, whatever it last reported."
-        ),
-    )
-
-
 def _gateway_operations() -> list[Operation]:
-    keys = f"{PREFIX}/keys"
     return [
         Operation(
             "POST",
@@ -269,35 +312,6 @@ def _gateway_operations() -> list[Operation]:
             SystemStatus,
             required_role=READ,
         ),
-        Operation(
-            "GET",
-            keys,
-            "list_api_keys",
-            "List API keys",
-            "gateway",
-            page_of(ApiKey),
-            required_role=ADMIN,
-        ),
-        Operation(
-            "POST",
-            keys,
-            "create_api_key",
-            "Create an API key",
-            "gateway",
-            ApiKeyCreated,
-            status=201,
-            request_model=ApiKeyCreate,
-            required_role=ADMIN,
-        ),
-        Operation(
-            "POST",
-            f"{keys}/{{id}}/revoke",
-            "revoke_api_key",
-            "Revoke an API key",
-            "gateway",
-            ApiKey,
-            required_role=ADMIN,
-        ),
     ]
 
 
@@ -305,11 +319,7 @@ def operations() -> tuple[Operation, ...]:
     """Every ``/api/ai`` operation, grouped by path."""
     ops: list[Operation] = []
     for c in COLLECTIONS:
-        if not c.standard_list and c.resource is alerts.SYSTEM_HEALTH:
-            ops.append(_system_health_list())
         ops += _collection_operations(c)
-        if c.resource is alerts.ALERTS:
-            ops += _alert_actions()
     ops += _gateway_operations()
     return tuple(ops)
 

@@ -14,8 +14,10 @@ from services.gateway.upstreams import (
     FORWARDED_RESPONSE_HEADERS,
     owner_of,
 )
-from shared.service import ServiceRuntime
-from shared.web import TENANT_HEADER, ApiError
+from shared.internal_auth import HEADER as INTERNAL_HEADER
+from shared.internal_auth import sign
+from shared.service import ServiceRuntime, principal_of
+from shared.web import ApiError
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +39,7 @@ def client(runtime: ServiceRuntime) -> aiohttp.ClientSession:
 
 def proxy_handler(runtime: ServiceRuntime) -> Callable[[web.Request], Awaitable[web.Response]]:
     settings = runtime.settings
+    secret, ttl = settings.require_internal_secret(), settings.internal_token_ttl_seconds
 
     async def forward(request: web.Request) -> web.Response:
         service = owner_of(request.path)
@@ -45,7 +48,7 @@ def proxy_handler(runtime: ServiceRuntime) -> Callable[[web.Request], Awaitable[
         headers = {h: request.headers[h] for h in FORWARDED_REQUEST_HEADERS if h in request.headers}
         headers["X-Request-Id"] = request["request_id"]
         headers["X-Correlation-Id"] = str(request["correlation_id"])
-        headers[TENANT_HEADER] = str(runtime.tenant_of(request))
+        headers[INTERNAL_HEADER] = sign(principal_of(request), secret, ttl)
         if request.remote:
             headers["X-Forwarded-For"] = request.remote
         body = await request.read() if request.can_read_body else None

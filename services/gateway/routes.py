@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from services.gateway.audit import AUDIT_TRAIL
+from services.gateway.key_routes import key_routes
 from services.gateway.metrics import metrics_handler
 from services.gateway.proxy import proxy_handler
 from services.gateway.status import system_status
@@ -21,6 +22,7 @@ def routes(runtime: ServiceRuntime) -> list[web.AbstractRouteDef]:
     return [
         web.get("/api/ai/system-status", status),
         metrics_handler(runtime),
+        *key_routes(runtime),
         *read_routes(runtime, "/api/ai/audit-trail", AUDIT_TRAIL),
         # Registered last: aiohttp matches routes in order, so local routes win.
         web.route("*", "/api/ai/{resource}", forward),

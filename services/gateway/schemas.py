@@ -10,6 +10,7 @@ from uuid import UUID
 from pydantic import BaseModel, BeforeValidator, Field, JsonValue
 
 from services.gateway.audit import AUDIT_TRAIL
+from services.gateway.keys import KEYS
 from shared.models import RequestModel, ShortText
 from shared.resources import Resource
 from shared.schemas import ResponseModel
@@ -35,6 +36,7 @@ class AuditEntry(ResponseModel):
     id: UUID
     actor_type: ActorType
     actor_id: str
+    principal_id: str | None = Field(description="How the actor proved who it was, e.g. `api_key`.")
     action: str
     resource_type: str | None
     resource_id: str | None
@@ -46,6 +48,7 @@ class AuditEntry(ResponseModel):
     correlation_id: UUID | None
     causation_id: UUID | None
     ip_address: InetText | None = Field(description="An address, with `/prefix` for a network.")
+    status_code: int | None = Field(description="The HTTP status a request was answered with.")
     metadata: JsonValue | None
     created_at: datetime
 
@@ -94,4 +97,7 @@ class ApiKeyCreated(ApiKey):
     key: str = Field(description="The secret. Shown in this answer only; store it now.")
 
 
-RESPONSE_MODELS: tuple[tuple[Resource, type[BaseModel]], ...] = ((AUDIT_TRAIL, AuditEntry),)
+RESPONSE_MODELS: tuple[tuple[Resource, type[BaseModel]], ...] = (
+    (AUDIT_TRAIL, AuditEntry),
+    (KEYS, ApiKey),
+)

@@ -9,14 +9,18 @@ import aiohttp
 
 from services.gateway.proxy import client
 from services.gateway.upstreams import BACKENDS
+from shared.internal_auth import HEADER, Principal, sign
 from shared.service import ServiceRuntime
 
 
 async def _ask(runtime: ServiceRuntime, service: str) -> dict[str, Any]:
-    timeout = aiohttp.ClientTimeout(total=runtime.settings.status_timeout_seconds)
-    url = f"{runtime.settings.url_of(service)}/internal/status"
+    settings = runtime.settings
+    timeout = aiohttp.ClientTimeout(total=settings.status_timeout_seconds)
+    url = f"{settings.url_of(service)}/internal/status"
+    system = Principal(settings.default_tenant, "system", "gateway", "system")
+    token = sign(system, settings.require_internal_secret(), settings.internal_token_ttl_seconds)
     try:
-        async with client(runtime).get(url, timeout=timeout) as response:
+        async with client(runtime).get(url, timeout=timeout, headers={HEADER: token}) as response:
             if response.status != 200:
                 return {"service": service, "status": "down", "error": f"HTTP {response.status}"}
             report: dict[str, Any] = await response.json()

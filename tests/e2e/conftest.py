@@ -1,11 +1,15 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from uuid import UUID
 
 import aiohttp
 import pytest
 
+from services.gateway.keys import create_key, ensure_tenant
 from shared.config import Settings
+from shared.db import create_pool, scoped
 from tests.e2e.platform import Platform
 
 
@@ -19,7 +23,41 @@ async def platform(
     await running.stop_all()
 
 
+@dataclass(frozen=True)
+class Tenant:
+    id: UUID
+    keys: dict[str, str]  # role -> API key
+
+    def headers(self, role: str = "admin") -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.keys[role]}"}
+
+
+async def make_tenant(settings: Settings, name: str, tenant_id: UUID | None = None) -> Tenant:
+    pool = await create_pool(settings.database_url, "gateway", min_size=1, max_size=1)
+    try:
+        async with scoped(pool, system=True) as conn:
+            tid = await ensure_tenant(conn, name, tenant_id)
+            keys = {}
+            for role in ("viewer", "operator", "admin"):
+                _row, keys[role] = await create_key(conn, tid, f"{role} key", role)
+    finally:
+        await pool.close()
+    return Tenant(tid, keys)
+
+
+@pytest.fixture(scope="session")
+async def tenant_a(settings: Settings) -> Tenant:
+    # Tenant A is the platform's default tenant, where models register themselves.
+    return await make_tenant(settings, "tenant-a", settings.default_tenant)
+
+
+@pytest.fixture(scope="session")
+async def tenant_b(settings: Settings) -> Tenant:
+    return await make_tenant(settings, "tenant-b")
+
+
 @pytest.fixture
-async def api(platform: Platform) -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession(base_url=platform.gateway) as session:
-        yield session
+async def api(platform: Platform, tenant_a: Tenant) -> AsyncIterator[aiohttp.ClientSession]:
+    """Tenant A's admin, talking to the gateway."""
+    async with aiohttp.ClientSession(base_url=platform.gateway, headers=tenant_a.headers()) as s:
+        yield s

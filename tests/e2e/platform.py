@@ -10,13 +10,18 @@ from pathlib import Path
 from typing import BinaryIO
 
 import aiohttp
+from pydantic import SecretStr
 
 from shared.config import SERVICES, Settings
 
 
 def service_env(settings: Settings) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ADPILOT_")}
-    for name, value in settings.model_dump(mode="json").items():
+    for name, value in settings.model_dump().items():
+        if value is None:
+            continue
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
         env[f"ADPILOT_{name.upper()}"] = str(value)
     env["PYTHONUNBUFFERED"] = "1"
     return env

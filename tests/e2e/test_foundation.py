@@ -125,7 +125,7 @@ async def test_decision_becomes_recommendation_and_audit_entries(
     async def trail() -> list[dict[str, Any]] | None:
         async with api.get("/api/ai/audit-trail", params={"correlation_id": correlation}) as r:
             items = (await _json(r))["items"]
-        return items if len(items) >= 2 else None
+        return items if len(items) >= 3 else None
 
     (rec,), took = await eventually(recommendation, 5)
     assert took < 1.0, f"recommendation took {took:.2f}s"
@@ -136,7 +136,11 @@ async def test_decision_becomes_recommendation_and_audit_entries(
     entries, took = await eventually(trail, 5)
     assert took < 1.0, f"audit trail took {took:.2f}s"
     actions = {e["action"]: e for e in entries}
-    assert set(actions) == {"decision.made", "recommendation.created"}
+    # The person's request, and the two events it set off.
+    assert set(actions) == {"POST /api/ai/decisions", "decision.made", "recommendation.created"}
+    request_entry = actions["POST /api/ai/decisions"]
+    assert request_entry["actor_type"] == "user" and request_entry["status_code"] == 201
+    assert request_entry["resource_id"] == decision["id"]
     assert actions["decision.made"]["resource_id"] == decision["id"]
     assert actions["recommendation.created"]["causation_id"] is not None
 

@@ -12,6 +12,7 @@ import pytest
 
 from services.simulate import feed, to_body
 from shared.connectors.simulator import CampaignSimulator, InjectedAnomaly
+from tests.e2e.conftest import Tenant
 from tests.e2e.platform import Platform
 from tests.helpers import eventually
 
@@ -37,7 +38,7 @@ async def _items(api: aiohttp.ClientSession, path: str, **params: str) -> list[d
 
 
 @pytest.fixture(scope="module")
-async def fed(platform: Platform) -> dict[str, Any]:
+async def fed(platform: Platform, tenant_a: Tenant) -> dict[str, Any]:
     """Feed six campaigns, one with a conversion drop, stopping while the drop is under way."""
     probe = CampaignSimulator(CAMPAIGNS, seed=7, start=START)
     target = probe.campaign_ids[0]
@@ -49,7 +50,14 @@ async def fed(platform: Platform) -> dict[str, Any]:
         0.2,
     )
     sim = CampaignSimulator(CAMPAIGNS, seed=7, start=START, anomalies=[drop])
-    await feed(sim, platform.gateway, hours=DROP_AT + 6, backfill_hours=DROP_AT, speed=0)
+    await feed(
+        sim,
+        platform.gateway,
+        hours=DROP_AT + 6,
+        backfill_hours=DROP_AT,
+        speed=0,
+        headers=tenant_a.headers("operator"),
+    )
     return {"sim": sim, "target": target, "others": probe.campaign_ids[1:], "drop": drop}
 
 

@@ -36,7 +36,8 @@ def test_unreachable_broker_is_one_clear_line(settings: Settings) -> None:
         env={
             "ADPILOT_AMQP_URL": "amqp://guest:guest@127.0.0.1:1/",
             "PATH": "/usr/bin:/bin",
-            "ADPILOT_DATABASE_URL": "postgresql://postgres@127.0.0.1:5432/postgres",
+            "ADPILOT_DATABASE_URL": settings.database_url,
+            "ADPILOT_INTERNAL_SECRET": "x" * 40,
         },
     )
     assert out.returncode != 0
@@ -55,8 +56,25 @@ def test_an_unmigrated_database_says_to_migrate(settings: Settings) -> None:
         capture_output=True,
         text=True,
         timeout=60,
-        env={"ADPILOT_DATABASE_URL": missing, "PATH": "/usr/bin:/bin"},
+        env={
+            "ADPILOT_DATABASE_URL": missing,
+            "ADPILOT_INTERNAL_SECRET": "x" * 40,
+            "PATH": "/usr/bin:/bin",
+        },
     )
     assert out.returncode != 0
     assert "run `adpilot migrate` first" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_a_service_without_the_internal_secret_says_how_to_set_it(settings: Settings) -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "services.cli", "serve", "decision", "--port", "0"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"ADPILOT_DATABASE_URL": settings.database_url, "PATH": "/usr/bin:/bin"},
+    )
+    assert out.returncode != 0
+    assert "ADPILOT_INTERNAL_SECRET" in out.stderr and "openssl rand" in out.stderr
     assert "Traceback" not in out.stderr

@@ -1,0 +1,99 @@
+"""API keys: random, shown once, stored as a hash, bound to one tenant and one role."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+from shared.internal_auth import ROLES, Principal
+from shared.resources import Resource, parse_text
+
+KEY_PREFIX = "adp_"
+
+KEYS = Resource(
+    name="api key",
+    table="api_keys",
+    columns=("id", "name", "role", "prefix", "created_at", "revoked_at", "last_used_at"),
+    filters={"role": parse_text, "name": parse_text},
+)
+
+
+def new_key() -> tuple[str, str]:
+    """A fresh key and its public prefix (the prefix lets people tell keys apart)."""
+    prefix = secrets.token_hex(4)
+    return f"{KEY_PREFIX}{prefix}_{secrets.token_urlsafe(32)}", prefix
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def looks_like_key(credential: str) -> bool:
+    return credential.startswith(KEY_PREFIX)
+
+
+async def ensure_tenant(conn: asyncpg.Connection, name: str, tenant_id: UUID | None = None) -> UUID:
+    """The id of the tenant called ``name``, creating it if needed."""
+    existing = await conn.fetchval("SELECT id FROM tenants WHERE name = $1", name)
+    if existing is not None:
+        return UUID(str(existing))
+    created = await conn.fetchval(
+        """INSERT INTO tenants (id, name) VALUES (coalesce($1, gen_random_uuid()), $2)
+           ON CONFLICT (name) DO UPDATE SET name = EXCLUDED.name RETURNING id""",
+        tenant_id,
+        name,
+    )
+    return UUID(str(created))
+
+
+async def create_key(
+    conn: asyncpg.Connection, tenant_id: UUID, name: str, role: str
+) -> tuple[dict[str, Any], str]:
+    if role not in ROLES:
+        raise ValueError(f"role must be one of {', '.join(ROLES)}")
+    key, prefix = new_key()
+    row = await conn.fetchrow(
+        f"""INSERT INTO api_keys (tenant_id, name, role, prefix, key_hash)
+            VALUES ($1, $2, $3, $4, $5) RETURNING {KEYS.select_list}""",
+        tenant_id,
+        name,
+        role,
+        prefix,
+        hash_key(key),
+    )
+    assert row is not None
+    return {**dict(row), "tenant_id": tenant_id}, key
+
+
+async def revoke_key(
+    conn: asyncpg.Connection, tenant_id: UUID, key_id: UUID
+) -> dict[str, Any] | None:
+    row = await conn.fetchrow(
+        f"""UPDATE api_keys SET revoked_at = coalesce(revoked_at, now())
+            WHERE tenant_id = $1 AND id = $2 RETURNING {KEYS.select_list}""",
+        tenant_id,
+        key_id,
+    )
+    return dict(row) if row is not None else None
+
+
+async def principal_for_key(conn: asyncpg.Connection, key: str) -> Principal | None:
+    """The principal a live key stands for. Needs a system-scoped connection: the tenant is
+    what we are trying to learn."""
+    row = await conn.fetchrow(
+        """UPDATE api_keys SET last_used_at = now()
+           WHERE key_hash = $1 AND revoked_at IS NULL
+             AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')
+           RETURNING id, tenant_id, role""",
+        hash_key(key),
+    ) or await conn.fetchrow(
+        "SELECT id, tenant_id, role FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL",
+        hash_key(key),
+    )
+    if row is None:
+        return None
+    return Principal(row["tenant_id"], row["role"], f"key:{row['id']}", "api_key")
