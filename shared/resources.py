@@ -44,7 +44,11 @@ def parse_uuid_filter(raw: str) -> UUID:
 
 
 def parse_timestamp(raw: str) -> datetime:
-    ts = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    try:
+        ts = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError as exc:
+        # Python's message would echo the input back; say what is expected instead.
+        raise ValueError("expected an ISO 8601 timestamp, e.g. 2026-11-01T10:00:00Z") from exc
     if ts.tzinfo is None:
         raise ValueError("timestamp needs a timezone, e.g. 2026-11-01T10:00:00Z")
     return ts

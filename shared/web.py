@@ -84,9 +84,52 @@ async def read_json(request: web.Request) -> Any:
     if not raw:
         raise ApiError(400, "malformed_json", "request body is empty; expected JSON")
     try:
-        return orjson.loads(raw)
+        data = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise ApiError(400, "malformed_json", f"request body is not valid JSON: {exc}") from exc
+    check_json(data)
+    return data
+
+
+MAX_JSON_DEPTH = 32
+MAX_JSON_INTEGER = 2**63 - 1
+
+
+def check_json(data: Any) -> None:
+    """Refuse what PostgreSQL or our encoder cannot store, before any handler sees it:
+    deep nesting (a cheap way to burn CPU), NUL characters (text and jsonb reject them)
+    and integers beyond 64 bits."""
+    stack: list[tuple[Any, tuple[str | int, ...]]] = [(data, ())]
+    while stack:
+        value, path = stack.pop()
+        if len(path) > MAX_JSON_DEPTH:
+            raise ApiError(
+                400, "malformed_json", f"request body nests deeper than {MAX_JSON_DEPTH} levels"
+            )
+        where = ".".join(str(p) for p in path) or "body"
+        if isinstance(value, str):
+            if "\x00" in value:
+                raise invalid(
+                    "text must not contain NUL characters",
+                    [{"field": where, "message": "contains a NUL character"}],
+                )
+        elif isinstance(value, bool):
+            continue
+        elif isinstance(value, int):
+            if abs(value) > MAX_JSON_INTEGER:
+                raise invalid(
+                    "number out of range", [{"field": where, "message": "integer beyond 64 bits"}]
+                )
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                if "\x00" in key:
+                    raise invalid(
+                        "keys must not contain NUL characters",
+                        [{"field": where, "message": "a key contains a NUL character"}],
+                    )
+                stack.append((item, (*path, key)))
+        elif isinstance(value, list):
+            stack.extend((item, (*path, i)) for i, item in enumerate(value))
 
 
 async def parse_body(request: web.Request, model: type[M]) -> M:

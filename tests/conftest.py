@@ -14,6 +14,9 @@ from shared.config import SERVICES, Settings
 from shared.db import connect, create_pool, migrate_all
 from tests.infra import Servers, free_port, run_id, servers, with_database
 
+# Bearer tokens in the tests are signed with this; nothing outside the test run trusts it.
+JWT_SECRET = secrets.token_hex(32)
+
 
 @pytest.fixture(scope="session")
 def infrastructure() -> Iterator[Servers]:
@@ -37,6 +40,8 @@ async def settings(infrastructure: Servers) -> AsyncIterator[Settings]:
         max_deliveries=3,
         heartbeat_seconds=1.0,
         internal_secret=secrets.token_hex(32),
+        jwt_secret=JWT_SECRET,
+        cors_origins="https://app.example.com",
         # The suites send many requests from one key in a few seconds.
         rate_limit_per_minute=60_000,
         rate_limit_burst=5_000,

@@ -76,5 +76,5 @@ SYSTEM_HEALTH = Resource(
         "uptime_percentage",
         "created_at",
     ),
-    filters={"component_name": parse_text, "health_status": parse_text},
+    filters={"component_name": parse_text},
 )

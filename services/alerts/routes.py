@@ -9,7 +9,7 @@ from services.alerts.health import latest_per_component
 from services.alerts.lifecycle import EVENT_OF, TRANSITIONS, InvalidTransition, next_status
 from services.alerts.models import AlertCreate
 from shared import events
-from shared.crud import get_route, read_routes
+from shared.crud import read_routes
 from shared.events import to_payload
 from shared.outbox import enqueue
 from shared.pagination import DEFAULT_LIMIT, parse_limit
@@ -92,11 +92,18 @@ def routes(runtime: ServiceRuntime) -> list[web.RouteDef]:
             items = await latest_per_component(conn, system_tenant, component)
         return json_response({"items": items[:limit], "next_cursor": None})
 
+    async def system_health_record(request: web.Request) -> web.Response:
+        record_id = path_id(request, r.SYSTEM_HEALTH.name)
+        system_tenant = runtime.settings.default_tenant
+        async with runtime.tenant_tx(system_tenant) as conn:
+            row = await fetch_one(conn, r.SYSTEM_HEALTH, system_tenant, record_id)
+        return json_response(row)
+
     return [
         *read_routes(runtime, "/api/ai/alerts", r.ALERTS),
         web.post("/api/ai/alerts", create_alert),
         web.post("/api/ai/alerts/{id}/{action}", transition),
         *read_routes(runtime, "/api/ai/risks", r.RISKS),
         web.get("/api/ai/system-health", system_health),
-        get_route(runtime, "/api/ai/system-health", r.SYSTEM_HEALTH),
+        web.get("/api/ai/system-health/{id}", system_health_record),
     ]

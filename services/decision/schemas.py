@@ -43,6 +43,7 @@ class Cycle(ResponseModel):
     end_time: datetime | None
     duration_seconds: int | None
     metadata: JsonValue | None
+    error_message: str | None
     created_at: datetime
     updated_at: datetime
 
@@ -91,6 +92,7 @@ class ModelVersion(ResponseModel):
     training_data_period: JsonValue | None
     performance_metrics: JsonValue | None
     deployment_status: DeploymentStatus | None
+    parameters: JsonValue
     created_at: datetime
     deployed_at: datetime | None
 

@@ -20,6 +20,6 @@ def metrics_handler(runtime: ServiceRuntime) -> web.RouteDef:
             await enqueue(
                 conn, runtime.event(request, events.METRICS_RECORDED, {"metrics": rows}, tenant)
             )
-        return json_response({"accepted": len(batch.metrics), "distinct_hours": len(rows)}, 202)
+        return json_response({"accepted": len(batch.metrics), "campaign_hours": len(rows)}, 202)
 
     return web.post("/api/ai/metrics", record)

@@ -55,7 +55,7 @@ class AuditEntry(ResponseModel):
 
 class MetricsAccepted(ResponseModel):
     accepted: int = Field(ge=0, description="Rows in the batch.")
-    distinct_hours: int = Field(
+    campaign_hours: int = Field(
         ge=0,
         description=(
             "Rows published: one per campaign and hour, a later row in the batch replacing "

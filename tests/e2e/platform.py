@@ -13,6 +13,7 @@ import aiohttp
 from pydantic import SecretStr
 
 from shared.config import SERVICES, Settings
+from tests.infra import free_port
 
 
 def service_env(settings: Settings) -> dict[str, str]:
@@ -41,6 +42,24 @@ class Platform:
     def gateway(self) -> str:
         return self.settings.url_of("gateway")
 
+    async def start_gateway_variant(self, label: str, **overrides: object) -> str:
+        """Another gateway in front of the same services, with some settings changed."""
+        variant = self.settings.model_copy(update={"gateway_port": free_port(), **overrides})
+        log = _append(self.log_dir / f"gateway-{label}.log")
+        self.processes[f"gateway-{label}"] = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "services.cli",
+            "serve",
+            "gateway",
+            env=service_env(variant),
+            stdout=log,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+        log.close()
+        await self._wait_url(f"gateway-{label}", f"{variant.url_of('gateway')}/readyz", 30.0)
+        return variant.url_of("gateway")
+
     async def start(self, name: str) -> None:
         log = _append(self.log_dir / f"{name}.log")
         self.processes[name] = await asyncio.create_subprocess_exec(
@@ -57,7 +76,9 @@ class Platform:
         await self.wait_ready(name)
 
     async def wait_ready(self, name: str, within: float = 30.0) -> None:
-        url = f"{self.settings.url_of(name)}/readyz"
+        await self._wait_url(name, f"{self.settings.url_of(name)}/readyz", within)
+
+    async def _wait_url(self, name: str, url: str, within: float) -> None:
         deadline = asyncio.get_running_loop().time() + within
         async with aiohttp.ClientSession() as session:
             while True:
