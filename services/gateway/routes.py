@@ -7,6 +7,7 @@ from aiohttp import web
 from services.gateway.audit import AUDIT_TRAIL
 from services.gateway.key_routes import key_routes
 from services.gateway.metrics import metrics_handler
+from services.gateway.openapi import build_spec
 from services.gateway.proxy import proxy_handler
 from services.gateway.status import system_status
 from shared.crud import read_routes
@@ -18,8 +19,14 @@ def routes(runtime: ServiceRuntime) -> list[web.AbstractRouteDef]:
     async def status(_request: web.Request) -> web.Response:
         return json_response(await system_status(runtime))
 
+    spec = build_spec()
+
+    async def openapi(_request: web.Request) -> web.Response:
+        return json_response(spec)
+
     forward = proxy_handler(runtime)
     return [
+        web.get("/api/ai/openapi.json", openapi),
         web.get("/api/ai/system-status", status),
         metrics_handler(runtime),
         *key_routes(runtime),
