@@ -43,6 +43,11 @@ TENANT_TABLES = {
 }
 
 
+INSERT_DECISION = (
+    "INSERT INTO ai_decision_logs (tenant_id, decision_type) VALUES ($1, 'keyword_bid')"
+)
+
+
 @pytest.fixture(scope="module")
 async def decision_pool(settings: Settings) -> AsyncIterator[asyncpg.Pool]:
     pool = await schema_pool(settings, "decision")
@@ -90,7 +95,7 @@ async def test_a_query_that_forgets_the_tenant_sees_only_its_own(
     for tenant in (a, b):
         async with scoped(decision_pool, tenant) as conn:
             await conn.execute(
-                "INSERT INTO ai_decision_logs (tenant_id, decision_type) VALUES ($1, 'keyword_bid')",
+                INSERT_DECISION,
                 tenant,
             )
     async with scoped(decision_pool, a) as conn:
@@ -100,7 +105,7 @@ async def test_a_query_that_forgets_the_tenant_sees_only_its_own(
         # Writing for another tenant is refused, not silently redirected.
         with pytest.raises(asyncpg.InsufficientPrivilegeError):
             await conn.execute(
-                "INSERT INTO ai_decision_logs (tenant_id, decision_type) VALUES ($1, 'keyword_bid')",
+                INSERT_DECISION,
                 b,
             )
     async with scoped(decision_pool, a) as conn:
