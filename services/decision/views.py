@@ -28,6 +28,15 @@ async def on_metrics_recorded(conn: asyncpg.Connection, event: Envelope) -> None
 SEVERITY_RANK = {"low": 0, "medium": 1, "high": 2, "critical": 3}
 
 
+def _observed_and_baseline(evidence: dict[str, Any]) -> tuple[float | None, float | None]:
+    """What the alert saw against what was expected. Pacing alerts speak in spend to date
+    against the spend the day's curve allowed by now."""
+    if "spend_to_date" in evidence:
+        expected = evidence.get("daily_budget", 0) * evidence.get("expected_fraction", 0)
+        return evidence["spend_to_date"], expected
+    return evidence.get("observed"), evidence.get("baseline")
+
+
 async def _store_alert(conn: asyncpg.Connection, event: Envelope) -> str | None:
     """Upsert the alert; returns the severity it had before (None if new to us)."""
     p = event.payload
@@ -49,8 +58,7 @@ async def _store_alert(conn: asyncpg.Connection, event: Envelope) -> str | None:
         p.get("kind") or p.get("alert_key") or p.get("alert_type"),
         p.get("metric") or evidence.get("metric"),
         p.get("severity", "medium"),
-        evidence.get("observed"),
-        evidence.get("baseline"),
+        *_observed_and_baseline(evidence),
         p.get("status", "active"),
     )
     return before

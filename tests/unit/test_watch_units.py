@@ -218,3 +218,12 @@ def test_views_carry_each_campaigns_own_alerts_and_risks() -> None:
     assert [x.alert_id for x in views[a].alerts] == [alert_id] and views[a].risks == ()
     assert views[b].alerts == () and views[b].risks[0].risk_type == "tracking_loss"
     assert views[a].metrics.last_24h.hours == 24
+
+
+def test_pacing_alerts_carry_spend_against_the_days_allowance() -> None:
+    from services.decision.views import _observed_and_baseline
+
+    pacing = {"spend_to_date": 900.0, "daily_budget": 600.0, "expected_fraction": 0.5}
+    assert _observed_and_baseline(pacing) == (900.0, 300.0)
+    anomaly = {"observed": 0.01, "baseline": 0.05}
+    assert _observed_and_baseline(anomaly) == (0.01, 0.05)
