@@ -58,6 +58,7 @@ class Consumer:
         prefetch_count: int = 32,
         max_deliveries: int = 5,
         ordered: Collection[str] = (),
+        on_outcome: Callable[[str, str], None] = lambda _type, _outcome: None,
     ) -> None:
         self.bus = bus
         self.pool = pool
@@ -68,6 +69,7 @@ class Consumer:
         # Event types applied one at a time, in delivery order (messages are otherwise
         # handled concurrently up to the prefetch count).
         self.ordered = frozenset(ordered)
+        self.on_outcome = on_outcome
         self._order_lock = asyncio.Lock()
         self.dead_lettered = 0
         self.failures = 0
@@ -145,16 +147,19 @@ class Consumer:
             if envelope.type in self.ordered:
                 # asyncio.Lock wakes waiters first-in, first-out: delivery order is kept.
                 async with self._order_lock:
-                    await self.process(envelope)
+                    applied = await self.process(envelope)
             else:
-                await self.process(envelope)
+                applied = await self.process(envelope)
             await message.ack()
+            self.on_outcome(envelope.type, "applied" if applied else "duplicate")
         except Exception as exc:
             self.failures += 1
             attempt = delivery_count(message) + 1
             if attempt >= self.max_deliveries:
                 await self._dead_letter(message, f"{exc.__class__.__name__}: {exc}")
+                self.on_outcome(envelope.type, "dead_lettered")
                 return
+            self.on_outcome(envelope.type, "retried")
             log.warning(
                 "event handler failed; will retry",
                 extra={"type": envelope.type, "attempt": attempt, "error": repr(exc)},

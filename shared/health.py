@@ -43,6 +43,8 @@ async def heartbeat(runtime: ServiceRuntime) -> None:
     while True:
         report = await runtime.status()
         status, problems = classify(report)
+        runtime.telemetry.backlog.labels(runtime.name).set(report["outbox_backlog"] or 0)
+        runtime.telemetry.dead_letters.labels(runtime.name).set(report["dead_letters"] or 0)
         envelope = Envelope(
             type=events.HEALTH_REPORTED,
             tenant_id=runtime.settings.default_tenant,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 
 import asyncpg
 
@@ -47,6 +48,7 @@ class OutboxRelay:
         poll_seconds: float = 2.0,
         batch_size: int = 200,
         retention_hours: int = 24,
+        on_published: Callable[[int], None] = lambda _n: None,
     ) -> None:
         self.pool = pool
         self.bus = bus
@@ -55,6 +57,7 @@ class OutboxRelay:
         self.batch_size = batch_size
         self.retention_hours = retention_hours
         self.published = 0
+        self.on_published = on_published
         self._wake = asyncio.Event()
 
     def _notified(self, *_: object) -> None:
@@ -79,6 +82,7 @@ class OutboxRelay:
                 [r["id"] for r in rows],
             )
         self.published += len(rows)
+        self.on_published(len(rows))
         return len(rows)
 
     async def purge(self) -> None:

@@ -26,6 +26,7 @@ from shared.health import heartbeat
 from shared.internal_auth import HEADER as INTERNAL_HEADER
 from shared.internal_auth import InvalidToken, Principal, verify
 from shared.outbox import OutboxRelay, backlog
+from shared.telemetry import Telemetry
 from shared.web import (
     ApiError,
     Middleware,
@@ -65,6 +66,7 @@ class ServiceRuntime:
     consumer: Consumer | None = None
     started_at: float = field(default_factory=time.monotonic)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    telemetry: Telemetry = field(default_factory=lambda: Telemetry("unknown"))
     # Service-specific collaborators (HTTP client sessions, connectors, caches).
     state: dict[str, Any] = field(default_factory=dict)
 
@@ -178,7 +180,7 @@ def principal_of(request: web.Request) -> Principal:
 
 
 # Liveness and readiness say nothing about tenants, so anyone may ask.
-OPEN_PATHS = frozenset({"/healthz", "/readyz"})
+OPEN_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 
 
 def internal_auth(runtime: ServiceRuntime) -> Sequence[Middleware]:
@@ -201,10 +203,15 @@ def internal_auth(runtime: ServiceRuntime) -> Sequence[Middleware]:
 
 
 def create_app(spec: ServiceSpec, settings: Settings) -> web.Application:
-    runtime = ServiceRuntime(spec=spec, settings=settings)
+    runtime = ServiceRuntime(spec=spec, settings=settings, telemetry=Telemetry(spec.name))
     own: Sequence[Any] = (spec.middlewares or internal_auth)(runtime)
     app = web.Application(
-        middlewares=[context_middleware, error_middleware, *own],
+        middlewares=[
+            context_middleware,
+            runtime.telemetry.middleware(),
+            error_middleware,
+            *own,
+        ],
         client_max_size=settings.max_body_bytes,
     )
     app[RUNTIME] = runtime
@@ -235,10 +242,15 @@ def create_app(spec: ServiceSpec, settings: Settings) -> web.Application:
                     prefetch_count=settings.prefetch_count,
                     max_deliveries=settings.max_deliveries,
                     ordered=spec.ordered,
+                    on_outcome=runtime.telemetry.event,
                 )
                 await runtime.consumer.start()
             runtime.relay = OutboxRelay(
-                runtime.pool, runtime.bus, spec.name, poll_seconds=settings.outbox_poll_seconds
+                runtime.pool,
+                runtime.bus,
+                spec.name,
+                poll_seconds=settings.outbox_poll_seconds,
+                on_published=runtime.telemetry.published.labels(spec.name).inc,
             )
             runtime.tasks.append(asyncio.create_task(_guarded("outbox", runtime.relay.run)))
             for job in (heartbeat, *spec.background):
@@ -266,5 +278,6 @@ def create_app(spec: ServiceSpec, settings: Settings) -> web.Application:
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/readyz", _readyz)
     app.router.add_get("/internal/status", _status)
+    app.router.add_get("/metrics", runtime.telemetry.handle)
     app.router.add_routes(spec.routes(runtime))
     return app

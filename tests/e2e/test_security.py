@@ -15,6 +15,7 @@ from tests.conftest import JWT_SECRET
 from tests.e2e.conftest import Tenant, make_tenant
 from tests.e2e.platform import Platform
 from tests.e2e.routes import ACTIONS, ADMIN_READS, GETS_BY_ID, LISTS, OTHER_GETS, POSTS
+from tests.helpers import eventually
 
 pytestmark = pytest.mark.e2e
 
@@ -202,12 +203,29 @@ async def test_service_ports_refuse_direct_calls(platform: Platform, service: st
             assert set(await r.json()) == {"status", "service"}
 
 
-async def test_open_endpoints_reveal_nothing_about_tenants(anon: aiohttp.ClientSession) -> None:
-    for path in ("/healthz", "/readyz"):
+async def test_open_endpoints_reveal_nothing_about_tenants(
+    anon: aiohttp.ClientSession, platform: Platform, tenant_a: Tenant, tenant_b: Tenant
+) -> None:
+    for path in ("/healthz", "/readyz", "/metrics"):
         async with anon.get(path) as r:
             assert r.status == 200
             text = await r.text()
         assert "tenant" not in text
+        assert str(tenant_a.id) not in text and str(tenant_b.id) not in text
+    async with anon.get("/metrics") as r:
+        metrics = await r.text()
+    assert 'adpilot_http_requests_total{method="GET",route="/healthz",service="gateway"' in metrics
+    # Each service exposes its own, counting the events it took from the bus.
+    body = {"decision_type": "keyword_bid", "action_taken": "lower_bid"}
+    async with anon.post("/api/ai/decisions", json=body, headers=tenant_a.headers("operator")) as r:
+        assert r.status == 201
+    wanted = 'adpilot_events_total{outcome="applied",service="optimizer",type="decision.made"}'
+
+    async def counted() -> bool:
+        async with anon.get(f"{platform.settings.url_of('optimizer')}/metrics") as r:
+            return r.status == 200 and wanted in await r.text()
+
+    await eventually(counted, 5)
 
 
 # --- tenant isolation (BOLA) ---------------------------------------------------------
