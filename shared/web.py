@@ -10,6 +10,7 @@ from uuid import UUID
 
 import orjson
 from aiohttp import web
+from aiohttp.typedefs import Middleware as Middleware  # re-exported for the services
 from pydantic import BaseModel, ValidationError
 
 from shared.events import json_default
@@ -19,7 +20,6 @@ log = logging.getLogger(__name__)
 
 M = TypeVar("M", bound=BaseModel)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-Middleware = Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]
 REQUEST_ID_HEADER = "X-Request-Id"
 CORRELATION_ID_HEADER = "X-Correlation-Id"
 
