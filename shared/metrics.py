@@ -11,22 +11,18 @@ def _ratio(numerator: float, denominator: float) -> float | None:
     return numerator / denominator if denominator > 0 else None
 
 
-@dataclass(frozen=True, slots=True)
-class HourlyMetrics:
-    """One campaign's performance over one hour.
+class Rates:
+    """The ratios every performance figure derives from its counters (None when undefined).
 
-    ``hour`` is the start of the hour (timezone-aware UTC); ``budget`` is the
-    campaign's *daily* budget in force during that hour.
-    """
+    Shared by one hour's metrics and by totals over a window, so a rate means the same
+    everywhere."""
 
-    campaign_id: UUID
-    hour: datetime
+    __slots__ = ()
     impressions: int
     clicks: int
     conversions: int
     spend: float
     revenue: float
-    budget: float
 
     @property
     def ctr(self) -> float | None:
@@ -43,6 +39,24 @@ class HourlyMetrics:
     @property
     def roas(self) -> float | None:
         return _ratio(self.revenue, self.spend)
+
+
+@dataclass(frozen=True, slots=True)
+class HourlyMetrics(Rates):
+    """One campaign's performance over one hour.
+
+    ``hour`` is the start of the hour (timezone-aware UTC); ``budget`` is the
+    campaign's *daily* budget in force during that hour.
+    """
+
+    campaign_id: UUID
+    hour: datetime
+    impressions: int
+    clicks: int
+    conversions: int
+    spend: float
+    revenue: float
+    budget: float
 
     def value(self, metric: str) -> float | None:
         """The named metric: a raw counter or one of the derived ratios."""

@@ -54,7 +54,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from shared.metrics import HourlyMetrics
+from shared.metrics import HourlyMetrics, Rates
 
 MODEL_NAME = "decision_policy"
 MODEL_VERSION = "1.0.0"
@@ -101,7 +101,7 @@ def _ratio(numerator: float, denominator: float) -> float | None:
 
 
 @dataclass(frozen=True, slots=True)
-class WindowTotals:
+class WindowTotals(Rates):
     """Summed counters over a time window; ``hours`` counts the hourly rows seen."""
 
     hours: int = 0
@@ -110,22 +110,6 @@ class WindowTotals:
     conversions: int = 0
     spend: float = 0.0
     revenue: float = 0.0
-
-    @property
-    def ctr(self) -> float | None:
-        return _ratio(self.clicks, self.impressions)
-
-    @property
-    def cvr(self) -> float | None:
-        return _ratio(self.conversions, self.clicks)
-
-    @property
-    def cpc(self) -> float | None:
-        return _ratio(self.spend, self.clicks)
-
-    @property
-    def roas(self) -> float | None:
-        return _ratio(self.revenue, self.spend)
 
     @property
     def spend_per_hour(self) -> float | None:
