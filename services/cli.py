@@ -29,7 +29,9 @@ def _fail(message: str, code: int = 2) -> int:
 def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
     from services.registry import migration_folders
 
-    applied = asyncio.run(migrate_all(settings.database_url, migration_folders()))
+    applied = asyncio.run(
+        migrate_all(settings.database_url, migration_folders(), settings.service_password)
+    )
     total = sum(len(v) for v in applied.values())
     for schema, versions in applied.items():
         for version in versions:
@@ -145,7 +147,13 @@ def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
 async def _with_gateway_db(settings: Settings, job):  # type: ignore[no-untyped-def]
     from shared.db import create_pool, scoped
 
-    pool = await create_pool(settings.database_url, "gateway", min_size=1, max_size=1)
+    pool = await create_pool(
+        settings.database_url,
+        "gateway",
+        password=settings.service_password,
+        min_size=1,
+        max_size=1,
+    )
     try:
         async with scoped(pool, system=True) as conn:
             return await job(conn)
@@ -255,7 +263,7 @@ async def _spawn(
 async def _up(args: argparse.Namespace, settings: Settings) -> int:
     from services.registry import migration_folders
 
-    await migrate_all(settings.database_url, migration_folders())
+    await migrate_all(settings.database_url, migration_folders(), settings.service_password)
     extra: dict[str, str] = {}
     if settings.internal_secret is None:
         # Services must share a secret; for a local run, one made up now will do.

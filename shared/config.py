@@ -54,6 +54,10 @@ class Settings(BaseSettings):
 
     # --- security. Secrets come from the environment or from files named by *_FILE,
     # never from code; SecretStr keeps them out of reprs and logs.
+    # Password of the services' own database roles, where the server asks for one
+    # (local trust authentication needs none).
+    service_db_password: SecretStr | None = None
+    service_db_password_file: Path | None = None
     internal_secret: SecretStr | None = None
     internal_secret_file: Path | None = None
     internal_token_ttl_seconds: int = Field(default=60, gt=0, le=3600)
@@ -70,7 +74,7 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _secrets_from_files(self) -> Settings:
-        for name in ("internal_secret", "jwt_secret"):
+        for name in ("internal_secret", "jwt_secret", "service_db_password"):
             path = getattr(self, f"{name}_file")
             if getattr(self, name) is None and path is not None:
                 try:
@@ -83,6 +87,10 @@ class Settings(BaseSettings):
     @property
     def allowed_origins(self) -> frozenset[str]:
         return frozenset(o.strip() for o in self.cors_origins.split(",") if o.strip())
+
+    @property
+    def service_password(self) -> str | None:
+        return self.service_db_password.get_secret_value() if self.service_db_password else None
 
     def require_internal_secret(self) -> bytes:
         secret = self.internal_secret.get_secret_value() if self.internal_secret else ""

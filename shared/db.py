@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 from uuid import UUID
 
 import asyncpg
@@ -71,34 +71,49 @@ def service_role(schema: str) -> str:
     return f"adpilot_{schema}"
 
 
+def service_url(url: str, schema: str, password: str | None = None) -> str:
+    """``url`` logging in as the service's own role instead of the configured user."""
+    parts = urlsplit(url)
+    user = service_role(schema)
+    credentials = f"{user}:{quote(password, safe='')}" if password else user
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{credentials}@{host}"))
+
+
 async def create_pool(
     url: str,
     schema: str,
     *,
+    password: str | None = None,
     min_size: int = 1,
     max_size: int = 10,
     statement_timeout_ms: int = 10_000,
 ) -> asyncpg.Pool:
-    """A pool for one service: its schema on the search path, acting as its own role.
+    """A pool for one service: its schema on the search path, logged in as its own role.
 
-    The role is a startup parameter, so it is the session's default: even ``RESET ROLE``
-    cannot return to the login user's privileges.
+    The service role is the session user, not a role switched to: there is no more
+    privileged identity for the session to return to (``SET ROLE NONE`` and
+    ``RESET ROLE`` leave it where it is).
     """
+    login = service_url(url, schema, password)
     try:
         pool = await asyncpg.create_pool(
-            url,
+            login,
             min_size=min_size,
             max_size=max_size,
             init=_init_connection,
             server_settings={
                 "search_path": schema,
                 "application_name": f"adpilot-{schema}",
-                "role": service_role(schema),
                 "statement_timeout": str(statement_timeout_ms),
             },
             timeout=5,
         )
-    except (asyncpg.InvalidParameterValueError, asyncpg.InvalidCatalogNameError) as exc:
+    except (
+        asyncpg.InvalidParameterValueError,
+        asyncpg.InvalidCatalogNameError,
+        asyncpg.InvalidAuthorizationSpecificationError,
+    ) as exc:
         # The server answered: it is the database that is not ready for us.
         raise DependencyUnavailable(
             f"the database at {redact(url)} is not set up for adpilot ({exc}); "
@@ -170,19 +185,23 @@ TENANT_POLICY = """
 APPEND_ONLY_MARK = "append-only"
 
 
-async def secure_schema(conn: asyncpg.Connection, schema: str) -> None:
-    """Give ``schema`` its service role and put every tenant table under row-level security.
-
-    Runs after every migration, so a table added later is secured by construction.
+async def secure_schema(conn: asyncpg.Connection, schema: str, password: str | None = None) -> None:
+    """Give ``schema`` its service login role and put every tenant table under row-level
+    security. Runs after every migration, so a table added later is secured by construction.
     """
     role = service_role(schema)
     await conn.execute(
         f"""DO $$ BEGIN
-                CREATE ROLE "{role}" NOLOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE;
+                CREATE ROLE "{role}" LOGIN;
             EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$"""
     )
-    # The login user must be able to act as the role (it is named in the startup packet).
-    await conn.execute(f'GRANT "{role}" TO CURRENT_USER')
+    await conn.execute(
+        f'ALTER ROLE "{role}" LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE NOREPLICATION'
+    )
+    if password:
+        # DDL takes no parameters; the literal is quoted the way PostgreSQL quotes literals.
+        literal = "'" + password.replace("'", "''") + "'"
+        await conn.execute(f'ALTER ROLE "{role}" PASSWORD {literal}')
     await conn.execute(f'GRANT USAGE ON SCHEMA "{schema}" TO "{role}"')
     await conn.execute(
         f'GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA "{schema}" TO "{role}"'
@@ -211,7 +230,9 @@ async def secure_schema(conn: asyncpg.Connection, schema: str) -> None:
         )
 
 
-async def migrate_schema(conn: asyncpg.Connection, schema: str, folder: Path) -> list[str]:
+async def migrate_schema(
+    conn: asyncpg.Connection, schema: str, folder: Path, password: str | None = None
+) -> list[str]:
     """Apply the shared messaging tables, then the service's own files, into ``schema``,
     then secure it."""
     await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
@@ -223,7 +244,7 @@ async def migrate_schema(conn: asyncpg.Connection, schema: str, folder: Path) ->
     )
     applied = await _apply_folder(conn, schema, SHARED_MIGRATIONS, "shared")
     applied += await _apply_folder(conn, schema, folder, schema)
-    await secure_schema(conn, schema)
+    await secure_schema(conn, schema, password)
     return applied
 
 
@@ -246,14 +267,19 @@ async def scoped(
         yield conn
 
 
-async def migrate_all(url: str, schemas: dict[str, Path]) -> dict[str, list[str]]:
+async def migrate_all(
+    url: str, schemas: dict[str, Path], service_password: str | None = None
+) -> dict[str, list[str]]:
     """Create the database if needed and bring every schema up to date. Safe to run twice."""
     await ensure_database(url)
     conn = await connect(url)
     try:
         await conn.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK_KEY)
         try:
-            return {s: await migrate_schema(conn, s, folder) for s, folder in schemas.items()}
+            return {
+                s: await migrate_schema(conn, s, folder, service_password)
+                for s, folder in schemas.items()
+            }
         finally:
             await conn.execute("SELECT pg_advisory_unlock($1)", MIGRATION_LOCK_KEY)
     finally:

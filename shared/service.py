@@ -220,6 +220,7 @@ def create_app(spec: ServiceSpec, settings: Settings) -> web.Application:
         runtime.pool = await create_pool(
             settings.database_url,
             spec.name,
+            password=settings.service_password,
             min_size=settings.db_pool_min,
             max_size=settings.db_pool_max,
             statement_timeout_ms=settings.statement_timeout_ms,

@@ -63,9 +63,16 @@ async def test_service_roles_cannot_bypass_rls(decision_pool: asyncpg.Pool) -> N
         )
         assert who["name"] == service_role("decision")
         assert not who["rolsuper"] and not who["rolbypassrls"]
-        # Even asking to go back to the login user leaves the service role in charge.
-        await conn.execute("RESET ROLE")
-        assert await conn.fetchval("SELECT current_user") == service_role("decision")
+        # The service role is the session user: there is nobody more powerful to become.
+        for escape in ("RESET ROLE", "SET ROLE NONE"):
+            await conn.execute(escape)
+            assert await conn.fetchval("SELECT current_user") == service_role("decision")
+        for escape in ("SET ROLE postgres", "SET SESSION AUTHORIZATION postgres"):
+            with pytest.raises(asyncpg.InsufficientPrivilegeError):
+                await conn.execute(escape)
+        # Nor can it reach another service's schema.
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            await conn.fetch("SELECT * FROM gateway.api_keys")
 
 
 async def test_every_tenant_table_has_a_forced_policy(settings: Settings) -> None:
