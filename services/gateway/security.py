@@ -14,7 +14,8 @@ from services.gateway.keys import looks_like_key, principal_for_key
 from services.gateway.permissions import required_role
 from services.gateway.ratelimit import RateLimiter, retry_after
 from services.gateway.tokens import BadToken, JwtVerifier
-from shared.internal_auth import Principal
+from shared.internal_auth import HEADER as INTERNAL_HEADER
+from shared.internal_auth import InvalidToken, Principal, verify
 from shared.service import ServiceRuntime
 from shared.web import ApiError, Handler, Middleware
 
@@ -94,8 +95,17 @@ def _authenticate(runtime: ServiceRuntime) -> Middleware:
         except BadToken as exc:
             raise unauthorized(str(exc)) from exc
 
+    secret = runtime.settings.require_internal_secret()
+
     @web.middleware
     async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.path.startswith("/internal/"):
+            # Operational detail is for the platform itself, as on every other service.
+            try:
+                request["principal"] = verify(request.headers.get(INTERNAL_HEADER, ""), secret)
+            except InvalidToken as exc:
+                raise ApiError(401, "unauthorized", "internal route") from exc
+            return await handler(request)
         if not request.path.startswith(API_PREFIX) or request.path in PUBLIC_API_PATHS:
             return await handler(request)
         principal = await identify(request)

@@ -203,6 +203,13 @@ async def test_service_ports_refuse_direct_calls(platform: Platform, service: st
             assert set(await r.json()) == {"status", "service"}
 
 
+async def test_the_gateways_internal_status_is_not_public(anon: aiohttp.ClientSession) -> None:
+    async with anon.get("/internal/status") as r:
+        assert r.status == 401
+    async with anon.get("/internal/status", headers={"X-Adpilot-Internal": "e30.AAAA"}) as r:
+        assert r.status == 401
+
+
 async def test_open_endpoints_reveal_nothing_about_tenants(
     anon: aiohttp.ClientSession, platform: Platform, tenant_a: Tenant, tenant_b: Tenant
 ) -> None:
