@@ -22,6 +22,17 @@ log = logging.getLogger(__name__)
 Handler = Callable[[asyncpg.Connection, Envelope], Awaitable[None]]
 
 
+# Errors that say the database cannot be reached right now, not that the event is bad.
+DATABASE_UNAVAILABLE: tuple[type[BaseException], ...] = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.ConnectionDoesNotExistError,
+    asyncpg.TooManyConnectionsError,
+    asyncpg.CannotConnectNowError,
+)
+
+
 def topic_matches(pattern: str, key: str) -> bool:
     """AMQP topic matching: ``*`` is one word, ``#`` zero or more."""
     return _match(pattern.split("."), key.split("."))
@@ -59,6 +70,7 @@ class Consumer:
         max_deliveries: int = 5,
         ordered: Collection[str] = (),
         on_outcome: Callable[[str, str], None] = lambda _type, _outcome: None,
+        outage_backoff: tuple[float, float] = (0.5, 15.0),
     ) -> None:
         self.bus = bus
         self.pool = pool
@@ -70,6 +82,7 @@ class Consumer:
         # handled concurrently up to the prefetch count).
         self.ordered = frozenset(ordered)
         self.on_outcome = on_outcome
+        self.outage_backoff = outage_backoff
         self._order_lock = asyncio.Lock()
         self.dead_lettered = 0
         self.failures = 0
@@ -136,6 +149,26 @@ class Consumer:
                 await handler(conn, envelope)
         return True
 
+    async def _process_patiently(self, envelope: Envelope) -> bool:
+        """Apply the event, waiting out database outages.
+
+        An outage is no fault of the event: counting it as a failed attempt would
+        dead-letter everything in flight during a restart. The message stays unacked
+        meanwhile, so a crash still hands it back to the broker.
+        """
+        backoff, longest = self.outage_backoff
+        while True:
+            try:
+                return await self.process(envelope)
+            except DATABASE_UNAVAILABLE as exc:
+                self.on_outcome(envelope.type, "waiting")
+                log.warning(
+                    "database unavailable; holding the event until it answers",
+                    extra={"type": envelope.type, "error": repr(exc), "in": backoff},
+                )
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, longest)
+
     async def _on_message(self, message: AbstractIncomingMessage) -> None:
         try:
             envelope = Envelope.from_bytes(message.body)
@@ -147,9 +180,9 @@ class Consumer:
             if envelope.type in self.ordered:
                 # asyncio.Lock wakes waiters first-in, first-out: delivery order is kept.
                 async with self._order_lock:
-                    applied = await self.process(envelope)
+                    applied = await self._process_patiently(envelope)
             else:
-                applied = await self.process(envelope)
+                applied = await self._process_patiently(envelope)
             await message.ack()
             self.on_outcome(envelope.type, "applied" if applied else "duplicate")
         except Exception as exc:

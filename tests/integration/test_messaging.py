@@ -186,3 +186,45 @@ async def test_consumer_applies_each_event_once_and_dead_letters_poison(
     await channel.close()
     assert any("ValueError: cannot digest this" in r for r in reasons)
     assert any("invalid envelope" in r for r in reasons)
+
+
+async def test_a_database_outage_holds_events_instead_of_dead_lettering_them(
+    settings: Settings, bus: Bus, probe_pool: asyncpg.Pool
+) -> None:
+    outage = {"left": 5}  # more refusals than max_deliveries (3) allows failures
+
+    async def handler(conn: asyncpg.Connection, event: Envelope) -> None:
+        if outage["left"]:
+            outage["left"] -= 1
+            raise ConnectionRefusedError("database restarting")
+        await conn.execute(
+            "INSERT INTO effects (event_id, note) VALUES ($1, $2)", event.event_id, "survived"
+        )
+
+    consumer = Consumer(
+        bus,
+        probe_pool,
+        "probe",
+        {"probe.#": handler},
+        max_deliveries=3,
+        outage_backoff=(0.05, 0.2),
+    )
+    dlq = dead_letter_queue_name(settings.exchange, "probe")
+    before = await bus.queue_depth(dlq)
+    await consumer.start()
+    try:
+        event = probe_event("outage")
+        await bus.publish(event)
+
+        async def applied() -> bool:
+            async with scoped(probe_pool, TENANT) as conn:
+                return bool(
+                    await conn.fetchval("SELECT 1 FROM effects WHERE event_id = $1", event.event_id)
+                )
+
+        await eventually(applied, 30)
+    finally:
+        await consumer.stop()
+    assert outage["left"] == 0
+    assert consumer.dead_lettered == 0
+    assert await bus.queue_depth(dlq) == before
