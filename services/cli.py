@@ -228,6 +228,37 @@ def cmd_keys(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+# --- dead letters ------------------------------------------------------------------
+
+
+def cmd_dead_letters(args: argparse.Namespace, settings: Settings) -> int:
+    from shared.bus import Bus
+
+    async def run() -> int:
+        bus = Bus(settings.amqp_url, settings.exchange)
+        await bus.connect()
+        try:
+            total = 0
+            for service in args.service or SERVICES:
+                try:
+                    found = await bus.dead_letters(service, replay=args.replay, limit=args.limit)
+                except Exception:  # the queue does not exist until the service first ran
+                    continue
+                total += len(found)
+                for item in found:
+                    verb = "replayed" if args.replay else "held"
+                    print(
+                        f"{service:9} {verb} {item['routing_key']} {item['message_id']}: "
+                        f"{' '.join(item['error'].split())[:160]}"
+                    )
+            print(f"{total} dead-lettered message(s) {'replayed' if args.replay else 'found'}")
+            return 0
+        finally:
+            await bus.close()
+
+    return asyncio.run(run())
+
+
 # --- up ------------------------------------------------------------------------------
 
 
@@ -471,6 +502,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="API key with the operator role (default: $ADPILOT_API_KEY)",
     )
     p.set_defaults(run=cmd_simulate)
+
+    p = sub.add_parser(
+        "dead-letters",
+        help="list or replay events that kept failing",
+        description="List the events in the services' dead-letter queues with the reason each "
+        "failed, or --replay them after fixing the cause (consumers skip what they had "
+        "already applied).",
+    )
+    p.add_argument("--service", action="append", choices=SERVICES, help="only this service")
+    p.add_argument("--replay", action="store_true", help="publish them again and remove them")
+    p.add_argument("--limit", type=int, default=100, help="at most this many per service")
+    p.set_defaults(run=cmd_dead_letters)
 
     p = sub.add_parser(
         "keys",

@@ -40,6 +40,18 @@ def dead_letter_queue_name(exchange: str, service: str) -> str:
     return f"{exchange}.{service}.dlq"
 
 
+def original_routing_key(headers: dict[str, Any], fallback: str | None) -> str | None:
+    """Where a dead letter was first sent: our own header, else the broker's x-death."""
+    if headers.get("x-original-routing-key"):
+        return str(headers["x-original-routing-key"])
+    deaths = headers.get("x-death")
+    if isinstance(deaths, list) and deaths and isinstance(deaths[0], dict):
+        keys = deaths[0].get("routing-keys") or []
+        if keys:
+            return str(keys[0])
+    return fallback
+
+
 def envelope_message(envelope: Envelope) -> aio_pika.Message:
     return aio_pika.Message(
         envelope.to_bytes(),
@@ -168,6 +180,56 @@ class Bus:
                 await channel.close()
         except Exception:  # a missing queue closes the channel: that is an answer too
             return None
+
+    async def dead_letters(
+        self, service: str, *, replay: bool = False, limit: int = 100
+    ) -> list[dict[str, Any]]:
+        """What sits in ``service``'s dead-letter queue: up to ``limit`` messages, with why.
+
+        With ``replay`` each one is published again under its original routing key and then
+        removed; consumers that had already applied it skip it by its event id.
+        """
+        channel = await self.connection.channel(publisher_confirms=True)
+        try:
+            queue = await channel.declare_queue(
+                dead_letter_queue_name(self.exchange_name, service), passive=True
+            )
+            exchange = await channel.get_exchange(self.exchange_name)
+            found: list[dict[str, Any]] = []
+            held = []
+            for _ in range(limit):
+                message = await queue.get(no_ack=False, fail=False)
+                if message is None:
+                    break
+                headers = message.headers or {}
+                key = original_routing_key(headers, message.routing_key)
+                found.append(
+                    {
+                        "message_id": message.message_id,
+                        "routing_key": key,
+                        "error": str(headers.get("x-error", "delivery limit reached")),
+                    }
+                )
+                if replay and key:
+                    await exchange.publish(
+                        aio_pika.Message(
+                            message.body,
+                            message_id=message.message_id,
+                            type=message.type,
+                            content_type=message.content_type,
+                            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                        ),
+                        routing_key=key,
+                    )
+                    await message.ack()
+                else:
+                    held.append(message)
+            # Looked at, not taken: back in the queue for later.
+            for message in held:
+                await message.nack(requeue=True)
+            return found
+        finally:
+            await channel.close()
 
     async def delete_topology(self, services: Iterable[str]) -> None:
         """Remove a run's exchanges and queues (test runs clean up after themselves)."""

@@ -228,3 +228,46 @@ async def test_a_database_outage_holds_events_instead_of_dead_lettering_them(
     assert outage["left"] == 0
     assert consumer.dead_lettered == 0
     assert await bus.queue_depth(dlq) == before
+
+
+async def test_dead_letters_can_be_listed_and_replayed(
+    settings: Settings, bus: Bus, probe_pool: asyncpg.Pool
+) -> None:
+    fixed = {"yet": False}
+
+    async def handler(conn: asyncpg.Connection, event: Envelope) -> None:
+        if not fixed["yet"]:
+            raise ValueError("bug in the handler")
+        await conn.execute(
+            "INSERT INTO effects (event_id, note) VALUES ($1, 'replayed')", event.event_id
+        )
+
+    consumer = Consumer(bus, probe_pool, "probe", {"probe.#": handler}, max_deliveries=2)
+    await consumer.start()
+    try:
+        event = probe_event("later")
+        await bus.publish(event)
+
+        async def dead() -> list[dict[str, object]]:
+            found = await bus.dead_letters("probe")
+            return [f for f in found if f["message_id"] == str(event.event_id)]
+
+        (letter,), _ = await eventually(dead, 15)
+        assert letter["routing_key"] == event.type
+        assert "ValueError: bug in the handler" in str(letter["error"])
+        # Listing leaves it where it is.
+        assert await dead()
+        fixed["yet"] = True
+        replayed = await bus.dead_letters("probe", replay=True)
+        assert str(event.event_id) in {r["message_id"] for r in replayed}
+
+        async def applied() -> bool:
+            async with scoped(probe_pool, TENANT) as conn:
+                return bool(
+                    await conn.fetchval("SELECT 1 FROM effects WHERE event_id = $1", event.event_id)
+                )
+
+        await eventually(applied, 10)
+        assert await dead() == []
+    finally:
+        await consumer.stop()
