@@ -50,9 +50,18 @@ async def _watch_campaign(
     conn: asyncpg.Connection, event: Envelope, campaign_id: UUID, hours: list[datetime]
 ) -> None:
     tenant = event.tenant_id
-    history = await load_history(conn, tenant, [campaign_id], hours[0] - lookback(), hours[-1])
-    latest_hour = hours[-1]
-    for hour in hours:
+    newest = await conn.fetchval(
+        "SELECT max(hour) FROM campaign_metrics WHERE tenant_id = $1 AND campaign_id = $2",
+        tenant,
+        campaign_id,
+    )
+    # Alerts are about the present: hours older than the quiet period behind the newest
+    # stored hour (a backfill, a late correction) update history but raise nothing.
+    present = [h for h in hours if h > newest - QUIET_HOURS * HOUR]
+    if not present:
+        return
+    history = await load_history(conn, tenant, [campaign_id], present[0] - lookback(), newest)
+    for hour in present:
         for finding in findings_at(history, hour):
             alert, created = await store.raise_or_update(conn, tenant, campaign_id, finding, hour)
             payload = {
@@ -65,19 +74,17 @@ async def _watch_campaign(
             await _emit(
                 conn, event, events.ALERT_RAISED if created else events.ALERT_UPDATED, payload
             )
-    # Only data at or after the newest stored hour speaks for the present.
-    newest_stored = history[-1].hour if history else latest_hour
-    if latest_hour >= newest_stored:
-        for alert in await store.resolve_quiet(
-            conn, tenant, campaign_id, latest_hour - QUIET_HOURS * HOUR
-        ):
-            await _emit(
-                conn,
-                event,
-                events.ALERT_RESOLVED,
-                {**alert, "campaign_id": campaign_id, "resolution": "auto"},
-            )
-        await _assess_risks(conn, event, campaign_id, history, latest_hour)
+    # Only a batch that reaches the newest stored hour speaks for how things are now.
+    if hours[-1] < newest:
+        return
+    for alert in await store.resolve_quiet(conn, tenant, campaign_id, newest - QUIET_HOURS * HOUR):
+        await _emit(
+            conn,
+            event,
+            events.ALERT_RESOLVED,
+            {**alert, "campaign_id": campaign_id, "resolution": "auto"},
+        )
+    await _assess_risks(conn, event, campaign_id, history, newest)
 
 
 async def _assess_risks(

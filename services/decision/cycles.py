@@ -160,7 +160,7 @@ async def _recent_actions(
     rows = await conn.fetch(
         """SELECT context_data ->> 'campaign_id' AS campaign_id, action_taken
            FROM ai_decision_logs
-           WHERE tenant_id = $1 AND (context_data ->> 'as_of')::timestamptz > $2""",
+           WHERE tenant_id = $1 AND as_of > $2""",
         tenant,
         as_of - REPEAT_GUARD,
     )
@@ -272,6 +272,13 @@ class CycleRunner:
                 zip(STEPS, (gather, analyse, decide, publish), strict=True), start=1
             ):
                 summary[name] = await self._step(cycle, order, name, work)
+        except asyncio.CancelledError:
+            # Stopping mid-cycle: say so while we can; the reaper covers a hard stop.
+            with contextlib.suppress(Exception):
+                await asyncio.shield(
+                    self._finish(cycle, started, summary, "interrupted: the service stopped")
+                )
+            raise
         except Exception as exc:
             error = f"{exc.__class__.__name__}: {exc}"
             log.exception("cycle failed", extra={"cycle_id": str(cycle["id"])})
@@ -292,8 +299,8 @@ class CycleRunner:
                 row = await conn.fetchrow(
                     f"""INSERT INTO ai_decision_logs (tenant_id, cycle_id, decision_type,
                            context_data, decision_rationale, confidence_score, action_taken,
-                           impact_prediction)
-                        VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                           impact_prediction, as_of)
+                        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
                         RETURNING {DECISIONS.select_list}""",
                     cycle["tenant_id"],
                     cycle["id"],
@@ -303,6 +310,7 @@ class CycleRunner:
                     round(decision.confidence, 2),
                     decision.action_taken,
                     decision.impact_prediction,
+                    as_of,
                 )
                 assert row is not None
                 ids.append(row["id"])
@@ -349,9 +357,14 @@ class CycleRunner:
     async def claim_and_run(self) -> bool:
         """Run one pending cycle whose tenant has no cycle running anywhere. True if one ran."""
         async with scoped(self.pool, system=True) as conn:
+            # One candidate per tenant, the tenants oldest-waiting first: a tenant that
+            # queues many urgent cycles orders its own queue, not everyone else's.
             candidates = await conn.fetch(
-                """SELECT id, tenant_id FROM master_ai_cycles WHERE status = 'pending'
-                   ORDER BY priority DESC, created_at LIMIT 20"""
+                """SELECT id, tenant_id FROM (
+                       SELECT DISTINCT ON (tenant_id) id, tenant_id, created_at
+                       FROM master_ai_cycles WHERE status = 'pending'
+                       ORDER BY tenant_id, priority DESC, created_at) AS head
+                   ORDER BY created_at LIMIT 50"""
             )
         # The lock is per session and held for the whole cycle, on a connection of its own.
         async with self.pool.acquire() as lock:
@@ -381,6 +394,46 @@ class CycleRunner:
                     )
         return False
 
+    async def reap_abandoned(self) -> int:
+        """Fail cycles left 'running' by a process that stopped mid-cycle.
+
+        A running cycle's replica holds its tenant's lock; a cycle whose lock anyone can
+        take has nobody running it.
+        """
+        async with scoped(self.pool, system=True) as conn:
+            running = await conn.fetch(
+                "SELECT id, tenant_id FROM master_ai_cycles WHERE status = 'running'"
+            )
+        reaped = 0
+        async with self.pool.acquire() as lock:
+            for cycle in running:
+                tenant = str(cycle["tenant_id"])
+                if not await lock.fetchval(
+                    "SELECT pg_try_advisory_lock($1, hashtext($2))", CYCLE_LOCK_CLASS, tenant
+                ):
+                    continue
+                try:
+                    async with scoped(self.pool, cycle["tenant_id"]) as conn:
+                        done = await conn.execute(
+                            """UPDATE master_ai_cycles SET status = 'failed', end_time = now(),
+                                   updated_at = now(),
+                                   error_message = 'abandoned: the process running it stopped'
+                               WHERE id = $1 AND status = 'running'""",
+                            cycle["id"],
+                        )
+                        await conn.execute(
+                            """UPDATE ai_workflow_states SET status = 'failed',
+                                   completed_at = now(), error_message = 'abandoned'
+                               WHERE workflow_id = $1 AND status = 'running'""",
+                            cycle["id"],
+                        )
+                    reaped += done == "UPDATE 1"
+                finally:
+                    await lock.execute(
+                        "SELECT pg_advisory_unlock($1, hashtext($2))", CYCLE_LOCK_CLASS, tenant
+                    )
+        return reaped
+
     async def schedule(self) -> None:
         """Queue a scheduled cycle for every tenant with recent metrics."""
         async with scoped(self.pool, system=True) as conn:
@@ -405,12 +458,14 @@ async def run_cycles(runtime: ServiceRuntime) -> None:
     wake = asyncio.Event()
     interval = runtime.settings.cycle_interval_seconds
     next_schedule = time.monotonic() + interval
+    await runner.reap_abandoned()
     listener = await runtime.db.acquire()
     try:
         await listener.add_listener("decision_cycles", lambda *_: wake.set())
         while True:
             wake.clear()
             if time.monotonic() >= next_schedule:
+                await runner.reap_abandoned()
                 await runner.schedule()
                 next_schedule = time.monotonic() + interval
             if await runner.claim_and_run():

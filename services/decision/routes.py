@@ -15,7 +15,7 @@ from shared.events import to_payload
 from shared.outbox import enqueue
 from shared.resources import insert
 from shared.service import ServiceRuntime
-from shared.web import invalid, json_response, parse_body
+from shared.web import ApiError, invalid, json_response, parse_body
 
 
 async def _require(
@@ -28,6 +28,10 @@ async def _require(
         raise invalid(f"{field} does not exist", [{"field": field, "message": "not found"}])
 
 
+# Cycles someone asked for that may wait at once, per tenant.
+MAX_PENDING_REQUESTED = 5
+
+
 def routes(runtime: ServiceRuntime) -> list[web.RouteDef]:
     async def create_cycle(request: web.Request) -> web.Response:
         """Queue a cycle of the caller's own; the runner picks it up like any other."""
@@ -36,6 +40,18 @@ def routes(runtime: ServiceRuntime) -> list[web.RouteDef]:
         values = {**body.model_dump(), "trigger_event": body.trigger_event or "api"}
         values["metadata"] = {**body.metadata, "triggers": [values["trigger_event"]]}
         async with runtime.tenant_tx(tenant) as conn:
+            waiting = await conn.fetchval(
+                "SELECT count(*) FROM master_ai_cycles "
+                "WHERE tenant_id = $1 AND status = 'pending' AND NOT joinable",
+                tenant,
+            )
+            if waiting >= MAX_PENDING_REQUESTED:
+                raise ApiError(
+                    409,
+                    "too_many_pending_cycles",
+                    f"{waiting} requested cycles are already waiting; try again when they ran",
+                    {"pending": waiting},
+                )
             row = await insert(conn, r.CYCLES, tenant, values)
             await enqueue(
                 conn, runtime.event(request, events.CYCLE_QUEUED, to_payload(row), tenant)

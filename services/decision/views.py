@@ -14,6 +14,13 @@ from shared.metrics_input import from_wire
 from shared.metrics_store import upsert_metrics
 
 
+def _timestamp(value: Any) -> datetime | None:
+    try:
+        return datetime.fromisoformat(str(value)) if value else None
+    except ValueError:
+        return None
+
+
 def _uuid(value: Any) -> UUID | None:
     try:
         return UUID(str(value))
@@ -46,12 +53,16 @@ async def _store_alert(conn: asyncpg.Connection, event: Envelope) -> str | None:
     )
     await conn.execute(
         """INSERT INTO alert_view (tenant_id, alert_id, campaign_id, kind, metric, severity,
-                                   observed, baseline, status)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                                   observed, baseline, status, source_updated_at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
            ON CONFLICT (alert_id) DO UPDATE SET severity = EXCLUDED.severity,
                observed = EXCLUDED.observed, baseline = EXCLUDED.baseline,
                status = EXCLUDED.status, kind = EXCLUDED.kind, metric = EXCLUDED.metric,
-               updated_at = now()""",
+               source_updated_at = EXCLUDED.source_updated_at, updated_at = now()
+           -- Resolved and dismissed are final, and an older picture never replaces a newer.
+           WHERE alert_view.status NOT IN ('resolved', 'dismissed')
+             AND (alert_view.source_updated_at IS NULL OR EXCLUDED.source_updated_at IS NULL
+                  OR EXCLUDED.source_updated_at >= alert_view.source_updated_at)""",
         event.tenant_id,
         UUID(p["id"]),
         _uuid(p.get("campaign_id") or p.get("affected_entity_id")),
@@ -60,6 +71,7 @@ async def _store_alert(conn: asyncpg.Connection, event: Envelope) -> str | None:
         p.get("severity", "medium"),
         *_observed_and_baseline(evidence),
         p.get("status", "active"),
+        _timestamp(p.get("updated_at")),
     )
     return before
 
@@ -91,13 +103,15 @@ async def on_risk_assessed(conn: asyncpg.Connection, event: Envelope) -> None:
                ON CONFLICT (tenant_id, campaign_id, risk_type) DO UPDATE SET
                    risk_level = EXCLUDED.risk_level,
                    probability_score = EXCLUDED.probability_score,
-                   assessed_hour = EXCLUDED.assessed_hour, updated_at = now()""",
+                   assessed_hour = EXCLUDED.assessed_hour, updated_at = now()
+               WHERE risk_view.assessed_hour IS NULL OR EXCLUDED.assessed_hour IS NULL
+                  OR EXCLUDED.assessed_hour >= risk_view.assessed_hour""",
             event.tenant_id,
             UUID(p["campaign_id"]),
             risk["risk_type"],
             risk["risk_level"],
             float(risk["probability_score"]),
-            datetime.fromisoformat(p["hour"]) if p.get("hour") else None,
+            _timestamp(p.get("hour")),
         )
 
 

@@ -89,6 +89,8 @@ class Collection:
     get_by_id: bool = True
     # What a create answers, when it is more than the item as listed.
     created: type[BaseModel] | None = None
+    # Whether a create can be refused with 409 (e.g. too many cycles already waiting).
+    create_conflicts: bool = False
 
     @property
     def path(self) -> str:
@@ -104,7 +106,7 @@ class Collection:
 
 
 COLLECTIONS: tuple[Collection, ...] = (
-    Collection("cycles", decision.CYCLES, Cycle, "cycles", CycleCreate),
+    Collection("cycles", decision.CYCLES, Cycle, "cycles", CycleCreate, create_conflicts=True),
     Collection("decisions", decision.DECISIONS, Decision, "decisions", DecisionCreate),
     Collection("performance", decision.PERFORMANCE, PerformanceScore, "performance scores"),
     Collection(
@@ -267,6 +269,7 @@ def _collection_operations(c: Collection) -> list[Operation]:
                 request_model=c.create,
                 required_role=c.write_role,
                 forwarded=c.forwarded,
+                conflict=c.create_conflicts,
             )
         )
     if c.get_by_id:

@@ -197,3 +197,111 @@ async def test_a_failed_cycle_says_why(
     assert done["status"] == "failed"
     assert "ZeroDivisionError: analysis blew up" in done["error_message"]
     assert step["status"] == "failed" and "analysis blew up" in step["error_message"]
+
+
+async def test_late_or_resent_old_hours_change_nothing_about_the_present(
+    alerts_db: asyncpg.Pool,
+) -> None:
+    tenant = uuid.uuid4()
+    probe = CampaignSimulator(1, seed=5, start=START)
+    target = probe.campaign_ids[0]
+    drop = InjectedAnomaly(target, "conversion_drop", START + 190 * HOUR, START + 198 * HOUR, 0.15)
+    sim = CampaignSimulator(1, seed=5, start=START, anomalies=[drop])
+    await _record(
+        alerts_db, tenant, [r for i in range(190) for r in sim.simulate_hour(START + i * HOUR)]
+    )
+    for i in range(190, 196):
+        await _record(alerts_db, tenant, sim.simulate_hour(START + i * HOUR))
+
+    async def state() -> tuple[list[tuple[object, ...]], list[tuple[object, ...]]]:
+        async with scoped(alerts_db, tenant) as conn:
+            alerts = await conn.fetch(
+                "SELECT id, status, occurrences, last_seen_hour FROM ai_smart_alerts "
+                "WHERE tenant_id = $1 ORDER BY id",
+                tenant,
+            )
+            risks = await conn.fetch(
+                "SELECT id, status, assessed_hour FROM ai_risk_management "
+                "WHERE tenant_id = $1 ORDER BY id",
+                tenant,
+            )
+        return [tuple(a) for a in alerts], [tuple(r) for r in risks]
+
+    before = await state()
+    assert before[0], "the drop raised no alert"
+    # A correction for a day long past, and a re-send of an hour inside the drop.
+    await _record(alerts_db, tenant, sim.simulate_hour(START + 100 * HOUR))
+    await _record(alerts_db, tenant, sim.simulate_hour(START + 192 * HOUR))
+    assert await state() == before
+
+
+async def test_copies_of_alerts_and_risks_only_move_forward(decision_db: asyncpg.Pool) -> None:
+    from services.decision import views
+
+    tenant, campaign, alert_id = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    t0 = datetime(2026, 9, 1, 12, tzinfo=UTC)
+
+    def alert_event(type_: str, status: str, updated: datetime) -> Envelope:
+        payload = {
+            "id": str(alert_id),
+            "campaign_id": str(campaign),
+            "status": status,
+            "severity": "high",
+            "alert_key": "cvr_down",
+            "updated_at": updated.isoformat(),
+        }
+        return Envelope(type=type_, tenant_id=tenant, payload=payload)
+
+    async def apply(handler, event: Envelope) -> None:  # type: ignore[no-untyped-def]
+        async with scoped(decision_db, tenant) as conn:
+            await handler(conn, event)
+
+    # The resolution overtakes the raise on the way (a retry, a slow consumer).
+    await apply(views.on_alert_changed, alert_event("alert.resolved", "resolved", t0 + HOUR))
+    await apply(views.on_alert_raised, alert_event("alert.raised", "active", t0))
+    await apply(views.on_alert_updated, alert_event("alert.updated", "active", t0 + 2 * HOUR))
+
+    def risk_event(level: str, hour: datetime) -> Envelope:
+        payload = {
+            "campaign_id": str(campaign),
+            "hour": hour.isoformat(),
+            "risks": [
+                {
+                    "risk_type": "tracking_loss",
+                    "risk_level": level,
+                    "probability_score": 9.0 if level == "high" else 1.0,
+                }
+            ],
+        }
+        return Envelope(type="risk.assessed", tenant_id=tenant, payload=payload)
+
+    await apply(views.on_risk_assessed, risk_event("low", t0 + 5 * HOUR))
+    await apply(views.on_risk_assessed, risk_event("high", t0 + 4 * HOUR))
+    async with scoped(decision_db, tenant) as conn:
+        status = await conn.fetchval("SELECT status FROM alert_view WHERE alert_id = $1", alert_id)
+        level = await conn.fetchval(
+            "SELECT risk_level FROM risk_view WHERE tenant_id = $1 AND campaign_id = $2",
+            tenant,
+            campaign,
+        )
+    assert status == "resolved"
+    assert level == "low"
+
+
+async def test_cycles_left_running_by_a_stopped_process_are_failed(
+    settings: Settings, decision_db: asyncpg.Pool
+) -> None:
+    tenant = uuid.uuid4()
+    async with scoped(decision_db, tenant) as conn:
+        orphan = await conn.fetchval(
+            """INSERT INTO master_ai_cycles (tenant_id, cycle_name, cycle_type, status)
+               VALUES ($1, 'orphan', 'decision', 'running') RETURNING id""",
+            tenant,
+        )
+    runner = CycleRunner(_runtime(settings, decision_db))
+    assert await runner.reap_abandoned() >= 1
+    async with scoped(decision_db, tenant) as conn:
+        row = await conn.fetchrow(
+            "SELECT status, error_message FROM master_ai_cycles WHERE id = $1", orphan
+        )
+    assert row["status"] == "failed" and "abandoned" in row["error_message"]
