@@ -10,6 +10,7 @@ Topology for exchange ``X`` (``adpilot.events`` unless a test run picks its own)
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Iterable
 from typing import Any
@@ -24,12 +25,16 @@ from aio_pika.abc import (
 
 from shared.db import redact
 from shared.events import Envelope
+from shared.topology import BINDINGS
 
 log = logging.getLogger(__name__)
 
 
 class BrokerUnavailable(RuntimeError):
     """RabbitMQ is not reachable. The message is one line a person can act on."""
+
+
+BROKER_DELIVERY_LIMIT = 20
 
 
 def queue_name(exchange: str, service: str) -> str:
@@ -92,6 +97,15 @@ class Bus:
         self._dlx = await self._channel.declare_exchange(
             f"{self.exchange_name}.dlx", aio_pika.ExchangeType.DIRECT, durable=True
         )
+        try:
+            for service, keys in BINDINGS.items():
+                await self.declare_service_queues(self._channel, service, keys)
+        except aio_pika.exceptions.ChannelPreconditionFailed as exc:
+            # An older declaration of one of our queues, with other arguments.
+            raise BrokerUnavailable(
+                f"RabbitMQ refused our queues: {exc}; delete the old queue "
+                "(e.g. `rabbitmqctl delete_queue <name>`) and start again"
+            ) from exc
 
     async def close(self) -> None:
         if self._connection is not None:
@@ -152,8 +166,10 @@ class Bus:
             arguments={
                 "x-queue-type": "quorum",
                 # Our consumer dead-letters with the reason first; the broker's limit is
-                # the backstop for a message that crashes the process before it can.
-                "x-delivery-limit": self.max_deliveries + 2,
+                # the backstop for a message that crashes the process before it can. It is
+                # a constant because every service declares every queue, and RabbitMQ
+                # refuses a second declaration with different arguments.
+                "x-delivery-limit": BROKER_DELIVERY_LIMIT,
                 "x-dead-letter-exchange": f"{self.exchange_name}.dlx",
                 "x-dead-letter-routing-key": dlq_name,
                 "x-dead-letter-strategy": "at-least-once",
@@ -233,13 +249,22 @@ class Bus:
 
     async def delete_topology(self, services: Iterable[str]) -> None:
         """Remove a run's exchanges and queues (test runs clean up after themselves)."""
-        channel = await self.connection.channel()
-        for service in services:
+        names = [
+            name
+            for service in services
             for name in (
                 queue_name(self.exchange_name, service),
                 dead_letter_queue_name(self.exchange_name, service),
-            ):
+            )
+        ]
+        for name in names:
+            # A failed operation closes its channel: one channel per deletion.
+            with contextlib.suppress(aio_pika.exceptions.AMQPError):
+                channel = await self.connection.channel()
                 await channel.queue_delete(name, if_unused=False, if_empty=False)
-        await channel.exchange_delete(self.exchange_name)
-        await channel.exchange_delete(f"{self.exchange_name}.dlx")
-        await channel.close()
+                await channel.close()
+        for exchange in (self.exchange_name, f"{self.exchange_name}.dlx"):
+            with contextlib.suppress(aio_pika.exceptions.AMQPError):
+                channel = await self.connection.channel()
+                await channel.exchange_delete(exchange)
+                await channel.close()

@@ -14,6 +14,7 @@ from shared.bus import Bus
 from shared.db import scoped
 from shared.events import Envelope
 from shared.logs import correlation_id_var
+from shared.topology import BINDINGS
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +99,12 @@ class Consumer:
         return None
 
     async def start(self) -> None:
+        declared = BINDINGS.get(self.service)
+        if declared is not None and not set(self.handlers) <= set(declared):
+            missing = sorted(set(self.handlers) - set(declared))
+            raise RuntimeError(
+                f"{self.service} handles {missing} but shared.topology does not bind them"
+            )
         self._channel = await self.bus.connection.channel(publisher_confirms=True)
         await self._channel.set_qos(prefetch_count=self.prefetch_count)
         queue = await self.bus.declare_service_queues(

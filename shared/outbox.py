@@ -8,12 +8,16 @@ import logging
 from collections.abc import Callable
 
 import asyncpg
+from pydantic import ValidationError
 
 from shared.bus import Bus
 from shared.db import scoped
 from shared.events import Envelope
 
 log = logging.getLogger(__name__)
+
+# A row this many attempts in is no longer tried; it stays in the backlog for a person.
+PARKED = 10
 
 
 async def enqueue(conn: asyncpg.Connection, envelope: Envelope) -> None:
@@ -67,22 +71,35 @@ class OutboxRelay:
         """Publish one batch. Returns how many rows were published."""
         async with scoped(self.pool, system=True) as conn:
             rows = await conn.fetch(
-                """SELECT id, body FROM outbox WHERE published_at IS NULL
+                """SELECT id, body FROM outbox WHERE published_at IS NULL AND attempts < $2
                    ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED""",
                 self.batch_size,
+                PARKED,
             )
             if not rows:
                 return 0
-            envelopes = [Envelope.model_validate(r["body"]) for r in rows]
+            good: list[tuple[int, Envelope]] = []
+            for row in rows:
+                try:
+                    good.append((row["id"], Envelope.model_validate(row["body"])))
+                except ValidationError as exc:
+                    # One bad row must not hold up every event behind it: park it, visibly.
+                    await conn.execute(
+                        "UPDATE outbox SET attempts = $2, last_error = $3 WHERE id = $1",
+                        row["id"],
+                        PARKED,
+                        f"invalid envelope: {exc.errors()[:3]}"[:1000],
+                    )
+                    log.error("parked an invalid outbox row", extra={"outbox_id": row["id"]})
             # Confirms are awaited together: one round trip per batch, not per message.
-            await asyncio.gather(*(self.bus.publish(e) for e in envelopes))
+            await asyncio.gather(*(self.bus.publish(e) for _, e in good))
             await conn.execute(
                 "UPDATE outbox SET published_at = now(), attempts = attempts + 1 "
                 "WHERE id = ANY($1::bigint[])",
-                [r["id"] for r in rows],
+                [row_id for row_id, _ in good],
             )
-        self.published += len(rows)
-        self.on_published(len(rows))
+        self.published += len(good)
+        self.on_published(len(good))
         return len(rows)
 
     async def purge(self) -> None:

@@ -15,15 +15,18 @@ WINDOW = timedelta(hours=24)
 MISSED_BEATS = 3
 
 
+UP = frozenset({"healthy", "warning"})
+
+
 def uptime_percentage(
-    healthy_beats: int, first_beat: datetime | None, now: datetime, interval_seconds: float
+    up_beats: int, first_beat: datetime | None, now: datetime, interval_seconds: float
 ) -> float:
-    """Share of the expected heartbeats in the window (up to 24 h) that came in healthy."""
+    """Share of the expected heartbeats in the window (up to 24 h) that came in up."""
     if first_beat is None:
-        return 100.0 if healthy_beats else 0.0
+        return 100.0 if up_beats else 0.0
     span = min(max((now - first_beat).total_seconds(), 0.0), WINDOW.total_seconds())
     expected = span / interval_seconds + 1
-    return round(min(100.0, 100.0 * healthy_beats / expected), 2)
+    return round(min(100.0, 100.0 * up_beats / expected), 2)
 
 
 async def on_health_reported(conn: asyncpg.Connection, event: Envelope) -> None:
@@ -31,7 +34,7 @@ async def on_health_reported(conn: asyncpg.Connection, event: Envelope) -> None:
     component, status = p["component_name"], p["health_status"]
     interval = float(p.get("heartbeat_seconds") or 15.0)
     stats = await conn.fetchrow(
-        """SELECT count(*) FILTER (WHERE health_status = 'healthy') AS healthy,
+        """SELECT count(*) FILTER (WHERE health_status IN ('healthy', 'warning')) AS up,
                   min(last_heartbeat) AS first
            FROM ai_system_health
            WHERE tenant_id = $1 AND component_name = $2
@@ -42,7 +45,8 @@ async def on_health_reported(conn: asyncpg.Connection, event: Envelope) -> None:
         WINDOW,
     )
     assert stats is not None
-    healthy = stats["healthy"] + (1 if status == "healthy" else 0)
+    # A warning is a service that is up with something to look at; only critical is down.
+    up = stats["up"] + (1 if status in UP else 0)
     first = stats["first"] or event.occurred_at
     await conn.execute(
         """INSERT INTO ai_system_health (tenant_id, component_name, health_status,
@@ -54,7 +58,7 @@ async def on_health_reported(conn: asyncpg.Connection, event: Envelope) -> None:
         {**p.get("metrics", {}), "heartbeat_seconds": interval, "service": event.source},
         p.get("errors", []),
         event.occurred_at,
-        uptime_percentage(healthy, first, event.occurred_at, interval),
+        uptime_percentage(up, first, event.occurred_at, interval),
     )
     # Heartbeats are only worth a week.
     await conn.execute(

@@ -271,3 +271,46 @@ async def test_dead_letters_can_be_listed_and_replayed(
         assert await dead() == []
     finally:
         await consumer.stop()
+
+
+async def test_events_wait_for_consumers_that_have_not_started_yet(
+    settings: Settings, bus: Bus
+) -> None:
+    from shared.bus import queue_name
+
+    # Connecting declared every service's queue, so nothing is unroutable.
+    name = queue_name(settings.exchange, "optimizer")
+    before = await bus.queue_depth(name)
+    assert before is not None
+    await bus.publish(Envelope(type="decision.made", tenant_id=TENANT, payload={"id": "x"}))
+
+    async def queued() -> bool:
+        return await bus.queue_depth(name) == before + 1
+
+    await eventually(queued, 5)
+
+
+async def test_an_invalid_outbox_row_is_parked_and_the_rest_flow(
+    bus: Bus, probe_pool: asyncpg.Pool
+) -> None:
+    relay = OutboxRelay(probe_pool, bus, "probe")
+    good = probe_event("behind the bad one")
+    async with scoped(probe_pool, TENANT) as conn:
+        bad_id = await conn.fetchval(
+            """INSERT INTO outbox (event_id, tenant_id, routing_key, body)
+               VALUES ($1, $2, 'probe.bad', '{"type": ""}') RETURNING id""",
+            uuid.uuid4(),
+            TENANT,
+        )
+        await enqueue(conn, good)
+    async with tap(bus) as received:
+        assert await relay.publish_pending() >= 2
+        message = await asyncio.wait_for(received.get(), 2)
+    assert Envelope.from_bytes(message.body).event_id == good.event_id
+    async with scoped(probe_pool, TENANT) as conn:
+        bad = await conn.fetchrow(
+            "SELECT published_at, attempts, last_error FROM outbox WHERE id = $1", bad_id
+        )
+        assert bad["published_at"] is None and bad["attempts"] == 10
+        assert "invalid envelope" in bad["last_error"]
+        await conn.execute("DELETE FROM outbox WHERE id = $1", bad_id)

@@ -56,3 +56,14 @@ def test_to_payload_makes_rows_json_safe() -> None:
         "at": "2026-01-01T00:00:00+00:00",
         "score": 72.5,
     }
+
+
+def test_every_handler_is_bound_in_the_topology() -> None:
+    from services.registry import spec_of
+    from shared.config import SERVICES
+    from shared.topology import BINDINGS
+
+    for name in SERVICES:
+        handlers = spec_of(name).handlers(None)  # type: ignore[arg-type]
+        assert set(handlers) <= set(BINDINGS[name]), name
+        assert handlers, name
