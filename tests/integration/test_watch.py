@@ -91,7 +91,7 @@ async def test_one_open_alert_per_campaign_and_kind(alerts_db: asyncpg.Pool) -> 
         assert alert["status"] == "active"
         span = (alert["last_seen_hour"] - alert["first_seen_hour"]) // HOUR + 1
         assert 1 <= alert["occurrences"] <= span
-    assert all(r["status"] == "active" for r in risks)
+    assert risks and all(r["status"] == "active" for r in risks)
     # Hours later, with the campaign recovered, the detector's alerts resolve themselves.
     for i in range(197, 206):
         await _record(alerts_db, tenant, sim.simulate_hour(START + i * HOUR))
