@@ -87,7 +87,19 @@ def test_compose_names_only_commands_the_cli_has() -> None:
     assert "management" in services["rabbitmq"]["image"]
 
 
-@pytest.mark.parametrize("sub", [[], ["migrate"], ["serve"], ["up"]])
+@pytest.mark.parametrize(
+    "sub",
+    [
+        [],
+        ["migrate"],
+        ["serve"],
+        ["up"],
+        ["simulate"],
+        ["keys"],
+        ["keys", "create"],
+        ["dead-letters"],
+    ],
+)
 def test_every_subcommand_has_help(sub: list[str]) -> None:
     out = subprocess.run(
         [sys.executable, "-m", "services.cli", *sub, "--help"],
