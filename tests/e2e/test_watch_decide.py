@@ -117,9 +117,17 @@ async def test_a_cycle_decides_about_the_dropped_campaign(
 ) -> None:
     target = str(fed["target"])
 
+    protective = {"decrease_budget", "pause_campaign", "lower_bid"}
+
     async def decision_for_target() -> list[dict[str, Any]]:
+        # Before the drop the healthy campaign may have been given more budget; wait for
+        # the decision that answers the drop.
         decisions = await _items(api, "/api/ai/decisions")
-        return [d for d in decisions if d["context_data"].get("campaign_id") == target]
+        return [
+            d
+            for d in decisions
+            if d["context_data"].get("campaign_id") == target and d["action_taken"] in protective
+        ]
 
     try:
         (decision, *_), _ = await eventually(decision_for_target, 20)
@@ -131,7 +139,12 @@ async def test_a_cycle_decides_about_the_dropped_campaign(
             f"cycles {[(c['status'], c['trigger_event'], c['metadata']) for c in cycles[:5]]}"
         ) from None
     assert decision["decision_type"] in {"budget_adjustment", "campaign_pause", "keyword_bid"}
-    assert decision["action_taken"] in {"decrease_budget", "pause_campaign", "lower_bid"}
+    # It answers the drop: the alerts it acted on are the target's conversion alerts.
+    triggers = set(decision["context_data"]["trigger_alert_ids"])
+    target_alerts = {
+        a["id"] for a in await _items(api, "/api/ai/alerts", affected_entity_id=target)
+    }
+    assert triggers and triggers <= target_alerts
     assert 0 < float(decision["confidence_score"]) <= 100
     rationale = decision["decision_rationale"]
     assert "%" in rationale and any(ch.isdigit() for ch in rationale)
