@@ -83,7 +83,8 @@ def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
     start = (
         floor_hour(datetime.fromisoformat(args.start))
         if args.start
-        else floor_hour(datetime.now(UTC)) - backfill * HOUR
+        # The run ends at the current hour: every simulated hour is a real, past one.
+        else floor_hour(datetime.now(UTC)) - (args.hours - 1) * HOUR
     )
     probe = CampaignSimulator(args.campaigns, args.seed, start)
     try:
@@ -232,6 +233,8 @@ def cmd_keys(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_dead_letters(args: argparse.Namespace, settings: Settings) -> int:
+    import aio_pika
+
     from shared.bus import Bus
 
     async def run() -> int:
@@ -242,8 +245,8 @@ def cmd_dead_letters(args: argparse.Namespace, settings: Settings) -> int:
             for service in args.service or SERVICES:
                 try:
                     found = await bus.dead_letters(service, replay=args.replay, limit=args.limit)
-                except Exception:  # the queue does not exist until the service first ran
-                    continue
+                except aio_pika.exceptions.ChannelNotFoundEntity:
+                    continue  # the queue does not exist until the service first ran
                 total += len(found)
                 for item in found:
                     verb = "replayed" if args.replay else "held"

@@ -156,8 +156,10 @@ class Bus:
         dlx = await channel.declare_exchange(
             f"{self.exchange_name}.dlx", aio_pika.ExchangeType.DIRECT, durable=True
         )
+        # A classic queue: a holding pen people look into, where a look (get and requeue)
+        # must not count towards a delivery limit as it would on a quorum queue.
         dlq = await channel.declare_queue(
-            dlq_name, durable=True, arguments={"x-queue-type": "quorum"}
+            dlq_name, durable=True, arguments={"x-queue-type": "classic"}
         )
         await dlq.bind(dlx, routing_key=dlq_name)
         queue = await channel.declare_queue(

@@ -31,7 +31,24 @@ DATABASE_UNAVAILABLE: tuple[type[BaseException], ...] = (
     asyncpg.ConnectionDoesNotExistError,
     asyncpg.TooManyConnectionsError,
     asyncpg.CannotConnectNowError,
+    asyncpg.AdminShutdownError,
+    asyncpg.CrashShutdownError,
 )
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """Whether ``exc``, or what caused it, says the database is unreachable.
+
+    A connection lost mid-transaction surfaces as the rollback's InterfaceError, with the
+    real cause behind it."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, DATABASE_UNAVAILABLE) or (
+            isinstance(seen, asyncpg.InterfaceError) and "connection is closed" in str(seen)
+        ):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def topic_matches(pattern: str, key: str) -> bool:
@@ -167,7 +184,9 @@ class Consumer:
         while True:
             try:
                 return await self.process(envelope)
-            except DATABASE_UNAVAILABLE as exc:
+            except Exception as exc:
+                if not database_unavailable(exc):
+                    raise
                 self.on_outcome(envelope.type, "waiting")
                 log.warning(
                     "database unavailable; holding the event until it answers",

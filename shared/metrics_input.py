@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -33,6 +33,9 @@ class MetricRow(RequestModel):
             raise ValueError("hour needs a timezone, e.g. 2026-11-01T10:00:00Z")
         if (value.minute, value.second, value.microsecond) != (0, 0, 0):
             raise ValueError("hour must be the start of an hour (minutes and seconds zero)")
+        # An hour from the future would stand for "now" and hide every real hour after it.
+        if value > datetime.now(UTC) + timedelta(hours=1):
+            raise ValueError("hour is in the future")
         return value.astimezone(UTC)
 
     @field_validator("spend", "revenue", "budget")

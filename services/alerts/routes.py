@@ -49,7 +49,7 @@ def routes(runtime: ServiceRuntime) -> list[web.RouteDef]:
                     409, "invalid_transition", str(exc), {"status": exc.status, "action": action}
                 ) from exc
             row = await conn.fetchrow(
-                f"""UPDATE ai_smart_alerts SET status = $3, updated_at = now(),
+                f"""UPDATE ai_smart_alerts SET status = $3, updated_at = clock_timestamp(),
                        acknowledged_at = CASE WHEN $3 = 'acknowledged' THEN now()
                                               ELSE acknowledged_at END,
                        resolved_at = CASE WHEN $3 IN ('resolved', 'dismissed') THEN now()

@@ -13,6 +13,8 @@ from services.alerts.resources import ALERTS, RISKS
 from services.alerts.risk import RiskAssessment
 
 SEVERITY_ORDER = "ARRAY['low', 'medium', 'high', 'critical']"
+# ``updated_at`` is stamped with clock_timestamp(), not now(): copies elsewhere keep the
+# newest version of an alert by it, and now() is when a (possibly long) transaction began.
 
 
 async def raise_or_update(
@@ -43,7 +45,7 @@ async def raise_or_update(
                 occurrences = a.occurrences
                     + CASE WHEN EXCLUDED.last_seen_hour > a.last_seen_hour THEN 1 ELSE 0 END,
                 last_seen_hour = GREATEST(a.last_seen_hour, EXCLUDED.last_seen_hour),
-                updated_at = now()
+                updated_at = clock_timestamp()
             RETURNING {ALERTS.select_list}, (xmax = 0) AS created""",
         tenant_id,
         content.alert_type,
@@ -67,7 +69,7 @@ async def resolve_quiet(
     """Resolve detector-raised alerts not seen since ``before``: the campaign recovered."""
     rows = await conn.fetch(
         f"""UPDATE ai_smart_alerts SET status = 'resolved', resolved_at = now(),
-                   updated_at = now(),
+                   updated_at = clock_timestamp(),
                    evidence = coalesce(evidence, '{{}}'::jsonb) || '{{"auto_resolved": true}}'
             WHERE tenant_id = $1 AND affected_entity_id = $2 AND alert_key IS NOT NULL
               AND status IN ('active', 'acknowledged') AND last_seen_hour < $3
@@ -117,7 +119,7 @@ async def record_risk(
                     probability_score = EXCLUDED.probability_score,
                     impact_assessment = EXCLUDED.impact_assessment,
                     mitigation_actions = EXCLUDED.mitigation_actions,
-                    assessed_hour = EXCLUDED.assessed_hour, updated_at = now()
+                    assessed_hour = EXCLUDED.assessed_hour, updated_at = clock_timestamp()
                 RETURNING {RISKS.select_list}""",
             tenant_id,
             risk.risk_type,
@@ -133,7 +135,7 @@ async def record_risk(
         row = await conn.fetchrow(
             f"""UPDATE ai_risk_management SET status = 'resolved', risk_level = $4,
                        probability_score = $5, risk_indicators = $6, assessed_hour = $7,
-                       updated_at = now()
+                       updated_at = clock_timestamp()
                 WHERE tenant_id = $1 AND affected_entity_id = $2 AND risk_type = $3
                   AND status = 'active'
                 RETURNING {RISKS.select_list}""",

@@ -337,7 +337,8 @@ class CycleRunner:
                 f"""UPDATE master_ai_cycles SET status = $2, end_time = now(),
                         duration_seconds = $3, error_message = $4, updated_at = now(),
                         metadata = metadata || $5::jsonb
-                    WHERE id = $1 RETURNING {CYCLES.select_list}, tenant_id""",
+                    WHERE id = $1 AND status = 'running'
+                    RETURNING {CYCLES.select_list}, tenant_id""",
                 cycle["id"],
                 status,
                 round(duration),
@@ -348,7 +349,13 @@ class CycleRunner:
                     "steps": list(summary),
                 },
             )
-            assert row is not None
+            if row is None:
+                # Already ended elsewhere (the reaper took it for abandoned): keep that ending.
+                current = await conn.fetchrow(
+                    f"SELECT {CYCLES.select_list} FROM master_ai_cycles WHERE id = $1", cycle["id"]
+                )
+                assert current is not None
+                return dict(current)
             finished = dict(row)
             finished.pop("tenant_id")
             await enqueue(conn, self._event(cycle, events.CYCLE_COMPLETED, to_payload(finished)))

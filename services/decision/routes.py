@@ -30,6 +30,7 @@ async def _require(
 
 # Cycles someone asked for that may wait at once, per tenant.
 MAX_PENDING_REQUESTED = 5
+REQUEST_LOCK_CLASS = 0x41445052
 
 
 def routes(runtime: ServiceRuntime) -> list[web.RouteDef]:
@@ -40,6 +41,10 @@ def routes(runtime: ServiceRuntime) -> list[web.RouteDef]:
         values = {**body.model_dump(), "trigger_event": body.trigger_event or "api"}
         values["metadata"] = {**body.metadata, "triggers": [values["trigger_event"]]}
         async with runtime.tenant_tx(tenant) as conn:
+            # Concurrent requests take turns, so the count below is the truth when we insert.
+            await conn.execute(
+                "SELECT pg_advisory_xact_lock($1, hashtext($2))", REQUEST_LOCK_CLASS, str(tenant)
+            )
             waiting = await conn.fetchval(
                 "SELECT count(*) FROM master_ai_cycles "
                 "WHERE tenant_id = $1 AND status = 'pending' AND NOT joinable",

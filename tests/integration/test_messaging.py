@@ -314,3 +314,47 @@ async def test_an_invalid_outbox_row_is_parked_and_the_rest_flow(
         assert bad["published_at"] is None and bad["attempts"] == 10
         assert "invalid envelope" in bad["last_error"]
         await conn.execute("DELETE FROM outbox WHERE id = $1", bad_id)
+
+
+async def test_a_connection_lost_mid_transaction_is_waited_out(
+    settings: Settings, bus: Bus, probe_pool: asyncpg.Pool
+) -> None:
+    calls = {"n": 0}
+
+    async def handler(conn: asyncpg.Connection, event: Envelope) -> None:
+        calls["n"] += 1
+        await conn.execute(
+            "INSERT INTO effects (event_id, note) VALUES ($1, 'half')", event.event_id
+        )
+        if calls["n"] == 1:
+            # The server drops this very session, as a restart or failover would.
+            await conn.execute("SELECT pg_terminate_backend(pg_backend_pid())")
+
+    consumer = Consumer(
+        bus,
+        probe_pool,
+        "probe",
+        {"probe.#": handler},
+        max_deliveries=1,
+        outage_backoff=(0.05, 0.2),
+    )
+    await consumer.start()
+    try:
+        event = probe_event("terminated")
+        await bus.publish(event)
+
+        async def applied() -> int:
+            async with scoped(probe_pool, TENANT) as conn:
+                return int(
+                    await conn.fetchval(
+                        "SELECT count(*) FROM effects WHERE event_id = $1", event.event_id
+                    )
+                )
+
+        count, _ = await eventually(applied, 15)
+    finally:
+        await consumer.stop()
+    # Applied once, after the lost attempt rolled back; never dead-lettered (one delivery
+    # was all it was allowed).
+    assert count == 1 and calls["n"] == 2
+    assert consumer.dead_lettered == 0

@@ -67,3 +67,23 @@ def test_every_handler_is_bound_in_the_topology() -> None:
         handlers = spec_of(name).handlers(None)  # type: ignore[arg-type]
         assert set(handlers) <= set(BINDINGS[name]), name
         assert handlers, name
+
+
+def test_lost_connections_are_recognised_through_the_exception_chain() -> None:
+    import asyncpg
+
+    from shared.consumer import database_unavailable
+
+    assert database_unavailable(ConnectionRefusedError())
+    assert database_unavailable(asyncpg.AdminShutdownError("terminating connection"))
+    try:
+        try:
+            raise asyncpg.ConnectionDoesNotExistError("connection was closed")
+        except asyncpg.ConnectionDoesNotExistError as inner:
+            raise asyncpg.InterfaceError(
+                "cannot rollback; the underlying connection is closed"
+            ) from inner
+    except asyncpg.InterfaceError as outer:
+        assert database_unavailable(outer)
+    assert not database_unavailable(ValueError("bad payload"))
+    assert not database_unavailable(asyncpg.UniqueViolationError("duplicate key"))

@@ -139,6 +139,7 @@ def _row(**overrides: object) -> dict:
         ({"campaign_id": "nope"}, "campaign_id"),
         ({"spend": "NaN"}, "spend"),
         ({"clicks": 2000}, None),
+        ({"hour": "2099-01-01T00:00:00Z"}, "hour"),
         ({"surplus": 1}, "surplus"),
     ],
 )
