@@ -92,6 +92,14 @@ def test_mad_matches_scipy() -> None:
         assert robust_z(0.0, values).scale == pytest.approx(expected, rel=1e-9)
 
 
+def test_mad_scale_matches_statsmodels() -> None:
+    from statsmodels.robust.scale import mad
+
+    values = [3.1, 4.7, 2.2, 9.8, 5.5, 4.4, 3.9, 6.0]
+    # statsmodels scales by 1/Phi^-1(3/4) around the median, as our robust z does.
+    assert robust_z(0.0, values).scale == pytest.approx(mad(values, center=np.median(values)))
+
+
 def test_robust_z_known_answer() -> None:
     # median 11; absolute deviations 1, 1, 0, 2, 2 -> MAD 1
     score = robust_z(20.0, [10.0, 12.0, 11.0, 13.0, 9.0])
