@@ -1,0 +1,247 @@
+"""How much the platform's path costs against the database alone, measured in one run.
+
+Starts the four services on a throwaway database and exchange, then measures:
+
+- a decision through the gateway (client-side round trip) and the decision -> pending
+  recommendation latency (by the database's clock), against a bare INSERT + COMMIT;
+- a 1,000-row metrics batch through the gateway until the alerts service has stored it,
+  against storing the same rows directly, and against the alerts handler itself
+  (upsert, detection, risk) called in-process: the difference is the messaging path.
+
+Figures are medians (and p90) over repeated runs, with ratios to the baseline measured in
+the same run: this machine is shared and noisy, so absolute numbers travel badly.
+
+    .venv/bin/python bench/pipeline.py [--runs 100] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import secrets
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from services.alerts.watch import on_metrics_recorded
+from services.gateway.keys import create_key, ensure_tenant
+from services.registry import migration_folders
+from services.simulate import to_body
+from shared.bus import Bus
+from shared.config import SERVICES, Settings
+from shared.connectors.simulator import CampaignSimulator
+from shared.db import connect, create_pool, migrate_all, scoped
+from shared.events import Envelope
+from shared.metrics_store import upsert_metrics
+from tests.e2e.platform import Platform
+from tests.infra import free_port, with_database
+
+HOUR = timedelta(hours=1)
+
+
+def _ms(values: list[float]) -> dict[str, float]:
+    ordered = sorted(values)
+    return {
+        "median": round(statistics.median(ordered) * 1000, 3),
+        "p90": round(ordered[int(0.9 * (len(ordered) - 1))] * 1000, 3),
+    }
+
+
+async def _baseline_insert(pool: Any, tenant: uuid.UUID, runs: int) -> list[float]:
+    took = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        async with scoped(pool, tenant) as conn:
+            await conn.execute(
+                "INSERT INTO ai_decision_logs (tenant_id, decision_type) "
+                "VALUES ($1, 'keyword_bid')",
+                tenant,
+            )
+        took.append(time.perf_counter() - start)
+    return took
+
+
+async def _decisions(
+    api: aiohttp.ClientSession, pool: Any, tenant: uuid.UUID, runs: int
+) -> tuple[list[float], list[float]]:
+    round_trips, ids = [], []
+    body = {
+        "decision_type": "keyword_bid",
+        "action_taken": "lower_bid",
+        "confidence_score": 70,
+        "context_data": {"campaign_id": str(uuid.uuid4())},
+    }
+    for _ in range(runs):
+        start = time.perf_counter()
+        async with api.post("/api/ai/decisions", json=body) as r:
+            assert r.status == 201, await r.text()
+            ids.append(uuid.UUID((await r.json())["id"]))
+        round_trips.append(time.perf_counter() - start)
+    optimizer = await create_pool(pool["url"], "optimizer", min_size=1, max_size=1)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            async with scoped(optimizer, tenant) as conn:
+                made = await conn.fetch(
+                    "SELECT source_decision_id, created_at FROM ai_recommendations "
+                    "WHERE source_decision_id = ANY($1::uuid[])",
+                    ids,
+                )
+            if len(made) == len(ids) or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.1)
+    finally:
+        await optimizer.close()
+    async with scoped(pool["decision"], tenant) as conn:
+        decided = {
+            r["id"]: r["created_at"]
+            for r in await conn.fetch(
+                "SELECT id, created_at FROM ai_decision_logs WHERE id = ANY($1::uuid[])", ids
+            )
+        }
+    pipeline = [(r["created_at"] - decided[r["source_decision_id"]]).total_seconds() for r in made]
+    return round_trips, pipeline
+
+
+def _batches(runs: int) -> list[list[Any]]:
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    sim = CampaignSimulator(40, seed=3, start=start)
+    # 40 campaigns x 25 hours = 1,000 rows per batch, every batch new hours.
+    return [
+        [row for h in range(i * 25, (i + 1) * 25) for row in sim.simulate_hour(start + h * HOUR)]
+        for i in range(runs)
+    ]
+
+
+async def _ingest(
+    api: aiohttp.ClientSession, alerts: Any, tenant: uuid.UUID, batches: list[list[Any]]
+) -> list[float]:
+    took = []
+    for rows in batches:
+        hours = sorted({r.hour for r in rows})
+        start = time.perf_counter()
+        async with api.post("/api/ai/metrics", json=to_body(rows)) as r:
+            assert r.status == 202, await r.text()
+        while True:
+            async with scoped(alerts, tenant) as conn:
+                stored = await conn.fetchval(
+                    "SELECT count(*) FROM campaign_metrics WHERE tenant_id = $1 "
+                    "AND hour BETWEEN $2 AND $3",
+                    tenant,
+                    hours[0],
+                    hours[-1],
+                )
+            if stored == len(rows):
+                break
+            await asyncio.sleep(0.005)
+        took.append(time.perf_counter() - start)
+    return took
+
+
+async def _baseline_ingest(alerts: Any, batches: list[list[Any]], *, detect: bool) -> list[float]:
+    """The same batches stored directly: only the upsert, or the alerts service's whole
+    handler (upsert, detection, risk) called in-process without HTTP, outbox or broker."""
+    took = []
+    scratch = uuid.uuid4()
+    for rows in batches:
+        start = time.perf_counter()
+        async with scoped(alerts, scratch) as conn:
+            if detect:
+                event = Envelope(type="metrics.recorded", tenant_id=scratch, payload=to_body(rows))
+                await on_metrics_recorded(conn, event)
+            else:
+                await upsert_metrics(conn, scratch, rows)
+        took.append(time.perf_counter() - start)
+    return took
+
+
+async def main(runs: int, as_json: bool) -> int:
+    rid = secrets.token_hex(5)
+    server = "postgresql://postgres@127.0.0.1:5432/postgres"
+    settings = Settings(
+        database_url=with_database(server, f"adpilot_bench_{rid}"),
+        exchange=f"adpilot.bench.{rid}",
+        gateway_port=free_port(),
+        decision_port=free_port(),
+        alerts_port=free_port(),
+        optimizer_port=free_port(),
+        internal_secret=secrets.token_hex(32),
+        rate_limit_per_minute=10**6,
+        rate_limit_burst=10**6,
+        heartbeat_seconds=5,
+        log_level="WARNING",
+    )
+    await migrate_all(settings.database_url, migration_folders())
+    gateway_pool = await create_pool(settings.database_url, "gateway", min_size=1, max_size=1)
+    async with scoped(gateway_pool, system=True) as conn:
+        tenant = await ensure_tenant(conn, f"bench-{rid}")
+        _row, key = await create_key(conn, tenant, "bench", "operator")
+    await gateway_pool.close()
+    decision = await create_pool(settings.database_url, "decision", min_size=1, max_size=2)
+    alerts = await create_pool(settings.database_url, "alerts", min_size=1, max_size=2)
+    platform = Platform(settings, Path(tempfile.mkdtemp(prefix="adpilot-bench-")))
+    figures: dict[str, Any] = {}
+    try:
+        await platform.start_all()
+        headers = {"Authorization": f"Bearer {key}"}
+        async with aiohttp.ClientSession(base_url=platform.gateway, headers=headers) as api:
+            insert = _ms(await _baseline_insert(decision, tenant, runs))
+            trips, pipeline = await _decisions(
+                api, {"url": settings.database_url, "decision": decision}, tenant, runs
+            )
+            batches = _batches(max(5, runs // 10))
+            ingest = _ms(await _ingest(api, alerts, tenant, batches))
+            direct = _ms(await _baseline_ingest(alerts, batches, detect=False))
+            handler = _ms(await _baseline_ingest(alerts, batches, detect=True))
+        trip, flow = _ms(trips), _ms(pipeline)
+        figures = {
+            "runs": runs,
+            "baseline_insert_commit_ms_median": insert["median"],
+            "decision_round_trip_ms_median": trip["median"],
+            "decision_round_trip_ms_p90": trip["p90"],
+            "decision_round_trip_ratio": round(trip["median"] / insert["median"], 2),
+            "decision_to_recommendation_ms_median": flow["median"],
+            "decision_to_recommendation_ms_p90": flow["p90"],
+            "decision_to_recommendation_ratio": round(flow["median"] / insert["median"], 2),
+            "baseline_upsert_1000_rows_ms_median": direct["median"],
+            "baseline_handler_1000_rows_ms_median": handler["median"],
+            "metrics_1000_rows_to_stored_ms_median": ingest["median"],
+            "metrics_1000_rows_to_stored_ms_p90": ingest["p90"],
+            "metrics_ingest_ratio_to_upsert": round(ingest["median"] / direct["median"], 2),
+            "metrics_ingest_ratio_to_handler": round(ingest["median"] / handler["median"], 2),
+        }
+    finally:
+        await platform.stop_all()
+        await decision.close()
+        await alerts.close()
+        bus = Bus(settings.amqp_url, settings.exchange)
+        await bus.connect()
+        await bus.delete_topology(SERVICES)
+        await bus.close()
+        admin = await connect(server)
+        await admin.execute(f'DROP DATABASE IF EXISTS "adpilot_bench_{rid}" WITH (FORCE)')
+        await admin.close()
+    if as_json:
+        print(json.dumps(figures))
+    else:
+        for name, value in figures.items():
+            print(f"{name}: {value}")
+    return 0
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=100)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    sys.exit(asyncio.run(main(args.runs, args.json)))
