@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import secrets
 import statistics
 import sys
@@ -33,6 +32,7 @@ import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.report import print_figures
 from services.alerts.watch import on_metrics_recorded
 from services.gateway.keys import create_key, ensure_tenant
 from services.registry import migration_folders
@@ -231,11 +231,7 @@ async def main(runs: int, as_json: bool) -> int:
         admin = await connect(server)
         await admin.execute(f'DROP DATABASE IF EXISTS "adpilot_bench_{rid}" WITH (FORCE)')
         await admin.close()
-    if as_json:
-        print(json.dumps(figures))
-    else:
-        for name, value in figures.items():
-            print(f"{name}: {value}")
+    print_figures(figures, as_json)
     return 0
 
 

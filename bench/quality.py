@@ -12,15 +12,18 @@ Usage: python bench/quality.py --seed S [--campaigns N] [--days D] [--json]
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 from collections import defaultdict, deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from uuid import UUID
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.report import print_figures
 from services.alerts.anomaly import DEFAULT_PARAMS, DetectorParams
 from services.alerts.findings import findings_at
 from services.alerts.watch import QUIET_HOURS
@@ -224,12 +227,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         anomalies=args.anomalies,
         grace_hours=args.grace_hours,
     )
-    figures = _figures(result)
-    if args.json:
-        print(json.dumps(figures))
-    else:
-        for name, value in figures.items():
-            print(f"{name}: {value}")
+    print_figures(_figures(result), args.json)
     return 0
 
 
