@@ -354,7 +354,8 @@ async def test_a_connection_lost_mid_transaction_is_waited_out(
         count, _ = await eventually(applied, 15)
     finally:
         await consumer.stop()
-    # Applied once, after the lost attempt rolled back; never dead-lettered (one delivery
-    # was all it was allowed).
-    assert count == 1 and calls["n"] == 2
+    # Applied once, after the lost attempt(s) rolled back; never dead-lettered, though one
+    # delivery was all it was allowed. (The pool may need a second try to hand out a live
+    # connection, so the handler can run more than twice.)
+    assert count == 1 and calls["n"] >= 2
     assert consumer.dead_lettered == 0
