@@ -51,7 +51,6 @@ class OutboxRelay:
         *,
         poll_seconds: float = 2.0,
         batch_size: int = 200,
-        retention_hours: int = 24,
         on_published: Callable[[int], None] = lambda _n: None,
     ) -> None:
         self.pool = pool
@@ -59,7 +58,6 @@ class OutboxRelay:
         self.channel = f"{schema}_outbox"
         self.poll_seconds = poll_seconds
         self.batch_size = batch_size
-        self.retention_hours = retention_hours
         self.published = 0
         self.on_published = on_published
         self._wake = asyncio.Event()
@@ -102,13 +100,6 @@ class OutboxRelay:
         self.on_published(len(good))
         return len(rows)
 
-    async def purge(self) -> None:
-        async with scoped(self.pool, system=True) as conn:
-            await conn.execute(
-                "DELETE FROM outbox WHERE published_at < now() - make_interval(hours => $1)",
-                self.retention_hours,
-            )
-
     async def run(self) -> None:
         """Relay until cancelled, surviving database and broker outages."""
         backoff = 0.5
@@ -117,7 +108,6 @@ class OutboxRelay:
             try:
                 listener = await self.pool.acquire()
                 await listener.add_listener(self.channel, self._notified)
-                await self.purge()
                 while True:
                     self._wake.clear()
                     if await self.publish_pending() == self.batch_size:

@@ -23,6 +23,7 @@ from shared.consumer import Consumer, Handler, events_consumed
 from shared.db import create_pool, scoped
 from shared.events import Envelope
 from shared.health import heartbeat
+from shared.housekeeping import housekeeping
 from shared.internal_auth import HEADER as INTERNAL_HEADER
 from shared.internal_auth import InvalidToken, Principal, verify
 from shared.outbox import OutboxRelay, backlog
@@ -254,7 +255,7 @@ def create_app(spec: ServiceSpec, settings: Settings) -> web.Application:
                 on_published=runtime.telemetry.published.labels(spec.name).inc,
             )
             runtime.tasks.append(asyncio.create_task(_guarded("outbox", runtime.relay.run)))
-            for job in (heartbeat, *spec.background):
+            for job in (heartbeat, housekeeping, *spec.background):
                 runtime.tasks.append(
                     asyncio.create_task(_guarded(job.__name__, functools.partial(job, runtime)))
                 )

@@ -359,3 +359,39 @@ async def test_a_connection_lost_mid_transaction_is_waited_out(
     # connection, so the handler can run more than twice.)
     assert count == 1 and calls["n"] >= 2
     assert consumer.dead_lettered == 0
+
+
+async def test_housekeeping_removes_only_what_is_done_with(probe_pool: asyncpg.Pool) -> None:
+    from shared.housekeeping import sweep
+
+    old_out, new_out, pending = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    old_in, new_in = uuid.uuid4(), uuid.uuid4()
+    async with scoped(probe_pool, system=True) as conn:
+        for event_id, published in (
+            (old_out, "now() - interval '2 days'"),
+            (new_out, "now()"),
+            (pending, "NULL"),
+        ):
+            await conn.execute(
+                f"""INSERT INTO outbox (event_id, tenant_id, routing_key, body, created_at,
+                        published_at)
+                    VALUES ($1, $2, 'probe.x', '{{}}', now() - interval '3 days', {published})""",
+                event_id,
+                TENANT,
+            )
+        for event_id, processed in ((old_in, "now() - interval '8 days'"), (new_in, "now()")):
+            await conn.execute(
+                f"""INSERT INTO inbox (event_id, consumer, event_type, tenant_id, processed_at)
+                    VALUES ($1, 'probe', 'probe.x', $2, {processed})""",
+                event_id,
+                TENANT,
+            )
+        assert await sweep(conn) >= (1, 1)
+        left_out = {r["event_id"] for r in await conn.fetch("SELECT event_id FROM outbox")}
+        left_in = {r["event_id"] for r in await conn.fetch("SELECT event_id FROM inbox")}
+        await conn.execute(
+            "DELETE FROM outbox WHERE event_id = ANY($1::uuid[])", [new_out, pending]
+        )
+    # Unpublished rows stay whatever their age; recent ones stay too.
+    assert old_out not in left_out and {new_out, pending} <= left_out
+    assert old_in not in left_in and new_in in left_in
