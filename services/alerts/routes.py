@@ -6,16 +6,17 @@ from aiohttp import web
 
 from services.alerts import resources as r
 from services.alerts.health import latest_per_component
-from services.alerts.lifecycle import EVENT_OF, TRANSITIONS, InvalidTransition, next_status
+from services.alerts.lifecycle import ALERT_LIFECYCLE
 from services.alerts.models import AlertCreate
 from shared import events
 from shared.crud import read_routes
 from shared.events import to_payload
+from shared.lifecycle import transition_route
 from shared.outbox import enqueue
 from shared.pagination import DEFAULT_LIMIT, parse_limit
 from shared.resources import fetch_one, insert, parse_text
 from shared.service import ServiceRuntime
-from shared.web import ApiError, invalid, json_response, parse_body, path_id
+from shared.web import invalid, json_response, parse_body, path_id
 
 
 def routes(runtime: ServiceRuntime) -> list[web.RouteDef]:
@@ -28,44 +29,6 @@ def routes(runtime: ServiceRuntime) -> list[web.RouteDef]:
                 conn, runtime.event(request, events.ALERT_RAISED, to_payload(row), tenant)
             )
         return json_response(row, status=201)
-
-    async def transition(request: web.Request) -> web.Response:
-        action = request.match_info["action"]
-        if action not in TRANSITIONS:
-            raise ApiError(404, "not_found", f"no route for POST {request.path}")
-        alert_id = path_id(request, r.ALERTS.name)
-        tenant = runtime.tenant_of(request)
-        async with runtime.tenant_tx(tenant) as conn:
-            await conn.execute(
-                "SELECT 1 FROM ai_smart_alerts WHERE tenant_id = $1 AND id = $2 FOR UPDATE",
-                tenant,
-                alert_id,
-            )
-            before = await fetch_one(conn, r.ALERTS, tenant, alert_id)
-            try:
-                status = next_status(action, before["status"])
-            except InvalidTransition as exc:
-                raise ApiError(
-                    409, "invalid_transition", str(exc), {"status": exc.status, "action": action}
-                ) from exc
-            row = await conn.fetchrow(
-                f"""UPDATE ai_smart_alerts SET status = $3, updated_at = clock_timestamp(),
-                       acknowledged_at = CASE WHEN $3 = 'acknowledged' THEN now()
-                                              ELSE acknowledged_at END,
-                       resolved_at = CASE WHEN $3 IN ('resolved', 'dismissed') THEN now()
-                                          ELSE resolved_at END
-                    WHERE tenant_id = $1 AND id = $2 RETURNING {r.ALERTS.select_list}""",
-                tenant,
-                alert_id,
-                status,
-            )
-            assert row is not None
-            after = dict(row)
-            payload = {**after, "before": {"status": before["status"]}}
-            await enqueue(
-                conn, runtime.event(request, EVENT_OF[action], to_payload(payload), tenant)
-            )
-        return json_response(after)
 
     async def system_health(request: web.Request) -> web.Response:
         """The latest heartbeat of each component: a short list, so one page always."""
@@ -102,7 +65,7 @@ def routes(runtime: ServiceRuntime) -> list[web.RouteDef]:
     return [
         *read_routes(runtime, "/api/ai/alerts", r.ALERTS),
         web.post("/api/ai/alerts", create_alert),
-        web.post("/api/ai/alerts/{id}/{action}", transition),
+        transition_route(runtime, "/api/ai/alerts", r.ALERTS, ALERT_LIFECYCLE),
         *read_routes(runtime, "/api/ai/risks", r.RISKS),
         web.get("/api/ai/system-health", system_health),
         web.get("/api/ai/system-health/{id}", system_health_record),

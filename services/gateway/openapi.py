@@ -15,7 +15,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from services.alerts import resources as alerts
-from services.alerts.lifecycle import TRANSITIONS
+from services.alerts.lifecycle import ALERT_LIFECYCLE
 from services.alerts.models import AlertCreate
 from services.alerts.schemas import Alert, Risk, SystemHealthRecord
 from services.decision import resources as decision
@@ -40,6 +40,7 @@ from services.gateway.schemas import (
 )
 from services.gateway.upstreams import UPSTREAMS
 from services.optimizer import resources as optimizer
+from services.optimizer.lifecycle import RECOMMENDATION_LIFECYCLE
 from services.optimizer.models import RecommendationCreate
 from services.optimizer.schemas import (
     AutomationRule,
@@ -48,6 +49,7 @@ from services.optimizer.schemas import (
     OptimizationRecord,
     Recommendation,
 )
+from shared.lifecycle import Lifecycle
 from shared.metrics_input import MAX_BATCH, MetricsBatch
 from shared.openapi import LIMIT, Operation, QueryParam, build, filter_params
 from shared.resources import Resource
@@ -203,25 +205,31 @@ def _system_health_list(c: Collection) -> Operation:
     )
 
 
-def _alert_actions(c: Collection) -> list[Operation]:
-    return [
-        Operation(
-            "POST",
-            f"{c.path}/{{id}}/{action}",
-            f"{action}_alert",
-            f"{action.capitalize()} an alert",
-            c.tag,
-            c.model,
-            required_role=c.write_role,
-            description=(
-                f"Allowed while the alert is {' or '.join(sorted(sources))}; it becomes "
-                f"{target}. Any other status is answered 409."
-            ),
-            forwarded=c.forwarded,
-            conflict=True,
-        )
-        for action, (sources, target) in TRANSITIONS.items()
-    ]
+def _actions(lifecycle: Lifecycle) -> Callable[[Collection], list[Operation]]:
+    """The status-changing actions a lifecycle allows, as operations."""
+
+    def operations(c: Collection) -> list[Operation]:
+        noun = lifecycle.noun.split(" ", 1)[1]
+        return [
+            Operation(
+                "POST",
+                f"{c.path}/{{id}}/{action}",
+                f"{action}_{_snake(noun)}",
+                f"{action.capitalize()} {lifecycle.noun}",
+                c.tag,
+                c.model,
+                required_role=c.write_role,
+                description=(
+                    f"Allowed while the {noun} is {' or '.join(sorted(sources))}; it becomes "
+                    f"{target}. Any other status is answered 409."
+                ),
+                forwarded=c.forwarded,
+                conflict=True,
+            )
+            for action, (sources, target) in lifecycle.transitions.items()
+        ]
+
+    return operations
 
 
 def _revoke_key(c: Collection) -> list[Operation]:
@@ -246,7 +254,8 @@ SPECIAL_LISTS: dict[str, Callable[[Collection], Operation]] = {
 }
 # Operations beyond list, create and get, by collection.
 EXTRAS: dict[str, Callable[[Collection], list[Operation]]] = {
-    "alerts": _alert_actions,
+    "alerts": _actions(ALERT_LIFECYCLE),
+    "recommendations": _actions(RECOMMENDATION_LIFECYCLE),
     "keys": _revoke_key,
 }
 

@@ -15,6 +15,7 @@ RULES: tuple[Rule, ...] = (
     (_POST, re.compile(r"^/api/ai/keys(/[^/]+/revoke)?$"), "admin"),
     # Acting on what the platform raised or proposed is the operator's job.
     (_POST, re.compile(r"^/api/ai/alerts/[^/]+/(acknowledge|resolve|dismiss)$"), "operator"),
+    (_POST, re.compile(r"^/api/ai/recommendations/[^/]+/(approve|reject)$"), "operator"),
     (
         _POST,
         re.compile(

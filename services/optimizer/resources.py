@@ -19,6 +19,8 @@ RECOMMENDATIONS = Resource(
         "status",
         "source_decision_id",
         "created_at",
+        "updated_at",
+        "decided_at",
         "implemented_at",
     ),
     filters={

@@ -5,10 +5,12 @@ from __future__ import annotations
 from aiohttp import web
 
 from services.optimizer import resources as r
+from services.optimizer.lifecycle import RECOMMENDATION_LIFECYCLE
 from services.optimizer.models import RecommendationCreate
 from shared import events
 from shared.crud import read_routes
 from shared.events import to_payload
+from shared.lifecycle import transition_route
 from shared.outbox import enqueue
 from shared.resources import insert
 from shared.service import ServiceRuntime
@@ -30,6 +32,9 @@ def routes(runtime: ServiceRuntime) -> list[web.RouteDef]:
     return [
         *read_routes(runtime, "/api/ai/recommendations", r.RECOMMENDATIONS),
         web.post("/api/ai/recommendations", create_recommendation),
+        transition_route(
+            runtime, "/api/ai/recommendations", r.RECOMMENDATIONS, RECOMMENDATION_LIFECYCLE
+        ),
         *read_routes(runtime, "/api/ai/forecasts", r.FORECASTS),
         *read_routes(runtime, "/api/ai/automation-rules", r.AUTOMATION_RULES),
         *read_routes(runtime, "/api/ai/optimization-history", r.OPTIMIZATION_HISTORY),

@@ -51,6 +51,8 @@ class Recommendation(ResponseModel):
     status: RecommendationStatus | None
     source_decision_id: UUID | None
     created_at: datetime
+    updated_at: datetime
+    decided_at: datetime | None
     implemented_at: datetime | None
 
 

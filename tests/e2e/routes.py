@@ -46,6 +46,8 @@ ACTIONS: dict[str, str] = {
     "/api/ai/alerts/{id}/acknowledge": "operator",
     "/api/ai/alerts/{id}/resolve": "operator",
     "/api/ai/alerts/{id}/dismiss": "operator",
+    "/api/ai/recommendations/{id}/approve": "operator",
+    "/api/ai/recommendations/{id}/reject": "operator",
     "/api/ai/keys/{id}/revoke": "admin",
 }
 ADMIN_READS = {"/api/ai/audit-trail", "/api/ai/keys"}

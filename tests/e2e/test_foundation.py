@@ -268,3 +268,35 @@ async def test_a_service_that_is_down_shows_as_down(
         await platform.start("alerts")
     async with api.get("/api/ai/alerts") as r:
         assert r.status == 200
+
+
+async def test_people_approve_or_reject_recommendations(api: aiohttp.ClientSession) -> None:
+    ids = []
+    for _ in range(2):
+        async with api.post("/api/ai/recommendations", json=POST_BODIES["recommendations"]) as r:
+            ids.append((await _json(r))["id"])
+    approve, reject = ids
+    async with api.post(f"/api/ai/recommendations/{approve}/approve") as r:
+        assert r.status == 200
+        approved = await _json(r)
+    assert approved["status"] == "approved" and approved["decided_at"]
+    async with api.post(f"/api/ai/recommendations/{approve}/approve") as r:
+        assert r.status == 409
+        assert (await _json(r))["error"]["details"] == {"status": "approved", "action": "approve"}
+    async with api.post(f"/api/ai/recommendations/{reject}/reject") as r:
+        assert (await _json(r))["status"] == "rejected"
+    async with api.post(f"/api/ai/recommendations/{reject}/approve") as r:
+        assert r.status == 409
+    async with api.post(f"/api/ai/recommendations/{approve}/launch") as r:
+        assert r.status == 404
+    async with api.get("/api/ai/recommendations", params={"status": "approved"}) as r:
+        assert approve in {i["id"] for i in (await _json(r))["items"]}
+
+    async def audited() -> list[dict[str, Any]]:
+        async with api.get("/api/ai/audit-trail", params={"resource_id": approve}) as r:
+            entries = (await _json(r))["items"]
+        actions = {e["action"] for e in entries}
+        return entries if "recommendation.approved" in actions else []
+
+    entries, _ = await eventually(audited, 5)
+    assert any(e["action"].endswith("/approve") and e["actor_type"] == "user" for e in entries)

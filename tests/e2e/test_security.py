@@ -308,6 +308,11 @@ async def test_other_tenants_ids_are_not_found(
             assert r.status == 404
     async with api.post(f"/api/ai/keys/{b_items['/api/ai/keys']}/revoke") as r:
         assert r.status == 404
+    for action in ("approve", "reject"):
+        async with api.post(
+            f"/api/ai/recommendations/{b_items['/api/ai/recommendations']}/{action}"
+        ) as r:
+            assert r.status == 404
     feedback = {
         "decision_id": b_items["/api/ai/decisions"],
         "feedback_type": "user_correction",

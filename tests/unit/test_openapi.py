@@ -28,7 +28,7 @@ from referencing.exceptions import Unresolvable
 from services.alerts import routes as alerts_routes
 from services.alerts import schemas as alerts_schemas
 from services.alerts.health import with_liveness
-from services.alerts.lifecycle import TRANSITIONS
+from services.alerts.lifecycle import ALERT_LIFECYCLE
 from services.alerts.models import AlertCreate
 from services.alerts.resources import ALERTS, SYSTEM_HEALTH
 from services.decision import routes as decision_routes
@@ -44,6 +44,7 @@ from services.gateway.status import overall
 from services.gateway.upstreams import UPSTREAMS
 from services.optimizer import routes as optimizer_routes
 from services.optimizer import schemas as optimizer_schemas
+from services.optimizer.lifecycle import RECOMMENDATION_LIFECYCLE
 from shared.events import Envelope
 from shared.models import RequestModel
 from shared.openapi import Operation, build
@@ -278,11 +279,16 @@ def _implemented_routes() -> set[tuple[str, str]]:
             if route.method == "*":
                 continue  # the gateway's catch-all that forwards to the services
             if route.path.endswith("/{action}"):
-                found |= {(route.method, route.path.replace("{action}", a)) for a in TRANSITIONS}
+                lifecycle = LIFECYCLES[route.path.split("/")[3]]
+                found |= {
+                    (route.method, route.path.replace("{action}", a)) for a in lifecycle.transitions
+                }
             else:
                 found.add((route.method, route.path))
     return found
 
+
+LIFECYCLES = {"alerts": ALERT_LIFECYCLE, "recommendations": RECOMMENDATION_LIFECYCLE}
 
 # The document does not describe the route that serves it.
 SELF_DESCRIBING = {("GET", f"{PREFIX}/openapi.json")}
@@ -339,9 +345,9 @@ def test_error_responses_match_what_each_operation_can_do() -> None:
             has_body = "requestBody" in doc
             assert ({"400", "413"} <= statuses) == has_body, f"{method} {path}"
             assert ("422" in statuses) == (has_body or bool(_query_names(doc))), path
-            can_conflict = path.startswith(f"{PREFIX}/alerts/{{id}}/") or (
-                method == "post" and path == f"{PREFIX}/cycles"
-            )
+            can_conflict = path.startswith(
+                (f"{PREFIX}/alerts/{{id}}/", f"{PREFIX}/recommendations/{{id}}/")
+            ) or (method == "post" and path == f"{PREFIX}/cycles")
             assert ("409" in statuses) == can_conflict, (method, path)
             forwarded = path.split("/")[3] in UPSTREAMS
             assert ({"503", "504"} <= statuses) == forwarded, f"{method} {path}"

@@ -10,11 +10,12 @@ from pydantic import ValidationError
 
 from services.alerts.findings import findings_at
 from services.alerts.health import uptime_percentage, with_liveness
-from services.alerts.lifecycle import InvalidTransition, next_status
+from services.alerts.lifecycle import next_status
 from services.decision.cycles import build_views
 from services.simulate import parse_injection, to_body
 from shared.connectors.simulator import CampaignSimulator, InjectedAnomaly
 from shared.health import classify
+from shared.lifecycle import InvalidTransition
 from shared.metrics_input import MetricsBatch, from_wire, to_wire
 
 START = datetime(2026, 10, 1, tzinfo=UTC)
