@@ -9,14 +9,14 @@ from services.alerts.health import latest_per_component
 from services.alerts.lifecycle import ALERT_LIFECYCLE
 from services.alerts.models import AlertCreate
 from shared import events
-from shared.crud import read_routes
+from shared.crud import get_route, read_routes
 from shared.events import to_payload
 from shared.lifecycle import transition_route
 from shared.outbox import enqueue
 from shared.pagination import DEFAULT_LIMIT, parse_limit
-from shared.resources import fetch_one, insert, parse_text
+from shared.resources import insert, parse_text
 from shared.service import ServiceRuntime
-from shared.web import invalid, json_response, parse_body, path_id
+from shared.web import invalid, json_response, parse_body
 
 
 def routes(runtime: ServiceRuntime) -> list[web.RouteDef]:
@@ -55,18 +55,11 @@ def routes(runtime: ServiceRuntime) -> list[web.RouteDef]:
             items = await latest_per_component(conn, system_tenant, component)
         return json_response({"items": items[:limit], "next_cursor": None})
 
-    async def system_health_record(request: web.Request) -> web.Response:
-        record_id = path_id(request, r.SYSTEM_HEALTH.name)
-        system_tenant = runtime.settings.default_tenant
-        async with runtime.tenant_tx(system_tenant) as conn:
-            row = await fetch_one(conn, r.SYSTEM_HEALTH, system_tenant, record_id)
-        return json_response(row)
-
     return [
         *read_routes(runtime, "/api/ai/alerts", r.ALERTS),
         web.post("/api/ai/alerts", create_alert),
         transition_route(runtime, "/api/ai/alerts", r.ALERTS, ALERT_LIFECYCLE),
         *read_routes(runtime, "/api/ai/risks", r.RISKS),
         web.get("/api/ai/system-health", system_health),
-        web.get("/api/ai/system-health/{id}", system_health_record),
+        get_route(runtime, "/api/ai/system-health", r.SYSTEM_HEALTH, platform_wide=True),
     ]

@@ -94,6 +94,6 @@ def routes(runtime: ServiceRuntime) -> list[web.RouteDef]:
         *read_routes(runtime, "/api/ai/performance", r.PERFORMANCE),
         *read_routes(runtime, "/api/ai/learning-feedback", r.FEEDBACK),
         web.post("/api/ai/learning-feedback", create_feedback),
-        *read_routes(runtime, "/api/ai/model-versions", r.MODEL_VERSIONS),
+        *read_routes(runtime, "/api/ai/model-versions", r.MODEL_VERSIONS, platform_wide=True),
         *read_routes(runtime, "/api/ai/workflow-states", r.WORKFLOW_STATES),
     ]

@@ -228,7 +228,7 @@ async def test_alert_lifecycle(api: aiohttp.ClientSession) -> None:
 
 
 async def test_system_health_shows_each_component_with_uptime(
-    platform: Platform, api: aiohttp.ClientSession
+    platform: Platform, api: aiohttp.ClientSession, tenant_b: Tenant
 ) -> None:
     async def components() -> dict[str, dict[str, Any]]:
         rows = {r["component_name"]: r for r in await _items(api, "/api/ai/system-health")}
@@ -241,3 +241,12 @@ async def test_system_health_shows_each_component_with_uptime(
         assert 0 < float(row["uptime_percentage"]) <= 100
     models = {m["model_name"] for m in await _items(api, "/api/ai/model-versions")}
     assert {"anomaly_detector", "risk_scorer", "decision_policy"} <= models
+    # Health and the model registry are the platform's: every tenant sees the same.
+    headers = tenant_b.headers("viewer")
+    async with aiohttp.ClientSession(base_url=platform.gateway, headers=headers) as b:
+        async with b.get("/api/ai/model-versions") as r:
+            b_models = {m["model_name"] for m in (await r.json())["items"]}
+        one = next(iter(rows.values()))
+        async with b.get(f"/api/ai/system-health/{one['id']}") as r:
+            assert r.status == 200
+    assert b_models == models
