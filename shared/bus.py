@@ -73,10 +73,9 @@ def envelope_message(envelope: Envelope) -> aio_pika.Message:
 class Bus:
     """A robust connection with one confirming channel for publishing and declaring."""
 
-    def __init__(self, url: str, exchange: str, *, max_deliveries: int = 5) -> None:
+    def __init__(self, url: str, exchange: str) -> None:
         self.url = url
         self.exchange_name = exchange
-        self.max_deliveries = max_deliveries
         self._connection: AbstractRobustConnection | None = None
         self._channel: AbstractChannel | None = None
         self._exchange: AbstractExchange | None = None

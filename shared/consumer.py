@@ -103,7 +103,6 @@ class Consumer:
         self.outage_backoff = outage_backoff
         self._order_lock = asyncio.Lock()
         self.dead_lettered = 0
-        self.failures = 0
         self._channel: AbstractChannel | None = None
 
     def handler_for(self, routing_key: str) -> Handler | None:
@@ -212,7 +211,6 @@ class Consumer:
             await message.ack()
             self.on_outcome(envelope.type, "applied" if applied else "duplicate")
         except Exception as exc:
-            self.failures += 1
             attempt = delivery_count(message) + 1
             if attempt >= self.max_deliveries:
                 await self._dead_letter(message, f"{exc.__class__.__name__}: {exc}")

@@ -26,6 +26,15 @@ def json_default(value: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
+def optional_uuid(value: Any) -> UUID | None:
+    """A UUID from a payload field that may be missing or malformed (consumers ignore what
+    they cannot read rather than fail on it)."""
+    try:
+        return UUID(str(value)) if value is not None else None
+    except ValueError:
+        return None
+
+
 def to_payload(data: Mapping[str, Any]) -> dict[str, Any]:
     """A database row (UUIDs, timestamps, numerics) as plain JSON values for an event."""
     result: dict[str, Any] = orjson.loads(orjson.dumps(dict(data), default=json_default))

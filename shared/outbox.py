@@ -58,7 +58,6 @@ class OutboxRelay:
         self.channel = f"{schema}_outbox"
         self.poll_seconds = poll_seconds
         self.batch_size = batch_size
-        self.published = 0
         self.on_published = on_published
         self._wake = asyncio.Event()
 
@@ -96,7 +95,6 @@ class OutboxRelay:
                 "WHERE id = ANY($1::bigint[])",
                 [row_id for row_id, _ in good],
             )
-        self.published += len(good)
         self.on_published(len(good))
         return len(rows)
 

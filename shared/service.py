@@ -226,9 +226,7 @@ def create_app(spec: ServiceSpec, settings: Settings) -> web.Application:
             max_size=settings.db_pool_max,
             statement_timeout_ms=settings.statement_timeout_ms,
         )
-        runtime.bus = Bus(
-            settings.amqp_url, settings.exchange, max_deliveries=settings.max_deliveries
-        )
+        runtime.bus = Bus(settings.amqp_url, settings.exchange)
         stack = AsyncExitStack()
         try:
             await runtime.bus.connect()

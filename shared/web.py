@@ -140,15 +140,6 @@ async def parse_body(request: web.Request, model: type[M]) -> M:
         raise invalid("request body is invalid", validation_fields(exc)) from exc
 
 
-def parse_uuid(value: str, name: str = "id") -> UUID:
-    try:
-        return UUID(value)
-    except ValueError as exc:
-        raise invalid(
-            f"{name} is not a valid UUID", [{"field": name, "message": "not a UUID"}]
-        ) from exc
-
-
 def path_id(request: web.Request, resource: str) -> UUID:
     """The ``{id}`` path parameter. A malformed id cannot name anything, so it is a 404."""
     raw = request.match_info["id"]

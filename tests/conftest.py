@@ -64,7 +64,7 @@ async def settings(infrastructure: Servers) -> AsyncIterator[Settings]:
 
 @pytest.fixture
 async def bus(settings: Settings) -> AsyncIterator[Bus]:
-    connected = Bus(settings.amqp_url, settings.exchange, max_deliveries=settings.max_deliveries)
+    connected = Bus(settings.amqp_url, settings.exchange)
     await connected.connect()
     yield connected
     await connected.close()

@@ -9,7 +9,7 @@ from uuid import UUID
 import asyncpg
 
 from services.decision.cycles import request_cycle
-from shared.events import Envelope
+from shared.events import Envelope, optional_uuid
 from shared.metrics_input import from_wire
 from shared.metrics_store import upsert_metrics
 
@@ -18,13 +18,6 @@ def _timestamp(value: Any) -> datetime | None:
     try:
         return datetime.fromisoformat(str(value)) if value else None
     except ValueError:
-        return None
-
-
-def _uuid(value: Any) -> UUID | None:
-    try:
-        return UUID(str(value))
-    except (TypeError, ValueError):
         return None
 
 
@@ -65,7 +58,7 @@ async def _store_alert(conn: asyncpg.Connection, event: Envelope) -> str | None:
                   OR EXCLUDED.source_updated_at >= alert_view.source_updated_at)""",
         event.tenant_id,
         UUID(p["id"]),
-        _uuid(p.get("campaign_id") or p.get("affected_entity_id")),
+        optional_uuid(p.get("campaign_id") or p.get("affected_entity_id")),
         p.get("kind") or p.get("alert_key") or p.get("alert_type"),
         p.get("metric") or evidence.get("metric"),
         p.get("severity", "medium"),

@@ -5,19 +5,14 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
+from shared.events import optional_uuid
+
 RECOMMENDATION_TYPE_OF = {
     "budget_adjustment": "budget_optimization",
     "keyword_bid": "bid_strategy",
     "audience_expansion": "audience_targeting",
     "campaign_pause": "campaign_control",
 }
-
-
-def _uuid_or_none(value: Any) -> UUID | None:
-    try:
-        return UUID(str(value))
-    except (TypeError, ValueError):
-        return None
 
 
 def _priority(confidence: float | None) -> int:
@@ -44,7 +39,7 @@ def recommendation_from_decision(decision: dict[str, Any]) -> dict[str, Any] | N
     return {
         "recommendation_type": RECOMMENDATION_TYPE_OF[decision["decision_type"]],
         "target_entity_type": "campaign",
-        "target_entity_id": _uuid_or_none(context.get("campaign_id")),
+        "target_entity_id": optional_uuid(context.get("campaign_id")),
         "current_state": context.get("current_state"),
         "recommended_changes": changes,
         "expected_impact": decision.get("impact_prediction"),
