@@ -1,0 +1,97 @@
+"""The closed sets of values the platform speaks in, each written once.
+
+They are ``StrEnum``s: a member equals its string, so rows, events and JSON carry plain
+strings, and pydantic models, the OpenAPI document and the SQL CHECK constraints agree.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Severity(StrEnum):
+    """How bad something is, mildest first: the order is the ranking."""
+
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+    CRITICAL = "critical"
+
+    @property
+    def rank(self) -> int:
+        return _SEVERITY_ORDER.index(self)
+
+    @classmethod
+    def worst(cls, *levels: str) -> Severity:
+        return max((cls(level) for level in levels), key=lambda s: s.rank)
+
+
+_SEVERITY_ORDER: tuple[Severity, ...] = tuple(Severity)
+
+
+def severity_rank(level: str) -> int:
+    """The rank of a severity given as a string; unknown levels rank lowest."""
+    try:
+        return Severity(level).rank
+    except ValueError:
+        return -1
+
+
+class DecisionType(StrEnum):
+    BUDGET_ADJUSTMENT = "budget_adjustment"
+    CAMPAIGN_PAUSE = "campaign_pause"
+    KEYWORD_BID = "keyword_bid"
+    AUDIENCE_EXPANSION = "audience_expansion"
+
+
+class AlertType(StrEnum):
+    """The family an alert belongs to (the ``alert_type`` column)."""
+
+    PERFORMANCE_ANOMALY = "performance_anomaly"
+    BUDGET_THRESHOLD = "budget_threshold"
+    OPPORTUNITY = "opportunity"
+    RISK = "risk"
+
+
+class AlertKind(StrEnum):
+    """What exactly an alert says moved: the key that keeps one open alert per cause."""
+
+    CTR_UP = "ctr_up"
+    CTR_DOWN = "ctr_down"
+    CVR_UP = "cvr_up"
+    CVR_DOWN = "cvr_down"
+    CPC_UP = "cpc_up"
+    CPC_DOWN = "cpc_down"
+    SPEND_UP = "spend_up"
+    SPEND_DOWN = "spend_down"
+    CONVERSIONS_UP = "conversions_up"
+    CONVERSIONS_DOWN = "conversions_down"
+    ROAS_UP = "roas_up"
+    ROAS_DOWN = "roas_down"
+    TRACKING_OUTAGE = "tracking_outage"
+    BUDGET_PACING = "budget_pacing"
+    BUDGET_EXCEEDED = "budget_exceeded"
+
+    @classmethod
+    def of_move(cls, metric: str, direction: str) -> AlertKind:
+        return cls(f"{metric}_{direction}")
+
+
+class RiskType(StrEnum):
+    BUDGET_OVERSPEND = "budget_overspend"
+    PERFORMANCE_DECLINE = "performance_decline"
+    TRACKING_LOSS = "tracking_loss"
+
+
+class EntityType(StrEnum):
+    CAMPAIGN = "campaign"
+    AD_GROUP = "ad_group"
+    KEYWORD = "keyword"
+    AUDIENCE = "audience"
+
+
+class AlertStatus(StrEnum):
+    ACTIVE = "active"
+    ACKNOWLEDGED = "acknowledged"
+    RESOLVED = "resolved"
+    DISMISSED = "dismissed"
