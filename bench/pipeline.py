@@ -38,8 +38,9 @@ from services.gateway.keys import create_key, ensure_tenant
 from services.registry import migration_folders
 from services.simulate import to_body
 from shared.bus import Bus
-from shared.config import SERVICES, Settings
+from shared.config import Settings
 from shared.connectors.simulator import CampaignSimulator
+from shared.contracts import SERVICES
 from shared.db import connect, create_pool, migrate_all, scoped
 from shared.events import Envelope
 from shared.metrics_store import upsert_metrics

@@ -12,7 +12,8 @@ import sys
 from collections.abc import Sequence
 
 from shared.bus import BrokerUnavailable
-from shared.config import SERVICES, MissingSecret, Settings, get_settings
+from shared.config import MissingSecret, Settings, get_settings
+from shared.contracts import SERVICES
 from shared.db import DependencyUnavailable, migrate_all
 
 UNAVAILABLE = (DependencyUnavailable, BrokerUnavailable, MissingSecret)

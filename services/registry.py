@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 from pathlib import Path
 
-from shared.config import SERVICES
+from shared.contracts import SERVICES
 from shared.service import ServiceSpec
 
 

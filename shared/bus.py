@@ -23,9 +23,9 @@ from aio_pika.abc import (
     AbstractRobustConnection,
 )
 
+from shared.contracts import topology
 from shared.db import redact
 from shared.events import Envelope
-from shared.topology import BINDINGS
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +97,7 @@ class Bus:
             f"{self.exchange_name}.dlx", aio_pika.ExchangeType.DIRECT, durable=True
         )
         try:
-            for service, keys in BINDINGS.items():
+            for service, keys in topology().items():
                 await self.declare_service_queues(self._channel, service, keys)
         except aio_pika.exceptions.ChannelPreconditionFailed as exc:
             # An older declaration of one of our queues, with other arguments.

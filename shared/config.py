@@ -9,8 +9,6 @@ from uuid import UUID
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-SERVICES = ("gateway", "decision", "alerts", "optimizer")
-
 
 class MissingSecret(RuntimeError):
     """A required secret is not configured. The message says how to set it."""

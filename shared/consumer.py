@@ -4,23 +4,128 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Collection, Mapping
+from collections.abc import Awaitable, Callable, Collection
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import asyncpg
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from shared.bus import Bus
+from shared.contracts import PATTERN_SUBSCRIPTIONS
+from shared.contracts.spec import EventType
 from shared.db import scoped
 from shared.events import Envelope
 from shared.logs import correlation_id_var
-from shared.topology import BINDINGS
 
 log = logging.getLogger(__name__)
 
+P = TypeVar("P", bound=BaseModel)
+
 # A handler runs inside the transaction that also records the event in the inbox, so its
-# writes (and any outbox events it enqueues) commit exactly once with it.
-Handler = Callable[[asyncpg.Connection, Envelope], Awaitable[None]]
+# writes (and any outbox events it enqueues) commit exactly once with it. It receives the
+# payload as its event's model; a pattern handler receives the envelope's payload as is.
+Handler = Callable[[asyncpg.Connection, Envelope, Any], Awaitable[None]]
+
+
+class NotSubscribed(ValueError):
+    """A service registered a handler for an event its contract does not subscribe it to."""
+
+
+class Undeliverable(ValueError):
+    """An event no handler can take: a version nobody reads, or a payload that does not
+    match its contract. Retrying cannot help, so it is dead-lettered at once."""
+
+
+@dataclass(frozen=True)
+class Subscription:
+    handler: Handler
+    event: EventType[Any] | None
+
+
+class Subscriptions:
+    """A service's table of event handlers, filled by decorating them.
+
+    ``@subscriptions.subscriber(ALERT_RAISED)`` registers the handler for that event and
+    version; the queue is bound to every event the contracts subscribe the service to, so a
+    handler for an event the contract does not name is refused when it is declared.
+    """
+
+    def __init__(self, service: str) -> None:
+        self.service = service
+        self._by_version: dict[tuple[str, int], Subscription] = {}
+        self._patterns: dict[str, Subscription] = {}
+
+    def subscriber(
+        self, *events: EventType[Any]
+    ) -> Callable[[Callable[[asyncpg.Connection, Envelope, P], Awaitable[None]]], Any]:
+        for event in events:
+            if self.service not in event.subscribers:
+                raise NotSubscribed(
+                    f"{self.service} is not a subscriber of {event.name} in its contract"
+                )
+
+        def register(handler: Callable[[asyncpg.Connection, Envelope, P], Awaitable[None]]) -> Any:
+            for event in events:
+                if event.key in self._by_version:
+                    raise ValueError(f"{event.name} v{event.version} already has a handler")
+                self._by_version[event.key] = Subscription(handler, event)
+            return handler
+
+        return register
+
+    def pattern(self, pattern: str) -> Callable[[Handler], Handler]:
+        """A handler for every event matching ``pattern`` (``#``, ``alert.*``)."""
+        if pattern not in PATTERN_SUBSCRIPTIONS.get(self.service, ()):
+            raise NotSubscribed(f"{self.service} does not subscribe to {pattern!r}")
+
+        def register(handler: Handler) -> Handler:
+            self._patterns[pattern] = Subscription(handler, None)
+            return handler
+
+        return register
+
+    def include(self, *others: Subscriptions) -> Subscriptions:
+        """Take in the handlers of ``others`` (each module of a service keeps its own)."""
+        for other in others:
+            if other.service != self.service:
+                raise ValueError(f"{other.service}'s handlers cannot serve {self.service}")
+            for key, subscription in other._by_version.items():
+                if key in self._by_version:
+                    raise ValueError(f"{key[0]} v{key[1]} already has a handler")
+                self._by_version[key] = subscription
+            self._patterns.update(other._patterns)
+        return self
+
+    @property
+    def routing_keys(self) -> tuple[str, ...]:
+        return (*self._patterns, *sorted({name for name, _version in self._by_version}))
+
+    def __bool__(self) -> bool:
+        return bool(self._by_version or self._patterns)
+
+    def resolve(self, envelope: Envelope) -> tuple[Handler, Any] | None:
+        """The handler for ``envelope`` and the payload it takes; None if nobody here
+        handles the type. Raises ``Undeliverable`` when no handler can ever take it."""
+        exact = self._by_version.get((envelope.type, envelope.version))
+        if exact is not None and exact.event is not None:
+            try:
+                return exact.handler, exact.event.parse(envelope)
+            except ValidationError as exc:
+                raise Undeliverable(
+                    f"invalid {envelope.type} v{envelope.version} payload: {exc.errors()[:5]}"
+                ) from exc
+        for pattern, subscription in self._patterns.items():
+            if topic_matches(pattern, envelope.type):
+                return subscription.handler, envelope.payload
+        versions = sorted(v for name, v in self._by_version if name == envelope.type)
+        if versions:
+            raise Undeliverable(
+                f"{envelope.type} v{envelope.version} has no handler here "
+                f"(handled versions: {versions})"
+            )
+        return None
 
 
 # Errors that say the database cannot be reached right now, not that the event is bad.
@@ -82,7 +187,7 @@ class Consumer:
         bus: Bus,
         pool: asyncpg.Pool,
         service: str,
-        handlers: Mapping[str, Handler],
+        subscriptions: Subscriptions,
         *,
         prefetch_count: int = 32,
         max_deliveries: int = 5,
@@ -93,7 +198,7 @@ class Consumer:
         self.bus = bus
         self.pool = pool
         self.service = service
-        self.handlers = dict(handlers)
+        self.subscriptions = subscriptions
         self.prefetch_count = prefetch_count
         self.max_deliveries = max_deliveries
         # Event types applied one at a time, in delivery order (messages are otherwise
@@ -105,26 +210,11 @@ class Consumer:
         self.dead_lettered = 0
         self._channel: AbstractChannel | None = None
 
-    def handler_for(self, routing_key: str) -> Handler | None:
-        exact = self.handlers.get(routing_key)
-        if exact is not None:
-            return exact
-        for pattern, handler in self.handlers.items():
-            if topic_matches(pattern, routing_key):
-                return handler
-        return None
-
     async def start(self) -> None:
-        declared = BINDINGS.get(self.service)
-        if declared is not None and not set(self.handlers) <= set(declared):
-            missing = sorted(set(self.handlers) - set(declared))
-            raise RuntimeError(
-                f"{self.service} handles {missing} but shared.topology does not bind them"
-            )
         self._channel = await self.bus.connection.channel(publisher_confirms=True)
         await self._channel.set_qos(prefetch_count=self.prefetch_count)
         queue = await self.bus.declare_service_queues(
-            self._channel, self.service, self.handlers.keys()
+            self._channel, self.service, self.subscriptions.routing_keys
         )
         await queue.consume(self._on_message)
 
@@ -155,7 +245,7 @@ class Consumer:
 
     async def process(self, envelope: Envelope) -> bool:
         """Apply one event exactly once. Returns False when it had already been applied."""
-        handler = self.handler_for(envelope.type)
+        resolved = self.subscriptions.resolve(envelope)
         # Events carry their tenant; the handler acts within it and nowhere else.
         async with scoped(self.pool, envelope.tenant_id) as conn:
             first = await conn.fetchval(
@@ -168,8 +258,9 @@ class Consumer:
             )
             if not first:
                 return False
-            if handler is not None:
-                await handler(conn, envelope)
+            if resolved is not None:
+                handler, payload = resolved
+                await handler(conn, envelope, payload)
         return True
 
     async def _process_patiently(self, envelope: Envelope) -> bool:
@@ -199,6 +290,7 @@ class Consumer:
             envelope = Envelope.from_bytes(message.body)
         except ValidationError as exc:
             await self._dead_letter(message, f"invalid envelope: {exc.errors()[:3]}")
+            self.on_outcome(message.routing_key or "unknown", "dead_lettered")
             return
         token = correlation_id_var.set(str(envelope.correlation_id))
         try:
@@ -210,6 +302,9 @@ class Consumer:
                 applied = await self._process_patiently(envelope)
             await message.ack()
             self.on_outcome(envelope.type, "applied" if applied else "duplicate")
+        except Undeliverable as exc:
+            await self._dead_letter(message, str(exc))
+            self.on_outcome(envelope.type, "dead_lettered")
         except Exception as exc:
             attempt = delivery_count(message) + 1
             if attempt >= self.max_deliveries:

@@ -18,6 +18,8 @@ def _now() -> datetime:
 
 
 def json_default(value: Any) -> Any:
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
     if isinstance(value, Decimal):
         return float(value)
     # asyncpg returns its own UUID subclass, which orjson does not recognise.
@@ -63,41 +65,3 @@ class Envelope(BaseModel):
     @classmethod
     def from_bytes(cls, body: bytes) -> Envelope:
         return cls.model_validate_json(body)
-
-    def caused(
-        self, type_: str, payload: dict[str, Any], *, source: str | None = None, version: int = 1
-    ) -> Envelope:
-        """A follow-up event in the same conversation: same tenant and correlation."""
-        return Envelope(
-            type=type_,
-            version=version,
-            tenant_id=self.tenant_id,
-            correlation_id=self.correlation_id,
-            causation_id=self.event_id,
-            payload=payload,
-            source=source,
-        )
-
-
-# Routing keys. One name per fact; the routing key is the event type.
-METRICS_RECORDED = "metrics.recorded"
-DECISION_MADE = "decision.made"
-DECISION_VALIDATED = "decision.validated"
-CYCLE_QUEUED = "cycle.queued"
-CYCLE_COMPLETED = "cycle.completed"
-FEEDBACK_RECORDED = "feedback.recorded"
-ALERT_RAISED = "alert.raised"
-ALERT_UPDATED = "alert.updated"
-ALERT_ACKNOWLEDGED = "alert.acknowledged"
-ALERT_RESOLVED = "alert.resolved"
-ALERT_DISMISSED = "alert.dismissed"
-RISK_ASSESSED = "risk.assessed"
-HEALTH_REPORTED = "health.reported"
-MODEL_REGISTERED = "model.registered"
-RECOMMENDATION_CREATED = "recommendation.created"
-RECOMMENDATION_APPROVED = "recommendation.approved"
-RECOMMENDATION_REJECTED = "recommendation.rejected"
-OPTIMIZATION_APPLIED = "optimization.applied"
-OPTIMIZATION_ROLLED_BACK = "optimization.rolled_back"
-BUDGET_REALLOCATED = "budget.reallocated"
-EXPERIMENT_CONCLUDED = "experiment.concluded"

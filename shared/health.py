@@ -5,19 +5,13 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any
 
-from shared import events
-from shared.events import Envelope
+from shared.contracts import contract_of
+from shared.contracts.platform import HEALTH_REPORTED
 from shared.outbox import enqueue
 
 if TYPE_CHECKING:
     from shared.service import ServiceRuntime
 
-COMPONENT_OF = {
-    "gateway": "api_gateway",
-    "decision": "decision_engine",
-    "alerts": "alerting_engine",
-    "optimizer": "optimization_engine",
-}
 BACKLOG_WARNING = 1000
 
 
@@ -45,12 +39,9 @@ async def heartbeat(runtime: ServiceRuntime) -> None:
         status, problems = classify(report)
         runtime.telemetry.backlog.labels(runtime.name).set(report["outbox_backlog"] or 0)
         runtime.telemetry.dead_letters.labels(runtime.name).set(report["dead_letters"] or 0)
-        envelope = Envelope(
-            type=events.HEALTH_REPORTED,
-            tenant_id=runtime.settings.default_tenant,
-            source=runtime.name,
-            payload={
-                "component_name": COMPONENT_OF.get(runtime.name, runtime.name),
+        envelope = HEALTH_REPORTED.envelope(
+            {
+                "component_name": contract_of(runtime.name).component,
                 "health_status": status,
                 "errors": problems,
                 "heartbeat_seconds": interval,
@@ -59,6 +50,8 @@ async def heartbeat(runtime: ServiceRuntime) -> None:
                     for k in ("uptime_seconds", "outbox_backlog", "events_consumed", "dead_letters")
                 },
             },
+            tenant_id=runtime.settings.default_tenant,
+            source=runtime.name,
         )
         if report["database"]["reachable"]:
             async with runtime.tenant_tx(envelope.tenant_id) as conn:

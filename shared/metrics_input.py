@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
-from typing import Any
 from uuid import UUID
 
 from pydantic import Field, field_validator, model_validator
@@ -56,25 +55,26 @@ class MetricsBatch(RequestModel):
     metrics: list[MetricRow] = Field(min_length=1, max_length=MAX_BATCH)
 
 
-def to_wire(rows: Iterable[MetricRow]) -> list[dict[str, Any]]:
-    """Rows as event payload. A later row for the same campaign and hour wins."""
+def latest_per_hour(rows: Iterable[MetricRow]) -> list[MetricRow]:
+    """One row per campaign and hour: a later row for the same campaign and hour wins."""
     latest: dict[tuple[UUID, datetime], MetricRow] = {}
     for row in rows:
         latest[(row.campaign_id, row.hour)] = row
-    return [row.model_dump(mode="json") for row in latest.values()]
+    return list(latest.values())
 
 
-def from_wire(items: Iterable[dict[str, Any]]) -> list[HourlyMetrics]:
+def hourly(rows: Iterable[MetricRow]) -> list[HourlyMetrics]:
+    """Rows as received, as the shape every service computes with."""
     return [
         HourlyMetrics(
-            campaign_id=UUID(item["campaign_id"]),
-            hour=datetime.fromisoformat(item["hour"]).astimezone(UTC),
-            impressions=int(item["impressions"]),
-            clicks=int(item["clicks"]),
-            conversions=int(item["conversions"]),
-            spend=float(item["spend"]),
-            revenue=float(item["revenue"]),
-            budget=float(item["budget"]),
+            campaign_id=row.campaign_id,
+            hour=row.hour.astimezone(UTC),
+            impressions=row.impressions,
+            clicks=row.clicks,
+            conversions=row.conversions,
+            spend=row.spend,
+            revenue=row.revenue,
+            budget=row.budget,
         )
-        for item in items
+        for row in rows
     ]

@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from shared import events
-from shared.events import Envelope
+from shared.contracts.platform import MODEL_REGISTERED
 from shared.outbox import enqueue
 from shared.service import ServiceRuntime
 
@@ -19,16 +18,15 @@ async def announce_models(runtime: ServiceRuntime, models: Sequence[ModelSpec]) 
         for name, version, model_type, parameters in models:
             await enqueue(
                 conn,
-                Envelope(
-                    type=events.MODEL_REGISTERED,
-                    tenant_id=runtime.settings.default_tenant,
-                    source=runtime.name,
-                    payload={
+                MODEL_REGISTERED.envelope(
+                    {
                         "model_name": name,
                         "version": version,
                         "model_type": model_type,
                         "parameters": parameters,
                         "service": runtime.name,
                     },
+                    tenant_id=runtime.settings.default_tenant,
+                    source=runtime.name,
                 ),
             )

@@ -14,8 +14,10 @@ from uuid import UUID
 
 import asyncpg
 from multidict import MultiMapping
+from pydantic import BaseModel
 
 from shared.pagination import BadCursor, decode_cursor, encode_cursor, parse_limit
+from shared.schemas import page_of
 from shared.web import invalid, not_found
 
 
@@ -59,16 +61,30 @@ Parser = Callable[[str], Any]
 
 @dataclass(frozen=True)
 class Resource:
+    """A table as the API shows it. Its columns are the fields of ``model``: the response
+    model is the one declaration of what a row holds."""
+
     name: str
     table: str
-    columns: tuple[str, ...]
+    model: type[BaseModel]
     filters: Mapping[str, Parser] = field(default_factory=dict)
     # Range filters on created_at, for resources one searches by time.
     time_filters: bool = False
+    # Rows of the platform itself (heartbeats, the model registry) live in the system
+    # tenant and are the same for every caller.
+    platform_wide: bool = False
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return tuple(self.model.model_fields)
 
     @property
     def select_list(self) -> str:
         return ", ".join(self.columns)
+
+    @property
+    def page_model(self) -> type[BaseModel]:
+        return page_of(self.model)
 
 
 @dataclass(frozen=True)

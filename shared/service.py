@@ -16,10 +16,12 @@ from uuid import UUID, uuid4
 
 import asyncpg
 from aiohttp import web
+from pydantic import BaseModel
 
 from shared.bus import Bus, dead_letter_queue_name
 from shared.config import Settings
-from shared.consumer import Consumer, Handler, events_consumed
+from shared.consumer import Consumer, Subscriptions, events_consumed
+from shared.contracts.spec import EventType, Route
 from shared.db import create_pool, scoped
 from shared.events import Envelope
 from shared.health import heartbeat
@@ -27,6 +29,7 @@ from shared.housekeeping import housekeeping
 from shared.internal_auth import HEADER as INTERNAL_HEADER
 from shared.internal_auth import InvalidToken, Principal, verify
 from shared.outbox import OutboxRelay, backlog
+from shared.routing import bind_routes
 from shared.telemetry import Telemetry
 from shared.web import (
     ApiError,
@@ -44,8 +47,12 @@ class ServiceSpec:
 
     name: str
     migrations: Path
-    routes: Callable[[ServiceRuntime], Sequence[web.AbstractRouteDef]]
-    handlers: Callable[[ServiceRuntime], Mapping[str, Handler]] = lambda _rt: {}
+    # Handlers for the contract's routes that are not the standard list, get or status
+    # change; see shared.routing.
+    routes: Callable[[ServiceRuntime], Mapping[Route, HttpHandler]] = lambda _rt: {}
+    subscriptions: Subscriptions | None = None
+    # Routes outside the API contract (the gateway's documents).
+    plain_routes: Callable[[ServiceRuntime], Sequence[web.AbstractRouteDef]] = lambda _rt: ()
     # Event types this service must apply one at a time, in the order they arrive.
     ordered: frozenset[str] = frozenset()
     background: Sequence[Callable[[ServiceRuntime], Awaitable[None]]] = ()
@@ -93,14 +100,17 @@ class ServiceRuntime:
         return principal_of(request).tenant_id
 
     def event(
-        self, request: web.Request, type_: str, payload: dict[str, Any], tenant_id: UUID
+        self,
+        request: web.Request,
+        event_type: EventType[Any],
+        payload: BaseModel | Mapping[str, Any],
+        tenant_id: UUID,
     ) -> Envelope:
         """An event started by an HTTP request: the request's correlation id goes along."""
-        return Envelope(
-            type=type_,
+        return event_type.envelope(
+            payload,
             tenant_id=tenant_id,
             correlation_id=request.get("correlation_id") or uuid4(),
-            payload=payload,
             source=self.name,
         )
 
@@ -232,13 +242,12 @@ def create_app(spec: ServiceSpec, settings: Settings) -> web.Application:
             await runtime.bus.connect()
             for lifespan in spec.lifespans:
                 await stack.enter_async_context(lifespan(runtime))
-            handlers = spec.handlers(runtime)
-            if handlers:
+            if spec.subscriptions:
                 runtime.consumer = Consumer(
                     runtime.bus,
                     runtime.pool,
                     spec.name,
-                    handlers,
+                    spec.subscriptions,
                     prefetch_count=settings.prefetch_count,
                     max_deliveries=settings.max_deliveries,
                     ordered=spec.ordered,
@@ -279,5 +288,6 @@ def create_app(spec: ServiceSpec, settings: Settings) -> web.Application:
     app.router.add_get("/readyz", _readyz)
     app.router.add_get("/internal/status", _status)
     app.router.add_get("/metrics", runtime.telemetry.handle)
-    app.router.add_routes(spec.routes(runtime))
+    app.router.add_routes(spec.plain_routes(runtime))
+    app.router.add_routes(bind_routes(runtime, spec.routes(runtime)))
     return app

@@ -10,7 +10,8 @@ import pytest
 
 from services.registry import migration_folders
 from shared.bus import Bus
-from shared.config import SERVICES, Settings
+from shared.config import Settings
+from shared.contracts import SERVICES
 from shared.db import connect, create_pool, migrate_all
 from tests.infra import Servers, free_port, run_id, servers, with_database
 

@@ -1,24 +1,15 @@
 """The alerts service: anomaly alerts, risk and system health."""
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from services.alerts import anomaly, risk
-from services.alerts.health import on_health_reported
+from services.alerts import anomaly, health, risk, watch
 from services.alerts.routes import routes
-from services.alerts.watch import on_metrics_recorded
-from shared import events
-from shared.consumer import Handler
+from shared.consumer import Subscriptions
+from shared.contracts.gateway import METRICS_RECORDED
 from shared.models_registry import announce_models
 from shared.service import ServiceRuntime, ServiceSpec
-
-
-def handlers(_runtime: ServiceRuntime) -> Mapping[str, Handler]:
-    return {
-        events.METRICS_RECORDED: on_metrics_recorded,
-        events.HEALTH_REPORTED: on_health_reported,
-    }
 
 
 @asynccontextmanager
@@ -42,8 +33,8 @@ SPEC = ServiceSpec(
     name="alerts",
     migrations=Path(__file__).parent / "migrations",
     routes=routes,
-    handlers=handlers,
+    subscriptions=Subscriptions("alerts").include(watch.subscriptions, health.subscriptions),
     # Detection and auto-resolution read the hours before each new one: apply batches in order.
-    ordered=frozenset({events.METRICS_RECORDED}),
+    ordered=frozenset({METRICS_RECORDED.name}),
     lifespans=(register_models,),
 )

@@ -7,8 +7,12 @@ from typing import Any
 
 import asyncpg
 
-from services.alerts.resources import SYSTEM_HEALTH
+from shared.consumer import Subscriptions
+from shared.contracts.alerts import SYSTEM_HEALTH
+from shared.contracts.platform import HEALTH_REPORTED, HealthReported
 from shared.events import Envelope
+
+subscriptions = Subscriptions("alerts")
 
 WINDOW = timedelta(hours=24)
 # A component silent for this many heartbeat intervals is shown offline.
@@ -29,10 +33,12 @@ def uptime_percentage(
     return round(min(100.0, 100.0 * up_beats / expected), 2)
 
 
-async def on_health_reported(conn: asyncpg.Connection, event: Envelope) -> None:
-    p = event.payload
-    component, status = p["component_name"], p["health_status"]
-    interval = float(p.get("heartbeat_seconds") or 15.0)
+@subscriptions.subscriber(HEALTH_REPORTED)
+async def on_health_reported(
+    conn: asyncpg.Connection, event: Envelope, beat: HealthReported
+) -> None:
+    component, status = beat.component_name, beat.health_status
+    interval = beat.heartbeat_seconds or 15.0
     stats = await conn.fetchrow(
         """SELECT count(*) FILTER (WHERE health_status IN ('healthy', 'warning')) AS up,
                   min(last_heartbeat) AS first
@@ -55,8 +61,8 @@ async def on_health_reported(conn: asyncpg.Connection, event: Envelope) -> None:
         event.tenant_id,
         component,
         status,
-        {**p.get("metrics", {}), "heartbeat_seconds": interval, "service": event.source},
-        p.get("errors", []),
+        {**beat.metrics, "heartbeat_seconds": interval, "service": event.source},
+        beat.errors,
         event.occurred_at,
         uptime_percentage(up, first, event.occurred_at, interval),
     )

@@ -4,30 +4,23 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from services.alerts import resources as r
 from services.alerts.health import latest_per_component
-from services.alerts.lifecycle import ALERT_LIFECYCLE
-from services.alerts.models import AlertCreate
-from shared import events
-from shared.crud import get_route, read_routes
-from shared.events import to_payload
-from shared.lifecycle import transition_route
+from shared.contracts import alerts as c
+from shared.contracts.spec import Route
 from shared.outbox import enqueue
 from shared.pagination import DEFAULT_LIMIT, parse_limit
 from shared.resources import insert, parse_text
 from shared.service import ServiceRuntime
-from shared.web import invalid, json_response, parse_body
+from shared.web import Handler, invalid, json_response, parse_body
 
 
-def routes(runtime: ServiceRuntime) -> list[web.RouteDef]:
+def routes(runtime: ServiceRuntime) -> dict[Route, Handler]:
     async def create_alert(request: web.Request) -> web.Response:
-        body = await parse_body(request, AlertCreate)
+        body = await parse_body(request, c.AlertCreate)
         tenant = runtime.tenant_of(request)
         async with runtime.tenant_tx(tenant) as conn:
-            row = await insert(conn, r.ALERTS, tenant, body.model_dump())
-            await enqueue(
-                conn, runtime.event(request, events.ALERT_RAISED, to_payload(row), tenant)
-            )
+            row = await insert(conn, c.ALERTS, tenant, body.model_dump())
+            await enqueue(conn, runtime.event(request, c.ALERT_RAISED, row, tenant))
         return json_response(row, status=201)
 
     async def system_health(request: web.Request) -> web.Response:
@@ -55,11 +48,4 @@ def routes(runtime: ServiceRuntime) -> list[web.RouteDef]:
             items = await latest_per_component(conn, system_tenant, component)
         return json_response({"items": items[:limit], "next_cursor": None})
 
-    return [
-        *read_routes(runtime, "/api/ai/alerts", r.ALERTS),
-        web.post("/api/ai/alerts", create_alert),
-        transition_route(runtime, "/api/ai/alerts", r.ALERTS, ALERT_LIFECYCLE),
-        *read_routes(runtime, "/api/ai/risks", r.RISKS),
-        web.get("/api/ai/system-health", system_health),
-        get_route(runtime, "/api/ai/system-health", r.SYSTEM_HEALTH, platform_wide=True),
-    ]
+    return {c.CREATE_ALERT: create_alert, c.LIST_SYSTEM_HEALTH: system_health}

@@ -9,8 +9,8 @@ from uuid import UUID
 import asyncpg
 
 from services.alerts.findings import Finding
-from services.alerts.resources import ALERTS, RISKS
 from services.alerts.risk import RiskAssessment
+from shared.contracts.alerts import ALERTS, RISKS
 
 SEVERITY_ORDER = "ARRAY['low', 'medium', 'high', 'critical']"
 # ``updated_at`` is stamped with clock_timestamp(), not now(): copies elsewhere keep the

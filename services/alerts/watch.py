@@ -12,10 +12,13 @@ import asyncpg
 from services.alerts import store
 from services.alerts.findings import findings_at, lookback
 from services.alerts.risk import assess
-from shared import events
-from shared.events import Envelope, to_payload
+from shared.consumer import Subscriptions
+from shared.contracts import alerts as c
+from shared.contracts.gateway import METRICS_RECORDED, MetricsRecorded
+from shared.contracts.spec import EventType
+from shared.events import Envelope
 from shared.metrics import HourlyMetrics
-from shared.metrics_input import from_wire
+from shared.metrics_input import hourly
 from shared.metrics_store import load_history, upsert_metrics
 from shared.outbox import enqueue
 
@@ -27,17 +30,26 @@ RISK_WINDOW = timedelta(days=8)
 WATCH_LOCK = 0x41444157
 
 
+subscriptions = Subscriptions(SOURCE)
+
+
 async def _emit(
-    conn: asyncpg.Connection, cause: Envelope, type_: str, payload: dict[str, Any]
+    conn: asyncpg.Connection,
+    cause: Envelope,
+    event_type: EventType[Any],
+    payload: dict[str, Any],
 ) -> None:
-    await enqueue(conn, cause.caused(type_, to_payload(payload), source=SOURCE))
+    await enqueue(conn, event_type.caused_by(cause, payload, source=SOURCE))
 
 
-async def on_metrics_recorded(conn: asyncpg.Connection, event: Envelope) -> None:
+@subscriptions.subscriber(METRICS_RECORDED)
+async def on_metrics_recorded(
+    conn: asyncpg.Connection, event: Envelope, recorded: MetricsRecorded
+) -> None:
     tenant = event.tenant_id
     # Replicas take turns per tenant: detection reads the hours stored before each new one.
     await conn.execute("SELECT pg_advisory_xact_lock($1, hashtext($2))", WATCH_LOCK, str(tenant))
-    rows = from_wire(event.payload.get("metrics", []))
+    rows = hourly(recorded.metrics)
     await upsert_metrics(conn, tenant, rows)
     hours_by_campaign: dict[UUID, set[datetime]] = defaultdict(set)
     for row in rows:
@@ -71,9 +83,7 @@ async def _watch_campaign(
                 "metric": finding.metric,
                 "evidence": finding.evidence,
             }
-            await _emit(
-                conn, event, events.ALERT_RAISED if created else events.ALERT_UPDATED, payload
-            )
+            await _emit(conn, event, c.ALERT_RAISED if created else c.ALERT_UPDATED, payload)
     # Only a batch that reaches the newest stored hour speaks for how things are now.
     if hours[-1] < newest:
         return
@@ -81,7 +91,7 @@ async def _watch_campaign(
         await _emit(
             conn,
             event,
-            events.ALERT_RESOLVED,
+            c.ALERT_RESOLVED,
             {**alert, "campaign_id": campaign_id, "resolution": "auto"},
         )
     await _assess_risks(conn, event, campaign_id, history, newest)
@@ -111,6 +121,6 @@ async def _assess_risks(
     await _emit(
         conn,
         event,
-        events.RISK_ASSESSED,
+        c.RISK_ASSESSED,
         {"campaign_id": campaign_id, "hour": hour, "risks": risks},
     )

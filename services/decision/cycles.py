@@ -20,10 +20,15 @@ from uuid import UUID
 import asyncpg
 
 from services.decision import policy
-from services.decision.resources import CYCLES, DECISIONS
-from shared import events
+from shared.contracts.decision import (
+    CYCLE_COMPLETED,
+    CYCLES,
+    DECISION_MADE,
+    DECISIONS,
+)
+from shared.contracts.spec import EventType
 from shared.db import scoped
-from shared.events import Envelope, to_payload
+from shared.events import Envelope
 from shared.metrics import HourlyMetrics
 from shared.metrics_store import load_history
 from shared.outbox import enqueue
@@ -314,17 +319,15 @@ class CycleRunner:
                 )
                 assert row is not None
                 ids.append(row["id"])
-                payload = {**to_payload(row), "campaign_id": str(decision.campaign_id)}
-                await enqueue(conn, self._event(cycle, events.DECISION_MADE, payload))
+                payload = {**row, "campaign_id": decision.campaign_id}
+                await enqueue(conn, self._event(cycle, DECISION_MADE, payload))
         return ids
 
-    def _event(self, cycle: dict[str, Any], type_: str, payload: dict[str, Any]) -> Envelope:
-        return Envelope(
-            type=type_,
-            tenant_id=cycle["tenant_id"],
-            correlation_id=cycle["id"],
-            source=SOURCE,
-            payload=payload,
+    def _event(
+        self, cycle: dict[str, Any], event_type: EventType[Any], payload: dict[str, Any]
+    ) -> Envelope:
+        return event_type.envelope(
+            payload, tenant_id=cycle["tenant_id"], correlation_id=cycle["id"], source=SOURCE
         )
 
     async def _finish(
@@ -358,7 +361,7 @@ class CycleRunner:
                 return dict(current)
             finished = dict(row)
             finished.pop("tenant_id")
-            await enqueue(conn, self._event(cycle, events.CYCLE_COMPLETED, to_payload(finished)))
+            await enqueue(conn, self._event(cycle, CYCLE_COMPLETED, finished))
         return finished
 
     async def claim_and_run(self) -> bool:

@@ -7,15 +7,12 @@ from uuid import UUID
 import asyncpg
 from aiohttp import web
 
-from services.decision import resources as r
-from services.decision.models import CycleCreate, DecisionCreate, FeedbackCreate
-from shared import events
-from shared.crud import read_routes
-from shared.events import to_payload
+from shared.contracts import decision as c
+from shared.contracts.spec import Route
 from shared.outbox import enqueue
 from shared.resources import insert
 from shared.service import ServiceRuntime
-from shared.web import ApiError, invalid, json_response, parse_body
+from shared.web import ApiError, Handler, invalid, json_response, parse_body
 
 
 async def _require(
@@ -33,10 +30,10 @@ MAX_PENDING_REQUESTED = 5
 REQUEST_LOCK_CLASS = 0x41445052
 
 
-def routes(runtime: ServiceRuntime) -> list[web.RouteDef]:
+def routes(runtime: ServiceRuntime) -> dict[Route, Handler]:
     async def create_cycle(request: web.Request) -> web.Response:
         """Queue a cycle of the caller's own; the runner picks it up like any other."""
-        body = await parse_body(request, CycleCreate)
+        body = await parse_body(request, c.CycleCreate)
         tenant = runtime.tenant_of(request)
         values = {**body.model_dump(), "trigger_event": body.trigger_event or "api"}
         values["metadata"] = {**body.metadata, "triggers": [values["trigger_event"]]}
@@ -57,43 +54,31 @@ def routes(runtime: ServiceRuntime) -> list[web.RouteDef]:
                     f"{waiting} requested cycles are already waiting; try again when they ran",
                     {"pending": waiting},
                 )
-            row = await insert(conn, r.CYCLES, tenant, values)
-            await enqueue(
-                conn, runtime.event(request, events.CYCLE_QUEUED, to_payload(row), tenant)
-            )
+            row = await insert(conn, c.CYCLES, tenant, values)
+            await enqueue(conn, runtime.event(request, c.CYCLE_QUEUED, row, tenant))
         return json_response(row, status=201)
 
     async def create_decision(request: web.Request) -> web.Response:
-        body = await parse_body(request, DecisionCreate)
+        body = await parse_body(request, c.DecisionCreate)
         tenant = runtime.tenant_of(request)
         async with runtime.tenant_tx(tenant) as conn:
             if body.cycle_id is not None:
-                await _require(conn, r.CYCLES.table, tenant, body.cycle_id, "cycle_id")
-            row = await insert(conn, r.DECISIONS, tenant, body.model_dump())
-            await enqueue(
-                conn, runtime.event(request, events.DECISION_MADE, to_payload(row), tenant)
-            )
+                await _require(conn, c.CYCLES.table, tenant, body.cycle_id, "cycle_id")
+            row = await insert(conn, c.DECISIONS, tenant, body.model_dump())
+            await enqueue(conn, runtime.event(request, c.DECISION_MADE, row, tenant))
         return json_response(row, status=201)
 
     async def create_feedback(request: web.Request) -> web.Response:
-        body = await parse_body(request, FeedbackCreate)
+        body = await parse_body(request, c.FeedbackCreate)
         tenant = runtime.tenant_of(request)
         async with runtime.tenant_tx(tenant) as conn:
-            await _require(conn, r.DECISIONS.table, tenant, body.decision_id, "decision_id")
-            row = await insert(conn, r.FEEDBACK, tenant, body.model_dump())
-            await enqueue(
-                conn, runtime.event(request, events.FEEDBACK_RECORDED, to_payload(row), tenant)
-            )
+            await _require(conn, c.DECISIONS.table, tenant, body.decision_id, "decision_id")
+            row = await insert(conn, c.FEEDBACK, tenant, body.model_dump())
+            await enqueue(conn, runtime.event(request, c.FEEDBACK_RECORDED, row, tenant))
         return json_response(row, status=201)
 
-    return [
-        *read_routes(runtime, "/api/ai/cycles", r.CYCLES),
-        web.post("/api/ai/cycles", create_cycle),
-        *read_routes(runtime, "/api/ai/decisions", r.DECISIONS),
-        web.post("/api/ai/decisions", create_decision),
-        *read_routes(runtime, "/api/ai/performance", r.PERFORMANCE),
-        *read_routes(runtime, "/api/ai/learning-feedback", r.FEEDBACK),
-        web.post("/api/ai/learning-feedback", create_feedback),
-        *read_routes(runtime, "/api/ai/model-versions", r.MODEL_VERSIONS, platform_wide=True),
-        *read_routes(runtime, "/api/ai/workflow-states", r.WORKFLOW_STATES),
-    ]
+    return {
+        c.CREATE_CYCLE: create_cycle,
+        c.CREATE_DECISION: create_decision,
+        c.CREATE_FEEDBACK: create_feedback,
+    }

@@ -2,30 +2,26 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
-from uuid import UUID
 
 import asyncpg
 
 from services.decision.cycles import request_cycle
-from shared.events import Envelope, optional_uuid
-from shared.metrics_input import from_wire
+from shared.consumer import Subscriptions
+from shared.contracts import alerts, gateway, platform
+from shared.contracts.enums import severity_rank
+from shared.events import Envelope
+from shared.metrics_input import hourly
 from shared.metrics_store import upsert_metrics
 
-
-def _timestamp(value: Any) -> datetime | None:
-    try:
-        return datetime.fromisoformat(str(value)) if value else None
-    except ValueError:
-        return None
+subscriptions = Subscriptions("decision")
 
 
-async def on_metrics_recorded(conn: asyncpg.Connection, event: Envelope) -> None:
-    await upsert_metrics(conn, event.tenant_id, from_wire(event.payload.get("metrics", [])))
-
-
-SEVERITY_RANK = {"low": 0, "medium": 1, "high": 2, "critical": 3}
+@subscriptions.subscriber(gateway.METRICS_RECORDED)
+async def on_metrics_recorded(
+    conn: asyncpg.Connection, event: Envelope, payload: gateway.MetricsRecorded
+) -> None:
+    await upsert_metrics(conn, event.tenant_id, hourly(payload.metrics))
 
 
 def _observed_and_baseline(evidence: dict[str, Any]) -> tuple[float | None, float | None]:
@@ -37,12 +33,11 @@ def _observed_and_baseline(evidence: dict[str, Any]) -> tuple[float | None, floa
     return evidence.get("observed"), evidence.get("baseline")
 
 
-async def _store_alert(conn: asyncpg.Connection, event: Envelope) -> str | None:
+async def _store_alert(conn: asyncpg.Connection, event: Envelope, alert: Any) -> str | None:
     """Upsert the alert; returns the severity it had before (None if new to us)."""
-    p = event.payload
-    evidence = p.get("evidence") or {}
-    before = await conn.fetchval(
-        "SELECT severity FROM alert_view WHERE alert_id = $1", UUID(p["id"])
+    evidence = alert.evidence if isinstance(alert.evidence, dict) else {}
+    before: str | None = await conn.fetchval(
+        "SELECT severity FROM alert_view WHERE alert_id = $1", alert.id
     )
     await conn.execute(
         """INSERT INTO alert_view (tenant_id, alert_id, campaign_id, kind, metric, severity,
@@ -57,38 +52,48 @@ async def _store_alert(conn: asyncpg.Connection, event: Envelope) -> str | None:
              AND (alert_view.source_updated_at IS NULL OR EXCLUDED.source_updated_at IS NULL
                   OR EXCLUDED.source_updated_at >= alert_view.source_updated_at)""",
         event.tenant_id,
-        UUID(p["id"]),
-        optional_uuid(p.get("campaign_id") or p.get("affected_entity_id")),
-        p.get("kind") or p.get("alert_key") or p.get("alert_type"),
-        p.get("metric") or evidence.get("metric"),
-        p.get("severity", "medium"),
+        alert.id,
+        alert.campaign_id or alert.affected_entity_id,
+        alert.kind or alert.alert_key or alert.alert_type,
+        alert.metric or evidence.get("metric"),
+        alert.severity,
         *_observed_and_baseline(evidence),
-        p.get("status", "active"),
-        _timestamp(p.get("updated_at")),
+        alert.status or "active",
+        alert.updated_at,
     )
     return before
 
 
-async def on_alert_raised(conn: asyncpg.Connection, event: Envelope) -> None:
-    await _store_alert(conn, event)
-    await request_cycle(conn, event.tenant_id, f"alert.raised:{event.payload['id']}")
+@subscriptions.subscriber(alerts.ALERT_RAISED)
+async def on_alert_raised(
+    conn: asyncpg.Connection, event: Envelope, alert: alerts.AlertEvent
+) -> None:
+    await _store_alert(conn, event, alert)
+    await request_cycle(conn, event.tenant_id, f"alert.raised:{alert.id}")
 
 
-async def on_alert_updated(conn: asyncpg.Connection, event: Envelope) -> None:
-    before = await _store_alert(conn, event)
-    after = event.payload.get("severity", "medium")
+@subscriptions.subscriber(alerts.ALERT_UPDATED)
+async def on_alert_updated(
+    conn: asyncpg.Connection, event: Envelope, alert: alerts.AlertEvent
+) -> None:
+    before = await _store_alert(conn, event, alert)
     # A problem that got worse deserves a fresh look before the next scheduled cycle.
-    if before is not None and SEVERITY_RANK.get(after, 0) > SEVERITY_RANK.get(before, 0):
-        await request_cycle(conn, event.tenant_id, f"alert.escalated:{event.payload['id']}")
+    if before is not None and severity_rank(alert.severity) > severity_rank(before):
+        await request_cycle(conn, event.tenant_id, f"alert.escalated:{alert.id}")
 
 
-async def on_alert_changed(conn: asyncpg.Connection, event: Envelope) -> None:
-    await _store_alert(conn, event)
+@subscriptions.subscriber(alerts.ALERT_ACKNOWLEDGED, alerts.ALERT_RESOLVED, alerts.ALERT_DISMISSED)
+async def on_alert_changed(
+    conn: asyncpg.Connection, event: Envelope, alert: alerts.AlertEvent
+) -> None:
+    await _store_alert(conn, event, alert)
 
 
-async def on_risk_assessed(conn: asyncpg.Connection, event: Envelope) -> None:
-    p = event.payload
-    for risk in p.get("risks", []):
+@subscriptions.subscriber(alerts.RISK_ASSESSED)
+async def on_risk_assessed(
+    conn: asyncpg.Connection, event: Envelope, assessed: alerts.RiskAssessed
+) -> None:
+    for risk in assessed.risks:
         await conn.execute(
             """INSERT INTO risk_view (tenant_id, campaign_id, risk_type, risk_level,
                                       probability_score, assessed_hour)
@@ -100,16 +105,18 @@ async def on_risk_assessed(conn: asyncpg.Connection, event: Envelope) -> None:
                WHERE risk_view.assessed_hour IS NULL OR EXCLUDED.assessed_hour IS NULL
                   OR EXCLUDED.assessed_hour >= risk_view.assessed_hour""",
             event.tenant_id,
-            UUID(p["campaign_id"]),
-            risk["risk_type"],
-            risk["risk_level"],
-            float(risk["probability_score"]),
-            _timestamp(p.get("hour")),
+            assessed.campaign_id,
+            risk.risk_type,
+            risk.risk_level,
+            risk.probability_score,
+            assessed.hour,
         )
 
 
-async def on_model_registered(conn: asyncpg.Connection, event: Envelope) -> None:
-    p = event.payload
+@subscriptions.subscriber(platform.MODEL_REGISTERED)
+async def on_model_registered(
+    conn: asyncpg.Connection, event: Envelope, model: platform.ModelRegistered
+) -> None:
     await conn.execute(
         """INSERT INTO ai_model_versions (tenant_id, model_name, version, model_type,
                parameters, deployment_status, deployed_at, performance_metrics)
@@ -117,9 +124,9 @@ async def on_model_registered(conn: asyncpg.Connection, event: Envelope) -> None
            ON CONFLICT (tenant_id, model_name, version) DO UPDATE SET
                parameters = EXCLUDED.parameters, model_type = EXCLUDED.model_type""",
         event.tenant_id,
-        p["model_name"],
-        p["version"],
-        p["model_type"],
-        p.get("parameters", {}),
-        {"service": p.get("service")},
+        model.model_name,
+        model.version,
+        model.model_type,
+        model.parameters,
+        {"service": model.service},
     )

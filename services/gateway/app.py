@@ -2,9 +2,9 @@
 
 from pathlib import Path
 
-from services.gateway.audit import record_event
+from services.gateway.audit import subscriptions
 from services.gateway.proxy import http_client
-from services.gateway.routes import routes
+from services.gateway.routes import documents, routes
 from services.gateway.security import gateway_middlewares
 from shared.service import ServiceSpec
 
@@ -12,7 +12,8 @@ SPEC = ServiceSpec(
     name="gateway",
     migrations=Path(__file__).parent / "migrations",
     routes=routes,
-    handlers=lambda _runtime: {"#": record_event},
+    subscriptions=subscriptions,
+    plain_routes=documents,
     lifespans=(http_client,),
     middlewares=gateway_middlewares,
 )

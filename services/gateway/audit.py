@@ -6,46 +6,12 @@ from typing import Any
 
 import asyncpg
 
+from shared.consumer import Subscriptions
+from shared.contracts.gateway import METRICS_RECORDED
 from shared.events import Envelope
-from shared.resources import Resource, parse_text, parse_uuid_filter
-
-AUDIT_TRAIL = Resource(
-    name="audit entry",
-    table="ai_audit_trail",
-    columns=(
-        "id",
-        "actor_type",
-        "actor_id",
-        "principal_id",
-        "action",
-        "resource_type",
-        "resource_id",
-        "before_state",
-        "after_state",
-        "event_id",
-        "event_type",
-        "request_id",
-        "correlation_id",
-        "causation_id",
-        "ip_address",
-        "status_code",
-        "metadata",
-        "created_at",
-    ),
-    filters={
-        "correlation_id": parse_uuid_filter,
-        "action": parse_text,
-        "actor_type": parse_text,
-        "actor_id": parse_text,
-        "resource_type": parse_text,
-        "resource_id": parse_text,
-        "event_type": parse_text,
-    },
-    time_filters=True,
-)
 
 # Events whose payloads are bulk data; the trail keeps a summary, not the data.
-SUMMARISED = {"metrics.recorded"}
+SUMMARISED = {METRICS_RECORDED.name}
 
 
 def audit_row(event: Envelope) -> dict[str, Any]:
@@ -73,7 +39,11 @@ def audit_row(event: Envelope) -> dict[str, Any]:
     }
 
 
-async def record_event(conn: asyncpg.Connection, event: Envelope) -> None:
+subscriptions = Subscriptions("gateway")
+
+
+@subscriptions.pattern("#")
+async def record_event(conn: asyncpg.Connection, event: Envelope, _payload: object) -> None:
     row = audit_row(event)
     names = ["tenant_id", *row]
     await conn.execute(

@@ -9,17 +9,10 @@ from uuid import UUID
 
 import asyncpg
 
+from shared.contracts.gateway import KEYS
 from shared.internal_auth import ROLES, Principal
-from shared.resources import Resource, parse_text
 
 KEY_PREFIX = "adp_"
-
-KEYS = Resource(
-    name="api key",
-    table="api_keys",
-    columns=("id", "name", "role", "prefix", "created_at", "revoked_at", "last_used_at"),
-    filters={"role": parse_text, "name": parse_text},
-)
 
 
 def new_key() -> tuple[str, str]:

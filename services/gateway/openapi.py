@@ -1,344 +1,207 @@
 """The gateway's public API, ``/api/ai``, as an OpenAPI 3.1 document.
 
-Each operation is declared here once; the document, the tests and the permission table are
-all checked against the same catalog.
+Built from the service contracts: request and response schemas come from the models the
+code validates with, roles from the routes' declarations, so the document cannot describe
+a call the platform would not answer that way.
 """
 
 from __future__ import annotations
 
+import copy
 import re
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from http import HTTPStatus
 from importlib import metadata
 from typing import Any
 
 from pydantic import BaseModel
+from pydantic.json_schema import GenerateJsonSchema, JsonSchemaMode, models_json_schema
 
-from services.alerts import resources as alerts
-from services.alerts.lifecycle import ALERT_LIFECYCLE
-from services.alerts.models import AlertCreate
-from services.alerts.schemas import Alert, Risk, SystemHealthRecord
-from services.decision import resources as decision
-from services.decision.models import CycleCreate, DecisionCreate, FeedbackCreate
-from services.decision.schemas import (
-    Cycle,
-    Decision,
-    LearningFeedback,
-    ModelVersion,
-    PerformanceScore,
-    WorkflowState,
-)
-from services.gateway.audit import AUDIT_TRAIL
-from services.gateway.keys import KEYS
-from services.gateway.schemas import (
-    ApiKey,
-    ApiKeyCreate,
-    ApiKeyCreated,
-    AuditEntry,
-    MetricsAccepted,
-    SystemStatus,
-)
-from services.gateway.upstreams import UPSTREAMS
-from services.optimizer import resources as optimizer
-from services.optimizer.lifecycle import RECOMMENDATION_LIFECYCLE
-from services.optimizer.models import RecommendationCreate
-from services.optimizer.schemas import (
-    AutomationRule,
-    Forecast,
-    IntegrationLog,
-    OptimizationRecord,
-    Recommendation,
-)
-from shared.lifecycle import Lifecycle
-from shared.metrics_input import MAX_BATCH, MetricsBatch
-from shared.openapi import LIMIT, Operation, QueryParam, build, filter_params
-from shared.resources import Resource
-from shared.schemas import page_of
+from shared.contracts import CONTRACTS, ROUTES
+from shared.contracts.spec import CURSOR, LIMIT, QueryParam, Route
+from shared.resources import Parser, Resource, parse_bool, parse_text, parse_uuid_filter
+from shared.schemas import ErrorBody
 
-PREFIX = "/api/ai"
 TITLE = "adpilot API"
 DESCRIPTION = (
     "Alerts, risk, decisions, safe execution and learning for ad campaigns. Every route is "
     "scoped to the caller's tenant, and every error has the `ErrorBody` shape."
 )
-TAGS = {
-    "decision": "Cycles, the decisions they make and what was learned from them.",
-    "alerts": "Alerts, risks and the health of each component.",
-    "optimizer": "Recommendations, forecasts, automation rules and applied changes.",
-    "gateway": "Metrics intake, system status, the audit trail and API keys.",
+
+OPENAPI_VERSION = "3.1.0"
+REF_TEMPLATE = "#/components/schemas/{model}"
+JSON = "application/json"
+
+SECURITY_SCHEMES: dict[str, dict[str, Any]] = {
+    "bearerAuth": {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "An API key or a JWT, sent as `Authorization: Bearer <token>`.",
+    },
+    "apiKeyAuth": {
+        "type": "apiKey",
+        "in": "header",
+        "name": "X-API-Key",
+        "description": "An API key.",
+    },
 }
-LIST_NOTE = (
-    "Newest first. Pass `next_cursor` back as `cursor` for the next page. Filters combine "
-    "with AND; an unknown query parameter is answered 422."
-)
+# Alternatives: either scheme alone is enough.
+SECURITY: list[dict[str, list[str]]] = [{name: []} for name in SECURITY_SCHEMES]
 
-READ, WRITE, ADMIN = "viewer", "operator", "admin"
-
-
-@dataclass(frozen=True)
-class Collection:
-    """A resource with a list route, usually a get-by-id route, and maybe a create."""
-
-    segment: str
-    resource: Resource
-    model: type[BaseModel]
-    plural: str
-    create: type[BaseModel] | None = None
-    read_role: str = READ
-    write_role: str = WRITE
-    # False where the service answers the list with its own, non-standard route.
-    standard_list: bool = True
-    get_by_id: bool = True
-    # What a create answers, when it is more than the item as listed.
-    created: type[BaseModel] | None = None
-    # Whether a create can be refused with 409 (e.g. too many cycles already waiting).
-    create_conflicts: bool = False
-
-    @property
-    def path(self) -> str:
-        return f"{PREFIX}/{self.segment}"
-
-    @property
-    def tag(self) -> str:
-        return UPSTREAMS.get(self.segment, "gateway")
-
-    @property
-    def forwarded(self) -> bool:
-        return self.segment in UPSTREAMS
-
-
-COLLECTIONS: tuple[Collection, ...] = (
-    Collection("cycles", decision.CYCLES, Cycle, "cycles", CycleCreate, create_conflicts=True),
-    Collection("decisions", decision.DECISIONS, Decision, "decisions", DecisionCreate),
-    Collection("performance", decision.PERFORMANCE, PerformanceScore, "performance scores"),
-    Collection(
-        "learning-feedback",
-        decision.FEEDBACK,
-        LearningFeedback,
-        "learning feedback",
-        FeedbackCreate,
+# status -> (name under components/responses, when it is answered)
+ERRORS: dict[int, tuple[str, str]] = {
+    400: ("BadRequest", "The body is empty or is not JSON."),
+    401: ("Unauthorized", "Credentials are missing, unknown, expired or revoked."),
+    403: ("Forbidden", "The credentials' role does not allow this operation."),
+    404: (
+        "NotFound",
+        "Nothing with this id belongs to the caller's tenant. A malformed id names nothing, "
+        "so it is answered 404 too.",
     ),
-    Collection("model-versions", decision.MODEL_VERSIONS, ModelVersion, "model versions"),
-    Collection("workflow-states", decision.WORKFLOW_STATES, WorkflowState, "workflow states"),
-    Collection("alerts", alerts.ALERTS, Alert, "alerts", AlertCreate),
-    Collection("risks", alerts.RISKS, Risk, "risks"),
-    Collection(
-        "system-health",
-        alerts.SYSTEM_HEALTH,
-        SystemHealthRecord,
-        "system health records",
-        standard_list=False,
+    409: ("Conflict", "The item's current state does not allow this."),
+    413: ("PayloadTooLarge", "The body is larger than the server accepts."),
+    422: (
+        "ValidationError",
+        "A query parameter or body field is invalid, or a query parameter is unknown; "
+        "`details.fields` lists each problem.",
     ),
-    Collection(
-        "recommendations",
-        optimizer.RECOMMENDATIONS,
-        Recommendation,
-        "recommendations",
-        RecommendationCreate,
-    ),
-    Collection("forecasts", optimizer.FORECASTS, Forecast, "forecasts"),
-    Collection("automation-rules", optimizer.AUTOMATION_RULES, AutomationRule, "automation rules"),
-    Collection(
-        "optimization-history",
-        optimizer.OPTIMIZATION_HISTORY,
-        OptimizationRecord,
-        "applied optimizations",
-    ),
-    Collection("integration-logs", optimizer.INTEGRATION_LOGS, IntegrationLog, "integration logs"),
-    Collection("audit-trail", AUDIT_TRAIL, AuditEntry, "audit trail entries", read_role=ADMIN),
-    Collection(
-        "keys",
-        KEYS,
-        ApiKey,
-        "API keys",
-        ApiKeyCreate,
-        read_role=ADMIN,
-        write_role=ADMIN,
-        get_by_id=False,
-        created=ApiKeyCreated,
-    ),
-)
-
-
-def _snake(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")
-
-
-def _a(noun: str) -> str:
-    return f"{'an' if noun[0] in 'aeiou' else 'a'} {noun}"
-
-
-def _standard_list(c: Collection) -> Operation:
-    return Operation(
-        "GET",
-        c.path,
-        f"list_{_snake(c.segment)}",
-        f"List {c.plural}",
-        c.tag,
-        page_of(c.model),
-        query=filter_params(c.resource),
-        paginated=True,
-        required_role=c.read_role,
-        description=LIST_NOTE,
-        forwarded=c.forwarded,
-    )
-
-
-def _system_health_list(c: Collection) -> Operation:
-    return Operation(
-        "GET",
-        c.path,
-        "list_system_health",
-        "List the latest heartbeat of each component",
-        c.tag,
-        page_of(c.model),
-        query=(
-            QueryParam("component_name", {"type": "string", "maxLength": 200}, "Only this one."),
-            LIMIT,
-        ),
-        required_role=c.read_role,
-        description=(
-            "Always one page: `next_cursor` is null. A component whose heartbeats stopped is "
-            "shown `offline`, whatever it last reported."
-        ),
-        forwarded=c.forwarded,
-    )
-
-
-def _actions(lifecycle: Lifecycle) -> Callable[[Collection], list[Operation]]:
-    """The status-changing actions a lifecycle allows, as operations."""
-
-    def operations(c: Collection) -> list[Operation]:
-        noun = lifecycle.noun.split(" ", 1)[1]
-        return [
-            Operation(
-                "POST",
-                f"{c.path}/{{id}}/{action}",
-                f"{action}_{_snake(noun)}",
-                f"{action.capitalize()} {lifecycle.noun}",
-                c.tag,
-                c.model,
-                required_role=c.write_role,
-                description=(
-                    f"Allowed while the {noun} is {' or '.join(sorted(sources))}; it becomes "
-                    f"{target}. Any other status is answered 409."
-                ),
-                forwarded=c.forwarded,
-                conflict=True,
-            )
-            for action, (sources, target) in lifecycle.transitions.items()
-        ]
-
-    return operations
-
-
-def _revoke_key(c: Collection) -> list[Operation]:
-    return [
-        Operation(
-            "POST",
-            f"{c.path}/{{id}}/revoke",
-            "revoke_api_key",
-            "Revoke an API key",
-            c.tag,
-            c.model,
-            required_role=c.write_role,
-            description="The key stops working at once. Revoking a revoked key changes nothing.",
-            forwarded=c.forwarded,
-        )
-    ]
-
-
-# Lists a service answers with a route of its own instead of the standard one.
-SPECIAL_LISTS: dict[str, Callable[[Collection], Operation]] = {
-    "system-health": _system_health_list,
+    429: ("TooManyRequests", "Too many requests; retry later."),
+    500: ("InternalError", "An unexpected failure; `X-Request-Id` finds it in the logs."),
+    503: ("ServiceUnavailable", "The service owning this resource cannot be reached."),
+    504: ("GatewayTimeout", "The service owning this resource did not answer in time."),
 }
-# Operations beyond list, create and get, by collection.
-EXTRAS: dict[str, Callable[[Collection], list[Operation]]] = {
-    "alerts": _actions(ALERT_LIFECYCLE),
-    "recommendations": _actions(RECOMMENDATION_LIFECYCLE),
-    "keys": _revoke_key,
+
+# Headers some error responses carry, by status.
+ERROR_HEADERS: dict[int, dict[str, Any]] = {
+    401: {
+        "WWW-Authenticate": {
+            "description": "A `Bearer` challenge.",
+            "schema": {"type": "string"},
+        }
+    },
+    429: {
+        "Retry-After": {
+            "description": "Whole seconds to wait before trying again.",
+            "schema": {"type": "integer", "minimum": 1},
+        }
+    },
+}
+
+UUID_SCHEMA: dict[str, Any] = {"type": "string", "format": "uuid"}
+DATE_TIME_SCHEMA: dict[str, Any] = {"type": "string", "format": "date-time"}
+
+
+class ComponentNames(GenerateJsonSchema):
+    """Names a one-argument generic after its argument: ``Page[Alert]`` becomes ``AlertPage``,
+    which reads better in generated clients than the default ``Page_Alert_``."""
+
+    GENERIC = re.compile(r"([A-Za-z0-9_]+)\[([A-Za-z0-9_]+)\]")
+
+    def normalize_name(self, name: str) -> str:
+        if match := self.GENERIC.fullmatch(name):
+            return f"{match[2]}{match[1]}"
+        return super().normalize_name(name)
+
+
+# How each filter parser a Resource may use is spelt in a query string. A parser missing
+# here makes ``filter_params`` fail, so a new kind of filter cannot go undocumented.
+FILTER_SCHEMAS: dict[Parser, tuple[dict[str, Any], str]] = {
+    parse_uuid_filter: (UUID_SCHEMA, ""),
+    parse_bool: ({"type": "boolean"}, " Also accepts 1/0 and yes/no."),
+    parse_text: ({"type": "string", "maxLength": 200}, ""),
 }
 
 
-def _collection_operations(c: Collection) -> list[Operation]:
-    ops = [
-        _standard_list(c) if c.standard_list else SPECIAL_LISTS[c.segment](c),
-    ]
-    if c.create is not None:
-        name = c.resource.name
-        ops.append(
-            Operation(
-                "POST",
-                c.path,
-                f"create_{_snake(name)}",
-                f"Create {_a(name)}",
-                c.tag,
-                c.created or c.model,
-                status=201,
-                request_model=c.create,
-                required_role=c.write_role,
-                forwarded=c.forwarded,
-                conflict=c.create_conflicts,
-            )
+def filter_params(resource: Resource) -> tuple[QueryParam, ...]:
+    """The query parameters ``parse_list_query`` accepts for ``resource``, besides paging."""
+    params = []
+    for column, parser in resource.filters.items():
+        if parser not in FILTER_SCHEMAS:
+            name = getattr(parser, "__name__", repr(parser))
+            raise ValueError(f"filter {column!r} of {resource.name}: no query schema for {name}")
+        schema, note = FILTER_SCHEMAS[parser]
+        params.append(
+            QueryParam(column, dict(schema), f"Only items whose `{column}` equals this.{note}")
         )
-    if c.get_by_id:
-        ops.append(
-            Operation(
-                "GET",
-                f"{c.path}/{{id}}",
-                f"get_{_snake(c.resource.name)}",
-                f"Get one {c.resource.name}",
-                c.tag,
-                c.model,
-                required_role=c.read_role,
-                forwarded=c.forwarded,
-            )
-        )
-    ops += EXTRAS.get(c.segment, lambda _c: [])(c)
-    return ops
-
-
-def _gateway_operations() -> list[Operation]:
-    return [
-        Operation(
-            "POST",
-            f"{PREFIX}/metrics",
-            "record_metrics",
-            "Record hourly campaign metrics",
-            "gateway",
-            MetricsAccepted,
-            status=202,
-            request_model=MetricsBatch,
-            required_role=WRITE,
-            description=(
-                f"1 to {MAX_BATCH} rows, each for the start of an hour. Accepted rows are "
-                "published for the services to take up; the answer does not wait for them."
+    if resource.time_filters:
+        params += [
+            QueryParam(
+                "since",
+                dict(DATE_TIME_SCHEMA),
+                "Only items created at or after this instant; the time zone is required.",
             ),
-        ),
-        Operation(
-            "GET",
-            f"{PREFIX}/system-status",
-            "get_system_status",
-            "Get the status of every service",
-            "gateway",
-            SystemStatus,
-            required_role=READ,
-        ),
+            QueryParam(
+                "until",
+                dict(DATE_TIME_SCHEMA),
+                "Only items created before this instant; the time zone is required.",
+            ),
+        ]
+    return tuple(params)
+
+
+def query_params(route: Route) -> tuple[QueryParam, ...]:
+    """What ``route`` accepts in its query string."""
+    if route.kind == "list" and route.resource is not None:
+        return (LIMIT, CURSOR, *filter_params(route.resource), *route.query)
+    return route.query
+
+
+def forwarded(route: Route) -> bool:
+    """Answered by a service behind the gateway, so an unreachable or slow one shows."""
+    return route.owner != "gateway"
+
+
+def error_statuses(route: Route) -> tuple[int, ...]:
+    statuses = {401, 403, 429, 500}
+    if route.request is not None:
+        statuses |= {400, 413, 422}
+    if query_params(route):
+        statuses.add(422)
+    if route.path_params:
+        statuses.add(404)
+    if route.conflict:
+        statuses.add(409)
+    if forwarded(route):
+        statuses |= {503, 504}
+    return tuple(sorted(statuses))
+
+
+def _parameters(op: Route) -> list[dict[str, Any]]:
+    params: list[dict[str, Any]] = [
+        {"name": name, "in": "path", "required": True, "schema": dict(UUID_SCHEMA)}
+        for name in op.path_params
     ]
+    params += [
+        {"name": p.name, "in": "query", "required": False, "schema": p.schema}
+        | ({"description": p.description} if p.description else {})
+        for p in query_params(op)
+    ]
+    return params
 
 
-def operations() -> tuple[Operation, ...]:
-    """Every ``/api/ai`` operation, grouped by path."""
-    ops: list[Operation] = []
-    for c in COLLECTIONS:
-        ops += _collection_operations(c)
-    ops += _gateway_operations()
-    return tuple(ops)
-
-
-def operation_paths() -> set[tuple[str, str]]:
-    """``(METHOD, path template)`` of every operation, e.g. ``("GET", "/api/ai/alerts/{id}")``."""
-    return {(op.method.upper(), op.path) for op in operations()}
+def _operation(op: Route, refs: Mapping[tuple[Any, JsonSchemaMode], Any]) -> dict[str, Any]:
+    doc: dict[str, Any] = {"operationId": op.operation_id, "summary": op.summary}
+    if op.description:
+        doc["description"] = op.description
+    doc["tags"] = [op.owner]
+    if params := _parameters(op):
+        doc["parameters"] = params
+    if op.request is not None:
+        doc["requestBody"] = {
+            "required": True,
+            "content": {JSON: {"schema": refs[(op.request, "validation")]}},
+        }
+    responses: dict[str, Any] = {
+        str(op.status): {
+            "description": HTTPStatus(op.status).phrase,
+            "content": {JSON: {"schema": refs[(op.response, "serialization")]}},
+        }
+    }
+    for status in error_statuses(op):
+        responses[str(status)] = {"$ref": f"#/components/responses/{ERRORS[status][0]}"}
+    doc["responses"] = responses
+    doc["x-required-role"] = str(op.role)
+    return doc
 
 
 def _version() -> str:
@@ -349,13 +212,52 @@ def _version() -> str:
         return "0.0.0"
 
 
-def build_spec(servers: Sequence[str] = ()) -> dict[str, Any]:
-    """The OpenAPI 3.1 document of the gateway."""
-    return build(
-        operations(),
-        TITLE,
-        _version(),
-        servers=servers,
-        description=DESCRIPTION,
-        tag_descriptions=TAGS,
+def build_openapi(servers: Sequence[str] = (), routes: Sequence[Route] = ROUTES) -> dict[str, Any]:
+    """The OpenAPI 3.1 document of ``routes`` (every route, by default), in their order."""
+    wanted: list[tuple[type[BaseModel], JsonSchemaMode]] = [(ErrorBody, "serialization")]
+    for op in routes:
+        if op.request is not None:
+            wanted.append((op.request, "validation"))
+        wanted.append((op.response, "serialization"))
+    # One call for every model, so that two models sharing a class name get distinct
+    # component names instead of overwriting each other.
+    refs, top = models_json_schema(
+        list(dict.fromkeys(wanted)), ref_template=REF_TEMPLATE, schema_generator=ComponentNames
     )
+
+    paths: dict[str, dict[str, Any]] = {}
+    for op in routes:
+        paths.setdefault(op.path, {})[op.method.lower()] = _operation(op, refs)
+
+    used = sorted({status for op in routes for status in error_statuses(op)})
+    error_schema = refs[(ErrorBody, "serialization")]
+    responses: dict[str, Any] = {}
+    for status in used:
+        name, when = ERRORS[status]
+        responses[name] = {"description": when, "content": {JSON: {"schema": error_schema}}}
+        if status in ERROR_HEADERS:
+            responses[name]["headers"] = ERROR_HEADERS[status]
+
+    summaries = {c.name: c.summary for c in CONTRACTS}
+    tags = [
+        {"name": tag} | ({"description": summaries[tag]} if summaries.get(tag) else {})
+        for tag in dict.fromkeys(op.owner for op in routes)
+    ]
+    document: dict[str, Any] = {
+        "openapi": OPENAPI_VERSION,
+        "info": {"title": TITLE, "version": _version(), "description": DESCRIPTION},
+    }
+    if servers:
+        document["servers"] = [{"url": url} for url in servers]
+    document |= {
+        "security": SECURITY,
+        "tags": tags,
+        "paths": paths,
+        "components": {
+            "schemas": top.get("$defs", {}),
+            "responses": responses,
+            "securitySchemes": SECURITY_SCHEMES,
+        },
+    }
+    # Callers may edit what they get; the module's constants must stay as they are.
+    return copy.deepcopy(document)

@@ -3,25 +3,25 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import aiohttp
 from aiohttp import web
 
-from services.gateway.upstreams import (
-    FORWARDED_REQUEST_HEADERS,
-    FORWARDED_RESPONSE_HEADERS,
-    owner_of,
-)
 from shared.internal_auth import HEADER as INTERNAL_HEADER
 from shared.internal_auth import sign
 from shared.service import ServiceRuntime, principal_of
-from shared.web import ApiError
+from shared.web import ApiError, Handler
 
 log = logging.getLogger(__name__)
 
 HTTP_CLIENT = "http_client"
+
+# Request headers passed on to the owning service; everything else (cookies, client-sent
+# tenant headers, hop-by-hop headers) stays at the gateway.
+FORWARDED_REQUEST_HEADERS = ("Content-Type", "Accept", "X-Request-Id", "X-Correlation-Id")
+FORWARDED_RESPONSE_HEADERS = ("Content-Type", "Location", "Retry-After")
 
 
 @asynccontextmanager
@@ -37,14 +37,12 @@ def client(runtime: ServiceRuntime) -> aiohttp.ClientSession:
     return session
 
 
-def proxy_handler(runtime: ServiceRuntime) -> Callable[[web.Request], Awaitable[web.Response]]:
+def forward_to(runtime: ServiceRuntime, service: str) -> Handler:
+    """A handler that passes the request on to ``service`` and its answer back."""
     settings = runtime.settings
     secret, ttl = settings.require_internal_secret(), settings.internal_token_ttl_seconds
 
     async def forward(request: web.Request) -> web.Response:
-        service = owner_of(request.path)
-        if service is None:
-            raise ApiError(404, "not_found", f"no route for {request.method} {request.path}")
         headers = {h: request.headers[h] for h in FORWARDED_REQUEST_HEADERS if h in request.headers}
         headers["X-Request-Id"] = request["request_id"]
         headers["X-Correlation-Id"] = str(request["correlation_id"])

@@ -1,37 +1,48 @@
-"""Routes the gateway answers itself, then the catch-all that forwards the rest."""
+"""Routes the gateway answers itself, and the forwarding of every other service's routes."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
-from services.gateway.audit import AUDIT_TRAIL
+from services.gateway.asyncapi import build_asyncapi
+from services.gateway.intake import record_metrics
 from services.gateway.key_routes import key_routes
-from services.gateway.metrics import metrics_handler
-from services.gateway.openapi import build_spec
-from services.gateway.proxy import proxy_handler
+from services.gateway.openapi import build_openapi
+from services.gateway.proxy import forward_to
 from services.gateway.status import system_status
-from shared.crud import read_routes
+from shared.contracts import BACKENDS, gateway, routes_of
+from shared.contracts.spec import Route
 from shared.service import ServiceRuntime
-from shared.web import json_response
+from shared.web import Handler, json_response
 
 
-def routes(runtime: ServiceRuntime) -> list[web.AbstractRouteDef]:
+def routes(runtime: ServiceRuntime) -> dict[Route, Handler]:
     async def status(_request: web.Request) -> web.Response:
         return json_response(await system_status(runtime))
 
-    spec = build_spec()
+    forwarded: dict[Route, Handler] = {}
+    for service in BACKENDS:
+        forward = forward_to(runtime, service)
+        forwarded.update({route: forward for route in routes_of(service)})
+    return {
+        gateway.RECORD_METRICS: record_metrics(runtime),
+        gateway.SYSTEM_STATUS: status,
+        **key_routes(runtime),
+        **forwarded,
+    }
 
-    async def openapi(_request: web.Request) -> web.Response:
-        return json_response(spec)
 
-    forward = proxy_handler(runtime)
+def documents(runtime: ServiceRuntime) -> list[web.RouteDef]:
+    """The API's own description: public, and the same for everyone."""
+    openapi, asyncapi = build_openapi(), build_asyncapi(runtime.settings.exchange)
+
+    async def openapi_document(_request: web.Request) -> web.Response:
+        return json_response(openapi)
+
+    async def asyncapi_document(_request: web.Request) -> web.Response:
+        return json_response(asyncapi)
+
     return [
-        web.get("/api/ai/openapi.json", openapi),
-        web.get("/api/ai/system-status", status),
-        metrics_handler(runtime),
-        *key_routes(runtime),
-        *read_routes(runtime, "/api/ai/audit-trail", AUDIT_TRAIL),
-        # Registered last: aiohttp matches routes in order, so local routes win.
-        web.route("*", "/api/ai/{resource}", forward),
-        web.route("*", "/api/ai/{resource}/{tail:.*}", forward),
+        web.get("/api/ai/openapi.json", openapi_document),
+        web.get("/api/ai/asyncapi.json", asyncapi_document),
     ]

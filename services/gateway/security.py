@@ -11,9 +11,9 @@ import orjson
 from aiohttp import web
 
 from services.gateway.keys import looks_like_key, principal_for_key
-from services.gateway.permissions import required_role
 from services.gateway.ratelimit import RateLimiter, retry_after
 from services.gateway.tokens import BadToken, JwtVerifier
+from shared.contracts import route_for
 from shared.internal_auth import HEADER as INTERNAL_HEADER
 from shared.internal_auth import InvalidToken, Principal, verify
 from shared.service import ServiceRuntime
@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 
 API_PREFIX = "/api/ai/"
 # The contract itself is public: it says how to call the API, nothing about any tenant.
-PUBLIC_API_PATHS = frozenset({"/api/ai/openapi.json"})
+PUBLIC_API_PATHS = frozenset({"/api/ai/openapi.json", "/api/ai/asyncapi.json"})
 MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 CHALLENGE = 'Bearer realm="adpilot", error="invalid_token"'
 _ID_SEGMENT = re.compile(r"^[0-9a-fA-F-]{36}$")
@@ -110,8 +110,8 @@ def _authenticate(runtime: ServiceRuntime) -> Middleware:
             return await handler(request)
         principal = await identify(request)
         request["principal"] = principal
-        needed = required_role(request.method, request.path)
-        if not principal.allows(needed):
+        needed = required_role(request)
+        if needed is not None and not principal.allows(needed):
             raise ApiError(
                 403, "forbidden", f"this call needs the {needed} role", {"required_role": needed}
             )
@@ -127,6 +127,19 @@ def _authenticate(runtime: ServiceRuntime) -> Middleware:
         return await handler(request)
 
     return authenticate
+
+
+def required_role(request: web.Request) -> str | None:
+    """The role the matched route's contract asks for; None where no route matched (the
+    answer is then 404 or 405, which tells nobody anything)."""
+    match = request.match_info
+    if match.http_exception is not None:
+        return None
+    route = route_for(
+        request.method, match.route.resource.canonical if match.route.resource else ""
+    )
+    # A route outside the contracts is the gateway's own business: only admins get there.
+    return route.role if route is not None else "admin"
 
 
 def _resource_of(path: str, body: Any) -> tuple[str | None, str | None]:

@@ -8,7 +8,7 @@ from typing import Any
 import aiohttp
 
 from services.gateway.proxy import client
-from services.gateway.upstreams import BACKENDS
+from shared.contracts import BACKENDS
 from shared.internal_auth import HEADER, Principal, sign
 from shared.service import ServiceRuntime
 

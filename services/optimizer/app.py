@@ -5,7 +5,7 @@ Stateless between requests and events, so it scales out: replicas share one queu
 
 from pathlib import Path
 
-from services.optimizer.handlers import handlers
+from services.optimizer.handlers import subscriptions
 from services.optimizer.routes import routes
 from shared.service import ServiceSpec
 
@@ -13,5 +13,5 @@ SPEC = ServiceSpec(
     name="optimizer",
     migrations=Path(__file__).parent / "migrations",
     routes=routes,
-    handlers=handlers,
+    subscriptions=subscriptions,
 )

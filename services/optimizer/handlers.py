@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 import asyncpg
 
 from services.optimizer.recommend import recommendation_from_decision
-from services.optimizer.resources import RECOMMENDATIONS
-from shared import events
-from shared.consumer import Handler
-from shared.events import Envelope, to_payload
+from shared.consumer import Subscriptions
+from shared.contracts.decision import DECISION_MADE, DecisionMade
+from shared.contracts.optimizer import RECOMMENDATION_CREATED, RECOMMENDATIONS
+from shared.events import Envelope
 from shared.outbox import enqueue
-from shared.service import ServiceRuntime
+
+subscriptions = Subscriptions("optimizer")
 
 
-async def on_decision_made(conn: asyncpg.Connection, event: Envelope) -> None:
-    values = recommendation_from_decision(event.payload)
+@subscriptions.subscriber(DECISION_MADE)
+async def on_decision_made(
+    conn: asyncpg.Connection, event: Envelope, decision: DecisionMade
+) -> None:
+    values = recommendation_from_decision(decision)
     if values is None:
         return
     names = ["tenant_id", *values]
@@ -28,10 +30,4 @@ async def on_decision_made(conn: asyncpg.Connection, event: Envelope) -> None:
         *values.values(),
     )
     if row is not None:
-        await enqueue(
-            conn, event.caused(events.RECOMMENDATION_CREATED, to_payload(row), source="optimizer")
-        )
-
-
-def handlers(_runtime: ServiceRuntime) -> Mapping[str, Handler]:
-    return {events.DECISION_MADE: on_decision_made}
+        await enqueue(conn, RECOMMENDATION_CREATED.caused_by(event, row, source="optimizer"))

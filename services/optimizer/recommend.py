@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from typing import Any
-from uuid import UUID
 
+from shared.contracts.decision import DecisionMade
+from shared.contracts.enums import DecisionType
 from shared.events import optional_uuid
 
 RECOMMENDATION_TYPE_OF = {
-    "budget_adjustment": "budget_optimization",
-    "keyword_bid": "bid_strategy",
-    "audience_expansion": "audience_targeting",
-    "campaign_pause": "campaign_control",
+    DecisionType.BUDGET_ADJUSTMENT: "budget_optimization",
+    DecisionType.KEYWORD_BID: "bid_strategy",
+    DecisionType.AUDIENCE_EXPANSION: "audience_targeting",
+    DecisionType.CAMPAIGN_PAUSE: "campaign_control",
 }
 
 
@@ -22,29 +23,28 @@ def _priority(confidence: float | None) -> int:
     return max(1, min(10, round(confidence / 10)))
 
 
-def recommendation_from_decision(decision: dict[str, Any]) -> dict[str, Any] | None:
+def recommendation_from_decision(decision: DecisionMade) -> dict[str, Any] | None:
     """The recommendation carrying out ``decision`` (a ``decision.made`` payload), if any.
 
     A decision without an ``action_taken`` is an observation, not an action: nothing to do.
     """
-    action = decision.get("action_taken")
+    action = decision.action_taken
     if not action:
         return None
-    context = decision.get("context_data") or {}
-    confidence = decision.get("confidence_score")
-    confidence = float(confidence) if confidence is not None else None
+    context = decision.context_data if isinstance(decision.context_data, dict) else {}
+    confidence = decision.confidence_score
     changes: dict[str, Any] = {"action": action}
     if isinstance(context.get("action"), dict):
         changes.update(context["action"])
     return {
-        "recommendation_type": RECOMMENDATION_TYPE_OF[decision["decision_type"]],
+        "recommendation_type": RECOMMENDATION_TYPE_OF[decision.decision_type],
         "target_entity_type": "campaign",
-        "target_entity_id": optional_uuid(context.get("campaign_id")),
+        "target_entity_id": decision.campaign_id or optional_uuid(context.get("campaign_id")),
         "current_state": context.get("current_state"),
         "recommended_changes": changes,
-        "expected_impact": decision.get("impact_prediction"),
+        "expected_impact": decision.impact_prediction,
         "confidence_level": round(confidence / 10, 1) if confidence is not None else None,
         "priority_score": _priority(confidence),
         "implementation_complexity": "low",
-        "source_decision_id": UUID(str(decision["id"])),
+        "source_decision_id": decision.id,
     }

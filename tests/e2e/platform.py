@@ -12,7 +12,8 @@ from typing import BinaryIO
 import aiohttp
 from pydantic import SecretStr
 
-from shared.config import SERVICES, Settings
+from shared.config import Settings
+from shared.contracts import SERVICES
 from tests.infra import free_port
 
 

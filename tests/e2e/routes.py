@@ -1,53 +1,20 @@
-"""Every route of the API, for suites that must try each one."""
+"""Every route of the API, from the contracts, for suites that must try each one."""
 
 from __future__ import annotations
 
-from services.alerts import resources as alerts
-from services.decision import resources as decision
-from services.gateway.audit import AUDIT_TRAIL
-from services.gateway.keys import KEYS
-from services.optimizer import resources as optimizer
+from shared.contracts import ROUTES
 from shared.resources import Resource
 
-# List path -> its resource (each also has GET <path>/{id}, except keys).
+# List path -> its resource.
 LISTS: dict[str, Resource] = {
-    "/api/ai/cycles": decision.CYCLES,
-    "/api/ai/decisions": decision.DECISIONS,
-    "/api/ai/performance": decision.PERFORMANCE,
-    "/api/ai/learning-feedback": decision.FEEDBACK,
-    "/api/ai/model-versions": decision.MODEL_VERSIONS,
-    "/api/ai/workflow-states": decision.WORKFLOW_STATES,
-    "/api/ai/alerts": alerts.ALERTS,
-    "/api/ai/risks": alerts.RISKS,
-    "/api/ai/system-health": alerts.SYSTEM_HEALTH,
-    "/api/ai/recommendations": optimizer.RECOMMENDATIONS,
-    "/api/ai/forecasts": optimizer.FORECASTS,
-    "/api/ai/automation-rules": optimizer.AUTOMATION_RULES,
-    "/api/ai/optimization-history": optimizer.OPTIMIZATION_HISTORY,
-    "/api/ai/integration-logs": optimizer.INTEGRATION_LOGS,
-    "/api/ai/audit-trail": AUDIT_TRAIL,
-    "/api/ai/keys": KEYS,
+    r.path: r.resource
+    for r in ROUTES
+    if r.method == "GET" and "{" not in r.path and r.resource is not None
 }
-GETS_BY_ID = [path for path in LISTS if path != "/api/ai/keys"]
-OTHER_GETS = ["/api/ai/system-status"]
-
+GETS_BY_ID = [r.path.removesuffix("/{id}") for r in ROUTES if r.kind == "get"]
+OTHER_GETS = [r.path for r in ROUTES if r.method == "GET" and r.resource is None]
 # POST path -> the role it needs.
-POSTS: dict[str, str] = {
-    "/api/ai/cycles": "operator",
-    "/api/ai/decisions": "operator",
-    "/api/ai/learning-feedback": "operator",
-    "/api/ai/alerts": "operator",
-    "/api/ai/recommendations": "operator",
-    "/api/ai/metrics": "operator",
-    "/api/ai/keys": "admin",
-}
+POSTS: dict[str, str] = {r.path: r.role for r in ROUTES if r.method == "POST" and "{" not in r.path}
 # POST actions on an existing item: path template -> role.
-ACTIONS: dict[str, str] = {
-    "/api/ai/alerts/{id}/acknowledge": "operator",
-    "/api/ai/alerts/{id}/resolve": "operator",
-    "/api/ai/alerts/{id}/dismiss": "operator",
-    "/api/ai/recommendations/{id}/approve": "operator",
-    "/api/ai/recommendations/{id}/reject": "operator",
-    "/api/ai/keys/{id}/revoke": "admin",
-}
-ADMIN_READS = {"/api/ai/audit-trail", "/api/ai/keys"}
+ACTIONS: dict[str, str] = {r.path: r.role for r in ROUTES if r.method == "POST" and "{" in r.path}
+ADMIN_READS = {path for path in LISTS if any(r.path == path and r.role == "admin" for r in ROUTES)}

@@ -14,7 +14,8 @@ import pytest
 
 from shared.bus import Bus, dead_letter_queue_name
 from shared.config import Settings
-from shared.consumer import Consumer
+from shared.consumer import Consumer, Handler, Subscriptions
+from shared.contracts.spec import EventPayload, EventType
 from shared.db import connect, migrate_schema, scoped
 from shared.events import Envelope
 from shared.outbox import OutboxRelay, backlog, enqueue
@@ -66,8 +67,22 @@ async def tap(
         await channel.close()
 
 
+class Note(EventPayload):
+    note: str
+
+
+# An event of the test's own, that only the test's "probe" consumer subscribes to.
+PROBE_NOTED = EventType("probe.noted", Note, ("probe",), subscribers=("probe",))
+
+
 def probe_event(note: str = "hello") -> Envelope:
-    return Envelope(type=f"probe.{uuid.uuid4().hex[:6]}", tenant_id=TENANT, payload={"note": note})
+    return PROBE_NOTED.envelope({"note": note}, tenant_id=TENANT, source="probe")
+
+
+def handling(handler: Handler) -> Subscriptions:
+    subscriptions = Subscriptions("probe")
+    subscriptions.subscriber(PROBE_NOTED)(handler)
+    return subscriptions
 
 
 async def test_outbox_relay_publishes_committed_events_only(
@@ -136,7 +151,7 @@ async def test_consumer_applies_each_event_once_and_dead_letters_poison(
 ) -> None:
     attempts: dict[str, int] = {}
 
-    async def handler(conn: asyncpg.Connection, event: Envelope) -> None:
+    async def handler(conn: asyncpg.Connection, event: Envelope, _note: Note) -> None:
         note = event.payload["note"]
         attempts[note] = attempts.get(note, 0) + 1
         await conn.execute(
@@ -145,7 +160,7 @@ async def test_consumer_applies_each_event_once_and_dead_letters_poison(
         if note == "poison":
             raise ValueError("cannot digest this")
 
-    consumer = Consumer(bus, probe_pool, "probe", {"probe.#": handler}, max_deliveries=3)
+    consumer = Consumer(bus, probe_pool, "probe", handling(handler), max_deliveries=3)
     await consumer.start()
     try:
         good = probe_event("good")
@@ -155,11 +170,13 @@ async def test_consumer_applies_each_event_once_and_dead_letters_poison(
         await bus.publish(poison)
         after = probe_event("after")
         await bus.publish(after)
-        await bus.publish_raw("probe.garbage", b"not an envelope")
+        await bus.publish_raw("probe.noted", b"not an envelope")
+        # A well-formed envelope whose payload lacks what the contract requires.
+        await bus.publish(Envelope(type="probe.noted", tenant_id=TENANT, payload={"x": 1}))
 
         async def settled() -> bool:
             depth = await bus.queue_depth(dead_letter_queue_name(settings.exchange, "probe"))
-            return depth == 2 and attempts.get("after") == 1
+            return depth == 3 and attempts.get("after") == 1
 
         await eventually(settled, 15)
         async with scoped(probe_pool, TENANT) as conn:
@@ -169,7 +186,7 @@ async def test_consumer_applies_each_event_once_and_dead_letters_poison(
         assert notes == ["after", "good"]
         assert inbox == 2
         assert attempts["poison"] == 3
-        assert consumer.dead_lettered == 2
+        assert consumer.dead_lettered == 3
     finally:
         await consumer.stop()
 
@@ -178,7 +195,7 @@ async def test_consumer_applies_each_event_once_and_dead_letters_poison(
         dead_letter_queue_name(settings.exchange, "probe"), passive=True
     )
     reasons = []
-    for _ in range(2):
+    for _ in range(3):
         message = await dlq.get(timeout=5)
         assert message is not None
         reasons.append(str(message.headers["x-error"]))
@@ -186,6 +203,8 @@ async def test_consumer_applies_each_event_once_and_dead_letters_poison(
     await channel.close()
     assert any("ValueError: cannot digest this" in r for r in reasons)
     assert any("invalid envelope" in r for r in reasons)
+    # The validation error is the reason, and the field it names.
+    assert any("invalid probe.noted v1 payload" in r and "note" in r for r in reasons)
 
 
 async def test_a_database_outage_holds_events_instead_of_dead_lettering_them(
@@ -193,7 +212,7 @@ async def test_a_database_outage_holds_events_instead_of_dead_lettering_them(
 ) -> None:
     outage = {"left": 5}  # more refusals than max_deliveries (3) allows failures
 
-    async def handler(conn: asyncpg.Connection, event: Envelope) -> None:
+    async def handler(conn: asyncpg.Connection, event: Envelope, _note: Note) -> None:
         if outage["left"]:
             outage["left"] -= 1
             raise ConnectionRefusedError("database restarting")
@@ -205,7 +224,7 @@ async def test_a_database_outage_holds_events_instead_of_dead_lettering_them(
         bus,
         probe_pool,
         "probe",
-        {"probe.#": handler},
+        handling(handler),
         max_deliveries=3,
         outage_backoff=(0.05, 0.2),
     )
@@ -235,14 +254,14 @@ async def test_dead_letters_can_be_listed_and_replayed(
 ) -> None:
     fixed = {"yet": False}
 
-    async def handler(conn: asyncpg.Connection, event: Envelope) -> None:
+    async def handler(conn: asyncpg.Connection, event: Envelope, _note: Note) -> None:
         if not fixed["yet"]:
             raise ValueError("bug in the handler")
         await conn.execute(
             "INSERT INTO effects (event_id, note) VALUES ($1, 'replayed')", event.event_id
         )
 
-    consumer = Consumer(bus, probe_pool, "probe", {"probe.#": handler}, max_deliveries=2)
+    consumer = Consumer(bus, probe_pool, "probe", handling(handler), max_deliveries=2)
     await consumer.start()
     try:
         event = probe_event("later")
@@ -321,7 +340,7 @@ async def test_a_connection_lost_mid_transaction_is_waited_out(
 ) -> None:
     calls = {"n": 0}
 
-    async def handler(conn: asyncpg.Connection, event: Envelope) -> None:
+    async def handler(conn: asyncpg.Connection, event: Envelope, _note: Note) -> None:
         calls["n"] += 1
         await conn.execute(
             "INSERT INTO effects (event_id, note) VALUES ($1, 'half')", event.event_id
@@ -334,7 +353,7 @@ async def test_a_connection_lost_mid_transaction_is_waited_out(
         bus,
         probe_pool,
         "probe",
-        {"probe.#": handler},
+        handling(handler),
         max_deliveries=1,
         outage_backoff=(0.05, 0.2),
     )

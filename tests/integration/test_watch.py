@@ -6,20 +6,25 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import asyncpg
 import pytest
 
-from services.alerts.watch import on_metrics_recorded
+from services.alerts import watch
 from services.decision.app import SPEC as DECISION
 from services.decision.cycles import CYCLE_LOCK_CLASS, CycleRunner, request_cycle
 from services.simulate import to_body
 from shared.config import Settings
 from shared.connectors.simulator import CampaignSimulator, InjectedAnomaly
+from shared.contracts import alerts
+from shared.contracts.gateway import METRICS_RECORDED
+from shared.contracts.spec import EventType
 from shared.db import scoped
 from shared.events import Envelope
 from shared.service import ServiceRuntime
 from tests.conftest import schema_pool
+from tests.helpers import deliver
 
 pytestmark = pytest.mark.integration
 
@@ -42,9 +47,9 @@ async def decision_db(settings: Settings) -> AsyncIterator[asyncpg.Pool]:
 
 
 async def _record(pool: asyncpg.Pool, tenant: uuid.UUID, rows: list) -> None:
-    event = Envelope(type="metrics.recorded", tenant_id=tenant, payload=to_body(rows))
+    event = METRICS_RECORDED.envelope(to_body(rows), tenant_id=tenant, source="gateway")
     async with scoped(pool, tenant) as conn:
-        await on_metrics_recorded(conn, event)
+        await deliver(conn, watch.subscriptions, event)
 
 
 async def test_a_resent_hour_replaces_the_old_figures(alerts_db: asyncpg.Pool) -> None:
@@ -241,25 +246,39 @@ async def test_copies_of_alerts_and_risks_only_move_forward(decision_db: asyncpg
     tenant, campaign, alert_id = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
     t0 = datetime(2026, 9, 1, 12, tzinfo=UTC)
 
-    def alert_event(type_: str, status: str, updated: datetime) -> Envelope:
+    def alert_event(event_type: EventType[Any], status: str, updated: datetime) -> Envelope:
         payload = {
-            "id": str(alert_id),
-            "campaign_id": str(campaign),
-            "status": status,
+            "id": alert_id,
+            "alert_type": "performance_anomaly",
             "severity": "high",
+            "title": "CVR down",
+            "description": None,
+            "affected_entity_type": "campaign",
+            "affected_entity_id": campaign,
+            "recommended_actions": None,
+            "auto_action_taken": False,
+            "status": status,
             "alert_key": "cvr_down",
-            "updated_at": updated.isoformat(),
+            "occurrences": 1,
+            "evidence": {},
+            "first_seen_hour": t0,
+            "last_seen_hour": t0,
+            "created_at": t0,
+            "updated_at": updated,
+            "acknowledged_at": None,
+            "resolved_at": None,
+            "campaign_id": campaign,
         }
-        return Envelope(type=type_, tenant_id=tenant, payload=payload)
+        return event_type.envelope(payload, tenant_id=tenant, source="alerts")
 
-    async def apply(handler, event: Envelope) -> None:  # type: ignore[no-untyped-def]
+    async def apply(event: Envelope) -> None:
         async with scoped(decision_db, tenant) as conn:
-            await handler(conn, event)
+            await deliver(conn, views.subscriptions, event)
 
     # The resolution overtakes the raise on the way (a retry, a slow consumer).
-    await apply(views.on_alert_changed, alert_event("alert.resolved", "resolved", t0 + HOUR))
-    await apply(views.on_alert_raised, alert_event("alert.raised", "active", t0))
-    await apply(views.on_alert_updated, alert_event("alert.updated", "active", t0 + 2 * HOUR))
+    await apply(alert_event(alerts.ALERT_RESOLVED, "resolved", t0 + HOUR))
+    await apply(alert_event(alerts.ALERT_RAISED, "active", t0))
+    await apply(alert_event(alerts.ALERT_UPDATED, "active", t0 + 2 * HOUR))
 
     def risk_event(level: str, hour: datetime) -> Envelope:
         payload = {
@@ -267,16 +286,21 @@ async def test_copies_of_alerts_and_risks_only_move_forward(decision_db: asyncpg
             "hour": hour.isoformat(),
             "risks": [
                 {
+                    "campaign_id": str(campaign),
                     "risk_type": "tracking_loss",
                     "risk_level": level,
                     "probability_score": 9.0 if level == "high" else 1.0,
+                    "risk_indicators": {},
+                    "impact_assessment": {},
+                    "mitigation_actions": [],
+                    "status": "active",
                 }
             ],
         }
-        return Envelope(type="risk.assessed", tenant_id=tenant, payload=payload)
+        return alerts.RISK_ASSESSED.envelope(payload, tenant_id=tenant, source="alerts")
 
-    await apply(views.on_risk_assessed, risk_event("low", t0 + 5 * HOUR))
-    await apply(views.on_risk_assessed, risk_event("high", t0 + 4 * HOUR))
+    await apply(risk_event("low", t0 + 5 * HOUR))
+    await apply(risk_event("high", t0 + 4 * HOUR))
     async with scoped(decision_db, tenant) as conn:
         status = await conn.fetchval("SELECT status FROM alert_view WHERE alert_id = $1", alert_id)
         level = await conn.fetchval(

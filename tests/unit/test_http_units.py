@@ -6,19 +6,43 @@ from multidict import MultiDict
 
 from services.gateway.audit import audit_row
 from services.gateway.status import overall
-from services.gateway.upstreams import UPSTREAMS, owner_of
 from services.optimizer.recommend import recommendation_from_decision
+from shared.contracts import route_for
+from shared.contracts.decision import DecisionMade
 from shared.events import Envelope
 from shared.pagination import BadCursor, decode_cursor, encode_cursor
 from shared.resources import Resource, parse_list_query, parse_text, parse_uuid_filter
+from shared.schemas import ResponseModel
 from shared.web import ApiError
+
+
+class Row(ResponseModel):
+    id: uuid.UUID
+
 
 ALERTS = Resource(
     name="alert",
     table="t",
-    columns=("id",),
+    model=Row,
     filters={"status": parse_text, "affected_entity_id": parse_uuid_filter},
 )
+
+
+def decision(**fields: object) -> DecisionMade:
+    base: dict[str, object] = {
+        "id": str(uuid.uuid4()),
+        "cycle_id": None,
+        "decision_type": "keyword_bid",
+        "context_data": {},
+        "decision_rationale": None,
+        "confidence_score": None,
+        "action_taken": None,
+        "impact_prediction": None,
+        "actual_impact": None,
+        "validation_status": "pending",
+        "created_at": "2026-11-01T10:00:00Z",
+    }
+    return DecisionMade.model_validate(base | fields)
 
 
 def test_cursor_round_trip() -> None:
@@ -56,14 +80,15 @@ def test_page_size_is_capped() -> None:
         parse_list_query(ALERTS, MultiDict(limit="501"))
 
 
-def test_gateway_routes_each_resource_to_its_owner() -> None:
-    assert owner_of("/api/ai/decisions") == "decision"
-    assert owner_of("/api/ai/decisions/123") == "decision"
-    assert owner_of("/api/ai/alerts/1/acknowledge") == "alerts"
-    assert owner_of("/api/ai/recommendations") == "optimizer"
-    assert owner_of("/api/ai/unknown") is None
-    assert owner_of("/other/ai/decisions") is None
-    assert set(UPSTREAMS.values()) == {"decision", "alerts", "optimizer"}
+def test_route_lookup_answers_head_as_get_and_knows_nothing_else() -> None:
+    get = route_for("GET", "/api/ai/alerts/{id}")
+    assert get is not None and route_for("HEAD", "/api/ai/alerts/{id}") is get
+    assert route_for("DELETE", "/api/ai/alerts/{id}") is None
+    assert route_for("GET", "/api/ai/unknown") is None
+
+
+def test_resource_columns_are_its_models_fields() -> None:
+    assert ALERTS.columns == ("id",) and ALERTS.select_list == "id"
 
 
 def test_overall_status() -> None:
@@ -73,26 +98,23 @@ def test_overall_status() -> None:
 
 
 def test_decision_without_action_makes_no_recommendation() -> None:
-    assert (
-        recommendation_from_decision({"id": str(uuid.uuid4()), "decision_type": "keyword_bid"})
-        is None
-    )
+    assert recommendation_from_decision(decision()) is None
 
 
 def test_decision_maps_to_recommendation() -> None:
     decision_id, campaign = uuid.uuid4(), uuid.uuid4()
     rec = recommendation_from_decision(
-        {
-            "id": str(decision_id),
-            "decision_type": "campaign_pause",
-            "action_taken": "pause_campaign",
-            "confidence_score": 93.0,
-            "impact_prediction": {"metric": "spend"},
-            "context_data": {
+        decision(
+            id=str(decision_id),
+            decision_type="campaign_pause",
+            action_taken="pause_campaign",
+            confidence_score=93.0,
+            impact_prediction={"metric": "spend"},
+            context_data={
                 "campaign_id": str(campaign),
                 "action": {"kind": "status", "to": "paused"},
             },
-        }
+        )
     )
     assert rec is not None
     assert rec["recommendation_type"] == "campaign_control"

@@ -8,7 +8,8 @@ import pytest
 import yaml
 
 from services.cli import build_parser
-from shared.config import SERVICES, Settings
+from shared.config import Settings
+from shared.contracts import SERVICES
 from shared.db import redact
 from tests.infra import choose_source
 

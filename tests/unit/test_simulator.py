@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -163,13 +162,11 @@ def test_wider_audience_brings_more_impressions_at_a_lower_ctr() -> None:
     assert ctr_wide < 0.95 * ctr_ref
 
 
-def test_twenty_campaigns_for_two_weeks_is_fast() -> None:
+def test_a_range_is_one_row_per_campaign_and_hour() -> None:
+    # How fast this runs is measured in bench/, not asserted here.
     sim = CampaignSimulator(20, seed=1, start=START)
-    began = time.perf_counter()
     rows = sim.simulate_range(START, 24 * 14)
-    elapsed = time.perf_counter() - began
     assert len(rows) == 24 * 14 and all(len(hour) == 20 for hour in rows)
-    assert elapsed < 5.0
 
 
 # ------------------------------------------------------------------ anomalies

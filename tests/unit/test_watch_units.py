@@ -10,13 +10,15 @@ from pydantic import ValidationError
 
 from services.alerts.findings import findings_at
 from services.alerts.health import uptime_percentage, with_liveness
-from services.alerts.lifecycle import next_status
 from services.decision.cycles import build_views
 from services.simulate import parse_injection, to_body
 from shared.connectors.simulator import CampaignSimulator, InjectedAnomaly
+from shared.contracts.alerts import ALERT_LIFECYCLE
+from shared.contracts.gateway import METRICS_RECORDED
+from shared.events import Envelope
 from shared.health import classify
 from shared.lifecycle import InvalidTransition
-from shared.metrics_input import MetricsBatch, from_wire, to_wire
+from shared.metrics_input import MetricsBatch, hourly, latest_per_hour
 
 START = datetime(2026, 10, 1, tzinfo=UTC)
 HOUR = timedelta(hours=1)
@@ -67,7 +69,7 @@ def test_findings_need_the_hour_itself_in_the_series() -> None:
     ],
 )
 def test_allowed_transitions(action: str, current: str, expected: str) -> None:
-    assert next_status(action, current) == expected
+    assert ALERT_LIFECYCLE.next_status(action, current) == expected
 
 
 @pytest.mark.parametrize(
@@ -81,7 +83,7 @@ def test_allowed_transitions(action: str, current: str, expected: str) -> None:
 )
 def test_refused_transitions(action: str, current: str) -> None:
     with pytest.raises(InvalidTransition):
-        next_status(action, current)
+        ALERT_LIFECYCLE.next_status(action, current)
 
 
 def test_uptime_is_healthy_beats_over_expected_beats() -> None:
@@ -165,7 +167,10 @@ def test_the_last_copy_of_an_hour_wins_and_survives_the_wire() -> None:
     batch = MetricsBatch.model_validate(
         {"metrics": [_row(campaign_id=campaign, clicks=10), _row(campaign_id=campaign, clicks=20)]}
     )
-    (row,) = from_wire(to_wire(batch.metrics))
+    rows = latest_per_hour(batch.metrics)
+    event = METRICS_RECORDED.envelope({"metrics": rows}, tenant_id=uuid.uuid4(), source="gateway")
+    received = METRICS_RECORDED.parse(Envelope.from_bytes(event.to_bytes()))
+    (row,) = hourly(received.metrics)
     assert row.clicks == 20
     assert row.hour == datetime(2026, 11, 1, 10, tzinfo=UTC)
 

@@ -1,0 +1,258 @@
+"""The alerts service's contract: alerts, risks and component health, and their events."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+from uuid import UUID
+
+from pydantic import JsonValue
+
+from shared.contracts.enums import AlertType, EntityType, RiskType, Severity
+from shared.contracts.spec import (
+    LIMIT,
+    Collection,
+    EventPayload,
+    EventType,
+    Lifecycle,
+    QueryParam,
+    Role,
+    Route,
+    ServiceContract,
+    payload_of,
+)
+from shared.models import LongText, RequestModel, ShortText
+from shared.resources import Resource, parse_bool, parse_text, parse_uuid_filter
+from shared.schemas import ResponseModel
+
+SERVICE = "alerts"
+
+AlertStatus = Literal["active", "acknowledged", "resolved", "dismissed"]
+RiskStatus = Literal["active", "mitigated", "resolved"]
+HealthStatus = Literal["healthy", "warning", "critical", "offline"]
+
+
+# --- rows ------------------------------------------------------------------------------
+
+
+class Alert(ResponseModel):
+    id: UUID
+    alert_type: AlertType
+    severity: Severity
+    title: str
+    description: str | None
+    affected_entity_type: EntityType | None
+    affected_entity_id: UUID | None
+    recommended_actions: JsonValue | None
+    auto_action_taken: bool | None
+    status: AlertStatus | None
+    alert_key: str | None
+    occurrences: int
+    evidence: JsonValue | None
+    first_seen_hour: datetime | None
+    last_seen_hour: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    acknowledged_at: datetime | None
+    resolved_at: datetime | None
+
+
+class Risk(ResponseModel):
+    id: UUID
+    risk_type: str
+    risk_level: Severity
+    affected_entity_type: str | None
+    affected_entity_id: UUID | None
+    risk_indicators: JsonValue
+    probability_score: float | None
+    impact_assessment: JsonValue | None
+    mitigation_actions: JsonValue | None
+    status: RiskStatus | None
+    assessed_hour: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class SystemHealthRecord(ResponseModel):
+    """One heartbeat of a component."""
+
+    id: UUID
+    component_name: str
+    health_status: HealthStatus
+    performance_metrics: JsonValue | None
+    error_logs: JsonValue | None
+    last_heartbeat: datetime | None
+    uptime_percentage: float | None
+    created_at: datetime
+
+
+# --- request bodies --------------------------------------------------------------------
+
+
+class AlertCreate(RequestModel):
+    alert_type: AlertType
+    severity: Severity = Severity.MEDIUM
+    title: ShortText
+    description: LongText | None = None
+    affected_entity_type: EntityType | None = None
+    affected_entity_id: UUID | None = None
+    recommended_actions: list[Any] | dict[str, Any] | None = None
+
+
+# --- tables ----------------------------------------------------------------------------
+
+ALERTS = Resource(
+    name="alert",
+    table="ai_smart_alerts",
+    model=Alert,
+    filters={
+        "status": parse_text,
+        "severity": parse_text,
+        "alert_type": parse_text,
+        "affected_entity_type": parse_text,
+        "affected_entity_id": parse_uuid_filter,
+        "auto_action_taken": parse_bool,
+        "alert_key": parse_text,
+    },
+)
+
+RISKS = Resource(
+    name="risk",
+    table="ai_risk_management",
+    model=Risk,
+    filters={
+        "risk_type": parse_text,
+        "risk_level": parse_text,
+        "status": parse_text,
+        "affected_entity_id": parse_uuid_filter,
+    },
+)
+
+SYSTEM_HEALTH = Resource(
+    name="system health record",
+    table="ai_system_health",
+    model=SystemHealthRecord,
+    filters={"component_name": parse_text},
+    platform_wide=True,
+)
+
+
+# --- events ----------------------------------------------------------------------------
+
+AlertEvent = payload_of(
+    Alert,
+    campaign_id=(UUID | None, None),
+    # What exactly moved, e.g. `cvr_down`; the alert's `alert_key` within its campaign.
+    kind=(str | None, None),
+    metric=(str | None, None),
+    # `auto` when the detector stopped seeing the problem.
+    resolution=(str | None, None),
+    # The status before a person changed it.
+    before=(dict[str, Any] | None, None),
+)
+
+
+class AssessedRisk(EventPayload):
+    campaign_id: UUID
+    risk_type: RiskType
+    risk_level: Severity
+    probability_score: float
+    risk_indicators: dict[str, Any]
+    impact_assessment: dict[str, Any]
+    mitigation_actions: list[dict[str, Any]]
+    # The stored risk row, where the assessment opened or updated one.
+    id: UUID | None = None
+    status: str
+
+
+class RiskAssessed(EventPayload):
+    """Every risk type of one campaign, scored as of ``hour``."""
+
+    campaign_id: UUID
+    hour: datetime
+    risks: list[AssessedRisk]
+
+
+def _alert_event(name: str, summary: str) -> EventType[Any]:
+    return EventType(name, AlertEvent, (SERVICE,), subscribers=("decision",), summary=summary)
+
+
+ALERT_RAISED = _alert_event("alert.raised", "A new alert; `kind` names what moved.")
+ALERT_UPDATED = _alert_event("alert.updated", "An open alert seen again, perhaps worse.")
+ALERT_ACKNOWLEDGED = _alert_event("alert.acknowledged", "A person acknowledged an alert.")
+ALERT_RESOLVED = _alert_event("alert.resolved", "An alert was resolved, by a person or quiet.")
+ALERT_DISMISSED = _alert_event("alert.dismissed", "A person dismissed an alert.")
+RISK_ASSESSED = EventType(
+    "risk.assessed",
+    RiskAssessed,
+    (SERVICE,),
+    subscribers=("decision",),
+    summary="A campaign's risks were scored on its newest hour.",
+)
+
+ALERT_LIFECYCLE = Lifecycle(
+    noun="an alert",
+    transitions={
+        "acknowledge": (frozenset({"active"}), "acknowledged"),
+        "resolve": (frozenset({"active", "acknowledged"}), "resolved"),
+        "dismiss": (frozenset({"active", "acknowledged"}), "dismissed"),
+    },
+    events={
+        "acknowledge": ALERT_ACKNOWLEDGED,
+        "resolve": ALERT_RESOLVED,
+        "dismiss": ALERT_DISMISSED,
+    },
+    stamps={
+        "acknowledged": "acknowledged_at",
+        "resolved": "resolved_at",
+        "dismissed": "resolved_at",
+    },
+)
+
+
+# --- routes ----------------------------------------------------------------------------
+
+_alerts = Collection(SERVICE, "alerts", ALERTS, "alerts")
+_health = Collection(SERVICE, "system-health", SYSTEM_HEALTH, "system health records")
+
+CREATE_ALERT = _alerts.create(AlertCreate)
+LIST_SYSTEM_HEALTH = Route(
+    "GET",
+    _health.path,
+    "list_system_health",
+    "List the latest heartbeat of each component",
+    SERVICE,
+    Role.VIEWER,
+    SYSTEM_HEALTH.page_model,
+    resource=SYSTEM_HEALTH,
+    query=(
+        QueryParam("component_name", {"type": "string", "maxLength": 200}, "Only this one."),
+        LIMIT,
+    ),
+    description=(
+        "Always one page: `next_cursor` is null. A component whose heartbeats stopped is "
+        "shown `offline`, whatever it last reported."
+    ),
+)
+
+CONTRACT = ServiceContract(
+    SERVICE,
+    "alerting_engine",
+    summary="Alerts, risks and the health of each component.",
+    routes=(
+        *_alerts.read(),
+        CREATE_ALERT,
+        *_alerts.actions(ALERT_LIFECYCLE),
+        *Collection(SERVICE, "risks", RISKS, "risks").read(),
+        LIST_SYSTEM_HEALTH,
+        _health.get(),
+    ),
+    events=(
+        ALERT_RAISED,
+        ALERT_UPDATED,
+        ALERT_ACKNOWLEDGED,
+        ALERT_RESOLVED,
+        ALERT_DISMISSED,
+        RISK_ASSESSED,
+    ),
+)

@@ -1,0 +1,269 @@
+"""The decision service's contract: cycles, decisions, what was learned, and their events."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+from uuid import UUID
+
+from pydantic import Field, JsonValue
+
+from shared.contracts.enums import DecisionType
+from shared.contracts.spec import Collection, EventType, ServiceContract, payload_of
+from shared.models import JsonObject, LongText, RequestModel, ShortText
+from shared.resources import Resource, parse_text, parse_uuid_filter
+from shared.schemas import ResponseModel
+
+SERVICE = "decision"
+
+# The CHECK constraints' values.
+CycleKind = Literal["optimization", "analysis", "decision", "automation"]
+CycleStatus = Literal["pending", "running", "completed", "failed"]
+ValidationStatus = Literal["pending", "validated", "incorrect"]
+TrendDirection = Literal["improving", "declining", "stable"]
+FeedbackKind = Literal["outcome_validation", "user_correction", "performance_impact"]
+IntegrationStatus = Literal["pending", "integrated", "rejected"]
+ModelKind = Literal["optimization", "prediction", "classification", "recommendation"]
+DeploymentStatus = Literal["development", "testing", "production", "deprecated"]
+StepStatus = Literal["pending", "running", "completed", "failed", "skipped"]
+
+
+# --- rows ------------------------------------------------------------------------------
+
+
+class Cycle(ResponseModel):
+    """A master AI cycle: one pass of gather, analyse, decide, publish."""
+
+    id: UUID
+    cycle_name: str
+    cycle_type: CycleKind
+    status: CycleStatus
+    priority: int | None
+    trigger_event: str | None
+    start_time: datetime | None
+    end_time: datetime | None
+    duration_seconds: int | None
+    metadata: JsonValue | None
+    error_message: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class Decision(ResponseModel):
+    id: UUID
+    cycle_id: UUID | None
+    decision_type: DecisionType
+    context_data: JsonValue
+    decision_rationale: str | None
+    confidence_score: float | None
+    action_taken: str | None
+    impact_prediction: JsonValue | None
+    actual_impact: JsonValue | None
+    validation_status: ValidationStatus | None
+    created_at: datetime
+
+
+class PerformanceScore(ResponseModel):
+    id: UUID
+    metric_type: str
+    score_value: float
+    measurement_period: str | None
+    context_filters: JsonValue | None
+    benchmark_comparison: float | None
+    trend_direction: TrendDirection | None
+    calculated_at: datetime | None
+    created_at: datetime
+
+
+class LearningFeedback(ResponseModel):
+    id: UUID
+    decision_id: UUID | None
+    feedback_type: FeedbackKind
+    feedback_value: JsonValue
+    learning_weight: float | None
+    integration_status: IntegrationStatus | None
+    created_at: datetime
+
+
+class ModelVersion(ResponseModel):
+    id: UUID
+    model_name: str
+    version: str
+    model_type: ModelKind
+    training_data_period: JsonValue | None
+    performance_metrics: JsonValue | None
+    deployment_status: DeploymentStatus | None
+    parameters: JsonValue
+    created_at: datetime
+    deployed_at: datetime | None
+
+
+class WorkflowState(ResponseModel):
+    """One step of a multi-step process."""
+
+    id: UUID
+    workflow_type: str
+    workflow_id: UUID
+    step_name: str
+    step_order: int
+    status: StepStatus
+    input_data: JsonValue | None
+    output_data: JsonValue | None
+    error_message: str | None
+    started_at: datetime | None
+    completed_at: datetime | None
+    created_at: datetime
+
+
+# --- request bodies --------------------------------------------------------------------
+
+
+class CycleCreate(RequestModel):
+    cycle_name: ShortText
+    cycle_type: CycleKind
+    priority: int = Field(default=5, ge=1, le=10)
+    trigger_event: ShortText | None = None
+    metadata: JsonObject = Field(default_factory=dict)
+
+
+class DecisionCreate(RequestModel):
+    cycle_id: UUID | None = None
+    decision_type: DecisionType
+    context_data: JsonObject = Field(default_factory=dict)
+    decision_rationale: LongText | None = None
+    confidence_score: float | None = Field(default=None, ge=0, le=100)
+    action_taken: ShortText | None = None
+    impact_prediction: JsonObject | None = None
+
+
+class FeedbackCreate(RequestModel):
+    decision_id: UUID
+    feedback_type: FeedbackKind
+    feedback_value: JsonObject
+    learning_weight: float = Field(default=1.0, ge=0, le=9.99)
+
+
+# --- tables ----------------------------------------------------------------------------
+
+CYCLES = Resource(
+    name="cycle",
+    table="master_ai_cycles",
+    model=Cycle,
+    filters={"status": parse_text, "cycle_type": parse_text, "trigger_event": parse_text},
+)
+
+DECISIONS = Resource(
+    name="decision",
+    table="ai_decision_logs",
+    model=Decision,
+    filters={
+        "decision_type": parse_text,
+        "validation_status": parse_text,
+        "cycle_id": parse_uuid_filter,
+        "action_taken": parse_text,
+    },
+)
+
+PERFORMANCE = Resource(
+    name="performance score",
+    table="ai_performance_scores",
+    model=PerformanceScore,
+    filters={
+        "metric_type": parse_text,
+        "measurement_period": parse_text,
+        "trend_direction": parse_text,
+    },
+)
+
+FEEDBACK = Resource(
+    name="learning feedback",
+    table="ai_learning_feedback",
+    model=LearningFeedback,
+    filters={
+        "decision_id": parse_uuid_filter,
+        "feedback_type": parse_text,
+        "integration_status": parse_text,
+    },
+)
+
+MODEL_VERSIONS = Resource(
+    name="model version",
+    table="ai_model_versions",
+    model=ModelVersion,
+    filters={"model_name": parse_text, "model_type": parse_text, "deployment_status": parse_text},
+    platform_wide=True,
+)
+
+WORKFLOW_STATES = Resource(
+    name="workflow state",
+    table="ai_workflow_states",
+    model=WorkflowState,
+    filters={"workflow_id": parse_uuid_filter, "workflow_type": parse_text, "status": parse_text},
+)
+
+
+# --- events ----------------------------------------------------------------------------
+
+CycleEvent = payload_of(Cycle)
+DecisionMade = payload_of(
+    Decision,
+    # The campaign the decision acts on; decisions recorded by hand may name none.
+    campaign_id=(UUID | None, None),
+)
+FeedbackEvent = payload_of(LearningFeedback)
+
+CYCLE_QUEUED = EventType(
+    "cycle.queued", CycleEvent, (SERVICE,), summary="A person asked for a cycle; it waits to run."
+)
+CYCLE_COMPLETED = EventType(
+    "cycle.completed",
+    CycleEvent,
+    (SERVICE,),
+    summary="A cycle ended, completed or failed; `metadata` says what it did.",
+)
+DECISION_MADE = EventType(
+    "decision.made",
+    DecisionMade,
+    (SERVICE,),
+    subscribers=("optimizer",),
+    summary=(
+        "A decision with its type, rationale, confidence and predicted impact. Services "
+        "outside adpilot may subscribe to `decision.*`."
+    ),
+)
+FEEDBACK_RECORDED = EventType(
+    "feedback.recorded", FeedbackEvent, (SERVICE,), summary="Feedback on a decision."
+)
+
+
+# --- routes ----------------------------------------------------------------------------
+
+_cycles = Collection(SERVICE, "cycles", CYCLES, "cycles")
+_decisions = Collection(SERVICE, "decisions", DECISIONS, "decisions")
+_feedback = Collection(SERVICE, "learning-feedback", FEEDBACK, "learning feedback")
+
+CREATE_CYCLE = _cycles.create(
+    CycleCreate,
+    conflict=True,
+    description="Queued for the cycle runner; refused with 409 while too many already wait.",
+)
+CREATE_DECISION = _decisions.create(DecisionCreate)
+CREATE_FEEDBACK = _feedback.create(FeedbackCreate)
+
+CONTRACT = ServiceContract(
+    SERVICE,
+    "decision_engine",
+    summary="Cycles, the decisions they make and what was learned from them.",
+    routes=(
+        *_cycles.read(),
+        CREATE_CYCLE,
+        *_decisions.read(),
+        CREATE_DECISION,
+        *Collection(SERVICE, "performance", PERFORMANCE, "performance scores").read(),
+        *_feedback.read(),
+        CREATE_FEEDBACK,
+        *Collection(SERVICE, "model-versions", MODEL_VERSIONS, "model versions").read(),
+        *Collection(SERVICE, "workflow-states", WORKFLOW_STATES, "workflow states").read(),
+    ),
+    events=(CYCLE_QUEUED, CYCLE_COMPLETED, DECISION_MADE, FEEDBACK_RECORDED),
+)

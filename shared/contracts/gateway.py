@@ -1,0 +1,209 @@
+"""The gateway's contract: metrics intake, system status, the audit trail and API keys."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from pydantic import BeforeValidator, Field, JsonValue
+
+from shared.contracts.spec import (
+    Collection,
+    EventPayload,
+    EventType,
+    Role,
+    Route,
+    ServiceContract,
+    payload_of,
+)
+from shared.metrics_input import MAX_BATCH, MetricRow, MetricsBatch
+from shared.models import RequestModel, ShortText
+from shared.resources import Resource, parse_text, parse_uuid_filter
+from shared.schemas import ResponseModel
+
+SERVICE = "gateway"
+
+ActorType = Literal["user", "service", "system"]
+OverallStatus = Literal["operational", "degraded", "down"]
+
+
+def _address_text(value: object) -> object:
+    # asyncpg hands inet back as ipaddress objects; the API sends their text form.
+    if isinstance(value, IPv4Address | IPv6Address | IPv4Network | IPv6Network):
+        return str(value)
+    return value
+
+
+InetText = Annotated[str, BeforeValidator(_address_text)]
+
+
+class AuditEntry(ResponseModel):
+    """One event seen on the bus, as the append-only trail recorded it."""
+
+    id: UUID
+    actor_type: ActorType
+    actor_id: str
+    principal_id: str | None = Field(description="How the actor proved who it was, e.g. `api_key`.")
+    action: str
+    resource_type: str | None
+    resource_id: str | None
+    before_state: JsonValue | None
+    after_state: JsonValue | None
+    event_id: UUID | None
+    event_type: str | None
+    request_id: str | None
+    correlation_id: UUID | None
+    causation_id: UUID | None
+    ip_address: InetText | None = Field(description="An address, with `/prefix` for a network.")
+    status_code: int | None = Field(description="The HTTP status a request was answered with.")
+    metadata: JsonValue | None
+    created_at: datetime
+
+
+class MetricsAccepted(ResponseModel):
+    accepted: int = Field(ge=0, description="Rows in the batch.")
+    campaign_hours: int = Field(
+        ge=0,
+        description=(
+            "Rows published: one per campaign and hour, a later row in the batch replacing "
+            "an earlier one for the same campaign and hour."
+        ),
+    )
+
+
+class SystemStatus(ResponseModel):
+    status: OverallStatus = Field(
+        description="`operational` when every service is up, `down` when none is."
+    )
+    services: dict[str, dict[str, Any]] = Field(
+        description="Each service's own report by name; its `status` is up, degraded or down."
+    )
+
+
+class ApiKeyCreate(RequestModel):
+    name: ShortText
+    role: Role
+
+
+class ApiKey(ResponseModel):
+    """An API key as listed: never the secret itself."""
+
+    id: UUID
+    name: str
+    role: Role
+    prefix: str = Field(description="The first characters of the key, to tell keys apart.")
+    created_at: datetime
+    revoked_at: datetime | None
+    last_used_at: datetime | None
+
+
+class ApiKeyCreated(ApiKey):
+    """A new key, with its secret."""
+
+    tenant_id: UUID
+    key: str = Field(description="The secret. Shown in this answer only; store it now.")
+
+
+# --- tables ----------------------------------------------------------------------------
+
+AUDIT_TRAIL = Resource(
+    name="audit entry",
+    table="ai_audit_trail",
+    model=AuditEntry,
+    filters={
+        "correlation_id": parse_uuid_filter,
+        "action": parse_text,
+        "actor_type": parse_text,
+        "actor_id": parse_text,
+        "resource_type": parse_text,
+        "resource_id": parse_text,
+        "event_type": parse_text,
+    },
+    time_filters=True,
+)
+
+KEYS = Resource(
+    name="api key",
+    table="api_keys",
+    model=ApiKey,
+    filters={"role": parse_text, "name": parse_text},
+)
+
+
+# --- events ----------------------------------------------------------------------------
+
+
+RecordedMetricRow = payload_of(MetricRow)
+
+
+class MetricsRecorded(EventPayload):
+    """Hourly campaign metrics as accepted: one row per campaign and hour."""
+
+    metrics: list[RecordedMetricRow]  # type: ignore[valid-type]
+
+
+METRICS_RECORDED = EventType(
+    "metrics.recorded",
+    MetricsRecorded,
+    (SERVICE,),
+    subscribers=("decision", "alerts"),
+    summary="A batch of hourly campaign metrics from `POST /api/ai/metrics`.",
+)
+
+
+# --- routes ----------------------------------------------------------------------------
+
+RECORD_METRICS = Route(
+    "POST",
+    "/api/ai/metrics",
+    "record_metrics",
+    "Record hourly campaign metrics",
+    SERVICE,
+    Role.OPERATOR,
+    MetricsAccepted,
+    status=202,
+    request=MetricsBatch,
+    description=(
+        f"1 to {MAX_BATCH} rows, each for the start of an hour. Accepted rows are "
+        "published for the services to take up; the answer does not wait for them."
+    ),
+)
+SYSTEM_STATUS = Route(
+    "GET",
+    "/api/ai/system-status",
+    "get_system_status",
+    "Get the status of every service",
+    SERVICE,
+    Role.VIEWER,
+    SystemStatus,
+)
+_keys = Collection(SERVICE, "keys", KEYS, "API keys", Role.ADMIN, Role.ADMIN)
+LIST_KEYS = _keys.list()
+CREATE_KEY = _keys.create(ApiKeyCreate, response=ApiKeyCreated)
+REVOKE_KEY = Route(
+    "POST",
+    "/api/ai/keys/{id}/revoke",
+    "revoke_api_key",
+    "Revoke an API key",
+    SERVICE,
+    Role.ADMIN,
+    ApiKey,
+    description="The key stops working at once. Revoking a revoked key changes nothing.",
+)
+
+CONTRACT = ServiceContract(
+    SERVICE,
+    "api_gateway",
+    summary="Metrics intake, system status, the audit trail and API keys.",
+    routes=(
+        RECORD_METRICS,
+        SYSTEM_STATUS,
+        *Collection(SERVICE, "audit-trail", AUDIT_TRAIL, "audit trail entries", Role.ADMIN).read(),
+        LIST_KEYS,
+        CREATE_KEY,
+        REVOKE_KEY,
+    ),
+    events=(METRICS_RECORDED,),
+)
