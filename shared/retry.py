@@ -67,12 +67,13 @@ async def retry(
     policy: Backoff = DEFAULT,
     when: Callable[[BaseException], bool] = _always,
     on_retry: Callable[[BaseException], None] = lambda _exc: None,
+    traceback: bool = False,
 ) -> T:
     """Run ``job`` until it returns, waiting by ``policy`` after each failure.
 
     Only exceptions for which ``when`` holds are retried; any other, and cancellation,
-    propagate at once. Each retry is logged as one warning line naming ``what``, without a
-    traceback: a retry is expected, and the error says enough.
+    propagate at once. Each retry is logged as one warning line naming ``what``; without a
+    traceback unless asked, since an outage is expected and its error says enough.
     """
 
     def before_sleep(state: RetryCallState) -> None:
@@ -87,6 +88,7 @@ async def retry(
                 "attempt": state.attempt_number,
                 "in": round(state.upcoming_sleep, 3),
             },
+            exc_info=exc if traceback else None,
         )
 
     retrying = AsyncRetrying(

@@ -22,7 +22,7 @@ import asyncpg
 from services.decision import policy
 from services.decision.resources import CYCLES, DECISIONS
 from shared import events
-from shared.db import scoped
+from shared.db import listening, scoped
 from shared.events import Envelope, to_payload
 from shared.metrics import HourlyMetrics
 from shared.metrics_store import load_history
@@ -466,9 +466,7 @@ async def run_cycles(runtime: ServiceRuntime) -> None:
     interval = runtime.settings.cycle_interval_seconds
     next_schedule = time.monotonic() + interval
     await runner.reap_abandoned()
-    listener = await runtime.db.acquire()
-    try:
-        await listener.add_listener("decision_cycles", lambda *_: wake.set())
+    async with listening(runtime.db, "decision_cycles", lambda *_: wake.set()):
         while True:
             wake.clear()
             if time.monotonic() >= next_schedule:
@@ -479,5 +477,3 @@ async def run_cycles(runtime: ServiceRuntime) -> None:
                 continue
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(wake.wait(), max(0.1, next_schedule - time.monotonic()))
-    finally:
-        await runtime.db.release(listener)
