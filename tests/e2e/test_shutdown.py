@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import sys
@@ -13,9 +14,10 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from services.registry import migration_folders
 from shared.bus import Bus
 from shared.config import SERVICES, Settings
-from shared.db import connect
+from shared.db import connect, migrate_all
 from tests.e2e.platform import service_env
 from tests.infra import free_port, with_database
 
@@ -120,3 +122,46 @@ async def test_ctrl_c_stops_the_platform_promptly_and_cleanly(
         assert any(
             line.startswith(name) and '"service stopped"' in line for line in logs.splitlines()
         ), f"{name} did not log its stop\n{logs[-3000:]}"
+
+
+async def test_a_second_signal_does_not_cut_a_stop_short(
+    own_settings: Settings, tmp_path: Path
+) -> None:
+    """Supervisors signal twice (a group-wide Ctrl-C, then a SIGTERM): the stop goes on."""
+    await migrate_all(own_settings.database_url, migration_folders())
+    log_path = tmp_path / "optimizer.log"
+    with log_path.open("wb") as log:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "services.cli",
+            "serve",
+            "optimizer",
+            env=service_env(own_settings),
+            stdout=log,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 30
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=1)) as session:
+            while True:
+                assert proc.returncode is None, log_path.read_text(errors="replace")
+                with contextlib.suppress(aiohttp.ClientError, TimeoutError):
+                    async with session.get(f"{own_settings.url_of('optimizer')}/readyz") as r:
+                        if r.status == 200:
+                            break
+                assert time.monotonic() < deadline, "optimizer not ready"
+                await asyncio.sleep(0.2)
+        proc.send_signal(signal.SIGINT)
+        proc.send_signal(signal.SIGTERM)
+        code = await asyncio.wait_for(proc.wait(), 10)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    logs = log_path.read_text(errors="replace")
+    assert code == 0, logs[-3000:]
+    for noise in NOISE:
+        assert noise not in logs, f"{noise!r} in the logs:\n{logs[-3000:]}"
+    assert '"already stopping"' in logs
+    assert '"service stopped"' in logs
