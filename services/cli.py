@@ -45,26 +45,17 @@ def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
-    from aiohttp import web
-
     from services.registry import spec_of
     from shared.logs import setup_logging
-    from shared.service import create_app
+    from shared.service import create_app, serve
 
     setup_logging(args.service, settings.log_level)
+    host = args.host or settings.host
     port = args.port or settings.port_of(args.service)
-    app = create_app(spec_of(args.service), settings)
     try:
-        web.run_app(
-            app,
-            host=args.host or settings.host,
-            port=port,
-            print=None,
-            shutdown_timeout=5,
-            access_log=None,
-        )
+        asyncio.run(serve(create_app(spec_of(args.service), settings), host, port))
     except OSError as exc:
-        return _fail(f"cannot listen on {args.host or settings.host}:{port}: {exc.strerror}")
+        return _fail(f"cannot listen on {host}:{port}: {exc.strerror}")
     return 0
 
 
@@ -290,6 +281,9 @@ async def _spawn(
         stderr=asyncio.subprocess.STDOUT,
         env={**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"},
         preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+        # A process group of its own: Ctrl-C in the terminal reaches `up` alone, and `up`
+        # tells each child once. Two signals would cut a graceful stop short.
+        process_group=0,
     )
     assert proc.stdout is not None
     return proc, asyncio.create_task(_pump(prefix.ljust(9), proc.stdout))
@@ -336,15 +330,9 @@ async def _up(args: argparse.Namespace, settings: Settings) -> int:
         ]
         children["simulate"] = await _spawn("simulate", [*cli, *demo], extra)
     stop = asyncio.Event()
-    received: list[signal.Signals] = []
     loop = asyncio.get_running_loop()
-
-    def on_signal(sig: signal.Signals) -> None:
-        received.append(sig)
-        stop.set()
-
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        loop.add_signal_handler(sig, on_signal, sig)
+        loop.add_signal_handler(sig, stop.set)
     print(
         f"adpilot is starting: gateway on http://{settings.host}:{settings.gateway_port}/api/ai",
         flush=True,
@@ -365,32 +353,27 @@ async def _up(args: argparse.Namespace, settings: Settings) -> int:
         crashed = [n for n in finished if n != "simulate"]
         print(f"adpilot: {', '.join(crashed)} exited; stopping the platform", file=sys.stderr)
         code = 1
-    await _stop_children(children, received[:1] == [signal.SIGINT])
+    await _stop_children(children)
     stopper.cancel()
     return code
 
 
+# A service stops in a few seconds (see shared.service); past this it is stuck.
+STOP_WITHIN = 10.0
+
+
 async def _stop_children(
     children: dict[str, tuple[asyncio.subprocess.Process, asyncio.Task[None]]],
-    interrupted: bool,
 ) -> None:
-    """Stop every child: SIGTERM, then SIGKILL after 10 s.
-
-    Ctrl-C in a terminal reaches the whole process group, children included; a second
-    signal would cut their graceful shutdown short, so they get a moment to stop first.
-    """
-    if interrupted:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(
-                asyncio.gather(*(proc.wait() for proc, _ in children.values())), 5
-            )
+    """Stop every child: one SIGTERM each, then SIGKILL for any still running after 10 s."""
     for proc, _ in children.values():
         if proc.returncode is None:
             proc.send_signal(signal.SIGTERM)
-    for proc, pump in children.values():
-        try:
-            await asyncio.wait_for(proc.wait(), 10)
-        except TimeoutError:
+    waiting = {asyncio.create_task(proc.wait()) for proc, _ in children.values()}
+    await asyncio.wait(waiting, timeout=STOP_WITHIN)
+    for name, (proc, pump) in children.items():
+        if proc.returncode is None:
+            print(f"adpilot: {name} did not stop in {STOP_WITHIN:g}s; killing it", file=sys.stderr)
             proc.kill()
             await proc.wait()
         with contextlib.suppress(Exception):

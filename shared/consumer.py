@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import asyncpg
-from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
+from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractQueue, ConsumerTag
 from pydantic import BaseModel, ValidationError
 
 from shared.bus import Bus
@@ -18,6 +18,7 @@ from shared.contracts.spec import EventType
 from shared.db import scoped
 from shared.events import Envelope
 from shared.logs import correlation_id_var
+from shared.retry import Backoff, retry
 
 log = logging.getLogger(__name__)
 
@@ -181,6 +182,13 @@ def delivery_count(message: AbstractIncomingMessage) -> int:
         return 0
 
 
+# While the database is away, an event is tried again at growing intervals up to 15 s.
+OUTAGE_BACKOFF = Backoff(0.5, 15.0)
+# A failed event waits a moment before going back, so a poison message cannot spin the
+# queue; the broker then redelivers it, up to the consumer's ``max_deliveries``.
+NACK_BACKOFF = Backoff(0.2, 3.0)
+
+
 class Consumer:
     def __init__(
         self,
@@ -193,7 +201,8 @@ class Consumer:
         max_deliveries: int = 5,
         ordered: Collection[str] = (),
         on_outcome: Callable[[str, str], None] = lambda _type, _outcome: None,
-        outage_backoff: tuple[float, float] = (0.5, 15.0),
+        outage_backoff: Backoff = OUTAGE_BACKOFF,
+        nack_backoff: Backoff = NACK_BACKOFF,
     ) -> None:
         self.bus = bus
         self.pool = pool
@@ -206,9 +215,14 @@ class Consumer:
         self.ordered = frozenset(ordered)
         self.on_outcome = on_outcome
         self.outage_backoff = outage_backoff
+        self.nack_backoff = nack_backoff
         self._order_lock = asyncio.Lock()
         self.dead_lettered = 0
         self._channel: AbstractChannel | None = None
+        self._queue: AbstractQueue | None = None
+        self._tag: ConsumerTag | None = None
+        self._stopping = False
+        self._in_flight: set[asyncio.Task[object]] = set()
 
     async def start(self) -> None:
         self._channel = await self.bus.connection.channel(publisher_confirms=True)
@@ -216,11 +230,35 @@ class Consumer:
         queue = await self.bus.declare_service_queues(
             self._channel, self.service, self.subscriptions.routing_keys
         )
-        await queue.consume(self._on_message)
+        self._queue = queue
+        self._tag = await queue.consume(self._on_message)
 
-    async def stop(self) -> None:
-        if self._channel is not None and not self._channel.is_closed:
+    async def stop(self, grace: float = 10.0) -> None:
+        """Stop taking messages, finish those in hand (up to ``grace`` s), then close.
+
+        A message not finished by then is left unacked: the broker hands it out again when
+        the channel closes, and the inbox makes the second run harmless."""
+        self._stopping = True
+        if self._queue is not None and self._tag is not None and not self._channel_closed:
+            try:
+                await self._queue.cancel(self._tag, timeout=min(grace, 1.0))
+            except Exception as exc:
+                log.warning("could not cancel the consumer", extra={"error": repr(exc)})
+        self._tag = None
+        if self._in_flight:
+            _done, late = await asyncio.wait(set(self._in_flight), timeout=grace)
+            if late:
+                log.warning("messages still in hand at shutdown", extra={"count": len(late)})
+                for task in late:
+                    task.cancel()
+                await asyncio.wait(late)
+        if not self._channel_closed:
+            assert self._channel is not None
             await self._channel.close()
+
+    @property
+    def _channel_closed(self) -> bool:
+        return self._channel is None or self._channel.is_closed
 
     async def _dead_letter(self, message: AbstractIncomingMessage, reason: str) -> None:
         await self.bus.dead_letter(
@@ -270,22 +308,31 @@ class Consumer:
         dead-letter everything in flight during a restart. The message stays unacked
         meanwhile, so a crash still hands it back to the broker.
         """
-        backoff, longest = self.outage_backoff
-        while True:
-            try:
-                return await self.process(envelope)
-            except Exception as exc:
-                if not database_unavailable(exc):
-                    raise
-                self.on_outcome(envelope.type, "waiting")
-                log.warning(
-                    "database unavailable; holding the event until it answers",
-                    extra={"type": envelope.type, "error": repr(exc), "in": backoff},
-                )
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, longest)
+
+        def waiting(_exc: BaseException) -> None:
+            self.on_outcome(envelope.type, "waiting")
+
+        return await retry(
+            lambda: self.process(envelope),
+            what=f"applying {envelope.type} (database unavailable)",
+            log=log,
+            policy=self.outage_backoff,
+            when=database_unavailable,
+            on_retry=waiting,
+        )
 
     async def _on_message(self, message: AbstractIncomingMessage) -> None:
+        if self._stopping:
+            return  # left unacked: the broker gives it to another consumer, or to us later
+        task = asyncio.current_task()
+        assert task is not None
+        self._in_flight.add(task)
+        try:
+            await self._handle(message)
+        finally:
+            self._in_flight.discard(task)
+
+    async def _handle(self, message: AbstractIncomingMessage) -> None:
         try:
             envelope = Envelope.from_bytes(message.body)
         except ValidationError as exc:
@@ -297,6 +344,8 @@ class Consumer:
             if envelope.type in self.ordered:
                 # asyncio.Lock wakes waiters first-in, first-out: delivery order is kept.
                 async with self._order_lock:
+                    if self._stopping:
+                        return  # not started yet: left unacked for the next consumer
                     applied = await self._process_patiently(envelope)
             else:
                 applied = await self._process_patiently(envelope)
@@ -316,8 +365,7 @@ class Consumer:
                 "event handler failed; will retry",
                 extra={"type": envelope.type, "attempt": attempt, "error": repr(exc)},
             )
-            # A short, growing pause keeps a poison message from spinning the queue.
-            await asyncio.sleep(min(0.1 * 2**attempt, 3.0))
+            await asyncio.sleep(self.nack_backoff.delay(attempt))
             await message.nack(requeue=True)
         finally:
             correlation_id_var.reset(token)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -265,6 +266,34 @@ async def scoped(
         else:
             await conn.execute("SELECT set_config('adpilot.tenant_id', $1, true)", str(tenant_id))
         yield conn
+
+
+Notified = Callable[[asyncpg.Connection, int, str, str], None]
+
+
+@asynccontextmanager
+async def listening(
+    pool: asyncpg.Pool, channel: str, callback: Notified
+) -> AsyncIterator[asyncpg.Connection]:
+    """A pooled connection that LISTENs on ``channel`` for as long as the block runs."""
+    conn = await pool.acquire()
+    try:
+        await conn.add_listener(channel, callback)
+        yield conn
+    finally:
+        # Shielded: a cancelled block must still not hand back a connection that listens.
+        await asyncio.shield(unlisten(pool, conn, channel, callback))
+
+
+async def unlisten(
+    pool: asyncpg.Pool, conn: asyncpg.Connection, channel: str, callback: Notified
+) -> None:
+    """UNLISTEN and give ``conn`` back to ``pool``; a connection that cannot is closed."""
+    try:
+        await conn.remove_listener(channel, callback)
+    except Exception:
+        conn.terminate()
+    await pool.release(conn)
 
 
 async def migrate_all(

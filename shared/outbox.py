@@ -11,8 +11,9 @@ import asyncpg
 from pydantic import ValidationError
 
 from shared.bus import Bus
-from shared.db import scoped
+from shared.db import scoped, unlisten
 from shared.events import Envelope
+from shared.retry import retry
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,8 @@ class OutboxRelay:
         self.batch_size = batch_size
         self.on_published = on_published
         self._wake = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._listener: asyncpg.Connection | None = None
 
     def _notified(self, *_: object) -> None:
         self._wake.set()
@@ -99,31 +102,52 @@ class OutboxRelay:
         return len(rows)
 
     async def run(self) -> None:
-        """Relay until cancelled, surviving database and broker outages."""
-        backoff = 0.5
-        while True:
-            listener: asyncpg.Connection | None = None
-            try:
-                listener = await self.pool.acquire()
-                await listener.add_listener(self.channel, self._notified)
-                while True:
-                    self._wake.clear()
-                    if await self.publish_pending() == self.batch_size:
-                        continue
-                    backoff = 0.5
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.warning(
-                    "outbox relay failed; retrying", extra={"error": repr(exc), "in": backoff}
-                )
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 10.0)
-            finally:
-                if listener is not None:
-                    with contextlib.suppress(Exception):
-                        await listener.remove_listener(self.channel, self._notified)
-                    with contextlib.suppress(Exception):
-                        await self.pool.release(listener)
+        """Relay until ``stop``, surviving database and broker outages.
+
+        Each round retries by itself, so the backoff starts afresh after every success."""
+        try:
+            while not self._stopping.is_set():
+                await retry(self._round, what="outbox relay", log=log)
+        finally:
+            await self._unlisten()
+
+    def stop(self) -> None:
+        """Finish the current round and return from ``run``."""
+        self._stopping.set()
+        self._wake.set()
+
+    async def flush(self) -> int:
+        """Publish what is already committed, batch by batch. Returns how many rows went.
+
+        Bound it from outside (e.g. ``asyncio.timeout``): it publishes until none is left."""
+        total = 0
+        while published := await self.publish_pending():
+            total += published
+        return total
+
+    async def _round(self) -> None:
+        try:
+            if self._listener is None:
+                self._listener = await self.pool.acquire()
+                await self._listener.add_listener(self.channel, self._notified)
+            self._wake.clear()
+            if await self.publish_pending() < self.batch_size and not self._stopping.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
+        except BaseException:
+            # The connection may be what failed: the next round listens on a fresh one.
+            await self._unlisten()
+            raise
+
+    async def _unlisten(self) -> None:
+        listener, self._listener = self._listener, None
+        if listener is None:
+            return
+        try:
+            # Shielded: a connection must not go back to the pool still listening, even
+            # when the relay is cancelled on the way out.
+            await asyncio.shield(unlisten(self.pool, listener, self.channel, self._notified))
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.warning("outbox listener not released cleanly", extra={"error": repr(exc)})

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import logging
+import signal
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack
@@ -29,6 +29,7 @@ from shared.housekeeping import housekeeping
 from shared.internal_auth import HEADER as INTERNAL_HEADER
 from shared.internal_auth import InvalidToken, Principal, verify
 from shared.outbox import OutboxRelay, backlog
+from shared.retry import retry
 from shared.routing import bind_routes
 from shared.telemetry import Telemetry
 from shared.web import (
@@ -39,6 +40,8 @@ from shared.web import (
     json_response,
 )
 from shared.web import Handler as HttpHandler
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -171,16 +174,8 @@ async def _status(request: web.Request) -> web.Response:
 
 async def _guarded(name: str, job: Callable[[], Awaitable[None]]) -> None:
     """Keep a background job alive: log and restart it rather than lose it silently."""
-    log = logging.getLogger(name)
-    while True:
-        try:
-            await job()
-            return
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("background job failed; restarting in 1s")
-            await asyncio.sleep(1)
+    # A job that fails is a bug more often than an outage: keep its traceback.
+    await retry(job, what=f"background job {name}", log=logging.getLogger(name), traceback=True)
 
 
 def principal_of(request: web.Request) -> Principal:
@@ -213,6 +208,122 @@ def internal_auth(runtime: ServiceRuntime) -> Sequence[Middleware]:
     return [only_the_gateway]
 
 
+# How long shutdown waits for each kind of work in hand before it lets go. Together they
+# stay under the 10 s a supervisor (`adpilot up`, Docker, Kubernetes) gives before it kills.
+REQUEST_GRACE = 2.0
+MESSAGE_GRACE = 3.0
+FLUSH_GRACE = 1.5
+JOB_GRACE = 1.0
+
+
+async def _database(runtime: ServiceRuntime, _app: web.Application) -> AsyncIterator[None]:
+    settings = runtime.settings
+    runtime.pool = await create_pool(
+        settings.database_url,
+        runtime.name,
+        password=settings.service_password,
+        min_size=settings.db_pool_min,
+        max_size=settings.db_pool_max,
+        statement_timeout_ms=settings.statement_timeout_ms,
+    )
+    yield
+    # Everything that borrowed a connection has given it back by now; should something
+    # still hold one, it is cut off rather than waited for.
+    try:
+        await asyncio.wait_for(runtime.pool.close(), JOB_GRACE)
+    except TimeoutError:
+        log.warning("database connections still in use at shutdown; closing them")
+        runtime.pool.terminate()
+
+
+async def _broker(runtime: ServiceRuntime, _app: web.Application) -> AsyncIterator[None]:
+    runtime.bus = Bus(runtime.settings.amqp_url, runtime.settings.exchange)
+    try:
+        await runtime.bus.connect()
+        yield
+    finally:
+        await runtime.bus.close()
+
+
+async def _relay(runtime: ServiceRuntime, _app: web.Application) -> AsyncIterator[None]:
+    assert runtime.bus is not None
+    relay = runtime.relay = OutboxRelay(
+        runtime.db,
+        runtime.bus,
+        runtime.name,
+        poll_seconds=runtime.settings.outbox_poll_seconds,
+        on_published=runtime.telemetry.published.labels(runtime.name).inc,
+    )
+    task = asyncio.create_task(relay.run(), name="outbox relay")
+    yield
+    relay.stop()
+    await _finish(task, JOB_GRACE)
+    # What the service committed before it stopped goes out now, not at its next start.
+    try:
+        async with asyncio.timeout(FLUSH_GRACE):
+            await relay.flush()
+    except Exception as exc:  # TimeoutError included: the rest waits in the outbox
+        log.warning("outbox not flushed; it goes out at the next start", extra={"error": repr(exc)})
+
+
+async def _lifespans(runtime: ServiceRuntime, _app: web.Application) -> AsyncIterator[None]:
+    async with AsyncExitStack() as stack:
+        for lifespan in runtime.spec.lifespans:
+            await stack.enter_async_context(lifespan(runtime))
+        yield
+
+
+async def _consumer(runtime: ServiceRuntime, _app: web.Application) -> AsyncIterator[None]:
+    subscriptions = runtime.spec.subscriptions
+    if not subscriptions:
+        yield
+        return
+    assert runtime.bus is not None
+    settings = runtime.settings
+    consumer = runtime.consumer = Consumer(
+        runtime.bus,
+        runtime.db,
+        runtime.name,
+        subscriptions,
+        prefetch_count=settings.prefetch_count,
+        max_deliveries=settings.max_deliveries,
+        ordered=runtime.spec.ordered,
+        on_outcome=runtime.telemetry.event,
+    )
+    await consumer.start()
+    yield
+    await consumer.stop(grace=MESSAGE_GRACE)
+
+
+async def _background(runtime: ServiceRuntime, _app: web.Application) -> AsyncIterator[None]:
+    tasks = [
+        asyncio.create_task(_guarded(job.__name__, functools.partial(job, runtime)))
+        for job in (heartbeat, housekeeping, *runtime.spec.background)
+    ]
+    runtime.tasks.extend(tasks)
+    logging.getLogger(runtime.name).info("service started")
+    yield
+    # Jobs hold nothing that must finish: a heartbeat or a sweep is simply done again.
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def _finish(task: asyncio.Task[None], grace: float) -> None:
+    """Let ``task`` return by itself within ``grace`` seconds, else cancel it."""
+    _done, late = await asyncio.wait({task}, timeout=grace)
+    if late:
+        task.cancel()
+    try:
+        await task
+    except asyncio.CancelledError:
+        pass
+    except Exception as exc:
+        log.warning(
+            "task failed while stopping", extra={"task": task.get_name(), "error": repr(exc)}
+        )
+
+
 def create_app(spec: ServiceSpec, settings: Settings) -> web.Application:
     runtime = ServiceRuntime(spec=spec, settings=settings, telemetry=Telemetry(spec.name))
     own: Sequence[Any] = (spec.middlewares or internal_auth)(runtime)
@@ -227,63 +338,10 @@ def create_app(spec: ServiceSpec, settings: Settings) -> web.Application:
     )
     app[RUNTIME] = runtime
 
-    async def lifecycle(_app: web.Application) -> AsyncIterator[None]:
-        runtime.pool = await create_pool(
-            settings.database_url,
-            spec.name,
-            password=settings.service_password,
-            min_size=settings.db_pool_min,
-            max_size=settings.db_pool_max,
-            statement_timeout_ms=settings.statement_timeout_ms,
-        )
-        runtime.bus = Bus(settings.amqp_url, settings.exchange)
-        stack = AsyncExitStack()
-        try:
-            await runtime.bus.connect()
-            for lifespan in spec.lifespans:
-                await stack.enter_async_context(lifespan(runtime))
-            if spec.subscriptions:
-                runtime.consumer = Consumer(
-                    runtime.bus,
-                    runtime.pool,
-                    spec.name,
-                    spec.subscriptions,
-                    prefetch_count=settings.prefetch_count,
-                    max_deliveries=settings.max_deliveries,
-                    ordered=spec.ordered,
-                    on_outcome=runtime.telemetry.event,
-                )
-                await runtime.consumer.start()
-            runtime.relay = OutboxRelay(
-                runtime.pool,
-                runtime.bus,
-                spec.name,
-                poll_seconds=settings.outbox_poll_seconds,
-                on_published=runtime.telemetry.published.labels(spec.name).inc,
-            )
-            runtime.tasks.append(asyncio.create_task(_guarded("outbox", runtime.relay.run)))
-            for job in (heartbeat, housekeeping, *spec.background):
-                runtime.tasks.append(
-                    asyncio.create_task(_guarded(job.__name__, functools.partial(job, runtime)))
-                )
-            logging.getLogger(spec.name).info("service started")
-            yield
-        finally:
-            logging.getLogger(spec.name).info("service stopping")
-            for task in runtime.tasks:
-                task.cancel()
-            for task in runtime.tasks:
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
-            if runtime.consumer is not None:
-                with contextlib.suppress(Exception):
-                    await runtime.consumer.stop()
-            await stack.aclose()
-            with contextlib.suppress(Exception):
-                await runtime.bus.close()
-            await runtime.pool.close()
-
-    app.cleanup_ctx.append(lifecycle)
+    # One context per resource, entered in this order and left in the reverse one: jobs
+    # stop first, then messages in hand finish, then the relay publishes what they wrote.
+    for resource in (_database, _broker, _relay, _lifespans, _consumer, _background):
+        app.cleanup_ctx.append(functools.partial(resource, runtime))
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/readyz", _readyz)
     app.router.add_get("/internal/status", _status)
@@ -291,3 +349,33 @@ def create_app(spec: ServiceSpec, settings: Settings) -> web.Application:
     app.router.add_routes(spec.plain_routes(runtime))
     app.router.add_routes(bind_routes(runtime, spec.routes(runtime)))
     return app
+
+
+async def serve(app: web.Application, host: str, port: int) -> None:
+    """Serve ``app`` until SIGINT or SIGTERM, then stop it in order and return.
+
+    The first signal starts the shutdown; later ones are noted and ignored, so a
+    supervisor that signals twice cannot cut the cleanup short."""
+    logger = logging.getLogger(app[RUNTIME].name)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    def on_signal(sig: signal.Signals) -> None:
+        if stop.is_set():
+            logger.info("already stopping", extra={"signal": sig.name})
+            return
+        logger.info("service stopping", extra={"signal": sig.name})
+        stop.set()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, on_signal, sig)
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=REQUEST_GRACE)
+    try:
+        await runner.setup()
+        await web.TCPSite(runner, host, port).start()
+        await stop.wait()
+        stopping = time.monotonic()
+    finally:
+        # Stop listening, finish requests in hand, then leave the cleanup contexts.
+        await runner.cleanup()
+    logger.info("service stopped", extra={"seconds": round(time.monotonic() - stopping, 2)})

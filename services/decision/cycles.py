@@ -27,7 +27,7 @@ from shared.contracts.decision import (
     DECISIONS,
 )
 from shared.contracts.spec import EventType
-from shared.db import scoped
+from shared.db import listening, scoped
 from shared.events import Envelope
 from shared.metrics import HourlyMetrics
 from shared.metrics_store import load_history
@@ -469,9 +469,7 @@ async def run_cycles(runtime: ServiceRuntime) -> None:
     interval = runtime.settings.cycle_interval_seconds
     next_schedule = time.monotonic() + interval
     await runner.reap_abandoned()
-    listener = await runtime.db.acquire()
-    try:
-        await listener.add_listener("decision_cycles", lambda *_: wake.set())
+    async with listening(runtime.db, "decision_cycles", lambda *_: wake.set()):
         while True:
             wake.clear()
             if time.monotonic() >= next_schedule:
@@ -482,5 +480,3 @@ async def run_cycles(runtime: ServiceRuntime) -> None:
                 continue
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(wake.wait(), max(0.1, next_schedule - time.monotonic()))
-    finally:
-        await runtime.db.release(listener)

@@ -12,13 +12,14 @@ import aio_pika
 import asyncpg
 import pytest
 
-from shared.bus import Bus, dead_letter_queue_name
+from shared.bus import Bus, dead_letter_queue_name, queue_name
 from shared.config import Settings
 from shared.consumer import Consumer, Handler, Subscriptions
 from shared.contracts.spec import EventPayload, EventType
 from shared.db import connect, migrate_schema, scoped
 from shared.events import Envelope
 from shared.outbox import OutboxRelay, backlog, enqueue
+from shared.retry import Backoff
 from tests.conftest import schema_pool
 from tests.helpers import eventually
 
@@ -226,7 +227,7 @@ async def test_a_database_outage_holds_events_instead_of_dead_lettering_them(
         "probe",
         handling(handler),
         max_deliveries=3,
-        outage_backoff=(0.05, 0.2),
+        outage_backoff=Backoff(0.05, 0.2),
     )
     dlq = dead_letter_queue_name(settings.exchange, "probe")
     before = await bus.queue_depth(dlq)
@@ -355,7 +356,7 @@ async def test_a_connection_lost_mid_transaction_is_waited_out(
         "probe",
         handling(handler),
         max_deliveries=1,
-        outage_backoff=(0.05, 0.2),
+        outage_backoff=Backoff(0.05, 0.2),
     )
     await consumer.start()
     try:
@@ -414,3 +415,75 @@ async def test_housekeeping_removes_only_what_is_done_with(probe_pool: asyncpg.P
     # Unpublished rows stay whatever their age; recent ones stay too.
     assert old_out not in left_out and {new_out, pending} <= left_out
     assert old_in not in left_in and new_in in left_in
+
+
+async def test_a_stopping_consumer_finishes_what_it_holds_and_takes_nothing_new(
+    bus: Bus, probe_pool: asyncpg.Pool, settings: Settings
+) -> None:
+    started = asyncio.Event()
+    release = asyncio.Event()
+
+    async def handler(conn: asyncpg.Connection, event: Envelope, _note: Note) -> None:
+        if event.payload["note"] == "in hand":
+            started.set()
+            await release.wait()
+        await conn.execute(
+            "INSERT INTO effects (event_id, note) VALUES ($1, $2)",
+            event.event_id,
+            event.payload["note"],
+        )
+
+    consumer = Consumer(bus, probe_pool, "probe", handling(handler))
+    in_hand, later = probe_event("in hand"), probe_event("later")
+    await consumer.start()
+    await bus.publish(in_hand)
+    await asyncio.wait_for(started.wait(), 10)
+    stopping = asyncio.create_task(consumer.stop(grace=10))
+    await asyncio.sleep(0.2)  # the consumer is cancelled at the broker by now
+    await bus.publish(later)
+    assert not stopping.done(), "stop() must wait for the message in hand"
+    release.set()
+    await asyncio.wait_for(stopping, 10)
+
+    async def applied(event: Envelope) -> bool:
+        async with scoped(probe_pool, TENANT) as conn:
+            return bool(
+                await conn.fetchval(
+                    "SELECT count(*) FROM effects WHERE event_id = $1", event.event_id
+                )
+            )
+
+    assert await applied(in_hand)
+    assert not await applied(later)
+    # What it did not take waits in the queue for the next consumer.
+    assert await bus.queue_depth(queue_name(settings.exchange, "probe")) == 1
+    successor = Consumer(bus, probe_pool, "probe", handling(handler))
+    await successor.start()
+    try:
+        await eventually(lambda: applied(later), 10)
+    finally:
+        await successor.stop()
+
+
+async def test_a_stopped_relay_lets_go_of_its_listener_and_flushes_what_is_left(
+    bus: Bus, probe_pool: asyncpg.Pool, recwarn: pytest.WarningsRecorder
+) -> None:
+    relay = OutboxRelay(probe_pool, bus, "probe", poll_seconds=30)
+    task = asyncio.create_task(relay.run())
+    await asyncio.sleep(0.2)
+    relay.stop()
+    # It returns by itself, well before its next poll, and not by being cancelled.
+    await asyncio.wait_for(task, 2)
+    # asyncpg warns when a connection goes back to the pool still listening.
+    assert not [w for w in recwarn if "listener" in str(w.message)]
+
+    left = [probe_event("left behind") for _ in range(3)]
+    async with tap(bus) as received:
+        async with scoped(probe_pool, TENANT) as conn:
+            for event in left:
+                await enqueue(conn, event)
+        assert await relay.flush() >= 3
+        got = set()
+        while not {e.event_id for e in left} <= got:
+            message = await asyncio.wait_for(received.get(), 2)
+            got.add(Envelope.from_bytes(message.body).event_id)
