@@ -16,7 +16,8 @@ import pytest
 
 from services.registry import migration_folders
 from shared.bus import Bus
-from shared.config import SERVICES, Settings
+from shared.config import Settings
+from shared.contracts import SERVICES
 from shared.db import connect, migrate_all
 from tests.e2e.platform import service_env
 from tests.infra import free_port, with_database
