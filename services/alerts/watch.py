@@ -17,7 +17,7 @@ from shared import events
 from shared.events import Envelope, to_payload
 from shared.metrics import HourlyMetrics
 from shared.metrics_input import from_wire
-from shared.metrics_store import load_history, upsert_metrics
+from shared.metrics_store import load_history, newest_hour, upsert_metrics
 from shared.outbox import enqueue
 
 SOURCE = "alerts"
@@ -49,11 +49,9 @@ async def _watch_campaign(
     conn: asyncpg.Connection, event: Envelope, campaign_id: UUID, hours: list[datetime]
 ) -> None:
     tenant = event.tenant_id
-    newest = await conn.fetchval(
-        "SELECT max(hour) FROM campaign_metrics WHERE tenant_id = $1 AND campaign_id = $2",
-        tenant,
-        campaign_id,
-    )
+    newest = await newest_hour(conn, tenant, campaign_id)
+    # The batch just stored hours of this campaign.
+    assert newest is not None
     # Alerts are about the present: hours older than the quiet period behind the newest
     # stored hour (a backfill, a late correction) update history but raise nothing.
     present = [h for h in hours if h > newest - QUIET_HOURS * HOUR]
