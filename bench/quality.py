@@ -2,8 +2,8 @@
 
 The simulator runs with a seeded schedule of injected anomalies; every hour
 is fed, in process, through the same pure detector and pacing check the
-alerts service uses. Alerts are folded into incidents with the service's
-"one open alert per entity and kind" rule, then scored against the
+alerts service uses. Alerts are folded into incidents by the service's own
+alert rule (services/alerts/alert_lifecycle.py), then scored against the
 simulator's ground truth.
 
 Usage: python bench/quality.py --seed S [--campaigns N] [--days D] [--json]
@@ -24,15 +24,23 @@ from uuid import UUID
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.report import print_figures
+from services.alerts.alert_lifecycle import (
+    QUIET_HOURS,
+    AlertState,
+    QuietHour,
+    Sighting,
+    Transition,
+    advance,
+)
 from services.alerts.anomaly import DEFAULT_PARAMS, DetectorParams
 from services.alerts.findings import findings_at
-from services.alerts.watch import QUIET_HOURS
 from shared.connectors.simulator import (
     ANOMALY_KINDS,
     CampaignSimulator,
     InjectedAnomaly,
     random_schedule,
 )
+from shared.contracts.enums import Severity
 from shared.metrics import HourlyMetrics
 
 HOUR = timedelta(hours=1)
@@ -59,26 +67,37 @@ class RaisedAlert:
 
 @dataclass(slots=True)
 class IncidentTracker:
-    """The "one open alert per entity and kind" rule.
+    """The alerts service's alert rule (:func:`alert_lifecycle.advance`), kept in memory.
 
-    A repeat of an open incident's alert keeps it open; once ``quiet_hours``
-    hours pass without one, it closes and the next alert opens a new incident.
+    A finding opens an alert or repeats the open one of its campaign and kind; an
+    alert left quiet for ``quiet_hours`` hours of data resolves, and the next finding
+    opens a new incident.
     """
 
     quiet_hours: int = DEFAULT_QUIET_HOURS
     raised: list[RaisedAlert] = field(default_factory=list)
-    _last_seen: dict[tuple[UUID, str], datetime] = field(default_factory=dict)
+    _open: dict[tuple[UUID, str], AlertState] = field(default_factory=dict)
 
-    def observe(self, campaign_id: UUID, kind: str, hour: datetime) -> RaisedAlert | None:
-        """Record an alert; returns the new incident, or None when it repeats an open one."""
+    def observe(
+        self, campaign_id: UUID, kind: str, hour: datetime, severity: str = Severity.MEDIUM
+    ) -> RaisedAlert | None:
+        """Record a finding; returns the new incident, or None when it repeats an open one."""
         key = (campaign_id, kind)
-        last = self._last_seen.get(key)
-        self._last_seen[key] = hour
-        if last is not None and hour - last <= self.quiet_hours * HOUR:
+        step = advance(self._open.get(key), Sighting(hour, Severity(severity)), self.quiet_hours)
+        assert step.state is not None
+        self._open[key] = step.state
+        if step.transition is not Transition.OPEN:
             return None
         alert = RaisedAlert(campaign_id, kind, hour)
         self.raised.append(alert)
         return alert
+
+    def quiet(self, campaign_id: UUID, hour: datetime) -> None:
+        """``hour`` is the campaign's newest hour: resolve its alerts quiet for long enough."""
+        for key in [key for key in self._open if key[0] == campaign_id]:
+            step = advance(self._open[key], QuietHour(hour), self.quiet_hours)
+            if step.transition is Transition.RESOLVE:
+                del self._open[key]
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,7 +204,8 @@ def run(
             series = history[row.campaign_id]
             series.append(row)
             for finding in findings_at(list(series), hour, params):
-                tracker.observe(row.campaign_id, finding.key, hour)
+                tracker.observe(row.campaign_id, finding.key, hour, finding.content.severity)
+            tracker.quiet(row.campaign_id, hour)
     return score(tracker.raised, simulator.ground_truth, grace_hours)
 
 

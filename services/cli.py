@@ -156,16 +156,11 @@ async def _with_gateway_db(settings: Settings, job):  # type: ignore[no-untyped-
 
 async def _demo_key(settings: Settings) -> str:
     """The demo tenant (the default tenant's id) and a fresh admin key for it."""
-    from services.gateway.keys import create_key, ensure_tenant
+    from services.gateway.keys import ensure_tenant, rotate_key
 
     async def job(conn):  # type: ignore[no-untyped-def]
         tenant = await ensure_tenant(conn, "demo", settings.default_tenant)
-        await conn.execute(
-            "UPDATE api_keys SET revoked_at = now() "
-            "WHERE tenant_id = $1 AND name = 'demo' AND revoked_at IS NULL",
-            tenant,
-        )
-        _row, key = await create_key(conn, tenant, "demo", "admin")
+        _row, key = await rotate_key(conn, tenant, "demo", "admin")
         return key
 
     return str(await _with_gateway_db(settings, job))
@@ -174,7 +169,7 @@ async def _demo_key(settings: Settings) -> str:
 def cmd_keys(args: argparse.Namespace, settings: Settings) -> int:
     from uuid import UUID
 
-    from services.gateway.keys import create_key, ensure_tenant
+    from services.gateway.keys import create_key, ensure_tenant, list_keys, revoke_key
 
     async def create(conn):  # type: ignore[no-untyped-def]
         tenant = await ensure_tenant(conn, args.tenant)
@@ -182,20 +177,11 @@ def cmd_keys(args: argparse.Namespace, settings: Settings) -> int:
         return key
 
     async def listing(conn):  # type: ignore[no-untyped-def]
-        return await conn.fetch(
-            """SELECT k.id, t.name AS tenant, k.name, k.role, k.prefix, k.created_at,
-                      k.revoked_at, k.last_used_at
-               FROM api_keys k JOIN tenants t ON t.id = k.tenant_id
-               WHERE $1::text IS NULL OR t.name = $1 ORDER BY k.created_at""",
-            args.tenant,
-        )
+        return await list_keys(conn, args.tenant)
 
     async def revoke(conn):  # type: ignore[no-untyped-def]
-        return await conn.fetchval(
-            "UPDATE api_keys SET revoked_at = coalesce(revoked_at, now()) WHERE id = $1 "
-            "RETURNING id",
-            UUID(args.id),
-        )
+        # Any tenant's key: the CLI administers the whole platform.
+        return await revoke_key(conn, None, UUID(args.id))
 
     if args.keys_command == "create":
         # The key alone on stdout, so a script can capture it.

@@ -5,7 +5,9 @@ from __future__ import annotations
 import importlib
 from pathlib import Path
 
+from shared import metrics_store
 from shared.contracts import SERVICES
+from shared.db import MigrationSet
 from shared.service import ServiceSpec
 
 
@@ -16,5 +18,17 @@ def spec_of(name: str) -> ServiceSpec:
     return spec
 
 
-def migration_folders() -> dict[str, Path]:
-    return {name: Path(__file__).parent / name / "migrations" for name in SERVICES}
+# Services that keep their own copy of campaign metrics, in the one shape
+# shared/metrics_store.py defines.
+KEEP_CAMPAIGN_METRICS = frozenset({"alerts", "decision"})
+
+
+def migration_folders() -> dict[str, list[MigrationSet]]:
+    """What each service's schema is built from: shared parts it uses, then its own files."""
+    return {
+        name: [
+            *([metrics_store.MIGRATIONS] if name in KEEP_CAMPAIGN_METRICS else []),
+            MigrationSet(name, Path(__file__).parent / name / "migrations"),
+        ]
+        for name in SERVICES
+    }

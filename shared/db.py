@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-from collections.abc import AsyncIterator, Callable
+import re
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import quote, urlsplit, urlunsplit
 from uuid import UUID
 
@@ -146,6 +147,23 @@ async def ensure_database(url: str) -> bool:
         await conn.close()
 
 
+class MigrationSet(NamedTuple):
+    """A folder of migration files, applied in name order and recorded as ``prefix/name``."""
+
+    prefix: str
+    folder: Path
+
+
+# A schema's migrations: its service's own folder, or the sets it is built from in order
+# (shared parts such as the campaign-metrics store first, the service's own folder last).
+SchemaMigrations = Path | Sequence[MigrationSet]
+
+# A migration file rewritten after release, without changing what it does to a database
+# that already ran it, names the checksum it replaces; such a database then records the
+# new checksum instead of warning on every run.
+_REPLACES = re.compile(r"^-- replaces checksum ([0-9a-f]{64})$", re.MULTILINE)
+
+
 def _migration_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.glob("*.sql") if p.is_file())
 
@@ -163,7 +181,16 @@ async def _apply_folder(
         sql = path.read_text()
         checksum = hashlib.sha256(sql.encode()).hexdigest()
         if version in done:
-            if done[version] != checksum:
+            if done[version] == checksum:
+                continue
+            if done[version] in _REPLACES.findall(sql):
+                await conn.execute(
+                    f'UPDATE "{schema}".schema_migrations SET checksum = $2 WHERE version = $1',
+                    version,
+                    checksum,
+                )
+                log.info("applied migration rewritten", extra={"migration": version})
+            else:
                 log.warning("applied migration differs from file", extra={"migration": version})
             continue
         async with conn.transaction():
@@ -232,10 +259,13 @@ async def secure_schema(conn: asyncpg.Connection, schema: str, password: str | N
 
 
 async def migrate_schema(
-    conn: asyncpg.Connection, schema: str, folder: Path, password: str | None = None
+    conn: asyncpg.Connection,
+    schema: str,
+    folder: SchemaMigrations,
+    password: str | None = None,
 ) -> list[str]:
-    """Apply the shared messaging tables, then the service's own files, into ``schema``,
-    then secure it."""
+    """Apply the shared messaging tables, then ``folder`` (the service's own files, or the
+    sets its schema is built from) into ``schema``, then secure it."""
     await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
     await conn.execute(
         f"""CREATE TABLE IF NOT EXISTS "{schema}".schema_migrations (
@@ -243,8 +273,10 @@ async def migrate_schema(
                 checksum text NOT NULL,
                 applied_at timestamptz NOT NULL DEFAULT now())"""
     )
+    sets = [MigrationSet(schema, folder)] if isinstance(folder, Path) else list(folder)
     applied = await _apply_folder(conn, schema, SHARED_MIGRATIONS, "shared")
-    applied += await _apply_folder(conn, schema, folder, schema)
+    for migrations in sets:
+        applied += await _apply_folder(conn, schema, migrations.folder, migrations.prefix)
     await secure_schema(conn, schema, password)
     return applied
 
@@ -297,7 +329,7 @@ async def unlisten(
 
 
 async def migrate_all(
-    url: str, schemas: dict[str, Path], service_password: str | None = None
+    url: str, schemas: Mapping[str, SchemaMigrations], service_password: str | None = None
 ) -> dict[str, list[str]]:
     """Create the database if needed and bring every schema up to date. Safe to run twice."""
     await ensure_database(url)

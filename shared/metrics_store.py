@@ -1,15 +1,25 @@
-"""A service's own copy of campaign metrics: upsert by (campaign, hour), read history."""
+"""A service's own copy of campaign metrics: upsert by (campaign, hour), read history.
+
+The table is defined once, in ``migrations/campaign_metrics``; a service that keeps a copy
+lists that folder among its migrations (services/registry.py) and reads and writes the
+copy only through this module.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
+from pathlib import Path
 from uuid import UUID
 
 import asyncpg
 
+from shared.db import MigrationSet
 from shared.metrics import HourlyMetrics
 
+MIGRATIONS = MigrationSet(
+    "campaign_metrics", Path(__file__).parent / "migrations" / "campaign_metrics"
+)
 COLUMNS = "campaign_id, hour, impressions, clicks, conversions, spend, revenue, budget"
 
 
@@ -69,3 +79,36 @@ async def load_history(
         )
         for r in records
     ]
+
+
+async def newest_hour(
+    conn: asyncpg.Connection, tenant_id: UUID, campaign_id: UUID | None = None
+) -> datetime | None:
+    """The newest stored hour of the tenant, or of one of its campaigns; None before any."""
+    hour: datetime | None = await conn.fetchval(
+        """SELECT max(hour) FROM campaign_metrics
+           WHERE tenant_id = $1 AND ($2::uuid IS NULL OR campaign_id = $2)""",
+        tenant_id,
+        campaign_id,
+    )
+    return hour
+
+
+async def campaigns_since(conn: asyncpg.Connection, tenant_id: UUID, after: datetime) -> list[UUID]:
+    """The tenant's campaigns with an hour later than ``after``, in id order."""
+    rows = await conn.fetch(
+        """SELECT DISTINCT campaign_id FROM campaign_metrics
+           WHERE tenant_id = $1 AND hour > $2 ORDER BY campaign_id""",
+        tenant_id,
+        after,
+    )
+    return [r["campaign_id"] for r in rows]
+
+
+async def tenants_recorded_within(conn: asyncpg.Connection, within: timedelta) -> list[UUID]:
+    """Tenants whose metrics arrived within ``within`` of now (a system-scoped connection)."""
+    rows = await conn.fetch(
+        "SELECT DISTINCT tenant_id FROM campaign_metrics WHERE recorded_at > now() - $1::interval",
+        within,
+    )
+    return [r["tenant_id"] for r in rows]

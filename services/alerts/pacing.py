@@ -1,83 +1,28 @@
 """Budget pacing: is a campaign spending its daily budget faster than planned? (pure; no I/O)
 
 Spend to date on the current UTC day is compared with the share of the
-budget that should be gone by the end of the newest hour. "Should" follows a
-daily profile: the campaign's own hour-of-day spend pattern learned from
-previous days when there is enough of it, otherwise a flat 1/24 per hour. A
+budget that should be gone by the end of the newest hour. "Should" follows
+the campaign's daily spend profile (:mod:`services.alerts.spend_profile`). A
 flat profile on a campaign that spends mostly in the afternoon would cry
-wolf every afternoon, which is why the learned one is preferred.
+wolf every afternoon, which is why a learned one is preferred.
 """
 
 from __future__ import annotations
 
-import statistics
-from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 from typing import Literal
 from uuid import UUID
 
 from services.alerts.anomaly import DEFAULT_PARAMS, AlertContent, DetectorParams, Severity
+from services.alerts.spend_profile import ProfileKind, expected_fraction, learn_profile
 from shared.metrics import HourlyMetrics
 
-HOURS_PER_DAY = 24
-
 PacingKind = Literal["budget_pacing", "budget_exceeded"]
-ProfileKind = Literal["flat", "learned", "supplied"]
 
 # Spend beyond the budget by this share or more is treated as critical.
 _CRITICAL_OVERRUN = 0.25
-
-
-def flat_profile() -> tuple[float, ...]:
-    return (1.0 / HOURS_PER_DAY,) * HOURS_PER_DAY
-
-
-def _normalised(profile: Sequence[float]) -> tuple[float, ...]:
-    if len(profile) != HOURS_PER_DAY:
-        raise ValueError(f"a daily profile has {HOURS_PER_DAY} entries, got {len(profile)}")
-    if any(share < 0 for share in profile):
-        raise ValueError("a daily profile cannot have negative shares")
-    total = sum(profile)
-    if total <= 0:
-        raise ValueError("a daily profile needs a positive total")
-    return tuple(share / total for share in profile)
-
-
-def learn_profile(history: Iterable[HourlyMetrics], min_days: int = 3) -> tuple[float, ...] | None:
-    """The share of daily spend per UTC hour, from complete past days of one campaign.
-
-    Each day's shares are computed separately and the median taken per hour,
-    so one day with a spend spike does not bend the profile. Returns None
-    with fewer than ``min_days`` complete, spending days.
-    """
-    days: dict[date, dict[int, float]] = defaultdict(dict)
-    for row in history:
-        days[row.hour.date()][row.hour.hour] = row.spend
-    shares: list[list[float]] = [[] for _ in range(HOURS_PER_DAY)]
-    complete = 0
-    for spend_by_hour in days.values():
-        total = sum(spend_by_hour.values())
-        if len(spend_by_hour) < HOURS_PER_DAY or total <= 0:
-            continue
-        complete += 1
-        for hour_of_day in range(HOURS_PER_DAY):
-            shares[hour_of_day].append(spend_by_hour[hour_of_day] / total)
-    if complete < min_days:
-        return None
-    medians = [statistics.median(values) for values in shares]
-    if sum(medians) <= 0:
-        return None
-    return _normalised(medians)
-
-
-def expected_fraction(hour_of_day: int, profile: Sequence[float] | None = None) -> float:
-    """Share of the daily budget planned to be spent by the end of ``hour_of_day``."""
-    if not 0 <= hour_of_day < HOURS_PER_DAY:
-        raise ValueError(f"hour_of_day must be 0..23, got {hour_of_day}")
-    shares = _normalised(profile) if profile is not None else flat_profile()
-    return min(sum(shares[: hour_of_day + 1]), 1.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,7 +136,8 @@ def check_pacing(
         return None
     spent = sum(row.spend for row in hours_today)
     observed = spent / budget
-    expected = expected_fraction(newest.hour.hour, profile)
+    # Planned share by the end of the newest hour.
+    expected = expected_fraction(newest.hour.hour + 1, profile)
     kind_of_profile: ProfileKind = profile_kind or ("supplied" if profile is not None else "flat")
 
     kind: PacingKind

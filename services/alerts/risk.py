@@ -26,20 +26,30 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
 import numpy as np
 from scipy import stats
 
+from services.alerts.spend_profile import (
+    HOURS_PER_DAY,
+    PROFILE_MIN_DAYS,
+    PROFILE_SHRINKAGE,
+    complete_days,
+    expected_fraction,
+    profile_for,
+)
+from shared.contracts.enums import Severity
 from shared.metrics import HourlyMetrics
 
 MODEL_NAME = "risk_scorer"
-MODEL_VERSION = "1.0.0"
+# 1.1.0: the daily spend profile is the one pacing uses (median daily shares).
+MODEL_VERSION = "1.1.0"
 
 RISK_TYPES: tuple[str, ...] = ("budget_overspend", "performance_decline", "tracking_loss")
-RISK_LEVELS: tuple[str, ...] = ("low", "medium", "high", "critical")
+RISK_LEVELS: tuple[str, ...] = tuple(level.value for level in Severity)
 
 # Alert kinds that describe the same underlying problem as each risk type.
 CORROBORATING_ALERTS: dict[str, frozenset[str]] = {
@@ -53,7 +63,6 @@ CORROBORATING_ALERTS: dict[str, frozenset[str]] = {
 CURRENCY = "account"
 _HOUR = timedelta(hours=1)
 _DAY = timedelta(days=1)
-_HOURS_PER_DAY = 24
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,10 +86,10 @@ class RiskParams:
     pace_prior_weight: float = 0.1
     # Complete prior days needed before the campaign's own hour-of-day profile
     # is trusted over a flat one.
-    profile_min_days: int = 3
+    profile_min_days: int = PROFILE_MIN_DAYS
     # Blend of the flat profile into the learned one, so hours that never saw
     # spend in history still count as part of the day.
-    profile_shrinkage: float = 0.2
+    profile_shrinkage: float = PROFILE_SHRINKAGE
 
     # performance_decline: Theil-Sen trend over rolling 24h buckets.
     trend_days: int = 7
@@ -247,41 +256,6 @@ def _day_start(moment: datetime) -> datetime:
 # --- budget_overspend ----------------------------------------------------------
 
 
-def _complete_days(history: Sequence[HourlyMetrics]) -> dict[date, list[HourlyMetrics]]:
-    """History grouped by UTC date, dropping a first date that starts mid-day.
-
-    A window that opens at 13:00 would otherwise count half a day as a day and
-    drag the historical daily spend down.
-    """
-    days: dict[date, list[HourlyMetrics]] = {}
-    for row in history:
-        days.setdefault(row.hour.date(), []).append(row)
-    if history and history[0].hour.hour != 0:
-        days.pop(history[0].hour.date(), None)
-    return days
-
-
-def _hour_profile(days: dict[date, list[HourlyMetrics]], p: RiskParams) -> tuple[list[float], str]:
-    flat = [1.0 / _HOURS_PER_DAY] * _HOURS_PER_DAY
-    totals = [0.0] * _HOURS_PER_DAY
-    for day_rows in days.values():
-        for row in day_rows:
-            totals[row.hour.hour] += row.spend
-    grand = sum(totals)
-    if len(days) < p.profile_min_days or grand <= 0:
-        return flat, "flat"
-    s = p.profile_shrinkage
-    return [(1.0 - s) * t / grand + s * f for t, f in zip(totals, flat, strict=True)], "hourly"
-
-
-def _expected_fraction(profile: Sequence[float], day_start: datetime, now: datetime) -> float:
-    elapsed = 0.0
-    for hour, share in enumerate(profile):
-        overlap = (now - (day_start + hour * _HOUR)) / _HOUR
-        elapsed += share * min(max(overlap, 0.0), 1.0)
-    return min(elapsed, 1.0)
-
-
 def _budget_overspend(
     campaign_id: UUID,
     rows: Sequence[HourlyMetrics],
@@ -295,10 +269,10 @@ def _budget_overspend(
     budget = rows[-1].budget if rows else 0.0
     spent = sum(r.spend for r in today)
 
-    days = _complete_days(history)
-    profile, profile_kind = _hour_profile(days, p)
-    fraction = _expected_fraction(profile, day_start, now)
-    baseline_daily = sum(r.spend for d in days.values() for r in d) / len(days) if days else budget
+    days = complete_days(history)
+    profile, profile_kind = profile_for(history, p.profile_min_days, p.profile_shrinkage)
+    fraction = expected_fraction((now - day_start) / _HOUR, profile)
+    baseline_daily = sum(sum(d) for d in days.values()) / len(days) if days else budget
     # Today's pace is trusted in proportion to how much of the day it covers.
     today_pace = spent / fraction if fraction > 0 else 0.0
     weight = fraction / (fraction + p.pace_prior_weight)
@@ -588,7 +562,7 @@ def _tracking_loss(
     hourly_spend = run_spend / hours if hours else 0.0
     impact = {
         # Spend that would run blind for a day if the outage persists.
-        "estimated_daily_loss": _r(hourly_spend * _HOURS_PER_DAY, 2),
+        "estimated_daily_loss": _r(hourly_spend * HOURS_PER_DAY, 2),
         "currency": CURRENCY,
         "horizon_hours": 24,
     }

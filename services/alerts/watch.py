@@ -10,6 +10,7 @@ from uuid import UUID
 import asyncpg
 
 from services.alerts import store
+from services.alerts.alert_lifecycle import QUIET_HOURS
 from services.alerts.findings import findings_at, lookback
 from services.alerts.risk import assess
 from shared.consumer import Subscriptions
@@ -19,13 +20,11 @@ from shared.contracts.spec import EventType
 from shared.events import Envelope
 from shared.metrics import HourlyMetrics
 from shared.metrics_input import hourly
-from shared.metrics_store import load_history, upsert_metrics
+from shared.metrics_store import load_history, newest_hour, upsert_metrics
 from shared.outbox import enqueue
 
 SOURCE = "alerts"
 HOUR = timedelta(hours=1)
-# An alert the detector has not re-confirmed for this many hours of data is resolved.
-QUIET_HOURS = 6
 RISK_WINDOW = timedelta(days=8)
 WATCH_LOCK = 0x41444157
 
@@ -62,11 +61,9 @@ async def _watch_campaign(
     conn: asyncpg.Connection, event: Envelope, campaign_id: UUID, hours: list[datetime]
 ) -> None:
     tenant = event.tenant_id
-    newest = await conn.fetchval(
-        "SELECT max(hour) FROM campaign_metrics WHERE tenant_id = $1 AND campaign_id = $2",
-        tenant,
-        campaign_id,
-    )
+    newest = await newest_hour(conn, tenant, campaign_id)
+    # The batch just stored hours of this campaign.
+    assert newest is not None
     # Alerts are about the present: hours older than the quiet period behind the newest
     # stored hour (a backfill, a late correction) update history but raise nothing.
     present = [h for h in hours if h > newest - QUIET_HOURS * HOUR]
@@ -75,26 +72,35 @@ async def _watch_campaign(
     history = await load_history(conn, tenant, [campaign_id], present[0] - lookback(), newest)
     for hour in present:
         for finding in findings_at(history, hour):
-            alert, created = await store.raise_or_update(conn, tenant, campaign_id, finding, hour)
+            raised = await store.raise_or_update(conn, tenant, campaign_id, finding, hour)
+            if raised.resolved is not None:
+                await _emit_resolved(conn, event, campaign_id, raised.resolved)
             payload = {
-                **alert,
+                **raised.alert,
                 "campaign_id": campaign_id,
                 "kind": finding.key,
                 "metric": finding.metric,
                 "evidence": finding.evidence,
             }
-            await _emit(conn, event, c.ALERT_RAISED if created else c.ALERT_UPDATED, payload)
+            await _emit(
+                conn,
+                event,
+                c.ALERT_RAISED if raised.created else c.ALERT_UPDATED,
+                payload,
+            )
     # Only a batch that reaches the newest stored hour speaks for how things are now.
     if hours[-1] < newest:
         return
-    for alert in await store.resolve_quiet(conn, tenant, campaign_id, newest - QUIET_HOURS * HOUR):
-        await _emit(
-            conn,
-            event,
-            c.ALERT_RESOLVED,
-            {**alert, "campaign_id": campaign_id, "resolution": "auto"},
-        )
+    for alert in await store.resolve_quiet(conn, tenant, campaign_id, newest):
+        await _emit_resolved(conn, event, campaign_id, alert)
     await _assess_risks(conn, event, campaign_id, history, newest)
+
+
+async def _emit_resolved(
+    conn: asyncpg.Connection, cause: Envelope, campaign_id: UUID, alert: dict[str, Any]
+) -> None:
+    payload = {**alert, "campaign_id": campaign_id, "resolution": "auto"}
+    await _emit(conn, cause, c.ALERT_RESOLVED, payload)
 
 
 async def _assess_risks(

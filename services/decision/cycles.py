@@ -30,7 +30,12 @@ from shared.contracts.spec import EventType
 from shared.db import listening, scoped
 from shared.events import Envelope
 from shared.metrics import HourlyMetrics
-from shared.metrics_store import load_history
+from shared.metrics_store import (
+    campaigns_since,
+    load_history,
+    newest_hour,
+    tenants_recorded_within,
+)
 from shared.outbox import enqueue
 from shared.service import ServiceRuntime
 
@@ -76,20 +81,10 @@ async def request_cycle(
 
 
 async def _gather(conn: asyncpg.Connection, tenant: UUID) -> dict[str, Any]:
-    now_hour = await conn.fetchval(
-        "SELECT max(hour) FROM campaign_metrics WHERE tenant_id = $1", tenant
-    )
+    now_hour = await newest_hour(conn, tenant)
     if now_hour is None:
         return {"as_of": None, "campaigns": []}
-    campaign_ids = [
-        r["campaign_id"]
-        for r in await conn.fetch(
-            """SELECT DISTINCT campaign_id FROM campaign_metrics
-               WHERE tenant_id = $1 AND hour > $2 ORDER BY campaign_id""",
-            tenant,
-            now_hour - ACTIVE_WINDOW,
-        )
-    ]
+    campaign_ids = await campaigns_since(conn, tenant, now_hour - ACTIVE_WINDOW)
     history = await load_history(conn, tenant, campaign_ids, now_hour - HISTORY, now_hour)
     alerts = await conn.fetch(
         """SELECT alert_id, campaign_id, kind, metric, severity, observed, baseline
@@ -447,12 +442,8 @@ class CycleRunner:
     async def schedule(self) -> None:
         """Queue a scheduled cycle for every tenant with recent metrics."""
         async with scoped(self.pool, system=True) as conn:
-            tenants = await conn.fetch(
-                """SELECT DISTINCT tenant_id FROM campaign_metrics
-                   WHERE recorded_at > now() - interval '1 day'"""
-            )
-            for t in tenants:
-                await request_cycle(conn, t["tenant_id"], "schedule")
+            for tenant in await tenants_recorded_within(conn, timedelta(days=1)):
+                await request_cycle(conn, tenant, "schedule")
 
 
 def _count_by(decisions: list[policy.Decision]) -> dict[str, int]:

@@ -63,15 +63,45 @@ async def create_key(
 
 
 async def revoke_key(
-    conn: asyncpg.Connection, tenant_id: UUID, key_id: UUID
+    conn: asyncpg.Connection, tenant_id: UUID | None, key_id: UUID
 ) -> dict[str, Any] | None:
+    """Revoke one key (revoking twice keeps the first time). ``tenant_id`` None finds the key
+    in whichever tenant holds it, which needs a system-scoped connection."""
     row = await conn.fetchrow(
         f"""UPDATE api_keys SET revoked_at = coalesce(revoked_at, now())
-            WHERE tenant_id = $1 AND id = $2 RETURNING {KEYS.select_list}""",
+            WHERE ($1::uuid IS NULL OR tenant_id = $1) AND id = $2
+            RETURNING {KEYS.select_list}""",
         tenant_id,
         key_id,
     )
     return dict(row) if row is not None else None
+
+
+async def rotate_key(
+    conn: asyncpg.Connection, tenant_id: UUID, name: str, role: str
+) -> tuple[dict[str, Any], str]:
+    """A fresh key called ``name``, revoking the tenant's live keys of that name."""
+    await conn.execute(
+        """UPDATE api_keys SET revoked_at = now()
+           WHERE tenant_id = $1 AND name = $2 AND revoked_at IS NULL""",
+        tenant_id,
+        name,
+    )
+    return await create_key(conn, tenant_id, name, role)
+
+
+async def list_keys(
+    conn: asyncpg.Connection, tenant_name: str | None = None
+) -> list[dict[str, Any]]:
+    """Every key (never its secret) with its tenant's name, oldest first; or one tenant's.
+    Across tenants this needs a system-scoped connection."""
+    rows = await conn.fetch(
+        f"""SELECT {", ".join(f"k.{c}" for c in KEYS.columns)}, t.name AS tenant
+            FROM api_keys k JOIN tenants t ON t.id = k.tenant_id
+            WHERE $1::text IS NULL OR t.name = $1 ORDER BY k.created_at, k.id""",
+        tenant_name,
+    )
+    return [dict(r) for r in rows]
 
 
 async def principal_for_key(conn: asyncpg.Connection, key: str) -> Principal | None:

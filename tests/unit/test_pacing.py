@@ -9,13 +9,7 @@ from uuid import UUID
 import pytest
 
 from services.alerts.anomaly import DetectorParams
-from services.alerts.pacing import (
-    check_pacing,
-    check_pacing_with_history,
-    expected_fraction,
-    flat_profile,
-    learn_profile,
-)
+from services.alerts.pacing import check_pacing, check_pacing_with_history
 from shared.connectors import CampaignSimulator
 from shared.metrics import HourlyMetrics
 
@@ -30,14 +24,6 @@ def _hours(spend: list[float], day: datetime = DAY, budget: float = BUDGET) -> l
         HourlyMetrics(CAMPAIGN, day + i * HOUR, 1000, 20, 1, amount, 50.0, budget)
         for i, amount in enumerate(spend)
     ]
-
-
-def test_expected_fraction_of_a_flat_day() -> None:
-    assert expected_fraction(11) == pytest.approx(0.5)
-    assert expected_fraction(23) == pytest.approx(1.0)
-    assert expected_fraction(0, flat_profile()) == pytest.approx(1 / 24)
-    with pytest.raises(ValueError):
-        expected_fraction(24)
 
 
 def test_on_pace_spend_raises_nothing() -> None:
@@ -103,24 +89,6 @@ def test_zero_budget_has_nothing_to_pace_against() -> None:
 def test_hours_from_several_days_are_rejected() -> None:
     with pytest.raises(ValueError):
         check_pacing(_hours([10.0]) + _hours([10.0], day=DAY + 24 * HOUR))
-
-
-def test_learned_profile_is_the_median_share_per_hour() -> None:
-    shape = [1.0] * 8 + [3.0] * 16  # morning shares 1/56, the rest 3/56
-    history: list[HourlyMetrics] = []
-    for day in range(4):
-        spend = [x * 10 for x in shape]
-        if day == 2:
-            spend[3] *= 20  # one spiky day must not bend the profile
-        history += _hours(spend, day=DAY - (4 - day) * 24 * HOUR)
-    profile = learn_profile(history)
-    assert profile is not None
-    assert sum(profile) == pytest.approx(1.0)
-    assert profile[3] == pytest.approx(1 / 56, rel=0.02)
-    assert profile[12] == pytest.approx(3 / 56, rel=0.02)
-    assert learn_profile(history, min_days=5) is None
-    # a day with missing hours does not count
-    assert learn_profile(history[:-1], min_days=4) is None
 
 
 def test_check_with_history_uses_the_learned_profile() -> None:

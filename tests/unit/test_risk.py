@@ -120,7 +120,7 @@ def test_rows_at_or_after_now_are_ignored() -> None:
 def test_params_are_recordable() -> None:
     params = RiskParams()
     assert MODEL_NAME == "risk_scorer"
-    assert MODEL_VERSION == "1.0.0"
+    assert MODEL_VERSION == "1.1.0"
     dumped = json.loads(json.dumps(params.as_dict()))
     assert dumped["tracking_prior"] == params.tracking_prior
     assert dumped["overspend_midpoint"] == params.overspend_midpoint
@@ -137,7 +137,7 @@ def test_double_pace_projects_overspend_as_high() -> None:
     ind = risk.risk_indicators
 
     # Uniform history makes the learned profile flat, so noon is half the day.
-    assert ind["profile"] == "hourly"
+    assert ind["profile"] == "learned"
     assert ind["expected_day_fraction"] == pytest.approx(0.5)
     # By hand: 600 spent, today's pace 1200/day, history 600/day, today weighted
     # 0.5 / (0.5 + 0.1); the remaining half day at the blended pace of 1100.
@@ -181,7 +181,7 @@ def test_hour_of_day_profile_keeps_dayparted_campaign_on_track() -> None:
 
     # Six of its twelve delivery hours are done; shrunk 20% towards the flat 14/24.
     s = RiskParams().profile_shrinkage
-    assert ind["profile"] == "hourly"
+    assert ind["profile"] == "learned"
     assert ind["expected_day_fraction"] == pytest.approx((1 - s) * 0.5 + s * 14 / 24, abs=1e-4)
     assert ind["spend_today"] == pytest.approx(300.0)
     assert ind["projected_ratio"] == pytest.approx(1.0, abs=0.05)

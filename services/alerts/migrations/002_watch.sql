@@ -1,18 +1,8 @@
--- The alerts service's own copy of campaign metrics, and what de-duplicates alerts and risks.
+-- replaces checksum 845acc57036441bac80da139d5695ab88824862689cd6bd88e63243c40db9500
+-- (this file also created campaign_metrics, which shared/migrations/campaign_metrics now
+-- defines for every service keeping a copy; a database that ran the old file has the table)
 
-CREATE TABLE campaign_metrics (
-    tenant_id uuid NOT NULL,
-    campaign_id uuid NOT NULL,
-    hour timestamptz NOT NULL,
-    impressions bigint NOT NULL,
-    clicks bigint NOT NULL,
-    conversions bigint NOT NULL,
-    spend double precision NOT NULL,
-    revenue double precision NOT NULL,
-    budget double precision NOT NULL,
-    recorded_at timestamptz NOT NULL DEFAULT now(),
-    PRIMARY KEY (tenant_id, campaign_id, hour)
-);
+-- What de-duplicates alerts and risks.
 
 ALTER TABLE ai_smart_alerts
     ADD COLUMN alert_key text,

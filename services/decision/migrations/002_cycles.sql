@@ -1,20 +1,9 @@
+-- replaces checksum 14444863051cca595f1e6bcd21d9ae5b203227581ddeb956f37bc45ab3274dfe
+-- (this file also created campaign_metrics, which shared/migrations/campaign_metrics now
+-- defines for every service keeping a copy; a database that ran the old file has the table)
+
 -- What the decision service keeps of others' facts (learned from events), and what makes
 -- cycles coalesce and decisions not repeat.
-
-CREATE TABLE campaign_metrics (
-    tenant_id uuid NOT NULL,
-    campaign_id uuid NOT NULL,
-    hour timestamptz NOT NULL,
-    impressions bigint NOT NULL,
-    clicks bigint NOT NULL,
-    conversions bigint NOT NULL,
-    spend double precision NOT NULL,
-    revenue double precision NOT NULL,
-    budget double precision NOT NULL,
-    recorded_at timestamptz NOT NULL DEFAULT now(),
-    PRIMARY KEY (tenant_id, campaign_id, hour)
-);
-CREATE INDEX campaign_metrics_recent ON campaign_metrics (tenant_id, hour DESC);
 
 -- Open alerts as the alerts service announced them.
 CREATE TABLE alert_view (
