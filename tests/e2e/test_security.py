@@ -22,6 +22,8 @@ from tests.helpers import eventually
 pytestmark = pytest.mark.e2e
 
 ANY_ID = "9b2f6a3e-0000-4000-8000-000000000000"
+# How long to wait for what the platform does in the background: a bound, not a speed.
+WAIT = 30.0
 ALL_CALLS = (
     [("GET", p) for p in [*LISTS, *OTHER_GETS]]
     + [("GET", f"{p}/{ANY_ID}") for p in GETS_BY_ID]
@@ -236,7 +238,7 @@ async def test_open_endpoints_reveal_nothing_about_tenants(
         async with anon.get(f"{platform.settings.url_of('optimizer')}/metrics") as r:
             return r.status == 200 and wanted in await r.text()
 
-    await eventually(counted, 5)
+    await eventually(counted, WAIT)
 
 
 # --- tenant isolation (BOLA) ---------------------------------------------------------
@@ -290,7 +292,7 @@ async def b_items(platform: Platform, tenant_b: Tenant) -> dict[str, str]:
             ) as r:
                 return (await r.json())["items"]
 
-        (rec, *_), _ = await eventually(recommendation_made, 5)
+        (rec, *_), _ = await eventually(recommendation_made, WAIT)
         ids["/api/ai/recommendations (from decision)"] = rec["id"]
         async with b.get("/api/ai/audit-trail") as r:
             ids["/api/ai/audit-trail"] = (await r.json())["items"][0]["id"]
@@ -524,7 +526,7 @@ async def test_hostile_text_in_cycles_is_stored_and_filtered_verbatim(
             matching = await _matching(hostile, "/api/ai/cycles", trigger_event=trigger)
             assert matching == [created["id"]], trigger
         # Let the runner take this group before queueing the next.
-        await eventually(lambda: _none_pending(hostile), 60)
+        await eventually(lambda: _none_pending(hostile), WAIT)
     await _tables_exist(settings)
 
 
@@ -574,7 +576,7 @@ async def test_hostile_text_in_decisions_travels_verbatim(
         }
         return actions if len(actions) == len(decided) else None
 
-    actions, _ = await eventually(recommended, 30)
+    actions, _ = await eventually(recommended, WAIT)
     assert actions == decided
     await _tables_exist(settings)
 
