@@ -2,8 +2,10 @@
 
 Starts the four services on a throwaway database and exchange, then measures:
 
-- a decision through the gateway (client-side round trip) and the decision -> pending
-  recommendation latency (by the database's clock), against a bare INSERT + COMMIT;
+- a decision through the gateway (client-side round trip), the decision -> pending
+  recommendation latency and the decision -> audit trail latency (until the gateway has
+  recorded the recommendation.created event the decision led to), both by the database's
+  clock, against a bare INSERT + COMMIT;
 - a 1,000-row metrics batch through the gateway until the alerts service has stored it,
   against storing the same rows directly, and against the alerts handler itself
   (upsert, detection, risk) called in-process: the difference is the messaging path.
@@ -72,10 +74,30 @@ async def _baseline_insert(pool: Any, tenant: uuid.UUID, runs: int) -> list[floa
     return took
 
 
+async def _wait_rows(
+    url: str, schema: str, tenant: uuid.UUID, sql: str, arg: list[Any], want: int
+) -> list[Any]:
+    """Poll ``sql`` in ``schema`` until it returns ``want`` rows; at most 30 s."""
+    pool = await create_pool(url, schema, min_size=1, max_size=1)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            async with scoped(pool, tenant) as conn:
+                rows = await conn.fetch(sql, arg)
+            if len(rows) == want:
+                return rows
+            if time.monotonic() > deadline:
+                # A median over the rows that made it in time would flatter the pipeline.
+                raise RuntimeError(f"{schema}: {len(rows)} of {want} rows within 30 s")
+            await asyncio.sleep(0.1)
+    finally:
+        await pool.close()
+
+
 async def _decisions(
-    api: aiohttp.ClientSession, pool: Any, tenant: uuid.UUID, runs: int
-) -> tuple[list[float], list[float]]:
-    round_trips, ids = [], []
+    api: aiohttp.ClientSession, url: str, decision: Any, tenant: uuid.UUID, runs: int
+) -> tuple[list[float], list[float], list[float]]:
+    round_trips, ids, correlations = [], [], []
     body = {
         "decision_type": "keyword_bid",
         "action_taken": "lower_bid",
@@ -87,31 +109,42 @@ async def _decisions(
         async with api.post("/api/ai/decisions", json=body) as r:
             assert r.status == 201, await r.text()
             ids.append(uuid.UUID((await r.json())["id"]))
+            correlations.append(uuid.UUID(r.headers["X-Correlation-Id"]))
         round_trips.append(time.perf_counter() - start)
-    optimizer = await create_pool(pool["url"], "optimizer", min_size=1, max_size=1)
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            async with scoped(optimizer, tenant) as conn:
-                made = await conn.fetch(
-                    "SELECT source_decision_id, created_at FROM ai_recommendations "
-                    "WHERE source_decision_id = ANY($1::uuid[])",
-                    ids,
-                )
-            if len(made) == len(ids) or time.monotonic() > deadline:
-                break
-            await asyncio.sleep(0.1)
-    finally:
-        await optimizer.close()
-    async with scoped(pool["decision"], tenant) as conn:
+    made = await _wait_rows(
+        url,
+        "optimizer",
+        tenant,
+        "SELECT source_decision_id, created_at FROM ai_recommendations "
+        "WHERE source_decision_id = ANY($1::uuid[])",
+        ids,
+        len(ids),
+    )
+    # The last link of the chain: the gateway auditing the recommendation.created event
+    # that the decision's decision.made event caused (one correlation id throughout).
+    audited = await _wait_rows(
+        url,
+        "gateway",
+        tenant,
+        "SELECT correlation_id, created_at FROM ai_audit_trail "
+        "WHERE correlation_id = ANY($1::uuid[]) AND action = 'recommendation.created'",
+        correlations,
+        len(correlations),
+    )
+    async with scoped(decision, tenant) as conn:
         decided = {
             r["id"]: r["created_at"]
             for r in await conn.fetch(
                 "SELECT id, created_at FROM ai_decision_logs WHERE id = ANY($1::uuid[])", ids
             )
         }
+    by_correlation = dict(zip(correlations, ids, strict=True))
     pipeline = [(r["created_at"] - decided[r["source_decision_id"]]).total_seconds() for r in made]
-    return round_trips, pipeline
+    audit = [
+        (r["created_at"] - decided[by_correlation[r["correlation_id"]]]).total_seconds()
+        for r in audited
+    ]
+    return round_trips, pipeline, audit
 
 
 def _batches(runs: int) -> list[list[Any]]:
@@ -197,14 +230,14 @@ async def main(runs: int, as_json: bool) -> int:
         headers = {"Authorization": f"Bearer {key}"}
         async with aiohttp.ClientSession(base_url=platform.gateway, headers=headers) as api:
             insert = _ms(await _baseline_insert(decision, tenant, runs))
-            trips, pipeline = await _decisions(
-                api, {"url": settings.database_url, "decision": decision}, tenant, runs
+            trips, pipeline, audit = await _decisions(
+                api, settings.database_url, decision, tenant, runs
             )
             batches = _batches(max(5, runs // 10))
             ingest = _ms(await _ingest(api, alerts, tenant, batches))
             direct = _ms(await _baseline_ingest(alerts, batches, detect=False))
             handler = _ms(await _baseline_ingest(alerts, batches, detect=True))
-        trip, flow = _ms(trips), _ms(pipeline)
+        trip, flow, audited = _ms(trips), _ms(pipeline), _ms(audit)
         figures = {
             "runs": runs,
             "baseline_insert_commit_ms_median": insert["median"],
@@ -214,6 +247,9 @@ async def main(runs: int, as_json: bool) -> int:
             "decision_to_recommendation_ms_median": flow["median"],
             "decision_to_recommendation_ms_p90": flow["p90"],
             "decision_to_recommendation_ratio": round(flow["median"] / insert["median"], 2),
+            "decision_to_audit_ms_median": audited["median"],
+            "decision_to_audit_ms_p90": audited["p90"],
+            "decision_to_audit_ratio": round(audited["median"] / insert["median"], 2),
             "baseline_upsert_1000_rows_ms_median": direct["median"],
             "baseline_handler_1000_rows_ms_median": handler["median"],
             "metrics_1000_rows_to_stored_ms_median": ingest["median"],

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Any
 
 import aiohttp
@@ -42,6 +41,10 @@ POST_BODIES: dict[str, dict[str, Any]] = {
 
 GET_ONLY = ("performance", "forecasts", "automation-rules", "system-health")
 
+# How long a test waits for something the platform does in the background. A bound on the
+# wait, not a claim about speed: how fast the pipeline is, bench/pipeline.py measures.
+WAIT = 30.0
+
 
 async def _json(response: aiohttp.ClientResponse) -> Any:
     assert response.content_type == "application/json", await response.text()
@@ -73,6 +76,7 @@ async def test_post_then_list_and_get(api: aiohttp.ClientSession, resource: str)
 
 async def test_learning_feedback_needs_an_existing_decision(api: aiohttp.ClientSession) -> None:
     async with api.post("/api/ai/decisions", json=POST_BODIES["decisions"]) as r:
+        assert r.status == 201
         decision = await _json(r)
     body = {
         "decision_id": decision["id"],
@@ -128,20 +132,12 @@ async def test_decision_becomes_recommendation_and_audit_entries(
             items = (await _json(r))["items"]
         return items if len(items) >= 3 else None
 
-    (rec,), _ = await eventually(recommendation, 5)
-    # Latency by the database's own clock, from the decision's commit to each effect's:
-    # the pipeline itself, not the test's polling.
-    made = datetime.fromisoformat(decision["created_at"])
-    took = (datetime.fromisoformat(rec["created_at"]) - made).total_seconds()
-    assert took < 1.0, f"recommendation took {took:.2f}s"
+    (rec,), _ = await eventually(recommendation, WAIT)
     assert rec["status"] == "pending"
     assert rec["target_entity_id"] == CAMPAIGN
     assert rec["recommendation_type"] == "budget_optimization"
     assert float(rec["confidence_level"]) == 8.2
-    entries, _ = await eventually(trail, 5)
-    latest = max(datetime.fromisoformat(e["created_at"]) for e in entries)
-    took = (latest - made).total_seconds()
-    assert took < 1.0, f"audit trail took {took:.2f}s"
+    entries, _ = await eventually(trail, WAIT)
     actions = {e["action"]: e for e in entries}
     # The person's request, and the two events it set off.
     assert set(actions) == {"POST /api/ai/decisions", "decision.made", "recommendation.created"}
@@ -164,6 +160,7 @@ async def test_pagination_is_newest_first_with_cursor(api: aiohttp.ClientSession
             "affected_entity_id": entity,
         }
         async with api.post("/api/ai/alerts", json=body) as r:
+            assert r.status == 201
             ids.append((await _json(r))["id"])
     seen: list[str] = []
     cursor = None
@@ -182,16 +179,29 @@ async def test_pagination_is_newest_first_with_cursor(api: aiohttp.ClientSession
 
 
 async def test_filters_select_matching_rows(api: aiohttp.ClientSession) -> None:
-    async with api.get("/api/ai/alerts", params={"severity": "low", "limit": "500"}) as r:
-        items = (await _json(r))["items"]
-    assert items and all(a["severity"] == "low" for a in items)
-    async with api.post(
-        "/api/ai/alerts", json={"alert_type": "risk", "title": "c", "severity": "critical"}
-    ) as r:
-        assert r.status == 201
-    async with api.get("/api/ai/alerts", params={"severity": "critical"}) as r:
-        critical = (await _json(r))["items"]
-    assert critical and all(a["severity"] == "critical" for a in critical)
+    entity = str(uuid.uuid4())
+    made: dict[str, str] = {}
+    for severity in ("low", "critical"):
+        body = {
+            "alert_type": "risk",
+            "title": f"{severity} one",
+            "severity": severity,
+            "affected_entity_type": "campaign",
+            "affected_entity_id": entity,
+        }
+        async with api.post("/api/ai/alerts", json=body) as r:
+            assert r.status == 201
+            made[severity] = (await _json(r))["id"]
+    for severity, id_ in made.items():
+        # One filter: the row that matches is there, and nothing that does not match is.
+        async with api.get("/api/ai/alerts", params={"severity": severity, "limit": "500"}) as r:
+            items = (await _json(r))["items"]
+        assert id_ in {a["id"] for a in items}
+        assert {a["severity"] for a in items} == {severity}
+        # Two filters together: exactly that one row.
+        params = {"severity": severity, "affected_entity_id": entity}
+        async with api.get("/api/ai/alerts", params=params) as r:
+            assert [a["id"] for a in (await _json(r))["items"]] == [id_]
 
 
 @pytest.mark.parametrize(
@@ -231,19 +241,28 @@ async def test_invalid_body_names_the_fields(api: aiohttp.ClientSession) -> None
 
 
 async def test_every_service_reports_its_own_health(api: aiohttp.ClientSession) -> None:
-    async with api.get("/api/ai/system-status") as r:
-        assert r.status == 200
-        status = await _json(r)
+    # A decision the optimizer (to recommend) and the gateway (to audit) both consume.
+    body = {**POST_BODIES["decisions"], "action_taken": "lower_bid"}
+    async with api.post("/api/ai/decisions", json=body) as r:
+        assert r.status == 201
+
+    async def consumed() -> dict[str, Any] | None:
+        async with api.get("/api/ai/system-status") as r:
+            assert r.status == 200
+            status = await _json(r)
+        services = status["services"]
+        counted = all(services[s]["events_consumed"] for s in ("optimizer", "gateway"))
+        return status if counted else None
+
+    status, _ = await eventually(consumed, WAIT)
     assert status["status"] == "operational"
     assert set(status["services"]) == {"gateway", "decision", "alerts", "optimizer"}
-    for report in status["services"].values():
+    for name, report in status["services"].items():
+        assert report["status"] == "up", name
         assert report["database"]["reachable"] is True
         assert report["broker"]["connected"] is True
         assert report["outbox_backlog"] is not None
         assert report["events_consumed"] is not None
-    # Earlier tests sent decisions: the optimizer and the gateway have consumed events.
-    assert status["services"]["optimizer"]["events_consumed"] > 0
-    assert status["services"]["gateway"]["events_consumed"] > 0
 
 
 async def test_a_service_that_is_down_shows_as_down(
@@ -274,6 +293,7 @@ async def test_people_approve_or_reject_recommendations(api: aiohttp.ClientSessi
     ids = []
     for _ in range(2):
         async with api.post("/api/ai/recommendations", json=POST_BODIES["recommendations"]) as r:
+            assert r.status == 201
             ids.append((await _json(r))["id"])
     approve, reject = ids
     async with api.post(f"/api/ai/recommendations/{approve}/approve") as r:
@@ -298,5 +318,5 @@ async def test_people_approve_or_reject_recommendations(api: aiohttp.ClientSessi
         actions = {e["action"] for e in entries}
         return entries if "recommendation.approved" in actions else []
 
-    entries, _ = await eventually(audited, 5)
+    entries, _ = await eventually(audited, WAIT)
     assert any(e["action"].endswith("/approve") and e["actor_type"] == "user" for e in entries)

@@ -1,5 +1,6 @@
 """The project's wiring: configuration, CLI, compose file and test-server choice."""
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -16,7 +17,15 @@ from tests.infra import choose_source
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_defaults_work_on_a_local_machine() -> None:
+def _without_adpilot_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Forget every ADPILOT_* variable the shell running the tests has set (the README
+    has people export some), so that a test sees only what it sets itself."""
+    for name in [n for n in os.environ if n.upper().startswith("ADPILOT_")]:
+        monkeypatch.delenv(name)
+
+
+def test_defaults_work_on_a_local_machine(monkeypatch: pytest.MonkeyPatch) -> None:
+    _without_adpilot_environment(monkeypatch)
     s = Settings(_env_file=None)
     assert s.database_url == "postgresql://postgres@127.0.0.1:5432/adpilot"
     assert s.amqp_url == "amqp://guest:guest@127.0.0.1:5672/"
@@ -25,11 +34,14 @@ def test_defaults_work_on_a_local_machine() -> None:
 
 
 def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    _without_adpilot_environment(monkeypatch)
     monkeypatch.setenv("ADPILOT_ALERTS_URL", "http://alerts:9000")
     monkeypatch.setenv("ADPILOT_GATEWAY_PORT", "9999")
     s = Settings()
     assert s.url_of("alerts") == "http://alerts:9000"
     assert s.gateway_port == 9999
+    # What the environment does not name keeps its default.
+    assert s.url_of("decision") == "http://127.0.0.1:8081"
 
 
 def test_passwords_are_redacted() -> None:

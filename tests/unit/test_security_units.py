@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 import uuid
 from pathlib import Path
@@ -105,6 +106,14 @@ def test_rate_limiter_refills_over_time() -> None:
     assert limiter.check("k") == 0.0
 
 
+@pytest.fixture(autouse=True)
+def _no_adpilot_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Settings here come from the test's arguments alone, never from secrets or files
+    the shell running the tests has configured."""
+    for name in [n for n in os.environ if n.upper().startswith("ADPILOT_")]:
+        monkeypatch.delenv(name)
+
+
 def _settings(**kw: object) -> Settings:
     return Settings(_env_file=None, **kw)  # type: ignore[arg-type]
 
@@ -184,19 +193,23 @@ def test_secrets_come_from_files_and_stay_out_of_reprs(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("data", "status"),
+    ("data", "status", "field"),
     [
-        ({"a": "ok", "b": [1, 2, {"c": "ü🚀"}]}, None),
-        ({"a": "nul\x00"}, 422),
-        ({"k\x00": 1}, 422),
-        ({"n": 2**64}, 422),
-        ({"deep": json.loads("[" * 40 + "]" * 40)}, 400),
+        ({"a": "ok", "b": [1, 2, {"c": "ü🚀"}]}, None, None),
+        ({"a": "nul\x00"}, 422, "a"),
+        ({"a": [{"b": "x\x00"}]}, 422, "a.0.b"),
+        ({"k\x00": 1}, 422, "body"),
+        ({"n": 2**63}, 422, "n"),
+        ({"n": 2**63 - 1, "m": -(2**63 - 1)}, None, None),
+        ({"deep": json.loads("[" * 40 + "]" * 40)}, 400, None),
     ],
 )
-def test_json_guards(data: object, status: int | None) -> None:
+def test_json_guards(data: object, status: int | None, field: str | None) -> None:
     if status is None:
         check_json(data)
         return
     with pytest.raises(ApiError) as caught:
         check_json(data)
     assert caught.value.status == status
+    if field is not None:
+        assert [f["field"] for f in caught.value.details["fields"]] == [field]
