@@ -16,7 +16,7 @@ from uuid import UUID
 import asyncpg
 import orjson
 
-from shared.events import json_default
+from shared.events import to_json
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +40,7 @@ def redact(url: str) -> str:
 
 
 def dumps_json(value: Any) -> str:
-    return orjson.dumps(value, default=json_default).decode()
+    return to_json(value).decode()
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:

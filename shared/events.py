@@ -37,9 +37,15 @@ def optional_uuid(value: Any) -> UUID | None:
         return None
 
 
+def to_json(value: Any) -> bytes:
+    """JSON as the platform writes it everywhere: rows, events, answers. Keys that are not
+    plain strings (enum members, UUIDs) are written as their text."""
+    return orjson.dumps(value, default=json_default, option=orjson.OPT_NON_STR_KEYS)
+
+
 def to_payload(data: Mapping[str, Any]) -> dict[str, Any]:
     """A database row (UUIDs, timestamps, numerics) as plain JSON values for an event."""
-    result: dict[str, Any] = orjson.loads(orjson.dumps(dict(data), default=json_default))
+    result: dict[str, Any] = orjson.loads(to_json(dict(data)))
     return result
 
 

@@ -13,7 +13,7 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware as Middleware  # re-exported for the services
 from pydantic import BaseModel, ValidationError
 
-from shared.events import json_default
+from shared.events import to_json
 from shared.logs import correlation_id_var, request_id_var
 
 log = logging.getLogger(__name__)
@@ -52,7 +52,7 @@ def invalid(message: str, fields: list[dict[str, Any]]) -> ApiError:
 
 
 def dumps(data: Any) -> bytes:
-    return orjson.dumps(data, default=json_default)
+    return to_json(data)
 
 
 def json_response(

@@ -54,37 +54,32 @@ from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
+from shared.contracts.enums import AlertKind, DecisionType, Severity, severity_rank
 from shared.metrics import HourlyMetrics, Rates
 
 MODEL_NAME = "decision_policy"
 MODEL_VERSION = "1.0.0"
 
-DECISION_TYPES: tuple[str, ...] = (
-    "budget_adjustment",
-    "campaign_pause",
-    "keyword_bid",
-    "audience_expansion",
-)
+DECISION_TYPES: tuple[DecisionType, ...] = tuple(DecisionType)
 
 # How strongly one open alert of each severity argues that its problem is real.
-SEVERITY_EVIDENCE: dict[str, float] = {
-    "low": 0.35,
-    "medium": 0.55,
-    "high": 0.75,
-    "critical": 0.9,
+SEVERITY_EVIDENCE: dict[Severity, float] = {
+    Severity.LOW: 0.35,
+    Severity.MEDIUM: 0.55,
+    Severity.HIGH: 0.75,
+    Severity.CRITICAL: 0.9,
 }
-_SEVERITY_RANK = {"low": 0, "medium": 1, "high": 2, "critical": 3}
-_ELEVATED = frozenset({"high", "critical"})
+_ELEVATED = frozenset({Severity.HIGH, Severity.CRITICAL})
 
-_TRACKING_KINDS = frozenset({"tracking_outage"})
-_CONVERSION_KINDS = frozenset({"conversions_down", "cvr_down"})
-_DECLINE_KINDS = frozenset({"roas_down", "cvr_down", "conversions_down"})
+_TRACKING_KINDS = frozenset({AlertKind.TRACKING_OUTAGE})
+_CONVERSION_KINDS = frozenset({AlertKind.CONVERSIONS_DOWN, AlertKind.CVR_DOWN})
+_DECLINE_KINDS = frozenset({AlertKind.ROAS_DOWN, AlertKind.CVR_DOWN, AlertKind.CONVERSIONS_DOWN})
 # A conversion drop this severe is acted on at once (a budget cut; a pause needs a critical
 # alert and a tracking-loss risk agreeing): waiting for the 24-hour ROAS to fall below
 # target would pay for a day of clicks that do not convert. The detector only reports
 # drops of half the baseline or more, so even a medium one is material; it gets half the
 # cut of a high one.
-_SEVERE_CONVERSION_DROP = frozenset({"medium", "high", "critical"})
+_SEVERE_CONVERSION_DROP = frozenset({Severity.MEDIUM, Severity.HIGH, Severity.CRITICAL})
 
 _DAY = timedelta(days=1)
 _WEEK = timedelta(days=7)
@@ -470,7 +465,7 @@ def _tracking_rule(view: CampaignView, p: PolicyParams) -> _Plan | None:
         return _Plan(
             rule="tracking",
             priority=0,
-            decision_type="campaign_pause",
+            decision_type=DecisionType.CAMPAIGN_PAUSE,
             action_taken="pause_campaign",
             action={"kind": "status", "from": "active", "to": "paused"},
             evidence=evidence,
@@ -478,7 +473,9 @@ def _tracking_rule(view: CampaignView, p: PolicyParams) -> _Plan | None:
             impact=_impact("spend", -1.0, p),
             triggers=triggers,
         )
-    strong = tracking_suspect or any(_SEVERITY_RANK[a.severity] >= 2 for a in triggers)
+    strong = tracking_suspect or any(
+        severity_rank(a.severity) >= Severity.HIGH.rank for a in triggers
+    )
     step = p.max_budget_step if strong else max(p.min_budget_step, p.max_budget_step / 2)
     return _budget_down(
         view,
@@ -502,7 +499,7 @@ def _overspend_rule(view: CampaignView, p: PolicyParams) -> _Plan | None:
         for a in view.alerts
         if a.kind == "budget_exceeded"
         or (a.kind == "budget_pacing" and _above_baseline(a))
-        or (a.kind == "spend_up" and below_target)
+        or (a.kind == AlertKind.SPEND_UP and below_target)
     )
     risk = _risk(view, "budget_overspend")
     risk_elevated = risk is not None and risk.risk_level in _ELEVATED
@@ -548,7 +545,7 @@ def _cpc_rule(view: CampaignView, p: PolicyParams) -> _Plan | None:
     # Dearer clicks that still return well above target are worth buying.
     if last.roas is not None and last.roas >= p.target_roas * p.scale_roas_ratio:
         return None
-    worst = max(alerts, key=lambda a: (_SEVERITY_RANK.get(a.severity, 0), _rise(a)))
+    worst = max(alerts, key=lambda a: (severity_rank(a.severity), _rise(a)))
     if worst.observed and worst.baseline and worst.observed > 0 and worst.baseline > 0:
         # Bidding down by the CPC inflation aims back at the baseline price.
         target = worst.baseline / worst.observed
@@ -573,7 +570,7 @@ def _cpc_rule(view: CampaignView, p: PolicyParams) -> _Plan | None:
     return _Plan(
         rule="cpc",
         priority=2,
-        decision_type="keyword_bid",
+        decision_type=DecisionType.KEYWORD_BID,
         action_taken="lower_bid",
         action={"kind": "bid", "multiplier": multiplier},
         evidence=evidence,
@@ -664,7 +661,7 @@ def _scale_rule(view: CampaignView, p: PolicyParams) -> _Plan | None:
         return _Plan(
             rule="scale",
             priority=4,
-            decision_type="budget_adjustment",
+            decision_type=DecisionType.BUDGET_ADJUSTMENT,
             action_taken="raise_budget",
             action={"kind": "budget", "from": round(view.daily_budget, 2), "to": new_budget},
             evidence=evidence,
@@ -681,7 +678,7 @@ def _scale_rule(view: CampaignView, p: PolicyParams) -> _Plan | None:
         return _Plan(
             rule="scale",
             priority=4,
-            decision_type="audience_expansion",
+            decision_type=DecisionType.AUDIENCE_EXPANSION,
             action_taken="expand_audience",
             action={"kind": "audience", "factor": factor},
             evidence=evidence,
@@ -714,7 +711,7 @@ def _budget_down(
         return _Plan(
             rule=rule,
             priority=priority,
-            decision_type="budget_adjustment",
+            decision_type=DecisionType.BUDGET_ADJUSTMENT,
             action_taken="decrease_budget",
             action={"kind": "budget", "from": budget, "to": new_budget},
             evidence=evidence,
@@ -733,7 +730,7 @@ def _budget_down(
     return _Plan(
         rule=rule,
         priority=priority,
-        decision_type="keyword_bid",
+        decision_type=DecisionType.KEYWORD_BID,
         action_taken="lower_bid",
         action={"kind": "bid", "multiplier": multiplier},
         evidence=evidence,
@@ -774,7 +771,10 @@ def _noisy_or(probabilities: Iterable[float]) -> float:
 
 
 def _severity_evidence(alert: AlertView) -> float:
-    return SEVERITY_EVIDENCE.get(alert.severity, SEVERITY_EVIDENCE["low"])
+    try:
+        return SEVERITY_EVIDENCE[Severity(alert.severity)]
+    except ValueError:
+        return SEVERITY_EVIDENCE[Severity.LOW]
 
 
 def _risk(view: CampaignView, risk_type: str) -> RiskView | None:

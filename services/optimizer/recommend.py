@@ -34,8 +34,8 @@ def recommendation_from_decision(decision: DecisionMade) -> dict[str, Any] | Non
     context = decision.context_data if isinstance(decision.context_data, dict) else {}
     confidence = decision.confidence_score
     changes: dict[str, Any] = {"action": action}
-    if isinstance(context.get("action"), dict):
-        changes.update(context["action"])
+    if isinstance(planned := context.get("action"), dict):
+        changes.update(planned)
     return {
         "recommendation_type": RECOMMENDATION_TYPE_OF[decision.decision_type],
         "target_entity_type": "campaign",

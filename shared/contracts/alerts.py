@@ -10,6 +10,7 @@ from pydantic import JsonValue
 
 from shared.contracts.enums import AlertType, EntityType, RiskType, Severity
 from shared.contracts.spec import (
+    LENIENT,
     LIMIT,
     Collection,
     EventPayload,
@@ -19,7 +20,6 @@ from shared.contracts.spec import (
     Role,
     Route,
     ServiceContract,
-    payload_of,
 )
 from shared.models import LongText, RequestModel, ShortText
 from shared.resources import Resource, parse_bool, parse_text, parse_uuid_filter
@@ -139,17 +139,18 @@ SYSTEM_HEALTH = Resource(
 
 # --- events ----------------------------------------------------------------------------
 
-AlertEvent = payload_of(
-    Alert,
-    campaign_id=(UUID | None, None),
+
+class AlertEvent(Alert):
+    model_config = LENIENT
+
+    campaign_id: UUID | None = None
     # What exactly moved, e.g. `cvr_down`; the alert's `alert_key` within its campaign.
-    kind=(str | None, None),
-    metric=(str | None, None),
+    kind: str | None = None
+    metric: str | None = None
     # `auto` when the detector stopped seeing the problem.
-    resolution=(str | None, None),
+    resolution: str | None = None
     # The status before a person changed it.
-    before=(dict[str, Any] | None, None),
-)
+    before: dict[str, Any] | None = None
 
 
 class AssessedRisk(EventPayload):

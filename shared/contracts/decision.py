@@ -9,7 +9,7 @@ from uuid import UUID
 from pydantic import Field, JsonValue
 
 from shared.contracts.enums import DecisionType
-from shared.contracts.spec import Collection, EventType, ServiceContract, payload_of
+from shared.contracts.spec import LENIENT, Collection, EventType, ServiceContract
 from shared.models import JsonObject, LongText, RequestModel, ShortText
 from shared.resources import Resource, parse_text, parse_uuid_filter
 from shared.schemas import ResponseModel
@@ -204,13 +204,21 @@ WORKFLOW_STATES = Resource(
 
 # --- events ----------------------------------------------------------------------------
 
-CycleEvent = payload_of(Cycle)
-DecisionMade = payload_of(
-    Decision,
+
+class CycleEvent(Cycle):
+    model_config = LENIENT
+
+
+class DecisionMade(Decision):
+    model_config = LENIENT
+
     # The campaign the decision acts on; decisions recorded by hand may name none.
-    campaign_id=(UUID | None, None),
-)
-FeedbackEvent = payload_of(LearningFeedback)
+    campaign_id: UUID | None = None
+
+
+class FeedbackEvent(LearningFeedback):
+    model_config = LENIENT
+
 
 CYCLE_QUEUED = EventType(
     "cycle.queued", CycleEvent, (SERVICE,), summary="A person asked for a cycle; it waits to run."

@@ -10,13 +10,13 @@ from uuid import UUID
 from pydantic import BeforeValidator, Field, JsonValue
 
 from shared.contracts.spec import (
+    LENIENT,
     Collection,
     EventPayload,
     EventType,
     Role,
     Route,
     ServiceContract,
-    payload_of,
 )
 from shared.metrics_input import MAX_BATCH, MetricRow, MetricsBatch
 from shared.models import RequestModel, ShortText
@@ -135,13 +135,14 @@ KEYS = Resource(
 # --- events ----------------------------------------------------------------------------
 
 
-RecordedMetricRow = payload_of(MetricRow)
+class RecordedMetricRow(MetricRow):
+    model_config = LENIENT
 
 
 class MetricsRecorded(EventPayload):
     """Hourly campaign metrics as accepted: one row per campaign and hour."""
 
-    metrics: list[RecordedMetricRow]  # type: ignore[valid-type]
+    metrics: list[RecordedMetricRow]
 
 
 METRICS_RECORDED = EventType(

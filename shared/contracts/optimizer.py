@@ -8,7 +8,7 @@ from uuid import UUID
 
 from pydantic import Field, JsonValue
 
-from shared.contracts.spec import Collection, EventType, Lifecycle, ServiceContract, payload_of
+from shared.contracts.spec import LENIENT, Collection, EventType, Lifecycle, ServiceContract
 from shared.models import JsonObject, RequestModel
 from shared.resources import Resource, parse_bool, parse_text, parse_uuid_filter
 from shared.schemas import ResponseModel
@@ -189,11 +189,13 @@ INTEGRATION_LOGS = Resource(
 
 # --- events ----------------------------------------------------------------------------
 
-RecommendationEvent = payload_of(
-    Recommendation,
+
+class RecommendationEvent(Recommendation):
+    model_config = LENIENT
+
     # The status before a person changed it.
-    before=(dict[str, str] | None, None),
-)
+    before: dict[str, str] | None = None
+
 
 RECOMMENDATION_CREATED = EventType(
     "recommendation.created",

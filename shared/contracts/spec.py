@@ -228,11 +228,16 @@ class Collection:
         )
 
 
-class EventPayload(BaseModel):
-    """The body of an event. A consumer ignores fields it does not know, so a publisher
-    may add fields without breaking anyone who reads an older version."""
+# An event's payload: a consumer ignores fields it does not know, so a publisher may add
+# fields without breaking anyone who reads an older version. Payloads that carry a row
+# subclass its response model with this configuration.
+LENIENT = ConfigDict(extra="ignore")
 
-    model_config = ConfigDict(extra="ignore")
+
+class EventPayload(BaseModel):
+    """The body of an event that is not a row of a table."""
+
+    model_config = LENIENT
 
 
 P = TypeVar("P", bound=BaseModel)
@@ -318,21 +323,6 @@ class EventType(Generic[P]):
             correlation_id=cause.correlation_id,
             causation_id=cause.event_id,
         )
-
-
-def payload_of(model: type[BaseModel], **fields: Any) -> type[EventPayload]:
-    """An event payload carrying a row of ``model`` (and optional extra fields), read
-    leniently by consumers."""
-    annotations = {name: annotation for name, (annotation, _default) in fields.items()}
-    namespace: dict[str, Any] = {
-        "__annotations__": annotations,
-        "__module__": model.__module__,
-        "__doc__": model.__doc__,
-        "model_config": ConfigDict(extra="ignore"),
-        **{name: default for name, (_annotation, default) in fields.items()},
-    }
-    payload: type[EventPayload] = type(f"{model.__name__}Event", (model, EventPayload), namespace)
-    return payload
 
 
 @dataclass(frozen=True)

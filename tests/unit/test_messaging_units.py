@@ -127,3 +127,10 @@ def recommendation_row() -> dict[str, object]:
         "decided_at": None,
         "implemented_at": None,
     }
+
+
+def test_enum_keys_are_written_as_their_text() -> None:
+    """Cycle summaries count decisions by type; the type is an enum member."""
+    from shared.contracts.enums import DecisionType
+
+    assert to_payload({"by_type": {DecisionType.KEYWORD_BID: 2}}) == {"by_type": {"keyword_bid": 2}}
