@@ -9,6 +9,8 @@ WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY shared ./shared
 COPY services ./services
+COPY adpilot ./adpilot
+COPY sandbox ./sandbox
 RUN pip install . && useradd --system --uid 10001 adpilot
 USER adpilot
 

@@ -26,7 +26,7 @@ test-unit: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy shared services
+	$(BIN)/mypy shared services adpilot sandbox
 
 format: install
 	$(BIN)/ruff format .

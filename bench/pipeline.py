@@ -34,14 +34,14 @@ import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from adpilot.registry import migration_folders
 from bench.report import print_figures
+from sandbox.driver import to_body
+from sandbox.simulator import CampaignSimulator
 from services.alerts.watch import on_metrics_recorded
 from services.gateway.keys import create_key, ensure_tenant
-from services.registry import migration_folders
-from services.simulate import to_body
 from shared.bus import Bus
 from shared.config import Settings
-from shared.connectors.simulator import CampaignSimulator
 from shared.contracts import SERVICES
 from shared.db import connect, create_pool, migrate_all, scoped
 from shared.events import Envelope

@@ -24,6 +24,12 @@ from uuid import UUID
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.report import print_figures
+from sandbox.simulator import (
+    ANOMALY_KINDS,
+    CampaignSimulator,
+    InjectedAnomaly,
+    random_schedule,
+)
 from services.alerts.alert_lifecycle import (
     QUIET_HOURS,
     AlertState,
@@ -34,12 +40,6 @@ from services.alerts.alert_lifecycle import (
 )
 from services.alerts.anomaly import DEFAULT_PARAMS, DetectorParams
 from services.alerts.findings import findings_at
-from shared.connectors.simulator import (
-    ANOMALY_KINDS,
-    CampaignSimulator,
-    InjectedAnomaly,
-    random_schedule,
-)
 from shared.contracts.enums import Severity
 from shared.metrics import HourlyMetrics
 

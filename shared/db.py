@@ -165,6 +165,9 @@ _REPLACES = re.compile(r"^-- replaces checksum ([0-9a-f]{64})$", re.MULTILINE)
 
 
 def _migration_files(folder: Path) -> list[Path]:
+    # A folder that is not there is a mistake in the caller, not a schema without changes.
+    if not folder.is_dir():
+        raise FileNotFoundError(f"no migrations folder at {folder}")
     return sorted(p for p in folder.glob("*.sql") if p.is_file())
 
 

@@ -1,7 +1,7 @@
 """A service's own copy of campaign metrics: upsert by (campaign, hour), read history.
 
 The table is defined once, in ``migrations/campaign_metrics``; a service that keeps a copy
-lists that folder among its migrations (services/registry.py) and reads and writes the
+lists that folder among its migrations (adpilot/registry.py) and reads and writes the
 copy only through this module.
 """
 

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Iterator
 import asyncpg
 import pytest
 
-from services.registry import migration_folders
+from adpilot.registry import migration_folders
 from shared.bus import Bus
 from shared.config import Settings
 from shared.contracts import SERVICES

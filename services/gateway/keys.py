@@ -50,8 +50,9 @@ async def create_key(
         raise ValueError(f"role must be one of {', '.join(ROLES)}")
     key, prefix = new_key()
     row = await conn.fetchrow(
-        f"""INSERT INTO api_keys (tenant_id, name, role, prefix, key_hash)
-            VALUES ($1, $2, $3, $4, $5) RETURNING {KEYS.select_list}""",
+        # clock_timestamp(): keys made in one transaction (a rotation) still list in order.
+        f"""INSERT INTO api_keys (tenant_id, name, role, prefix, key_hash, created_at)
+            VALUES ($1, $2, $3, $4, $5, clock_timestamp()) RETURNING {KEYS.select_list}""",
         tenant_id,
         name,
         role,

@@ -1,4 +1,4 @@
-"""Ad-platform connectors: the shared interface and the built-in simulator."""
+"""Ad-platform connectors: the interface every ad platform is reached through."""
 
 from shared.connectors.base import (
     CAMPAIGN_STATUSES,
@@ -9,23 +9,13 @@ from shared.connectors.base import (
     InvalidChange,
     UnknownCampaign,
 )
-from shared.connectors.simulator import (
-    ANOMALY_KINDS,
-    CampaignSimulator,
-    InjectedAnomaly,
-    random_schedule,
-)
 
 __all__ = [
-    "ANOMALY_KINDS",
     "CAMPAIGN_STATUSES",
     "CHANGE_KINDS",
     "AdPlatformConnector",
-    "CampaignSimulator",
     "CampaignState",
     "Change",
-    "InjectedAnomaly",
     "InvalidChange",
     "UnknownCampaign",
-    "random_schedule",
 ]

@@ -50,7 +50,7 @@ class Platform:
         self.processes[f"gateway-{label}"] = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
-            "services.cli",
+            "adpilot.cli",
             "serve",
             "gateway",
             env=service_env(variant),
@@ -66,7 +66,7 @@ class Platform:
         self.processes[name] = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
-            "services.cli",
+            "adpilot.cli",
             "serve",
             name,
             env=service_env(self.settings),

@@ -14,7 +14,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from services.registry import migration_folders
+from adpilot.registry import migration_folders
 from shared.bus import Bus
 from shared.config import Settings
 from shared.contracts import SERVICES
@@ -93,7 +93,7 @@ async def test_ctrl_c_stops_the_platform_promptly_and_cleanly(
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
-            "services.cli",
+            "adpilot.cli",
             "up",
             "--no-simulate",
             env=service_env(own_settings),
@@ -135,7 +135,7 @@ async def test_a_second_signal_does_not_cut_a_stop_short(
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
-            "services.cli",
+            "adpilot.cli",
             "serve",
             "optimizer",
             env=service_env(own_settings),

@@ -55,7 +55,11 @@ async def test_concurrent_first_findings_open_one_alert(alerts_db: asyncpg.Pool)
 
     one = asyncio.create_task(first())
     two = asyncio.create_task(second())
-    await first_in.wait()
+    entered = asyncio.ensure_future(first_in.wait())
+    await asyncio.wait({one, entered}, timeout=10, return_when=asyncio.FIRST_COMPLETED)
+    if one.done():
+        one.result()  # the first failed before it held the alert: say why, do not hang
+    assert entered.done(), "the first finding never got hold of the alert"
     await asyncio.sleep(0.3)  # the second is now waiting on the first's uncommitted alert
     assert not two.done()
     release.set()

@@ -19,7 +19,7 @@ SECRET = "x" * 40
 def adpilot_fails(args: list[str], **env: str) -> str:
     """Run the CLI with only ``env`` configured; it must fail cleanly. Returns stderr."""
     out = subprocess.run(
-        [sys.executable, "-m", "services.cli", *args],
+        [sys.executable, "-m", "adpilot.cli", *args],
         capture_output=True,
         text=True,
         timeout=60,

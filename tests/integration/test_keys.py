@@ -65,7 +65,7 @@ def _adpilot(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]
         "ADPILOT_DATABASE_URL": settings.database_url,
     }
     return subprocess.run(
-        [sys.executable, "-m", "services.cli", "keys", *args],
+        [sys.executable, "-m", "adpilot.cli", "keys", *args],
         capture_output=True,
         text=True,
         timeout=60,

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from services.registry import KEEP_CAMPAIGN_METRICS, migration_folders
+from adpilot.registry import KEEP_CAMPAIGN_METRICS, migration_folders
 from shared.config import Settings
 from shared.db import connect, migrate_all, migrate_schema
 

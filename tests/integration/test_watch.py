@@ -11,12 +11,12 @@ from typing import Any
 import asyncpg
 import pytest
 
+from sandbox.driver import to_body
+from sandbox.simulator import CampaignSimulator, InjectedAnomaly
 from services.alerts import watch
 from services.decision.app import SPEC as DECISION
 from services.decision.cycles import CYCLE_LOCK_CLASS, CycleRunner, request_cycle
-from services.simulate import to_body
 from shared.config import Settings
-from shared.connectors.simulator import CampaignSimulator, InjectedAnomaly
 from shared.contracts import alerts
 from shared.contracts.gateway import METRICS_RECORDED
 from shared.contracts.spec import EventType

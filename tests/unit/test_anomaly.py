@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from sandbox.simulator import CampaignSimulator, InjectedAnomaly
 from services.alerts.anomaly import (
     MAD_TO_SIGMA,
     MODEL_NAME,
@@ -25,7 +26,6 @@ from services.alerts.anomaly import (
     robust_z,
     severity_for,
 )
-from shared.connectors import CampaignSimulator, InjectedAnomaly
 from shared.metrics import HourlyMetrics
 
 CAMPAIGN = UUID("00000000-0000-0000-0000-0000000000a1")

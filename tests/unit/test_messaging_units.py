@@ -63,7 +63,7 @@ def test_to_payload_makes_rows_json_safe() -> None:
 
 def test_every_subscription_in_the_contracts_has_a_handler() -> None:
     """An event bound to a service's queue but handled by nobody would be acked unread."""
-    from services.registry import spec_of
+    from adpilot.registry import spec_of
     from shared.contracts import SERVICES, bindings
 
     for name in SERVICES:

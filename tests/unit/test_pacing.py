@@ -8,9 +8,9 @@ from uuid import UUID
 
 import pytest
 
+from sandbox.simulator import CampaignSimulator
 from services.alerts.anomaly import DetectorParams
 from services.alerts.pacing import check_pacing, check_pacing_with_history
-from shared.connectors import CampaignSimulator
 from shared.metrics import HourlyMetrics
 
 CAMPAIGN = UUID("00000000-0000-0000-0000-0000000000c3")

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from services.cli import build_parser
+from adpilot.cli import build_parser
 from shared.config import Settings
 from shared.contracts import SERVICES
 from shared.db import redact
@@ -115,7 +115,7 @@ def test_compose_names_only_commands_the_cli_has() -> None:
 )
 def test_every_subcommand_has_help(sub: list[str]) -> None:
     out = subprocess.run(
-        [sys.executable, "-m", "services.cli", *sub, "--help"],
+        [sys.executable, "-m", "adpilot.cli", *sub, "--help"],
         capture_output=True,
         text=True,
         check=True,

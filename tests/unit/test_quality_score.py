@@ -12,7 +12,7 @@ from uuid import UUID
 
 import pytest
 
-from shared.connectors import InjectedAnomaly
+from sandbox.simulator import InjectedAnomaly
 
 HOUR = timedelta(hours=1)
 DAY = datetime(2025, 3, 12, tzinfo=UTC)

@@ -7,16 +7,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from shared.connectors import (
-    AdPlatformConnector,
+from sandbox.simulator import (
+    ANOMALY_KINDS,
+    DEFAULT_WARMUP_HOURS,
     CampaignSimulator,
-    Change,
     InjectedAnomaly,
-    InvalidChange,
-    UnknownCampaign,
     random_schedule,
 )
-from shared.connectors.simulator import ANOMALY_KINDS, DEFAULT_WARMUP_HOURS
+from shared.connectors import AdPlatformConnector, Change, InvalidChange, UnknownCampaign
 from shared.metrics import HourlyMetrics
 
 START = datetime(2025, 3, 3, tzinfo=UTC)

@@ -8,11 +8,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from pydantic import ValidationError
 
+from sandbox.driver import parse_injection, to_body
+from sandbox.simulator import CampaignSimulator, InjectedAnomaly
 from services.alerts.findings import findings_at
 from services.alerts.health import uptime_percentage, with_liveness
 from services.decision.cycles import build_views
-from services.simulate import parse_injection, to_body
-from shared.connectors.simulator import CampaignSimulator, InjectedAnomaly
 from shared.contracts.alerts import ALERT_LIFECYCLE
 from shared.contracts.gateway import METRICS_RECORDED
 from shared.events import Envelope

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 from pathlib import Path
 
+import services
 from shared import metrics_store
 from shared.contracts import SERVICES
 from shared.db import MigrationSet
@@ -18,6 +19,8 @@ def spec_of(name: str) -> ServiceSpec:
     return spec
 
 
+SERVICES_ROOT = Path(services.__file__).parent
+
 # Services that keep their own copy of campaign metrics, in the one shape
 # shared/metrics_store.py defines.
 KEEP_CAMPAIGN_METRICS = frozenset({"alerts", "decision"})
@@ -28,7 +31,7 @@ def migration_folders() -> dict[str, list[MigrationSet]]:
     return {
         name: [
             *([metrics_store.MIGRATIONS] if name in KEEP_CAMPAIGN_METRICS else []),
-            MigrationSet(name, Path(__file__).parent / name / "migrations"),
+            MigrationSet(name, SERVICES_ROOT / name / "migrations"),
         ]
         for name in SERVICES
     }

@@ -28,7 +28,7 @@ def _fail(message: str, code: int = 2) -> int:
 
 
 def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
-    from services.registry import migration_folders
+    from adpilot.registry import migration_folders
 
     applied = asyncio.run(
         migrate_all(settings.database_url, migration_folders(), settings.service_password)
@@ -45,7 +45,7 @@ def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
-    from services.registry import spec_of
+    from adpilot.registry import spec_of
     from shared.logs import setup_logging
     from shared.service import create_app, serve
 
@@ -66,8 +66,8 @@ def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
     import json
     from datetime import UTC, datetime
 
-    from services.simulate import HOUR, Progress, feed, floor_hour, parse_injection
-    from shared.connectors.simulator import CampaignSimulator, random_schedule
+    from sandbox.driver import HOUR, Progress, feed, floor_hour, parse_injection
+    from sandbox.simulator import CampaignSimulator, random_schedule
 
     if args.campaigns < 1 or args.hours < 1 or args.speed < 0:
         return _fail("--campaigns and --hours must be at least 1, --speed at least 0")
@@ -276,7 +276,7 @@ async def _spawn(
 
 
 async def _up(args: argparse.Namespace, settings: Settings) -> int:
-    from services.registry import migration_folders
+    from adpilot.registry import migration_folders
 
     await migrate_all(settings.database_url, migration_folders(), settings.service_password)
     extra: dict[str, str] = {}
@@ -285,7 +285,7 @@ async def _up(args: argparse.Namespace, settings: Settings) -> int:
         extra["ADPILOT_INTERNAL_SECRET"] = secrets.token_hex(32)
     demo_key = await _demo_key(settings)
     extra["ADPILOT_API_KEY"] = demo_key
-    cli = [sys.executable, "-m", "services.cli"]
+    cli = [sys.executable, "-m", "adpilot.cli"]
     children = {name: await _spawn(name, [*cli, "serve", name], extra) for name in SERVICES}
     base = f"http://{settings.host}:{settings.gateway_port}"
     print(

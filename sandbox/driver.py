@@ -12,7 +12,7 @@ from typing import Any, TextIO
 
 import aiohttp
 
-from shared.connectors.simulator import (
+from sandbox.simulator import (
     ANOMALY_KINDS,
     DEFAULT_MAGNITUDES,
     CampaignSimulator,

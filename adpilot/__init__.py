@@ -1,0 +1,1 @@
+"""The platform as one command: ``adpilot up``, ``serve``, ``migrate``, ``keys`` and the rest."""
