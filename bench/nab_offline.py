@@ -185,8 +185,10 @@ def score_nab(
             "alerts": len(raised),
             "true": sum(inside),
             "windows_found": f"{sum(hits)}/{len(hits)}",
-            "opened": [f"{kind}@{hour:%m-%d %H}{'*' if ok else ''}" for (kind, hour), ok in
-                       zip(raised, inside, strict=True)],
+            "opened": [
+                f"{kind}@{hour:%m-%d %H}{'*' if ok else ''}"
+                for (kind, hour), ok in zip(raised, inside, strict=True)
+            ],
         }
     return NabScore(
         precision=true_alerts / alerts if alerts else 1.0,
@@ -203,7 +205,10 @@ def score_nab(
 
 
 def simulate(
-    seed: int, campaigns: int = 20, days: int = 14, anomalies: int | None = None,
+    seed: int,
+    campaigns: int = 20,
+    days: int = 14,
+    anomalies: int | None = None,
     detect: FindingsAt = findings_at,
 ) -> tuple[list[RaisedAlert], list]:
     """Alerts opened on a seeded simulation and its ground truth (two anomalies per campaign)."""
@@ -228,8 +233,12 @@ def _sim_one(args: tuple[int, int, int, bool]) -> dict[str, object]:
     seed, campaigns, days, quiet = args
     raised, truth = simulate(seed, campaigns, days, 0 if quiet else None)
     if quiet:
-        return {"seed": seed, "alerts": len(raised), "campaign_weeks": campaigns * days / 7,
-                "kinds": sorted({a.kind for a in raised})}
+        return {
+            "seed": seed,
+            "alerts": len(raised),
+            "campaign_weeks": campaigns * days / 7,
+            "kinds": sorted({a.kind for a in raised}),
+        }
     result = score(raised, truth)
     return {
         "seed": seed,
@@ -308,9 +317,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             figures[f"sim_{label}_min_seed_precision"] = sim["min_seed_precision"]
             figures[f"sim_{label}_min_seed_recall"] = sim["min_seed_recall"]
             figures[f"sim_{label}_alerts"] = sim["alerts"]
-            figures[f"quiet_{label}_alerts_per_campaign_week"] = quiet[
-                "alerts_per_campaign_week"
-            ]
+            figures[f"quiet_{label}_alerts_per_campaign_week"] = quiet["alerts_per_campaign_week"]
             if args.verbose:
                 figures[f"sim_{label}_runs"] = sim["runs"]
                 figures[f"quiet_{label}_runs"] = quiet["runs"]

@@ -1,31 +1,20 @@
-"""Robust anomaly detection on hourly campaign metrics (pure; no I/O).
+"""Anomaly detection on hourly campaign metrics (pure; no I/O).
 
-For every campaign the newest hour is compared with a baseline:
+Each metric of a campaign is modelled on the log scale as its daily profile (per hour
+of day, the median over the lookback) plus its recent level (the median of the 24
+de-seasonalised hours before the tested stretch) plus noise: the sampling noise its
+counts carry (a count of n events wobbles by about 1/sqrt(n)) and the campaign's own
+spikiness, fitted robustly on its history. ``changepoint.scan`` then tests windows of
+1 to 12 hours ending at the newest hour: a lone hour must be far out (score
+``single_hour_z`` and 2.5x), a move that has lasted needs less per hour (score
+``z_threshold`` summed over the window, with at least half its hours moved by
+``min_relative_change``). A window passes only while the newest hour is still moved.
 
-* ``seasonal`` -- the same hour of day on previous days, used whenever at
-  least ``seasonal_min_days`` such days exist. Ad traffic swings several-fold
-  between night and afternoon, so only same-hour history says what "normal"
-  is for volume metrics.
-* ``recent`` -- the trailing ``recent_hours`` hours, a fallback for the rate
-  metrics (ctr, cvr, cpc, roas) only; rates move far less with the time of
-  day than volumes, which would just be scored on the time of day.
-
-Scores are MAD-based z-scores, ``(x - median) / (1.4826 * MAD)``. The scale
-is floored because MAD collapses to zero on short or sparse series: at a
-fraction of the median, and at the sampling noise a binomial/Poisson count of
-the current hour's size would show anyway. Cost per click is scored through
-its reciprocal (see ``_score_metric``). A deviation must also be material
-(``min_relative_change``) before it is reported; a statistically sure but
-small wobble is not worth anybody's attention.
-
-A tracking outage -- clicks or conversions reported as zero while the
-baseline rate says the current traffic should have produced plenty -- is
-reported as its own kind, and the rates it distorts are not reported for
-that hour: they are symptoms, not separate problems.
-
-Besides single hours, a trailing multi-hour window is scored against the same
-window on previous days: a low-volume campaign can lose most of its
-conversions without any single hour being conclusive.
+Nothing but tracking outages is reported until ``seasonal_min_days`` days at the
+newest hour of day exist (``baseline_status`` says whether a campaign is warming up).
+A tracking outage -- clicks or conversions reported as zero while the baseline rate
+says the current traffic should have produced plenty -- is its own kind, and the
+rates it distorts are not reported for that hour.
 """
 
 from __future__ import annotations

@@ -160,9 +160,7 @@ def scan(
     fit = Fit(True, history_hours, days_at_hour, tau)
     newest = residual[-1]
     # Only a move that is still on is reported: the newest hour must itself have moved.
-    directions = tuple(
-        d for d in directions if d * newest >= math.log1p(settings.sustained_change)
-    )
+    directions = tuple(d for d in directions if d * newest >= math.log1p(settings.sustained_change))
     if not directions or math.isnan(newest):
         return fit, {}
 
