@@ -1,31 +1,20 @@
-"""Robust anomaly detection on hourly campaign metrics (pure; no I/O).
+"""Anomaly detection on hourly campaign metrics (pure; no I/O).
 
-For every campaign the newest hour is compared with a baseline:
+Each metric of a campaign is modelled on the log scale as its daily profile (per hour
+of day, the median over the lookback) plus its recent level (the median of the 24
+de-seasonalised hours before the tested stretch) plus noise: the sampling noise its
+counts carry (a count of n events wobbles by about 1/sqrt(n)) and the campaign's own
+spikiness, fitted robustly on its history. ``changepoint.scan`` then tests windows of
+1 to 12 hours ending at the newest hour: a lone hour must be far out (score
+``single_hour_z`` and 2.5x), a move that has lasted needs less per hour (score
+``z_threshold`` summed over the window, with at least half its hours moved by
+``min_relative_change``). A window passes only while the newest hour is still moved.
 
-* ``seasonal`` -- the same hour of day on previous days, used whenever at
-  least ``seasonal_min_days`` such days exist. Ad traffic swings several-fold
-  between night and afternoon, so only same-hour history says what "normal"
-  is for volume metrics.
-* ``recent`` -- the trailing ``recent_hours`` hours, a fallback for the rate
-  metrics (ctr, cvr, cpc, roas) only; rates move far less with the time of
-  day than volumes, which would just be scored on the time of day.
-
-Scores are MAD-based z-scores, ``(x - median) / (1.4826 * MAD)``. The scale
-is floored because MAD collapses to zero on short or sparse series: at a
-fraction of the median, and at the sampling noise a binomial/Poisson count of
-the current hour's size would show anyway. Cost per click is scored through
-its reciprocal (see ``_score_metric``). A deviation must also be material
-(``min_relative_change``) before it is reported; a statistically sure but
-small wobble is not worth anybody's attention.
-
-A tracking outage -- clicks or conversions reported as zero while the
-baseline rate says the current traffic should have produced plenty -- is
-reported as its own kind, and the rates it distorts are not reported for
-that hour: they are symptoms, not separate problems.
-
-Besides single hours, a trailing multi-hour window is scored against the same
-window on previous days: a low-volume campaign can lose most of its
-conversions without any single hour being conclusive.
+Nothing but tracking outages is reported until ``seasonal_min_days`` days at the
+newest hour of day exist (``baseline_status`` says whether a campaign is warming up).
+A tracking outage -- clicks or conversions reported as zero while the baseline rate
+says the current traffic should have produced plenty -- is its own kind, and the
+rates it distorts are not reported for that hour.
 """
 
 from __future__ import annotations
@@ -39,15 +28,17 @@ from datetime import datetime, timedelta
 from typing import Literal
 from uuid import UUID
 
+import numpy as np
+
+from services.alerts import changepoint
+from shared.contracts.enums import AlertKind
 from shared.metrics import HourlyMetrics
 
 MODEL_NAME = "anomaly_detector"
-MODEL_VERSION = "1.0.0"
+MODEL_VERSION = "2.0.0"
 
 METRICS: tuple[str, ...] = ("ctr", "cvr", "cpc", "spend", "conversions", "roas")
 RATE_METRICS: frozenset[str] = frozenset({"ctr", "cvr", "cpc", "roas"})
-# Scored through their reciprocal; see _score_metric.
-INVERSE_SCORED: frozenset[str] = frozenset({"cpc"})
 # Metrics computed from clicks or conversions: meaningless while tracking is down.
 TRACKED_METRICS: frozenset[str] = frozenset({"ctr", "cvr", "cpc", "conversions", "roas"})
 
@@ -80,16 +71,25 @@ DEFAULT_DIRECTIONS: tuple[tuple[str, str], ...] = (
 class DetectorParams:
     """Every tunable of the detector and the pacing check, registered as the model's parameters."""
 
-    z_threshold: float = 3.5
-    # Only moves of at least half the baseline are alerted: hourly data is noisy
-    # and smaller, slower shifts are left to trend-based risk scoring.
-    min_relative_change: float = 0.5
+    # Calibrated score a sustained move must reach (windows of many hours); a window of
+    # k hours needs z_threshold + (single_hour_z - z_threshold) / k, a lone hour the most.
+    z_threshold: float = 6.0
+    single_hour_z: float = 6.5
+    # Relative change that is worth attention: at least half the hours of a window must
+    # move this much, and a lone hour must move single_hour_change (double, or halve).
+    min_relative_change: float = 0.6
+    single_hour_change: float = 1.5
+    # Days seen at the newest hour of day before anything but an outage is judged.
     seasonal_min_days: int = 5
     seasonal_lookback_days: int = 14
+    # The recent level is the median of this many hours, ending before the tested windows.
+    level_hours: int = 24
     recent_hours: int = 48
     recent_min_hours: int = 24
+    # Smallest spread assumed beyond sampling noise, relative (5%).
     relative_scale_floor: float = 0.05
-    window_hours: tuple[int, ...] = (1, 3)
+    # Lengths of the windows ending at the newest hour that are tested for a shift.
+    window_hours: tuple[int, ...] = (1, 2, 3, 4, 6, 8, 12)
     # A zero needs this many expected events before it is called an outage
     # (a Poisson count with mean 10 is zero with probability 5e-5).
     outage_min_expected: float = 10.0
@@ -112,6 +112,10 @@ class DetectorParams:
         object.__setattr__(self, "directions", tuple(tuple(d) for d in self.directions))
         if self.z_threshold <= 0 or self.min_relative_change < 0:
             raise ValueError("thresholds must be positive")
+        if self.single_hour_z < self.z_threshold:
+            raise ValueError("a lone hour cannot need less than a sustained move")
+        if self.level_hours < 2:
+            raise ValueError("level_hours needs at least two hours")
         if self.seasonal_min_days < 2 or self.recent_min_hours < 2:
             raise ValueError("a baseline needs at least two points")
         if self.seasonal_lookback_days < self.seasonal_min_days:
@@ -123,6 +127,19 @@ class DetectorParams:
         unknown = {metric for metric, _ in self.directions} - set(METRICS)
         if unknown:
             raise ValueError(f"unknown metrics in directions: {sorted(unknown)}")
+
+    @property
+    def scan(self) -> changepoint.ScanSettings:
+        return changepoint.ScanSettings(
+            windows=tuple(sorted(set(self.window_hours))),
+            single_z=self.single_hour_z,
+            sustained_z=self.z_threshold,
+            single_change=self.single_hour_change,
+            sustained_change=self.min_relative_change,
+            level_hours=self.level_hours,
+            min_days=self.seasonal_min_days,
+            tau_floor=self.relative_scale_floor,
+        )
 
     def reports(self, metric: str, direction: str) -> bool:
         return (metric, direction) in self.directions
@@ -158,8 +175,21 @@ class Anomaly:
     severity: Severity
     # Stable de-duplication key for open alerts, e.g. "cvr_down" or "tracking_outage".
     kind: str
-    # Hours aggregated into ``observed`` (ending at ``hour``).
+    # Hours the move has lasted (the window ending at ``hour``); ``observed`` is its mean.
     window_hours: int = 1
+    # Hours of history behind the baseline, and the score the window had to reach.
+    history_hours: int = 0
+    threshold: float = 0.0
+
+    def evidence(self) -> dict[str, object]:
+        """What the alert can show about how sure the detector is."""
+        return {
+            "history_hours": self.history_hours,
+            "baseline_days": self.history_size,
+            "baseline_kind": self.baseline_kind,
+            "warming_up": False,
+            "threshold": round(self.threshold, 2),
+        }
 
     @property
     def relative_change(self) -> float | None:
@@ -275,26 +305,6 @@ def _metric_value(row: HourlyMetrics, metric: str, budget: float) -> float | Non
     return value
 
 
-def _sampling_floor(metric: str, current: HourlyMetrics, medians: dict[str, float]) -> float:
-    """The noise a count of the current hour's size shows even when nothing changed."""
-    centre = medians[metric]
-    if metric == "ctr":
-        return (
-            math.sqrt(centre * (1 - centre) / current.impressions) if current.impressions else 0.0
-        )
-    if metric == "cvr":
-        return math.sqrt(centre * (1 - centre) / current.clicks) if current.clicks else 0.0
-    if metric == "cpc":
-        return centre / math.sqrt(current.clicks) if current.clicks else 0.0
-    if metric == "conversions":
-        return math.sqrt(max(centre, 1.0))
-    if metric == "roas":
-        # Revenue per order varies too; assume its spread equals its mean, doubling the variance.
-        expected = current.clicks * medians["cvr"] if "cvr" in medians else current.conversions
-        return centre * math.sqrt(2.0 / max(expected, 1.0))
-    return 0.0
-
-
 @dataclass(frozen=True, slots=True)
 class _Baseline:
     kind: BaselineKind
@@ -359,54 +369,6 @@ def _outage(
     )
 
 
-def _score_metric(
-    metric: str,
-    current: HourlyMetrics,
-    baseline: _Baseline,
-    medians: dict[str, float],
-    window: int,
-    params: DetectorParams,
-) -> Anomaly | None:
-    observed = _metric_value(current, metric, current.budget)
-    if observed is None:
-        return None
-    values = _values(baseline.rows, metric, current.budget)
-    centre = medians[metric]
-    if centre == 0:
-        return None
-    floor = max(
-        params.relative_scale_floor * abs(centre), _sampling_floor(metric, current, medians)
-    )
-    if metric in INVERSE_SCORED:
-        # Clicks are the noisy part of spend / clicks, so the ratio is skewed
-        # upwards; its reciprocal (clicks per unit of spend) is close to
-        # symmetric. The floor carries over as the same relative spread.
-        if observed <= 0 or min(values) <= 0:
-            return None
-        z = -robust_z(1.0 / observed, [1.0 / v for v in values], floor / centre**2).z
-    else:
-        z = robust_z(observed, values, floor).z
-    direction: Direction = "up" if z > 0 else "down"
-    if abs(z) < params.z_threshold or not params.reports(metric, direction):
-        return None
-    if abs(observed / centre - 1.0) < params.min_relative_change:
-        return None
-    return Anomaly(
-        campaign_id=current.campaign_id,
-        hour=current.hour,
-        metric=metric,
-        direction=direction,
-        observed=observed,
-        baseline=centre,
-        z_score=z,
-        baseline_kind=baseline.kind,
-        history_size=len(values),
-        severity=severity_for(z, params),
-        kind=f"{metric}_{direction}",
-        window_hours=window,
-    )
-
-
 def _baseline_for(
     metric: str,
     seasonal: list[HourlyMetrics],
@@ -422,21 +384,98 @@ def _baseline_for(
     return None
 
 
-def _has_silent_hour(by_hour: dict[datetime, HourlyMetrics], end: datetime, hours: int) -> bool:
-    # An hour with impressions but no clicks would drag a window's rates to
-    # zero: either a tracking gap (reported on its own) or too little traffic to judge.
-    return any(
-        (row := by_hour.get(end - offset * HOUR)) is not None
-        and row.impressions > 0
-        and row.clicks == 0
-        for offset in range(hours)
-    )
+def _metric_series(
+    rows: list[HourlyMetrics | None], metric: str, budget: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per hour: the metric on a scale where zero counts stay finite, and its sampling noise.
+
+    Counts get half an event added (a zero is "fewer than one"), and the noise a count
+    of n events carries, about 1/sqrt(n) on the log scale, is reported beside it.
+    """
+    values = np.full(len(rows), np.nan)
+    noise = np.zeros(len(rows))
+    order_values = [r.revenue / r.conversions for r in rows if r is not None and r.conversions]
+    order_value = statistics.median(order_values) if order_values else 0.0
+    for i, row in enumerate(rows):
+        if row is None:
+            continue
+        if metric == "spend":
+            if row.spend > 0:
+                values[i] = _metric_value(row, "spend", budget)
+            continue
+        if row.clicks <= 0:
+            # no clicks: nothing to divide by, or a tracking gap reported on its own
+            continue
+        conversions = row.conversions + 0.5
+        if metric == "cpc":
+            if row.spend > 0:
+                values[i], noise[i] = row.spend / row.clicks, 1 / math.sqrt(row.clicks)
+        elif metric == "ctr":
+            values[i] = row.clicks / row.impressions if row.impressions else math.nan
+            noise[i] = 1 / math.sqrt(row.clicks)
+        elif metric == "cvr":
+            values[i], noise[i] = conversions / row.clicks, 1 / math.sqrt(conversions)
+        elif metric == "conversions":
+            values[i], noise[i] = conversions, 1 / math.sqrt(conversions)
+        elif metric == "roas" and row.spend > 0:
+            # order values vary as much as order counts: twice the Poisson variance
+            revenue = row.revenue + 0.5 * order_value
+            if revenue > 0:
+                values[i], noise[i] = revenue / row.spend, math.sqrt(2 / conversions)
+    return values, noise
+
+
+def _grid(
+    by_hour: dict[datetime, HourlyMetrics], newest: datetime, params: DetectorParams
+) -> list[HourlyMetrics | None]:
+    """The lookback as consecutive hours ending at ``newest``; None where nothing ran."""
+    hours = params.seasonal_lookback_days * 24 + 1
+    rows: list[HourlyMetrics | None] = []
+    for back in range(hours - 1, -1, -1):
+        row = by_hour.get(newest - back * HOUR)
+        rows.append(row if row is not None and _is_active(row) else None)
+    while rows and rows[0] is None:
+        rows.pop(0)
+    return rows
+
+
+@dataclass(frozen=True, slots=True)
+class BaselineStatus:
+    """How much history backs the newest hour's baseline (shown as alert evidence)."""
+
+    history_hours: int
+    days_at_hour: int
+    baseline_kind: BaselineKind
+    warming_up: bool
+
+
+def baseline_status(
+    series: Sequence[HourlyMetrics], params: DetectorParams = DEFAULT_PARAMS
+) -> BaselineStatus:
+    """Whether one campaign's history is long enough for its newest hour to be judged."""
+    if not series:
+        return BaselineStatus(0, 0, "seasonal", True)
+    by_hour = {row.hour: row for row in series}
+    newest = max(by_hour)
+    rows = _grid(by_hour, newest, params)
+    values, noise = _metric_series(rows, "spend", by_hour[newest].budget)
+    fit, _ = changepoint.scan(values, noise, _hours_of_day(newest, len(rows)), (), params.scan)
+    return BaselineStatus(fit.history_hours, fit.days_at_hour, "seasonal", not fit.ready)
+
+
+def _hours_of_day(newest: datetime, count: int) -> np.ndarray:
+    return (np.arange(count) - (count - 1) + newest.hour) % 24
 
 
 def detect_campaign(
     series: Sequence[HourlyMetrics], params: DetectorParams = DEFAULT_PARAMS
 ) -> list[Anomaly]:
-    """Anomalies in the newest hour of one campaign's ``series`` (any order, one row per hour)."""
+    """Anomalies in the newest hour of one campaign's ``series`` (any order, one row per hour).
+
+    Nothing but a tracking outage is reported until the history holds
+    ``seasonal_min_days`` days at the newest hour of day: before that no baseline says
+    what normal is.
+    """
     if not series:
         return []
     by_hour = {row.hour: row for row in series}
@@ -445,47 +484,49 @@ def detect_campaign(
     if not _is_active(current):
         return []
 
-    found: dict[str, Anomaly] = {}
+    # Tracking first: when it is down, the rates built on clicks and conversions are artefacts.
     recent = _recent_rows(by_hour, newest, params)
     seasonal_single = _seasonal_rows(by_hour, newest, 1, params)
-
-    # Tracking first: when it is down, the rates built on clicks and conversions are artefacts.
     medians = _medians(current, seasonal_single, recent, params)
     outage_baseline = _baseline_for("ctr", seasonal_single, recent, current.budget, params)
     outage = _outage(current, medians, outage_baseline, params) if outage_baseline else None
-    skip = TRACKED_METRICS if outage else frozenset()
+    if outage is not None:
+        # the rates it distorts are symptoms; spend is still worth a look
+        wanted = [(m, d) for m, d in params.directions if m not in TRACKED_METRICS]
+    else:
+        wanted = list(params.directions)
 
-    for window in sorted(set(params.window_hours)):
-        window_recent: list[HourlyMetrics] | None
-        if window == 1:
-            window_current, seasonal, window_recent = current, seasonal_single, recent
-        else:
-            aggregated = _window(by_hour, newest, window)
-            if aggregated is None:
-                continue
-            window_current = aggregated
-            seasonal = _seasonal_rows(by_hour, newest, window, params)
-            # A trailing window has no trailing-window history worth the name.
-            window_recent = None
-        silent = window > 1 and _has_silent_hour(by_hour, newest, window)
-        window_medians = _medians(window_current, seasonal, window_recent, params)
-        for metric in METRICS:
-            if metric in skip or (silent and metric in TRACKED_METRICS):
-                continue
-            baseline = _baseline_for(metric, seasonal, window_recent, current.budget, params)
-            if baseline is None or metric not in window_medians:
-                continue
-            anomaly = _score_metric(
-                metric, window_current, baseline, window_medians, window, params
+    rows = _grid(by_hour, newest, params)
+    hours_of_day = _hours_of_day(newest, len(rows))
+    found: list[Anomaly] = []
+    for metric in METRICS:
+        directions = [d for m, d in wanted if m == metric]
+        if not directions:
+            continue
+        values, noise = _metric_series(rows, metric, current.budget)
+        signs = tuple(1 if d == "up" else -1 for d in directions)
+        fit, shifts = changepoint.scan(values, noise, hours_of_day, signs, params.scan)
+        for sign, shift in sorted(shifts.items(), reverse=True):
+            direction = "up" if sign > 0 else "down"
+            found.append(
+                Anomaly(
+                    campaign_id=current.campaign_id,
+                    hour=newest,
+                    metric=metric,
+                    direction=direction,  # type: ignore[arg-type]
+                    observed=shift.observed,
+                    baseline=shift.observed / (1.0 + shift.relative_change),
+                    z_score=sign * shift.score,
+                    baseline_kind="seasonal",
+                    history_size=fit.days_at_hour,
+                    severity=severity_for(shift.score, params),
+                    kind=str(AlertKind.of_move(metric, direction)),
+                    window_hours=shift.hours,
+                    history_hours=fit.history_hours,
+                    threshold=shift.threshold,
+                )
             )
-            if anomaly is None:
-                continue
-            best = found.get(metric)
-            if best is None or abs(anomaly.z_score) > abs(best.z_score):
-                found[metric] = anomaly
-
-    anomalies = sorted(found.values(), key=lambda a: METRICS.index(a.metric))
-    return [outage, *anomalies] if outage else anomalies
+    return [outage, *found] if outage else found
 
 
 def _medians(

@@ -56,6 +56,7 @@ def findings_at(
             "history_size": anomaly.history_size,
             "window_hours": anomaly.window_hours,
             "hour": anomaly.hour.isoformat(),
+            **anomaly.evidence(),
         }
         found.append(Finding(anomaly.kind, anomaly.metric, describe(anomaly), evidence))
     # Pacing looks at the day so far, with earlier days teaching its daily profile.

@@ -1,0 +1,337 @@
+"""Offline alert quality: NAB's real ad-exchange series and the simulator, no servers.
+
+Every hour is fed, in process, through the alerts service's own pure path
+(``findings_at``: anomaly detection and pacing), and alerts are kept the way the
+store keeps them: one open alert per campaign and kind, opened at its
+``first_seen_hour``, folded into while it repeats and resolved once the newest
+hour is more than ``QUIET_HOURS`` past its last sighting. Only openings count.
+
+NAB (``/work/shared/data/nab``): one campaign per series, clicks (impressions
+for CPM) held constant so spend = price x volume, revenue = 4 x spend and a
+daily budget of three times the median daily spend. An alert is true when it
+opens inside a labelled window (precision); a window is found when at least one
+alert opens inside it (recall).
+
+Simulator: seeds 1..5 to tune on, 11..15 held out, scored like
+``bench/quality.py``; and quiet campaigns (nothing injected), where every alert
+is a false one, as alerts per campaign-week.
+
+This mimics the store for fast iteration; it is not the platform benchmark.
+
+Usage: python bench/nab_offline.py [--nab-only | --sim-only] [--json] [--verbose]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import statistics
+import sys
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.quality import START, RaisedAlert, score
+from services.alerts.findings import Finding, findings_at, lookback
+from services.alerts.watch import QUIET_HOURS
+from shared.connectors.simulator import CampaignSimulator, random_schedule
+from shared.metrics import HourlyMetrics
+
+HOUR = timedelta(hours=1)
+NAB_DIR = Path("/work/shared/data/nab")
+NAB_SERIES = (
+    "exchange-2_cpc_results.csv",
+    "exchange-2_cpm_results.csv",
+    "exchange-3_cpc_results.csv",
+    "exchange-3_cpm_results.csv",
+)
+# Constant volumes of the mapped campaigns: the price series decides spend.
+NAB_CLICKS = 1_000
+NAB_IMPRESSIONS = 100_000
+NAB_CONVERSIONS = 50
+NAB_ROAS = 4.0
+TUNING_SEEDS = (1, 2, 3, 4, 5)
+HELD_OUT_SEEDS = (11, 12, 13, 14, 15)
+_NAMESPACE = uuid.UUID("0c6b3c3e-8d4f-4a8e-9d55-6a3f0b1c2d7e")
+
+FindingsAt = Callable[[Sequence[HourlyMetrics], datetime], list[Finding]]
+
+
+# ------------------------------------------------------------------ store mimic
+
+
+@dataclass(slots=True)
+class OpenAlerts:
+    """The store's lifecycle for one campaign: raise-or-update, then resolve the quiet ones."""
+
+    quiet_hours: int = QUIET_HOURS
+    opened: list[tuple[str, datetime]] = field(default_factory=list)
+    _last_seen: dict[str, datetime] = field(default_factory=dict)
+
+    def hour(self, hour: datetime, kinds: Iterable[str]) -> None:
+        for kind in kinds:
+            if kind not in self._last_seen:
+                self.opened.append((kind, hour))
+            self._last_seen[kind] = max(hour, self._last_seen.get(kind, hour))
+        before = hour - self.quiet_hours * HOUR
+        for kind in [k for k, last in self._last_seen.items() if last < before]:
+            del self._last_seen[kind]
+
+
+def replay(
+    series: Sequence[HourlyMetrics], detect: FindingsAt = findings_at
+) -> list[tuple[str, datetime]]:
+    """Feed one campaign's hours in order; the (kind, first_seen_hour) of every alert opened."""
+    keep = lookback()
+    alerts = OpenAlerts()
+    start = 0
+    for end, row in enumerate(series):
+        while series[start].hour < row.hour - keep:
+            start += 1
+        alerts.hour(row.hour, [f.key for f in detect(series[start : end + 1], row.hour)])
+    return alerts.opened
+
+
+# ------------------------------------------------------------------------- NAB
+
+
+@dataclass(frozen=True, slots=True)
+class NabSeries:
+    name: str
+    rows: list[HourlyMetrics]
+    windows: list[tuple[datetime, datetime]]
+
+
+def _parse(stamp: str) -> datetime:
+    # exchange-2 reports on :00:01, exchange-3 on :15:01: both belong to that hour
+    moment = datetime.fromisoformat(stamp.strip()).replace(tzinfo=UTC)
+    return moment.replace(minute=0, second=0, microsecond=0)
+
+
+def load_nab(directory: Path = NAB_DIR) -> list[NabSeries]:
+    windows = json.loads((directory / "combined_windows.json").read_text())
+    found = []
+    for name in NAB_SERIES:
+        prices: dict[datetime, float] = {}
+        with (directory / name).open() as handle:
+            for record in csv.DictReader(handle):
+                # a repeated timestamp keeps the later value, as an upsert would
+                prices[_parse(record["timestamp"])] = float(record["value"])
+        campaign = uuid.uuid5(_NAMESPACE, name)
+        per_thousand = "_cpm_" in name
+        spends = {
+            hour: price * (NAB_IMPRESSIONS / 1000 if per_thousand else NAB_CLICKS)
+            for hour, price in prices.items()
+        }
+        daily: dict[object, float] = {}
+        for hour, spend in spends.items():
+            daily[hour.date()] = daily.get(hour.date(), 0.0) + spend
+        budget = round(3 * statistics.median(daily.values()), 2)
+        rows = [
+            HourlyMetrics(
+                campaign_id=campaign,
+                hour=hour,
+                impressions=NAB_IMPRESSIONS,
+                clicks=NAB_CLICKS,
+                conversions=NAB_CONVERSIONS,
+                spend=round(spend, 4),
+                revenue=round(NAB_ROAS * spend, 4),
+                budget=budget,
+            )
+            for hour, spend in sorted(spends.items())
+        ]
+        spans = [(_parse(a), _parse(b)) for a, b in windows[f"realAdExchange/{name}"]]
+        found.append(NabSeries(name, rows, spans))
+    return found
+
+
+@dataclass(frozen=True, slots=True)
+class NabScore:
+    precision: float
+    recall: float
+    alerts: int
+    true_alerts: int
+    windows: int
+    windows_found: int
+    per_series: dict[str, dict[str, object]]
+
+
+def _nab_one(item: tuple[NabSeries, FindingsAt]) -> list[tuple[str, datetime]]:
+    series, detect = item
+    return replay(series.rows, detect)
+
+
+def score_nab(
+    data: Sequence[NabSeries], detect: FindingsAt = findings_at, workers: int = 2
+) -> NabScore:
+    with ProcessPoolExecutor(workers) as pool:
+        opened = list(pool.map(_nab_one, [(s, detect) for s in data]))
+    alerts = true_alerts = windows = found = 0
+    per_series: dict[str, dict[str, object]] = {}
+    for series, raised in zip(data, opened, strict=True):
+        inside = [any(a <= hour <= b for a, b in series.windows) for _, hour in raised]
+        hits = [any(a <= hour <= b for _, hour in raised) for a, b in series.windows]
+        alerts += len(raised)
+        true_alerts += sum(inside)
+        windows += len(series.windows)
+        found += sum(hits)
+        per_series[series.name] = {
+            "alerts": len(raised),
+            "true": sum(inside),
+            "windows_found": f"{sum(hits)}/{len(hits)}",
+            "opened": [
+                f"{kind}@{hour:%m-%d %H}{'*' if ok else ''}"
+                for (kind, hour), ok in zip(raised, inside, strict=True)
+            ],
+        }
+    return NabScore(
+        precision=true_alerts / alerts if alerts else 1.0,
+        recall=found / windows if windows else 1.0,
+        alerts=alerts,
+        true_alerts=true_alerts,
+        windows=windows,
+        windows_found=found,
+        per_series=per_series,
+    )
+
+
+# ------------------------------------------------------------------- simulator
+
+
+def simulate(
+    seed: int,
+    campaigns: int = 20,
+    days: int = 14,
+    anomalies: int | None = None,
+    detect: FindingsAt = findings_at,
+) -> tuple[list[RaisedAlert], list]:
+    """Alerts opened on a seeded simulation and its ground truth (two anomalies per campaign)."""
+    hours = days * 24
+    count = 2 * campaigns if anomalies is None else anomalies
+    probe = CampaignSimulator(campaigns, seed, START)
+    schedule = random_schedule(probe.campaign_ids, START, hours, seed, count) if count else []
+    simulator = CampaignSimulator(campaigns, seed, START, schedule)
+    by_campaign: dict[uuid.UUID, list[HourlyMetrics]] = {c: [] for c in probe.campaign_ids}
+    for rows in simulator.simulate_range(START, hours):
+        for row in rows:
+            by_campaign[row.campaign_id].append(row)
+    raised = [
+        RaisedAlert(campaign, kind, hour)
+        for campaign, series in by_campaign.items()
+        for kind, hour in replay(series, detect)
+    ]
+    return raised, simulator.ground_truth
+
+
+def _sim_one(args: tuple[int, int, int, bool]) -> dict[str, object]:
+    seed, campaigns, days, quiet = args
+    raised, truth = simulate(seed, campaigns, days, 0 if quiet else None)
+    if quiet:
+        return {
+            "seed": seed,
+            "alerts": len(raised),
+            "campaign_weeks": campaigns * days / 7,
+            "kinds": sorted({a.kind for a in raised}),
+        }
+    result = score(raised, truth)
+    return {
+        "seed": seed,
+        "precision": result.alert_precision,
+        "recall": result.alert_recall,
+        "alerts": result.alerts,
+        "true_alerts": result.true_alerts,
+        "injected": result.injected,
+        "detected": result.detected,
+        "recall_by_kind": result.recall_by_kind,
+        "false_by_kind": result.false_alerts_by_kind,
+    }
+
+
+def score_simulator(
+    seeds: Sequence[int], campaigns: int = 20, days: int = 14, workers: int = 2
+) -> dict[str, object]:
+    with ProcessPoolExecutor(workers) as pool:
+        runs = list(pool.map(_sim_one, [(s, campaigns, days, False) for s in seeds]))
+    alerts = sum(int(r["alerts"]) for r in runs)
+    true_alerts = sum(int(r["true_alerts"]) for r in runs)
+    injected = sum(int(r["injected"]) for r in runs)
+    detected = sum(int(r["detected"]) for r in runs)
+    return {
+        "precision": round(true_alerts / alerts, 4) if alerts else 1.0,
+        "recall": round(detected / injected, 4) if injected else 1.0,
+        "min_seed_precision": round(min(float(r["precision"]) for r in runs), 4),
+        "min_seed_recall": round(min(float(r["recall"]) for r in runs), 4),
+        "alerts": alerts,
+        "runs": runs,
+    }
+
+
+def quiet_rate(
+    seeds: Sequence[int], campaigns: int = 20, days: int = 14, workers: int = 2
+) -> dict[str, object]:
+    with ProcessPoolExecutor(workers) as pool:
+        runs = list(pool.map(_sim_one, [(s, campaigns, days, True) for s in seeds]))
+    alerts = sum(int(r["alerts"]) for r in runs)
+    weeks = sum(float(r["campaign_weeks"]) for r in runs)
+    return {"alerts_per_campaign_week": round(alerts / weeks, 4), "alerts": alerts, "runs": runs}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--nab-only", action="store_true")
+    parser.add_argument("--sim-only", action="store_true")
+    parser.add_argument("--held-out-only", action="store_true", help="skip the tuning seeds")
+    parser.add_argument("--campaigns", type=int, default=20)
+    parser.add_argument("--days", type=int, default=14)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--verbose", action="store_true", help="list every alert and seed")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    figures: dict[str, object] = {}
+    if not args.sim_only:
+        nab = score_nab(load_nab(), workers=args.workers)
+        figures.update(
+            nab_precision=round(nab.precision, 4),
+            nab_recall=round(nab.recall, 4),
+            nab_alerts=nab.alerts,
+            nab_true_alerts=nab.true_alerts,
+            nab_windows_found=f"{nab.windows_found}/{nab.windows}",
+        )
+        if args.verbose:
+            figures["nab_per_series"] = nab.per_series
+    if not args.nab_only:
+        seed_sets = [("held_out", HELD_OUT_SEEDS)]
+        if not args.held_out_only:
+            seed_sets.insert(0, ("tuning", TUNING_SEEDS))
+        for label, seeds in seed_sets:
+            sim = score_simulator(seeds, args.campaigns, args.days, args.workers)
+            quiet = quiet_rate(seeds, args.campaigns, args.days, args.workers)
+            figures[f"sim_{label}_precision"] = sim["precision"]
+            figures[f"sim_{label}_recall"] = sim["recall"]
+            figures[f"sim_{label}_min_seed_precision"] = sim["min_seed_precision"]
+            figures[f"sim_{label}_min_seed_recall"] = sim["min_seed_recall"]
+            figures[f"sim_{label}_alerts"] = sim["alerts"]
+            figures[f"quiet_{label}_alerts_per_campaign_week"] = quiet["alerts_per_campaign_week"]
+            if args.verbose:
+                figures[f"sim_{label}_runs"] = sim["runs"]
+                figures[f"quiet_{label}_runs"] = quiet["runs"]
+    if args.json:
+        print(json.dumps(figures, default=str))
+    else:
+        for name, value in figures.items():
+            if isinstance(value, dict | list):
+                print(f"{name}:")
+                print(json.dumps(value, indent=1, default=str))
+            else:
+                print(f"{name}: {value}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
