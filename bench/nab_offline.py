@@ -38,9 +38,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.quality import START, RaisedAlert, score
+from sandbox.simulator import CampaignSimulator, random_schedule
 from services.alerts.findings import Finding, findings_at, lookback
 from services.alerts.watch import QUIET_HOURS
-from shared.connectors.simulator import CampaignSimulator, random_schedule
 from shared.metrics import HourlyMetrics
 
 HOUR = timedelta(hours=1)
