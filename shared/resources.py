@@ -7,9 +7,9 @@ parameter.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, get_args
 from uuid import UUID
 
 import asyncpg
@@ -59,6 +59,17 @@ def parse_timestamp(raw: str) -> datetime:
 Parser = Callable[[str], Any]
 
 
+def parser_for(model: type[BaseModel], column: str) -> Parser:
+    """How a query-string value for ``column`` is read, from its type in ``model``."""
+    annotation = model.model_fields[column].annotation
+    kinds = set(get_args(annotation)) | {annotation}
+    if UUID in kinds:
+        return parse_uuid_filter
+    if bool in kinds:
+        return parse_bool
+    return parse_text
+
+
 @dataclass(frozen=True)
 class Resource:
     """A table as the API shows it. Its columns are the fields of ``model``: the response
@@ -67,12 +78,24 @@ class Resource:
     name: str
     table: str
     model: type[BaseModel]
-    filters: Mapping[str, Parser] = field(default_factory=dict)
+    # Columns a list may be filtered on by equality; how a value is read follows the
+    # column's type in the model.
+    filters: tuple[str, ...] = ()
     # Range filters on created_at, for resources one searches by time.
     time_filters: bool = False
     # Rows of the platform itself (heartbeats, the model registry) live in the system
     # tenant and are the same for every caller.
     platform_wide: bool = False
+
+    def __post_init__(self) -> None:
+        unknown = set(self.filters) - set(self.model.model_fields)
+        if unknown:
+            raise ValueError(f"{self.name}: filters on unknown columns {sorted(unknown)}")
+
+    @property
+    def parsers(self) -> dict[str, Parser]:
+        """How each filter's value is read from a query string."""
+        return {name: parser_for(self.model, name) for name in self.filters}
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -120,7 +143,7 @@ def parse_list_query(resource: Resource, params: MultiMapping[str]) -> ListQuery
         raw = params.get(key, "")
         if key in resource.filters:
             try:
-                equals[key] = resource.filters[key](raw)
+                equals[key] = parser_for(resource.model, key)(raw)
             except ValueError as exc:
                 errors.append({"field": key, "message": str(exc) or "invalid value"})
         elif resource.time_filters and key in ("since", "until"):

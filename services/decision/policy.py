@@ -444,22 +444,19 @@ def _tracking_rule(view: CampaignView, p: PolicyParams) -> _Plan | None:
     if not _spending(view, p):
         return None
 
-    evidence = _noisy_or([_severity_evidence(a) for a in triggers] + _risk_evidence(risk))
     critical = any(a.severity == "critical" for a in triggers)
     tracking_suspect = risk_elevated or any(a.kind in _TRACKING_KINDS for a in triggers)
-    situation = _join(
+    case = _case(
         "Conversion tracking looks broken" if tracking_suspect else "Conversions collapsed",
-        [_describe_alert(a) for a in triggers]
-        + [
-            f"CVR over the last 24h is {_fmt('cvr', last.cvr)} against "
-            f"{_fmt('cvr', view.metrics.prior_7d.cvr)} over the prior 7 days",
-            _spend_phrase(view),
-            _describe_risk(risk),
-        ],
+        triggers,
+        risk,
+        f"CVR over the last 24h is {_fmt('cvr', last.cvr)} against "
+        f"{_fmt('cvr', view.metrics.prior_7d.cvr)} over the prior 7 days",
+        _spend_phrase(view),
     )
     if critical and risk_elevated:
         rationale = (
-            f"{situation}. Pausing stops spend whose results cannot be measured; "
+            f"{case.situation}. Pausing stops spend whose results cannot be measured; "
             "resume once conversions are recorded again."
         )
         return _Plan(
@@ -468,7 +465,7 @@ def _tracking_rule(view: CampaignView, p: PolicyParams) -> _Plan | None:
             decision_type=DecisionType.CAMPAIGN_PAUSE,
             action_taken="pause_campaign",
             action={"kind": "status", "from": "active", "to": "paused"},
-            evidence=evidence,
+            evidence=case.evidence,
             rationale=rationale,
             impact=_impact("spend", -1.0, p),
             triggers=triggers,
@@ -477,17 +474,7 @@ def _tracking_rule(view: CampaignView, p: PolicyParams) -> _Plan | None:
         severity_rank(a.severity) >= Severity.HIGH.rank for a in triggers
     )
     step = p.max_budget_step if strong else max(p.min_budget_step, p.max_budget_step / 2)
-    return _budget_down(
-        view,
-        step,
-        p,
-        rule="tracking",
-        priority=0,
-        evidence=evidence,
-        situation=situation,
-        purpose="limits spend that cannot be measured until conversion tracking recovers",
-        triggers=triggers,
-    )
+    return _budget_down(view, step, p, case, rule="tracking", priority=0)
 
 
 def _overspend_rule(view: CampaignView, p: PolicyParams) -> _Plan | None:
@@ -513,28 +500,15 @@ def _overspend_rule(view: CampaignView, p: PolicyParams) -> _Plan | None:
     # budget / u brings delivery back to the intended amount.
     cut = 1.0 - 1.0 / utilisation if utilisation > 1.0 else p.max_budget_step / 2
     cut = _clamp(cut, p.min_budget_step, p.max_budget_step)
-    evidence = _noisy_or([_severity_evidence(a) for a in triggers] + _risk_evidence(risk))
-    situation = _join(
+    case = _case(
         "Spend is running over plan",
-        [_describe_alert(a) for a in triggers]
-        + [
-            f"spent {last.spend:.2f} in the last 24h, {utilisation:.0%} of the "
-            f"{view.daily_budget:.2f} daily budget, at ROAS {_fmt('roas', roas)} "
-            f"against a {_fmt('roas', p.target_roas)} target",
-            _describe_risk(risk),
-        ],
+        triggers,
+        risk,
+        f"spent {last.spend:.2f} in the last 24h, {utilisation:.0%} of the "
+        f"{view.daily_budget:.2f} daily budget, at ROAS {_fmt('roas', roas)} "
+        f"against a {_fmt('roas', p.target_roas)} target",
     )
-    return _budget_down(
-        view,
-        cut,
-        p,
-        rule="overspend",
-        priority=1,
-        evidence=evidence,
-        situation=situation,
-        purpose="brings delivery back within the intended budget",
-        triggers=triggers,
-    )
+    return _budget_down(view, cut, p, case, rule="overspend", priority=1)
 
 
 def _cpc_rule(view: CampaignView, p: PolicyParams) -> _Plan | None:
@@ -552,28 +526,28 @@ def _cpc_rule(view: CampaignView, p: PolicyParams) -> _Plan | None:
     else:
         target = 1.0 - p.max_bid_step
     multiplier = round(_clamp(target, 1.0 - p.max_bid_step, 1.0 - p.min_bid_step), 4)
-    evidence = _noisy_or([_severity_evidence(a) for a in alerts])
-    situation = _join(
+    case = _case(
         "Clicks are getting dearer",
-        [_describe_alert(a) for a in alerts]
-        + [
-            f"ROAS over the last 24h is {_fmt('roas', last.roas)} against a "
-            f"{_fmt('roas', p.target_roas)} target"
-        ],
+        tuple(alerts),
+        None,
+        f"ROAS over the last 24h is {_fmt('roas', last.roas)} against a "
+        f"{_fmt('roas', p.target_roas)} target",
     )
     goal = (
         f"steers CPC back towards {_fmt('cpc', worst.baseline)}"
         if worst.baseline is not None
         else "stops paying ever more for the same clicks"
     )
-    rationale = f"{situation}. Lowering bids by {1 - multiplier:.0%} (x{multiplier:.2f}) {goal}."
+    rationale = (
+        f"{case.situation}. Lowering bids by {1 - multiplier:.0%} (x{multiplier:.2f}) {goal}."
+    )
     return _Plan(
         rule="cpc",
         priority=2,
         decision_type=DecisionType.KEYWORD_BID,
         action_taken="lower_bid",
         action={"kind": "bid", "multiplier": multiplier},
-        evidence=evidence,
+        evidence=case.evidence,
         rationale=rationale,
         # In second-price style auctions CPC moves at most one for one with the bid.
         impact=_impact("cpc", multiplier - 1.0, p),
@@ -597,28 +571,15 @@ def _decline_rule(view: CampaignView, p: PolicyParams) -> _Plan | None:
         return None
     shortfall = (p.target_roas - roas) / p.target_roas
     cut = _clamp(shortfall, p.min_budget_step, p.max_budget_step)
-    evidence = _noisy_or([_severity_evidence(a) for a in triggers] + _risk_evidence(risk))
-    situation = _join(
+    case = _case(
         "Performance is declining",
-        [_describe_alert(a) for a in triggers]
-        + [
-            f"ROAS over the last 24h is {_fmt('roas', roas)}, {shortfall:.0%} under the "
-            f"{_fmt('roas', p.target_roas)} target (prior 7 days: "
-            f"{_fmt('roas', view.metrics.prior_7d.roas)})",
-            _describe_risk(risk),
-        ],
+        triggers,
+        risk,
+        f"ROAS over the last 24h is {_fmt('roas', roas)}, {shortfall:.0%} under the "
+        f"{_fmt('roas', p.target_roas)} target (prior 7 days: "
+        f"{_fmt('roas', view.metrics.prior_7d.roas)})",
     )
-    return _budget_down(
-        view,
-        cut,
-        p,
-        rule="decline",
-        priority=3,
-        evidence=evidence,
-        situation=situation,
-        purpose="shifts spend away from returns below target",
-        triggers=triggers,
-    )
+    return _budget_down(view, cut, p, case, rule="decline", priority=3)
 
 
 def _scale_rule(view: CampaignView, p: PolicyParams) -> _Plan | None:
@@ -688,18 +649,20 @@ def _scale_rule(view: CampaignView, p: PolicyParams) -> _Plan | None:
     return None
 
 
+# How each rule's budget cut finishes its rationale.
+PURPOSES = {
+    "tracking": "limits spend that cannot be measured until conversion tracking recovers",
+    "overspend": "brings delivery back within the intended budget",
+    "decline": "shifts spend away from returns below target",
+}
+
+
 def _budget_down(
-    view: CampaignView,
-    cut: float,
-    p: PolicyParams,
-    *,
-    rule: str,
-    priority: int,
-    evidence: float,
-    situation: str,
-    purpose: str,
-    triggers: tuple[AlertView, ...],
+    view: CampaignView, cut: float, p: PolicyParams, case: _Case, *, rule: str, priority: int
 ) -> _Plan:
+    """A budget cut of ``cut`` (or, where a cut would not bind, lower bids); ``rule``'s
+    purpose finishes the rationale."""
+    situation, purpose = case.situation, PURPOSES[rule]
     budget = round(view.daily_budget, 2)
     new_budget = round(budget * (1.0 - cut), 2)
     spend = view.metrics.last_24h.spend
@@ -714,11 +677,11 @@ def _budget_down(
             decision_type=DecisionType.BUDGET_ADJUSTMENT,
             action_taken="decrease_budget",
             action={"kind": "budget", "from": budget, "to": new_budget},
-            evidence=evidence,
+            evidence=case.evidence,
             rationale=rationale,
             # Spend falls to the new cap, not by the full step, when it was under budget.
             impact=_impact("spend", new_budget / spend - 1.0, p),
-            triggers=triggers,
+            triggers=case.triggers,
         )
     step = _clamp(cut, p.min_bid_step, p.max_bid_step)
     multiplier = round(1.0 - step, 4)
@@ -733,10 +696,10 @@ def _budget_down(
         decision_type=DecisionType.KEYWORD_BID,
         action_taken="lower_bid",
         action={"kind": "bid", "multiplier": multiplier},
-        evidence=evidence,
+        evidence=case.evidence,
         rationale=rationale,
         impact=_impact("spend", multiplier - 1.0, p),
-        triggers=triggers,
+        triggers=case.triggers,
     )
 
 
@@ -853,6 +816,24 @@ def _spend_phrase(view: CampaignView) -> str:
         f"spend held at {per_hour:.2f}/h ({last.spend:.2f} in 24h on a "
         f"{view.daily_budget:.2f} daily budget)"
     )
+
+
+@dataclass(frozen=True, slots=True)
+class _Case:
+    """What a rule sees, in words, the alerts behind it, and how strongly they and the
+    risk argue that it is real."""
+
+    situation: str
+    evidence: float
+    triggers: tuple[AlertView, ...]
+
+
+def _case(
+    headline: str, triggers: Sequence[AlertView], risk: RiskView | None, *details: str
+) -> _Case:
+    evidence = _noisy_or([_severity_evidence(a) for a in triggers] + _risk_evidence(risk))
+    parts = [*(_describe_alert(a) for a in triggers), *details, _describe_risk(risk)]
+    return _Case(_join(headline, parts), evidence, tuple(triggers))
 
 
 def _join(lead: str, parts: Iterable[str]) -> str:

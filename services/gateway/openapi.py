@@ -115,7 +115,7 @@ FILTER_SCHEMAS: dict[Parser, tuple[dict[str, Any], str]] = {
 def filter_params(resource: Resource) -> tuple[QueryParam, ...]:
     """The query parameters ``parse_list_query`` accepts for ``resource``, besides paging."""
     params = []
-    for column, parser in resource.filters.items():
+    for column, parser in resource.parsers.items():
         if parser not in FILTER_SCHEMAS:
             name = getattr(parser, "__name__", repr(parser))
             raise ValueError(f"filter {column!r} of {resource.name}: no query schema for {name}")

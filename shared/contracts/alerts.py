@@ -22,7 +22,7 @@ from shared.contracts.spec import (
     ServiceContract,
 )
 from shared.models import LongText, RequestModel, ShortText
-from shared.resources import Resource, parse_bool, parse_text, parse_uuid_filter
+from shared.resources import Resource
 from shared.schemas import ResponseModel
 
 SERVICE = "alerts"
@@ -102,37 +102,29 @@ class AlertCreate(RequestModel):
 # --- tables ----------------------------------------------------------------------------
 
 ALERTS = Resource(
-    name="alert",
-    table="ai_smart_alerts",
-    model=Alert,
-    filters={
-        "status": parse_text,
-        "severity": parse_text,
-        "alert_type": parse_text,
-        "affected_entity_type": parse_text,
-        "affected_entity_id": parse_uuid_filter,
-        "auto_action_taken": parse_bool,
-        "alert_key": parse_text,
-    },
+    "alert",
+    "ai_smart_alerts",
+    Alert,
+    (
+        "status",
+        "severity",
+        "alert_type",
+        "affected_entity_type",
+        "affected_entity_id",
+        "auto_action_taken",
+        "alert_key",
+    ),
 )
 
 RISKS = Resource(
-    name="risk",
-    table="ai_risk_management",
-    model=Risk,
-    filters={
-        "risk_type": parse_text,
-        "risk_level": parse_text,
-        "status": parse_text,
-        "affected_entity_id": parse_uuid_filter,
-    },
+    "risk", "ai_risk_management", Risk, ("risk_type", "risk_level", "status", "affected_entity_id")
 )
 
 SYSTEM_HEALTH = Resource(
-    name="system health record",
-    table="ai_system_health",
-    model=SystemHealthRecord,
-    filters={"component_name": parse_text},
+    "system health record",
+    "ai_system_health",
+    SystemHealthRecord,
+    ("component_name",),
     platform_wide=True,
 )
 

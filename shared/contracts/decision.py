@@ -11,7 +11,7 @@ from pydantic import Field, JsonValue
 from shared.contracts.enums import DecisionType
 from shared.contracts.spec import LENIENT, Collection, EventType, ServiceContract
 from shared.models import JsonObject, LongText, RequestModel, ShortText
-from shared.resources import Resource, parse_text, parse_uuid_filter
+from shared.resources import Resource
 from shared.schemas import ResponseModel
 
 SERVICE = "decision"
@@ -145,60 +145,42 @@ class FeedbackCreate(RequestModel):
 
 # --- tables ----------------------------------------------------------------------------
 
-CYCLES = Resource(
-    name="cycle",
-    table="master_ai_cycles",
-    model=Cycle,
-    filters={"status": parse_text, "cycle_type": parse_text, "trigger_event": parse_text},
-)
+CYCLES = Resource("cycle", "master_ai_cycles", Cycle, ("status", "cycle_type", "trigger_event"))
 
 DECISIONS = Resource(
-    name="decision",
-    table="ai_decision_logs",
-    model=Decision,
-    filters={
-        "decision_type": parse_text,
-        "validation_status": parse_text,
-        "cycle_id": parse_uuid_filter,
-        "action_taken": parse_text,
-    },
+    "decision",
+    "ai_decision_logs",
+    Decision,
+    ("decision_type", "validation_status", "cycle_id", "action_taken"),
 )
 
 PERFORMANCE = Resource(
-    name="performance score",
-    table="ai_performance_scores",
-    model=PerformanceScore,
-    filters={
-        "metric_type": parse_text,
-        "measurement_period": parse_text,
-        "trend_direction": parse_text,
-    },
+    "performance score",
+    "ai_performance_scores",
+    PerformanceScore,
+    ("metric_type", "measurement_period", "trend_direction"),
 )
 
 FEEDBACK = Resource(
-    name="learning feedback",
-    table="ai_learning_feedback",
-    model=LearningFeedback,
-    filters={
-        "decision_id": parse_uuid_filter,
-        "feedback_type": parse_text,
-        "integration_status": parse_text,
-    },
+    "learning feedback",
+    "ai_learning_feedback",
+    LearningFeedback,
+    ("decision_id", "feedback_type", "integration_status"),
 )
 
 MODEL_VERSIONS = Resource(
-    name="model version",
-    table="ai_model_versions",
-    model=ModelVersion,
-    filters={"model_name": parse_text, "model_type": parse_text, "deployment_status": parse_text},
+    "model version",
+    "ai_model_versions",
+    ModelVersion,
+    ("model_name", "model_type", "deployment_status"),
     platform_wide=True,
 )
 
 WORKFLOW_STATES = Resource(
-    name="workflow state",
-    table="ai_workflow_states",
-    model=WorkflowState,
-    filters={"workflow_id": parse_uuid_filter, "workflow_type": parse_text, "status": parse_text},
+    "workflow state",
+    "ai_workflow_states",
+    WorkflowState,
+    ("workflow_id", "workflow_type", "status"),
 )
 
 

@@ -20,7 +20,7 @@ from shared.contracts.spec import (
 )
 from shared.metrics_input import MAX_BATCH, MetricRow, MetricsBatch
 from shared.models import RequestModel, ShortText
-from shared.resources import Resource, parse_text, parse_uuid_filter
+from shared.resources import Resource
 from shared.schemas import ResponseModel
 
 SERVICE = "gateway"
@@ -109,27 +109,22 @@ class ApiKeyCreated(ApiKey):
 # --- tables ----------------------------------------------------------------------------
 
 AUDIT_TRAIL = Resource(
-    name="audit entry",
-    table="ai_audit_trail",
-    model=AuditEntry,
-    filters={
-        "correlation_id": parse_uuid_filter,
-        "action": parse_text,
-        "actor_type": parse_text,
-        "actor_id": parse_text,
-        "resource_type": parse_text,
-        "resource_id": parse_text,
-        "event_type": parse_text,
-    },
+    "audit entry",
+    "ai_audit_trail",
+    AuditEntry,
+    (
+        "correlation_id",
+        "action",
+        "actor_type",
+        "actor_id",
+        "resource_type",
+        "resource_id",
+        "event_type",
+    ),
     time_filters=True,
 )
 
-KEYS = Resource(
-    name="api key",
-    table="api_keys",
-    model=ApiKey,
-    filters={"role": parse_text, "name": parse_text},
-)
+KEYS = Resource("api key", "api_keys", ApiKey, ("role", "name"))
 
 
 # --- events ----------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from pydantic import Field, JsonValue
 
 from shared.contracts.spec import LENIENT, Collection, EventType, Lifecycle, ServiceContract
 from shared.models import JsonObject, RequestModel
-from shared.resources import Resource, parse_bool, parse_text, parse_uuid_filter
+from shared.resources import Resource
 from shared.schemas import ResponseModel
 
 SERVICE = "optimizer"
@@ -137,53 +137,42 @@ class RecommendationCreate(RequestModel):
 # --- tables ----------------------------------------------------------------------------
 
 RECOMMENDATIONS = Resource(
-    name="recommendation",
-    table="ai_recommendations",
-    model=Recommendation,
-    filters={
-        "status": parse_text,
-        "recommendation_type": parse_text,
-        "target_entity_type": parse_text,
-        "target_entity_id": parse_uuid_filter,
-        "source_decision_id": parse_uuid_filter,
-        "implementation_complexity": parse_text,
-    },
+    "recommendation",
+    "ai_recommendations",
+    Recommendation,
+    (
+        "status",
+        "recommendation_type",
+        "target_entity_type",
+        "target_entity_id",
+        "source_decision_id",
+        "implementation_complexity",
+    ),
 )
 
 FORECASTS = Resource(
-    name="forecast",
-    table="ai_campaign_forecasts",
-    model=Forecast,
-    filters={
-        "campaign_id": parse_uuid_filter,
-        "forecast_type": parse_text,
-        "model_used": parse_text,
-    },
+    "forecast", "ai_campaign_forecasts", Forecast, ("campaign_id", "forecast_type", "model_used")
 )
 
 AUTOMATION_RULES = Resource(
-    name="automation rule",
-    table="ai_automation_rules",
-    model=AutomationRule,
-    filters={"rule_type": parse_text, "is_active": parse_bool, "execution_frequency": parse_text},
+    "automation rule",
+    "ai_automation_rules",
+    AutomationRule,
+    ("rule_type", "is_active", "execution_frequency"),
 )
 
 OPTIMIZATION_HISTORY = Resource(
-    name="optimization",
-    table="ai_optimization_history",
-    model=OptimizationRecord,
-    filters={
-        "optimization_type": parse_text,
-        "target_entity_type": parse_text,
-        "target_entity_id": parse_uuid_filter,
-    },
+    "optimization",
+    "ai_optimization_history",
+    OptimizationRecord,
+    ("optimization_type", "target_entity_type", "target_entity_id"),
 )
 
 INTEGRATION_LOGS = Resource(
-    name="integration log",
-    table="ai_integration_logs",
-    model=IntegrationLog,
-    filters={"integration_name": parse_text, "operation": parse_text, "status": parse_text},
+    "integration log",
+    "ai_integration_logs",
+    IntegrationLog,
+    ("integration_name", "operation", "status"),
 )
 
 

@@ -85,23 +85,29 @@ async def _all_ready(settings: Settings, proc: asyncio.subprocess.Process, withi
             await asyncio.sleep(0.2)
 
 
+async def _adpilot(
+    settings: Settings, log_path: Path, *args: str, own_group: bool = False
+) -> asyncio.subprocess.Process:
+    """``adpilot <args>`` with ``settings``, its output in ``log_path``."""
+    with log_path.open("wb") as log:
+        return await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "adpilot.cli",
+            *args,
+            env=service_env(settings),
+            stdout=log,
+            stderr=asyncio.subprocess.STDOUT,
+            start_new_session=own_group,
+        )
+
+
 async def test_ctrl_c_stops_the_platform_promptly_and_cleanly(
     own_settings: Settings, tmp_path: Path
 ) -> None:
     log_path = tmp_path / "up.log"
-    with log_path.open("wb") as log:
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "adpilot.cli",
-            "up",
-            "--no-simulate",
-            env=service_env(own_settings),
-            stdout=log,
-            stderr=asyncio.subprocess.STDOUT,
-            # A group of its own, as in a terminal: Ctrl-C reaches `up` and every service.
-            start_new_session=True,
-        )
+    # A group of its own, as in a terminal: Ctrl-C reaches `up` and every service.
+    proc = await _adpilot(own_settings, log_path, "up", "--no-simulate", own_group=True)
     try:
         await _all_ready(own_settings, proc, within=60.0)
         # Let the heartbeats and the relays run a round, as they would in real use.
@@ -131,17 +137,7 @@ async def test_a_second_signal_does_not_cut_a_stop_short(
     """Supervisors signal twice (a group-wide Ctrl-C, then a SIGTERM): the stop goes on."""
     await migrate_all(own_settings.database_url, migration_folders())
     log_path = tmp_path / "optimizer.log"
-    with log_path.open("wb") as log:
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "adpilot.cli",
-            "serve",
-            "optimizer",
-            env=service_env(own_settings),
-            stdout=log,
-            stderr=asyncio.subprocess.STDOUT,
-        )
+    proc = await _adpilot(own_settings, log_path, "serve", "optimizer")
     try:
         deadline = time.monotonic() + 30
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=1)) as session:

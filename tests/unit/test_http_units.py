@@ -18,13 +18,15 @@ from shared.web import ApiError
 
 class Row(ResponseModel):
     id: uuid.UUID
+    status: str
+    affected_entity_id: uuid.UUID | None
 
 
 ALERTS = Resource(
     name="alert",
     table="t",
     model=Row,
-    filters={"status": parse_text, "affected_entity_id": parse_uuid_filter},
+    filters=("status", "affected_entity_id"),
 )
 
 
@@ -88,7 +90,14 @@ def test_route_lookup_answers_head_as_get_and_knows_nothing_else() -> None:
 
 
 def test_resource_columns_are_its_models_fields() -> None:
-    assert ALERTS.columns == ("id",) and ALERTS.select_list == "id"
+    assert ALERTS.columns == ("id", "status", "affected_entity_id")
+    assert ALERTS.select_list == "id, status, affected_entity_id"
+
+
+def test_filters_are_read_as_their_columns_type() -> None:
+    assert ALERTS.parsers == {"status": parse_text, "affected_entity_id": parse_uuid_filter}
+    with pytest.raises(ValueError, match="unknown columns"):
+        Resource(name="x", table="t", model=Row, filters=("colour",))
 
 
 def test_overall_status() -> None:
