@@ -45,7 +45,7 @@ async def heartbeat(runtime: ServiceRuntime) -> None:
                 "health_status": status,
                 "errors": problems,
                 "heartbeat_seconds": interval,
-                "metrics": {
+                "readings": {
                     k: report[k]
                     for k in ("uptime_seconds", "outbox_backlog", "events_consumed", "dead_letters")
                 },

@@ -1,5 +1,5 @@
-"""Prometheus metrics for one service: requests, events, outbox. No tenant appears in any
-label, so ``/metrics`` can stay open."""
+"""Telemetry for Prometheus, one service at a time: requests, events, outbox. No tenant
+appears in any label, so ``/metrics`` can stay open."""
 
 from __future__ import annotations
 

@@ -61,7 +61,7 @@ async def on_health_reported(
         event.tenant_id,
         component,
         status,
-        {**beat.metrics, "heartbeat_seconds": interval, "service": event.source},
+        {**beat.readings, "heartbeat_seconds": interval, "service": event.source},
         beat.errors,
         event.occurred_at,
         uptime_percentage(up, first, event.occurred_at, interval),

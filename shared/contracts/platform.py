@@ -16,7 +16,8 @@ class HealthReported(EventPayload):
     health_status: str
     errors: list[str]
     heartbeat_seconds: float
-    metrics: dict[str, Any]
+    # Figures about the service itself: uptime, outbox backlog, events consumed.
+    readings: dict[str, Any]
 
 
 class ModelRegistered(EventPayload):
