@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import secrets
 import shutil
 import sys
@@ -34,6 +35,7 @@ from typing import Any
 from uuid import UUID
 
 import aiohttp
+from pydantic import SecretStr
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -189,7 +191,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         decision_port=free_port(),
         alerts_port=free_port(),
         optimizer_port=free_port(),
-        internal_secret=secrets.token_hex(32),
+        internal_secret=SecretStr(secrets.token_hex(32)),
         rate_limit_per_minute=10**6,
         rate_limit_burst=10**6,
         heartbeat_seconds=5,
@@ -223,7 +225,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         failed = False
     finally:
         await _tear_down(platform, settings, args.database_server, database)
-        if failed:
+        if failed or args.keep_logs:
             print(f"service logs kept in {logs}", file=sys.stderr)
         else:
             shutil.rmtree(logs, ignore_errors=True)
@@ -294,13 +296,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=1,
         help=f"hours of data per POST; above {QUIET_HOURS} the earlier hours go unwatched",
     )
-    parser.add_argument("--database-server", default=LOCAL_DATABASE_URL)
-    parser.add_argument("--amqp-url", default=LOCAL_AMQP_URL)
+    # As the tests take them: any database on the server (the run creates its own), a broker.
+    parser.add_argument(
+        "--database-server", default=os.environ.get("ADPILOT_DATABASE_URL") or LOCAL_DATABASE_URL
+    )
+    parser.add_argument("--amqp-url", default=os.environ.get("ADPILOT_AMQP_URL") or LOCAL_AMQP_URL)
     parser.add_argument("--timeout", type=float, default=1800.0, help="seconds to wait in all")
     parser.add_argument(
         "--stall", type=float, default=120.0, help="seconds without progress before giving up"
     )
     parser.add_argument("--verbose", action="store_true", help="list every alert")
+    parser.add_argument("--keep-logs", action="store_true", help="keep the services' logs")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     if args.hours_per_request < 1:
