@@ -29,7 +29,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -56,25 +56,24 @@ from shared.pagination import MAX_LIMIT
 from tests.e2e.platform import Platform
 from tests.infra import LOCAL_AMQP_URL, LOCAL_DATABASE_URL, free_port, with_database
 
+HOUR = timedelta(hours=1)
+
 
 class BenchError(RuntimeError):
     """The run cannot go on; the message says why."""
 
 
 def batches(data: Sequence[NabSeries], hours_per_request: int) -> list[list[HourlyMetrics]]:
-    """Every row of every series, oldest hour first, ``hours_per_request`` hours a batch.
-
-    A batch spans that many distinct hours that have data (gaps are skipped, not sent).
-    """
-    by_hour: dict[datetime, list[HourlyMetrics]] = {}
-    for series in data:
-        for row in series.rows:
-            by_hour.setdefault(row.hour, []).append(row)
-    hours = sorted(by_hour)
-    out = []
-    for i in range(0, len(hours), hours_per_request):
-        out.append([row for hour in hours[i : i + hours_per_request] for row in by_hour[hour]])
-    return out
+    """Every row of every series, oldest hour first, a batch per ``hours_per_request`` hours
+    of the clock from the first hour on (a span with no data at all sends nothing)."""
+    rows = sorted((row for series in data for row in series.rows), key=lambda r: r.hour)
+    if not rows:
+        return []
+    first, span = rows[0].hour, hours_per_request * HOUR
+    spans: dict[int, list[HourlyMetrics]] = {}
+    for row in rows:
+        spans.setdefault((row.hour - first) // span, []).append(row)
+    return list(spans.values())
 
 
 async def _check_servers(server: str, amqp_url: str) -> None:
@@ -311,6 +310,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.hours_per_request < 1:
         parser.error("--hours-per-request must be at least 1")
+    if args.hours_per_request > QUIET_HOURS:
+        print(
+            f"note: the alerts service watches only the last {QUIET_HOURS} hours of each request",
+            file=sys.stderr,
+        )
     try:
         figures = asyncio.run(run(args))
     except (BenchError, DependencyUnavailable, BrokerUnavailable) as exc:

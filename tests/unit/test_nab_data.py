@@ -151,10 +151,12 @@ def test_scoring_with_nothing_to_score() -> None:
     assert (result.precision, result.recall) == (1.0, 1.0)
 
 
-def test_batches_go_oldest_first_a_few_hours_each_skipping_gaps() -> None:
+def test_batches_go_oldest_first_by_hours_of_the_clock_skipping_empty_spans() -> None:
     first = metric_rows(campaign_id_of("a"), {T0: 1.0, T0 + HOUR: 1.0}, per_thousand=False)
     second = metric_rows(
-        campaign_id_of("b"), {T0 + HOUR: 1.0, T0 + 5 * HOUR: 1.0}, per_thousand=False
+        campaign_id_of("b"),
+        {T0 + HOUR: 1.0, T0 + 3 * HOUR: 1.0, T0 + 6 * HOUR: 1.0},
+        per_thousand=False,
     )
     data = [
         NabSeries("a", first[0].campaign_id, first, []),
@@ -163,8 +165,11 @@ def test_batches_go_oldest_first_a_few_hours_each_skipping_gaps() -> None:
     plan = batches(data, 2)
     assert [[r.hour - T0 for r in rows] for rows in plan] == [
         [timedelta(0), HOUR, HOUR],
-        [5 * HOUR],
+        [3 * HOUR],
+        [6 * HOUR],  # hours 4 and 5 have no data: nothing is sent for them
     ]
+    assert batches(data, 1)[0] == [first[0]]
+    assert batches([], 3) == []
 
 
 def test_figure_names() -> None:
