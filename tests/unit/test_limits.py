@@ -126,7 +126,7 @@ def test_the_tightest_limit_holds_the_value_and_only_it_is_named() -> None:
     both = limits(budget=AmountLimits(ceiling=130, max_step_share=0.2))
     verdict = applied(check(Change("budget", 150.0), with_limits=both))
     assert verdict.change.value == pytest.approx(120.0)
-    assert verdict.clamps == (Clamp(Bound.STEP, pytest.approx(120.0)),)
+    assert [(c.bound, c.limit) for c in verdict.clamps] == [(Bound.STEP, pytest.approx(120.0))]
     looser_step = limits(budget=AmountLimits(ceiling=130, max_step_share=0.4))
     verdict = applied(check(Change("budget", 150.0), with_limits=looser_step))
     assert verdict.clamps == (Clamp(Bound.CEILING, 130.0),)
@@ -198,7 +198,7 @@ def _record(verdict: Apply, at: datetime, campaign_id: UUID = A) -> AppliedChang
 def test_the_daily_cap_holds_across_several_steps_in_one_day() -> None:
     # start at 100; 20% a step, 50% a day: 120, 144, then 150 (not 172.80), then nothing
     lim = limits(budget=AmountLimits(max_step_share=0.2, max_daily_share=0.5))
-    current, history = state(budget=100.0), []
+    current, history = state(budget=100.0), list[AppliedChange]()
     expected = [100.0 * 1.2, 100.0 * 1.2 * 1.2, 100.0 * 1.5]
     got = []
     for i in range(len(expected)):
@@ -293,7 +293,9 @@ def test_low_confidence_needs_approval_of_the_already_clamped_change() -> None:
     assert verdict.reason is RefusalReason.NEEDS_APPROVAL
     assert verdict.proposed is not None
     assert verdict.proposed.change.value == pytest.approx(120.0)
-    assert verdict.proposed.clamps == (Clamp(Bound.STEP, pytest.approx(120.0)),)
+    assert [(c.bound, c.limit) for c in verdict.proposed.clamps] == [
+        (Bound.STEP, pytest.approx(120.0))
+    ]
     assert isinstance(check(Change("budget", 150.0), confidence=70, with_limits=lim), Apply)
 
 

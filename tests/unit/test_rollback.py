@@ -9,7 +9,7 @@ import pytest
 
 from services.optimizer.applied import AppliedChange
 from services.optimizer.rollback import RollbackConflict, RollbackPlan, plan_rollback
-from shared.connectors.base import Change, InvalidChange
+from shared.connectors.base import Change, ChangeKind, InvalidChange
 from shared.contracts.enums import RollbackConflictKind
 
 A = UUID(int=0xA)
@@ -23,7 +23,7 @@ def change(
     after: float | str,
     hours: float,
     *,
-    kind: str = "budget",
+    kind: ChangeKind = "budget",
     entity: UUID = A,
     rollback_of: UUID | None = None,
 ) -> AppliedChange:
@@ -34,7 +34,7 @@ def change(
         before,
         after,
         T0 + hours * HOUR,
-        rollback_of,  # type: ignore[arg-type]
+        rollback_of,
     )
 
 
