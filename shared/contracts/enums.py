@@ -95,3 +95,73 @@ class AlertStatus(StrEnum):
     ACKNOWLEDGED = "acknowledged"
     RESOLVED = "resolved"
     DISMISSED = "dismissed"
+
+
+class RuleMetric(StrEnum):
+    """What an automation rule's comparison can read: a campaign's performance over a
+    timeframe, or one of its settings as they stand now."""
+
+    IMPRESSIONS = "impressions"
+    CLICKS = "clicks"
+    CONVERSIONS = "conversions"
+    SPEND = "spend"
+    REVENUE = "revenue"
+    CTR = "ctr"
+    CVR = "cvr"
+    CPC = "cpc"
+    CPA = "cpa"
+    ROAS = "roas"
+    BUDGET_UTILISATION = "budget_utilisation"
+    DAILY_BUDGET = "daily_budget"
+    BID = "bid"
+
+    @property
+    def is_setting(self) -> bool:
+        """A setting has one current value; everything else needs a timeframe."""
+        return self in (RuleMetric.DAILY_BUDGET, RuleMetric.BID)
+
+
+class Comparator(StrEnum):
+    GT = ">"
+    GE = ">="
+    LT = "<"
+    LE = "<="
+    EQ = "=="
+    NE = "!="
+
+
+class RuleActionType(StrEnum):
+    """What an automation rule does when its conditions match."""
+
+    PAUSE = "pause"
+    RESUME = "resume"
+    CHANGE = "change"
+    NOTIFY = "notify"
+
+
+class Bound(StrEnum):
+    """A safety limit that cut a change short."""
+
+    FLOOR = "floor"
+    CEILING = "ceiling"
+    STEP = "step"
+    DAILY_CAP = "daily_cap"
+
+
+class RefusalReason(StrEnum):
+    """Why the optimizer did not apply a change on its own."""
+
+    NO_CHANGE = "no_change"
+    COOLDOWN = "cooldown"
+    AT_LIMIT = "at_limit"
+    DAILY_CAP_REACHED = "daily_cap_reached"
+    NEEDS_APPROVAL = "needs_approval"
+    INVALID_INPUT = "invalid_input"
+
+
+class RollbackConflictKind(StrEnum):
+    """Why undoing a change would overwrite something a person did not ask to overwrite."""
+
+    LATER_CHANGE = "later_change"
+    ALREADY_ROLLED_BACK = "already_rolled_back"
+    CHANGED_ELSEWHERE = "changed_elsewhere"

@@ -1,0 +1,392 @@
+"""Safety limits: how far, how often and on how much confidence the optimizer may change a
+setting without a person.
+
+Pure functions over plain data; no I/O. The service merges a rule's ``safety_limits``
+into the tenant's (:func:`merge_limits`), and asks :func:`clamp` what to do with each
+desired change. ``clamp`` never raises: odd input is a refusal that says what was odd,
+because a safety check that crashes would leave the change to whatever runs next.
+
+The limits, and how each one reads:
+
+- ``floor`` / ``ceiling`` per kind (budget, bid, audience): a change never takes the
+  value past them. A value already outside (set by hand on the platform) is left
+  alone unless the change moves it back towards the range.
+- ``max_step_share``: one change moves the value at most this share of its current
+  value (0.2: from 100 to anywhere in [80, 120]).
+- ``max_daily_share``: over one day the value stays within this share of the day's
+  starting value (the ``before`` of the day's first change to that setting, or the
+  current value if there was none). It bounds the distance from the start, not the sum
+  of the moves, so a change back towards the start is never blocked and an undo stays
+  possible; changes going back and forth are the cooldown's business.
+- ``cooldown_hours``: after any applied change to an entity, nothing more is changed on
+  it for this long, so the next decision sees the effect of the last one in the
+  metrics.
+- ``min_confidence`` (0-100): a change decided with less confidence waits for a person.
+
+Pause and resume are not moved by amounts, so only the cooldown and the confidence gate
+apply to them.
+
+Limits only ever shorten a move: a change never goes further than asked and never the
+other way. Values are rounded towards the current value (budgets to cents, multipliers
+to four decimals) so that rounding never takes a value past a limit.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Annotated, Any, Literal, TypeGuard
+
+from pydantic import AllowInfNan, BaseModel, ConfigDict, Field, Strict, model_validator
+
+from services.optimizer.applied import AppliedChange, current_value, digits, same_value
+from shared.connectors.base import CampaignState, Change
+from shared.contracts.enums import Bound, RefusalReason
+
+AmountKind = Literal["budget", "bid", "audience"]
+AMOUNT_KINDS: tuple[AmountKind, ...] = ("budget", "bid", "audience")
+
+_Amount = Annotated[float, Strict(), AllowInfNan(False), Field(ge=0)]
+_Share = Annotated[float, Strict(), AllowInfNan(False), Field(gt=0)]
+# A month: beyond it a cooldown is a switch-off, which is what ``is_active`` is for.
+_CooldownHours = Annotated[float, Strict(), AllowInfNan(False), Field(ge=0, le=720)]
+_Confidence = Annotated[float, Strict(), AllowInfNan(False), Field(ge=0, le=100)]
+
+
+class _LimitsModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class AmountLimits(_LimitsModel):
+    """The limits on one numeric setting; ``None`` means no such limit."""
+
+    floor: _Amount | None = None
+    ceiling: _Amount | None = None
+    max_step_share: _Share | None = None
+    max_daily_share: _Share | None = None
+
+    @model_validator(mode="after")
+    def _floor_under_ceiling(self) -> AmountLimits:
+        if self.floor is not None and self.ceiling is not None and self.floor > self.ceiling:
+            raise ValueError(f"floor {self.floor:g} is above ceiling {self.ceiling:g}")
+        return self
+
+
+class SafetyLimits(_LimitsModel):
+    """A tenant's limits, or a rule's overrides of them (the JSON ``safety_limits``)."""
+
+    budget: AmountLimits = AmountLimits()
+    bid: AmountLimits = AmountLimits()
+    audience: AmountLimits = AmountLimits()
+    cooldown_hours: _CooldownHours = 0.0
+    min_confidence: _Confidence = 0.0
+
+    def for_kind(self, kind: AmountKind) -> AmountLimits:
+        limits: AmountLimits = getattr(self, kind)
+        return limits
+
+
+# What a tenant gets before it sets its own. The steps match the decision policy's largest
+# steps (20% budget, 15% bid, x1.2 audience); a day allows a little over two such steps;
+# six hours is about the least in which hourly metrics show what a change did.
+DEFAULT_LIMITS = SafetyLimits(
+    budget=AmountLimits(max_step_share=0.2, max_daily_share=0.5),
+    bid=AmountLimits(max_step_share=0.15, max_daily_share=0.3),
+    audience=AmountLimits(max_step_share=0.2, max_daily_share=0.5),
+    cooldown_hours=6.0,
+    min_confidence=70.0,
+)
+
+
+def merge_limits(default: SafetyLimits, override: SafetyLimits | None) -> SafetyLimits:
+    """The tenant's limits with a rule's overrides laid over them, field by field.
+
+    Only the fields the rule gives take effect; a ``null`` in the rule removes nothing,
+    so a rule can change a tenant's limit but never silently drop it. Raises pydantic's
+    ``ValidationError`` when the result contradicts itself (a rule's floor above the
+    tenant's ceiling), so the rule is refused when it is saved, not when it fires.
+    """
+    merged = default.model_dump()
+    if override is not None:
+        for key, value in override.model_dump(exclude_unset=True, exclude_none=True).items():
+            if isinstance(value, dict):
+                merged[key].update(value)
+            else:
+                merged[key] = value
+    return SafetyLimits.model_validate(merged)
+
+
+# --- verdicts ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Clamp:
+    """``bound`` held the value at ``limit`` (the furthest it allowed in that direction)."""
+
+    bound: Bound
+    limit: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"bound": str(self.bound), "limit": self.limit}
+
+
+@dataclass(frozen=True, slots=True)
+class Apply:
+    """Apply ``change``; ``before`` is what it replaces, ``requested`` what was asked for."""
+
+    change: Change
+    before: float | str
+    requested: float | str
+    clamps: tuple[Clamp, ...] = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "verdict": "apply",
+            "kind": self.change.kind,
+            "before": self.before,
+            "after": self.change.value,
+            "requested": self.requested,
+            "clamps": [c.as_dict() for c in self.clamps],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """Not applied on its own, and why.
+
+    ``proposed`` (under :attr:`RefusalReason.NEEDS_APPROVAL`) is the change, limits
+    already applied, that a person is asked to approve; ``clamps`` (under ``AT_LIMIT``
+    and ``DAILY_CAP_REACHED``) are the bounds that left no room.
+    """
+
+    reason: RefusalReason
+    detail: str
+    proposed: Apply | None = None
+    clamps: tuple[Clamp, ...] = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "verdict": "refuse",
+            "reason": str(self.reason),
+            "detail": self.detail,
+            "proposed": self.proposed.as_dict() if self.proposed else None,
+            "clamps": [c.as_dict() for c in self.clamps],
+        }
+
+
+Verdict = Apply | Refusal
+
+
+def clamp(
+    desired: Change,
+    current: CampaignState,
+    history_today: Sequence[AppliedChange],
+    last_change_at: datetime | None,
+    confidence: float,
+    limits: SafetyLimits,
+    now: datetime,
+) -> Verdict:
+    """What may be applied of ``desired`` on the campaign now in state ``current``.
+
+    ``history_today`` holds the changes applied to the campaign since the start of the
+    day (the caller's day, in the account's time zone); entries for other entities or
+    settings are ignored. ``last_change_at`` is when any setting of the campaign last
+    changed. ``confidence`` is 0-100.
+
+    Checks run cheapest-to-clear last: nothing to change, then the cooldown, then the
+    amount limits, then the confidence gate, so a person is only asked to approve a
+    change that the limits would let through.
+    """
+    try:
+        problem = _odd_input(
+            desired, current, history_today, last_change_at, confidence, limits, now
+        )
+        if problem is not None:
+            return Refusal(RefusalReason.INVALID_INPUT, problem)
+        return _verdict(desired, current, history_today, last_change_at, confidence, limits, now)
+    except (TypeError, ValueError, ArithmeticError) as exc:
+        # The checks above should leave nothing to raise; if odd input still gets through,
+        # the answer is still a refusal, never an exception in the caller's apply loop.
+        return Refusal(RefusalReason.INVALID_INPUT, f"cannot check this change: {exc}")
+
+
+def _verdict(
+    desired: Change,
+    current: CampaignState,
+    history_today: Sequence[AppliedChange],
+    last_change_at: datetime | None,
+    confidence: float,
+    limits: SafetyLimits,
+    now: datetime,
+) -> Verdict:
+    kind = desired.kind
+    before = current_value(current, kind)
+    if same_value(kind, desired.value, before):
+        return Refusal(RefusalReason.NO_CHANGE, f"{kind} is already {before}")
+
+    if last_change_at is not None and limits.cooldown_hours > 0:
+        ends = last_change_at + timedelta(hours=limits.cooldown_hours)
+        # A last change stamped in the future (clock skew) keeps the cooldown on: when in
+        # doubt, wait.
+        if now < ends:
+            return Refusal(
+                RefusalReason.COOLDOWN,
+                f"last change at {last_change_at.isoformat()}; the "
+                f"{limits.cooldown_hours:g}-hour cooldown ends at {ends.isoformat()}",
+            )
+
+    proposal: Verdict
+    if kind == "status":
+        proposal = Apply(desired, before, desired.value)
+    else:
+        start = _day_start(kind, current, history_today, float(before))
+        proposal = _bounded(desired, float(before), start, limits.for_kind(kind))
+        if isinstance(proposal, Refusal):
+            return proposal
+
+    if confidence < limits.min_confidence:
+        return Refusal(
+            RefusalReason.NEEDS_APPROVAL,
+            f"confidence {confidence:g} is under {limits.min_confidence:g}",
+            proposed=proposal,
+        )
+    return proposal
+
+
+def _day_start(
+    kind: str, current: CampaignState, history_today: Sequence[AppliedChange], now_value: float
+) -> float:
+    todays = [h for h in history_today if h.entity_id == current.campaign_id and h.kind == kind]
+    if not todays:
+        return now_value
+    return float(min(todays, key=lambda h: h.applied_at).before)
+
+
+def _bounded(desired: Change, now_value: float, start: float, limits: AmountLimits) -> Verdict:
+    """``desired`` shortened to the tightest limit between the current value and it."""
+    kind = desired.kind
+    want = float(desired.value)
+    up = want > now_value
+    sign = 1.0 if up else -1.0
+    candidates: list[tuple[Bound, float]] = []
+    edge = limits.ceiling if up else limits.floor
+    if edge is not None:
+        candidates.append((Bound.CEILING if up else Bound.FLOOR, edge))
+    if limits.max_step_share is not None:
+        candidates.append((Bound.STEP, now_value * (1.0 + sign * limits.max_step_share)))
+    if limits.max_daily_share is not None:
+        candidates.append((Bound.DAILY_CAP, start * (1.0 + sign * limits.max_daily_share)))
+
+    def short_of(a: float, b: float) -> bool:
+        return a < b if up else a > b
+
+    target = want
+    for _, limit in candidates:
+        if short_of(limit, target):
+            target = limit
+    # Only the limits that hold the value where it ends up are named (several when they
+    # agree); a looser one that also lay short of the request changed nothing.
+    clamps = tuple(
+        Clamp(bound, limit)
+        for bound, limit in candidates
+        if target != want and math.isclose(limit, target, rel_tol=1e-12, abs_tol=1e-12)
+    )
+    value = _round_towards(target, kind, up)
+    current_rounded = round(now_value, digits(kind))
+    if not short_of(current_rounded, value):
+        blocking = tuple(
+            Clamp(bound, limit)
+            for bound, limit in candidates
+            if not short_of(current_rounded, limit)
+        )
+        bounds = {c.bound for c in blocking}
+        # A floor or ceiling stays until someone moves it; a spent daily cap clears
+        # tomorrow. The reason says which, so the caller knows whether to try again.
+        if bounds & {Bound.FLOOR, Bound.CEILING}:
+            reason = RefusalReason.AT_LIMIT
+        elif Bound.DAILY_CAP in bounds:
+            reason = RefusalReason.DAILY_CAP_REACHED
+        else:
+            reason = RefusalReason.AT_LIMIT
+        named = ", ".join(f"{c.bound} {c.limit:g}" for c in blocking)
+        return Refusal(
+            reason,
+            f"{kind} {now_value:g} cannot move towards {want:g}: {named}",
+            clamps=blocking,
+        )
+    return Apply(Change(kind, value), now_value, want, clamps)
+
+
+def _round_towards(value: float, kind: str, up: bool) -> float:
+    """``value`` at the setting's precision, rounded back towards where the move started."""
+    scale = 10 ** digits(kind)
+    scaled = value * scale
+    nearest = round(scaled)
+    # Float noise (172.79999999999998) is not a real fraction of a cent.
+    if math.isclose(scaled, nearest, rel_tol=1e-9, abs_tol=1e-6):
+        return nearest / scale
+    return (math.floor(scaled) if up else math.ceil(scaled)) / scale
+
+
+def _odd_input(
+    desired: object,
+    current: object,
+    history_today: object,
+    last_change_at: object,
+    confidence: object,
+    limits: object,
+    now: object,
+) -> str | None:
+    """What is wrong with the input, in words, or None."""
+    if not isinstance(desired, Change):
+        return f"desired must be a Change, got {type(desired).__name__}"
+    if not isinstance(current, CampaignState):
+        return f"current must be a CampaignState, got {type(current).__name__}"
+    if not isinstance(limits, SafetyLimits):
+        return f"limits must be SafetyLimits, got {type(limits).__name__}"
+    if not _aware(now):
+        return "now must be a timezone-aware datetime"
+    if last_change_at is not None and not _aware(last_change_at):
+        return "last_change_at must be a timezone-aware datetime or None"
+    if not _finite(confidence) or not 0 <= confidence <= 100:
+        return f"confidence must be a number in [0, 100], got {confidence!r}"
+    if not _finite(limits.cooldown_hours) or limits.cooldown_hours < 0:
+        return f"cooldown_hours must be a non-negative number, got {limits.cooldown_hours!r}"
+    if not _finite(limits.min_confidence):
+        return f"min_confidence must be a number, got {limits.min_confidence!r}"
+    kind = desired.kind
+    if kind == "status":
+        return None
+    before = current_value(current, kind)
+    if not _finite(before) or before < 0:
+        return f"current {kind} must be a non-negative number, got {before!r}"
+    amount = limits.for_kind(kind)
+    for name in ("floor", "ceiling", "max_step_share", "max_daily_share"):
+        value = getattr(amount, name)
+        if value is not None and (not _finite(value) or value < 0):
+            return f"{kind} {name} must be a non-negative number, got {value!r}"
+    if amount.floor is not None and amount.ceiling is not None and amount.floor > amount.ceiling:
+        return f"{kind} floor {amount.floor:g} is above its ceiling {amount.ceiling:g}"
+    if not isinstance(history_today, Sequence):
+        return "history_today must be a sequence of AppliedChange"
+    for entry in history_today:
+        if not isinstance(entry, AppliedChange):
+            return f"history_today holds a {type(entry).__name__}, not an AppliedChange"
+        if entry.entity_id != current.campaign_id or entry.kind != kind:
+            continue
+        if not _aware(entry.applied_at):
+            return f"change {entry.change_id} has no timezone on applied_at"
+        if not _finite(entry.before) or entry.before < 0:
+            return f"change {entry.change_id} has a {kind} before of {entry.before!r}"
+    return None
+
+
+def _aware(value: object) -> bool:
+    return isinstance(value, datetime) and value.utcoffset() is not None
+
+
+def _finite(value: object) -> TypeGuard[float]:
+    # bool is an int subclass; True as a confidence is always a caller bug
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
