@@ -497,9 +497,9 @@ def test_a_conversion_collapse_named_for_its_outage_acts_as_the_drop_did() -> No
     by_incident = decide([view(A, last=BROKEN_LAST, alerts=(collapse,), risks=(TRACKING_HIGH,))])
     assert only(by_incident).action_taken == only(by_kind).action_taken == "pause_campaign"
     assert "Conversion tracking looks broken" in only(by_incident).rationale
-    assert "tracking_outage (critical, with conversions_down, cvr_down)" in only(
-        by_incident
-    ).rationale
+    assert (
+        "tracking_outage (critical, with conversions_down, cvr_down)" in only(by_incident).rationale
+    )
 
 
 def test_cpc_figures_of_an_incident_are_used_only_when_cpc_is_its_cause() -> None:
