@@ -1,7 +1,15 @@
-"""Alerts and risks in PostgreSQL: the alert rule's decisions persisted, one open risk per kind.
+"""Alerts and risks in PostgreSQL: one row per incident, one open risk per kind.
 
-What happens to an alert is decided by :mod:`services.alerts.alert_lifecycle`; this module
-reads the state it needs, under row locks, and writes the outcome.
+What happens to an incident is decided by :mod:`services.alerts.incidents` (which kinds
+belong together, which open incident a group continues) and
+:mod:`services.alerts.alert_lifecycle` (open, escalate, resolve); this module reads the
+state they need, under locks, and writes the outcome.
+
+An incident's ``alert_key`` is its primary kind when it opened, and stays: the primary may
+become more specific later (``evidence.primary`` and the events' ``kind`` say what it is
+now). A new incident opens only when no open one of its campaign shares a kind with it,
+so no open incident holds its primary: the key is unique among a campaign's open alerts,
+as a partial unique index keeps it.
 """
 
 from __future__ import annotations
@@ -12,32 +20,33 @@ from uuid import UUID
 
 import asyncpg
 
-from services.alerts.alert_lifecycle import AlertState, QuietHour, Sighting, Transition, advance
-from services.alerts.findings import Finding
+from services.alerts.alert_lifecycle import AlertState, QuietHour, Transition, advance
+from services.alerts.incidents import Incident, OpenIncident, fold
 from services.alerts.risk import RiskAssessment
-from shared.contracts.alerts import ALERTS, RISKS
+from shared.contracts.alerts import ALERTS, RISKS, incident_kinds
 from shared.contracts.enums import Severity
 
 # ``updated_at`` is stamped with clock_timestamp(), not now(): copies elsewhere keep the
 # newest version of an alert by it, and now() is when a (possibly long) transaction began.
 
-# Alerts the detector raised and nobody has closed: at most one per campaign and kind
-# (a partial unique index holds it).
+# Incidents the detector raised and nobody has closed.
 _OPEN = "status IN ('active', 'acknowledged') AND alert_key IS NOT NULL"
 _STATE = """id, severity, coalesce(first_seen_hour, created_at) AS first_seen_hour,
             coalesce(last_seen_hour, created_at) AS last_seen_hour, occurrences"""
-# Another transaction opening the same alert between our read and our insert sends us
-# round again, to fold into theirs; a third round would mean something else is wrong.
-_ATTEMPTS = 3
+# Which open incident a group continues depends on all of the campaign's open incidents,
+# and a new one is a row that does not exist yet: groups of one campaign take turns
+# under this advisory lock (second key: tenant and campaign), held to the commit.
+INCIDENT_LOCK = 0x41494E43
 
 
 class Raised(NamedTuple):
-    """What a finding did: the alert it opened or updated, and any alert it closed."""
+    """What a group of findings did: the incident it opened or updated, and any incident
+    it closed."""
 
     alert: dict[str, Any]
     created: bool
-    # An open alert already past its quiet period, resolved before the new one opened.
-    resolved: dict[str, Any] | None
+    # Open incidents already past their quiet period, resolved first.
+    resolved: list[dict[str, Any]]
 
 
 def _state(row: asyncpg.Record) -> AlertState:
@@ -49,86 +58,109 @@ def _state(row: asyncpg.Record) -> AlertState:
     )
 
 
-async def raise_or_update(
-    conn: asyncpg.Connection, tenant_id: UUID, campaign_id: UUID, finding: Finding, hour: datetime
-) -> Raised:
-    """Persist what :func:`alert_lifecycle.advance` makes of ``finding`` seen in ``hour``.
+def event_payload(alert: dict[str, Any], campaign_id: UUID) -> dict[str, Any]:
+    """An incident row as its events carry it: with its primary kind, metric and symptoms."""
+    primary, symptoms = incident_kinds(alert.get("evidence"))
+    evidence = alert.get("evidence") or {}
+    return {
+        **alert,
+        "campaign_id": campaign_id,
+        "kind": primary or alert.get("alert_key"),
+        "symptoms": symptoms,
+        "metric": evidence.get("metric") if isinstance(evidence, dict) else None,
+    }
 
-    The open alert of the finding's kind is read under a row lock, so concurrent findings
-    for it take turns; every outcome refreshes the text and evidence.
-    """
-    content = finding.content
-    sighting = Sighting(hour, Severity(content.severity))
-    resolved: dict[str, Any] | None = None
-    for _ in range(_ATTEMPTS):
-        current = await conn.fetchrow(
-            f"""SELECT {_STATE} FROM ai_smart_alerts
-                WHERE tenant_id = $1 AND affected_entity_id = $2 AND alert_key = $3 AND {_OPEN}
-                FOR UPDATE""",
-            tenant_id,
-            campaign_id,
-            finding.key,
+
+async def raise_or_update(
+    conn: asyncpg.Connection,
+    tenant_id: UUID,
+    campaign_id: UUID,
+    found: Incident,
+    hour: datetime,
+) -> Raised:
+    """Persist what :func:`incidents.fold` makes of ``found``, one cause's findings in
+    ``hour``: the open incident sharing a kind with it goes on (perhaps worse, perhaps
+    under a more specific primary), or a new one opens. Every outcome refreshes the
+    evidence, and the text when the primary was seen."""
+    await conn.execute(
+        "SELECT pg_advisory_xact_lock($1, hashtext($2))",
+        INCIDENT_LOCK,
+        f"{tenant_id}:{campaign_id}",
+    )
+    rows = await conn.fetch(
+        f"""SELECT {_STATE}, evidence, title, description FROM ai_smart_alerts
+            WHERE tenant_id = $1 AND affected_entity_id = $2 AND {_OPEN}
+            ORDER BY id FOR UPDATE""",
+        tenant_id,
+        campaign_id,
+    )
+    open_incidents = [
+        OpenIncident(
+            r["id"], _state(r), Incident.stored(r["evidence"] or {}, r["title"], r["description"])
         )
-        step = advance(_state(current) if current is not None else None, sighting)
-        if step.resolved is not None and current is not None:
-            (resolved,) = await _resolve(conn, tenant_id, [current["id"]])
-        assert step.state is not None
-        if step.transition is Transition.OPEN:
-            row = await conn.fetchrow(
-                f"""INSERT INTO ai_smart_alerts (
-                        tenant_id, alert_type, severity, title, description, affected_entity_type,
-                        affected_entity_id, recommended_actions, alert_key, evidence,
-                        first_seen_hour, last_seen_hour, occurrences)
-                    VALUES ($1, $2, $3, $4, $5, 'campaign', $6, $7, $8, $9, $10, $11, $12)
-                    ON CONFLICT (tenant_id, affected_entity_id, alert_key) WHERE {_OPEN}
-                    DO NOTHING
-                    RETURNING {ALERTS.select_list}""",
-                tenant_id,
-                content.alert_type,
-                step.state.severity,
-                content.title[:200],
-                content.description,
-                campaign_id,
-                content.recommended_actions,
-                finding.key,
-                finding.evidence,
-                step.state.first_seen_hour,
-                step.state.last_seen_hour,
-                step.state.occurrences,
-            )
-            if row is None:
-                continue
-            return Raised(dict(row), True, resolved)
-        assert current is not None
+        for r in rows
+    ]
+    folded = fold(open_incidents, found, hour)
+    step, incident = folded.step, folded.incident
+    assert step.state is not None
+    resolved = await _resolve(conn, tenant_id, [o.ref for o in folded.resolved])
+    content = incident.content
+    if step.transition is Transition.OPEN:
+        assert content is not None
         row = await conn.fetchrow(
-            f"""UPDATE ai_smart_alerts SET severity = $2, title = $3, description = $4,
-                       recommended_actions = $5, evidence = $6, occurrences = $7,
-                       last_seen_hour = $8, updated_at = clock_timestamp()
-                WHERE id = $1
+            f"""INSERT INTO ai_smart_alerts (
+                    tenant_id, alert_type, severity, title, description, affected_entity_type,
+                    affected_entity_id, recommended_actions, alert_key, evidence,
+                    first_seen_hour, last_seen_hour, occurrences)
+                VALUES ($1, $2, $3, $4, $5, 'campaign', $6, $7, $8, $9, $10, $11, $12)
                 RETURNING {ALERTS.select_list}""",
-            current["id"],
+            tenant_id,
+            content.alert_type,
             step.state.severity,
-            content.title[:200],
-            content.description,
+            incident.primary.title[:200],
+            incident.primary.description,
+            campaign_id,
             content.recommended_actions,
-            finding.evidence,
-            step.state.occurrences,
+            incident.kind,
+            incident.evidence(),
+            step.state.first_seen_hour,
             step.state.last_seen_hour,
+            step.state.occurrences,
         )
         assert row is not None
-        return Raised(dict(row), False, resolved)
-    raise RuntimeError(f"alert {finding.key} on campaign {campaign_id} kept changing underneath")
+        return Raised(dict(row), True, resolved)
+    assert folded.continued is not None
+    # Without the primary's finding this hour, its type and next steps stay as stored.
+    row = await conn.fetchrow(
+        f"""UPDATE ai_smart_alerts SET severity = $2, title = $3, description = $4,
+                   alert_type = coalesce($5, alert_type),
+                   recommended_actions = coalesce($6, recommended_actions), evidence = $7,
+                   occurrences = $8, last_seen_hour = $9, updated_at = clock_timestamp()
+            WHERE id = $1
+            RETURNING {ALERTS.select_list}""",
+        folded.continued.ref,
+        step.state.severity,
+        incident.primary.title[:200],
+        incident.primary.description,
+        content.alert_type if content is not None else None,
+        content.recommended_actions if content is not None else None,
+        incident.evidence(),
+        step.state.occurrences,
+        step.state.last_seen_hour,
+    )
+    assert row is not None
+    return Raised(dict(row), False, resolved)
 
 
 async def resolve_quiet(
     conn: asyncpg.Connection, tenant_id: UUID, campaign_id: UUID, hour: datetime
 ) -> list[dict[str, Any]]:
-    """Resolve the detector's alerts that ``hour``, the newest hour of data, leaves quiet long
-    enough: the campaign recovered."""
+    """Resolve the incidents that ``hour``, the newest hour of data, leaves quiet long
+    enough (none of their kinds seen): the campaign recovered."""
     rows = await conn.fetch(
         f"""SELECT {_STATE} FROM ai_smart_alerts
             WHERE tenant_id = $1 AND affected_entity_id = $2 AND {_OPEN}
-            FOR UPDATE""",
+            ORDER BY id FOR UPDATE""",
         tenant_id,
         campaign_id,
     )
@@ -154,18 +186,20 @@ async def _resolve(
     return [dict(r) for r in rows]
 
 
-async def open_alert_keys(
+async def open_alert_kinds(
     conn: asyncpg.Connection, tenant_id: UUID, campaign_id: UUID
 ) -> list[str]:
-    return [
-        r["alert_key"]
-        for r in await conn.fetch(
-            f"""SELECT alert_key FROM ai_smart_alerts
-                WHERE tenant_id = $1 AND affected_entity_id = $2 AND {_OPEN}""",
-            tenant_id,
-            campaign_id,
-        )
-    ]
+    """Every kind the campaign's open incidents cover, primaries and symptoms."""
+    kinds: list[str] = []
+    for r in await conn.fetch(
+        f"""SELECT alert_key, evidence FROM ai_smart_alerts
+            WHERE tenant_id = $1 AND affected_entity_id = $2 AND {_OPEN}""",
+        tenant_id,
+        campaign_id,
+    ):
+        primary, symptoms = incident_kinds(r["evidence"])
+        kinds.extend([primary or r["alert_key"], *symptoms])
+    return sorted(set(kinds))
 
 
 ELEVATED = tuple(level for level in Severity if level.rank > Severity.LOW.rank)

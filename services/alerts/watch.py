@@ -1,4 +1,5 @@
-"""The alerts service's reaction to new metrics: store, detect, alert, assess risk."""
+"""The alerts service's reaction to new metrics: store, detect, group into incidents, alert,
+assess risk."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import asyncpg
 from services.alerts import store
 from services.alerts.alert_lifecycle import QUIET_HOURS
 from services.alerts.findings import findings_at, lookback
+from services.alerts.incidents import group
 from services.alerts.risk import assess
 from shared.consumer import Subscriptions
 from shared.contracts import alerts as c
@@ -71,22 +73,16 @@ async def _watch_campaign(
         return
     history = await load_history(conn, tenant, [campaign_id], present[0] - lookback(), newest)
     for hour in present:
-        for finding in findings_at(history, hour):
-            raised = await store.raise_or_update(conn, tenant, campaign_id, finding, hour)
-            if raised.resolved is not None:
-                await _emit_resolved(conn, event, campaign_id, raised.resolved)
-            payload = {
-                **raised.alert,
-                "campaign_id": campaign_id,
-                "kind": finding.key,
-                "metric": finding.metric,
-                "evidence": finding.evidence,
-            }
+        # One incident per cause: the findings one cause raised, primary and symptoms.
+        for incident in group(findings_at(history, hour)):
+            raised = await store.raise_or_update(conn, tenant, campaign_id, incident, hour)
+            for resolved in raised.resolved:
+                await _emit_resolved(conn, event, campaign_id, resolved)
             await _emit(
                 conn,
                 event,
                 c.ALERT_RAISED if raised.created else c.ALERT_UPDATED,
-                payload,
+                store.event_payload(raised.alert, campaign_id),
             )
     # Only a batch that reaches the newest stored hour speaks for how things are now.
     if hours[-1] < newest:
@@ -99,7 +95,7 @@ async def _watch_campaign(
 async def _emit_resolved(
     conn: asyncpg.Connection, cause: Envelope, campaign_id: UUID, alert: dict[str, Any]
 ) -> None:
-    payload = {**alert, "campaign_id": campaign_id, "resolution": "auto"}
+    payload = {**store.event_payload(alert, campaign_id), "resolution": "auto"}
     await _emit(conn, cause, c.ALERT_RESOLVED, payload)
 
 
@@ -112,7 +108,7 @@ async def _assess_risks(
 ) -> None:
     tenant = event.tenant_id
     recent = [r for r in history if r.hour > hour - RISK_WINDOW]
-    open_kinds = await store.open_alert_keys(conn, tenant, campaign_id)
+    open_kinds = await store.open_alert_kinds(conn, tenant, campaign_id)
     assessments = assess(campaign_id, recent, hour + HOUR, open_kinds)
     risks = []
     for risk in assessments:

@@ -87,7 +87,7 @@ async def _gather(conn: asyncpg.Connection, tenant: UUID) -> dict[str, Any]:
     campaign_ids = await campaigns_since(conn, tenant, now_hour - ACTIVE_WINDOW)
     history = await load_history(conn, tenant, campaign_ids, now_hour - HISTORY, now_hour)
     alerts = await conn.fetch(
-        """SELECT alert_id, campaign_id, kind, metric, severity, observed, baseline
+        """SELECT alert_id, campaign_id, kind, symptoms, metric, severity, observed, baseline
            FROM alert_view WHERE tenant_id = $1 AND status IN ('active', 'acknowledged')""",
         tenant,
     )
@@ -126,6 +126,7 @@ def build_views(state: dict[str, Any]) -> list[policy.CampaignView]:
             policy.AlertView(
                 alert_id=a["alert_id"],
                 kind=a["kind"] or "",
+                symptoms=tuple(a.get("symptoms") or ()),
                 metric=a["metric"] or "",
                 severity=a["severity"],
                 observed=a["observed"],

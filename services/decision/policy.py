@@ -5,7 +5,9 @@ Pure functions over plain data; no I/O. The cycle gathers a
 risks), calls :func:`decide`, and persists the returned decisions.
 
 Rules, in priority order; the first rule that applies to a campaign decides
-for it, so a campaign gets at most one decision per cycle:
+for it, so a campaign gets at most one decision per cycle. An open alert is an
+incident, and a rule asking for a kind of alert (say ``cvr_down``) is answered
+by any incident whose primary or symptoms include it:
 
 1. ``tracking`` - a tracking outage, a critical conversion/CVR drop or a
    high tracking-loss risk while the campaign keeps spending. Pause when a
@@ -179,7 +181,10 @@ def summarise(campaign_id: UUID, rows: Sequence[HourlyMetrics], now: datetime) -
 
 @dataclass(frozen=True, slots=True)
 class AlertView:
-    """An open alert as the policy needs it; ``observed``/``baseline`` are in metric units."""
+    """An open alert as the policy needs it: an incident, whose ``kind`` is the primary
+    cause and ``symptoms`` the other kinds it moved. It is evidence for each of its
+    ``kinds``, at its (worst) ``severity``; ``observed``/``baseline`` are the primary's,
+    in units of ``metric``."""
 
     alert_id: UUID
     kind: str
@@ -187,11 +192,20 @@ class AlertView:
     severity: str
     observed: float | None = None
     baseline: float | None = None
+    symptoms: tuple[str, ...] = ()
+
+    @property
+    def kinds(self) -> frozenset[str]:
+        return frozenset({self.kind, *self.symptoms})
+
+    def covers(self, kinds: Iterable[str]) -> bool:
+        return not self.kinds.isdisjoint(kinds)
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "alert_id": str(self.alert_id),
             "kind": self.kind,
+            "symptoms": list(self.symptoms),
             "metric": self.metric,
             "severity": self.severity,
             "observed": self.observed,
@@ -434,8 +448,8 @@ def _tracking_rule(view: CampaignView, p: PolicyParams) -> _Plan | None:
     triggers = tuple(
         a
         for a in view.alerts
-        if a.kind in _TRACKING_KINDS
-        or (a.kind in _CONVERSION_KINDS and a.severity in _SEVERE_CONVERSION_DROP)
+        if a.covers(_TRACKING_KINDS)
+        or (a.covers(_CONVERSION_KINDS) and a.severity in _SEVERE_CONVERSION_DROP)
     )
     risk = _risk(view, "tracking_loss")
     risk_elevated = risk is not None and risk.risk_level in _ELEVATED
@@ -445,7 +459,7 @@ def _tracking_rule(view: CampaignView, p: PolicyParams) -> _Plan | None:
         return None
 
     critical = any(a.severity == "critical" for a in triggers)
-    tracking_suspect = risk_elevated or any(a.kind in _TRACKING_KINDS for a in triggers)
+    tracking_suspect = risk_elevated or any(a.covers(_TRACKING_KINDS) for a in triggers)
     case = _case(
         "Conversion tracking looks broken" if tracking_suspect else "Conversions collapsed",
         triggers,
@@ -484,9 +498,13 @@ def _overspend_rule(view: CampaignView, p: PolicyParams) -> _Plan | None:
     triggers = tuple(
         a
         for a in view.alerts
-        if a.kind == "budget_exceeded"
-        or (a.kind == "budget_pacing" and _above_baseline(a))
-        or (a.kind == AlertKind.SPEND_UP and below_target)
+        if AlertKind.BUDGET_EXCEEDED in a.kinds
+        # A pacing alert's own figures are spend to date against the day's allowance.
+        or (
+            AlertKind.BUDGET_PACING in a.kinds
+            and (a.kind != AlertKind.BUDGET_PACING or _above_baseline(a))
+        )
+        or (AlertKind.SPEND_UP in a.kinds and below_target)
     )
     risk = _risk(view, "budget_overspend")
     risk_elevated = risk is not None and risk.risk_level in _ELEVATED
@@ -512,7 +530,7 @@ def _overspend_rule(view: CampaignView, p: PolicyParams) -> _Plan | None:
 
 
 def _cpc_rule(view: CampaignView, p: PolicyParams) -> _Plan | None:
-    alerts = [a for a in view.alerts if a.kind == "cpc_up"]
+    alerts = [a for a in view.alerts if AlertKind.CPC_UP in a.kinds]
     if not alerts:
         return None
     last = view.metrics.last_24h
@@ -520,9 +538,17 @@ def _cpc_rule(view: CampaignView, p: PolicyParams) -> _Plan | None:
     if last.roas is not None and last.roas >= p.target_roas * p.scale_roas_ratio:
         return None
     worst = max(alerts, key=lambda a: (severity_rank(a.severity), _rise(a)))
-    if worst.observed and worst.baseline and worst.observed > 0 and worst.baseline > 0:
+    # An incident's figures are its primary's: CPC's only when CPC is the cause.
+    baseline = worst.baseline if worst.metric == "cpc" else None
+    if (
+        worst.metric == "cpc"
+        and worst.observed
+        and baseline
+        and worst.observed > 0
+        and baseline > 0
+    ):
         # Bidding down by the CPC inflation aims back at the baseline price.
-        target = worst.baseline / worst.observed
+        target = baseline / worst.observed
     else:
         target = 1.0 - p.max_bid_step
     multiplier = round(_clamp(target, 1.0 - p.max_bid_step, 1.0 - p.min_bid_step), 4)
@@ -534,8 +560,8 @@ def _cpc_rule(view: CampaignView, p: PolicyParams) -> _Plan | None:
         f"{_fmt('roas', p.target_roas)} target",
     )
     goal = (
-        f"steers CPC back towards {_fmt('cpc', worst.baseline)}"
-        if worst.baseline is not None
+        f"steers CPC back towards {_fmt('cpc', baseline)}"
+        if baseline is not None
         else "stops paying ever more for the same clicks"
     )
     rationale = (
@@ -564,7 +590,7 @@ def _decline_rule(view: CampaignView, p: PolicyParams) -> _Plan | None:
     if not _spending(view, p):
         # Next to nothing is at stake, and cutting further would starve the data.
         return None
-    triggers = tuple(a for a in view.alerts if a.kind in _DECLINE_KINDS)
+    triggers = tuple(a for a in view.alerts if a.covers(_DECLINE_KINDS))
     risk = _risk(view, "performance_decline")
     risk_elevated = risk is not None and risk.risk_level in _ELEVATED
     if not triggers and not risk_elevated:
@@ -792,8 +818,11 @@ def _fmt(metric: str, value: float | None) -> str:
 
 
 def _describe_alert(alert: AlertView) -> str:
+    """The incident's cause, its symptoms and the cause's figures."""
+    symptoms = f", with {', '.join(alert.symptoms)}" if alert.symptoms else ""
     text = (
-        f"{alert.kind} ({alert.severity}): {alert.metric} at {_fmt(alert.metric, alert.observed)}"
+        f"{alert.kind} ({alert.severity}{symptoms}): "
+        f"{alert.metric} at {_fmt(alert.metric, alert.observed)}"
     )
     if alert.baseline is not None:
         text += f" against a {_fmt(alert.metric, alert.baseline)} baseline"

@@ -34,18 +34,20 @@ def _observed_and_baseline(evidence: dict[str, Any]) -> tuple[float | None, floa
 
 
 async def _store_alert(conn: asyncpg.Connection, event: Envelope, alert: Any) -> str | None:
-    """Upsert the alert; returns the severity it had before (None if new to us)."""
+    """Upsert the alert (an incident: its primary kind and its symptoms' kinds); returns
+    the severity it had before (None if new to us)."""
     evidence = alert.evidence if isinstance(alert.evidence, dict) else {}
     before: str | None = await conn.fetchval(
         "SELECT severity FROM alert_view WHERE alert_id = $1", alert.id
     )
     await conn.execute(
         """INSERT INTO alert_view (tenant_id, alert_id, campaign_id, kind, metric, severity,
-                                   observed, baseline, status, source_updated_at)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+                                   observed, baseline, status, source_updated_at, symptoms)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
            ON CONFLICT (alert_id) DO UPDATE SET severity = EXCLUDED.severity,
                observed = EXCLUDED.observed, baseline = EXCLUDED.baseline,
                status = EXCLUDED.status, kind = EXCLUDED.kind, metric = EXCLUDED.metric,
+               symptoms = EXCLUDED.symptoms,
                source_updated_at = EXCLUDED.source_updated_at, updated_at = now()
            -- Resolved and dismissed are final, and an older picture never replaces a newer.
            WHERE alert_view.status NOT IN ('resolved', 'dismissed')
@@ -60,6 +62,7 @@ async def _store_alert(conn: asyncpg.Connection, event: Envelope, alert: Any) ->
         *_observed_and_baseline(evidence),
         alert.status or "active",
         alert.updated_at,
+        alert.symptoms,
     )
     return before
 

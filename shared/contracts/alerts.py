@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any, Literal
 from uuid import UUID
 
-from pydantic import JsonValue
+from pydantic import Field, JsonValue, model_validator
 
 from shared.contracts.enums import AlertType, EntityType, RiskType, Severity
 from shared.contracts.spec import (
@@ -132,17 +132,50 @@ SYSTEM_HEALTH = Resource(
 # --- events ----------------------------------------------------------------------------
 
 
+def incident_kinds(evidence: Any) -> tuple[str | None, list[str]]:
+    """The primary kind and the symptoms' kinds an incident's ``evidence`` names.
+
+    A detector alert is an incident: one cause on one campaign. Its evidence is the
+    primary's own evidence plus ``primary`` (its kind) and ``symptoms`` (the other kinds
+    the cause moved, each ``{"kind", "metric", "severity", ...its evidence}``). Other
+    alerts name no kinds.
+    """
+    if not isinstance(evidence, dict):
+        return None, []
+    primary = evidence.get("primary")
+    symptoms = evidence.get("symptoms")
+    kinds = (
+        [s["kind"] for s in symptoms if isinstance(s, dict) and "kind" in s]
+        if (isinstance(symptoms, list))
+        else []
+    )
+    return (primary if isinstance(primary, str) else None), kinds
+
+
 class AlertEvent(Alert):
     model_config = LENIENT
 
     campaign_id: UUID | None = None
-    # What exactly moved, e.g. `cvr_down`; the alert's `alert_key` within its campaign.
+    # The incident's primary kind, what explains the rest, e.g. `tracking_outage`. (The
+    # `alert_key` is the primary it opened with, and does not change.)
     kind: str | None = None
+    # The kinds of the incident's symptoms, e.g. `conversions_down`, `cvr_down`.
+    symptoms: list[str] = Field(default_factory=list)
     metric: str | None = None
     # `auto` when the detector stopped seeing the problem.
     resolution: str | None = None
     # The status before a person changed it.
     before: dict[str, Any] | None = None
+
+    @model_validator(mode="after")
+    def _kinds_from_evidence(self) -> AlertEvent:
+        # A row sent as it is stored (a person acknowledged it, say) still names its kinds.
+        if self.kind is None:
+            primary, symptoms = incident_kinds(self.evidence)
+            if primary is not None:
+                self.kind = primary
+                self.symptoms = self.symptoms or symptoms
+        return self
 
 
 class AssessedRisk(EventPayload):
@@ -170,8 +203,12 @@ def _alert_event(name: str, summary: str) -> EventType[Any]:
     return EventType(name, AlertEvent, (SERVICE,), subscribers=("decision",), summary=summary)
 
 
-ALERT_RAISED = _alert_event("alert.raised", "A new alert; `kind` names what moved.")
-ALERT_UPDATED = _alert_event("alert.updated", "An open alert seen again, perhaps worse.")
+ALERT_RAISED = _alert_event(
+    "alert.raised", "A new alert; `kind` names the cause, `symptoms` what else it moved."
+)
+ALERT_UPDATED = _alert_event(
+    "alert.updated", "An open alert seen again, perhaps worse, perhaps with more symptoms."
+)
 ALERT_ACKNOWLEDGED = _alert_event("alert.acknowledged", "A person acknowledged an alert.")
 ALERT_RESOLVED = _alert_event("alert.resolved", "An alert was resolved, by a person or quiet.")
 ALERT_DISMISSED = _alert_event("alert.dismissed", "A person dismissed an alert.")

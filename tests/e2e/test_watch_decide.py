@@ -25,6 +25,7 @@ DROP_AT, DROP_HOURS = 190, 8
 # The detector must see the drop within this many simulated hours of its start.
 DETECTION_BOUND = 4
 GRACE = 3
+CONVERSION_KINDS = {"tracking_outage", "cvr_down", "conversions_down", "roas_down"}
 
 
 def _hour(value: str) -> datetime:
@@ -86,13 +87,18 @@ async def test_the_dropped_campaign_is_alerted_in_time(
         return await _items(api, "/api/ai/alerts", affected_entity_id=str(target))
 
     alerts, _ = await eventually(alerts_for_target, 15)
-    kinds = {a["alert_key"] for a in alerts}
-    assert kinds & {"cvr_down", "conversions_down", "roas_down"}, kinds
-    first = min(_hour(a["first_seen_hour"]) for a in alerts)
+    # One cause, one incident: the drop is a single alert whose evidence names its primary
+    # kind and lists the other kinds it moved (as many as the detector saw), each with its
+    # own evidence.
+    assert len(alerts) == 1, [(a["alert_key"], a["evidence"]) for a in alerts]
+    (alert,) = alerts
+    evidence = alert["evidence"]
+    covered = {evidence["primary"], *(s["kind"] for s in evidence["symptoms"])}
+    assert covered & CONVERSION_KINDS, covered
+    for symptom in evidence["symptoms"]:
+        assert {"kind", "metric", "severity", "title"} <= set(symptom), symptom
+    first = _hour(alert["first_seen_hour"])
     assert drop.start_hour <= first <= drop.start_hour + DETECTION_BOUND * HOUR
-    alert = next(
-        a for a in alerts if a["alert_key"] in {"cvr_down", "conversions_down", "roas_down"}
-    )
     assert alert["affected_entity_type"] == "campaign"
     assert alert["title"] and alert["description"] and alert["recommended_actions"]
     assert alert["status"] == "active"
@@ -139,12 +145,15 @@ async def test_a_cycle_decides_about_the_dropped_campaign(
             f"cycles {[(c['status'], c['trigger_event'], c['metadata']) for c in cycles[:5]]}"
         ) from None
     assert decision["decision_type"] in {"budget_adjustment", "campaign_pause", "keyword_bid"}
-    # It answers the drop: the alerts it acted on are the target's conversion alerts.
-    triggers = set(decision["context_data"]["trigger_alert_ids"])
-    target_alerts = {
-        a["id"] for a in await _items(api, "/api/ai/alerts", affected_entity_id=target)
-    }
-    assert triggers and triggers <= target_alerts
+    # It answers the drop: it cites the target's incident and names its cause.
+    triggers = decision["context_data"]["trigger_alert_ids"]
+    (incident,) = await _items(api, "/api/ai/alerts", affected_entity_id=target)
+    assert triggers == [incident["id"]]
+    primary = incident["evidence"]["primary"]
+    assert primary in decision["decision_rationale"]
+    (cited,) = [a for a in decision["context_data"]["alerts"] if a["alert_id"] == incident["id"]]
+    assert cited["kind"] == primary
+    assert cited["symptoms"] == [s["kind"] for s in incident["evidence"]["symptoms"]]
     assert 0 < float(decision["confidence_score"]) <= 100
     rationale = decision["decision_rationale"]
     assert "%" in rationale and any(ch.isdigit() for ch in rationale)

@@ -66,7 +66,9 @@ async def test_a_resent_hour_replaces_the_old_figures(alerts_db: asyncpg.Pool) -
     assert [r["clicks"] for r in stored] == [row.clicks + 7]
 
 
-async def test_one_open_alert_per_campaign_and_kind(alerts_db: asyncpg.Pool) -> None:
+async def test_a_conversion_drop_is_one_incident_open_until_it_passes(
+    alerts_db: asyncpg.Pool,
+) -> None:
     tenant = uuid.uuid4()
     probe = CampaignSimulator(2, seed=5, start=START)
     target = probe.campaign_ids[0]
@@ -82,7 +84,7 @@ async def test_one_open_alert_per_campaign_and_kind(alerts_db: asyncpg.Pool) -> 
     async with scoped(alerts_db, tenant) as conn:
         alerts = await conn.fetch(
             """SELECT affected_entity_id, alert_key, status, occurrences, first_seen_hour,
-                      last_seen_hour FROM ai_smart_alerts WHERE tenant_id = $1""",
+                      last_seen_hour, evidence FROM ai_smart_alerts WHERE tenant_id = $1""",
             tenant,
         )
         risks = await conn.fetch(
@@ -90,8 +92,11 @@ async def test_one_open_alert_per_campaign_and_kind(alerts_db: asyncpg.Pool) -> 
         )
     assert alerts, "the drop raised no alert"
     assert {a["affected_entity_id"] for a in alerts} == {target}
-    keys = [a["alert_key"] for a in alerts]
-    assert len(keys) == len(set(keys)), keys
+    # One cause, one incident: the drop's kinds are its primary and symptoms.
+    assert len(alerts) == 1, [(a["alert_key"], a["evidence"]) for a in alerts]
+    evidence = alerts[0]["evidence"]
+    covered = {evidence["primary"], *(s["kind"] for s in evidence["symptoms"])}
+    assert covered & {"tracking_outage", "cvr_down", "conversions_down", "roas_down"}, covered
     for alert in alerts:
         assert alert["status"] == "active"
         span = (alert["last_seen_hour"] - alert["first_seen_hour"]) // HOUR + 1

@@ -458,3 +458,55 @@ def test_beta_posterior_with_other_prior_and_bad_counts() -> None:
     for correct, total in [(5, 3), (-1, 3), (0, -1)]:
         with pytest.raises(ValueError):
             update_calibration(correct, total)
+
+
+# --- incidents ------------------------------------------------------------------------------
+
+
+def incident(
+    kind: str,
+    metric: str,
+    severity: str,
+    observed: float,
+    baseline: float,
+    *symptoms: str,
+) -> AlertView:
+    plain = alert(kind, metric, severity, observed, baseline)
+    return AlertView(
+        plain.alert_id, kind, metric, severity, observed, baseline, symptoms=tuple(symptoms)
+    )
+
+
+def test_an_incident_is_evidence_for_each_kind_it_covers() -> None:
+    # A CPC rise that pushed spend over budget: the overspend rule answers the budget
+    # symptom, citing the incident and naming its cause.
+    cpc = incident("cpc_up", "cpc", "high", 1.2, 0.5, "spend_up", "budget_exceeded")
+    over = totals(spend=720.0, roas=1.5)
+    d = only(decide([view(A, last=over, alerts=(cpc,))]))
+    assert d.context_data["rule"] == "overspend"
+    assert d.context_data["trigger_alert_ids"] == [str(cpc.alert_id)]
+    assert "cpc_up (high, with spend_up, budget_exceeded)" in d.rationale
+    assert d.context_data["alerts"][0]["symptoms"] == ["spend_up", "budget_exceeded"]
+
+
+def test_a_conversion_collapse_named_for_its_outage_acts_as_the_drop_did() -> None:
+    collapse = incident(
+        "tracking_outage", "conversions", "critical", 0, 40, "conversions_down", "cvr_down"
+    )
+    by_kind = decide([view(A, last=BROKEN_LAST, alerts=(CVR_CRASH,), risks=(TRACKING_HIGH,))])
+    by_incident = decide([view(A, last=BROKEN_LAST, alerts=(collapse,), risks=(TRACKING_HIGH,))])
+    assert only(by_incident).action_taken == only(by_kind).action_taken == "pause_campaign"
+    assert "Conversion tracking looks broken" in only(by_incident).rationale
+    assert (
+        "tracking_outage (critical, with conversions_down, cvr_down)" in only(by_incident).rationale
+    )
+
+
+def test_cpc_figures_of_an_incident_are_used_only_when_cpc_is_its_cause() -> None:
+    # CPC rise listed as a symptom: the incident's figures are its primary's (CTR), so
+    # the bid target cannot come from them and the standard step applies.
+    p = PolicyParams()
+    symptom = incident("ctr_down", "ctr", "medium", 0.001, 0.05, "cpc_up")
+    d = only(decide([view(A, last=totals(roas=1.9), alerts=(symptom,))], p))
+    assert d.context_data["rule"] == "cpc"
+    assert d.action == {"kind": "bid", "multiplier": round(1 - p.max_bid_step, 4)}

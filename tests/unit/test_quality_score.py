@@ -13,6 +13,8 @@ from uuid import UUID
 import pytest
 
 from sandbox.simulator import InjectedAnomaly
+from services.alerts.anomaly import AlertContent
+from services.alerts.findings import Finding
 
 HOUR = timedelta(hours=1)
 DAY = datetime(2025, 3, 12, tzinfo=UTC)
@@ -85,20 +87,44 @@ def test_empty_cases_are_defined() -> None:
     assert (quiet.alert_precision, quiet.alert_recall) == (0.0, 1.0)
 
 
-def test_one_open_alert_per_campaign_and_kind() -> None:
+def finding(kind: str, severity: str = "medium") -> Finding:
+    metric = kind.rsplit("_", 1)[0]
+    content = AlertContent("performance_anomaly", severity, kind, kind)  # type: ignore[arg-type]
+    return Finding(kind, metric, content, {"metric": metric})
+
+
+def test_one_open_incident_per_cause_and_campaign() -> None:
     tracker = quality.IncidentTracker(quiet_hours=3)
-    assert tracker.observe(A, "cvr_down", _at(10)) is not None
-    assert tracker.observe(A, "cvr_down", _at(11)) is None  # still open
-    assert tracker.observe(A, "roas_down", _at(11)) is not None  # other kind
-    assert tracker.observe(B, "cvr_down", _at(11)) is not None  # other campaign
-    assert tracker.observe(A, "cvr_down", _at(14)) is None  # 3 quiet hours: still open
-    assert tracker.observe(A, "cvr_down", _at(18)) is not None  # closed after 4 quiet hours
+    # One cause, three findings: one incident, named for the conversions.
+    opened = tracker.observe(
+        A, [finding("cvr_down"), finding("roas_down"), finding("conversions_down")], _at(10)
+    )
+    assert [(a.kind, sorted(a.kinds)) for a in opened] == [
+        ("conversions_down", ["conversions_down", "cvr_down", "roas_down"])
+    ]
+    assert tracker.observe(A, [finding("roas_down")], _at(11)) == []  # a symptom: still open
+    assert len(tracker.observe(A, [finding("cpc_up")], _at(11))) == 1  # another cause
+    assert len(tracker.observe(B, [finding("cvr_down")], _at(11))) == 1  # other campaign
+    assert tracker.observe(A, [finding("cvr_down")], _at(13)) == []  # 2 quiet hours: open
+    tracker.quiet(A, _at(17))  # 4 quiet hours since 13:00: both of A's incidents resolve
+    assert len(tracker.observe(A, [finding("cvr_down")], _at(18))) == 1
     assert [(a.campaign_id, a.kind, a.hour) for a in tracker.raised] == [
-        (A, "cvr_down", _at(10)),
-        (A, "roas_down", _at(11)),
+        (A, "conversions_down", _at(10)),
+        (A, "cpc_up", _at(11)),
         (B, "cvr_down", _at(11)),
         (A, "cvr_down", _at(18)),
     ]
+
+
+def test_alerts_per_week_on_campaigns_with_nothing_injected() -> None:
+    quiet = UUID("00000000-0000-0000-0000-00000000000c")
+    alerts = [
+        quality.RaisedAlert(quiet, "cvr_down", _at(5)),
+        quality.RaisedAlert(A, "cpc_up", _at(1)),
+    ]
+    result = quality.score(alerts, GROUND_TRUTH, 3, campaigns=[A, B, quiet], weeks=2.0)
+    assert result.quiet_campaigns == 1 and result.alerts_per_campaign_week == 0.5
+    assert quality.score(alerts, GROUND_TRUTH, 3, campaigns=[A, B]).alerts_per_campaign_week is None
 
 
 def test_command_line_prints_lines_and_json(capsys: pytest.CaptureFixture[str]) -> None:
@@ -109,6 +135,7 @@ def test_command_line_prints_lines_and_json(capsys: pytest.CaptureFixture[str]) 
     assert 0.0 <= figures["alert_precision"] <= 1.0
     assert 0.0 <= figures["alert_recall"] <= 1.0
     assert figures["alerts"] == figures["true_alerts"] + figures["false_alerts"]
+    assert figures["alerts_per_campaign_week"] is None or figures["alerts_per_campaign_week"] >= 0
 
     assert quality.main(args) == 0
     lines = dict(line.split(": ", 1) for line in capsys.readouterr().out.splitlines())
