@@ -1,10 +1,10 @@
 """Offline alert quality: NAB's real ad-exchange series and the simulator, no servers.
 
 Every hour is fed, in process, through the alerts service's own pure path
-(``findings_at``: anomaly detection and pacing), and alerts are kept the way the
-store keeps them: one open alert per campaign and kind, opened at its
-``first_seen_hour``, folded into while it repeats and resolved once the newest
-hour is more than ``QUIET_HOURS`` past its last sighting. Only openings count.
+(``findings_at``: anomaly detection and pacing), and alerts are kept by the
+service's own alert rule (``alert_lifecycle.advance``, through the quality
+bench's ``IncidentTracker``): one open alert per campaign and kind, resolved
+after ``QUIET_HOURS`` hours of data without it. Only openings count.
 
 NAB (``/work/shared/data/nab``): one campaign per series, clicks (impressions
 for CPM) held constant so spend = price x volume, revenue = 4 x spend and a
@@ -12,11 +12,11 @@ daily budget of three times the median daily spend. An alert is true when it
 opens inside a labelled window (precision); a window is found when at least one
 alert opens inside it (recall).
 
-Simulator: seeds 1..5 to tune on, 11..15 held out, scored like
-``bench/quality.py``; and quiet campaigns (nothing injected), where every alert
-is a false one, as alerts per campaign-week.
+Simulator: ``bench/quality.py``'s own run and scoring on seeds 1..5 (tuned on)
+and 11..15 (held out); and quiet campaigns (nothing injected), where every
+alert is a false one, as alerts per campaign-week.
 
-This mimics the store for fast iteration; it is not the platform benchmark.
+It is the fast offline figure, not the platform benchmark (``bench/nab.py``).
 
 Usage: python bench/nab_offline.py [--nab-only | --sim-only] [--json] [--verbose]
 """
@@ -29,18 +29,16 @@ import json
 import statistics
 import sys
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.quality import START, RaisedAlert, score
-from sandbox.simulator import CampaignSimulator, random_schedule
+from bench.quality import IncidentTracker, run
 from services.alerts.findings import Finding, findings_at, lookback
-from services.alerts.watch import QUIET_HOURS
 from shared.metrics import HourlyMetrics
 
 HOUR = timedelta(hours=1)
@@ -63,25 +61,7 @@ _NAMESPACE = uuid.UUID("0c6b3c3e-8d4f-4a8e-9d55-6a3f0b1c2d7e")
 FindingsAt = Callable[[Sequence[HourlyMetrics], datetime], list[Finding]]
 
 
-# ------------------------------------------------------------------ store mimic
-
-
-@dataclass(slots=True)
-class OpenAlerts:
-    """The store's lifecycle for one campaign: raise-or-update, then resolve the quiet ones."""
-
-    quiet_hours: int = QUIET_HOURS
-    opened: list[tuple[str, datetime]] = field(default_factory=list)
-    _last_seen: dict[str, datetime] = field(default_factory=dict)
-
-    def hour(self, hour: datetime, kinds: Iterable[str]) -> None:
-        for kind in kinds:
-            if kind not in self._last_seen:
-                self.opened.append((kind, hour))
-            self._last_seen[kind] = max(hour, self._last_seen.get(kind, hour))
-        before = hour - self.quiet_hours * HOUR
-        for kind in [k for k, last in self._last_seen.items() if last < before]:
-            del self._last_seen[kind]
+# ------------------------------------------------------------------ replay
 
 
 def replay(
@@ -89,13 +69,15 @@ def replay(
 ) -> list[tuple[str, datetime]]:
     """Feed one campaign's hours in order; the (kind, first_seen_hour) of every alert opened."""
     keep = lookback()
-    alerts = OpenAlerts()
+    tracker = IncidentTracker()
     start = 0
     for end, row in enumerate(series):
         while series[start].hour < row.hour - keep:
             start += 1
-        alerts.hour(row.hour, [f.key for f in detect(series[start : end + 1], row.hour)])
-    return alerts.opened
+        for finding in detect(series[start : end + 1], row.hour):
+            tracker.observe(row.campaign_id, finding.key, row.hour, finding.content.severity)
+        tracker.quiet(row.campaign_id, row.hour)
+    return [(alert.kind, alert.hour) for alert in tracker.raised]
 
 
 # ------------------------------------------------------------------------- NAB
@@ -204,42 +186,16 @@ def score_nab(
 # ------------------------------------------------------------------- simulator
 
 
-def simulate(
-    seed: int,
-    campaigns: int = 20,
-    days: int = 14,
-    anomalies: int | None = None,
-    detect: FindingsAt = findings_at,
-) -> tuple[list[RaisedAlert], list]:
-    """Alerts opened on a seeded simulation and its ground truth (two anomalies per campaign)."""
-    hours = days * 24
-    count = 2 * campaigns if anomalies is None else anomalies
-    probe = CampaignSimulator(campaigns, seed, START)
-    schedule = random_schedule(probe.campaign_ids, START, hours, seed, count) if count else []
-    simulator = CampaignSimulator(campaigns, seed, START, schedule)
-    by_campaign: dict[uuid.UUID, list[HourlyMetrics]] = {c: [] for c in probe.campaign_ids}
-    for rows in simulator.simulate_range(START, hours):
-        for row in rows:
-            by_campaign[row.campaign_id].append(row)
-    raised = [
-        RaisedAlert(campaign, kind, hour)
-        for campaign, series in by_campaign.items()
-        for kind, hour in replay(series, detect)
-    ]
-    return raised, simulator.ground_truth
-
-
 def _sim_one(args: tuple[int, int, int, bool]) -> dict[str, object]:
     seed, campaigns, days, quiet = args
-    raised, truth = simulate(seed, campaigns, days, 0 if quiet else None)
+    result = run(seed, campaigns, days, anomalies=0 if quiet else None)
     if quiet:
         return {
             "seed": seed,
-            "alerts": len(raised),
+            "alerts": result.alerts,
             "campaign_weeks": campaigns * days / 7,
-            "kinds": sorted({a.kind for a in raised}),
+            "kinds": sorted(result.alerts_by_kind),
         }
-    result = score(raised, truth)
     return {
         "seed": seed,
         "precision": result.alert_precision,
