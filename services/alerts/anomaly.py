@@ -39,6 +39,8 @@ MODEL_VERSION = "2.0.0"
 
 METRICS: tuple[str, ...] = ("ctr", "cvr", "cpc", "spend", "conversions", "roas")
 RATE_METRICS: frozenset[str] = frozenset({"ctr", "cvr", "cpc", "roas"})
+# Metrics that are counts of conversions (per click for cvr): also tested as counts.
+COUNT_METRICS: frozenset[str] = frozenset({"cvr", "conversions"})
 # Metrics computed from clicks or conversions: meaningless while tracking is down.
 TRACKED_METRICS: frozenset[str] = frozenset({"ctr", "cvr", "cpc", "conversions", "roas"})
 
@@ -88,6 +90,13 @@ class DetectorParams:
     recent_min_hours: int = 24
     # Smallest spread assumed beyond sampling noise, relative (5%).
     relative_scale_floor: float = 0.05
+    # Conversions (and conversions per click) are also tested as counts: the window's
+    # summed conversions against the number expected, under a negative binomial. Normal
+    # score of its tail probability needed in a long window and in a lone hour, and how
+    # far (normal score) the newest hour must itself be on the moved side.
+    count_z: float = 5.0
+    count_single_hour_z: float = 6.5
+    count_newest_z: float = 1.0
     # Lengths of the windows ending at the newest hour that are tested for a shift.
     window_hours: tuple[int, ...] = (1, 2, 3, 4, 6, 8, 12)
     # A zero needs this many expected events before it is called an outage
@@ -112,8 +121,10 @@ class DetectorParams:
         object.__setattr__(self, "directions", tuple(tuple(d) for d in self.directions))
         if self.z_threshold <= 0 or self.min_relative_change < 0:
             raise ValueError("thresholds must be positive")
-        if self.single_hour_z < self.z_threshold:
+        if self.single_hour_z < self.z_threshold or self.count_single_hour_z < self.count_z:
             raise ValueError("a lone hour cannot need less than a sustained move")
+        if self.count_z <= 0:
+            raise ValueError("thresholds must be positive")
         if self.level_hours < 2:
             raise ValueError("level_hours needs at least two hours")
         if self.seasonal_min_days < 2 or self.recent_min_hours < 2:
@@ -139,6 +150,9 @@ class DetectorParams:
             level_hours=self.level_hours,
             min_days=self.seasonal_min_days,
             tau_floor=self.relative_scale_floor,
+            count_single_z=self.count_single_hour_z,
+            count_z=self.count_z,
+            count_newest_z=self.count_newest_z,
         )
 
     def reports(self, metric: str, direction: str) -> bool:
@@ -386,14 +400,20 @@ def _baseline_for(
 
 def _metric_series(
     rows: list[HourlyMetrics | None], metric: str, budget: float
-) -> tuple[np.ndarray, np.ndarray]:
-    """Per hour: the metric on a scale where zero counts stay finite, and its sampling noise.
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Per hour: the metric on a scale where zero counts stay finite, its sampling noise,
+    and for the metrics in ``COUNT_METRICS`` the conversions behind each value.
 
     Counts get half an event added (a zero is "fewer than one"), and the noise a count
     of n events carries, about 1/sqrt(n) on the log scale, is reported beside it.
     """
     values = np.full(len(rows), np.nan)
     noise = np.zeros(len(rows))
+    counts = (
+        np.array([math.nan if r is None else r.conversions for r in rows], dtype=float)
+        if metric in COUNT_METRICS
+        else None
+    )
     order_values = [r.revenue / r.conversions for r in rows if r is not None and r.conversions]
     order_value = statistics.median(order_values) if order_values else 0.0
     for i, row in enumerate(rows):
@@ -422,7 +442,7 @@ def _metric_series(
             revenue = row.revenue + 0.5 * order_value
             if revenue > 0:
                 values[i], noise[i] = revenue / row.spend, math.sqrt(2 / conversions)
-    return values, noise
+    return values, noise, counts
 
 
 def _grid(
@@ -458,7 +478,7 @@ def baseline_status(
     by_hour = {row.hour: row for row in series}
     newest = max(by_hour)
     rows = _grid(by_hour, newest, params)
-    values, noise = _metric_series(rows, "spend", by_hour[newest].budget)
+    values, noise, _ = _metric_series(rows, "spend", by_hour[newest].budget)
     fit, _ = changepoint.scan(values, noise, _hours_of_day(newest, len(rows)), (), params.scan)
     return BaselineStatus(fit.history_hours, fit.days_at_hour, "seasonal", not fit.ready)
 
@@ -503,9 +523,9 @@ def detect_campaign(
         directions = [d for m, d in wanted if m == metric]
         if not directions:
             continue
-        values, noise = _metric_series(rows, metric, current.budget)
+        values, noise, counts = _metric_series(rows, metric, current.budget)
         signs = tuple(1 if d == "up" else -1 for d in directions)
-        fit, shifts = changepoint.scan(values, noise, hours_of_day, signs, params.scan)
+        fit, shifts = changepoint.scan(values, noise, hours_of_day, signs, params.scan, counts)
         for sign, shift in sorted(shifts.items(), reverse=True):
             direction = "up" if sign > 0 else "down"
             found.append(
@@ -515,7 +535,7 @@ def detect_campaign(
                     metric=metric,
                     direction=direction,  # type: ignore[arg-type]
                     observed=shift.observed,
-                    baseline=shift.observed / (1.0 + shift.relative_change),
+                    baseline=shift.baseline,
                     z_score=sign * shift.score,
                     baseline_kind="seasonal",
                     history_size=fit.days_at_hour,

@@ -19,6 +19,16 @@ long windows). This is the generalised likelihood ratio test for a shift that be
 hours ago, evaluated for each candidate k. A window counts only when the move is also
 material in at least half of its hours, so one wild hour cannot pass for a level shift;
 a single hour on its own needs a far higher score.
+
+Where a value is a count of events (conversions, or conversions per click), few events
+make the log-scale test blind: an hour with three conversions can hardly fall further.
+``scan`` then also sums the window's events and compares the sum with the count the
+model expects, under a negative binomial whose variance has three parts: Poisson
+sampling, the series' own extra spread ``tau`` (per hour), and the uncertainty of the
+baseline itself (shared by the whole window). A collapse from an expected 12 to 2 over
+three hours is then as plain as it is to a person, while ordinary wobble is not. The
+tail probability becomes a normal score, divided by how widely the same score ranged
+in the history when that was wider than it should be.
 """
 
 from __future__ import annotations
@@ -27,6 +37,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import special, stats
 
 MAD_TO_SIGMA = 1.482602218505602
 
@@ -46,6 +57,12 @@ class ScanSettings:
     min_days: int = 5
     # Smallest extra spread assumed, on the log scale (about 5%).
     tau_floor: float = 0.05
+    # The count test (for values that are counts of events): the score its tail
+    # probability must reach, for a lone hour and for a window of many hours.
+    count_single_z: float = 6.5
+    count_z: float = 5.0
+    # The newest hour must itself sit at least this far (normal score) on the moved side.
+    count_newest_z: float = 1.0
 
     @property
     def lag(self) -> int:
@@ -56,6 +73,9 @@ class ScanSettings:
 
     def min_change(self, k: int) -> float:
         return self.single_change if k == 1 else self.sustained_change
+
+    def count_threshold(self, k: int) -> float:
+        return self.count_z + (self.count_single_z - self.count_z) / k
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +90,8 @@ class Shift:
     # What the model expected for the newest hour, and what the window held on average.
     expected: float
     observed: float
+    # What the model expected for the window, on average (observed / (1 + relative_change)).
+    baseline: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,20 +139,59 @@ def _mad_sigma(values: np.ndarray) -> float:
     return float(MAD_TO_SIGMA * np.median(np.abs(values - centre)))
 
 
-def scan(
-    values: np.ndarray,
-    sampling_sd: np.ndarray,
-    hour_of_day: np.ndarray,
-    directions: tuple[int, ...],
-    settings: ScanSettings,
-) -> tuple[Fit, dict[int, Shift]]:
-    """Test the newest hour (the last element) of a positive hourly series.
+def count_score(observed: np.ndarray, mean: np.ndarray, variance: np.ndarray) -> np.ndarray:
+    """Signed normal score of event counts against a negative binomial (mid-p, pure).
 
-    ``values`` holds one value per consecutive hour, NaN where unknown; ``sampling_sd``
-    the noise each hour's value carries from sampling alone (log scale, 0 if none);
-    ``hour_of_day`` each hour's hour of day; ``directions`` +1 to look for rises, -1 for
-    falls. Returns the fit and, per direction, the strongest window that passed.
+    The distribution has the given mean and variance (Poisson where the variance does
+    not exceed the mean). The score z has Phi(z) = P(X < observed) + P(X = observed) / 2,
+    computed on the log scale so that far tails keep their precision: -4 means a count
+    as low as one in 30,000, +4 as high.
     """
+    observed, mean, variance = np.broadcast_arrays(
+        np.asarray(observed, float), np.asarray(mean, float), np.asarray(variance, float)
+    )
+    below = np.empty(observed.shape)
+    above = np.empty(observed.shape)
+    at = np.empty(observed.shape)
+    poisson = variance <= mean * (1 + 1e-9)
+    if np.any(poisson):
+        dist = stats.poisson(mean[poisson])
+        x = observed[poisson]
+        below[poisson], above[poisson], at[poisson] = (
+            dist.logcdf(x - 1),
+            dist.logsf(x),
+            dist.logpmf(x),
+        )
+    spread = ~poisson
+    if np.any(spread):
+        m, v = mean[spread], variance[spread]
+        dist = stats.nbinom(m * m / (v - m), m / v)
+        x = observed[spread]
+        below[spread], above[spread], at[spread] = dist.logcdf(x - 1), dist.logsf(x), dist.logpmf(x)
+    half = math.log(0.5)
+    low_tail = np.logaddexp(below, half + at)
+    high_tail = np.logaddexp(above, half + at)
+    return np.where(
+        low_tail < high_tail, special.ndtri_exp(low_tail), -special.ndtri_exp(high_tail)
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Model:
+    """The series on the log scale with its daily profile, recent level and spread."""
+
+    logs: np.ndarray
+    profile: np.ndarray
+    level: np.ndarray
+    residual: np.ndarray
+    sampling: np.ndarray
+    cut: int
+    tau: float
+
+
+def _fit(
+    values: np.ndarray, sampling_sd: np.ndarray, hour_of_day: np.ndarray, settings: ScanSettings
+) -> tuple[Fit, _Model | None]:
     n = len(values)
     lag = settings.lag
     logs = np.log(np.where(values > 0, values, np.nan))
@@ -142,7 +203,7 @@ def scan(
     history_hours = int(np.sum(~np.isnan(history)))
     not_ready = Fit(False, history_hours, days_at_hour, math.nan)
     if days_at_hour < settings.min_days or math.isnan(logs[-1]):
-        return not_ready, {}
+        return not_ready, None
 
     profile = _daily_profile(history, hour_of_day[:cut])
     deseasonalised = logs - profile[hour_of_day]
@@ -153,17 +214,57 @@ def scan(
     sampling = np.nan_to_num(sampling_sd, nan=0.0)
     calibration = ~np.isnan(residual[:cut])
     if np.sum(calibration) < settings.level_hours:
-        return not_ready, {}
+        return not_ready, None
     spread = _mad_sigma(residual[:cut])
     typical_sampling = float(np.median(sampling[:cut][calibration] ** 2))
     tau = math.sqrt(max(spread**2 - typical_sampling, settings.tau_floor**2))
-    fit = Fit(True, history_hours, days_at_hour, tau)
+    model = _Model(logs, profile, level, residual, sampling, cut, tau)
+    return Fit(True, history_hours, days_at_hour, tau), model
+
+
+def scan(
+    values: np.ndarray,
+    sampling_sd: np.ndarray,
+    hour_of_day: np.ndarray,
+    directions: tuple[int, ...],
+    settings: ScanSettings,
+    counts: np.ndarray | None = None,
+) -> tuple[Fit, dict[int, Shift]]:
+    """Test the newest hour (the last element) of a positive hourly series.
+
+    ``values`` holds one value per consecutive hour, NaN where unknown; ``sampling_sd``
+    the noise each hour's value carries from sampling alone (log scale, 0 if none);
+    ``hour_of_day`` each hour's hour of day; ``directions`` +1 to look for rises, -1 for
+    falls. ``counts``, when given, is the number of events behind each value, which is
+    then ``(count + 0.5) / exposure`` (exposure 1 for a plain count): windows are also
+    tested as summed counts. Returns the fit and, per direction, the strongest window
+    that passed.
+    """
+    fit, model = _fit(values, sampling_sd, hour_of_day, settings)
+    if model is None:
+        return fit, {}
+    found = _scan_logs(model, hour_of_day, directions, settings)
+    if counts is not None:
+        for direction, shift in _scan_counts(
+            model, values, counts, hour_of_day, directions, settings
+        ).items():
+            best = found.get(direction)
+            if best is None or shift.score / shift.threshold > best.score / best.threshold:
+                found[direction] = shift
+    return fit, found
+
+
+def _scan_logs(
+    model: _Model, hour_of_day: np.ndarray, directions: tuple[int, ...], settings: ScanSettings
+) -> dict[int, Shift]:
+    logs, profile, level, residual = model.logs, model.profile, model.level, model.residual
+    sampling, cut, tau = model.sampling, model.cut, model.tau
+    n = len(logs)
     newest = residual[-1]
     # Only a move that is still on is reported: the newest hour must itself have moved.
     directions = tuple(d for d in directions if d * newest >= math.log1p(settings.sustained_change))
     if not directions or math.isnan(newest):
-        return fit, {}
-
+        return {}
     z = residual / np.sqrt(sampling**2 + tau**2)
     zero_filled = np.nan_to_num(z, nan=0.0)
     present = (~np.isnan(z)).astype(float)
@@ -198,7 +299,87 @@ def scan(
                 mean_log = float(np.nanmean(window))
                 expected = float(np.exp(profile[hour_of_day[-1]] + level[-1]))
                 observed = float(np.exp(np.nanmean(logs[n - k :])))
+                change = math.expm1(mean_log)
                 found[direction] = Shift(
-                    k, float(score), threshold, math.expm1(mean_log), expected, observed
+                    k, float(score), threshold, change, expected, observed, observed / (1 + change)
                 )
-    return fit, found
+    return found
+
+
+def _scan_counts(
+    model: _Model,
+    values: np.ndarray,
+    counts: np.ndarray,
+    hour_of_day: np.ndarray,
+    directions: tuple[int, ...],
+    settings: ScanSettings,
+) -> dict[int, Shift]:
+    """Windows of summed event counts against the count the model expects for them."""
+    n = len(values)
+    cut, tau = model.cut, model.tau
+    counts = np.where(np.isnan(values), np.nan, np.asarray(counts, float))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        exposure = (counts + 0.5) / values
+    rate = np.exp(model.profile[hour_of_day] + model.level)
+    expected = np.clip(exposure * rate - 0.5, 0.05, None)
+    # Variance of one hour: Poisson sampling plus the series' own spread; and the baseline
+    # (a median of level_hours hours, each as noisy) is shared by the whole window.
+    hour_variance = expected + tau**2 * expected**2
+    typical = float(np.nanmedian(expected[:cut])) if cut else math.nan
+    if math.isnan(typical):
+        return {}
+    shared = (math.pi / 2) * (tau**2 + 1 / max(typical, 0.5)) / settings.level_hours
+    usable = ~np.isnan(counts) & ~np.isnan(expected)
+    newest = count_score(counts[-1:], expected[-1:], hour_variance[-1:])[0] if usable[-1] else 0.0
+    directions = tuple(d for d in directions if d * newest >= settings.count_newest_z)
+    if not directions:
+        return {}
+    filled = {
+        name: np.where(usable, a, 0.0)
+        for name, a in (("c", counts), ("m", expected), ("v", hour_variance))
+    }
+    found: dict[int, Shift] = {}
+    for k in settings.windows:
+        if k > n or not np.all(usable[n - k :]):
+            continue
+        ones = np.ones(k)
+        observed = np.convolve(filled["c"], ones, mode="valid")
+        mean = np.convolve(filled["m"], ones, mode="valid")
+        variance = np.convolve(filled["v"], ones, mode="valid") + shared * mean**2
+        complete = np.convolve(usable.astype(float), ones, mode="valid") == k
+        threshold = settings.count_threshold(k)
+        change = math.log1p(settings.min_change(k))
+        ratio = math.log((observed[-1] + 0.5) / (mean[-1] + 0.5))
+        live = [d for d in directions if d * ratio >= change]
+        if not live:
+            continue
+        score = float(count_score(observed[-1:], mean[-1:], variance[-1:])[0])
+        live = [d for d in live if d * score >= threshold]
+        if not live:
+            continue
+        # Scores the same windows had in the history: when they ranged wider than a
+        # standard normal, the model is missing something and the score is shrunk.
+        history = np.flatnonzero(complete[: max(0, cut - k + 1)])
+        scale = 1.0
+        if len(history) > 24:
+            past = count_score(observed[history], mean[history], variance[history])
+            scale = max(1.0, _mad_sigma(past))
+        for direction in live:
+            calibrated = direction * score / scale
+            if calibrated < threshold:
+                continue
+            best = found.get(direction)
+            if best is None or calibrated / threshold > best.score / best.threshold:
+                per_value = exposure[n - k :]
+                seen = float(np.mean(counts[n - k :] / per_value))
+                baseline = float(np.mean(expected[n - k :] / per_value))
+                found[direction] = Shift(
+                    k,
+                    calibrated,
+                    threshold,
+                    observed[-1] / mean[-1] - 1,
+                    float(rate[-1]),
+                    seen,
+                    baseline,
+                )
+    return found

@@ -27,6 +27,7 @@ from services.alerts.anomaly import (
     robust_z,
     severity_for,
 )
+from services.alerts.changepoint import count_score
 from shared.metrics import HourlyMetrics
 
 CAMPAIGN = UUID("00000000-0000-0000-0000-0000000000a1")
@@ -81,6 +82,46 @@ def _by_metric(anomalies: list[Anomaly]) -> dict[str, Anomaly]:
 
 
 # ---------------------------------------------------------------- statistics
+
+
+@pytest.mark.parametrize(("observed", "mean"), [(0, 3.0), (2, 12.0), (12, 12.0), (25, 12.0)])
+def test_count_score_is_the_poisson_mid_p_normal_score(observed: int, mean: float) -> None:
+    mid_p = stats.poisson.cdf(observed - 1, mean) + 0.5 * stats.poisson.pmf(observed, mean)
+    score = count_score(np.array([observed]), np.array([mean]), np.array([mean]))[0]
+    assert score == pytest.approx(stats.norm.ppf(mid_p), abs=1e-9)
+
+
+def test_count_score_of_twelve_expected_and_two_seen() -> None:
+    # P(X < 2) + P(X = 2) / 2 = e^-12 (1 + 12 + 72 / 2) = 49 e^-12 = 3.0e-4
+    score = count_score(np.array([2.0]), np.array([12.0]), np.array([12.0]))[0]
+    assert score == pytest.approx(-3.4307, abs=1e-4)
+
+
+@pytest.mark.parametrize(
+    ("observed", "mean", "variance"), [(2, 12.0, 30.0), (0, 4.0, 5.0), (30, 12.0, 20.0)]
+)
+def test_count_score_is_the_negative_binomial_mid_p_normal_score(
+    observed: int, mean: float, variance: float
+) -> None:
+    # scipy's nbinom(n, p) has mean n (1 - p) / p and variance n (1 - p) / p^2
+    n, p = mean**2 / (variance - mean), mean / variance
+    assert stats.nbinom.mean(n, p) == pytest.approx(mean)
+    assert stats.nbinom.var(n, p) == pytest.approx(variance)
+    mid_p = stats.nbinom.cdf(observed - 1, n, p) + 0.5 * stats.nbinom.pmf(observed, n, p)
+    score = count_score(np.array([observed]), np.array([mean]), np.array([variance]))[0]
+    assert score == pytest.approx(stats.norm.ppf(mid_p), abs=1e-9)
+
+
+def test_count_score_keeps_far_tails_and_overdispersion_tempers_it() -> None:
+    # a zero where 100 were expected: half of e^-100, far below double precision's 1 - eps
+    far = count_score(np.array([0.0]), np.array([100.0]), np.array([100.0]))[0]
+    assert far == pytest.approx(stats.norm.ppf(0.5 * math.exp(-100.0)), rel=1e-9)
+    assert count_score(np.array([200.0]), np.array([100.0]), np.array([100.0]))[0] > 7
+    # the same count is less surprising when the series is known to vary more
+    poisson, spread = count_score(
+        np.array([2.0, 2.0]), np.array([12.0, 12.0]), np.array([12.0, 40.0])
+    )
+    assert spread > poisson
 
 
 def test_mad_matches_scipy() -> None:
@@ -207,6 +248,25 @@ def test_low_volume_conversions_raise_no_false_alert() -> None:
     for back in range(72):
         kinds |= _kinds(rows[: len(rows) - back])
     assert kinds.isdisjoint({"conversions_down", "cvr_down", "roas_down"})
+
+
+def test_low_volume_conversion_collapse_is_seen_in_the_summed_count() -> None:
+    # four conversions an hour, then none for six hours: no single hour can fall far on
+    # the log scale, but 0 where about 24 were expected is plain once the hours are summed
+    rows = _campaign(days=12, conversions=4.0, seed=7)
+    collapsed = rows[:-6] + [replace(r, conversions=0, revenue=0.0) for r in rows[-6:]]
+    without_counts = DetectorParams(count_z=1e9, count_single_hour_z=1e9)
+    assert detect_campaign(collapsed, without_counts) == []
+    drop = _by_metric(detect_campaign(collapsed))["conversions"]
+    assert (drop.kind, drop.window_hours) == ("conversions_down", 6)
+    assert drop.relative_change == -1.0
+    assert drop.baseline == pytest.approx(4.0, rel=0.25)
+    # a lone empty hour, or one where a fifth of the usual came in, is ordinary at this volume
+    for tail in ([0], [1, 0, 1]):
+        k = len(tail)
+        tail_rows = zip(rows[-k:], tail, strict=True)
+        quiet = rows[:-k] + [replace(r, conversions=c) for r, c in tail_rows]
+        assert _kinds(quiet) == set()
 
 
 def test_too_little_history_is_warming_up() -> None:
