@@ -94,7 +94,7 @@ class DetectorParams:
     # summed conversions against the number expected, under a negative binomial. Normal
     # score of its tail probability needed in a long window and in a lone hour, and how
     # far (normal score) the newest hour must itself be on the moved side.
-    count_z: float = 5.0
+    count_z: float = 4.0
     count_single_hour_z: float = 6.5
     count_newest_z: float = 1.0
     # Lengths of the windows ending at the newest hour that are tested for a shift.

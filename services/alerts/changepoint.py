@@ -60,7 +60,7 @@ class ScanSettings:
     # The count test (for values that are counts of events): the score its tail
     # probability must reach, for a lone hour and for a window of many hours.
     count_single_z: float = 6.5
-    count_z: float = 5.0
+    count_z: float = 4.0
     # The newest hour must itself sit at least this far (normal score) on the moved side.
     count_newest_z: float = 1.0
 
