@@ -9,6 +9,11 @@ spikiness, fitted robustly on its history. ``changepoint.scan`` then tests windo
 ``single_hour_z`` and 2.5x), a move that has lasted needs less per hour (score
 ``z_threshold`` summed over the window, with at least half its hours moved by
 ``min_relative_change``). A window passes only while the newest hour is still moved.
+Conversions and conversion rate are also tested as counts: the window's summed
+conversions against the number the baseline expects, under a negative binomial that
+allows for the campaign's own spread and for the baseline's uncertainty (score
+``count_z``), so a collapse on a low-volume campaign is seen where no single hour can
+fall far on the log scale.
 
 Nothing but tracking outages is reported until ``seasonal_min_days`` days at the
 newest hour of day exist (``baseline_status`` says whether a campaign is warming up).
@@ -35,7 +40,7 @@ from shared.contracts.enums import AlertKind
 from shared.metrics import HourlyMetrics
 
 MODEL_NAME = "anomaly_detector"
-MODEL_VERSION = "2.0.0"
+MODEL_VERSION = "2.1.0"
 
 METRICS: tuple[str, ...] = ("ctr", "cvr", "cpc", "spend", "conversions", "roas")
 RATE_METRICS: frozenset[str] = frozenset({"ctr", "cvr", "cpc", "roas"})

@@ -408,7 +408,7 @@ def test_params_round_trip_through_json() -> None:
     loaded = json.loads(json.dumps(params.as_dict()))
     assert loaded["z_threshold"] == 4.2
     assert DetectorParams(**loaded) == params
-    assert (MODEL_NAME, MODEL_VERSION) == ("anomaly_detector", "2.0.0")
+    assert (MODEL_NAME, MODEL_VERSION) == ("anomaly_detector", "2.1.0")
 
 
 def test_params_reject_nonsense() -> None:
