@@ -1,10 +1,10 @@
 """Offline alert quality: NAB's real ad-exchange series and the simulator, no servers.
 
 Every hour is fed, in process, through the alerts service's own pure path
-(``findings_at``: anomaly detection and pacing), and alerts are kept by the
-service's own alert rule (``alert_lifecycle.advance``, through the quality
-bench's ``IncidentTracker``): one open alert per campaign and kind, resolved
-after ``QUIET_HOURS`` hours of data without it. Only openings count.
+(``findings_at``: anomaly detection and pacing), and kept the way the alerts
+store keeps them, by the service's own rules through the quality bench's
+``IncidentTracker`` (findings grouped into incidents, resolved after
+``QUIET_HOURS`` hours of data by ``alert_lifecycle.advance``). Only openings count.
 
 NAB (``/work/shared/data/nab``): one campaign per series, clicks (impressions
 for CPM) held constant so spend = price x volume, revenue = 4 x spend and a
@@ -67,15 +67,14 @@ FindingsAt = Callable[[Sequence[HourlyMetrics], datetime], list[Finding]]
 def replay(
     series: Sequence[HourlyMetrics], detect: FindingsAt = findings_at
 ) -> list[tuple[str, datetime]]:
-    """Feed one campaign's hours in order; the (kind, first_seen_hour) of every alert opened."""
+    """Feed one campaign's hours in order; (primary kind, first hour) of every incident opened."""
     keep = lookback()
     tracker = IncidentTracker()
     start = 0
     for end, row in enumerate(series):
         while series[start].hour < row.hour - keep:
             start += 1
-        for finding in detect(series[start : end + 1], row.hour):
-            tracker.observe(row.campaign_id, finding.key, row.hour, finding.content.severity)
+        tracker.observe(row.campaign_id, detect(series[start : end + 1], row.hour), row.hour)
         tracker.quiet(row.campaign_id, row.hour)
     return [(alert.kind, alert.hour) for alert in tracker.raised]
 
