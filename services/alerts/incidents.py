@@ -109,6 +109,14 @@ def explains(cause: str, effect: str) -> bool:
     return effect in _EXPLAINED.get(cause, frozenset()) and _good(cause) == _good(effect)
 
 
+def follows(open_kind: str, new_kind: str) -> bool:
+    """Whether ``new_kind``, seen after ``open_kind`` was, belongs to the same cause: the
+    same kind, or an effect ``open_kind`` directly explains. (Within one hour chains
+    count; across hours they would tie an open CPC rise to a CVR drop that, two links
+    away, it does not explain.)"""
+    return open_kind == new_kind or new_kind in EXPLAINS.get(AlertKind(open_kind), ())
+
+
 def _good(kind: str) -> bool:
     return kind in GOOD_NEWS
 
@@ -305,10 +313,16 @@ class Folded(Generic[R]):
 def continuing(
     open_incidents: Sequence[OpenIncident[R]], found: Incident
 ) -> OpenIncident[R] | None:
-    """The open incident ``found`` continues: one sharing any kind with it. Of several,
-    the one already covering its primary, then the one sharing most kinds, then the
-    oldest. (The others stay open, and resolve once quiet.)"""
-    sharing = [o for o in open_incidents if o.incident.kinds & found.kinds]
+    """The open incident ``found`` continues: one with a kind that is one of its kinds, or
+    directly explains one (a tracking outage already open takes in the drop in
+    conversions that shows hours later). Of several, the one already covering its
+    primary, then the one sharing most kinds, then the oldest. (The others stay open,
+    and resolve once quiet.)"""
+    sharing = [
+        o
+        for o in open_incidents
+        if any(follows(a, b) for a in o.incident.kinds for b in found.kinds)
+    ]
     if not sharing:
         return None
     return min(

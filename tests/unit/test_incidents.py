@@ -158,6 +158,17 @@ def test_a_symptom_seen_alone_keeps_the_incident_and_its_text() -> None:
     assert folded.incident.primary.title == opened.incident.primary.title
 
 
+def test_an_effect_seen_later_joins_the_cause_already_open() -> None:
+    """The count test sees a conversion collapse hours after the outage opened."""
+    (first,) = group([finding("tracking_outage", "high")])
+    opened = open_as("a", first, T0, T0)
+    (later,) = group([finding("conversions_down", "medium", T0 + 4 * HOUR)])
+    folded = fold([opened], later, T0 + 4 * HOUR)
+    assert folded.continued is opened
+    assert folded.incident.kind == "tracking_outage"
+    assert folded.incident.symptom_kinds == ["conversions_down"]
+
+
 def test_a_group_sharing_nothing_opens_its_own_incident() -> None:
     (first,) = group([finding("cpc_up")])
     opened = open_as("a", first, T0, T0)
