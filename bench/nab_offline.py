@@ -24,39 +24,24 @@ Usage: python bench/nab_offline.py [--nab-only | --sim-only] [--json] [--verbose
 from __future__ import annotations
 
 import argparse
-import csv
 import json
-import statistics
 import sys
-import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.nab_data import NabScore, NabSeries, load_nab, score_nab
 from bench.quality import IncidentTracker, run
 from services.alerts.findings import Finding, findings_at, lookback
 from shared.metrics import HourlyMetrics
 
 HOUR = timedelta(hours=1)
-NAB_DIR = Path("/work/shared/data/nab")
-NAB_SERIES = (
-    "exchange-2_cpc_results.csv",
-    "exchange-2_cpm_results.csv",
-    "exchange-3_cpc_results.csv",
-    "exchange-3_cpm_results.csv",
-)
 # Constant volumes of the mapped campaigns: the price series decides spend.
-NAB_CLICKS = 1_000
-NAB_IMPRESSIONS = 100_000
-NAB_CONVERSIONS = 50
-NAB_ROAS = 4.0
 TUNING_SEEDS = (1, 2, 3, 4, 5)
 HELD_OUT_SEEDS = (11, 12, 13, 14, 15)
-_NAMESPACE = uuid.UUID("0c6b3c3e-8d4f-4a8e-9d55-6a3f0b1c2d7e")
 
 FindingsAt = Callable[[Sequence[HourlyMetrics], datetime], list[Finding]]
 
@@ -82,103 +67,20 @@ def replay(
 # ------------------------------------------------------------------------- NAB
 
 
-@dataclass(frozen=True, slots=True)
-class NabSeries:
-    name: str
-    rows: list[HourlyMetrics]
-    windows: list[tuple[datetime, datetime]]
-
-
-def _parse(stamp: str) -> datetime:
-    # exchange-2 reports on :00:01, exchange-3 on :15:01: both belong to that hour
-    moment = datetime.fromisoformat(stamp.strip()).replace(tzinfo=UTC)
-    return moment.replace(minute=0, second=0, microsecond=0)
-
-
-def load_nab(directory: Path = NAB_DIR) -> list[NabSeries]:
-    windows = json.loads((directory / "combined_windows.json").read_text())
-    found = []
-    for name in NAB_SERIES:
-        prices: dict[datetime, float] = {}
-        with (directory / name).open() as handle:
-            for record in csv.DictReader(handle):
-                # a repeated timestamp keeps the later value, as an upsert would
-                prices[_parse(record["timestamp"])] = float(record["value"])
-        campaign = uuid.uuid5(_NAMESPACE, name)
-        per_thousand = "_cpm_" in name
-        spends = {
-            hour: price * (NAB_IMPRESSIONS / 1000 if per_thousand else NAB_CLICKS)
-            for hour, price in prices.items()
-        }
-        daily: dict[object, float] = {}
-        for hour, spend in spends.items():
-            daily[hour.date()] = daily.get(hour.date(), 0.0) + spend
-        budget = round(3 * statistics.median(daily.values()), 2)
-        rows = [
-            HourlyMetrics(
-                campaign_id=campaign,
-                hour=hour,
-                impressions=NAB_IMPRESSIONS,
-                clicks=NAB_CLICKS,
-                conversions=NAB_CONVERSIONS,
-                spend=round(spend, 4),
-                revenue=round(NAB_ROAS * spend, 4),
-                budget=budget,
-            )
-            for hour, spend in sorted(spends.items())
-        ]
-        spans = [(_parse(a), _parse(b)) for a, b in windows[f"realAdExchange/{name}"]]
-        found.append(NabSeries(name, rows, spans))
-    return found
-
-
-@dataclass(frozen=True, slots=True)
-class NabScore:
-    precision: float
-    recall: float
-    alerts: int
-    true_alerts: int
-    windows: int
-    windows_found: int
-    per_series: dict[str, dict[str, object]]
-
-
 def _nab_one(item: tuple[NabSeries, FindingsAt]) -> list[tuple[str, datetime]]:
     series, detect = item
     return replay(series.rows, detect)
 
 
-def score_nab(
+def replay_nab(
     data: Sequence[NabSeries], detect: FindingsAt = findings_at, workers: int = 2
 ) -> NabScore:
+    """The NAB series replayed through the service's findings and incidents, scored as
+    ``bench/nab.py`` scores the platform's alerts."""
     with ProcessPoolExecutor(workers) as pool:
         opened = list(pool.map(_nab_one, [(s, detect) for s in data]))
-    alerts = true_alerts = windows = found = 0
-    per_series: dict[str, dict[str, object]] = {}
-    for series, raised in zip(data, opened, strict=True):
-        inside = [any(a <= hour <= b for a, b in series.windows) for _, hour in raised]
-        hits = [any(a <= hour <= b for _, hour in raised) for a, b in series.windows]
-        alerts += len(raised)
-        true_alerts += sum(inside)
-        windows += len(series.windows)
-        found += sum(hits)
-        per_series[series.name] = {
-            "alerts": len(raised),
-            "true": sum(inside),
-            "windows_found": f"{sum(hits)}/{len(hits)}",
-            "opened": [
-                f"{kind}@{hour:%m-%d %H}{'*' if ok else ''}"
-                for (kind, hour), ok in zip(raised, inside, strict=True)
-            ],
-        }
-    return NabScore(
-        precision=true_alerts / alerts if alerts else 1.0,
-        recall=found / windows if windows else 1.0,
-        alerts=alerts,
-        true_alerts=true_alerts,
-        windows=windows,
-        windows_found=found,
-        per_series=per_series,
+    return score_nab(
+        data, {series.name: raised for series, raised in zip(data, opened, strict=True)}
     )
 
 
@@ -250,7 +152,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     figures: dict[str, object] = {}
     if not args.sim_only:
-        nab = score_nab(load_nab(), workers=args.workers)
+        nab = replay_nab(load_nab(), workers=args.workers)
         figures.update(
             nab_precision=round(nab.precision, 4),
             nab_recall=round(nab.recall, 4),
