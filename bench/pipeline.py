@@ -43,8 +43,8 @@ from services.gateway.keys import create_key, ensure_tenant
 from shared.bus import Bus
 from shared.config import Settings
 from shared.contracts import SERVICES
+from shared.contracts.gateway import METRICS_RECORDED
 from shared.db import connect, create_pool, migrate_all, scoped
-from shared.events import Envelope
 from shared.metrics_store import upsert_metrics
 from tests.e2e.platform import Platform
 from tests.infra import free_port, with_database
@@ -191,8 +191,9 @@ async def _baseline_ingest(alerts: Any, batches: list[list[Any]], *, detect: boo
         start = time.perf_counter()
         async with scoped(alerts, scratch) as conn:
             if detect:
-                event = Envelope(type="metrics.recorded", tenant_id=scratch, payload=to_body(rows))
-                await on_metrics_recorded(conn, event)
+                # The handler as the consumer calls it: the payload parsed to its model.
+                event = METRICS_RECORDED.envelope(to_body(rows), tenant_id=scratch, source="bench")
+                await on_metrics_recorded(conn, event, METRICS_RECORDED.parse(event))
             else:
                 await upsert_metrics(conn, scratch, rows)
         took.append(time.perf_counter() - start)
