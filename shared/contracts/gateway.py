@@ -163,7 +163,9 @@ RECORD_METRICS = Route(
     request=MetricsBatch,
     description=(
         f"1 to {MAX_BATCH} rows, each for the start of an hour. Accepted rows are "
-        "published for the services to take up; the answer does not wait for them."
+        "published for the services to take up; the answer does not wait for them. Send "
+        "hours in order: an hour more than six hours behind its campaign's newest stored "
+        "hour is history (a backfill or a correction) and raises no alert."
     ),
 )
 SYSTEM_STATUS = Route(
