@@ -349,8 +349,6 @@ class Consumer:
                     applied = await self._process_patiently(envelope)
             else:
                 applied = await self._process_patiently(envelope)
-            await message.ack()
-            self.on_outcome(envelope.type, "applied" if applied else "duplicate")
         except Undeliverable as exc:
             await self._dead_letter(message, str(exc))
             self.on_outcome(envelope.type, "dead_lettered")
@@ -367,8 +365,25 @@ class Consumer:
             )
             await asyncio.sleep(self.nack_backoff.delay(attempt))
             await message.nack(requeue=True)
+        else:
+            await self._ack_applied(message, envelope, applied)
         finally:
             correlation_id_var.reset(token)
+
+    async def _ack_applied(
+        self, message: AbstractIncomingMessage, envelope: Envelope, applied: bool
+    ) -> None:
+        """Ack what has committed. An ack lost with the channel is no failure of the event:
+        the broker delivers it again and the inbox skips it."""
+        try:
+            await message.ack()
+        except Exception as exc:
+            log.warning(
+                "could not ack a committed event; it will be redelivered and skipped",
+                extra={"type": envelope.type, "error": repr(exc)},
+            )
+            return
+        self.on_outcome(envelope.type, "applied" if applied else "duplicate")
 
 
 async def events_consumed(conn: asyncpg.Connection, consumer: str) -> int:

@@ -32,10 +32,15 @@ class MetricRow(RequestModel):
             raise ValueError("hour needs a timezone, e.g. 2026-11-01T10:00:00Z")
         if (value.minute, value.second, value.microsecond) != (0, 0, 0):
             raise ValueError("hour must be the start of an hour (minutes and seconds zero)")
+        return value.astimezone(UTC)
+
+    @field_validator("hour")
+    @classmethod
+    def _not_in_the_future(cls, value: datetime) -> datetime:
         # An hour from the future would stand for "now" and hide every real hour after it.
         if value > datetime.now(UTC) + timedelta(hours=1):
             raise ValueError("hour is in the future")
-        return value.astimezone(UTC)
+        return value
 
     @field_validator("spend", "revenue", "budget")
     @classmethod

@@ -114,7 +114,9 @@ def follows(open_kind: str, new_kind: str) -> bool:
     same kind, or an effect ``open_kind`` directly explains. (Within one hour chains
     count; across hours they would tie an open CPC rise to a CVR drop that, two links
     away, it does not explain.)"""
-    return open_kind == new_kind or new_kind in EXPLAINS.get(AlertKind(open_kind), ())
+    # StrEnum keys hash as their text; a kind outside the table (an alert a person raised)
+    # explains nothing.
+    return open_kind == new_kind or new_kind in EXPLAINS.get(open_kind, ())  # type: ignore[call-overload]
 
 
 def _good(kind: str) -> bool:
@@ -220,9 +222,17 @@ class Incident:
         return cls(by_kind[primary], symptoms, content_by_kind.get(primary))
 
     @classmethod
-    def stored(cls, evidence: Mapping[str, Any], title: str, description: str | None) -> Incident:
-        """An open incident back from its row."""
+    def stored(
+        cls,
+        evidence: Mapping[str, Any],
+        title: str,
+        description: str | None,
+        alert_key: str | None = None,
+    ) -> Incident:
+        """An open incident back from its row. A row written before incidents existed has
+        no primary in its evidence: its ``alert_key`` names its one kind."""
         primary, _ = incident_kinds(evidence)
+        primary = primary or alert_key
         own = {k: v for k, v in evidence.items() if k not in {"primary", "symptoms", "severity"}}
         head = Member(
             primary or "",

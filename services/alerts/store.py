@@ -88,7 +88,7 @@ async def raise_or_update(
         f"{tenant_id}:{campaign_id}",
     )
     rows = await conn.fetch(
-        f"""SELECT {_STATE}, evidence, title, description FROM ai_smart_alerts
+        f"""SELECT {_STATE}, evidence, title, description, alert_key FROM ai_smart_alerts
             WHERE tenant_id = $1 AND affected_entity_id = $2 AND {_OPEN}
             ORDER BY id FOR UPDATE""",
         tenant_id,
@@ -96,7 +96,9 @@ async def raise_or_update(
     )
     open_incidents = [
         OpenIncident(
-            r["id"], _state(r), Incident.stored(r["evidence"] or {}, r["title"], r["description"])
+            r["id"],
+            _state(r),
+            Incident.stored(r["evidence"] or {}, r["title"], r["description"], r["alert_key"]),
         )
         for r in rows
     ]

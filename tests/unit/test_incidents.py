@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from services.alerts.alert_lifecycle import QUIET_HOURS, Transition
+from services.alerts.alert_lifecycle import QUIET_HOURS, AlertState, Transition
 from services.alerts.anomaly import AlertContent
 from services.alerts.findings import Finding
 from services.alerts.incidents import (
@@ -21,7 +21,7 @@ from services.alerts.incidents import (
     primary_of,
 )
 from shared.contracts.alerts import AlertEvent, incident_kinds
-from shared.contracts.enums import AlertKind
+from shared.contracts.enums import AlertKind, Severity
 
 T0 = datetime(2025, 3, 12, 8, tzinfo=UTC)
 HOUR = timedelta(hours=1)
@@ -225,3 +225,17 @@ def test_an_event_read_from_a_stored_row_names_the_incidents_kinds() -> None:
         }
     )
     assert (event.kind, event.symptoms) == ("cvr_down", ["roas_down"])
+
+
+def test_an_alert_stored_before_incidents_existed_is_matched_by_its_key() -> None:
+    """Rows written by the per-kind rule carry no primary in their evidence."""
+    old = Incident.stored({"metric": "conversions"}, "CVR down", None, "tracking_outage")
+    assert old.kind == "tracking_outage"
+    opened = OpenIncident("old", AlertState(Severity.MEDIUM, T0, T0, 1), old)
+    (later,) = group([finding("conversions_down", "medium", T0 + HOUR)])
+    folded = fold([opened], later, T0 + HOUR)
+    assert folded.continued is opened
+    # A person's alert of a kind outside the table explains nothing, and breaks nothing.
+    theirs = Incident.stored({}, "Checkout broken", None, "manual_note")
+    other = OpenIncident("manual", AlertState(Severity.HIGH, T0, T0, 1), theirs)
+    assert fold([other], later, T0 + HOUR).continued is None

@@ -104,3 +104,28 @@ def test_a_service_may_only_handle_what_its_contract_subscribes_it_to() -> None:
 
 async def _noop(_conn: Any, _event: Envelope, _payload: Any) -> None:
     return None
+
+
+def test_a_consumer_takes_the_hours_the_gateway_accepted_whatever_its_own_clock() -> None:
+    """The future-hour check is the gateway's, at the door; a consumer with a clock behind
+    it must not dead-letter a batch that was accepted."""
+    from datetime import UTC, datetime, timedelta
+
+    from shared.contracts.gateway import METRICS_RECORDED
+    from shared.metrics_input import MetricRow
+
+    ahead = (datetime.now(UTC) + timedelta(hours=3)).replace(minute=0, second=0, microsecond=0)
+    row = {
+        "campaign_id": str(uuid.uuid4()),
+        "hour": ahead.isoformat(),
+        "impressions": 100,
+        "clicks": 5,
+        "conversions": 1,
+        "spend": 2.0,
+        "revenue": 8.0,
+        "budget": 50.0,
+    }
+    with pytest.raises(ValidationError, match="future"):
+        MetricRow.model_validate(row)
+    event = Envelope(type="metrics.recorded", tenant_id=TENANT, payload={"metrics": [row]})
+    assert METRICS_RECORDED.parse(event).metrics[0].hour == ahead
