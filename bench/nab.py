@@ -35,13 +35,12 @@ from typing import Any
 from uuid import UUID
 
 import aiohttp
-from pydantic import SecretStr
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from adpilot.registry import migration_folders
 from bench.nab_data import NAB_DIR, NabSeries, Opened, load_nab, score_nab, series_label
-from bench.report import print_figures
+from bench.report import BENCH_SETTINGS, print_figures
 from sandbox.driver import to_body
 from services.alerts.alert_lifecycle import QUIET_HOURS
 from services.gateway.keys import create_key, ensure_tenant
@@ -54,7 +53,11 @@ from shared.metrics import HourlyMetrics
 from shared.metrics_input import MAX_BATCH
 from shared.pagination import MAX_LIMIT
 from tests.e2e.platform import Platform
-from tests.infra import LOCAL_AMQP_URL, LOCAL_DATABASE_URL, free_port, with_database
+from tests.infra import (
+    LOCAL_AMQP_URL,
+    LOCAL_DATABASE_URL,
+    private_settings,
+)
 
 HOUR = timedelta(hours=1)
 
@@ -181,21 +184,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     await _check_servers(args.database_server, args.amqp_url)
 
     rid = secrets.token_hex(5)
-    database = f"adpilot_bench_nab_{rid}"
-    settings = Settings(
-        database_url=with_database(args.database_server, database),
-        amqp_url=args.amqp_url,
-        exchange=f"adpilot.bench.nab.{rid}",
-        gateway_port=free_port(),
-        decision_port=free_port(),
-        alerts_port=free_port(),
-        optimizer_port=free_port(),
-        internal_secret=SecretStr(secrets.token_hex(32)),
-        rate_limit_per_minute=10**6,
-        rate_limit_burst=10**6,
-        heartbeat_seconds=5,
-        log_level="WARNING",
+    settings = private_settings(
+        args.database_server, args.amqp_url, f"bench.nab.{rid}", **BENCH_SETTINGS
     )
+    database = settings.database_url.rsplit("/", 1)[1]
     logs = Path(tempfile.mkdtemp(prefix="adpilot-bench-nab-"))
     platform = Platform(settings, logs)
     failed = True

@@ -35,7 +35,7 @@ import aiohttp
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from adpilot.registry import migration_folders
-from bench.report import print_figures
+from bench.report import BENCH_SETTINGS, print_figures
 from sandbox.driver import to_body
 from sandbox.simulator import CampaignSimulator
 from services.alerts.watch import on_metrics_recorded
@@ -47,7 +47,7 @@ from shared.contracts.gateway import METRICS_RECORDED
 from shared.db import connect, create_pool, migrate_all, scoped
 from shared.metrics_store import upsert_metrics
 from tests.e2e.platform import Platform
-from tests.infra import free_port, with_database
+from tests.infra import private_settings
 
 HOUR = timedelta(hours=1)
 
@@ -203,19 +203,7 @@ async def _baseline_ingest(alerts: Any, batches: list[list[Any]], *, detect: boo
 async def main(runs: int, as_json: bool) -> int:
     rid = secrets.token_hex(5)
     server = "postgresql://postgres@127.0.0.1:5432/postgres"
-    settings = Settings(
-        database_url=with_database(server, f"adpilot_bench_{rid}"),
-        exchange=f"adpilot.bench.{rid}",
-        gateway_port=free_port(),
-        decision_port=free_port(),
-        alerts_port=free_port(),
-        optimizer_port=free_port(),
-        internal_secret=secrets.token_hex(32),
-        rate_limit_per_minute=10**6,
-        rate_limit_burst=10**6,
-        heartbeat_seconds=5,
-        log_level="WARNING",
-    )
+    settings = private_settings(server, Settings().amqp_url, f"bench.{rid}", **BENCH_SETTINGS)
     await migrate_all(settings.database_url, migration_folders())
     gateway_pool = await create_pool(settings.database_url, "gateway", min_size=1, max_size=1)
     async with scoped(gateway_pool, system=True) as conn:

@@ -13,7 +13,7 @@ from shared.bus import Bus
 from shared.config import Settings
 from shared.contracts import SERVICES
 from shared.db import connect, create_pool, migrate_all
-from tests.infra import Servers, free_port, run_id, servers, with_database
+from tests.infra import Servers, private_settings, run_id, servers, with_database
 
 # Bearer tokens in the tests are signed with this; nothing outside the test run trusts it.
 JWT_SECRET = secrets.token_hex(32)
@@ -27,20 +27,13 @@ def infrastructure() -> Iterator[Servers]:
 
 @pytest.fixture(scope="session")
 async def settings(infrastructure: Servers) -> AsyncIterator[Settings]:
-    rid = run_id()
-    database = f"adpilot_test_{rid}"
-    configured = Settings(
-        database_url=with_database(infrastructure.database_server_url, database),
-        amqp_url=infrastructure.amqp_url,
-        exchange=f"adpilot.test.{rid}",
-        gateway_port=free_port(),
-        decision_port=free_port(),
-        alerts_port=free_port(),
-        optimizer_port=free_port(),
+    configured = private_settings(
+        infrastructure.database_server_url,
+        infrastructure.amqp_url,
+        f"test.{run_id()}",
         outbox_poll_seconds=0.5,
         max_deliveries=3,
         heartbeat_seconds=1.0,
-        internal_secret=secrets.token_hex(32),
         jwt_secret=JWT_SECRET,
         cors_origins="https://app.example.com",
         # The suites send many requests from one key in a few seconds.
@@ -48,6 +41,7 @@ async def settings(infrastructure: Servers) -> AsyncIterator[Settings]:
         rate_limit_burst=5_000,
         cycle_interval_seconds=3.0,
     )
+    database = configured.database_url.rsplit("/", 1)[1]
     await migrate_all(configured.database_url, migration_folders())
     yield configured
     bus = Bus(configured.amqp_url, configured.exchange)

@@ -9,13 +9,17 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import secrets
 import socket
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
+
+from shared.config import Settings
+from shared.contracts import SERVICES
 
 Source = Literal["configured", "docker", "local"]
 
@@ -120,3 +124,19 @@ def servers() -> Iterator[Servers]:
 
 def run_id() -> str:
     return uuid.uuid4().hex[:12]
+
+
+def private_settings(database_server: str, amqp_url: str, name: str, **overrides: Any) -> Settings:
+    """Settings for a platform of its own on shared servers: database ``adpilot_<name>``,
+    exchange ``adpilot.<name>``, free ports and a fresh internal secret, so it collides with
+    nothing else running (another test session, a benchmark, the platform itself)."""
+    return Settings.model_validate(
+        {
+            "database_url": with_database(database_server, f"adpilot_{name.replace('.', '_')}"),
+            "amqp_url": amqp_url,
+            "exchange": f"adpilot.{name}",
+            **{f"{service}_port": free_port() for service in SERVICES},
+            "internal_secret": secrets.token_hex(32),
+            **overrides,
+        }
+    )
