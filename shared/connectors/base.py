@@ -1,7 +1,21 @@
 """The contract every ad-platform connector fulfils.
 
-Services talk to ad platforms only through this interface, so the built-in
-simulator and a real platform client are interchangeable.
+Services talk to ad platforms only through this interface, so the sandbox ad platform
+and a real platform client (Google Ads, Meta) are interchangeable. A connector serves
+many ad accounts; an account is named by the tenant's id, and mapping that id to the
+platform's own customer or account id is the connector's business.
+
+Three rules every connector keeps:
+
+- **A change carries our change id.** Sending the same change id twice applies the
+  change once; the second answer is the first one again (``replayed`` set). A retry
+  after a timeout is therefore always safe.
+- **Say no precisely.** A change the platform looked at and will not make raises
+  :class:`ChangeRefused` (retrying cannot help); a platform that could not be reached,
+  timed out or failed raises :class:`PlatformUnavailable` (the change may or may not
+  have been made; retry with the same change id to find out).
+- **Answer with the platform's view.** After a change, the campaign as the platform now
+  holds it, and the hour from which the change takes effect.
 """
 
 from __future__ import annotations
@@ -9,7 +23,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Literal, Protocol, runtime_checkable
+from collections.abc import Awaitable, Callable
+from typing import Any, Literal, Protocol, runtime_checkable
 from uuid import UUID
 
 from shared.metrics import HourlyMetrics
@@ -31,6 +46,36 @@ class UnknownCampaign(ValueError):
     def __init__(self, campaign_id: UUID) -> None:
         super().__init__(f"unknown campaign {campaign_id}")
         self.campaign_id = campaign_id
+
+
+class ConnectorError(Exception):
+    """A call to an ad platform did not give an answer we can use."""
+
+
+class ChangeRefused(ConnectorError):
+    """The platform looked at the change and will not make it; retrying cannot help.
+
+    ``code`` is a short machine-readable reason (``budget_below_minimum``,
+    ``unknown_campaign``...), ``message`` the platform's words.
+    """
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+
+
+class PlatformUnavailable(ConnectorError):
+    """The platform could not be reached, timed out or failed, after the connector's
+    retries. A change sent may or may not have been made."""
+
+
+class UnknownAccount(ConnectorError):
+    """The platform has no ad account for this tenant."""
+
+    def __init__(self, account: UUID) -> None:
+        super().__init__(f"no ad account for tenant {account}")
+        self.account = account
 
 
 def _positive_number(kind: str, value: object, *, allow_zero: bool) -> float:
@@ -75,7 +120,12 @@ class Change:
 
 @dataclass(frozen=True, slots=True)
 class CampaignState:
-    """The settings of one campaign as the platform currently holds them."""
+    """The settings of one campaign as the platform currently holds them.
+
+    ``bid_multiplier`` scales the campaign's bids (1.0 is as set up); ``audience_factor``
+    widens (above 1) or narrows its targeting around ``audiences``, the named audiences
+    it targets.
+    """
 
     campaign_id: UUID
     name: str
@@ -83,6 +133,7 @@ class CampaignState:
     daily_budget: float
     bid_multiplier: float
     audience_factor: float
+    audiences: tuple[str, ...] = ()
 
     def with_change(self, change: Change) -> CampaignState:
         """The state after ``change``; the original is left untouched."""
@@ -95,25 +146,93 @@ class CampaignState:
         return replace(self, status=str(change.value))  # type: ignore[arg-type]
 
 
+@dataclass(frozen=True, slots=True)
+class AccountSnapshot:
+    """An ad account's campaigns as of ``as_of``, the platform's clock.
+
+    ``as_of`` is the hour from which a change made now takes effect: the wall clock's
+    hour on a real platform, the next simulated hour on the sandbox. Cooldowns and daily
+    caps are counted on this clock, so they hold in simulated time too.
+    """
+
+    as_of: datetime
+    campaigns: tuple[CampaignState, ...]
+
+    def campaign(self, campaign_id: UUID) -> CampaignState:
+        for state in self.campaigns:
+            if state.campaign_id == campaign_id:
+                return state
+        raise UnknownCampaign(campaign_id)
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeReceipt:
+    """The platform's answer to a change: the campaign after it, and from when it holds.
+
+    ``replayed`` is true when the platform had already received this change id and
+    answered from its record instead of applying the change again.
+    """
+
+    change_id: UUID
+    campaign: CampaignState
+    effective_from: datetime
+    replayed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class CallRecord:
+    """One request to the platform, for the integration log.
+
+    ``outcome`` is ``success`` or ``error``; ``response`` is what the platform answered
+    (``None`` when nothing came back).
+    """
+
+    account: UUID
+    operation: str
+    request: dict[str, Any]
+    response: dict[str, Any] | None
+    outcome: Literal["success", "error"]
+    error: str | None
+    duration_ms: int
+
+
+CallRecorder = Callable[[CallRecord], Awaitable[None]]
+
+
 @runtime_checkable
 class AdPlatformConnector(Protocol):
-    """Read campaign performance from, and push changes to, one ad platform."""
+    """Read campaigns and reports from, and push changes to, one ad platform.
 
-    async def list_campaigns(self) -> list[CampaignState]:
-        """Every campaign the connector manages, with its current settings."""
-        ...
+    ``name`` appears in the integration log. A connector reports every request it makes
+    (each attempt, retries included) to the recorder it was built with.
+    """
 
-    async def fetch_metrics(self, hour: datetime) -> list[HourlyMetrics]:
-        """Performance of every campaign over the hour starting at ``hour`` (UTC)."""
-        ...
+    name: str
 
-    async def get_state(self, campaign_id: UUID) -> CampaignState:
-        """Current settings of one campaign; raises :class:`UnknownCampaign`."""
-        ...
+    async def list_campaigns(self, account: UUID) -> AccountSnapshot:
+        """Every campaign of the account, with its current settings and the platform clock.
 
-    async def apply_change(self, campaign_id: UUID, change: Change) -> CampaignState:
-        """Apply ``change`` and return the resulting settings.
-
-        Raises :class:`UnknownCampaign` or :class:`InvalidChange`.
+        Raises :class:`UnknownAccount` or :class:`PlatformUnavailable`.
         """
+        ...
+
+    async def apply_change(
+        self, account: UUID, campaign_id: UUID, change: Change, change_id: UUID
+    ) -> ChangeReceipt:
+        """Apply ``change`` once, however many times it is sent with ``change_id``.
+
+        Raises :class:`ChangeRefused` (``unknown_campaign`` among its codes),
+        :class:`UnknownAccount` or :class:`PlatformUnavailable`.
+        """
+        ...
+
+    async def hourly_report(
+        self, account: UUID, start: datetime, end: datetime
+    ) -> list[HourlyMetrics]:
+        """Performance of every campaign for each hour in ``[start, end)`` the platform
+        has finished; raises :class:`UnknownAccount` or :class:`PlatformUnavailable`."""
+        ...
+
+    async def close(self) -> None:
+        """Release connections."""
         ...
