@@ -23,7 +23,7 @@ SERVICES_ROOT = Path(services.__file__).parent
 
 # Services that keep their own copy of campaign metrics, in the one shape
 # shared/metrics_store.py defines.
-KEEP_CAMPAIGN_METRICS = frozenset({"alerts", "decision"})
+KEEP_CAMPAIGN_METRICS = frozenset({"alerts", "decision", "optimizer"})
 
 
 def migration_folders() -> dict[str, list[MigrationSet]]:

@@ -4,7 +4,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from services.alerts import anomaly, health, risk, watch
+from services.alerts import anomaly, health, risk, rule_alerts, watch
 from services.alerts.routes import routes
 from shared.consumer import Subscriptions
 from shared.contracts.gateway import METRICS_RECORDED
@@ -33,7 +33,9 @@ SPEC = ServiceSpec(
     name="alerts",
     migrations=Path(__file__).parent / "migrations",
     routes=routes,
-    subscriptions=Subscriptions("alerts").include(watch.subscriptions, health.subscriptions),
+    subscriptions=Subscriptions("alerts").include(
+        watch.subscriptions, health.subscriptions, rule_alerts.subscriptions
+    ),
     # Detection and auto-resolution read the hours before each new one: apply batches in order.
     ordered=frozenset({METRICS_RECORDED.name}),
     lifespans=(register_models,),

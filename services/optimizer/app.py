@@ -1,12 +1,17 @@
-"""The optimizer service: recommendations, safe execution, budgets, forecasts, experiments.
+"""The optimizer service: carries changes out on the ad platform within safety limits,
+recommends what a person must approve, runs automation rules, and undoes changes.
 
-Stateless between requests and events, so it scales out: replicas share one queue.
+Replicas share one queue and one table of pending changes, so it scales out: a campaign
+has at most one change in flight whichever replica planned it.
 """
 
 from pathlib import Path
 
+from services.optimizer.executor import run_executor
 from services.optimizer.handlers import subscriptions
+from services.optimizer.platform import connector_lifespan
 from services.optimizer.routes import routes
+from services.optimizer.rule_runner import run_rules
 from shared.service import ServiceSpec
 
 SPEC = ServiceSpec(
@@ -14,4 +19,6 @@ SPEC = ServiceSpec(
     migrations=Path(__file__).parent / "migrations",
     routes=routes,
     subscriptions=subscriptions,
+    lifespans=(connector_lifespan,),
+    background=(run_executor, run_rules),
 )

@@ -4,13 +4,31 @@ from __future__ import annotations
 
 import asyncpg
 
-from services.optimizer.recommend import recommendation_from_decision
+from services.optimizer.act import Outcome, act
+from services.optimizer.execution import Cause
+from services.optimizer.platform import active_runtime
+from services.optimizer.recommend import (
+    UnusableAction,
+    decision_action,
+    desire_from_action,
+    recommendation_from_decision,
+)
+from services.optimizer.rule_runner import RULES_CHANNEL
+from services.optimizer.tenants import tenant_policy
 from shared.consumer import Subscriptions
 from shared.contracts.decision import DECISION_MADE, DecisionMade
-from shared.contracts.optimizer import RECOMMENDATION_CREATED, RECOMMENDATIONS
+from shared.contracts.gateway import METRICS_RECORDED, MetricsRecorded
+from shared.contracts.optimizer import (
+    ACTION_SKIPPED,
+    RECOMMENDATION_CREATED,
+    RECOMMENDATIONS,
+)
 from shared.events import Envelope
+from shared.metrics_input import hourly
+from shared.metrics_store import upsert_metrics
 from shared.outbox import enqueue
 
+SOURCE = "optimizer"
 subscriptions = Subscriptions("optimizer")
 
 
@@ -18,16 +36,64 @@ subscriptions = Subscriptions("optimizer")
 async def on_decision_made(
     conn: asyncpg.Connection, event: Envelope, decision: DecisionMade
 ) -> None:
-    values = recommendation_from_decision(decision)
-    if values is None:
+    """Carry the decision out, recommend it, or say why neither (by the tenant's autonomy)."""
+    action = decision_action(decision)
+    if action is None or decision.campaign_id is None:
         return
-    names = ["tenant_id", *values]
-    row = await conn.fetchrow(
-        f"INSERT INTO ai_recommendations ({', '.join(names)}) "
-        f"VALUES ({', '.join(f'${i}' for i in range(1, len(names) + 1))}) "
-        f"ON CONFLICT (source_decision_id) DO NOTHING RETURNING {RECOMMENDATIONS.select_list}",
-        event.tenant_id,
-        *values.values(),
+    tenant = event.tenant_id
+    try:
+        desire = desire_from_action(action)
+    except UnusableAction as exc:
+        await _skipped(
+            conn, event, decision, Outcome("skip", reason="invalid_input", detail=str(exc))
+        )
+        return
+    cause = Cause(
+        "decision",
+        decision.id,
+        key=f"decision:{decision.id}",
+        confidence=decision.confidence_score if decision.confidence_score is not None else 0.0,
+        expected=decision.impact_prediction
+        if isinstance(decision.impact_prediction, dict)
+        else None,
+        decision_id=decision.id,
+        correlation_id=event.correlation_id,
     )
-    if row is not None:
-        await enqueue(conn, RECOMMENDATION_CREATED.caused_by(event, row, source="optimizer"))
+    policy = await tenant_policy(conn, tenant)
+    outcome = await act(conn, active_runtime(), tenant, decision.campaign_id, desire, cause, policy)
+    if outcome.kind == "recommend":
+        values = recommendation_from_decision(decision, outcome.changes, outcome.current_state)
+        names = ["tenant_id", *values]
+        row = await conn.fetchrow(
+            f"INSERT INTO ai_recommendations ({', '.join(names)}) "
+            f"VALUES ({', '.join(f'${i}' for i in range(1, len(names) + 1))}) "
+            f"ON CONFLICT (source_decision_id) DO NOTHING "
+            f"RETURNING {RECOMMENDATIONS.select_list}",
+            tenant,
+            *values.values(),
+        )
+        if row is not None:
+            await enqueue(conn, RECOMMENDATION_CREATED.caused_by(event, row, source=SOURCE))
+    elif outcome.kind == "skip":
+        await _skipped(conn, event, decision, outcome)
+
+
+async def _skipped(
+    conn: asyncpg.Connection, event: Envelope, decision: DecisionMade, outcome: Outcome
+) -> None:
+    payload = {
+        "decision_id": decision.id,
+        "campaign_id": decision.campaign_id,
+        "reason": outcome.reason,
+        "detail": outcome.detail,
+    }
+    await enqueue(conn, ACTION_SKIPPED.caused_by(event, payload, source=SOURCE))
+
+
+@subscriptions.subscriber(METRICS_RECORDED)
+async def on_metrics_recorded(
+    conn: asyncpg.Connection, event: Envelope, recorded: MetricsRecorded
+) -> None:
+    """Keep the hours automation rules read, and wake the rule runner."""
+    await upsert_metrics(conn, event.tenant_id, hourly(recorded.metrics))
+    await conn.execute("SELECT pg_notify($1, $2)", RULES_CHANNEL, str(event.tenant_id))

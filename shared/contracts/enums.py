@@ -157,6 +157,8 @@ class RefusalReason(StrEnum):
     DAILY_CAP_REACHED = "daily_cap_reached"
     NEEDS_APPROVAL = "needs_approval"
     INVALID_INPUT = "invalid_input"
+    # Another change to the campaign is being carried out; the next one waits for its result.
+    IN_FLIGHT = "in_flight"
 
 
 class RollbackConflictKind(StrEnum):

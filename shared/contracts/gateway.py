@@ -151,7 +151,7 @@ METRICS_RECORDED = EventType(
     "metrics.recorded",
     MetricsRecorded,
     (SERVICE,),
-    subscribers=("decision", "alerts"),
+    subscribers=("decision", "alerts", "optimizer"),
     summary="A batch of hourly campaign metrics from `POST /api/ai/metrics`.",
 )
 

@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import date, datetime
 from typing import Literal
 from uuid import UUID
 
 from pydantic import Field, JsonValue
 
-from shared.contracts.spec import LENIENT, Collection, EventType, Lifecycle, ServiceContract
-from shared.models import JsonObject, RequestModel
+from shared.contracts.spec import (
+    LENIENT,
+    Collection,
+    EventPayload,
+    EventType,
+    Lifecycle,
+    Role,
+    Route,
+    ServiceContract,
+)
+from shared.models import JsonObject, RequestModel, ShortText
 from shared.resources import Resource
 from shared.schemas import ResponseModel
 
@@ -26,7 +36,7 @@ RecommendationKind = Literal[
 ]
 TargetEntity = Literal["campaign", "ad_group", "keyword"]
 Complexity = Literal["low", "medium", "high"]
-RecommendationStatus = Literal["pending", "approved", "implemented", "rejected"]
+RecommendationStatus = Literal["pending", "approved", "implemented", "rejected", "failed"]
 ForecastKind = Literal["performance", "budget", "roi", "reach"]
 RuleKind = Literal[
     "budget_management", "bid_optimization", "campaign_control", "audience_management"
@@ -34,6 +44,9 @@ RuleKind = Literal[
 Frequency = Literal["continuous", "hourly", "daily"]
 Direction = Literal["outbound", "inbound"]
 CallOutcome = Literal["success", "error"]
+OptimizationStatus = Literal["pending", "applied", "failed"]
+Setting = Literal["budget", "bid", "status", "audience"]
+CauseKind = Literal["decision", "rule", "recommendation", "rollback"]
 
 
 # --- rows ------------------------------------------------------------------------------
@@ -56,6 +69,9 @@ class Recommendation(ResponseModel):
     updated_at: datetime
     decided_at: datetime | None
     implemented_at: datetime | None
+    # The change that carried it out, and why it could not be, once approved.
+    optimization_id: UUID | None
+    failure_reason: str | None
 
 
 class Forecast(ResponseModel):
@@ -85,21 +101,68 @@ class AutomationRule(ResponseModel):
     execution_count: int | None
     success_rate: float | None
     created_at: datetime
+    updated_at: datetime
+    # The newest hour the rule has been evaluated for (the platform's clock).
+    evaluated_for: datetime | None
 
 
 class OptimizationRecord(ResponseModel):
-    """A change that was applied, with what it replaced."""
+    """One change to one setting of one campaign on the ad platform: planned (``pending``),
+    then ``applied`` or ``failed`` with the reason.
+
+    ``before_state`` and ``after_state`` are the campaign's settings around the change;
+    ``value_before``/``value_after`` the one setting it moved. ``cause_type``/``cause_id``
+    say what asked for it (a decision, a rule, an approved recommendation, or a rollback
+    of another optimization); ``change_id`` is the id the platform knows it by.
+    """
 
     id: UUID
     target_entity_type: str
     target_entity_id: UUID | None
     optimization_type: str
+    status: OptimizationStatus
+    setting: Setting | None
+    value_before: JsonValue | None
+    value_after: JsonValue | None
     before_state: JsonValue
     after_state: JsonValue
     expected_improvement: JsonValue | None
     actual_improvement: JsonValue | None
     success_metrics: JsonValue | None
     rollback_data: JsonValue | None
+    change_id: UUID
+    connector: str | None
+    cause_type: CauseKind | None
+    cause_id: UUID | None
+    decision_id: UUID | None
+    rule_id: UUID | None
+    recommendation_id: UUID | None
+    rollback_of: UUID | None
+    rolled_back_by: UUID | None
+    clamps: JsonValue | None
+    failure_code: str | None
+    failure_reason: str | None
+    planned_for: datetime | None
+    effective_from: datetime | None
+    applied_at: datetime | None
+    correlation_id: UUID | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class AdCampaign(ResponseModel):
+    """A campaign as the ad platform last reported it (``platform_as_of``, its clock)."""
+
+    id: UUID
+    name: str
+    status: str
+    daily_budget: float
+    bid_multiplier: float
+    audience_factor: float
+    audiences: JsonValue
+    connector: str
+    platform_as_of: datetime
+    synced_at: datetime
     created_at: datetime
 
 
@@ -134,6 +197,52 @@ class RecommendationCreate(RequestModel):
     implementation_complexity: Complexity = "medium"
 
 
+RuleFrequency = Frequency
+
+
+class RuleCreate(RequestModel):
+    """An automation rule. ``trigger_conditions`` and ``action_parameters`` are the rule
+    language's conditions and actions (see the README's loop section); ``safety_limits``
+    override the tenant's limits for this rule's actions."""
+
+    rule_name: ShortText
+    rule_type: RuleKind
+    trigger_conditions: JsonObject
+    action_parameters: JsonValue
+    safety_limits: JsonObject | None = None
+    is_active: bool = True
+    execution_frequency: Frequency = "hourly"
+
+
+class RuleUpdate(RequestModel):
+    """The fields to change; the rule is checked again as a whole."""
+
+    rule_name: ShortText | None = None
+    rule_type: RuleKind | None = None
+    trigger_conditions: JsonObject | None = None
+    action_parameters: JsonValue | None = None
+    safety_limits: JsonObject | None = None
+    is_active: bool | None = None
+    execution_frequency: Frequency | None = None
+
+
+class RollbackRequest(RequestModel):
+    """``force`` rolls back even over later changes to the same setting, naming them."""
+
+    force: bool = False
+
+
+class RulePreview(EventPayload):
+    """What a rule would do now, campaign by campaign, without doing it."""
+
+    rule_id: UUID
+    # The hour the rule is evaluated for: the one after the newest metrics.
+    as_of: datetime | None
+    campaigns: list[dict[str, JsonValue]]
+    # Where the campaigns' settings came from: the platform now, or as last stored.
+    settings_from: str = "platform"
+
+
 # --- tables ----------------------------------------------------------------------------
 
 RECOMMENDATIONS = Resource(
@@ -165,8 +274,22 @@ OPTIMIZATION_HISTORY = Resource(
     "optimization",
     "ai_optimization_history",
     OptimizationRecord,
-    ("optimization_type", "target_entity_type", "target_entity_id"),
+    (
+        "status",
+        "setting",
+        "optimization_type",
+        "target_entity_type",
+        "target_entity_id",
+        "cause_type",
+        "cause_id",
+        "decision_id",
+        "rule_id",
+        "recommendation_id",
+        "rollback_of",
+    ),
 )
+
+CAMPAIGNS = Resource("campaign", "ad_campaigns", AdCampaign, ("status", "name"))
 
 INTEGRATION_LOGS = Resource(
     "integration log",
@@ -199,6 +322,68 @@ RECOMMENDATION_REJECTED = EventType(
     "recommendation.rejected", RecommendationEvent, (SERVICE,), summary="A person rejected."
 )
 
+
+class OptimizationEvent(OptimizationRecord):
+    model_config = LENIENT
+
+
+class ActionSkipped(EventPayload):
+    """A decision or rule that led to no change and no recommendation, and why."""
+
+    decision_id: UUID | None = None
+    rule_id: UUID | None = None
+    campaign_id: UUID | None = None
+    reason: str
+    detail: str
+
+
+class RuleNotification(EventPayload):
+    """A rule's ``notify`` action fired on a campaign."""
+
+    rule_id: UUID
+    rule_name: str
+    campaign_id: UUID
+    severity: str
+    message: str
+    as_of: datetime
+    evaluation: dict[str, JsonValue]
+
+
+OPTIMIZATION_APPLIED = EventType(
+    "optimization.applied",
+    OptimizationEvent,
+    (SERVICE,),
+    subscribers=("decision",),
+    summary="A change was made on the ad platform; before and after, cause and change id.",
+)
+OPTIMIZATION_FAILED = EventType(
+    "optimization.failed",
+    OptimizationEvent,
+    (SERVICE,),
+    subscribers=("decision",),
+    summary="The ad platform refused a change or could not be reached; nothing was changed.",
+)
+OPTIMIZATION_ROLLED_BACK = EventType(
+    "optimization.rolled_back",
+    OptimizationEvent,
+    (SERVICE,),
+    summary="An applied change was undone; the payload is the undoing change (`rollback_of`).",
+)
+ACTION_SKIPPED = EventType(
+    "optimization.skipped",
+    ActionSkipped,
+    (SERVICE,),
+    subscribers=("decision",),
+    summary="A decision led to no change: the tenant only observes, or nothing was left to do.",
+)
+RULE_NOTIFIED = EventType(
+    "rule.notified",
+    RuleNotification,
+    (SERVICE,),
+    subscribers=("alerts",),
+    summary="An automation rule's `notify` action fired; the alerts service raises an alert.",
+)
+
 RECOMMENDATION_LIFECYCLE = Lifecycle(
     noun="a recommendation",
     transitions={
@@ -213,7 +398,96 @@ RECOMMENDATION_LIFECYCLE = Lifecycle(
 # --- routes ----------------------------------------------------------------------------
 
 _recommendations = Collection(SERVICE, "recommendations", RECOMMENDATIONS, "recommendations")
-CREATE_RECOMMENDATION = _recommendations.create(RecommendationCreate)
+CREATE_RECOMMENDATION = _recommendations.create(
+    RecommendationCreate,
+    description=(
+        "A recommendation on a campaign whose `recommended_changes` name one change, "
+        '`{"kind": "budget" | "bid" | "audience", "to": number}` or '
+        '`{"kind": "status", "to": "paused" | "active"}`, is applied on the ad platform '
+        "when approved."
+    ),
+)
+APPROVE_RECOMMENDATION, REJECT_RECOMMENDATION = _recommendations.actions(RECOMMENDATION_LIFECYCLE)
+APPROVE_RECOMMENDATION = dataclasses.replace(
+    APPROVE_RECOMMENDATION,
+    description=(
+        "Allowed while the recommendation is pending. The change it names is applied on the "
+        "ad platform within the safety limits (a person's approval stands in for the "
+        "confidence gate and the cooldown); it ends `implemented`, or `failed` with "
+        "`failure_reason`. Any other status is answered 409."
+    ),
+)
+
+_rules = Collection(
+    SERVICE, "automation-rules", AUTOMATION_RULES, "automation rules", write_role=Role.ADMIN
+)
+CREATE_RULE = _rules.create(
+    RuleCreate,
+    description="An invalid rule is answered 422; each error's `field` is its path in the body.",
+)
+UPDATE_RULE = Route(
+    "PATCH",
+    "/api/ai/automation-rules/{id}",
+    "update_automation_rule",
+    "Change an automation rule",
+    SERVICE,
+    Role.ADMIN,
+    AutomationRule,
+    request=RuleUpdate,
+    resource=AUTOMATION_RULES,
+    description="Fields not given are kept; the result is checked as a whole (422).",
+)
+DELETE_RULE = Route(
+    "DELETE",
+    "/api/ai/automation-rules/{id}",
+    "delete_automation_rule",
+    "Delete an automation rule",
+    SERVICE,
+    Role.ADMIN,
+    AutomationRule,
+    resource=AUTOMATION_RULES,
+    description="Answers the deleted rule. Changes it made stay in the optimization history.",
+)
+PREVIEW_RULE = Route(
+    "POST",
+    "/api/ai/automation-rules/{id}/preview",
+    "preview_automation_rule",
+    "Show what an automation rule would do now",
+    SERVICE,
+    Role.OPERATOR,
+    RulePreview,
+    resource=AUTOMATION_RULES,
+    description=(
+        "Evaluates the rule on every campaign as of the newest metrics, without acting: "
+        "per campaign, whether it matched, each comparison's numbers, and for each action "
+        "the change the safety limits would allow and the clamps they would apply."
+    ),
+)
+
+_optimizations = Collection(
+    SERVICE, "optimizations", OPTIMIZATION_HISTORY, "optimizations (applied changes)"
+)
+ROLLBACK_OPTIMIZATION = Route(
+    "POST",
+    "/api/ai/optimizations/{id}/rollback",
+    "rollback_optimization",
+    "Undo an applied change",
+    SERVICE,
+    Role.OPERATOR,
+    OptimizationRecord,
+    status=201,
+    request=RollbackRequest,
+    resource=OPTIMIZATION_HISTORY,
+    conflict=True,
+    description=(
+        "Restores the setting's value from before the change, on the ad platform; the undo "
+        "is itself an optimization (`rollback_of`), which can be rolled back in turn. If a "
+        "later change to the same setting still holds, or the platform holds a value the "
+        "records do not explain, the answer is 409 `rollback_conflict` naming it, unless "
+        '`{"force": true}`. A change that was never applied, or one being carried out, is '
+        "409. The platform refusing is 502 with the failed optimization in `details`."
+    ),
+)
 
 CONTRACT = ServiceContract(
     SERVICE,
@@ -222,13 +496,27 @@ CONTRACT = ServiceContract(
     routes=(
         *_recommendations.read(),
         CREATE_RECOMMENDATION,
-        *_recommendations.actions(RECOMMENDATION_LIFECYCLE),
+        APPROVE_RECOMMENDATION,
+        REJECT_RECOMMENDATION,
         *Collection(SERVICE, "forecasts", FORECASTS, "forecasts").read(),
-        *Collection(SERVICE, "automation-rules", AUTOMATION_RULES, "automation rules").read(),
-        *Collection(
-            SERVICE, "optimization-history", OPTIMIZATION_HISTORY, "applied optimizations"
-        ).read(),
+        *_rules.read(),
+        CREATE_RULE,
+        UPDATE_RULE,
+        DELETE_RULE,
+        PREVIEW_RULE,
+        *_optimizations.read(),
+        ROLLBACK_OPTIMIZATION,
+        *Collection(SERVICE, "campaigns", CAMPAIGNS, "campaigns").read(),
         *Collection(SERVICE, "integration-logs", INTEGRATION_LOGS, "integration logs").read(),
     ),
-    events=(RECOMMENDATION_CREATED, RECOMMENDATION_APPROVED, RECOMMENDATION_REJECTED),
+    events=(
+        RECOMMENDATION_CREATED,
+        RECOMMENDATION_APPROVED,
+        RECOMMENDATION_REJECTED,
+        OPTIMIZATION_APPLIED,
+        OPTIMIZATION_FAILED,
+        OPTIMIZATION_ROLLED_BACK,
+        ACTION_SKIPPED,
+        RULE_NOTIFIED,
+    ),
 )

@@ -1,0 +1,92 @@
+"""What became of each decision on the ad platform, written back into its log row.
+
+The optimizer says, by event, whether a decision's change was applied (and to what, after
+the safety limits), failed, waits for a person as a recommendation, or was not made at
+all; ``action_taken`` then says what was actually done, and ``context_data.outcome`` keeps
+the details.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+from shared.consumer import Subscriptions
+from shared.contracts import optimizer
+from shared.events import Envelope
+
+subscriptions = Subscriptions("decision")
+
+
+def _value(value: Any) -> str:
+    return f"{value:.2f}" if isinstance(value, float) else str(value)
+
+
+async def _record(
+    conn: asyncpg.Connection, tenant: UUID, decision_id: UUID, text: str, outcome: dict[str, Any]
+) -> None:
+    await conn.execute(
+        """UPDATE ai_decision_logs
+           SET action_taken = $3,
+               context_data = coalesce(context_data, '{}'::jsonb) || jsonb_build_object('outcome', $4::jsonb)
+           WHERE tenant_id = $1 AND id = $2""",
+        tenant,
+        decision_id,
+        text[:200],
+        outcome,
+    )
+
+
+@subscriptions.subscriber(optimizer.OPTIMIZATION_APPLIED, optimizer.OPTIMIZATION_FAILED)
+async def on_optimization(
+    conn: asyncpg.Connection, event: Envelope, change: optimizer.OptimizationEvent
+) -> None:
+    if change.decision_id is None:
+        return
+    if change.status == "applied":
+        text = (
+            f"applied: {change.setting} {_value(change.value_before)} -> "
+            f"{_value(change.value_after)}"
+        )
+        if change.clamps:
+            text += " (held by the safety limits)"
+    else:
+        text = f"failed: {change.failure_code}"
+    outcome = {
+        "status": change.status,
+        "optimization_id": str(change.id),
+        "setting": change.setting,
+        "before": change.value_before,
+        "after": change.value_after,
+        "clamps": change.clamps,
+        "failure_reason": change.failure_reason,
+    }
+    await _record(conn, event.tenant_id, change.decision_id, text, outcome)
+
+
+@subscriptions.subscriber(optimizer.RECOMMENDATION_CREATED)
+async def on_recommended(
+    conn: asyncpg.Connection, event: Envelope, rec: optimizer.RecommendationEvent
+) -> None:
+    if rec.source_decision_id is None:
+        return
+    changes = rec.recommended_changes if isinstance(rec.recommended_changes, dict) else {}
+    held = changes.get("held_back") if isinstance(changes.get("held_back"), dict) else {}
+    reason = held.get("reason", "approval") if isinstance(held, dict) else "approval"
+    text = f"recommended ({reason}): waits for a person"
+    outcome = {"status": "recommended", "recommendation_id": str(rec.id), "held_back": held}
+    await _record(conn, event.tenant_id, rec.source_decision_id, text, outcome)
+
+
+@subscriptions.subscriber(optimizer.ACTION_SKIPPED)
+async def on_skipped(
+    conn: asyncpg.Connection, event: Envelope, skipped: optimizer.ActionSkipped
+) -> None:
+    if skipped.decision_id is None:
+        return
+    outcome = {"status": "skipped", "reason": skipped.reason, "detail": skipped.detail}
+    await _record(
+        conn, event.tenant_id, skipped.decision_id, f"not carried out: {skipped.reason}", outcome
+    )

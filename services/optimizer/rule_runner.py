@@ -1,0 +1,434 @@
+"""Running automation rules: when new metrics arrive and at each rule's frequency.
+
+For each tenant with active rules, as of the hour after its newest metrics: every due rule
+is evaluated on every campaign, and where it matches, each of its actions goes the same
+way a decision does (:func:`services.optimizer.act.act`) under the rule's limits laid
+over the tenant's. A rule fires at most once per campaign and hour (``rule_firings``), and
+the change ids of its changes are derived from that firing, so nothing is applied twice.
+
+Frequencies: ``hourly`` once per new hour of metrics; ``continuous`` whenever metrics
+arrive (a corrected hour is looked at again, but a firing still acts once per hour);
+``daily`` once per new day.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterator, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+from pydantic import ValidationError
+
+from services.optimizer.act import act
+from services.optimizer.campaigns import state_json, state_of
+from services.optimizer.execution import Cause, propose, refresh_rule_stats, snapshot_of
+from services.optimizer.limits import SafetyLimits, merge_limits
+from services.optimizer.platform import connector_of
+from services.optimizer.rules import (
+    AllOf,
+    AnyOf,
+    Comparison,
+    LastDays,
+    LastHours,
+    MetricOperand,
+    NoAction,
+    Notification,
+    Rule,
+    desired_change,
+    evaluate,
+)
+from services.optimizer.tenants import TenantPolicy, tenant_policy
+from shared.connectors import AccountSnapshot, CampaignState, Change, ConnectorError
+from shared.contracts.optimizer import RECOMMENDATION_CREATED, RECOMMENDATIONS, RULE_NOTIFIED
+from shared.db import listening
+from shared.metrics_store import load_history, newest_hour
+from shared.outbox import enqueue
+from shared.service import ServiceRuntime
+
+log = logging.getLogger(__name__)
+
+RULES_CHANNEL = "optimizer_rules"
+HOUR = timedelta(hours=1)
+# Rules of tenants with no new metrics are still looked at this often (daily rules).
+SWEEP_SECONDS = 60.0
+_RULE_LOCK = 0x52554C45
+
+RECOMMENDATION_TYPE_OF_RULE = {
+    "budget_management": "budget_optimization",
+    "bid_optimization": "bid_strategy",
+    "campaign_control": "campaign_control",
+    "audience_management": "audience_targeting",
+}
+
+
+def actions_of(action_parameters: Any) -> Any:
+    """The action list in ``action_parameters``: a list, ``{"actions": [...]}`` or one action."""
+    if isinstance(action_parameters, dict):
+        if "actions" in action_parameters:
+            return action_parameters["actions"]
+        return [action_parameters]
+    return action_parameters
+
+
+def parse_rule(
+    trigger_conditions: Any, action_parameters: Any, safety_limits: Any
+) -> tuple[Rule, str]:
+    """The rule, and the prefix its actions' error paths take in the request body.
+
+    Raises pydantic's ``ValidationError`` with locations as written in the body.
+    """
+    prefix = "action_parameters"
+    if isinstance(action_parameters, dict) and "actions" in action_parameters:
+        prefix = "action_parameters.actions"
+    rule = Rule.model_validate(
+        {
+            "conditions": trigger_conditions,
+            "actions": actions_of(action_parameters),
+            "safety_limits": safety_limits,
+        }
+    )
+    return rule, prefix
+
+
+def rule_of(row: asyncpg.Record | dict[str, Any]) -> Rule:
+    return parse_rule(row["trigger_conditions"], row["action_parameters"], row["safety_limits"])[0]
+
+
+def _operands(node: AllOf | AnyOf | Comparison) -> Iterator[MetricOperand]:
+    if isinstance(node, AllOf | AnyOf):
+        for child in node.all if isinstance(node, AllOf) else node.any:
+            yield from _operands(child)
+        return
+    for side in (node.left, node.right):
+        if isinstance(side, MetricOperand):
+            yield side
+
+
+def lookback(rule: Rule) -> timedelta:
+    """How far back the rule's timeframes reach from its ``as_of``."""
+    longest = HOUR
+    for operand in _operands(rule.conditions):
+        frame = operand.timeframe
+        if isinstance(frame, LastHours):
+            span = frame.last_hours * HOUR
+        elif isinstance(frame, LastDays):
+            span = timedelta(days=frame.last_days)
+        elif frame == "yesterday":
+            span = timedelta(days=2)
+        elif frame == "today":
+            span = timedelta(days=1)
+        else:
+            continue
+        longest = max(longest, span)
+    return longest
+
+
+def due(frequency: str, evaluated_for: datetime | None, as_of: datetime) -> bool:
+    if evaluated_for is None:
+        return True
+    if frequency == "daily":
+        return as_of.date() > evaluated_for.date()
+    if frequency == "continuous":
+        return as_of >= evaluated_for
+    return as_of > evaluated_for
+
+
+def limits_for(policy: TenantPolicy, rule: Rule) -> SafetyLimits:
+    return merge_limits(policy.limits, rule.safety_limits)
+
+
+async def run_rules(runtime: ServiceRuntime) -> None:
+    """Background task: run each tenant's rules when its metrics arrive, and sweep now and
+    then for rules due by the clock."""
+    dirty: set[UUID] = set()
+    wake = asyncio.Event()
+
+    def on_notify(_conn: object, _pid: int, _channel: str, payload: str) -> None:
+        try:
+            dirty.add(UUID(payload))
+        except ValueError:
+            return
+        wake.set()
+
+    async with listening(runtime.db, RULES_CHANNEL, on_notify):
+        while True:
+            try:
+                await asyncio.wait_for(wake.wait(), timeout=SWEEP_SECONDS)
+            except TimeoutError:
+                async with runtime.system_tx() as conn:
+                    rows = await conn.fetch(
+                        "SELECT DISTINCT tenant_id FROM ai_automation_rules WHERE is_active"
+                    )
+                dirty.update(r["tenant_id"] for r in rows)
+            wake.clear()
+            tenants, dirty = sorted(dirty, key=str), set()
+            for tenant in tenants:
+                try:
+                    await run_tenant(runtime, tenant)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception("running the rules of tenant %s failed", tenant)
+
+
+async def run_tenant(runtime: ServiceRuntime, tenant: UUID) -> int:
+    """Evaluate the tenant's due rules; answers how many firings acted. One replica at a
+    time per tenant; another replica finding it busy leaves it."""
+    async with runtime.tenant_tx(tenant) as conn:
+        locked = await conn.fetchval(
+            "SELECT pg_try_advisory_xact_lock($1, hashtext($2))", _RULE_LOCK, str(tenant)
+        )
+        if not locked:
+            return 0
+        rules = await conn.fetch(
+            """SELECT id, rule_name, rule_type, trigger_conditions, action_parameters,
+                      safety_limits, execution_frequency, evaluated_for
+               FROM ai_automation_rules WHERE tenant_id = $1 AND is_active
+               ORDER BY created_at, id""",
+            tenant,
+        )
+        newest = await newest_hour(conn, tenant)
+        if not rules or newest is None:
+            return 0
+        as_of = newest + HOUR
+        todo = [
+            r for r in rules if due(r["execution_frequency"] or "hourly", r["evaluated_for"], as_of)
+        ]
+        if not todo:
+            return 0
+        try:
+            snapshot = await snapshot_of(conn, tenant, connector_of(runtime))
+        except ConnectorError as exc:
+            # Rules read the campaigns' settings; without the platform they wait for the
+            # next hour of metrics (the failed call is in the integration log).
+            log.warning("rules of tenant %s wait: %s", tenant, exc)
+            return 0
+        policy = await tenant_policy(conn, tenant)
+        fired = 0
+        for row in todo:
+            fired += await _run_rule(conn, runtime, tenant, row, snapshot, as_of, policy)
+        return fired
+
+
+async def _run_rule(
+    conn: asyncpg.Connection,
+    runtime: ServiceRuntime,
+    tenant: UUID,
+    row: asyncpg.Record,
+    snapshot: AccountSnapshot,
+    as_of: datetime,
+    policy: TenantPolicy,
+) -> int:
+    rule_id = row["id"]
+    try:
+        rule = rule_of(row)
+        limits = limits_for(policy, rule)
+    except ValidationError as exc:
+        # Saved before the tenant's limits changed under it: it stays off until fixed.
+        log.warning("rule %s cannot run: %s", rule_id, exc)
+        await conn.execute(
+            "UPDATE ai_automation_rules SET evaluated_for = $2 WHERE id = $1", rule_id, as_of
+        )
+        return 0
+    states = [s for s in snapshot.campaigns]
+    history = await load_history(
+        conn, tenant, [s.campaign_id for s in states], as_of - lookback(rule), as_of
+    )
+    fired = 0
+    for state in states:
+        rows = [h for h in history if h.campaign_id == state.campaign_id]
+        evaluation = evaluate(rule.conditions, rows, state, as_of)
+        if not evaluation.matched:
+            continue
+        inserted = await conn.fetchval(
+            """INSERT INTO rule_firings (tenant_id, rule_id, campaign_id, as_of, evaluation)
+               VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING RETURNING rule_id""",
+            tenant,
+            rule_id,
+            state.campaign_id,
+            as_of,
+            evaluation.as_dict(),
+        )
+        if inserted is None:
+            continue
+        outcomes = [
+            await _carry_action(
+                conn,
+                runtime,
+                tenant,
+                row,
+                rule,
+                state,
+                action,
+                as_of,
+                evaluation.as_dict(),
+                TenantPolicy(policy.autonomy, limits),
+            )
+            for action in rule.actions
+        ]
+        await conn.execute(
+            """UPDATE rule_firings SET outcomes = $4, succeeded = $5
+               WHERE rule_id = $1 AND campaign_id = $2 AND as_of = $3""",
+            rule_id,
+            state.campaign_id,
+            as_of,
+            outcomes,
+            all(o["outcome"] != "failed" for o in outcomes),
+        )
+        fired += 1
+    await conn.execute(
+        """UPDATE ai_automation_rules SET evaluated_for = $3, last_execution_at = clock_timestamp()
+           WHERE tenant_id = $1 AND id = $2""",
+        tenant,
+        rule_id,
+        as_of,
+    )
+    await refresh_rule_stats(conn, tenant, rule_id)
+    return fired
+
+
+async def _carry_action(
+    conn: asyncpg.Connection,
+    runtime: ServiceRuntime,
+    tenant: UUID,
+    row: asyncpg.Record,
+    rule: Rule,
+    state: CampaignState,
+    action: Any,
+    as_of: datetime,
+    evaluation: dict[str, Any],
+    policy: TenantPolicy,
+) -> dict[str, Any]:
+    wanted = desired_change(action, state)
+    if isinstance(wanted, Notification):
+        payload = {
+            "rule_id": row["id"],
+            "rule_name": row["rule_name"],
+            "campaign_id": state.campaign_id,
+            "severity": str(wanted.severity),
+            "message": wanted.message,
+            "as_of": as_of,
+            "evaluation": evaluation,
+        }
+        await enqueue(conn, RULE_NOTIFIED.envelope(payload, tenant_id=tenant, source="optimizer"))
+        return {"action": "notify", "outcome": "notified"}
+    if isinstance(wanted, NoAction):
+        return {"action": wanted_kind(action), "outcome": "skip", "detail": wanted.reason}
+    change: Change = wanted
+    cause = Cause(
+        "rule",
+        row["id"],
+        key=f"rule:{row['id']}:{state.campaign_id}:{as_of.isoformat()}:{change.kind}",
+        rule_id=row["id"],
+    )
+    outcome = await act(conn, runtime, tenant, state.campaign_id, lambda _s: change, cause, policy)
+    result: dict[str, Any] = {"action": change.kind, "outcome": outcome.kind}
+    if outcome.row is not None:
+        result["optimization_id"] = str(outcome.row["id"])
+    if outcome.detail:
+        result["detail"] = outcome.detail
+    if outcome.kind == "recommend":
+        rec = await conn.fetchrow(
+            f"""INSERT INTO ai_recommendations (tenant_id, recommendation_type,
+                    target_entity_type, target_entity_id, current_state, recommended_changes,
+                    confidence_level, priority_score, implementation_complexity)
+                VALUES ($1, $2, 'campaign', $3, $4, $5, 10, 8, 'low')
+                RETURNING {RECOMMENDATIONS.select_list}""",
+            tenant,
+            RECOMMENDATION_TYPE_OF_RULE[row["rule_type"]],
+            state.campaign_id,
+            state_json(state),
+            {"rule_id": str(row["id"]), "rule_name": row["rule_name"], **outcome.changes},
+        )
+        assert rec is not None
+        await enqueue(
+            conn, RECOMMENDATION_CREATED.envelope(dict(rec), tenant_id=tenant, source="optimizer")
+        )
+        result["recommendation_id"] = str(rec["id"])
+    return result
+
+
+def wanted_kind(action: Any) -> str:
+    return str(getattr(action, "setting", None) or getattr(action, "type", "action"))
+
+
+# --- preview ----------------------------------------------------------------------------
+
+
+async def preview(
+    conn: asyncpg.Connection,
+    runtime: ServiceRuntime,
+    tenant: UUID,
+    row: asyncpg.Record | dict[str, Any],
+) -> dict[str, Any]:
+    """What the rule would do now on each campaign, with the numbers and the clamping."""
+    rule = rule_of(row)
+    policy = await tenant_policy(conn, tenant)
+    limits = limits_for(policy, rule)
+    newest = await newest_hour(conn, tenant)
+    if newest is None:
+        return {"rule_id": row["id"], "as_of": None, "campaigns": []}
+    as_of = newest + HOUR
+    states, clock, source = await _campaigns_now(conn, runtime, tenant)
+    history = await load_history(
+        conn, tenant, [s.campaign_id for s in states], as_of - lookback(rule), as_of
+    )
+    campaigns = []
+    for state in states:
+        rows = [h for h in history if h.campaign_id == state.campaign_id]
+        evaluation = evaluate(rule.conditions, rows, state, as_of)
+        actions = []
+        for action in rule.actions:
+            wanted = desired_change(action, state)
+            if isinstance(wanted, Notification):
+                actions.append(
+                    {
+                        "action": "notify",
+                        "severity": str(wanted.severity),
+                        "message": wanted.message,
+                    }
+                )
+            elif isinstance(wanted, NoAction):
+                actions.append(
+                    {
+                        "action": wanted_kind(action),
+                        "verdict": "impossible",
+                        "detail": wanted.reason,
+                    }
+                )
+            else:
+                cause = Cause("rule", row["id"], key="preview", rule_id=row["id"])
+                proposal = await propose(conn, tenant, state, clock, wanted, cause, limits)
+                actions.append({"action": wanted.kind, **proposal.verdict.as_dict()})
+        campaigns.append(
+            {
+                "campaign_id": str(state.campaign_id),
+                "name": state.name,
+                "matched": evaluation.matched,
+                "evaluation": evaluation.as_dict(),
+                "actions": actions if evaluation.matched else [],
+                "would_act_with": actions,
+            }
+        )
+    return {"rule_id": row["id"], "as_of": as_of, "campaigns": campaigns, "settings_from": source}
+
+
+async def _campaigns_now(
+    conn: asyncpg.Connection, runtime: ServiceRuntime, tenant: UUID
+) -> tuple[Sequence[CampaignState], datetime, str]:
+    """The campaigns from the platform, or as last stored when it cannot be reached."""
+    try:
+        snapshot = await snapshot_of(conn, tenant, connector_of(runtime))
+        return snapshot.campaigns, snapshot.as_of, "platform"
+    except ConnectorError:
+        rows = await conn.fetch(
+            "SELECT * FROM ad_campaigns WHERE tenant_id = $1 ORDER BY name, id", tenant
+        )
+        clock = max((r["platform_as_of"] for r in rows), default=None)
+        if clock is None:
+            return [], datetime.now().astimezone(), "none"
+        return [state_of(r) for r in rows], clock, "stored"
