@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncpg
 
+from services.optimizer import tenants
 from services.optimizer.recommend import recommendation_from_decision
 from shared.consumer import Subscriptions
 from shared.contracts.decision import DECISION_MADE, DecisionMade
@@ -11,7 +12,7 @@ from shared.contracts.optimizer import RECOMMENDATION_CREATED, RECOMMENDATIONS
 from shared.events import Envelope
 from shared.outbox import enqueue
 
-subscriptions = Subscriptions("optimizer")
+subscriptions = Subscriptions("optimizer").include(tenants.subscriptions)
 
 
 @subscriptions.subscriber(DECISION_MADE)

@@ -9,9 +9,17 @@ What each limit means is told in ``services.optimizer.limits``.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AllowInfNan, BaseModel, ConfigDict, Field, Strict, model_validator
+from pydantic import (
+    AfterValidator,
+    AllowInfNan,
+    BaseModel,
+    ConfigDict,
+    Field,
+    Strict,
+    model_validator,
+)
 
 AmountKind = Literal["budget", "bid", "audience"]
 AMOUNT_KINDS: tuple[AmountKind, ...] = ("budget", "bid", "audience")
@@ -86,11 +94,46 @@ def merge_limits(default: SafetyLimits, override: SafetyLimits | None) -> Safety
     return SafetyLimits.model_validate(merged)
 
 
+def own_limits(limits: SafetyLimits | None) -> dict[str, Any] | None:
+    """``limits`` as JSON with only the fields that were given.
+
+    This is how a tenant's own limits are stored and sent: read back with
+    ``SafetyLimits.model_validate``, a limit the tenant left alone is unset again, so
+    :func:`merge_limits` keeps the default for it (a full dump would turn every default it
+    left alone, such as ``min_confidence``, into a 0 of its own)."""
+    if limits is None:
+        return None
+    own: dict[str, Any] = limits.model_dump(mode="json", exclude_unset=True)
+    return own
+
+
+def _checked_own(value: dict[str, Any]) -> dict[str, Any]:
+    checked = own_limits(SafetyLimits.model_validate(value))
+    assert checked is not None
+    return checked
+
+
+# A tenant's own limits on the wire: a ``SafetyLimits`` object holding only the limits the
+# tenant set (see :func:`own_limits`). Checked like ``SafetyLimits``, kept sparse.
+OwnLimits = Annotated[
+    dict[str, Any],
+    AfterValidator(_checked_own),
+    Field(
+        description=(
+            "A `SafetyLimits` object with only the limits the tenant set; the others "
+            "keep the platform's defaults."
+        )
+    ),
+]
+
+
 __all__ = [
     "AMOUNT_KINDS",
     "DEFAULT_LIMITS",
     "AmountKind",
     "AmountLimits",
+    "OwnLimits",
     "SafetyLimits",
     "merge_limits",
+    "own_limits",
 ]
