@@ -74,7 +74,7 @@ async def test_set_preferences_writes_the_tenant_row_and_its_event(settings: Set
         await pool.close()
 
 
-async def test_a_rejected_database_value_is_never_written(settings: Settings) -> None:
+async def test_the_table_refuses_an_unknown_autonomy(settings: Settings) -> None:
     pool = await schema_pool(settings, "gateway")
     tenant = uuid.uuid4()
     try:
