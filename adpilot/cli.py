@@ -155,12 +155,16 @@ async def _with_gateway_db(settings: Settings, job):  # type: ignore[no-untyped-
 
 
 async def _demo_key(settings: Settings) -> str:
-    """The demo tenant (the default tenant's id) and a fresh admin key for it."""
+    """The demo tenant (the default tenant's id) and a fresh admin key for it. The demo
+    tenant acts on its own within the default limits, so the demo shows changes applied;
+    the optimizer hears of it through ``preferences.updated``."""
     from services.gateway.keys import ensure_tenant, rotate_key
+    from services.gateway.preferences import set_preferences
 
     async def job(conn):  # type: ignore[no-untyped-def]
         tenant = await ensure_tenant(conn, "demo", settings.default_tenant)
         _row, key = await rotate_key(conn, tenant, "demo", "admin")
+        await set_preferences(conn, tenant, "act", None)
         return key
 
     return str(await _with_gateway_db(settings, job))

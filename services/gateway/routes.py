@@ -8,6 +8,7 @@ from services.gateway.asyncapi import build_asyncapi
 from services.gateway.intake import record_metrics
 from services.gateway.key_routes import key_routes
 from services.gateway.openapi import build_openapi
+from services.gateway.preference_routes import preference_routes
 from services.gateway.proxy import forward_to
 from services.gateway.status import system_status
 from shared.contracts import BACKENDS, gateway, routes_of
@@ -28,6 +29,7 @@ def routes(runtime: ServiceRuntime) -> dict[Route, Handler]:
         gateway.RECORD_METRICS: record_metrics(runtime),
         gateway.SYSTEM_STATUS: status,
         **key_routes(runtime),
+        **preference_routes(runtime),
         **forwarded,
     }
 

@@ -58,7 +58,7 @@ def _cors(origins: frozenset[str]) -> Middleware:
                 status=204,
                 headers={
                     "Access-Control-Allow-Origin": origin or "",
-                    "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
+                    "Access-Control-Allow-Methods": "GET, POST, PUT, OPTIONS",
                     "Access-Control-Allow-Headers": (
                         "Authorization, Content-Type, X-API-Key, X-Request-Id, X-Correlation-Id"
                     ),

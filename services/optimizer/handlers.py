@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncpg
 
+from services.optimizer import tenants
 from services.optimizer.act import Outcome, act
 from services.optimizer.execution import Cause
 from services.optimizer.platform import active_runtime
@@ -29,7 +30,7 @@ from shared.metrics_store import upsert_metrics
 from shared.outbox import enqueue
 
 SOURCE = "optimizer"
-subscriptions = Subscriptions("optimizer")
+subscriptions = Subscriptions("optimizer").include(tenants.subscriptions)
 
 
 @subscriptions.subscriber(DECISION_MADE)

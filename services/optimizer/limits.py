@@ -37,86 +37,36 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Annotated, Any, Literal, TypeGuard
-
-from pydantic import AllowInfNan, BaseModel, ConfigDict, Field, Strict, model_validator
+from typing import Any, TypeGuard
 
 from services.optimizer.applied import AppliedChange, current_value, digits, same_value
 from shared.connectors.base import CampaignState, Change
 from shared.contracts.enums import Bound, RefusalReason
 
-AmountKind = Literal["budget", "bid", "audience"]
-AMOUNT_KINDS: tuple[AmountKind, ...] = ("budget", "bid", "audience")
-
-_Amount = Annotated[float, Strict(), AllowInfNan(False), Field(ge=0)]
-_Share = Annotated[float, Strict(), AllowInfNan(False), Field(gt=0)]
-# A month: beyond it a cooldown is a switch-off, which is what ``is_active`` is for.
-_CooldownHours = Annotated[float, Strict(), AllowInfNan(False), Field(ge=0, le=720)]
-_Confidence = Annotated[float, Strict(), AllowInfNan(False), Field(ge=0, le=100)]
-
-
-class _LimitsModel(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class AmountLimits(_LimitsModel):
-    """The limits on one numeric setting; ``None`` means no such limit."""
-
-    floor: _Amount | None = None
-    ceiling: _Amount | None = None
-    max_step_share: _Share | None = None
-    max_daily_share: _Share | None = None
-
-    @model_validator(mode="after")
-    def _floor_under_ceiling(self) -> AmountLimits:
-        if self.floor is not None and self.ceiling is not None and self.floor > self.ceiling:
-            raise ValueError(f"floor {self.floor:g} is above ceiling {self.ceiling:g}")
-        return self
-
-
-class SafetyLimits(_LimitsModel):
-    """A tenant's limits, or a rule's overrides of them (the JSON ``safety_limits``)."""
-
-    budget: AmountLimits = AmountLimits()
-    bid: AmountLimits = AmountLimits()
-    audience: AmountLimits = AmountLimits()
-    cooldown_hours: _CooldownHours = 0.0
-    min_confidence: _Confidence = 0.0
-
-    def for_kind(self, kind: AmountKind) -> AmountLimits:
-        limits: AmountLimits = getattr(self, kind)
-        return limits
-
-
-# What a tenant gets before it sets its own. The steps match the decision policy's largest
-# steps (20% budget, 15% bid, x1.2 audience); a day allows a little over two such steps;
-# six hours is about the least in which hourly metrics show what a change did.
-DEFAULT_LIMITS = SafetyLimits(
-    budget=AmountLimits(max_step_share=0.2, max_daily_share=0.5),
-    bid=AmountLimits(max_step_share=0.15, max_daily_share=0.3),
-    audience=AmountLimits(max_step_share=0.2, max_daily_share=0.5),
-    cooldown_hours=6.0,
-    min_confidence=70.0,
+# The limit models are a JSON contract the gateway validates too, so they live with the
+# contracts; they are named here as well, where clamp and the rules use them.
+from shared.contracts.limits import (
+    AMOUNT_KINDS,
+    DEFAULT_LIMITS,
+    AmountKind,
+    AmountLimits,
+    SafetyLimits,
+    merge_limits,
 )
 
-
-def merge_limits(default: SafetyLimits, override: SafetyLimits | None) -> SafetyLimits:
-    """The tenant's limits with a rule's overrides laid over them, field by field.
-
-    Only the fields the rule gives take effect; a ``null`` in the rule removes nothing,
-    so a rule can change a tenant's limit but never silently drop it. Raises pydantic's
-    ``ValidationError`` when the result contradicts itself (a rule's floor above the
-    tenant's ceiling), so the rule is refused when it is saved, not when it fires.
-    """
-    merged = default.model_dump()
-    if override is not None:
-        for key, value in override.model_dump(exclude_unset=True, exclude_none=True).items():
-            if isinstance(value, dict):
-                merged[key].update(value)
-            else:
-                merged[key] = value
-    return SafetyLimits.model_validate(merged)
-
+__all__ = [
+    "AMOUNT_KINDS",
+    "DEFAULT_LIMITS",
+    "AmountKind",
+    "AmountLimits",
+    "Apply",
+    "Clamp",
+    "Refusal",
+    "SafetyLimits",
+    "Verdict",
+    "clamp",
+    "merge_limits",
+]
 
 # --- verdicts ---------------------------------------------------------------------------
 

@@ -1,4 +1,5 @@
-"""The gateway's contract: metrics intake, system status, the audit trail and API keys."""
+"""The gateway's contract: metrics intake, system status, the audit trail, API keys and
+the tenant's autonomy preferences."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from uuid import UUID
 
 from pydantic import BeforeValidator, Field, JsonValue, field_validator
 
+from shared.contracts.limits import OwnLimits, SafetyLimits
 from shared.contracts.spec import (
     LENIENT,
     Collection,
@@ -26,6 +28,10 @@ from shared.schemas import ResponseModel
 SERVICE = "gateway"
 
 ActorType = Literal["user", "service", "system"]
+# How far the optimizer may go on its own; the CHECK constraint of
+# ``ai_user_preferences.autonomy`` holds the same values.
+Autonomy = Literal["observe", "recommend", "act"]
+DEFAULT_AUTONOMY: Autonomy = "recommend"
 OverallStatus = Literal["operational", "degraded", "down"]
 
 
@@ -106,6 +112,41 @@ class ApiKeyCreated(ApiKey):
     key: str = Field(description="The secret. Shown in this answer only; store it now.")
 
 
+AUTONOMY_MEANING = (
+    "`observe`: decide and log, change nothing. `recommend`: every action waits for a "
+    "person to approve it. `act`: apply what the safety limits allow, and recommend, for a "
+    "person to approve, what they forbid."
+)
+
+
+class PreferencesUpdate(RequestModel):
+    """The tenant's autonomy, and its own safety limits (omitted or null: none of its own)."""
+
+    autonomy: Autonomy = Field(description=AUTONOMY_MEANING)
+    safety_limits: SafetyLimits | None = Field(
+        default=None,
+        description=(
+            "Limits laid over the platform's defaults, field by field; a limit not given "
+            "keeps its default. Null or omitted: the defaults alone."
+        ),
+    )
+
+
+class Preferences(ResponseModel):
+    """The tenant's autonomy and the limits the optimizer applies changes within."""
+
+    autonomy: Autonomy = Field(description=AUTONOMY_MEANING)
+    safety_limits: SafetyLimits | None = Field(
+        description="The tenant's own limits as set, or null when it has set none."
+    )
+    effective_limits: SafetyLimits = Field(
+        description="The platform's default limits with the tenant's own laid over them."
+    )
+    updated_at: datetime | None = Field(
+        description="When they were last set; null while the tenant has the defaults."
+    )
+
+
 # --- tables ----------------------------------------------------------------------------
 
 AUDIT_TRAIL = Resource(
@@ -156,6 +197,27 @@ METRICS_RECORDED = EventType(
 )
 
 
+class PreferencesUpdated(EventPayload):
+    """A tenant's autonomy and its own safety limits, as set at ``updated_at``.
+
+    A consumer keeps the newest by ``updated_at``: a late, older event changes nothing.
+    ``safety_limits`` holds only the limits the tenant set and is checked as
+    ``SafetyLimits``, so a new kind of limit is a new version of this event."""
+
+    autonomy: Autonomy
+    safety_limits: OwnLimits | None
+    updated_at: datetime
+
+
+PREFERENCES_UPDATED = EventType(
+    "preferences.updated",
+    PreferencesUpdated,
+    (SERVICE,),
+    subscribers=("optimizer",),
+    summary="A tenant's autonomy or safety limits were set with `PUT /api/ai/preferences`.",
+)
+
+
 # --- routes ----------------------------------------------------------------------------
 
 RECORD_METRICS = Route(
@@ -198,10 +260,40 @@ REVOKE_KEY = Route(
     description="The key stops working at once. Revoking a revoked key changes nothing.",
 )
 
+GET_PREFERENCES = Route(
+    "GET",
+    "/api/ai/preferences",
+    "get_preferences",
+    "Get the tenant's autonomy and safety limits",
+    SERVICE,
+    Role.VIEWER,
+    Preferences,
+    description=(
+        f"{AUTONOMY_MEANING} A tenant that never set its preferences is at "
+        f"`{DEFAULT_AUTONOMY}` with the default limits."
+    ),
+)
+SET_PREFERENCES = Route(
+    "PUT",
+    "/api/ai/preferences",
+    "set_preferences",
+    "Set the tenant's autonomy and safety limits",
+    SERVICE,
+    Role.ADMIN,
+    Preferences,
+    request=PreferencesUpdate,
+    description=(
+        f"{AUTONOMY_MEANING} Replaces both: `safety_limits` omitted or null leaves the "
+        "tenant with the defaults alone. Limits that contradict themselves or the defaults "
+        "(a floor above a ceiling) are answered 422 naming the field. The optimizer takes "
+        "the change up shortly after the answer."
+    ),
+)
+
 CONTRACT = ServiceContract(
     SERVICE,
     "api_gateway",
-    summary="Metrics intake, system status, the audit trail and API keys.",
+    summary="Metrics intake, system status, the audit trail, API keys and autonomy preferences.",
     routes=(
         RECORD_METRICS,
         SYSTEM_STATUS,
@@ -209,6 +301,8 @@ CONTRACT = ServiceContract(
         LIST_KEYS,
         CREATE_KEY,
         REVOKE_KEY,
+        GET_PREFERENCES,
+        SET_PREFERENCES,
     ),
-    events=(METRICS_RECORDED,),
+    events=(METRICS_RECORDED, PREFERENCES_UPDATED),
 )

@@ -17,4 +17,6 @@ OTHER_GETS = [r.path for r in ROUTES if r.method == "GET" and r.resource is None
 POSTS: dict[str, str] = {r.path: r.role for r in ROUTES if r.method == "POST" and "{" not in r.path}
 # POST actions on an existing item: path template -> role.
 ACTIONS: dict[str, str] = {r.path: r.role for r in ROUTES if r.method == "POST" and "{" in r.path}
+# PUT path -> the role it needs.
+PUTS: dict[str, str] = {r.path: r.role for r in ROUTES if r.method == "PUT"}
 ADMIN_READS = {path for path in LISTS if any(r.path == path and r.role == "admin" for r in ROUTES)}

@@ -16,7 +16,7 @@ from shared.db import connect
 from tests.conftest import JWT_SECRET
 from tests.e2e.conftest import Tenant, make_tenant
 from tests.e2e.platform import Platform
-from tests.e2e.routes import ACTIONS, ADMIN_READS, GETS_BY_ID, LISTS, OTHER_GETS, POSTS
+from tests.e2e.routes import ACTIONS, ADMIN_READS, GETS_BY_ID, LISTS, OTHER_GETS, POSTS, PUTS
 from tests.helpers import eventually
 
 pytestmark = pytest.mark.e2e
@@ -29,7 +29,13 @@ ALL_CALLS = (
     + [("GET", f"{p}/{ANY_ID}") for p in GETS_BY_ID]
     + [("POST", p) for p in POSTS]
     + [("POST", p.format(id=ANY_ID)) for p in ACTIONS]
+    + [("PUT", p) for p in PUTS]
 )
+# Every call that changes something: (method, path template) -> the role it needs.
+CHANGES: dict[tuple[str, str], str] = {
+    **{("POST", p): role for p, role in {**POSTS, **ACTIONS}.items()},
+    **{("PUT", p): role for p, role in PUTS.items()},
+}
 
 
 def token(tenant: uuid.UUID, role: str = "viewer", **overrides: Any) -> str:
@@ -150,25 +156,27 @@ async def test_a_revoked_key_stops_working(
 # --- roles ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("path", sorted({**POSTS, **ACTIONS}))
+@pytest.mark.parametrize(("method", "path"), sorted(CHANGES))
 async def test_viewers_cannot_change_anything(
-    anon: aiohttp.ClientSession, tenant_a: Tenant, path: str
+    anon: aiohttp.ClientSession, tenant_a: Tenant, method: str, path: str
 ) -> None:
     # The role is checked before the item is looked up, so any id will do.
-    async with anon.post(path.format(id=ANY_ID), json={}, headers=tenant_a.headers("viewer")) as r:
+    async with anon.request(
+        method, path.format(id=ANY_ID), json={}, headers=tenant_a.headers("viewer")
+    ) as r:
         assert r.status == 403
         error = await _error(r)
-    assert error["details"]["required_role"] == {**POSTS, **ACTIONS}[path]
+    assert error["details"]["required_role"] == CHANGES[(method, path)]
 
 
 @pytest.mark.parametrize(
-    "path", sorted(p for p, role in {**POSTS, **ACTIONS}.items() if role == "admin")
+    ("method", "path"), sorted(call for call, role in CHANGES.items() if role == "admin")
 )
 async def test_operators_cannot_do_admin_work(
-    anon: aiohttp.ClientSession, tenant_a: Tenant, path: str
+    anon: aiohttp.ClientSession, tenant_a: Tenant, method: str, path: str
 ) -> None:
-    async with anon.post(
-        path.format(id=ANY_ID), json={}, headers=tenant_a.headers("operator")
+    async with anon.request(
+        method, path.format(id=ANY_ID), json={}, headers=tenant_a.headers("operator")
     ) as r:
         assert r.status == 403
 

@@ -1,0 +1,38 @@
+"""``GET`` and ``PUT /api/ai/preferences``: the tenant's autonomy and safety limits."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from pydantic import ValidationError
+
+from services.gateway.preferences import get_preferences, set_preferences
+from shared.contracts import gateway as c
+from shared.contracts.spec import Route
+from shared.service import ServiceRuntime
+from shared.web import Handler, invalid, json_response, parse_body, validation_fields
+
+
+def preference_routes(runtime: ServiceRuntime) -> dict[Route, Handler]:
+    async def read(request: web.Request) -> web.Response:
+        tenant = runtime.tenant_of(request)
+        async with runtime.tenant_tx(tenant) as conn:
+            return json_response(await get_preferences(conn, tenant))
+
+    async def write(request: web.Request) -> web.Response:
+        body = await parse_body(request, c.PreferencesUpdate)
+        tenant = runtime.tenant_of(request)
+        try:
+            async with runtime.tenant_tx(tenant) as conn:
+                saved = await set_preferences(
+                    conn,
+                    tenant,
+                    body.autonomy,
+                    body.safety_limits,
+                    correlation_id=request.get("correlation_id"),
+                )
+        except ValidationError as exc:
+            fields = validation_fields(exc, ("safety_limits",))
+            raise invalid("request body is invalid", fields) from exc
+        return json_response(saved)
+
+    return {c.GET_PREFERENCES: read, c.SET_PREFERENCES: write}
