@@ -30,7 +30,8 @@ async def _record(
     await conn.execute(
         """UPDATE ai_decision_logs
            SET action_taken = $3,
-               context_data = coalesce(context_data, '{}'::jsonb) || jsonb_build_object('outcome', $4::jsonb)
+               context_data = coalesce(context_data, '{}'::jsonb)
+                              || jsonb_build_object('outcome', $4::jsonb)
            WHERE tenant_id = $1 AND id = $2""",
         tenant,
         decision_id,
