@@ -21,9 +21,9 @@ Three rules every connector keeps:
 from __future__ import annotations
 
 import math
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
-from collections.abc import Awaitable, Callable
 from typing import Any, Literal, Protocol, runtime_checkable
 from uuid import UUID
 
