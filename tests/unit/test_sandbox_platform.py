@@ -68,8 +68,9 @@ def test_a_change_id_reused_for_another_change_is_refused() -> None:
         (target, "bid", 500.0),
         (_campaign(platform, 1), "budget", 500.0),
     ]:
-        error = _refusal(lambda: platform.apply(ACCOUNT, campaign, change_id, kind, value))
-        assert (error.status, error.code) == (409, "change_id_reused")
+        with pytest.raises(PlatformError) as raised:
+            platform.apply(ACCOUNT, campaign, change_id, kind, value)
+        assert (raised.value.status, raised.value.code) == (409, "change_id_reused")
     assert platform.account(ACCOUNT).campaign(target).daily_budget == 500.0
     assert platform.account(ACCOUNT).changes[change_id].replays == 0
 
