@@ -116,6 +116,8 @@ FAULTS = web.AppKey("faults", Faults)
 GATEWAY = web.AppKey("gateway", Gateway)
 # One advance or delivery at a time, so no hour is pushed twice.
 CLOCK_LOCK = web.AppKey("clock_lock", asyncio.Lock)
+# Requests still being served after their client gave up.
+PENDING = web.AppKey("pending", set[asyncio.Future[web.StreamResponse]])
 
 
 def _error(status: int, code: str, message: str) -> web.Response:
@@ -167,24 +169,41 @@ async def errors_and_faults(request: web.Request, handler: Handler) -> web.Strea
     if request.path.startswith("/v1/accounts/"):
         is_change = request.method == "POST" and request.path.endswith("/changes")
         fault = request.app[FAULTS].take(is_change)
+    if fault is None:
+        return await _answer(request, handler)
+    if not fault.delay_seconds:
+        return await _faulty(request, handler, fault)
+    # A hung request goes on even if the client gives up on it, as on a real platform:
+    # read the body now and finish the work whether or not anyone still waits.
+    await request.read()
+    work = asyncio.ensure_future(_faulty(request, handler, fault))
+    pending = request.app[PENDING]
+    pending.add(work)
+    work.add_done_callback(pending.discard)
+    return await asyncio.shield(work)
+
+
+async def _faulty(request: web.Request, handler: Handler, fault: FaultPlan) -> web.StreamResponse:
+    if fault.delay_seconds:
+        await asyncio.sleep(fault.delay_seconds)
+    status = fault.status or (None if fault.delay_seconds else 500)
+    if status is not None and not fault.after_apply:
+        return _error(status, "injected_fault", "failure injected for a test")
+    response = await _answer(request, handler)
+    if fault.after_apply and response.status < 400:
+        return _error(status or 500, "injected_fault", "failure injected after applying")
+    return response
+
+
+async def _answer(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
-        if fault is not None:
-            if fault.delay_seconds:
-                await asyncio.sleep(fault.delay_seconds)
-            status = fault.status or (None if fault.delay_seconds else 500)
-            if status is not None and not fault.after_apply:
-                return _error(status, "injected_fault", "failure injected for a test")
-        response = await handler(request)
-        if fault is not None and fault.after_apply and response.status < 400:
-            return _error(fault.status or 500, "injected_fault", "failure injected after applying")
-        return response
+        return await handler(request)
     except PlatformError as exc:
         return _error(exc.status, exc.code, exc.message)
     except web.HTTPException as exc:
         if exc.status >= 400:
-            return _error(
-                exc.status, "not_found" if exc.status == 404 else "http_error", exc.reason
-            )
+            code = "not_found" if exc.status == 404 else "http_error"
+            return _error(exc.status, code, exc.reason)
         raise
 
 
@@ -371,6 +390,7 @@ def create_app(
     app[FAULTS] = Faults()
     app[GATEWAY] = Gateway(gateway, gateway_patience)
     app[CLOCK_LOCK] = asyncio.Lock()
+    app[PENDING] = set()
     app.router.add_get("/healthz", healthz)
     app.router.add_post("/v1/accounts", create_account)
     app.router.add_get("/v1/accounts/{account}/campaigns", list_campaigns)
