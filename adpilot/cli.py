@@ -134,6 +134,17 @@ def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+# --- sandbox -------------------------------------------------------------------------
+
+
+def cmd_sandbox(args: argparse.Namespace, settings: Settings) -> int:
+    from sandbox.runner import run
+    from shared.logs import setup_logging
+
+    setup_logging("sandbox", settings.log_level)
+    return run(args, settings)
+
+
 # --- keys --------------------------------------------------------------------------
 
 
@@ -300,9 +311,12 @@ async def _up(args: argparse.Namespace, settings: Settings) -> int:
         flush=True,
     )
     if args.simulate:
-        # A small demo account, so a new user sees alerts and decisions appear by themselves.
+        # The sandbox ad platform with a small demo account, so a new user sees alerts and
+        # decisions appear by themselves.
         demo = [
-            "simulate",
+            "sandbox",
+            "--account",
+            str(settings.default_tenant),
             "--campaigns",
             "6",
             "--hours",
@@ -318,7 +332,7 @@ async def _up(args: argparse.Namespace, settings: Settings) -> int:
             "--anomalies",
             "6",
         ]
-        children["simulate"] = await _spawn("simulate", [*cli, *demo], extra)
+        children["sandbox"] = await _spawn("sandbox", [*cli, *demo], extra)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
@@ -327,6 +341,8 @@ async def _up(args: argparse.Namespace, settings: Settings) -> int:
         f"adpilot is starting: gateway on http://{settings.host}:{settings.gateway_port}/api/ai",
         flush=True,
     )
+    if args.simulate:
+        print(f"sandbox ad platform on {settings.url_of('sandbox')}/v1", flush=True)
 
     waits = {asyncio.create_task(p.wait()): name for name, (p, _) in children.items()}
     stopper = asyncio.create_task(stop.wait())
@@ -334,13 +350,16 @@ async def _up(args: argparse.Namespace, settings: Settings) -> int:
     while True:
         done, _ = await asyncio.wait([*waits, stopper], return_when=asyncio.FIRST_COMPLETED)
         finished = [waits.pop(t) for t in done if t in waits]
-        # The simulator finishing its run is fine; the platform keeps serving.
-        if stopper in done or any(name != "simulate" for name in finished):
+        # The sandbox ad platform stopping is no reason to stop adpilot's services.
+        if stopper in done or any(name != "sandbox" for name in finished):
             break
-        if children["simulate"][0].returncode not in (0, None):
-            print("adpilot: the simulator failed; the platform keeps running", file=sys.stderr)
+        if children["sandbox"][0].returncode not in (0, None):
+            print(
+                "adpilot: the sandbox ad platform failed; the platform keeps running",
+                file=sys.stderr,
+            )
     if stopper not in done:
-        crashed = [n for n in finished if n != "simulate"]
+        crashed = [n for n in finished if n != "sandbox"]
         print(f"adpilot: {', '.join(crashed)} exited; stopping the platform", file=sys.stderr)
         code = 1
     await _stop_children(children)
@@ -378,6 +397,8 @@ def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from sandbox.runner import add_arguments as add_sandbox_arguments
+
     parser = argparse.ArgumentParser(
         prog="adpilot",
         description="adpilot: autonomous ad optimization back end. "
@@ -417,13 +438,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-simulate",
         dest="simulate",
         action="store_false",
-        help="do not start the demo simulator",
+        help="do not start the sandbox ad platform with its demo account",
     )
     p.add_argument(
         "--speed",
         type=float,
         default=3600.0,
-        help="demo simulator speed in simulated seconds per second (default 3600)",
+        help="demo account speed in simulated seconds per second (default 3600)",
     )
     p.set_defaults(run=cmd_up)
 
@@ -479,6 +500,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="API key with the operator role (default: $ADPILOT_API_KEY)",
     )
     p.set_defaults(run=cmd_simulate)
+
+    p = sub.add_parser(
+        "sandbox",
+        help="run the sandbox ad platform (a stand-in for Google Ads or Meta)",
+        description="Serve the sandbox ad platform over HTTP: ad accounts of simulated "
+        "campaigns that take changes and report hourly, pushing finished hours to the gateway. "
+        "--account opens one tenant's account at start; with --speed above 0 it finishes one "
+        "hour every 3600/SPEED seconds, with 0 only on POST /v1/clock/advance.",
+    )
+    add_sandbox_arguments(p)
+    p.set_defaults(run=cmd_sandbox)
 
     p = sub.add_parser(
         "dead-letters",

@@ -1,6 +1,6 @@
-"""A seeded ad-platform simulator that behaves like a connector.
+"""A seeded simulator of one ad account's campaigns.
 
-It gives every service something realistic to work against without a real
+It gives the sandbox ad platform something realistic to serve without a real
 ad account: traffic follows a daily cycle, clicks and conversions are
 sampled, extra spend buys less and less traffic, settings changes take
 effect from the next hour and anomalies can be injected on a schedule with
@@ -51,6 +51,19 @@ _PROFILE_STREAM = 1
 _HOUR_STREAM = 2
 _DAY_STREAM = 3
 _SCHEDULE_STREAM = 4
+_AUDIENCE_STREAM = 5
+
+# What campaigns target; each draws a few of these by seed and index.
+AUDIENCE_NAMES: tuple[str, ...] = (
+    "in-market: running shoes",
+    "in-market: home fitness",
+    "affinity: outdoor enthusiasts",
+    "affinity: health and wellness",
+    "remarketing: cart abandoners",
+    "remarketing: past buyers",
+    "lookalike: top customers 1%",
+    "custom intent: competitor searches",
+)
 
 # The platform stops buying once an hour's spend reaches this many times the
 # entry price of that hour's whole inventory (~92% of it bought, the last
@@ -129,6 +142,7 @@ class _CampaignModel:
     order_value: float
     impression_price: float
     daily_inventory: float
+    audiences: tuple[str, ...]
 
 
 def _daily_cycle(rng: np.random.Generator) -> np.ndarray:
@@ -179,7 +193,16 @@ def _build_campaign(seed: int, index: int) -> _CampaignModel:
         order_value=float(order_value),
         impression_price=float(price),
         daily_inventory=float(inventory),
+        audiences=audiences_for(seed, index),
     )
+
+
+def audiences_for(seed: int, index: int) -> tuple[str, ...]:
+    """The named audiences the ``index``-th campaign of ``seed`` targets (two to four)."""
+    rng = np.random.default_rng([seed, _AUDIENCE_STREAM, index])
+    count = int(rng.integers(2, 5))
+    picked = rng.choice(len(AUDIENCE_NAMES), size=count, replace=False)
+    return tuple(AUDIENCE_NAMES[int(i)] for i in sorted(picked))
 
 
 def campaign_id_for(seed: int, index: int) -> uuid.UUID:
@@ -188,15 +211,12 @@ def campaign_id_for(seed: int, index: int) -> uuid.UUID:
 
 
 class CampaignSimulator:
-    """Seeded simulator of ``campaigns`` campaigns; an :class:`AdPlatformConnector`.
+    """Seeded simulator of ``campaigns`` campaigns, starting at hour ``start``.
 
-    The synchronous core (:meth:`simulate_hour`, :meth:`apply_change_at`,
-    :meth:`state_at`) needs no event loop; the async connector methods wrap
-    it. An hour's numbers depend only on the seed, the campaign, the hour and
-    the settings and anomalies covering it. ``start`` is where the connector
-    clock begins: settings changes made through :meth:`apply_change` take
-    effect from the clock, the hour after the newest hour fetched so far, so
-    hours already reported never change.
+    It keeps no clock: :meth:`apply_change_at` says from which hour a change holds, and
+    whoever serves the numbers (the sandbox platform) chooses an hour not yet reported,
+    so reported hours never change. An hour's numbers depend only on the seed, the
+    campaign, the hour and the settings and anomalies covering it.
     """
 
     def __init__(
@@ -224,6 +244,7 @@ class CampaignSimulator:
                 daily_budget=model.daily_budget,
                 bid_multiplier=1.0,
                 audience_factor=1.0,
+                audiences=model.audiences,
             )
             for model in self._models
         }
@@ -236,7 +257,6 @@ class CampaignSimulator:
         self._ground_truth: list[InjectedAnomaly] = []
         for anomaly in anomalies:
             self.inject(anomaly)
-        self.clock = self.start
         self._day_factors: dict[tuple[int, int], float] = {}
 
     # ----------------------------------------------------------------- setup
@@ -391,23 +411,6 @@ class CampaignSimulator:
             revenue=round(revenue, 2),
             budget=state.daily_budget,
         )
-
-    # ------------------------------------------------------------- connector
-
-    async def list_campaigns(self) -> list[CampaignState]:
-        return [self.state_at(model.campaign_id, self.clock) for model in self._models]
-
-    async def fetch_metrics(self, hour: datetime) -> list[HourlyMetrics]:
-        hour = _normalise_hour(hour)
-        metrics = self.simulate_hour(hour)
-        self.clock = max(self.clock, hour + HOUR)
-        return metrics
-
-    async def get_state(self, campaign_id: uuid.UUID) -> CampaignState:
-        return self.state_at(campaign_id, self.clock)
-
-    async def apply_change(self, campaign_id: uuid.UUID, change: Change) -> CampaignState:
-        return self.apply_change_at(campaign_id, change, self.clock)
 
 
 def random_schedule(

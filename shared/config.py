@@ -33,6 +33,12 @@ class Settings(BaseSettings):
     alerts_url: str = ""
     optimizer_url: str = ""
 
+    # Which ad platform the services talk to (see shared.connectors.CONNECTORS), and
+    # where the sandbox ad platform listens; empty sandbox_url means http://{host}:{port}.
+    connector: str = "sandbox"
+    sandbox_port: int = 8090
+    sandbox_url: str = ""
+
     default_tenant: UUID = UUID("00000000-0000-0000-0000-000000000001")
 
     db_pool_min: int = 1

@@ -12,7 +12,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception,
+    stop_after_attempt,
+    stop_never,
+)
 from tenacity.wait import wait_base
 
 T = TypeVar("T")
@@ -68,13 +74,18 @@ async def retry(
     when: Callable[[BaseException], bool] = _always,
     on_retry: Callable[[BaseException], None] = lambda _exc: None,
     traceback: bool = False,
+    attempts: int | None = None,
 ) -> T:
     """Run ``job`` until it returns, waiting by ``policy`` after each failure.
 
     Only exceptions for which ``when`` holds are retried; any other, and cancellation,
     propagate at once. Each retry is logged as one warning line naming ``what``; without a
     traceback unless asked, since an outage is expected and its error says enough.
+    With ``attempts``, the last failure after that many tries propagates; without, it
+    tries until it succeeds.
     """
+    if attempts is not None and attempts < 1:
+        raise ValueError("attempts must be at least 1")
 
     def before_sleep(state: RetryCallState) -> None:
         assert state.outcome is not None
@@ -96,6 +107,7 @@ async def retry(
         # Exception only: CancelledError and KeyboardInterrupt are never retried.
         retry=retry_if_exception(lambda exc: isinstance(exc, Exception) and when(exc)),
         before_sleep=before_sleep,
+        stop=stop_never if attempts is None else stop_after_attempt(attempts),
         reraise=True,
     )
 

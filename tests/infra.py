@@ -136,6 +136,7 @@ def private_settings(database_server: str, amqp_url: str, name: str, **overrides
             "amqp_url": amqp_url,
             "exchange": f"adpilot.{name}",
             **{f"{service}_port": free_port() for service in SERVICES},
+            "sandbox_port": free_port(),
             "internal_secret": secrets.token_hex(32),
             **overrides,
         }

@@ -1,5 +1,9 @@
 """Ad-platform connectors: the interface every ad platform is reached through."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from shared.connectors.base import (
     CAMPAIGN_STATUSES,
     CHANGE_KINDS,
@@ -18,9 +22,31 @@ from shared.connectors.base import (
     UnknownCampaign,
 )
 
+if TYPE_CHECKING:
+    from shared.config import Settings
+
+# Values of ADPILOT_CONNECTOR.
+CONNECTORS: tuple[str, ...] = ("sandbox",)
+
+
+def connector_from_settings(
+    settings: Settings, recorder: CallRecorder | None = None
+) -> AdPlatformConnector:
+    """The connector ``settings.connector`` names, reporting its calls to ``recorder``."""
+    if settings.connector == "sandbox":
+        from shared.connectors.sandbox import SandboxConnector
+
+        return SandboxConnector(settings.url_of("sandbox"), recorder=recorder)
+    raise ValueError(
+        f"unknown connector {settings.connector!r} (ADPILOT_CONNECTOR); "
+        f"known: {', '.join(CONNECTORS)}"
+    )
+
+
 __all__ = [
     "CAMPAIGN_STATUSES",
     "CHANGE_KINDS",
+    "CONNECTORS",
     "AccountSnapshot",
     "AdPlatformConnector",
     "CallRecord",
@@ -34,4 +60,5 @@ __all__ = [
     "PlatformUnavailable",
     "UnknownAccount",
     "UnknownCampaign",
+    "connector_from_settings",
 ]

@@ -108,6 +108,7 @@ def test_compose_names_only_commands_the_cli_has() -> None:
         ["serve"],
         ["up"],
         ["simulate"],
+        ["sandbox"],
         ["keys"],
         ["keys", "create"],
         ["dead-letters"],

@@ -92,3 +92,15 @@ async def test_cancellation_is_never_retried() -> None:
     with pytest.raises(asyncio.CancelledError):
         await task
     assert calls == [1]
+
+
+async def test_retry_gives_up_after_the_attempts_it_is_allowed() -> None:
+    calls: list[int] = []
+
+    async def down() -> None:
+        calls.append(1)
+        raise ConnectionError(f"refused #{len(calls)}")
+
+    with pytest.raises(ConnectionError, match="refused #3"):
+        await retry(down, what="down", log=log, policy=FAST, attempts=3)
+    assert len(calls) == 3

@@ -9,12 +9,13 @@ import pytest
 
 from sandbox.simulator import (
     ANOMALY_KINDS,
+    AUDIENCE_NAMES,
     DEFAULT_WARMUP_HOURS,
     CampaignSimulator,
     InjectedAnomaly,
     random_schedule,
 )
-from shared.connectors import AdPlatformConnector, Change, InvalidChange, UnknownCampaign
+from shared.connectors import Change, InvalidChange, UnknownCampaign
 from shared.metrics import HourlyMetrics
 
 START = datetime(2025, 3, 3, tzinfo=UTC)
@@ -279,38 +280,41 @@ def test_random_schedule_refuses_what_cannot_fit() -> None:
         random_schedule(sim.campaign_ids, START, 24 * 5, seed=1, count=1)
 
 
-# ------------------------------------------------------------------ connector
+# ------------------------------------------------------------------- settings
 
 
-def test_simulator_is_a_connector() -> None:
-    assert isinstance(CampaignSimulator(1, seed=1, start=START), AdPlatformConnector)
-
-
-async def test_changes_through_the_connector_apply_from_the_next_hour() -> None:
+def test_changes_hold_from_their_hour_and_leave_earlier_hours_alone() -> None:
     sim = CampaignSimulator(2, seed=6, start=START)
     target = sim.campaign_ids[0]
-    first = await sim.fetch_metrics(START)
-    second = await sim.fetch_metrics(START + HOUR)
-    state = await sim.apply_change(target, Change("status", "paused"))
+    first, second = sim.simulate_hour(START), sim.simulate_hour(START + HOUR)
+    state = sim.apply_change_at(target, Change("status", "paused"), START + 2 * HOUR)
     assert state.status == "paused"
-    assert (await sim.get_state(target)).status == "paused"
-    # hours already reported stay as they were
-    assert await sim.fetch_metrics(START) == first
-    assert await sim.fetch_metrics(START + HOUR) == second
-    third = await sim.fetch_metrics(START + 2 * HOUR)
+    assert sim.state_at(target, START + HOUR).status == "active"
+    assert sim.simulate_hour(START) == first
+    assert sim.simulate_hour(START + HOUR) == second
+    third = sim.simulate_hour(START + 2 * HOUR)
     assert third[0].spend == 0.0 and third[1].spend > 0.0
-    states = await sim.list_campaigns()
-    assert [s.campaign_id for s in states] == list(sim.campaign_ids)
-    assert [s.status for s in states] == ["paused", "active"]
 
 
-async def test_connector_rejects_unknown_campaigns() -> None:
+def test_unknown_campaigns_are_refused() -> None:
     sim = CampaignSimulator(1, seed=6, start=START)
     stranger = CampaignSimulator(1, seed=99, start=START).campaign_ids[0]
     with pytest.raises(UnknownCampaign):
-        await sim.get_state(stranger)
+        sim.state_at(stranger, START)
     with pytest.raises(UnknownCampaign):
-        await sim.apply_change(stranger, Change("budget", 100.0))
+        sim.apply_change_at(stranger, Change("budget", 100.0), START)
+
+
+def test_every_campaign_targets_a_few_seeded_audiences() -> None:
+    sim = CampaignSimulator(6, seed=6, start=START)
+    again = CampaignSimulator(6, seed=6, start=START)
+    audiences = [sim.state_at(cid, START).audiences for cid in sim.campaign_ids]
+    assert audiences == [again.state_at(cid, START).audiences for cid in again.campaign_ids]
+    for named in audiences:
+        assert 2 <= len(named) <= 4
+        assert len(set(named)) == len(named)
+        assert set(named) <= set(AUDIENCE_NAMES)
+    assert len(set(audiences)) > 1
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,262 @@
+"""The sandbox ad platform's state: accounts, their clocks, changes and reports.
+
+Pure and synchronous; :mod:`sandbox.server` puts HTTP in front of it and pushes the
+finished hours to the gateway. Each account (named by the tenant's id) wraps a seeded
+:class:`~sandbox.simulator.CampaignSimulator`. Its clock is the next hour not yet
+finished: hours before it are reported and never change; a change takes effect from it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sandbox.simulator import HOUR, CampaignSimulator, InjectedAnomaly
+from shared.connectors.base import CampaignState, Change, InvalidChange, UnknownCampaign
+from shared.metrics import HourlyMetrics
+
+# Like real platforms, a daily budget below this is refused.
+MINIMUM_DAILY_BUDGET = 1.00
+# The longest report one request may ask for.
+MAX_REPORT_HOURS = 24 * 93
+
+
+class PlatformError(Exception):
+    """A request the platform will not serve: ``code`` for machines, ``status`` for HTTP."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+def campaign_json(state: CampaignState) -> dict[str, Any]:
+    return {
+        "campaign_id": str(state.campaign_id),
+        "name": state.name,
+        "status": state.status,
+        "daily_budget": state.daily_budget,
+        "bid_multiplier": state.bid_multiplier,
+        "audience_factor": state.audience_factor,
+        "audiences": list(state.audiences),
+    }
+
+
+def metrics_json(row: HourlyMetrics) -> dict[str, Any]:
+    return {
+        "campaign_id": str(row.campaign_id),
+        "hour": row.hour.isoformat(),
+        "impressions": row.impressions,
+        "clicks": row.clicks,
+        "conversions": row.conversions,
+        "spend": row.spend,
+        "revenue": row.revenue,
+        "budget": row.budget,
+    }
+
+
+@dataclass
+class ChangeEntry:
+    """One change the platform applied, and how many times it was sent again."""
+
+    change_id: uuid.UUID
+    campaign_id: uuid.UUID
+    kind: str
+    value: float | str
+    before: CampaignState
+    after: CampaignState
+    effective_from: datetime
+    received_at: datetime
+    replays: int = 0
+
+    def same_request(self, campaign_id: uuid.UUID, change: Change) -> bool:
+        return (self.campaign_id, self.kind, self.value) == (
+            campaign_id,
+            change.kind,
+            change.value,
+        )
+
+    def answer(self, *, replayed: bool) -> dict[str, Any]:
+        """The platform's answer to the change, the same on every replay."""
+        return {
+            "change_id": str(self.change_id),
+            "campaign": campaign_json(self.after),
+            "effective_from": self.effective_from.isoformat(),
+            "replayed": replayed,
+        }
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "change_id": str(self.change_id),
+            "campaign_id": str(self.campaign_id),
+            "kind": self.kind,
+            "value": self.value,
+            "before": campaign_json(self.before),
+            "after": campaign_json(self.after),
+            "effective_from": self.effective_from.isoformat(),
+            "received_at": self.received_at.isoformat(),
+            "replays": self.replays,
+        }
+
+
+@dataclass
+class Account:
+    """One tenant's ad account.
+
+    ``clock`` is the next hour not yet finished; ``delivered`` the next finished hour the
+    gateway has not yet accepted (``delivered <= clock``).
+    """
+
+    account_id: uuid.UUID
+    simulator: CampaignSimulator
+    api_key: str | None
+    clock: datetime
+    delivered: datetime
+    changes: dict[uuid.UUID, ChangeEntry] = field(default_factory=dict)
+
+    @property
+    def start(self) -> datetime:
+        return self.simulator.start
+
+    def campaigns(self) -> list[CampaignState]:
+        return [self.simulator.state_at(cid, self.clock) for cid in self.simulator.campaign_ids]
+
+    def campaign(self, campaign_id: uuid.UUID) -> CampaignState:
+        try:
+            return self.simulator.state_at(campaign_id, self.clock)
+        except UnknownCampaign:
+            raise PlatformError(
+                404, "unknown_campaign", f"account {self.account_id} has no campaign {campaign_id}"
+            ) from None
+
+    def undelivered(self) -> list[datetime]:
+        """Finished hours the gateway has not accepted yet, oldest first."""
+        count = int((self.clock - self.delivered) // HOUR)
+        return [self.delivered + i * HOUR for i in range(count)]
+
+
+class SandboxPlatform:
+    """Every account on the sandbox platform."""
+
+    def __init__(self) -> None:
+        self.accounts: dict[uuid.UUID, Account] = {}
+
+    def create_account(
+        self,
+        account_id: uuid.UUID,
+        campaigns: int,
+        seed: int,
+        start: datetime,
+        *,
+        api_key: str | None = None,
+        anomalies: Iterable[InjectedAnomaly] = (),
+    ) -> Account:
+        """A new account whose clock stands at ``start``; 409 if the id is taken."""
+        if account_id in self.accounts:
+            raise PlatformError(409, "account_exists", f"account {account_id} already exists")
+        try:
+            simulator = CampaignSimulator(campaigns, seed, start, anomalies)
+        except ValueError as exc:
+            raise PlatformError(422, "invalid_account", str(exc)) from None
+        account = Account(account_id, simulator, api_key, simulator.start, simulator.start)
+        self.accounts[account_id] = account
+        return account
+
+    def account(self, account_id: uuid.UUID) -> Account:
+        try:
+            return self.accounts[account_id]
+        except KeyError:
+            raise PlatformError(
+                404, "unknown_account", f"no ad account {account_id} on this platform"
+            ) from None
+
+    def apply(
+        self,
+        account_id: uuid.UUID,
+        campaign_id: uuid.UUID,
+        change_id: uuid.UUID,
+        kind: object,
+        value: object,
+        *,
+        now: datetime | None = None,
+    ) -> dict[str, Any]:
+        """Apply a change from the account's clock hour on, once per ``change_id``.
+
+        The same change id with the same campaign, kind and value answers the first answer
+        again with ``replayed`` set; with anything else it is refused (409)."""
+        account = self.account(account_id)
+        before = account.campaign(campaign_id)
+        try:
+            change = Change(kind, value)  # type: ignore[arg-type]
+        except InvalidChange as exc:
+            raise PlatformError(422, "invalid_change", str(exc)) from None
+        earlier = account.changes.get(change_id)
+        if earlier is not None:
+            if not earlier.same_request(campaign_id, change):
+                raise PlatformError(
+                    409,
+                    "change_id_reused",
+                    f"change id {change_id} was already used for another change",
+                )
+            earlier.replays += 1
+            return earlier.answer(replayed=True)
+        if change.kind == "budget" and float(change.value) < MINIMUM_DAILY_BUDGET:
+            raise PlatformError(
+                422,
+                "budget_below_minimum",
+                f"a daily budget must be at least {MINIMUM_DAILY_BUDGET:.2f}, got {change.value}",
+            )
+        after = account.simulator.apply_change_at(campaign_id, change, account.clock)
+        entry = ChangeEntry(
+            change_id=change_id,
+            campaign_id=campaign_id,
+            kind=change.kind,
+            value=change.value,
+            before=before,
+            after=after,
+            effective_from=account.clock,
+            received_at=now or datetime.now(UTC),
+        )
+        account.changes[change_id] = entry
+        return entry.answer(replayed=False)
+
+    def finish_hours(self, account_id: uuid.UUID, hours: int) -> datetime:
+        """Move the account's clock ``hours`` on; those hours are reported from now on."""
+        if hours < 0:
+            raise PlatformError(422, "invalid_request", "hours must not be negative")
+        account = self.account(account_id)
+        account.clock += hours * HOUR
+        return account.clock
+
+    def report(self, account_id: uuid.UUID, start: datetime, end: datetime) -> list[HourlyMetrics]:
+        """Every campaign's metrics for each finished hour in ``[start, end)``."""
+        account = self.account(account_id)
+        if start.tzinfo is None or end.tzinfo is None:
+            raise PlatformError(422, "invalid_request", "start and end need a time zone")
+        first = max(_ceil_hour(start), account.start)
+        stop = min(end, account.clock)
+        hours: list[datetime] = []
+        hour = first
+        while hour < stop:
+            hours.append(hour)
+            hour += HOUR
+        if len(hours) > MAX_REPORT_HOURS:
+            raise PlatformError(
+                422, "range_too_long", f"a report covers at most {MAX_REPORT_HOURS} hours"
+            )
+        return rows_for(account, hours)
+
+
+def rows_for(account: Account, hours: Sequence[datetime]) -> list[HourlyMetrics]:
+    """The account's metrics for ``hours``, hour by hour."""
+    return [row for hour in hours for row in account.simulator.simulate_hour(hour)]
+
+
+def _ceil_hour(moment: datetime) -> datetime:
+    moment = moment.astimezone(UTC)
+    floor = moment.replace(minute=0, second=0, microsecond=0)
+    return floor if floor == moment else floor + timedelta(hours=1)

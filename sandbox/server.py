@@ -1,0 +1,405 @@
+"""The sandbox ad platform over HTTP: what adpilot's sandbox connector talks to.
+
+Errors are ``{"error": {"code", "message"}}``. Finished hours are pushed to the gateway
+(``POST {gateway}/api/ai/metrics`` with the account's key), as a real platform's reports
+would arrive. ``POST /v1/_faults`` makes the next requests fail or hang, for tests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import aiohttp
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from sandbox.driver import floor_hour, post_batch
+from sandbox.platform import (
+    Account,
+    PlatformError,
+    SandboxPlatform,
+    campaign_json,
+    metrics_json,
+    rows_for,
+)
+from sandbox.simulator import DEFAULT_MAGNITUDES, HOUR, InjectedAnomaly, campaign_id_for
+from shared.metrics_input import MAX_BATCH
+
+log = logging.getLogger("sandbox")
+
+MAX_ADVANCE_HOURS = 24 * 366
+
+
+# --- request bodies ------------------------------------------------------------------
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class AnomalySpec(_Body):
+    """An anomaly on the ``campaign_index``-th campaign, hours counted from the start."""
+
+    kind: str
+    campaign_index: int = Field(ge=0)
+    start_hour: int = Field(ge=0)
+    hours: int = Field(default=6, ge=1)
+    magnitude: float | None = None
+
+
+class AccountCreate(_Body):
+    account_id: uuid.UUID
+    campaigns: int = Field(ge=1, le=500)
+    seed: int = Field(ge=0)
+    start: datetime | None = None
+    backfill_hours: int = Field(default=0, ge=0, le=MAX_ADVANCE_HOURS)
+    api_key: str | None = None
+    anomalies: list[AnomalySpec] = []
+
+
+class ChangeRequest(_Body):
+    change_id: uuid.UUID
+    kind: Any
+    # Left as sent: shared.connectors.Change decides what a valid value is.
+    value: Any
+
+
+class Advance(_Body):
+    hours: int = Field(ge=1, le=MAX_ADVANCE_HOURS)
+
+
+class FaultPlan(_Body):
+    """The next ``fail_next`` matching requests wait ``delay_seconds``, then answer
+    ``status`` (500 unless only a delay is asked); with ``after_apply`` the request is
+    served first and its answer replaced by the failure."""
+
+    fail_next: int = Field(ge=0)
+    status: int | None = Field(default=None, ge=400, le=599)
+    delay_seconds: float = Field(default=0.0, ge=0, le=300)
+    after_apply: bool = False
+    scope: Literal["changes", "any"] = "changes"
+
+
+# --- application state ---------------------------------------------------------------
+
+
+@dataclass
+class Faults:
+    plan: FaultPlan | None = None
+
+    def take(self, is_change: bool) -> FaultPlan | None:
+        plan = self.plan
+        if plan is None or plan.fail_next <= 0 or (plan.scope == "changes" and not is_change):
+            return None
+        plan.fail_next -= 1
+        if plan.fail_next == 0:
+            self.plan = None
+        return plan
+
+
+@dataclass
+class Gateway:
+    """Where finished hours go; ``url`` None keeps them on the platform only."""
+
+    url: str | None
+    patience: float = 60.0
+
+
+PLATFORM = web.AppKey("platform", SandboxPlatform)
+FAULTS = web.AppKey("faults", Faults)
+GATEWAY = web.AppKey("gateway", Gateway)
+# One advance or delivery at a time, so no hour is pushed twice.
+CLOCK_LOCK = web.AppKey("clock_lock", asyncio.Lock)
+# Requests still being served after their client gave up.
+PENDING = web.AppKey("pending", set[asyncio.Future[web.StreamResponse]])
+
+
+def _error(status: int, code: str, message: str) -> web.Response:
+    return web.json_response({"error": {"code": code, "message": message}}, status=status)
+
+
+async def _body(request: web.Request, model: type[_Body]) -> Any:
+    try:
+        raw = await request.json()
+    except ValueError:
+        raise PlatformError(400, "invalid_request", "the body must be JSON") from None
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors()
+        )
+        raise PlatformError(422, "invalid_request", problems) from None
+
+
+def _uuid(request: web.Request, name: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(request.match_info[name])
+    except ValueError:
+        code = "unknown_account" if name == "account" else "unknown_campaign"
+        raise PlatformError(404, code, f"{request.match_info[name]!r} is not an id") from None
+
+
+def _instant(request: web.Request, name: str) -> datetime:
+    text = request.query.get(name)
+    if not text:
+        raise PlatformError(422, "invalid_request", f"query parameter {name} is required")
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise PlatformError(422, "invalid_request", f"{name} must be ISO 8601") from None
+    if moment.tzinfo is None:
+        raise PlatformError(422, "invalid_request", f"{name} needs a time zone")
+    return moment
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def errors_and_faults(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Answer platform errors as JSON, and play injected faults on account requests."""
+    fault = None
+    if request.path.startswith("/v1/accounts/"):
+        is_change = request.method == "POST" and request.path.endswith("/changes")
+        fault = request.app[FAULTS].take(is_change)
+    if fault is None:
+        return await _answer(request, handler)
+    if not fault.delay_seconds:
+        return await _faulty(request, handler, fault)
+    # A hung request goes on even if the client gives up on it, as on a real platform:
+    # read the body now and finish the work whether or not anyone still waits.
+    await request.read()
+    work = asyncio.ensure_future(_faulty(request, handler, fault))
+    pending = request.app[PENDING]
+    pending.add(work)
+    work.add_done_callback(pending.discard)
+    return await asyncio.shield(work)
+
+
+async def _faulty(request: web.Request, handler: Handler, fault: FaultPlan) -> web.StreamResponse:
+    if fault.delay_seconds:
+        await asyncio.sleep(fault.delay_seconds)
+    status = fault.status or (None if fault.delay_seconds else 500)
+    if status is not None and not fault.after_apply:
+        return _error(status, "injected_fault", "failure injected for a test")
+    response = await _answer(request, handler)
+    if fault.after_apply and response.status < 400:
+        return _error(status or 500, "injected_fault", "failure injected after applying")
+    return response
+
+
+async def _answer(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except PlatformError as exc:
+        return _error(exc.status, exc.code, exc.message)
+    except web.HTTPException as exc:
+        if exc.status >= 400:
+            code = "not_found" if exc.status == 404 else "http_error"
+            return _error(exc.status, code, exc.reason)
+        raise
+
+
+# --- delivery to the gateway ---------------------------------------------------------
+
+
+async def deliver(app: web.Application, account: Account) -> None:
+    """Push the account's finished hours the gateway has not accepted, in bulk batches.
+
+    The caller holds :data:`CLOCK_LOCK`. Raises PlatformError (502) if the gateway refuses
+    or stays away; what was accepted so far stays delivered, the rest goes next time."""
+    gateway = app[GATEWAY]
+    hours = account.undelivered()
+    if not hours:
+        return
+    if gateway.url is None:
+        account.delivered = account.clock
+        return
+    url = f"{gateway.url.rstrip('/')}/api/ai/metrics"
+    headers = {"Authorization": f"Bearer {account.api_key}"} if account.api_key else None
+    per_batch = max(1, MAX_BATCH // len(account.simulator.campaign_ids))
+    async with aiohttp.ClientSession(headers=headers) as session:
+        for first in range(0, len(hours), per_batch):
+            batch = hours[first : first + per_batch]
+            try:
+                await post_batch(session, url, rows_for(account, batch), gateway.patience)
+            except RuntimeError as exc:
+                raise PlatformError(502, "gateway_unavailable", str(exc)) from None
+            account.delivered = batch[-1] + HOUR
+
+
+def _clock_json(platform: SandboxPlatform) -> dict[str, Any]:
+    return {
+        "accounts": {
+            str(account.account_id): {
+                "clock": account.clock.isoformat(),
+                "delivered": account.delivered.isoformat(),
+            }
+            for account in platform.accounts.values()
+        }
+    }
+
+
+async def advance_all(app: web.Application, hours: int) -> dict[str, Any]:
+    """Finish ``hours`` more hours on every account and push them to the gateway."""
+    platform = app[PLATFORM]
+    async with app[CLOCK_LOCK]:
+        for account in platform.accounts.values():
+            platform.finish_hours(account.account_id, hours)
+        for account in list(platform.accounts.values()):
+            await deliver(app, account)
+        return _clock_json(platform)
+
+
+# --- routes --------------------------------------------------------------------------
+
+
+def _anomaly(spec: AnomalySpec, campaign_ids: tuple[uuid.UUID, ...], start: datetime) -> Any:
+    if spec.campaign_index >= len(campaign_ids):
+        raise PlatformError(
+            422, "invalid_request", f"campaign_index must be below {len(campaign_ids)}"
+        )
+    try:
+        return InjectedAnomaly(
+            campaign_id=campaign_ids[spec.campaign_index],
+            kind=spec.kind,  # type: ignore[arg-type]
+            start_hour=start + spec.start_hour * HOUR,
+            end_hour=start + (spec.start_hour + spec.hours) * HOUR,
+            magnitude=(
+                DEFAULT_MAGNITUDES.get(spec.kind, 1.0) if spec.magnitude is None else spec.magnitude
+            ),
+        )
+    except ValueError as exc:
+        raise PlatformError(422, "invalid_request", f"anomaly: {exc}") from None
+
+
+async def create_account(request: web.Request) -> web.Response:
+    body: AccountCreate = await _body(request, AccountCreate)
+    platform = request.app[PLATFORM]
+    if body.start is None:
+        # The backfill ends at the current hour: every finished hour is a real, past one.
+        start = floor_hour(datetime.now(UTC)) - body.backfill_hours * HOUR
+    elif body.start.tzinfo is None:
+        raise PlatformError(422, "invalid_request", "start needs a time zone")
+    else:
+        start = floor_hour(body.start)
+    ids = tuple(campaign_id_for(body.seed, i) for i in range(body.campaigns))
+    anomalies = [_anomaly(spec, ids, start) for spec in body.anomalies]
+    async with request.app[CLOCK_LOCK]:
+        account = platform.create_account(
+            body.account_id,
+            body.campaigns,
+            body.seed,
+            start,
+            api_key=body.api_key,
+            anomalies=anomalies,
+        )
+        platform.finish_hours(account.account_id, body.backfill_hours)
+        await deliver(request.app, account)
+    return web.json_response(account_json(account), status=201)
+
+
+def account_json(account: Account) -> dict[str, Any]:
+    return {
+        "account_id": str(account.account_id),
+        "start": account.start.isoformat(),
+        "clock": account.clock.isoformat(),
+        "delivered": account.delivered.isoformat(),
+        "campaigns": [campaign_json(s) for s in account.campaigns()],
+    }
+
+
+async def list_campaigns(request: web.Request) -> web.Response:
+    account = request.app[PLATFORM].account(_uuid(request, "account"))
+    return web.json_response(
+        {
+            "as_of": account.clock.isoformat(),
+            "campaigns": [campaign_json(s) for s in account.campaigns()],
+        }
+    )
+
+
+async def get_campaign(request: web.Request) -> web.Response:
+    account = request.app[PLATFORM].account(_uuid(request, "account"))
+    state = account.campaign(_uuid(request, "campaign"))
+    return web.json_response({"as_of": account.clock.isoformat(), "campaign": campaign_json(state)})
+
+
+async def post_change(request: web.Request) -> web.Response:
+    account_id = _uuid(request, "account")
+    campaign_id = _uuid(request, "campaign")
+    platform = request.app[PLATFORM]
+    platform.account(account_id)
+    body: ChangeRequest = await _body(request, ChangeRequest)
+    answer = platform.apply(account_id, campaign_id, body.change_id, body.kind, body.value)
+    return web.json_response(answer)
+
+
+async def list_changes(request: web.Request) -> web.Response:
+    account = request.app[PLATFORM].account(_uuid(request, "account"))
+    return web.json_response({"changes": [e.to_json() for e in account.changes.values()]})
+
+
+async def hourly_report(request: web.Request) -> web.Response:
+    account_id = _uuid(request, "account")
+    start, end = _instant(request, "start"), _instant(request, "end")
+    rows = request.app[PLATFORM].report(account_id, start, end)
+    return web.json_response({"rows": [metrics_json(r) for r in rows]})
+
+
+async def post_advance(request: web.Request) -> web.Response:
+    body: Advance = await _body(request, Advance)
+    return web.json_response(await advance_all(request.app, body.hours))
+
+
+async def get_clock(request: web.Request) -> web.Response:
+    return web.json_response(_clock_json(request.app[PLATFORM]))
+
+
+async def post_faults(request: web.Request) -> web.Response:
+    plan: FaultPlan = await _body(request, FaultPlan)
+    request.app[FAULTS].plan = plan if plan.fail_next > 0 else None
+    return web.json_response(plan.model_dump())
+
+
+async def delete_faults(request: web.Request) -> web.Response:
+    request.app[FAULTS].plan = None
+    return web.json_response({"fail_next": 0})
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+def create_app(
+    platform: SandboxPlatform | None = None,
+    *,
+    gateway: str | None = None,
+    gateway_patience: float = 60.0,
+) -> web.Application:
+    """The sandbox platform's HTTP app; ``gateway`` None keeps finished hours unpushed."""
+    app = web.Application(middlewares=[errors_and_faults])
+    app[PLATFORM] = platform or SandboxPlatform()
+    app[FAULTS] = Faults()
+    app[GATEWAY] = Gateway(gateway, gateway_patience)
+    app[CLOCK_LOCK] = asyncio.Lock()
+    app[PENDING] = set()
+    app.router.add_get("/healthz", healthz)
+    app.router.add_post("/v1/accounts", create_account)
+    app.router.add_get("/v1/accounts/{account}/campaigns", list_campaigns)
+    app.router.add_get("/v1/accounts/{account}/campaigns/{campaign}", get_campaign)
+    app.router.add_post("/v1/accounts/{account}/campaigns/{campaign}/changes", post_change)
+    app.router.add_get("/v1/accounts/{account}/changes", list_changes)
+    app.router.add_get("/v1/accounts/{account}/reports/hourly", hourly_report)
+    app.router.add_post("/v1/clock/advance", post_advance)
+    app.router.add_get("/v1/clock", get_clock)
+    app.router.add_post("/v1/_faults", post_faults)
+    app.router.add_delete("/v1/_faults", delete_faults)
+    return app

@@ -1,0 +1,270 @@
+"""The connector to the sandbox ad platform (``sandbox.server``), over HTTP.
+
+Every call is idempotent (reads, and changes thanks to their change id), so connection
+errors, timeouts and 5xx answers are retried a few times with a short backoff. A 4xx
+answer is the platform saying no and is never retried.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import aiohttp
+
+from shared.connectors.base import (
+    AccountSnapshot,
+    CallRecord,
+    CallRecorder,
+    CampaignState,
+    Change,
+    ChangeReceipt,
+    ChangeRefused,
+    PlatformUnavailable,
+    UnknownAccount,
+)
+from shared.metrics import HourlyMetrics
+from shared.retry import Backoff, retry
+
+log = logging.getLogger("connector.sandbox")
+
+# Short: a caller waits for the whole series of attempts.
+QUICK = Backoff(first=0.1, cap=1.0)
+
+
+class _Transient(Exception):
+    """An attempt that may succeed if tried again (connection, timeout, 5xx)."""
+
+
+class _Refusal(Exception):
+    """A 4xx answer: the platform's code and message."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+def _campaign(data: dict[str, Any]) -> CampaignState:
+    return CampaignState(
+        campaign_id=UUID(data["campaign_id"]),
+        name=str(data["name"]),
+        status=data["status"],
+        daily_budget=float(data["daily_budget"]),
+        bid_multiplier=float(data["bid_multiplier"]),
+        audience_factor=float(data["audience_factor"]),
+        audiences=tuple(str(a) for a in data.get("audiences", ())),
+    )
+
+
+def _metrics(row: dict[str, Any]) -> HourlyMetrics:
+    return HourlyMetrics(
+        campaign_id=UUID(row["campaign_id"]),
+        hour=datetime.fromisoformat(row["hour"]),
+        impressions=int(row["impressions"]),
+        clicks=int(row["clicks"]),
+        conversions=int(row["conversions"]),
+        spend=float(row["spend"]),
+        revenue=float(row["revenue"]),
+        budget=float(row["budget"]),
+    )
+
+
+def _error_of(body: Any) -> tuple[str, str] | None:
+    if isinstance(body, dict) and isinstance(body.get("error"), dict):
+        error = body["error"]
+        if isinstance(error.get("code"), str):
+            return error["code"], str(error.get("message", ""))
+    return None
+
+
+class SandboxConnector:
+    """:class:`~shared.connectors.base.AdPlatformConnector` for the sandbox platform."""
+
+    name = "sandbox"
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        recorder: CallRecorder | None = None,
+        timeout_seconds: float = 5.0,
+        attempts: int = 3,
+        backoff: Backoff = QUICK,
+    ) -> None:
+        if attempts < 1 or timeout_seconds <= 0:
+            raise ValueError("need at least one attempt and a positive timeout")
+        self.base_url = base_url.rstrip("/")
+        self.recorder = recorder
+        self.timeout = aiohttp.ClientTimeout(total=timeout_seconds)
+        self.attempts = attempts
+        self.backoff = backoff
+        self._session: aiohttp.ClientSession | None = None
+
+    def _client(self) -> aiohttp.ClientSession:
+        # Made on first use, inside the event loop that uses it.
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(timeout=self.timeout)
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    # --- the interface -------------------------------------------------------------
+
+    async def list_campaigns(self, account: UUID) -> AccountSnapshot:
+        body = await self._call(
+            "list_campaigns",
+            account,
+            "GET",
+            f"/v1/accounts/{account}/campaigns",
+            record={"account": str(account)},
+        )
+        return AccountSnapshot(
+            as_of=datetime.fromisoformat(body["as_of"]),
+            campaigns=tuple(_campaign(c) for c in body["campaigns"]),
+        )
+
+    async def apply_change(
+        self, account: UUID, campaign_id: UUID, change: Change, change_id: UUID
+    ) -> ChangeReceipt:
+        payload = {"change_id": str(change_id), "kind": change.kind, "value": change.value}
+        body = await self._call(
+            "apply_change",
+            account,
+            "POST",
+            f"/v1/accounts/{account}/campaigns/{campaign_id}/changes",
+            record={"account": str(account), "campaign_id": str(campaign_id), **payload},
+            json=payload,
+            refusals=True,
+        )
+        return ChangeReceipt(
+            change_id=UUID(body["change_id"]),
+            campaign=_campaign(body["campaign"]),
+            effective_from=datetime.fromisoformat(body["effective_from"]),
+            replayed=bool(body["replayed"]),
+        )
+
+    async def hourly_report(
+        self, account: UUID, start: datetime, end: datetime
+    ) -> list[HourlyMetrics]:
+        params = {"start": start.isoformat(), "end": end.isoformat()}
+        body = await self._call(
+            "hourly_report",
+            account,
+            "GET",
+            f"/v1/accounts/{account}/reports/hourly",
+            record={"account": str(account), **params},
+            params=params,
+        )
+        return [_metrics(row) for row in body["rows"]]
+
+    # --- one call, retried ---------------------------------------------------------
+
+    async def _call(
+        self,
+        operation: str,
+        account: UUID,
+        method: str,
+        path: str,
+        *,
+        record: dict[str, Any],
+        json: dict[str, Any] | None = None,
+        params: dict[str, str] | None = None,
+        refusals: bool = False,
+    ) -> dict[str, Any]:
+        """One request, retried on transient failures; every attempt is recorded.
+
+        A 4xx becomes :class:`UnknownAccount` (``unknown_account``), else
+        :class:`ChangeRefused` for changes (``refusals``) and :class:`PlatformUnavailable`
+        for reads, which have nothing to refuse."""
+
+        async def attempt() -> dict[str, Any]:
+            started = time.monotonic()
+            body: Any = None
+            try:
+                async with self._client().request(
+                    method, self.base_url + path, json=json, params=params
+                ) as response:
+                    try:
+                        body = await response.json(content_type=None)
+                    except ValueError:
+                        body = None
+                    status = response.status
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                error = f"{type(exc).__name__}: {exc}".rstrip(": ")
+                await self._record(operation, account, record, None, error, started)
+                raise _Transient(error) from exc
+            answer = body if isinstance(body, dict) else None
+            if status >= 500:
+                error = f"HTTP {status}"
+                if (found := _error_of(body)) is not None:
+                    error += f" {found[0]}: {found[1]}"
+                await self._record(operation, account, record, answer, error, started)
+                raise _Transient(error)
+            if status >= 400:
+                code, message = _error_of(body) or (f"http_{status}", f"HTTP {status}")
+                await self._record(
+                    operation, account, record, answer, f"{code}: {message}", started
+                )
+                raise _Refusal(status, code, message)
+            if answer is None:
+                error = f"HTTP {status} without a JSON object"
+                await self._record(operation, account, record, None, error, started)
+                raise _Transient(error)
+            await self._record(operation, account, record, answer, None, started)
+            return answer
+
+        try:
+            return await retry(
+                attempt,
+                what=f"sandbox {operation}",
+                log=log,
+                policy=self.backoff,
+                when=lambda exc: isinstance(exc, _Transient),
+                attempts=self.attempts,
+            )
+        except _Transient as exc:
+            raise PlatformUnavailable(
+                f"sandbox {operation} failed after {self.attempts} attempt(s): {exc}"
+            ) from exc
+        except _Refusal as exc:
+            if exc.code == "unknown_account":
+                raise UnknownAccount(account) from None
+            if refusals:
+                raise ChangeRefused(exc.code, exc.message) from None
+            raise PlatformUnavailable(
+                f"sandbox {operation} refused with HTTP {exc.status}: {exc}"
+            ) from None
+
+    async def _record(
+        self,
+        operation: str,
+        account: UUID,
+        request: dict[str, Any],
+        response: dict[str, Any] | None,
+        error: str | None,
+        started: float,
+    ) -> None:
+        if self.recorder is None:
+            return
+        call = CallRecord(
+            account=account,
+            operation=operation,
+            request=request,
+            response=response,
+            outcome="success" if error is None else "error",
+            error=error,
+            duration_ms=round((time.monotonic() - started) * 1000),
+        )
+        try:
+            await self.recorder(call)
+        except Exception:
+            # The call itself went as recorded; losing its log line must not undo it.
+            log.exception("could not record a call", extra={"operation": operation})
