@@ -101,8 +101,14 @@ async def act(
     desire: Desire,
     cause: Cause,
     policy: TenantPolicy,
+    asked: dict[str, Any] | None = None,
 ) -> Outcome:
-    """Plan, recommend or skip the change ``desire`` asks for on one campaign."""
+    """Plan, recommend or skip the change ``desire`` asks for on one campaign.
+
+    ``asked`` is the change as it was asked for (``{"kind": ..., "to": ...}`` or relative):
+    a recommendation proposes it as it stands when the platform cannot be asked about the
+    campaign, and approving it works the change out then.
+    """
     if policy.autonomy == "observe":
         return Outcome(
             "skip",
@@ -116,11 +122,21 @@ async def act(
     if isinstance(result, Planned):
         return Outcome("repeat" if result.repeat else "planned", row=result.row)
     if isinstance(result, Unreachable):
+        if result.row is not None:
+            return Outcome(
+                "failed",
+                row=result.row,
+                reason=str(result.row["failure_code"]),
+                detail=result.reason,
+            )
+        unreachable = {"reason": "platform_unavailable", "detail": result.reason}
+        if asked is None:
+            return Outcome("skip", reason="platform_unavailable", detail=result.reason)
         return Outcome(
-            "failed",
-            row=result.row,
-            reason=str(result.row["failure_code"]),
-            detail=str(result.row["failure_reason"]),
+            "recommend",
+            changes={**asked, "held_back": unreachable},
+            reason="platform_unavailable",
+            detail=result.reason,
         )
     if isinstance(result, Proposal):
         verdict = result.verdict

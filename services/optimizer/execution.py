@@ -126,9 +126,11 @@ class Held:
 
 @dataclass(frozen=True, slots=True)
 class Unreachable:
-    """The platform could not be asked about the campaign; ``row`` records the failure."""
+    """The platform could not be asked about the campaign. ``row`` records the failure
+    when a change was to be applied; a proposal records nothing."""
 
-    row: dict[str, Any]
+    reason: str
+    row: dict[str, Any] | None = None
 
 
 PlanOutcome = Planned | Held | Unreachable
@@ -268,8 +270,10 @@ async def plan(
     try:
         snapshot = await snapshot_of(conn, tenant_id, connector)
     except (PlatformUnavailable, UnknownAccount) as exc:
+        if not apply:
+            return Unreachable(str(exc))
         row = await record_unreachable(conn, tenant_id, campaign_id, cause, change_id, exc)
-        return Unreachable(row)
+        return Unreachable(str(row["failure_reason"]), row)
     finally:
         CORRELATION.reset(token)
     try:

@@ -11,6 +11,7 @@ from services.optimizer.platform import active_runtime
 from services.optimizer.recommend import (
     UnusableAction,
     decision_action,
+    decision_campaign,
     desire_from_action,
     recommendation_from_decision,
 )
@@ -39,7 +40,8 @@ async def on_decision_made(
 ) -> None:
     """Carry the decision out, recommend it, or say why neither (by the tenant's autonomy)."""
     action = decision_action(decision)
-    if action is None or decision.campaign_id is None:
+    campaign = decision_campaign(decision)
+    if action is None or campaign is None:
         return
     tenant = event.tenant_id
     try:
@@ -61,9 +63,11 @@ async def on_decision_made(
         correlation_id=event.correlation_id,
     )
     policy = await tenant_policy(conn, tenant)
-    outcome = await act(conn, active_runtime(), tenant, decision.campaign_id, desire, cause, policy)
+    outcome = await act(conn, active_runtime(), tenant, campaign, desire, cause, policy, action)
     if outcome.kind == "recommend":
-        values = recommendation_from_decision(decision, outcome.changes, outcome.current_state)
+        values = recommendation_from_decision(
+            decision, campaign, outcome.changes, outcome.current_state
+        )
         names = ["tenant_id", *values]
         row = await conn.fetchrow(
             f"INSERT INTO ai_recommendations ({', '.join(names)}) "
@@ -84,7 +88,7 @@ async def _skipped(
 ) -> None:
     payload = {
         "decision_id": decision.id,
-        "campaign_id": decision.campaign_id,
+        "campaign_id": decision_campaign(decision),
         "reason": outcome.reason,
         "detail": outcome.detail,
     }

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
+from uuid import UUID
 
 from services.optimizer.applied import current_value, digits
 from services.optimizer.execution import Desire
@@ -17,6 +18,7 @@ from services.optimizer.rules import NoAction
 from shared.connectors import CHANGE_KINDS, CampaignState, Change, InvalidChange
 from shared.contracts.decision import DecisionMade
 from shared.contracts.enums import DecisionType
+from shared.events import optional_uuid
 
 RECOMMENDATION_TYPE_OF = {
     DecisionType.BUDGET_ADJUSTMENT: "budget_optimization",
@@ -80,8 +82,17 @@ def decision_action(decision: DecisionMade) -> dict[str, Any] | None:
     return dict(planned) if isinstance(planned, dict) else None
 
 
+def decision_campaign(decision: DecisionMade) -> UUID | None:
+    """The campaign a decision acts on: named by the cycle, or in a hand-logged decision's
+    ``context_data.campaign_id``."""
+    if decision.campaign_id is not None:
+        return decision.campaign_id
+    context = decision.context_data if isinstance(decision.context_data, dict) else {}
+    return optional_uuid(context.get("campaign_id"))
+
+
 def recommendation_from_decision(
-    decision: DecisionMade, changes: Mapping[str, Any], current_state: Any
+    decision: DecisionMade, campaign_id: UUID, changes: Mapping[str, Any], current_state: Any
 ) -> dict[str, Any]:
     """The recommendation asking a person to approve what ``decision`` planned.
 
@@ -92,7 +103,7 @@ def recommendation_from_decision(
     return {
         "recommendation_type": RECOMMENDATION_TYPE_OF[decision.decision_type],
         "target_entity_type": "campaign",
-        "target_entity_id": decision.campaign_id,
+        "target_entity_id": campaign_id,
         "current_state": current_state,
         "recommended_changes": {"action": decision.action_taken, **changes},
         "expected_impact": decision.impact_prediction,

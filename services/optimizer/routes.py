@@ -150,7 +150,7 @@ def routes(runtime: ServiceRuntime) -> dict[Route, Handler]:
                 return UUID(str(result.row["id"]))
             return f"its change was already {result.row['status']}"
         if isinstance(result, Unreachable):
-            return str(result.row["failure_reason"])
+            return result.reason
         if isinstance(result, Held):
             return f"{result.refusal.reason}: {result.refusal.detail}"
         return "the change could not be planned"

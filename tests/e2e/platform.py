@@ -111,8 +111,33 @@ class Platform:
                 proc.kill()
                 await proc.wait()
 
+    @property
+    def sandbox(self) -> str:
+        return self.settings.url_of("sandbox")
+
+    async def start_sandbox(self) -> None:
+        """The sandbox ad platform, with no account and a clock that tests move."""
+        log = _append(self.log_dir / "sandbox.log")
+        self.processes["sandbox"] = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "adpilot.cli",
+            "sandbox",
+            "--speed",
+            "0",
+            "--gateway",
+            self.gateway,
+            env=service_env(self.settings),
+            stdout=log,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+        log.close()
+        await self._wait_url("sandbox", f"{self.sandbox}/healthz", 30.0)
+
     async def start_all(self) -> None:
-        await asyncio.gather(*(self.start(name) for name in SERVICES))
+        await asyncio.gather(
+            self.start_sandbox(), *(self.start(name) for name in SERVICES)
+        )
 
     async def stop_all(self) -> None:
         await asyncio.gather(*(self.stop(name) for name in list(self.processes)))
