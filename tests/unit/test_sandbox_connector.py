@@ -43,8 +43,12 @@ class Gateway:
 
     bodies: list[dict[str, Any]] = field(default_factory=list)
     keys: list[str | None] = field(default_factory=list)
+    refuse: int = 0
 
     async def metrics(self, request: web.Request) -> web.Response:
+        if self.refuse:
+            self.refuse -= 1
+            return web.json_response({"error": {"code": "rejected"}}, status=400)
         self.keys.append(request.headers.get("Authorization"))
         self.bodies.append(await request.json())
         return web.json_response({"accepted": True}, status=202)
@@ -336,3 +340,47 @@ def test_settings_choose_the_connector() -> None:
     assert Settings(sandbox_port=8111).url_of("sandbox") == "http://127.0.0.1:8111"
     with pytest.raises(ValueError, match="known: sandbox"):
         connector_from_settings(Settings(connector="adwords"))
+
+
+async def test_hours_the_gateway_refused_are_sent_with_the_next_advance(
+    sandbox: Sandbox,
+) -> None:
+    sandbox.gateway.refuse = 1
+    status, body = await sandbox.post("/v1/clock/advance", {"hours": 2})
+    assert status == 502 and body["error"]["code"] == "gateway_unavailable"
+    clock = (await sandbox.get("/v1/clock"))["accounts"][str(ACCOUNT)]
+    assert clock == {
+        "clock": (START + 26 * HOUR).isoformat(),
+        "delivered": (START + 24 * HOUR).isoformat(),
+    }
+    status, _ = await sandbox.post("/v1/clock/advance", {"hours": 1})
+    assert status == 200
+    hours = [r["hour"] for r in sandbox.gateway.rows]
+    assert sorted(set(hours)) == [(START + i * HOUR).isoformat() for i in range(27)]
+    assert len(hours) == 27 * CAMPAIGNS
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "status", "code"),
+    [
+        ("/v1/clock/advance", {"hours": 0}, 422, "invalid_request"),
+        (
+            "/v1/accounts",
+            {"account_id": str(ACCOUNT), "campaigns": 2, "seed": 1},
+            409,
+            "account_exists",
+        ),
+        (
+            f"/v1/accounts/{ACCOUNT}/campaigns/{CAMPAIGN}/changes",
+            {"kind": "bid"},
+            422,
+            "invalid_request",
+        ),
+        (f"/v1/accounts/{ACCOUNT}/nowhere", {}, 404, "not_found"),
+    ],
+)
+async def test_bad_requests_are_answered_with_an_error_code(
+    sandbox: Sandbox, path: str, body: dict[str, Any], status: int, code: str
+) -> None:
+    answered, answer = await sandbox.post(path, body)
+    assert (answered, answer["error"]["code"]) == (status, code)
