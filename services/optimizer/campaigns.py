@@ -14,6 +14,7 @@ from uuid import UUID
 import asyncpg
 
 from shared.connectors import AccountSnapshot, CampaignState
+from shared.db import dumps_json
 
 
 async def store_states(
@@ -30,9 +31,11 @@ async def store_states(
     await conn.execute(
         """INSERT INTO ad_campaigns (tenant_id, id, name, status, daily_budget, bid_multiplier,
                                      audience_factor, audiences, connector, platform_as_of)
-           SELECT $1, * FROM unnest($2::uuid[], $3::text[], $4::text[], $5::numeric[],
-                                    $6::numeric[], $7::numeric[], $8::jsonb[], $9::text[],
-                                    $10::timestamptz[])
+           SELECT $1, c.id, c.name, c.status, c.budget, c.bid, c.audience, c.audiences::jsonb,
+                  $9, $10
+           FROM unnest($2::uuid[], $3::text[], $4::text[], $5::float8[], $6::float8[],
+                       $7::float8[], $8::text[])
+                AS c(id, name, status, budget, bid, audience, audiences)
            ON CONFLICT (tenant_id, id) DO UPDATE SET
                name = EXCLUDED.name, status = EXCLUDED.status,
                daily_budget = EXCLUDED.daily_budget, bid_multiplier = EXCLUDED.bid_multiplier,
@@ -47,9 +50,9 @@ async def store_states(
         [s.daily_budget for s in rows],
         [s.bid_multiplier for s in rows],
         [s.audience_factor for s in rows],
-        [list(s.audiences) for s in rows],
-        [connector] * len(rows),
-        [as_of] * len(rows),
+        [dumps_json(list(s.audiences)) for s in rows],
+        connector,
+        as_of,
     )
 
 

@@ -154,14 +154,22 @@ async def lock_campaign(conn: asyncpg.Connection, tenant_id: UUID, campaign_id: 
     )
 
 
-def applied_change_of(row: asyncpg.Record | dict[str, Any]) -> AppliedChange:
+def applied_change_of(
+    row: asyncpg.Record | dict[str, Any], clock: str = "effective_from"
+) -> AppliedChange:
+    """A history row as the limits and rollback planning see it, named by its id.
+
+    ``clock`` picks the time it is placed at: ``effective_from`` (the platform's hour, for
+    cooldowns and daily caps) or ``applied_at`` (when it was confirmed, which orders
+    changes made within one platform hour).
+    """
     return AppliedChange(
         change_id=row["id"],
         entity_id=row["target_entity_id"],
         kind=row["setting"],
         before=row["value_before"],
         after=row["value_after"],
-        applied_at=row["effective_from"],
+        applied_at=row[clock],
         rollback_of=row["rollback_of"],
     )
 
@@ -182,6 +190,24 @@ async def applied_since(
         since,
     )
     return [applied_change_of(r) for r in rows]
+
+
+async def applied_after(
+    conn: asyncpg.Connection, tenant_id: UUID, campaign_id: UUID, since: datetime
+) -> list[AppliedChange]:
+    """Changes applied to the campaign confirmed at ``since`` or later, in that order."""
+    rows = await conn.fetch(
+        """SELECT id, target_entity_id, setting, value_before, value_after, applied_at,
+                  rollback_of
+           FROM ai_optimization_history
+           WHERE tenant_id = $1 AND target_entity_id = $2 AND status = 'applied'
+             AND applied_at >= $3
+           ORDER BY applied_at""",
+        tenant_id,
+        campaign_id,
+        since,
+    )
+    return [applied_change_of(r, "applied_at") for r in rows]
 
 
 async def last_change_at(

@@ -11,8 +11,8 @@ import asyncpg
 from services.optimizer.applied import current_value
 from services.optimizer.execution import (
     Cause,
+    applied_after,
     applied_change_of,
-    applied_since,
     insert_pending,
     lock_campaign,
     snapshot_of,
@@ -80,8 +80,8 @@ async def plan_undo(
         ) from exc
     finally:
         CORRELATION.reset(token)
-    target = applied_change_of(target_row)
-    later = await applied_since(conn, tenant, campaign_id, target.applied_at)
+    target = applied_change_of(target_row, "applied_at")
+    later = await applied_after(conn, tenant, campaign_id, target.applied_at)
     current = current_value(state, target.kind)
     planned = plan_rollback(target, later, current=current, force=force)
     if isinstance(planned, RollbackConflict):

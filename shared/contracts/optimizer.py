@@ -313,6 +313,7 @@ RECOMMENDATION_CREATED = EventType(
     "recommendation.created",
     RecommendationEvent,
     (SERVICE,),
+    subscribers=("decision",),
     summary="A change proposed for a person to approve or reject.",
 )
 RECOMMENDATION_APPROVED = EventType(

@@ -135,9 +135,7 @@ class Platform:
         await self._wait_url("sandbox", f"{self.sandbox}/healthz", 30.0)
 
     async def start_all(self) -> None:
-        await asyncio.gather(
-            self.start_sandbox(), *(self.start(name) for name in SERVICES)
-        )
+        await asyncio.gather(self.start_sandbox(), *(self.start(name) for name in SERVICES))
 
     async def stop_all(self) -> None:
         await asyncio.gather(*(self.stop(name) for name in list(self.processes)))
