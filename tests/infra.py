@@ -137,7 +137,6 @@ def private_settings(database_server: str, amqp_url: str, name: str, **overrides
             "exchange": f"adpilot.{name}",
             **{f"{service}_port": free_port() for service in SERVICES},
             "sandbox_port": free_port(),
-            "sandbox_port": free_port(),
             "internal_secret": secrets.token_hex(32),
             **overrides,
         }

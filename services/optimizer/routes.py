@@ -20,7 +20,7 @@ from services.optimizer.execution import (
 )
 from services.optimizer.limits import merge_limits
 from services.optimizer.recommend import UnusableAction, desire_from_action
-from services.optimizer.rule_runner import parse_rule, preview
+from services.optimizer.rule_runner import actions_path, parse_rule, preview
 from services.optimizer.tenants import tenant_policy
 from services.optimizer.undo import plan_undo
 from shared.contracts import optimizer as c
@@ -53,7 +53,8 @@ async def _checked_rule(conn: asyncpg.Connection, tenant: UUID, values: dict[str
             values["trigger_conditions"], values["action_parameters"], values.get("safety_limits")
         )
     except ValidationError as exc:
-        raise invalid("the rule is invalid", _rule_errors(exc, "action_parameters")) from exc
+        path = actions_path(values["action_parameters"])
+        raise invalid("the rule is invalid", _rule_errors(exc, path)) from exc
     policy = await tenant_policy(conn, tenant)
     try:
         merge_limits(policy.limits, rule.safety_limits)

@@ -74,16 +74,22 @@ def actions_of(action_parameters: Any) -> Any:
     return action_parameters
 
 
+def actions_path(action_parameters: Any) -> str:
+    """Where the action list sits in a request body, for error paths."""
+    if isinstance(action_parameters, dict) and "actions" in action_parameters:
+        return "action_parameters.actions"
+    return "action_parameters"
+
+
 def parse_rule(
     trigger_conditions: Any, action_parameters: Any, safety_limits: Any
 ) -> tuple[Rule, str]:
     """The rule, and the prefix its actions' error paths take in the request body.
 
-    Raises pydantic's ``ValidationError`` with locations as written in the body.
+    Raises pydantic's ``ValidationError`` with locations in the rule language's terms
+    (``conditions``, ``actions``); :func:`actions_path` maps them onto the body.
     """
-    prefix = "action_parameters"
-    if isinstance(action_parameters, dict) and "actions" in action_parameters:
-        prefix = "action_parameters.actions"
+    prefix = actions_path(action_parameters)
     rule = Rule.model_validate(
         {
             "conditions": trigger_conditions,

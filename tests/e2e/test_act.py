@@ -324,3 +324,211 @@ async def test_rollback_restores_and_detects_later_changes(account: Account) -> 
     assert (await account.platform_campaign(campaign))["daily_budget"] == pytest.approx(
         first["value_after"]
     )
+
+
+def _cpa(rows: list[dict[str, Any]]) -> float:
+    spend = sum(r["spend"] for r in rows)
+    conversions = sum(r["conversions"] for r in rows)
+    return spend / conversions if conversions else float("inf")
+
+
+def stop_loss(threshold: float) -> dict[str, Any]:
+    """CPA over ``threshold`` for 6 hours, or that much spent with no conversion at all."""
+    six = {"last_hours": 6}
+    return {
+        "any": [
+            {"left": {"metric": "cpa", "timeframe": six}, "op": ">", "right": {"value": threshold}},
+            {
+                "all": [
+                    {
+                        "left": {"metric": "conversions", "timeframe": six},
+                        "op": "==",
+                        "right": {"value": 0},
+                    },
+                    {
+                        "left": {"metric": "spend", "timeframe": six},
+                        "op": ">",
+                        "right": {"value": threshold},
+                    },
+                ]
+            },
+        ]
+    }
+
+
+@pytest.fixture
+async def collapsing(platform: Platform, settings: Settings) -> AsyncIterator[Account]:
+    """Three campaigns; conversions on the first fall to 3% from the clock's hour on."""
+    backfill = 48
+    anomaly = {
+        "kind": "conversion_drop",
+        "campaign_index": 0,
+        "start_hour": backfill,
+        "hours": 24,
+        "magnitude": 0.03,
+    }
+    async for opened in open_account(
+        platform, settings, seed=202, backfill_hours=backfill, anomalies=[anomaly]
+    ):
+        yield opened
+
+
+async def test_stop_loss_rule_pauses_only_the_collapsed_campaign(collapsing: Account) -> None:
+    account = collapsing
+    await account.act_on_certain()
+    clock = await account.sandbox.get("/v1/clock")
+    now = datetime.fromisoformat((await clock.json())["accounts"][str(account.tenant.id)]["clock"])
+    history = await account.report(now - timedelta(hours=48), now)
+    normal = {
+        c: _cpa([r for r in history if r["campaign_id"] == str(c)]) for c in account.campaigns
+    }
+    # A target every campaign meets today: three times it is far above each one's CPA.
+    target = max(normal.values())
+    _, rule = await account.post(
+        "/automation-rules",
+        {
+            "rule_name": "stop-loss: CPA over 3x target for 6 hours",
+            "rule_type": "campaign_control",
+            "trigger_conditions": stop_loss(3 * target),
+            "action_parameters": [{"type": "pause"}],
+            "execution_frequency": "hourly",
+        },
+        status=201,
+    )
+
+    async def paused() -> list[dict[str, Any]] | None:
+        await account.advance(1)
+        rows = await account.optimizations(rule_id=rule["id"])
+        return rows if any(r["status"] == "applied" for r in rows) else None
+
+    rows = await eventually(paused, within=60.0, every=1.0)
+    assert {r["target_entity_id"] for r in rows} == {str(account.campaigns[0])}
+    assert rows[0]["setting"] == "status" and rows[0]["value_after"] == "paused"
+    assert (await account.platform_campaign(account.campaigns[0]))["status"] == "paused"
+    for other in account.campaigns[1:]:
+        assert (await account.platform_campaign(other))["status"] == "active"
+    # Paused, it spends nothing from the next hour on.
+    await account.advance(2)
+    effective = datetime.fromisoformat(rows[0]["effective_from"])
+    after = await account.report(effective, effective + timedelta(hours=2))
+    assert [r["spend"] for r in after if r["campaign_id"] == str(account.campaigns[0])] == [
+        0.0,
+        0.0,
+    ]
+
+    async def counted() -> dict[str, Any] | None:
+        stored = await account.get(f"/automation-rules/{rule['id']}")
+        return stored if stored["execution_count"] else None
+
+    stored = await eventually(counted)
+    assert stored["success_rate"] == pytest.approx(100.0)
+    assert stored["last_execution_at"] is not None
+
+    _, preview = await account.post(f"/automation-rules/{rule['id']}/preview", role="operator")
+    by_id = {c["campaign_id"]: c for c in preview["campaigns"]}
+    assert by_id[str(account.campaigns[0])]["matched"] is True
+    # Already paused: the limits say there is nothing to change.
+    [verdict] = by_id[str(account.campaigns[0])]["actions"]
+    assert verdict["verdict"] == "refuse" and verdict["reason"] == "no_change"
+    assert all(not by_id[str(c)]["matched"] for c in account.campaigns[1:])
+
+
+async def test_rules_are_checked_and_managed_by_admins(account: Account) -> None:
+    bad = {
+        "rule_name": "broken",
+        "rule_type": "budget_management",
+        "trigger_conditions": {
+            "any": [
+                {"left": {"metric": "cpx", "timeframe": "today"}, "op": ">", "right": {"value": 1}}
+            ]
+        },
+        "action_parameters": [{"type": "change", "setting": "budget", "by_percent": -10}],
+    }
+    status, error = await account.post("/automation-rules", bad)
+    assert status == 422
+    fields = [f["field"] for f in error["error"]["details"]["fields"]]
+    assert any(f.startswith("trigger_conditions.any.0.left.metric") for f in fields), fields
+
+    bad_action = {**bad, "trigger_conditions": stop_loss(100.0)}
+    bad_action["action_parameters"] = [{"type": "change", "setting": "budget"}]
+    status, error = await account.post("/automation-rules", bad_action)
+    assert status == 422
+    assert any(
+        f["field"].startswith("action_parameters.0") for f in error["error"]["details"]["fields"]
+    )
+
+    good = {**bad, "trigger_conditions": stop_loss(100.0)}
+    status, _ = await account.post("/automation-rules", good, role="operator")
+    assert status == 403
+    _, rule = await account.post("/automation-rules", good, status=201)
+    async with account.api.patch(
+        f"/api/ai/automation-rules/{rule['id']}", json={"is_active": False}
+    ) as r:
+        assert r.status == 200
+        assert (await r.json())["is_active"] is False
+    async with account.api.patch(
+        f"/api/ai/automation-rules/{rule['id']}",
+        json={"safety_limits": {"budget": {"floor": 500, "ceiling": 100}}},
+    ) as r:
+        assert r.status == 422
+    async with account.api.delete(f"/api/ai/automation-rules/{rule['id']}") as r:
+        assert r.status == 200
+    async with account.api.get(f"/api/ai/automation-rules/{rule['id']}") as r:
+        assert r.status == 404
+
+
+@pytest.fixture
+async def week_then_collapse(platform: Platform, settings: Settings) -> AsyncIterator[Account]:
+    """A week of history, then conversions on the first campaign fall to 10%."""
+    backfill = 168
+    anomaly = {
+        "kind": "conversion_drop",
+        "campaign_index": 0,
+        "start_hour": backfill,
+        "hours": 48,
+        "magnitude": 0.1,
+    }
+    async for opened in open_account(
+        platform, settings, seed=303, backfill_hours=backfill, anomalies=[anomaly]
+    ):
+        yield opened
+
+
+async def test_collapse_leads_to_a_budget_cut_that_can_be_undone(
+    week_then_collapse: Account,
+) -> None:
+    account = week_then_collapse
+    await account.autonomy("act", {"min_confidence": 0})
+    campaign = account.campaigns[0]
+    original = (await account.platform_campaign(campaign))["daily_budget"]
+
+    async def acted() -> dict[str, Any] | None:
+        await account.advance(1)
+        await asyncio.sleep(0.5)
+        rows = await account.optimizations(target_entity_id=str(campaign), cause_type="decision")
+        return next((r for r in rows if r["status"] == "applied"), None)
+
+    change = await eventually(acted, within=90.0, every=0.5)
+    assert change["setting"] == "budget", change
+    assert change["value_after"] < original
+    # Within the tenant's limits: the default step is at most 20% of the budget.
+    assert change["value_after"] >= round(original * 0.8, 2) - 0.01
+    decision = await account.get(f"/decisions/{change['decision_id']}")
+    assert decision["decision_type"] == "budget_adjustment"
+
+    # The campaign spends less from the next simulated hour on than a day earlier.
+    effective = datetime.fromisoformat(change["effective_from"])
+    await account.advance(12)
+    after = await account.report(effective, effective + timedelta(hours=12))
+    before = await account.report(effective - timedelta(hours=24), effective - timedelta(hours=12))
+    spend_after = sum(r["spend"] for r in after if r["campaign_id"] == str(campaign))
+    spend_before = sum(r["spend"] for r in before if r["campaign_id"] == str(campaign))
+    assert spend_after < spend_before * (1 - (1 - change["value_after"] / original) / 2)
+
+    _, undo = await account.post(f"/optimizations/{change['id']}/rollback", {}, status=201)
+    assert undo["value_after"] == pytest.approx(original)
+    assert (await account.platform_campaign(campaign))["daily_budget"] == pytest.approx(original)
+    stored = await account.get(f"/optimizations/{change['id']}")
+    assert stored["rolled_back_by"] == undo["id"]
+    listed = await account.get(f"/campaigns/{campaign}")
+    assert listed["daily_budget"] == pytest.approx(original)

@@ -6,7 +6,11 @@ from multidict import MultiDict
 
 from services.gateway.audit import audit_row
 from services.gateway.status import overall
-from services.optimizer.recommend import recommendation_from_decision
+from services.optimizer.recommend import (
+    decision_action,
+    decision_campaign,
+    recommendation_from_decision,
+)
 from shared.contracts import route_for
 from shared.contracts.decision import DecisionMade
 from shared.events import Envelope
@@ -106,26 +110,29 @@ def test_overall_status() -> None:
     assert overall([{"status": "down"}, {"status": "degraded"}]) == "down"
 
 
-def test_decision_without_action_makes_no_recommendation() -> None:
-    assert recommendation_from_decision(decision()) is None
+def test_decision_without_action_plans_nothing() -> None:
+    assert decision_action(decision()) is None
 
 
 def test_decision_maps_to_recommendation() -> None:
     decision_id, campaign = uuid.uuid4(), uuid.uuid4()
-    rec = recommendation_from_decision(
-        decision(
-            id=str(decision_id),
-            decision_type="campaign_pause",
-            action_taken="pause_campaign",
-            confidence_score=93.0,
-            impact_prediction={"metric": "spend"},
-            context_data={
-                "campaign_id": str(campaign),
-                "action": {"kind": "status", "to": "paused"},
-            },
-        )
+    made = decision(
+        id=str(decision_id),
+        decision_type="campaign_pause",
+        action_taken="pause_campaign",
+        confidence_score=93.0,
+        impact_prediction={"metric": "spend"},
+        context_data={
+            "campaign_id": str(campaign),
+            "action": {"kind": "status", "to": "paused"},
+        },
     )
-    assert rec is not None
+    assert decision_action(made) == {"kind": "status", "to": "paused"}
+    assert decision_campaign(made) == campaign
+    held = {"reason": "needs_approval", "detail": "confidence 93 is under 95"}
+    rec = recommendation_from_decision(
+        made, campaign, {"kind": "status", "to": "paused", "held_back": held}, None
+    )
     assert rec["recommendation_type"] == "campaign_control"
     assert rec["target_entity_id"] == campaign
     assert rec["source_decision_id"] == decision_id
@@ -135,6 +142,7 @@ def test_decision_maps_to_recommendation() -> None:
         "action": "pause_campaign",
         "kind": "status",
         "to": "paused",
+        "held_back": held,
     }
 
 
