@@ -2,8 +2,9 @@
 
 The optimizer says, by event, whether a decision's change was applied (and to what, after
 the safety limits), failed, waits for a person as a recommendation, or was not made at
-all; ``action_taken`` then says what was actually done, and ``context_data.outcome`` keeps
-the details.
+all. The decision's ``outcome`` records it, with a ``summary`` in words; ``action_taken``
+keeps the action decided, which cycles compare new decisions with. A later report
+replaces an earlier one (a recommendation, then the change once approved).
 """
 
 from __future__ import annotations
@@ -28,15 +29,11 @@ async def _record(
     conn: asyncpg.Connection, tenant: UUID, decision_id: UUID, text: str, outcome: dict[str, Any]
 ) -> None:
     await conn.execute(
-        """UPDATE ai_decision_logs
-           SET action_taken = $3,
-               context_data = coalesce(context_data, '{}'::jsonb)
-                              || jsonb_build_object('outcome', $4::jsonb)
+        """UPDATE ai_decision_logs SET outcome = $3, outcome_at = clock_timestamp()
            WHERE tenant_id = $1 AND id = $2""",
         tenant,
         decision_id,
-        text[:200],
-        outcome,
+        {"summary": text, **outcome},
     )
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from uuid import UUID
+
 import asyncpg
 
 from services.optimizer import tenants
@@ -31,6 +33,11 @@ from shared.metrics_store import upsert_metrics
 from shared.outbox import enqueue
 
 SOURCE = "optimizer"
+OBSERVING = Outcome(
+    "skip",
+    reason="observe",
+    detail="the tenant's autonomy is observe: decisions are logged, nothing is changed",
+)
 subscriptions = Subscriptions("optimizer").include(tenants.subscriptions)
 
 
@@ -39,16 +46,24 @@ async def on_decision_made(
     conn: asyncpg.Connection, event: Envelope, decision: DecisionMade
 ) -> None:
     """Carry the decision out, recommend it, or say why neither (by the tenant's autonomy)."""
+    if not decision.action_taken:
+        return  # an observation, not an action
+    tenant = event.tenant_id
+    policy = await tenant_policy(conn, tenant)
+    if policy.autonomy == "observe":
+        await _skipped(conn, event, decision, OBSERVING)
+        return
     action = decision_action(decision)
     campaign = decision_campaign(decision)
-    if action is None or campaign is None:
-        return
-    tenant = event.tenant_id
     try:
+        if action is None or campaign is None:
+            raise UnusableAction("the decision names no campaign and change to make")
         desire = desire_from_action(action)
     except UnusableAction as exc:
-        await _skipped(
-            conn, event, decision, Outcome("skip", reason="invalid_input", detail=str(exc))
+        # Nothing the platform can carry out as it stands; a person may still act on it.
+        held = {"reason": "no_change_named", "detail": str(exc)}
+        await _recommend(
+            conn, event, decision, campaign, Outcome("recommend", changes={"held_back": held})
         )
         return
     cause = Cause(
@@ -62,25 +77,34 @@ async def on_decision_made(
         decision_id=decision.id,
         correlation_id=event.correlation_id,
     )
-    policy = await tenant_policy(conn, tenant)
     outcome = await act(conn, active_runtime(), tenant, campaign, desire, cause, policy, action)
     if outcome.kind == "recommend":
-        values = recommendation_from_decision(
-            decision, campaign, outcome.changes, outcome.current_state
-        )
-        names = ["tenant_id", *values]
-        row = await conn.fetchrow(
-            f"INSERT INTO ai_recommendations ({', '.join(names)}) "
-            f"VALUES ({', '.join(f'${i}' for i in range(1, len(names) + 1))}) "
-            f"ON CONFLICT (source_decision_id) DO NOTHING "
-            f"RETURNING {RECOMMENDATIONS.select_list}",
-            tenant,
-            *values.values(),
-        )
-        if row is not None:
-            await enqueue(conn, RECOMMENDATION_CREATED.caused_by(event, row, source=SOURCE))
+        await _recommend(conn, event, decision, campaign, outcome)
     elif outcome.kind == "skip":
         await _skipped(conn, event, decision, outcome)
+
+
+async def _recommend(
+    conn: asyncpg.Connection,
+    event: Envelope,
+    decision: DecisionMade,
+    campaign: UUID | None,
+    outcome: Outcome,
+) -> None:
+    values = recommendation_from_decision(
+        decision, campaign, outcome.changes, outcome.current_state
+    )
+    names = ["tenant_id", *values]
+    row = await conn.fetchrow(
+        f"INSERT INTO ai_recommendations ({', '.join(names)}) "
+        f"VALUES ({', '.join(f'${i}' for i in range(1, len(names) + 1))}) "
+        f"ON CONFLICT (source_decision_id) DO NOTHING "
+        f"RETURNING {RECOMMENDATIONS.select_list}",
+        event.tenant_id,
+        *values.values(),
+    )
+    if row is not None:
+        await enqueue(conn, RECOMMENDATION_CREATED.caused_by(event, row, source=SOURCE))
 
 
 async def _skipped(

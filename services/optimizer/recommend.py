@@ -92,7 +92,10 @@ def decision_campaign(decision: DecisionMade) -> UUID | None:
 
 
 def recommendation_from_decision(
-    decision: DecisionMade, campaign_id: UUID, changes: Mapping[str, Any], current_state: Any
+    decision: DecisionMade,
+    campaign_id: UUID | None,
+    changes: Mapping[str, Any],
+    current_state: Any,
 ) -> dict[str, Any]:
     """The recommendation asking a person to approve what ``decision`` planned.
 

@@ -61,6 +61,10 @@ class Decision(ResponseModel):
     actual_impact: JsonValue | None
     validation_status: ValidationStatus | None
     created_at: datetime
+    # What was actually done on the ad platform: `status` (applied, failed, recommended,
+    # skipped), `summary` in words, and the optimization or recommendation it became.
+    outcome: JsonValue | None = None
+    outcome_at: datetime | None = None
 
 
 class PerformanceScore(ResponseModel):

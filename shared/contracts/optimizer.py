@@ -70,8 +70,8 @@ class Recommendation(ResponseModel):
     decided_at: datetime | None
     implemented_at: datetime | None
     # The change that carried it out, and why it could not be, once approved.
-    optimization_id: UUID | None
-    failure_reason: str | None
+    optimization_id: UUID | None = None
+    failure_reason: str | None = None
 
 
 class Forecast(ResponseModel):

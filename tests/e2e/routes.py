@@ -19,4 +19,8 @@ POSTS: dict[str, str] = {r.path: r.role for r in ROUTES if r.method == "POST" an
 ACTIONS: dict[str, str] = {r.path: r.role for r in ROUTES if r.method == "POST" and "{" in r.path}
 # PUT path -> the role it needs.
 PUTS: dict[str, str] = {r.path: r.role for r in ROUTES if r.method == "PUT"}
-ADMIN_READS = {path for path in LISTS if any(r.path == path and r.role == "admin" for r in ROUTES)}
+ADMIN_READS = {
+    path
+    for path in LISTS
+    if any(r.path == path and r.method == "GET" and r.role == "admin" for r in ROUTES)
+}

@@ -214,7 +214,8 @@ async def test_low_confidence_waits_for_approval_then_applies(account: Account) 
 
     async def decision_says_applied() -> dict[str, Any] | None:
         logged = await account.get(f"/decisions/{decision['id']}")
-        return logged if str(logged["action_taken"]).startswith("applied") else None
+        outcome = logged["outcome"] or {}
+        return logged if outcome.get("status") == "applied" else None
 
     await eventually(decision_says_applied)
 

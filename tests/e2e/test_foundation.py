@@ -39,7 +39,7 @@ POST_BODIES: dict[str, dict[str, Any]] = {
     },
 }
 
-GET_ONLY = ("performance", "forecasts", "automation-rules", "system-health")
+GET_ONLY = ("performance", "forecasts", "system-health", "campaigns", "optimizations")
 
 # How long a test waits for something the platform does in the background. A bound on the
 # wait, not a claim about speed: how fast the pipeline is, bench/pipeline.py measures.
@@ -299,17 +299,20 @@ async def test_people_approve_or_reject_recommendations(api: aiohttp.ClientSessi
     async with api.post(f"/api/ai/recommendations/{approve}/approve") as r:
         assert r.status == 200
         approved = await _json(r)
-    assert approved["status"] == "approved" and approved["decided_at"]
+    # Approved, then carried out: `{"bid": 0.9}` names no change the platform can make
+    # (that is `{"kind": "bid", "to": 0.9}`), so it fails, and says why.
+    assert approved["status"] == "failed" and approved["decided_at"]
+    assert "cannot be applied" in approved["failure_reason"]
     async with api.post(f"/api/ai/recommendations/{approve}/approve") as r:
         assert r.status == 409
-        assert (await _json(r))["error"]["details"] == {"status": "approved", "action": "approve"}
+        assert (await _json(r))["error"]["details"] == {"status": "failed", "action": "approve"}
     async with api.post(f"/api/ai/recommendations/{reject}/reject") as r:
         assert (await _json(r))["status"] == "rejected"
     async with api.post(f"/api/ai/recommendations/{reject}/approve") as r:
         assert r.status == 409
     async with api.post(f"/api/ai/recommendations/{approve}/launch") as r:
         assert r.status == 404
-    async with api.get("/api/ai/recommendations", params={"status": "approved"}) as r:
+    async with api.get("/api/ai/recommendations", params={"status": "failed"}) as r:
         assert approve in {i["id"] for i in (await _json(r))["items"]}
 
     async def audited() -> list[dict[str, Any]]:

@@ -116,9 +116,11 @@ def test_error_responses_match_what_each_operation_can_do() -> None:
             has_body = "requestBody" in doc
             assert ({"400", "413"} <= statuses) == has_body, f"{method} {path}"
             assert ("422" in statuses) == (has_body or bool(_query_names(doc))), path
-            can_conflict = path.startswith(
-                (f"{PREFIX}/alerts/{{id}}/", f"{PREFIX}/recommendations/{{id}}/")
-            ) or (method == "post" and path == f"{PREFIX}/cycles")
+            can_conflict = (
+                path.startswith((f"{PREFIX}/alerts/{{id}}/", f"{PREFIX}/recommendations/{{id}}/"))
+                or (method == "post" and path == f"{PREFIX}/cycles")
+                or path == f"{PREFIX}/optimizations/{{id}}/rollback"
+            )
             assert ("409" in statuses) == can_conflict, (method, path)
             route = route_for(method.upper(), path)
             assert route is not None
@@ -134,7 +136,16 @@ def _query_names(doc: dict[str, Any]) -> list[str]:
 def test_success_statuses() -> None:
     creates = {
         f"{PREFIX}/{s}"
-        for s in ("cycles", "decisions", "learning-feedback", "alerts", "recommendations", "keys")
+        for s in (
+            "cycles",
+            "decisions",
+            "learning-feedback",
+            "alerts",
+            "recommendations",
+            "keys",
+            "automation-rules",
+            "optimizations/{id}/rollback",
+        )
     }
     for path, item in SPEC["paths"].items():
         for method, doc in item.items():
@@ -219,7 +230,7 @@ def test_request_bodies_forbid_additional_properties() -> None:
     for path, item in SPEC["paths"].items():
         for method, doc in item.items():
             if "requestBody" in doc:
-                assert method in ("post", "put")
+                assert method in ("post", "put", "patch")
                 schema = doc["requestBody"]["content"]["application/json"]["schema"]
                 bodies[_resolve(schema)["title"]] = schema
                 for obj in _objects(schema):
@@ -233,6 +244,9 @@ def test_request_bodies_forbid_additional_properties() -> None:
         "MetricsBatch",
         "ApiKeyCreate",
         "PreferencesUpdate",
+        "RuleCreate",
+        "RuleUpdate",
+        "RollbackRequest",
     }
     assert _resolve(bodies["MetricsBatch"])["properties"]["metrics"]["items"] == {
         "$ref": "#/components/schemas/MetricRow"
