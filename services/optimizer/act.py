@@ -74,6 +74,7 @@ def _recommend(
     desired: Change | None,
     state: CampaignState | None,
     why: dict[str, Any],
+    asked: dict[str, Any] | None = None,
 ) -> Outcome:
     if isinstance(verdict, Apply):
         proposed = verdict.change
@@ -82,7 +83,16 @@ def _recommend(
     else:
         proposed = desired  # type: ignore[assignment]
     if proposed is None:
-        return Outcome("skip", reason=why["reason"], detail=why["detail"], state=state)
+        # Held back before the campaign was read (another change in flight): the change
+        # as it was asked for is what a person would approve.
+        if asked is None:
+            return Outcome("skip", reason=why["reason"], detail=why["detail"], state=state)
+        return Outcome(
+            "recommend",
+            changes={**asked, "held_back": why},
+            reason=why["reason"],
+            detail=why["detail"],
+        )
     changes = _proposal_changes(proposed, desired, why)
     if refusal is not None:
         changes["limits"] = refusal.as_dict()
@@ -157,4 +167,4 @@ async def act(
     if refusal.reason in _NOTHING_TO_DO:
         return Outcome("skip", reason=str(refusal.reason), detail=refusal.detail, state=held.state)
     why = {"reason": str(refusal.reason), "detail": refusal.detail}
-    return _recommend(refusal, None, held.desired, held.state, why)
+    return _recommend(refusal, None, held.desired, held.state, why, asked)

@@ -331,7 +331,10 @@ async def _carry_action(
         key=f"rule:{row['id']}:{state.campaign_id}:{as_of.isoformat()}:{change.kind}",
         rule_id=row["id"],
     )
-    outcome = await act(conn, runtime, tenant, state.campaign_id, lambda _s: change, cause, policy)
+    asked = {"kind": change.kind, "to": change.value}
+    outcome = await act(
+        conn, runtime, tenant, state.campaign_id, lambda _s: change, cause, policy, asked
+    )
     result: dict[str, Any] = {"action": change.kind, "outcome": outcome.kind}
     if outcome.row is not None:
         result["optimization_id"] = str(outcome.row["id"])

@@ -61,6 +61,24 @@ class Platform:
         await self._wait_url(f"gateway-{label}", f"{variant.url_of('gateway')}/readyz", 30.0)
         return variant.url_of("gateway")
 
+    async def start_replica(self, service: str, label: str) -> None:
+        """Another process of ``service`` on the same database and queues."""
+        replica = self.settings.model_copy(update={f"{service}_port": free_port()})
+        name = f"{service}-{label}"
+        log = _append(self.log_dir / f"{name}.log")
+        self.processes[name] = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "adpilot.cli",
+            "serve",
+            service,
+            env=service_env(replica),
+            stdout=log,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+        log.close()
+        await self._wait_url(name, f"{replica.url_of(service)}/readyz", 30.0)
+
     async def start(self, name: str) -> None:
         log = _append(self.log_dir / f"{name}.log")
         self.processes[name] = await asyncio.create_subprocess_exec(

@@ -4,6 +4,7 @@ rolling back and running rules, end to end on real servers."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -533,3 +534,55 @@ async def test_collapse_leads_to_a_budget_cut_that_can_be_undone(
     assert stored["rolled_back_by"] == undo["id"]
     listed = await account.get(f"/campaigns/{campaign}")
     assert listed["daily_budget"] == pytest.approx(original)
+
+
+async def test_two_optimizer_replicas_never_apply_conflicting_changes(
+    account: Account, platform: Platform
+) -> None:
+    if "optimizer-second" not in platform.processes:
+        await platform.start_replica("optimizer", "second")
+    await account.act_on_certain(
+        {"cooldown_hours": 0, "budget": {"max_step_share": 1.0, "max_daily_share": 1.0}}
+    )
+    campaign = account.campaigns[2]
+    original = (await account.platform_campaign(campaign))["daily_budget"]
+    targets = [round(original * (0.6 + 0.05 * i), 2) for i in range(12)]
+    decisions = await asyncio.gather(
+        *(
+            account.decide(campaign, {"kind": "budget", "to": t}, 100.0, "budget_adjustment")
+            for t in targets
+        )
+    )
+    ids = {d["id"] for d in decisions}
+
+    async def all_settled() -> dict[str, dict[str, Any]] | None:
+        outcomes = {}
+        for decision_id in ids:
+            logged = await account.get(f"/decisions/{decision_id}")
+            if logged["outcome"] is None:
+                return None
+            outcomes[decision_id] = logged["outcome"]
+        return outcomes
+
+    outcomes = await eventually(all_settled, within=60.0)
+    applied = [
+        r
+        for r in await account.optimizations(target_entity_id=str(campaign), status="applied")
+        if r["decision_id"] in ids
+    ]
+    assert applied, outcomes
+    # Whichever replica made them, the changes form one chain: each started from where the
+    # one before it left the budget, so none was planned on a value another overwrote.
+    chain = sorted(applied, key=lambda r: r["applied_at"])
+    for earlier, later in itertools.pairwise(chain):
+        assert later["value_before"] == pytest.approx(earlier["value_after"]), chain
+    assert chain[0]["value_before"] == pytest.approx(original)
+    received = [c for c in await account.platform_changes() if c["campaign_id"] == str(campaign)]
+    assert sorted(c["change_id"] for c in received) == sorted(r["change_id"] for r in chain)
+    assert (await account.platform_campaign(campaign))["daily_budget"] == pytest.approx(
+        chain[-1]["value_after"]
+    )
+    # The rest wait for a person, saying another change was in flight; none is lost.
+    held = {k: v for k, v in outcomes.items() if v["status"] != "applied"}
+    assert all(v["status"] == "recommended" for v in held.values()), held
+    assert len(applied) + len(held) == len(ids)
