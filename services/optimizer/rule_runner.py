@@ -56,6 +56,7 @@ HOUR = timedelta(hours=1)
 # Rules of tenants with no new metrics are still looked at this often (daily rules).
 SWEEP_SECONDS = 60.0
 _RULE_LOCK = 0x52554C45
+VIEW_REFRESH_SECONDS = 30.0
 
 RECOMMENDATION_TYPE_OF_RULE = {
     "budget_management": "budget_optimization",
@@ -198,13 +199,15 @@ async def run_tenant(runtime: ServiceRuntime, tenant: UUID) -> int:
             tenant,
         )
         newest = await newest_hour(conn, tenant)
-        if not rules or newest is None:
-            return 0
-        as_of = newest + HOUR
+        as_of = newest + HOUR if newest is not None else None
         todo = [
-            r for r in rules if due(r["execution_frequency"] or "hourly", r["evaluated_for"], as_of)
+            r
+            for r in rules
+            if as_of is not None
+            and due(r["execution_frequency"] or "hourly", r["evaluated_for"], as_of)
         ]
-        if not todo:
+        if not todo or as_of is None:
+            await _refresh_view(conn, runtime, tenant)
             return 0
         try:
             snapshot = await snapshot_of(conn, tenant, connector_of(runtime))
@@ -218,6 +221,23 @@ async def run_tenant(runtime: ServiceRuntime, tenant: UUID) -> int:
         for row in todo:
             fired += await _run_rule(conn, runtime, tenant, row, snapshot, as_of, policy)
         return fired
+
+
+async def _refresh_view(conn: asyncpg.Connection, runtime: ServiceRuntime, tenant: UUID) -> None:
+    """Keep ``GET /api/ai/campaigns`` current for an account the optimizer has read before,
+    at most every ``VIEW_REFRESH_SECONDS`` (changes made on the platform by hand show up)."""
+    stale = await conn.fetchval(
+        """SELECT max(synced_at) < clock_timestamp() - make_interval(secs => $2)
+           FROM ad_campaigns WHERE tenant_id = $1""",
+        tenant,
+        VIEW_REFRESH_SECONDS,
+    )
+    if not stale:
+        return
+    try:
+        await snapshot_of(conn, tenant, connector_of(runtime))
+    except ConnectorError as exc:
+        log.warning("campaigns of tenant %s not refreshed: %s", tenant, exc)
 
 
 async def _run_rule(

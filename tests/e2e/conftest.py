@@ -18,9 +18,12 @@ async def platform(
     settings: Settings, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[Platform]:
     running = Platform(settings, tmp_path_factory.mktemp("service-logs"))
-    await running.start_all()
-    yield running
-    await running.stop_all()
+    try:
+        await running.start_all()
+        yield running
+    finally:
+        # Also when one failed to start: the others must not outlive the session.
+        await running.stop_all()
 
 
 @dataclass(frozen=True)

@@ -100,6 +100,23 @@ def test_compose_names_only_commands_the_cli_has() -> None:
     assert "management" in services["rabbitmq"]["image"]
 
 
+def test_compose_runs_the_sandbox_the_services_are_pointed_at() -> None:
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    services = compose["services"]
+    sandbox = services["sandbox"]
+    args = build_parser().parse_args(sandbox["command"][1:])
+    assert args.port == 8090 and args.host == "0.0.0.0"
+    assert args.gateway == "http://gateway:8080"
+    assert "8090:8090" in sandbox["ports"]
+    assert "8090/healthz" in " ".join(sandbox["healthcheck"]["test"])
+    for name in SERVICES:
+        env = services[name]["environment"]
+        assert env["ADPILOT_SANDBOX_URL"] == "http://sandbox:8090", name
+        assert Settings(sandbox_url=env["ADPILOT_SANDBOX_URL"]).url_of("sandbox") == (
+            "http://sandbox:8090"
+        )
+
+
 @pytest.mark.parametrize(
     "sub",
     [
