@@ -392,7 +392,10 @@ async def test_stop_loss_rule_pauses_only_the_collapsed_campaign(collapsing: Acc
             "rule_name": "stop-loss: CPA over 3x target for 6 hours",
             "rule_type": "campaign_control",
             "trigger_conditions": stop_loss(3 * target),
-            "action_parameters": [{"type": "pause"}],
+            "action_parameters": [
+                {"type": "pause"},
+                {"type": "notify", "severity": "high", "message": "stop-loss: paused"},
+            ],
             "execution_frequency": "hourly",
         },
         status=201,
@@ -430,9 +433,19 @@ async def test_stop_loss_rule_pauses_only_the_collapsed_campaign(collapsing: Acc
     by_id = {c["campaign_id"]: c for c in preview["campaigns"]}
     assert by_id[str(account.campaigns[0])]["matched"] is True
     # Already paused: the limits say there is nothing to change.
-    [verdict] = by_id[str(account.campaigns[0])]["actions"]
+    verdict, notice = by_id[str(account.campaigns[0])]["actions"]
     assert verdict["verdict"] == "refuse" and verdict["reason"] == "no_change"
+    assert notice["action"] == "notify"
     assert all(not by_id[str(c)]["matched"] for c in account.campaigns[1:])
+
+    # The notify action raised one alert, on the collapsed campaign only.
+    async def alerted() -> list[dict[str, Any]] | None:
+        items = (await account.get("/alerts", alert_key=f"rule:{rule['id']}"))["items"]
+        return items or None
+
+    alerts = await eventually(alerted)
+    assert [a["affected_entity_id"] for a in alerts] == [str(account.campaigns[0])]
+    assert alerts[0]["description"] == "stop-loss: paused"
 
 
 async def test_rules_are_checked_and_managed_by_admins(account: Account) -> None:
@@ -586,3 +599,115 @@ async def test_two_optimizer_replicas_never_apply_conflicting_changes(
     held = {k: v for k, v in outcomes.items() if v["status"] != "applied"}
     assert all(v["status"] == "recommended" for v in held.values()), held
     assert len(applied) + len(held) == len(ids)
+
+
+async def test_a_rule_acts_once_per_campaign_and_hour(account: Account) -> None:
+    await account.act_on_certain(
+        {"cooldown_hours": 0, "budget": {"max_step_share": 0.5, "max_daily_share": 1.0}}
+    )
+    campaign = account.campaigns[0]
+    always = {
+        "left": {"metric": "impressions", "timeframe": {"last_hours": 1}},
+        "op": ">=",
+        "right": {"value": 0},
+    }
+    _, rule = await account.post(
+        "/automation-rules",
+        {
+            "rule_name": "trim 5% every hour",
+            "rule_type": "budget_management",
+            "trigger_conditions": always,
+            "action_parameters": [{"type": "change", "setting": "budget", "by_percent": -5}],
+            "execution_frequency": "continuous",
+        },
+        status=201,
+    )
+
+    async def changes_for(n: int) -> list[dict[str, Any]] | None:
+        rows = [
+            r
+            for r in await account.optimizations(rule_id=rule["id"])
+            if r["target_entity_id"] == str(campaign) and r["status"] == "applied"
+        ]
+        return rows if len(rows) >= n else None
+
+    await account.advance(1)
+    await eventually(lambda: changes_for(1))
+    # Hours still on their way from the account's opening may fire too, each once.
+    await asyncio.sleep(2.0)
+    settled = await changes_for(1) or []
+    # The newest hour arrives again (a correction): the rule looks again, acts no more.
+    clock = await (await account.sandbox.get("/v1/clock")).json()
+    newest = datetime.fromisoformat(clock["accounts"][str(account.tenant.id)]["clock"]) - HOUR
+    again = await account.report(newest, newest + HOUR)
+    async with account.api.post(
+        "/api/ai/metrics", json={"metrics": again}, headers=account.tenant.headers("operator")
+    ) as r:
+        assert r.status == 202, await r.text()
+    await asyncio.sleep(2.0)
+    assert [r["id"] for r in await changes_for(1) or []] == [r["id"] for r in settled]
+    # The next hour is a new firing, made from where the last change left the budget.
+    await account.advance(1)
+    rows = await eventually(lambda: changes_for(len(settled) + 1))
+    assert rows[0]["value_before"] == pytest.approx(settled[0]["value_after"])
+    changes = [c for c in await account.platform_changes() if c["campaign_id"] == str(campaign)]
+    assert len(changes) == len({c["change_id"] for c in changes}) == len(rows)
+
+
+async def test_an_unreachable_platform_fails_the_change_honestly(
+    account: Account,
+) -> None:
+    await account.act_on_certain()
+    campaign = account.campaigns[1]
+    before = (await account.platform_campaign(campaign))["daily_budget"]
+    async with account.sandbox.post(
+        "/v1/_faults", json={"fail_next": 20, "status": 503, "scope": "changes"}
+    ) as r:
+        assert r.status == 200
+    try:
+        decision = await account.decide(
+            campaign, {"kind": "budget", "to": round(before * 0.9, 2)}, 100.0, "budget_adjustment"
+        )
+
+        async def failed() -> dict[str, Any] | None:
+            rows = await account.optimizations(decision_id=decision["id"])
+            return rows[0] if rows and rows[0]["status"] == "failed" else None
+
+        row = await eventually(failed)
+    finally:
+        async with account.sandbox.delete("/v1/_faults") as r:
+            assert r.status == 200
+    assert row["failure_code"] == "platform_unavailable"
+    assert (await account.platform_campaign(campaign))["daily_budget"] == before
+    assert [c for c in await account.platform_changes() if c["campaign_id"] == str(campaign)] == []
+    attempts = [
+        log
+        for log in (await account.get("/integration-logs", operation="apply_change"))["items"]
+        if log["status"] == "error"
+    ]
+    assert len(attempts) >= 3  # every attempt of the connector's retries is on record
+
+
+async def test_a_recommendation_posted_by_hand_is_applied_when_approved(
+    account: Account,
+) -> None:
+    await account.act_on_certain()
+    campaign = account.campaigns[2]
+    _, rec = await account.post(
+        "/recommendations",
+        {
+            "recommendation_type": "campaign_control",
+            "target_entity_type": "campaign",
+            "target_entity_id": str(campaign),
+            "recommended_changes": {"kind": "status", "to": "paused"},
+        },
+        role="operator",
+        status=201,
+    )
+    _, done = await account.post(f"/recommendations/{rec['id']}/approve", role="operator")
+    assert done["status"] == "implemented", done
+    assert (await account.platform_campaign(campaign))["status"] == "paused"
+    history = await account.get(f"/optimizations/{done['optimization_id']}")
+    assert history["cause_type"] == "recommendation" and history["value_after"] == "paused"
+    status, _ = await account.post(f"/recommendations/{rec['id']}/approve", role="operator")
+    assert status == 409
