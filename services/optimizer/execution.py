@@ -24,8 +24,8 @@ the row already there and plans nothing new.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, time
 from typing import Any
 from uuid import UUID, uuid4, uuid5
@@ -57,6 +57,8 @@ from shared.contracts.optimizer import (
     RECOMMENDATIONS,
     CauseKind,
 )
+from shared.contracts.spec import EventType
+from shared.events import Envelope
 from shared.outbox import enqueue
 from shared.service import ServiceRuntime
 
@@ -144,7 +146,6 @@ class Proposal:
     state: CampaignState
     desired: Change
     as_of: datetime
-    history: Sequence[AppliedChange] = field(default=())
 
 
 async def lock_campaign(conn: asyncpg.Connection, tenant_id: UUID, campaign_id: UUID) -> None:
@@ -240,7 +241,7 @@ async def propose(
     last = None if cause.by_person else await last_change_at(conn, tenant_id, state.campaign_id)
     confidence = 100.0 if cause.by_person else cause.confidence
     verdict = clamp(desired, state, history, last, confidence, limits, as_of)
-    return Proposal(verdict, state, desired, as_of, history)
+    return Proposal(verdict, state, desired, as_of)
 
 
 async def snapshot_of(
@@ -413,7 +414,8 @@ async def record_unreachable(
     return failed
 
 
-def _event(event_type: Any, row: dict[str, Any], tenant_id: UUID) -> Any:
+def _event(event_type: EventType[Any], row: dict[str, Any], tenant_id: UUID) -> Envelope:
+    """An optimization's event, in the conversation of what asked for the change."""
     return event_type.envelope(
         row,
         tenant_id=tenant_id,

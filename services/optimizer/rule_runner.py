@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -260,7 +261,7 @@ async def _run_rule(
             "UPDATE ai_automation_rules SET evaluated_for = $2 WHERE id = $1", rule_id, as_of
         )
         return 0
-    states = [s for s in snapshot.campaigns]
+    states = list(snapshot.campaigns)
     history = await load_history(
         conn, tenant, [s.campaign_id for s in states], as_of - lookback(rule), as_of
     )
@@ -281,21 +282,17 @@ async def _run_rule(
         )
         if inserted is None:
             continue
-        outcomes = [
-            await _carry_action(
-                conn,
-                runtime,
-                tenant,
-                row,
-                rule,
-                state,
-                action,
-                as_of,
-                evaluation.as_dict(),
-                TenantPolicy(policy.autonomy, limits),
-            )
-            for action in rule.actions
-        ]
+        firing = Firing(
+            tenant=tenant,
+            rule_id=rule_id,
+            rule_name=row["rule_name"],
+            rule_type=row["rule_type"],
+            campaign=state,
+            as_of=as_of,
+            evaluation=evaluation.as_dict(),
+            policy=TenantPolicy(policy.autonomy, limits),
+        )
+        outcomes = [await _carry_action(conn, runtime, firing, a) for a in rule.actions]
         await conn.execute(
             """UPDATE rule_firings SET outcomes = $4, succeeded = $5
                WHERE rule_id = $1 AND campaign_id = $2 AND as_of = $3""",
@@ -317,43 +314,58 @@ async def _run_rule(
     return fired
 
 
+@dataclass(frozen=True, slots=True)
+class Firing:
+    """One rule matching one campaign as of one hour, with the limits its actions run under."""
+
+    tenant: UUID
+    rule_id: UUID
+    rule_name: str
+    rule_type: str
+    campaign: CampaignState
+    as_of: datetime
+    evaluation: dict[str, Any]
+    policy: TenantPolicy
+
+    def key(self, setting: str) -> str:
+        """What names this firing's change to ``setting``: asked again, it is the same."""
+        return f"rule:{self.rule_id}:{self.campaign.campaign_id}:{self.as_of.isoformat()}:{setting}"
+
+
 async def _carry_action(
-    conn: asyncpg.Connection,
-    runtime: ServiceRuntime,
-    tenant: UUID,
-    row: asyncpg.Record,
-    rule: Rule,
-    state: CampaignState,
-    action: Any,
-    as_of: datetime,
-    evaluation: dict[str, Any],
-    policy: TenantPolicy,
+    conn: asyncpg.Connection, runtime: ServiceRuntime, firing: Firing, action: Any
 ) -> dict[str, Any]:
+    """Do one action of a firing; answers what became of it, for ``rule_firings``."""
+    state = firing.campaign
     wanted = desired_change(action, state)
     if isinstance(wanted, Notification):
         payload = {
-            "rule_id": row["id"],
-            "rule_name": row["rule_name"],
+            "rule_id": firing.rule_id,
+            "rule_name": firing.rule_name,
             "campaign_id": state.campaign_id,
             "severity": str(wanted.severity),
             "message": wanted.message,
-            "as_of": as_of,
-            "evaluation": evaluation,
+            "as_of": firing.as_of,
+            "evaluation": firing.evaluation,
         }
-        await enqueue(conn, RULE_NOTIFIED.envelope(payload, tenant_id=tenant, source="optimizer"))
+        await enqueue(
+            conn, RULE_NOTIFIED.envelope(payload, tenant_id=firing.tenant, source="optimizer")
+        )
         return {"action": "notify", "outcome": "notified"}
     if isinstance(wanted, NoAction):
         return {"action": wanted_kind(action), "outcome": "skip", "detail": wanted.reason}
     change: Change = wanted
-    cause = Cause(
-        "rule",
-        row["id"],
-        key=f"rule:{row['id']}:{state.campaign_id}:{as_of.isoformat()}:{change.kind}",
-        rule_id=row["id"],
-    )
+    cause = Cause("rule", firing.rule_id, key=firing.key(change.kind), rule_id=firing.rule_id)
     asked = {"kind": change.kind, "to": change.value}
     outcome = await act(
-        conn, runtime, tenant, state.campaign_id, lambda _s: change, cause, policy, asked
+        conn,
+        runtime,
+        firing.tenant,
+        state.campaign_id,
+        lambda _s: change,
+        cause,
+        firing.policy,
+        asked,
     )
     result: dict[str, Any] = {"action": change.kind, "outcome": outcome.kind}
     if outcome.row is not None:
@@ -367,15 +379,16 @@ async def _carry_action(
                     confidence_level, priority_score, implementation_complexity)
                 VALUES ($1, $2, 'campaign', $3, $4, $5, 10, 8, 'low')
                 RETURNING {RECOMMENDATIONS.select_list}""",
-            tenant,
-            RECOMMENDATION_TYPE_OF_RULE[row["rule_type"]],
+            firing.tenant,
+            RECOMMENDATION_TYPE_OF_RULE[firing.rule_type],
             state.campaign_id,
             state_json(state),
-            {"rule_id": str(row["id"]), "rule_name": row["rule_name"], **outcome.changes},
+            {"rule_id": str(firing.rule_id), "rule_name": firing.rule_name, **outcome.changes},
         )
         assert rec is not None
         await enqueue(
-            conn, RECOMMENDATION_CREATED.envelope(dict(rec), tenant_id=tenant, source="optimizer")
+            conn,
+            RECOMMENDATION_CREATED.envelope(dict(rec), tenant_id=firing.tenant, source="optimizer"),
         )
         result["recommendation_id"] = str(rec["id"])
     return result
