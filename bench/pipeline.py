@@ -20,10 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import secrets
-import statistics
 import sys
-import tempfile
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -34,30 +31,17 @@ import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from adpilot.registry import migration_folders
-from bench.report import BENCH_SETTINGS, print_figures
+from bench.harness import own_platform
+from bench.report import milliseconds as _ms
+from bench.report import print_figures
 from sandbox.driver import to_body
 from sandbox.simulator import CampaignSimulator
 from services.alerts.watch import on_metrics_recorded
-from services.gateway.keys import create_key, ensure_tenant
-from shared.bus import Bus
-from shared.config import Settings
-from shared.contracts import SERVICES
 from shared.contracts.gateway import METRICS_RECORDED
-from shared.db import connect, create_pool, migrate_all, scoped
+from shared.db import create_pool, scoped
 from shared.metrics_store import upsert_metrics
-from tests.e2e.platform import Platform
-from tests.infra import private_settings
 
 HOUR = timedelta(hours=1)
-
-
-def _ms(values: list[float]) -> dict[str, float]:
-    ordered = sorted(values)
-    return {
-        "median": round(statistics.median(ordered) * 1000, 3),
-        "p90": round(ordered[int(0.9 * (len(ordered) - 1))] * 1000, 3),
-    }
 
 
 async def _baseline_insert(pool: Any, tenant: uuid.UUID, runs: int) -> list[float]:
@@ -201,62 +185,44 @@ async def _baseline_ingest(alerts: Any, batches: list[list[Any]], *, detect: boo
 
 
 async def main(runs: int, as_json: bool) -> int:
-    rid = secrets.token_hex(5)
-    server = "postgresql://postgres@127.0.0.1:5432/postgres"
-    settings = private_settings(server, Settings().amqp_url, f"bench.{rid}", **BENCH_SETTINGS)
-    await migrate_all(settings.database_url, migration_folders())
-    gateway_pool = await create_pool(settings.database_url, "gateway", min_size=1, max_size=1)
-    async with scoped(gateway_pool, system=True) as conn:
-        tenant = await ensure_tenant(conn, f"bench-{rid}")
-        _row, key = await create_key(conn, tenant, "bench", "operator")
-    await gateway_pool.close()
-    decision = await create_pool(settings.database_url, "decision", min_size=1, max_size=2)
-    alerts = await create_pool(settings.database_url, "alerts", min_size=1, max_size=2)
-    platform = Platform(settings, Path(tempfile.mkdtemp(prefix="adpilot-bench-")))
-    figures: dict[str, Any] = {}
-    try:
-        await platform.start_all()
-        headers = {"Authorization": f"Bearer {key}"}
-        async with aiohttp.ClientSession(base_url=platform.gateway, headers=headers) as api:
-            insert = _ms(await _baseline_insert(decision, tenant, runs))
-            trips, pipeline, audit = await _decisions(
-                api, settings.database_url, decision, tenant, runs
-            )
-            batches = _batches(max(5, runs // 10))
-            ingest = _ms(await _ingest(api, alerts, tenant, batches))
-            direct = _ms(await _baseline_ingest(alerts, batches, detect=False))
-            handler = _ms(await _baseline_ingest(alerts, batches, detect=True))
-        trip, flow, audited = _ms(trips), _ms(pipeline), _ms(audit)
-        figures = {
-            "runs": runs,
-            "baseline_insert_commit_ms_median": insert["median"],
-            "decision_round_trip_ms_median": trip["median"],
-            "decision_round_trip_ms_p90": trip["p90"],
-            "decision_round_trip_ratio": round(trip["median"] / insert["median"], 2),
-            "decision_to_recommendation_ms_median": flow["median"],
-            "decision_to_recommendation_ms_p90": flow["p90"],
-            "decision_to_recommendation_ratio": round(flow["median"] / insert["median"], 2),
-            "decision_to_audit_ms_median": audited["median"],
-            "decision_to_audit_ms_p90": audited["p90"],
-            "decision_to_audit_ratio": round(audited["median"] / insert["median"], 2),
-            "baseline_upsert_1000_rows_ms_median": direct["median"],
-            "baseline_handler_1000_rows_ms_median": handler["median"],
-            "metrics_1000_rows_to_stored_ms_median": ingest["median"],
-            "metrics_1000_rows_to_stored_ms_p90": ingest["p90"],
-            "metrics_ingest_ratio_to_upsert": round(ingest["median"] / direct["median"], 2),
-            "metrics_ingest_ratio_to_handler": round(ingest["median"] / handler["median"], 2),
-        }
-    finally:
-        await platform.stop_all()
-        await decision.close()
-        await alerts.close()
-        bus = Bus(settings.amqp_url, settings.exchange)
-        await bus.connect()
-        await bus.delete_topology(SERVICES)
-        await bus.close()
-        admin = await connect(server)
-        await admin.execute(f'DROP DATABASE IF EXISTS "adpilot_bench_{rid}" WITH (FORCE)')
-        await admin.close()
+    async with own_platform("bench") as bench:
+        url, tenant = bench.settings.database_url, bench.tenant
+        decision = await create_pool(url, "decision", min_size=1, max_size=2)
+        alerts = await create_pool(url, "alerts", min_size=1, max_size=2)
+        headers = bench.headers("operator")
+        try:
+            async with aiohttp.ClientSession(
+                base_url=bench.platform.gateway, headers=headers
+            ) as api:
+                insert = _ms(await _baseline_insert(decision, tenant, runs))
+                trips, pipeline, audit = await _decisions(api, url, decision, tenant, runs)
+                batches = _batches(max(5, runs // 10))
+                ingest = _ms(await _ingest(api, alerts, tenant, batches))
+                direct = _ms(await _baseline_ingest(alerts, batches, detect=False))
+                handler = _ms(await _baseline_ingest(alerts, batches, detect=True))
+        finally:
+            await decision.close()
+            await alerts.close()
+    trip, flow, audited = _ms(trips), _ms(pipeline), _ms(audit)
+    figures = {
+        "runs": runs,
+        "baseline_insert_commit_ms_median": insert["median"],
+        "decision_round_trip_ms_median": trip["median"],
+        "decision_round_trip_ms_p90": trip["p90"],
+        "decision_round_trip_ratio": round(trip["median"] / insert["median"], 2),
+        "decision_to_recommendation_ms_median": flow["median"],
+        "decision_to_recommendation_ms_p90": flow["p90"],
+        "decision_to_recommendation_ratio": round(flow["median"] / insert["median"], 2),
+        "decision_to_audit_ms_median": audited["median"],
+        "decision_to_audit_ms_p90": audited["p90"],
+        "decision_to_audit_ratio": round(audited["median"] / insert["median"], 2),
+        "baseline_upsert_1000_rows_ms_median": direct["median"],
+        "baseline_handler_1000_rows_ms_median": handler["median"],
+        "metrics_1000_rows_to_stored_ms_median": ingest["median"],
+        "metrics_1000_rows_to_stored_ms_p90": ingest["p90"],
+        "metrics_ingest_ratio_to_upsert": round(ingest["median"] / direct["median"], 2),
+        "metrics_ingest_ratio_to_handler": round(ingest["median"] / handler["median"], 2),
+    }
     print_figures(figures, as_json)
     return 0
 

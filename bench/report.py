@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import statistics
 from collections.abc import Mapping
 from typing import Any
 
@@ -22,3 +23,12 @@ BENCH_SETTINGS: dict[str, Any] = {
     "heartbeat_seconds": 5,
     "log_level": "WARNING",
 }
+
+
+def milliseconds(seconds: list[float]) -> dict[str, float]:
+    """The median and the 90th percentile of ``seconds``, in milliseconds."""
+    ordered = sorted(seconds)
+    return {
+        "median": round(statistics.median(ordered) * 1000, 3),
+        "p90": round(ordered[int(0.9 * (len(ordered) - 1))] * 1000, 3),
+    }

@@ -1,0 +1,66 @@
+"""A platform of a benchmark's own: its database, exchange and ports, removed afterwards."""
+
+from __future__ import annotations
+
+import secrets
+import tempfile
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from adpilot.registry import migration_folders
+from bench.report import BENCH_SETTINGS
+from services.gateway.keys import create_key, ensure_tenant
+from shared.bus import Bus
+from shared.config import Settings
+from shared.contracts import SERVICES
+from shared.db import connect, create_pool, migrate_all, scoped
+from tests.e2e.platform import Platform
+from tests.infra import private_settings
+
+SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+@dataclass(frozen=True)
+class Bench:
+    settings: Settings
+    platform: Platform
+    tenant: uuid.UUID
+    keys: dict[str, str]  # role -> API key
+
+    def headers(self, role: str = "admin") -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.keys[role]}"}
+
+
+@asynccontextmanager
+async def own_platform(label: str) -> AsyncIterator[Bench]:
+    """Migrate a fresh database, start every service and the sandbox, and make a tenant
+    with a key per role; tear it all down on the way out."""
+    rid = secrets.token_hex(5)
+    settings = private_settings(SERVER, Settings().amqp_url, f"bench.{rid}", **BENCH_SETTINGS)
+    await migrate_all(settings.database_url, migration_folders())
+    pool = await create_pool(settings.database_url, "gateway", min_size=1, max_size=1)
+    try:
+        async with scoped(pool, system=True) as conn:
+            tenant = await ensure_tenant(conn, f"{label}-{rid}")
+            keys = {}
+            for role in ("viewer", "operator", "admin"):
+                _row, keys[role] = await create_key(conn, tenant, label, role)
+    finally:
+        await pool.close()
+    platform = Platform(settings, Path(tempfile.mkdtemp(prefix=f"adpilot-{label}-")))
+    try:
+        await platform.start_all()
+        yield Bench(settings, platform, tenant, keys)
+    finally:
+        await platform.stop_all()
+        bus = Bus(settings.amqp_url, settings.exchange)
+        await bus.connect()
+        await bus.delete_topology(SERVICES)
+        await bus.close()
+        admin = await connect(SERVER)
+        database = settings.database_url.rsplit("/", 1)[1]
+        await admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        await admin.close()
