@@ -84,6 +84,8 @@ class FaultPlan(_Body):
     delay_seconds: float = Field(default=0.0, ge=0, le=300)
     after_apply: bool = False
     scope: Literal["changes", "any"] = "changes"
+    # Only requests for this account's URLs, when given: other accounts go on unharmed.
+    account: uuid.UUID | None = None
 
 
 # --- application state ---------------------------------------------------------------
@@ -93,9 +95,11 @@ class FaultPlan(_Body):
 class Faults:
     plan: FaultPlan | None = None
 
-    def take(self, is_change: bool) -> FaultPlan | None:
+    def take(self, is_change: bool, path: str) -> FaultPlan | None:
         plan = self.plan
         if plan is None or plan.fail_next <= 0 or (plan.scope == "changes" and not is_change):
+            return None
+        if plan.account is not None and not path.startswith(f"/v1/accounts/{plan.account}/"):
             return None
         plan.fail_next -= 1
         if plan.fail_next == 0:
@@ -168,7 +172,7 @@ async def errors_and_faults(request: web.Request, handler: Handler) -> web.Strea
     fault = None
     if request.path.startswith("/v1/accounts/"):
         is_change = request.method == "POST" and request.path.endswith("/changes")
-        fault = request.app[FAULTS].take(is_change)
+        fault = request.app[FAULTS].take(is_change, request.path)
     if fault is None:
         return await _answer(request, handler)
     if not fault.delay_seconds:
@@ -366,7 +370,7 @@ async def get_clock(request: web.Request) -> web.Response:
 async def post_faults(request: web.Request) -> web.Response:
     plan: FaultPlan = await _body(request, FaultPlan)
     request.app[FAULTS].plan = plan if plan.fail_next > 0 else None
-    return web.json_response(plan.model_dump())
+    return web.json_response(plan.model_dump(mode="json"))
 
 
 async def delete_faults(request: web.Request) -> web.Response:

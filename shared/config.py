@@ -36,6 +36,10 @@ class Settings(BaseSettings):
     # Which ad platform the services talk to (see shared.connectors.CONNECTORS), and
     # where the sandbox ad platform listens; empty sandbox_url means http://{host}:{port}.
     connector: str = "sandbox"
+    # A change the platform did not answer is tried again after change_retry_seconds,
+    # doubling up to a minute, and given up as failed after change_attempts tries.
+    change_attempts: int = Field(default=5, ge=1, le=50)
+    change_retry_seconds: float = Field(default=2.0, gt=0, le=60)
     sandbox_port: int = 8090
     sandbox_url: str = ""
 

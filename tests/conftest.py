@@ -40,6 +40,9 @@ async def settings(infrastructure: Servers) -> AsyncIterator[Settings]:
         rate_limit_per_minute=60_000,
         rate_limit_burst=5_000,
         cycle_interval_seconds=3.0,
+        # An unanswered platform is tried again soon, and given up after three tries.
+        change_attempts=3,
+        change_retry_seconds=0.2,
     )
     database = configured.database_url.rsplit("/", 1)[1]
     await migrate_all(configured.database_url, migration_folders())

@@ -88,3 +88,23 @@ async def on_skipped(
     await _record(
         conn, event.tenant_id, skipped.decision_id, f"not carried out: {skipped.reason}", outcome
     )
+
+
+@subscriptions.subscriber(optimizer.OPTIMIZATION_ROLLED_BACK)
+async def on_rolled_back(
+    conn: asyncpg.Connection, event: Envelope, undo: optimizer.OptimizationEvent
+) -> None:
+    """A decision whose change was undone says so (it knows its change by id)."""
+    if undo.rollback_of is None:
+        return
+    await conn.execute(
+        """UPDATE ai_decision_logs
+           SET outcome = outcome || jsonb_build_object(
+                   'status', 'rolled_back', 'rolled_back_by', $3::text,
+                   'summary', 'rolled back: ' || (outcome ->> 'summary')),
+               outcome_at = clock_timestamp()
+           WHERE tenant_id = $1 AND outcome ->> 'optimization_id' = $2""",
+        event.tenant_id,
+        str(undo.rollback_of),
+        str(undo.id),
+    )

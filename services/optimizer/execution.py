@@ -1,20 +1,27 @@
 """Carrying a change out on the ad platform: plan it, then make it, and record both.
 
-A change goes through two transactions:
+A change goes through three short transactions, none held across a call to the platform:
 
 1. **Plan** (:func:`plan`), under a lock on the campaign: read the campaign from the
    platform, pass the desired change through the safety limits, and, when it may be
    applied, write an ``ai_optimization_history`` row in status ``pending`` with the change
-   id the platform will know it by. The partial unique index on pending rows keeps one
-   change per campaign in flight, whichever replica planned it, so two replicas never
-   apply conflicting changes.
-2. **Carry out** (:func:`carry_out`), holding the pending row locked: send the change,
-   then mark the row ``applied`` (with the platform's view of the campaign) or ``failed``
-   (with the reason), and emit the event, in one transaction.
+   id the platform will know it by. A partial unique index keeps one change per setting
+   of a campaign in flight, whichever replica planned it, so two replicas never apply
+   conflicting changes.
+2. **Claim** (:func:`carry_out`): a worker leases the pending row for longer than the
+   connector can take, then calls the platform with no transaction open.
+3. **Record**, under the campaign's lock again: ``applied`` with the platform's view of the
+   campaign, or ``failed`` with the platform's reason when it refused; events go out in
+   the same transaction. Because finishing takes the lock, a plan that holds it sees a
+   change either pending or finished, never finishing between its read of the platform
+   and its check for changes in flight. A platform
+   that did not answer leaves the row pending for another attempt with the same change
+   id, after a backoff; after ``ADPILOT_CHANGE_ATTEMPTS`` tries it is ``failed``
+   (``platform_unavailable``) and says that the outcome is not known.
 
-A crash between the two leaves a pending row; :func:`carry_out` finishes it later with the
-same change id, which the platform applies once. Nothing is marked applied that the
-platform did not confirm.
+A crash anywhere leaves a pending row whose lease runs out; the executor's sweep finishes
+it with the same change id, which the platform applies once. Nothing is marked applied
+that the platform did not confirm.
 
 Change ids are derived from what asked for the change (:func:`change_id_for`): a decision
 delivered twice, or a rule firing twice for one hour, asks for the same change id, finds
@@ -23,6 +30,7 @@ the row already there and plans nothing new.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,18 +41,17 @@ from uuid import UUID, uuid4, uuid5
 import asyncpg
 
 from services.optimizer.applied import AppliedChange
-from services.optimizer.campaigns import state_json, store_snapshot, store_states
+from services.optimizer.campaigns import read_account, state_json, store_states
 from services.optimizer.limits import Apply, Refusal, SafetyLimits, Verdict, clamp
 from services.optimizer.platform import CORRELATION, connector_of
 from services.optimizer.rules import NoAction
+from shared.config import Settings
 from shared.connectors import (
-    AccountSnapshot,
-    AdPlatformConnector,
     CampaignState,
     Change,
+    ChangeReceipt,
     ChangeRefused,
     ConnectorError,
-    PlatformUnavailable,
     UnknownAccount,
     UnknownCampaign,
 )
@@ -148,6 +155,21 @@ class Proposal:
     as_of: datetime
 
 
+async def in_flight_change(
+    conn: asyncpg.Connection, tenant_id: UUID, campaign_id: UUID, setting: str
+) -> UUID | None:
+    """The pending change to this setting of the campaign, if one is being carried out."""
+    found: UUID | None = await conn.fetchval(
+        """SELECT id FROM ai_optimization_history
+           WHERE tenant_id = $1 AND target_entity_id = $2 AND setting = $3
+             AND status = 'pending'""",
+        tenant_id,
+        campaign_id,
+        setting,
+    )
+    return found
+
+
 async def lock_campaign(conn: asyncpg.Connection, tenant_id: UUID, campaign_id: UUID) -> None:
     """Serialise planning on one campaign across replicas until the transaction ends."""
     await conn.execute(
@@ -244,15 +266,6 @@ async def propose(
     return Proposal(verdict, state, desired, as_of)
 
 
-async def snapshot_of(
-    conn: asyncpg.Connection, tenant_id: UUID, connector: AdPlatformConnector
-) -> AccountSnapshot:
-    """The account as the platform holds it now; the stored view is refreshed from it."""
-    snapshot = await connector.list_campaigns(tenant_id)
-    await store_snapshot(conn, tenant_id, connector.name, snapshot)
-    return snapshot
-
-
 async def plan(
     conn: asyncpg.Connection,
     runtime: ServiceRuntime,
@@ -280,36 +293,36 @@ async def plan(
     )
     if existing is not None:
         return Planned(dict(existing), repeat=True)
-    in_flight = await conn.fetchval(
-        """SELECT id FROM ai_optimization_history
-           WHERE tenant_id = $1 AND target_entity_id = $2 AND status = 'pending'""",
-        tenant_id,
-        campaign_id,
-    )
-    if in_flight is not None:
-        return Held(
-            Refusal(
-                RefusalReason.IN_FLIGHT,
-                f"optimization {in_flight} on this campaign is being carried out",
-            )
-        )
     token = CORRELATION.set(cause.correlation_id)
     try:
-        snapshot = await snapshot_of(conn, tenant_id, connector)
-    except (PlatformUnavailable, UnknownAccount) as exc:
+        observed = await read_account(connector, tenant_id)
+    except ConnectorError as exc:
         if not apply:
             return Unreachable(str(exc))
-        row = await record_unreachable(conn, tenant_id, campaign_id, cause, change_id, exc)
+        # Recorded under a change id of its own: the one this request names stays free,
+        # so asking again once the platform answers is a new attempt, not a repeat.
+        row = await record_unreachable(conn, tenant_id, campaign_id, cause, exc)
         return Unreachable(str(row["failure_reason"]), row)
     finally:
         CORRELATION.reset(token)
+    snapshot = observed.snapshot
     try:
         state = snapshot.campaign(campaign_id)
     except UnknownCampaign as exc:
         return Held(Refusal(RefusalReason.INVALID_INPUT, str(exc)))
+    # Only the campaign this transaction holds the lock of: rows of other campaigns are
+    # refreshed by the rule runner, in transactions of their own.
+    await store_states(conn, tenant_id, connector.name, [state], snapshot.as_of, observed.at)
     desired = desire(state)
     if isinstance(desired, NoAction):
         return Held(Refusal(RefusalReason.INVALID_INPUT, desired.reason), state)
+    in_flight = await in_flight_change(conn, tenant_id, campaign_id, desired.kind)
+    if in_flight is not None:
+        refusal = Refusal(
+            RefusalReason.IN_FLIGHT,
+            f"optimization {in_flight} is changing this campaign's {desired.kind}",
+        )
+        return Held(refusal, state, desired)
     proposal = await propose(conn, tenant_id, state, snapshot.as_of, desired, cause, limits)
     if not apply:
         return proposal
@@ -380,7 +393,6 @@ async def record_unreachable(
     tenant_id: UUID,
     campaign_id: UUID,
     cause: Cause,
-    change_id: UUID,
     exc: ConnectorError,
 ) -> dict[str, Any]:
     """A change that could not even be planned because the platform did not answer."""
@@ -397,7 +409,7 @@ async def record_unreachable(
         tenant_id,
         campaign_id,
         cause.expected,
-        change_id,
+        uuid4(),
         cause.kind,
         cause.id,
         cause.decision_id,
@@ -426,73 +438,203 @@ def _event(event_type: EventType[Any], row: dict[str, Any], tenant_id: UUID) -> 
 
 # --- carrying out -----------------------------------------------------------------------
 
+# Longer than the connector can take on one change (three attempts of five seconds and the
+# pauses between them): a lease that runs out means its worker is gone.
+LEASE_SECONDS = 60.0
+# How long a person's request waits for a change another worker is carrying out.
+WAIT_SECONDS = 30.0
+
+
+def retry_after(attempts: int, base: float) -> float:
+    """Seconds before attempt ``attempts + 1`` of an unanswered change: ``base``, then
+    doubling, never more than a minute."""
+    return float(min(60.0, base * 2 ** (attempts - 1)))
+
 
 async def carry_out(
     runtime: ServiceRuntime, tenant_id: UUID, optimization_id: UUID, *, wait: bool = True
 ) -> dict[str, Any] | None:
     """Send a pending change to the platform and record the outcome.
 
-    With ``wait`` a change another worker is carrying out is waited for; without it, it
-    is left to that worker (``None``). Answers the row as it ends.
+    With ``wait``, a change another worker holds is waited for (up to
+    :data:`WAIT_SECONDS`); without it, it is left to that worker. Answers the row as it
+    stands at the end (``None`` for an unknown id); a change the platform did not answer
+    is still ``pending`` and will be tried again.
     """
+    deadline = asyncio.get_running_loop().time() + WAIT_SECONDS
+    while True:
+        async with runtime.tenant_tx(tenant_id) as conn:
+            claimed = await _claim(conn, tenant_id, optimization_id, first_try=wait)
+            if claimed is not None:
+                cancelled = await _cancelled(conn, tenant_id, claimed)
+                if cancelled is not None:
+                    return await _finish_failed(conn, tenant_id, claimed, "cancelled", cancelled)
+                break
+            row = await _load(conn, tenant_id, optimization_id)
+        if row is None or row["status"] != "pending" or not wait:
+            return row
+        if asyncio.get_running_loop().time() > deadline:
+            return row
+        await asyncio.sleep(0.05)
+    return await _send(runtime, tenant_id, claimed)
+
+
+async def _load(
+    conn: asyncpg.Connection, tenant_id: UUID, optimization_id: UUID
+) -> dict[str, Any] | None:
+    row = await conn.fetchrow(
+        f"""SELECT {OPTIMIZATION_HISTORY.select_list} FROM ai_optimization_history
+            WHERE tenant_id = $1 AND id = $2""",
+        tenant_id,
+        optimization_id,
+    )
+    return dict(row) if row is not None else None
+
+
+async def _claim(
+    conn: asyncpg.Connection, tenant_id: UUID, optimization_id: UUID, *, first_try: bool
+) -> dict[str, Any] | None:
+    """Lease the pending row if nobody holds it and its next attempt is due (a person's
+    request does not wait for the backoff)."""
+    row = await conn.fetchrow(
+        f"""UPDATE ai_optimization_history
+            SET claimed_until = clock_timestamp() + make_interval(secs => $3),
+                attempts = attempts + 1, updated_at = clock_timestamp()
+            WHERE tenant_id = $1 AND id = $2 AND status = 'pending'
+              AND (claimed_until IS NULL OR claimed_until < clock_timestamp())
+              AND ($4 OR next_attempt_at IS NULL OR next_attempt_at <= clock_timestamp())
+            RETURNING {OPTIMIZATION_HISTORY.select_list}, attempts""",
+        tenant_id,
+        optimization_id,
+        LEASE_SECONDS,
+        first_try,
+    )
+    return dict(row) if row is not None else None
+
+
+async def _cancelled(conn: asyncpg.Connection, tenant_id: UUID, row: dict[str, Any]) -> str | None:
+    """Why a change must not be sent after all: its recommendation was rejected since."""
+    if row["recommendation_id"] is None:
+        return None
+    status = await conn.fetchval(
+        "SELECT status FROM ai_recommendations WHERE tenant_id = $1 AND id = $2",
+        tenant_id,
+        row["recommendation_id"],
+    )
+    if status == "approved":
+        return None
+    return f"the recommendation is {status}; the change was not sent"
+
+
+async def _send(runtime: ServiceRuntime, tenant_id: UUID, row: dict[str, Any]) -> dict[str, Any]:
     connector = connector_of(runtime)
-    async with runtime.tenant_tx(tenant_id) as conn:
-        row = await conn.fetchrow(
-            f"""SELECT {OPTIMIZATION_HISTORY.select_list} FROM ai_optimization_history
-                WHERE tenant_id = $1 AND id = $2
-                FOR UPDATE{"" if wait else " SKIP LOCKED"}""",
-            tenant_id,
-            optimization_id,
+    change = Change(row["setting"], row["value_after"])
+    token = CORRELATION.set(row["correlation_id"])
+    try:
+        receipt = await connector.apply_change(
+            tenant_id, row["target_entity_id"], change, row["change_id"]
         )
-        if row is None:
-            return None
-        if row["status"] != "pending":
-            return dict(row)
-        change = Change(row["setting"], row["value_after"])
-        token = CORRELATION.set(row["correlation_id"])
-        try:
-            receipt = await connector.apply_change(
-                tenant_id, row["target_entity_id"], change, row["change_id"]
-            )
-        except (ChangeRefused, UnknownAccount, PlatformUnavailable) as exc:
+        observed_at = datetime.now(UTC)
+    except (ChangeRefused, UnknownAccount) as exc:
+        async with runtime.tenant_tx(tenant_id) as conn:
+            await lock_campaign(conn, tenant_id, row["target_entity_id"])
             code, reason = _failure(exc)
-            return await _finish_failed(conn, tenant_id, dict(row), code, reason)
-        finally:
-            CORRELATION.reset(token)
-        await store_states(
-            conn, tenant_id, connector.name, [receipt.campaign], receipt.effective_from
+            return await _finish_failed(conn, tenant_id, row, code, reason)
+    except Exception as exc:
+        # Unreachable, timed out, or an answer that made no sense: the change may or may
+        # not have been made. Try again later with the same change id.
+        if not isinstance(exc, ConnectorError):
+            log.exception("the platform's answer to change %s was unusable", row["change_id"])
+        async with runtime.tenant_tx(tenant_id) as conn:
+            await lock_campaign(conn, tenant_id, row["target_entity_id"])
+            return await _unanswered(conn, runtime.settings, tenant_id, row, exc)
+    finally:
+        CORRELATION.reset(token)
+    async with runtime.tenant_tx(tenant_id) as conn:
+        await lock_campaign(conn, tenant_id, row["target_entity_id"])
+        return await _finish_applied(conn, tenant_id, row, change, receipt, observed_at)
+
+
+async def _unanswered(
+    conn: asyncpg.Connection,
+    settings: Settings,
+    tenant_id: UUID,
+    row: dict[str, Any],
+    exc: BaseException,
+) -> dict[str, Any]:
+    attempts = int(row["attempts"])
+    if attempts >= settings.change_attempts:
+        reason = (
+            f"the ad platform did not answer {attempts} attempts ({exc}); whether it made the "
+            "change is not known: the campaign view shows the platform's settings once it "
+            "answers again"
         )
-        updated = await conn.fetchrow(
-            f"""UPDATE ai_optimization_history
-                SET status = 'applied', after_state = $3, value_after = $4,
-                    effective_from = $5, applied_at = clock_timestamp(),
-                    updated_at = clock_timestamp()
-                WHERE tenant_id = $1 AND id = $2
-                RETURNING {OPTIMIZATION_HISTORY.select_list}""",
+        return await _finish_failed(conn, tenant_id, row, "platform_unavailable", reason)
+    updated = await conn.fetchrow(
+        f"""UPDATE ai_optimization_history
+            SET claimed_until = NULL, last_error = $3, updated_at = clock_timestamp(),
+                next_attempt_at = clock_timestamp() + make_interval(secs => $4)
+            WHERE tenant_id = $1 AND id = $2 AND status = 'pending'
+            RETURNING {OPTIMIZATION_HISTORY.select_list}""",
+        tenant_id,
+        row["id"],
+        f"{type(exc).__name__}: {exc}"[:1000],
+        retry_after(attempts, settings.change_retry_seconds),
+    )
+    return dict(updated) if updated is not None else row
+
+
+async def _finish_applied(
+    conn: asyncpg.Connection,
+    tenant_id: UUID,
+    row: dict[str, Any],
+    change: Change,
+    receipt: ChangeReceipt,
+    observed_at: datetime,
+) -> dict[str, Any]:
+    updated = await conn.fetchrow(
+        f"""UPDATE ai_optimization_history
+            SET status = 'applied', after_state = $3, value_after = $4,
+                effective_from = $5, applied_at = clock_timestamp(), claimed_until = NULL,
+                updated_at = clock_timestamp()
+            WHERE tenant_id = $1 AND id = $2 AND status = 'pending'
+            RETURNING {OPTIMIZATION_HISTORY.select_list}""",
+        tenant_id,
+        row["id"],
+        state_json(receipt.campaign),
+        change.value,
+        receipt.effective_from,
+    )
+    if updated is None:
+        # Finished meanwhile by a worker whose lease had run out: that record stands.
+        current = await _load(conn, tenant_id, row["id"])
+        assert current is not None
+        return current
+    applied = dict(updated)
+    await store_states(
+        conn,
+        tenant_id,
+        str(row["connector"]),
+        [receipt.campaign],
+        receipt.effective_from,
+        observed_at,
+    )
+    if applied["rollback_of"] is not None:
+        await conn.execute(
+            """UPDATE ai_optimization_history
+               SET rolled_back_by = $3, updated_at = clock_timestamp()
+               WHERE tenant_id = $1 AND id = $2""",
             tenant_id,
-            optimization_id,
-            state_json(receipt.campaign),
-            change.value,
-            receipt.effective_from,
+            applied["rollback_of"],
+            applied["id"],
         )
-        assert updated is not None
-        applied = dict(updated)
-        if applied["rollback_of"] is not None:
-            await conn.execute(
-                """UPDATE ai_optimization_history
-                   SET rolled_back_by = $3, updated_at = clock_timestamp()
-                   WHERE tenant_id = $1 AND id = $2""",
-                tenant_id,
-                applied["rollback_of"],
-                optimization_id,
-            )
-            await enqueue(conn, _event(OPTIMIZATION_ROLLED_BACK, applied, tenant_id))
-        else:
-            await enqueue(conn, _event(OPTIMIZATION_APPLIED, applied, tenant_id))
-        await _settle_recommendation(conn, tenant_id, applied)
-        if applied["rule_id"] is not None:
-            await refresh_rule_stats(conn, tenant_id, applied["rule_id"])
-        return applied
+        await enqueue(conn, _event(OPTIMIZATION_ROLLED_BACK, applied, tenant_id))
+    else:
+        await enqueue(conn, _event(OPTIMIZATION_APPLIED, applied, tenant_id))
+    await _settle_recommendation(conn, tenant_id, applied)
+    if applied["rule_id"] is not None:
+        await refresh_rule_stats(conn, tenant_id, applied["rule_id"])
+    return applied
 
 
 def _failure(exc: ConnectorError) -> tuple[str, str]:
@@ -509,15 +651,19 @@ async def _finish_failed(
     updated = await conn.fetchrow(
         f"""UPDATE ai_optimization_history
             SET status = 'failed', failure_code = $3, failure_reason = $4,
-                after_state = before_state, updated_at = clock_timestamp()
-            WHERE tenant_id = $1 AND id = $2
+                after_state = before_state, claimed_until = NULL,
+                updated_at = clock_timestamp()
+            WHERE tenant_id = $1 AND id = $2 AND status = 'pending'
             RETURNING {OPTIMIZATION_HISTORY.select_list}""",
         tenant_id,
         row["id"],
         code,
         reason,
     )
-    assert updated is not None
+    if updated is None:
+        current = await _load(conn, tenant_id, row["id"])
+        assert current is not None
+        return current
     failed = dict(updated)
     await enqueue(conn, _event(OPTIMIZATION_FAILED, failed, tenant_id))
     await _settle_recommendation(conn, tenant_id, failed)
@@ -579,15 +725,18 @@ async def fail_recommendation(
     )
 
 
-async def pending_rows(
-    conn: asyncpg.Connection, older_than_seconds: float
-) -> list[tuple[UUID, UUID]]:
-    """(tenant, id) of pending changes planned at least this long ago (system scope)."""
+async def pending_rows(conn: asyncpg.Connection, fresh_seconds: float) -> list[tuple[UUID, UUID]]:
+    """(tenant, id) of pending changes nobody holds whose attempt is due (system scope):
+    planned more than ``fresh_seconds`` ago and never tried, or due after a backoff, or
+    left by a worker whose lease ran out."""
     rows = await conn.fetch(
         """SELECT tenant_id, id FROM ai_optimization_history
            WHERE status = 'pending'
-             AND created_at < clock_timestamp() - make_interval(secs => $1)
+             AND (claimed_until IS NULL OR claimed_until < clock_timestamp())
+             AND CASE WHEN next_attempt_at IS NULL
+                      THEN created_at < clock_timestamp() - make_interval(secs => $1)
+                      ELSE next_attempt_at <= clock_timestamp() END
            ORDER BY created_at LIMIT 100""",
-        older_than_seconds,
+        fresh_seconds,
     )
     return [(r["tenant_id"], r["id"]) for r in rows]

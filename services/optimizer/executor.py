@@ -1,6 +1,7 @@
 """The worker that carries pending changes out: woken at once by the planner's
-notification, and sweeping now and then for changes a crash or a lost notification left
-pending. Replicas share the work: each pending row is taken by one of them at a time."""
+notification, and sweeping every few seconds, whatever else happens, for changes a crash,
+a lost notification or an unanswered platform left pending. Replicas share the work: a
+pending row is leased by one of them at a time."""
 
 from __future__ import annotations
 
@@ -14,9 +15,9 @@ from shared.service import ServiceRuntime
 
 log = logging.getLogger(__name__)
 
-# A change pending this long was not taken up when it was planned.
-STALE_SECONDS = 5.0
-SWEEP_SECONDS = 5.0
+# A change planned this recently is about to be taken up by the worker it notified.
+FRESH_SECONDS = 5.0
+SWEEP_SECONDS = 2.0
 
 
 async def run_executor(runtime: ServiceRuntime) -> None:
@@ -29,15 +30,20 @@ async def run_executor(runtime: ServiceRuntime) -> None:
         except ValueError:
             log.warning("ignoring a malformed %s notification: %r", PENDING_CHANNEL, payload)
 
+    loop = asyncio.get_running_loop()
     async with listening(runtime.db, PENDING_CHANNEL, on_notify):
+        next_sweep = loop.time() + SWEEP_SECONDS
         while True:
             try:
-                batch = [await asyncio.wait_for(woken.get(), timeout=SWEEP_SECONDS)]
+                item = await asyncio.wait_for(woken.get(), max(0.0, next_sweep - loop.time()))
             except TimeoutError:
+                next_sweep = loop.time() + SWEEP_SECONDS
                 async with runtime.system_tx() as conn:
-                    batch = await pending_rows(conn, STALE_SECONDS)
-            for tenant, optimization in batch:
-                await _carry_out(runtime, tenant, optimization)
+                    due = await pending_rows(conn, FRESH_SECONDS)
+                for tenant, optimization in due:
+                    await _carry_out(runtime, tenant, optimization)
+            else:
+                await _carry_out(runtime, *item)
 
 
 async def _carry_out(runtime: ServiceRuntime, tenant: UUID, optimization: UUID) -> None:
@@ -46,5 +52,5 @@ async def _carry_out(runtime: ServiceRuntime, tenant: UUID, optimization: UUID) 
     except asyncio.CancelledError:
         raise
     except Exception:
-        # The row stays pending and the next sweep tries again with the same change id.
+        # The row stays pending; its lease runs out and a sweep tries again.
         log.exception("carrying out optimization %s failed; it stays pending", optimization)

@@ -1,21 +1,24 @@
 """The optimizer's way to the ad platform: one connector per process, every call logged.
 
 The connector is chosen by configuration (``ADPILOT_CONNECTOR``). Each request it makes is
-written to ``ai_integration_logs`` in a transaction of its own, so a call is on record
-even when the work that made it rolls back.
+queued for ``ai_integration_logs`` and written by a writer of its own, so logging a call
+never needs a second database connection while the caller holds one (a pool of ten would
+otherwise run dry under ten concurrent callers), and a call is on record even when the work
+that made it rolls back.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
+from typing import Any
 from uuid import UUID
 
-from shared.connectors import AdPlatformConnector, CallRecord, CallRecorder, connector_from_settings
-from shared.contracts.optimizer import INTEGRATION_LOGS
-from shared.resources import insert
+from shared.connectors import AdPlatformConnector, CallRecord, connector_from_settings
 from shared.service import ServiceRuntime
 
 log = logging.getLogger(__name__)
@@ -28,36 +31,87 @@ _CONNECTOR = "connector"
 # the process's runtime here. One optimizer runtime runs per process.
 _ACTIVE: list[ServiceRuntime] = []
 
+# Calls waiting to be written; past this the oldest news is the least useful, and a call
+# beyond it is dropped (and counted) rather than slowing the caller down.
+LOG_QUEUE_SIZE = 10_000
+LOG_BATCH = 200
 
-def integration_recorder(runtime: ServiceRuntime, name: str) -> CallRecorder:
-    """Writes each call the connector reports as an ``ai_integration_logs`` row."""
 
-    async def record(call: CallRecord) -> None:
-        async with runtime.tenant_tx(call.account) as conn:
-            await insert(
-                conn,
-                INTEGRATION_LOGS,
-                call.account,
-                {
-                    "integration_name": name,
-                    "operation": call.operation,
-                    "direction": "outbound",
-                    "request_payload": call.request,
-                    "response_payload": call.response,
-                    "status": call.outcome,
-                    "error_message": call.error,
-                    "duration_ms": call.duration_ms,
-                    "correlation_id": CORRELATION.get(),
-                },
-            )
+class IntegrationLog:
+    """Writes the connector's call records in batches, one transaction per tenant."""
 
-    return record
+    def __init__(self, runtime: ServiceRuntime, name: str) -> None:
+        self._runtime = runtime
+        self._name = name
+        self._queue: asyncio.Queue[tuple[CallRecord, UUID | None]] = asyncio.Queue(LOG_QUEUE_SIZE)
+        self.dropped = 0
+
+    async def record(self, call: CallRecord) -> None:
+        try:
+            self._queue.put_nowait((call, CORRELATION.get()))
+        except asyncio.QueueFull:
+            self.dropped += 1
+            if self.dropped % 1000 == 1:
+                log.warning("integration log is behind; %d calls not recorded", self.dropped)
+
+    async def run(self) -> None:
+        """Write until cancelled; what is queued when cancelled is written first."""
+        try:
+            while True:
+                batch = [await self._queue.get()]
+                batch += self._drain(LOG_BATCH - 1)
+                await self._write(batch)
+        except asyncio.CancelledError:
+            await self._write(self._drain(LOG_QUEUE_SIZE))
+            raise
+
+    def _drain(self, most: int) -> list[tuple[CallRecord, UUID | None]]:
+        taken: list[tuple[CallRecord, UUID | None]] = []
+        while len(taken) < most and not self._queue.empty():
+            taken.append(self._queue.get_nowait())
+        return taken
+
+    async def _write(self, batch: list[tuple[CallRecord, UUID | None]]) -> None:
+        by_tenant: dict[UUID, list[tuple[CallRecord, UUID | None]]] = {}
+        for call, correlation in batch:
+            by_tenant.setdefault(call.account, []).append((call, correlation))
+        for tenant, calls in by_tenant.items():
+            try:
+                async with self._runtime.tenant_tx(tenant) as conn:
+                    await conn.executemany(
+                        """INSERT INTO ai_integration_logs (tenant_id, integration_name,
+                               operation, direction, request_payload, response_payload, status,
+                               error_message, duration_ms, correlation_id)
+                           VALUES ($1, $2, $3, 'outbound', $4, $5, $6, $7, $8, $9)""",
+                        [
+                            _row(tenant, self._name, call, correlation)
+                            for call, correlation in calls
+                        ],
+                    )
+            except Exception as exc:
+                log.warning("could not write %d integration log rows: %s", len(calls), exc)
+
+
+def _row(tenant: UUID, name: str, call: CallRecord, correlation: UUID | None) -> tuple[Any, ...]:
+    return (
+        tenant,
+        name,
+        call.operation,
+        call.request,
+        call.response,
+        call.outcome,
+        call.error,
+        call.duration_ms,
+        correlation,
+    )
 
 
 @asynccontextmanager
 async def connector_lifespan(runtime: ServiceRuntime) -> AsyncIterator[None]:
     name = runtime.settings.connector
-    connector = connector_from_settings(runtime.settings, integration_recorder(runtime, name))
+    journal = IntegrationLog(runtime, name)
+    writer = asyncio.create_task(journal.run(), name="integration-log")
+    connector = connector_from_settings(runtime.settings, journal.record)
     runtime.state[_CONNECTOR] = connector
     _ACTIVE.append(runtime)
     log.info("ad platform connector: %s", connector.name)
@@ -66,6 +120,9 @@ async def connector_lifespan(runtime: ServiceRuntime) -> AsyncIterator[None]:
     finally:
         _ACTIVE.remove(runtime)
         await connector.close()
+        writer.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await writer
 
 
 def active_runtime() -> ServiceRuntime:

@@ -238,13 +238,15 @@ def routes(runtime: ServiceRuntime) -> dict[Route, Handler]:
             )
         done = await carry_out(runtime, tenant, pending["id"], wait=True)
         assert done is not None
-        if done["status"] != "applied":
+        if done["status"] == "failed":
+            unreachable = done["failure_code"] == "platform_unavailable"
             raise ApiError(
-                502,
-                str(done["failure_code"] or "platform_refused"),
+                502 if unreachable else 409,
+                "platform_unavailable" if unreachable else "platform_refused",
                 str(done["failure_reason"]),
                 {"optimization": done},
             )
+        # Applied, or still pending while an unanswered platform is tried again.
         return json_response(done, status=201)
 
     return {

@@ -25,8 +25,8 @@ import asyncpg
 from pydantic import ValidationError
 
 from services.optimizer.act import act
-from services.optimizer.campaigns import state_json, state_of
-from services.optimizer.execution import Cause, propose, refresh_rule_stats, snapshot_of
+from services.optimizer.campaigns import read_account, state_json, state_of, store_observed
+from services.optimizer.execution import Cause, propose, refresh_rule_stats
 from services.optimizer.limits import SafetyLimits, merge_limits
 from services.optimizer.platform import connector_of
 from services.optimizer.rules import (
@@ -43,7 +43,13 @@ from services.optimizer.rules import (
     evaluate,
 )
 from services.optimizer.tenants import TenantPolicy, tenant_policy
-from shared.connectors import AccountSnapshot, CampaignState, Change, ConnectorError
+from shared.connectors import (
+    AccountSnapshot,
+    AdPlatformConnector,
+    CampaignState,
+    Change,
+    ConnectorError,
+)
 from shared.contracts.optimizer import RECOMMENDATION_CREATED, RECOMMENDATIONS, RULE_NOTIFIED
 from shared.db import listening
 from shared.metrics_store import load_history, newest_hour
@@ -184,14 +190,46 @@ async def run_rules(runtime: ServiceRuntime) -> None:
 
 
 async def run_tenant(runtime: ServiceRuntime, tenant: UUID) -> int:
-    """Evaluate the tenant's due rules; answers how many firings acted. One replica at a
-    time per tenant; another replica finding it busy leaves it."""
+    """Evaluate the tenant's due rules; answers how many firings acted.
+
+    Short transactions only: claiming the due rules (a replica that finds another one
+    claiming leaves them), storing the account as read from the platform, and one per
+    firing, which plans its changes under each campaign's lock like any other change.
+    """
+    due_rules, as_of, policy = await _claim_due(runtime, tenant)
+    connector = connector_of(runtime)
+    if not due_rules or as_of is None:
+        await _refresh_view(runtime, tenant, connector)
+        return 0
+    try:
+        observed = await read_account(connector, tenant)
+    except ConnectorError as exc:
+        # Rules read the campaigns' settings; without the platform they wait for the next
+        # hour of metrics (the failed call is in the integration log).
+        log.warning("rules of tenant %s wait: %s", tenant, exc)
+        return 0
     async with runtime.tenant_tx(tenant) as conn:
+        await store_observed(conn, tenant, connector.name, observed)
+    fired = 0
+    for row in due_rules:
+        fired += await _run_rule(runtime, tenant, row, observed.snapshot, as_of, policy)
+    return fired
+
+
+async def _claim_due(
+    runtime: ServiceRuntime, tenant: UUID
+) -> tuple[list[asyncpg.Record], datetime | None, TenantPolicy]:
+    """The tenant's rules due for the hour after its newest metrics, marked as evaluated
+    for it so that other replicas leave them."""
+    async with runtime.tenant_tx(tenant) as conn:
+        policy = await tenant_policy(conn, tenant)
         locked = await conn.fetchval(
             "SELECT pg_try_advisory_xact_lock($1, hashtext($2))", _RULE_LOCK, str(tenant)
         )
-        if not locked:
-            return 0
+        newest = await newest_hour(conn, tenant)
+        if not locked or newest is None:
+            return [], None, policy
+        as_of = newest + HOUR
         rules = await conn.fetch(
             """SELECT id, rule_name, rule_type, trigger_conditions, action_parameters,
                       safety_limits, execution_frequency, evaluated_for
@@ -199,50 +237,45 @@ async def run_tenant(runtime: ServiceRuntime, tenant: UUID) -> int:
                ORDER BY created_at, id""",
             tenant,
         )
-        newest = await newest_hour(conn, tenant)
-        as_of = newest + HOUR if newest is not None else None
         todo = [
-            r
-            for r in rules
-            if as_of is not None
-            and due(r["execution_frequency"] or "hourly", r["evaluated_for"], as_of)
+            r for r in rules if due(r["execution_frequency"] or "hourly", r["evaluated_for"], as_of)
         ]
-        if not todo or as_of is None:
-            await _refresh_view(conn, runtime, tenant)
-            return 0
-        try:
-            snapshot = await snapshot_of(conn, tenant, connector_of(runtime))
-        except ConnectorError as exc:
-            # Rules read the campaigns' settings; without the platform they wait for the
-            # next hour of metrics (the failed call is in the integration log).
-            log.warning("rules of tenant %s wait: %s", tenant, exc)
-            return 0
-        policy = await tenant_policy(conn, tenant)
-        fired = 0
-        for row in todo:
-            fired += await _run_rule(conn, runtime, tenant, row, snapshot, as_of, policy)
-        return fired
+        if todo:
+            await conn.execute(
+                """UPDATE ai_automation_rules
+                   SET evaluated_for = $3, last_execution_at = clock_timestamp()
+                   WHERE tenant_id = $1 AND id = ANY($2::uuid[])""",
+                tenant,
+                [r["id"] for r in todo],
+                as_of,
+            )
+        return todo, as_of, policy
 
 
-async def _refresh_view(conn: asyncpg.Connection, runtime: ServiceRuntime, tenant: UUID) -> None:
+async def _refresh_view(
+    runtime: ServiceRuntime, tenant: UUID, connector: AdPlatformConnector
+) -> None:
     """Keep ``GET /api/ai/campaigns`` current for an account the optimizer has read before,
     at most every ``VIEW_REFRESH_SECONDS`` (changes made on the platform by hand show up)."""
-    stale = await conn.fetchval(
-        """SELECT max(synced_at) < clock_timestamp() - make_interval(secs => $2)
-           FROM ad_campaigns WHERE tenant_id = $1""",
-        tenant,
-        VIEW_REFRESH_SECONDS,
-    )
+    async with runtime.tenant_tx(tenant) as conn:
+        stale = await conn.fetchval(
+            """SELECT max(synced_at) < clock_timestamp() - make_interval(secs => $2)
+               FROM ad_campaigns WHERE tenant_id = $1""",
+            tenant,
+            VIEW_REFRESH_SECONDS,
+        )
     if not stale:
         return
     try:
-        await snapshot_of(conn, tenant, connector_of(runtime))
+        observed = await read_account(connector, tenant)
     except ConnectorError as exc:
         log.warning("campaigns of tenant %s not refreshed: %s", tenant, exc)
+        return
+    async with runtime.tenant_tx(tenant) as conn:
+        await store_observed(conn, tenant, connector.name, observed)
 
 
 async def _run_rule(
-    conn: asyncpg.Connection,
     runtime: ServiceRuntime,
     tenant: UUID,
     row: asyncpg.Record,
@@ -257,30 +290,17 @@ async def _run_rule(
     except ValidationError as exc:
         # Saved before the tenant's limits changed under it: it stays off until fixed.
         log.warning("rule %s cannot run: %s", rule_id, exc)
-        await conn.execute(
-            "UPDATE ai_automation_rules SET evaluated_for = $2 WHERE id = $1", rule_id, as_of
-        )
         return 0
     states = list(snapshot.campaigns)
-    history = await load_history(
-        conn, tenant, [s.campaign_id for s in states], as_of - lookback(rule), as_of
-    )
+    async with runtime.tenant_tx(tenant) as conn:
+        history = await load_history(
+            conn, tenant, [s.campaign_id for s in states], as_of - lookback(rule), as_of
+        )
     fired = 0
     for state in states:
         rows = [h for h in history if h.campaign_id == state.campaign_id]
         evaluation = evaluate(rule.conditions, rows, state, as_of)
         if not evaluation.matched:
-            continue
-        inserted = await conn.fetchval(
-            """INSERT INTO rule_firings (tenant_id, rule_id, campaign_id, as_of, evaluation)
-               VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING RETURNING rule_id""",
-            tenant,
-            rule_id,
-            state.campaign_id,
-            as_of,
-            evaluation.as_dict(),
-        )
-        if inserted is None:
             continue
         firing = Firing(
             tenant=tenant,
@@ -292,26 +312,40 @@ async def _run_rule(
             evaluation=evaluation.as_dict(),
             policy=TenantPolicy(policy.autonomy, limits),
         )
-        outcomes = [await _carry_action(conn, runtime, firing, a) for a in rule.actions]
-        await conn.execute(
-            """UPDATE rule_firings SET outcomes = $4, succeeded = $5
-               WHERE rule_id = $1 AND campaign_id = $2 AND as_of = $3""",
-            rule_id,
-            state.campaign_id,
-            as_of,
-            outcomes,
-            all(o["outcome"] != "failed" for o in outcomes),
-        )
-        fired += 1
-    await conn.execute(
-        """UPDATE ai_automation_rules SET evaluated_for = $3, last_execution_at = clock_timestamp()
-           WHERE tenant_id = $1 AND id = $2""",
-        tenant,
-        rule_id,
-        as_of,
-    )
-    await refresh_rule_stats(conn, tenant, rule_id)
+        async with runtime.tenant_tx(tenant) as conn:
+            if await _fire(conn, runtime, firing, rule):
+                fired += 1
+    async with runtime.tenant_tx(tenant) as conn:
+        await refresh_rule_stats(conn, tenant, rule_id)
     return fired
+
+
+async def _fire(
+    conn: asyncpg.Connection, runtime: ServiceRuntime, firing: Firing, rule: Rule
+) -> bool:
+    """Record the firing and carry out its actions; False when it had already fired."""
+    inserted = await conn.fetchval(
+        """INSERT INTO rule_firings (tenant_id, rule_id, campaign_id, as_of, evaluation)
+           VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING RETURNING rule_id""",
+        firing.tenant,
+        firing.rule_id,
+        firing.campaign.campaign_id,
+        firing.as_of,
+        firing.evaluation,
+    )
+    if inserted is None:
+        return False
+    outcomes = [await _carry_action(conn, runtime, firing, a) for a in rule.actions]
+    await conn.execute(
+        """UPDATE rule_firings SET outcomes = $4, succeeded = $5
+           WHERE rule_id = $1 AND campaign_id = $2 AND as_of = $3""",
+        firing.rule_id,
+        firing.campaign.campaign_id,
+        firing.as_of,
+        outcomes,
+        all(o["outcome"] != "failed" for o in outcomes),
+    )
+    return True
 
 
 @dataclass(frozen=True, slots=True)
@@ -373,6 +407,21 @@ async def _carry_action(
     if outcome.detail:
         result["detail"] = outcome.detail
     if outcome.kind == "recommend":
+        waiting = await conn.fetchval(
+            """SELECT id FROM ai_recommendations
+               WHERE tenant_id = $1 AND target_entity_id = $2 AND status = 'pending'
+                 AND recommended_changes ->> 'rule_id' = $3
+                 AND recommended_changes ->> 'kind' = $4""",
+            firing.tenant,
+            state.campaign_id,
+            str(firing.rule_id),
+            change.kind,
+        )
+        if waiting is not None:
+            # One question at a time: the rule asked already and nobody answered yet.
+            result["recommendation_id"] = str(waiting)
+            result["outcome"] = "already_recommended"
+            return result
         rec = await conn.fetchrow(
             f"""INSERT INTO ai_recommendations (tenant_id, recommendation_type,
                     target_entity_type, target_entity_id, current_state, recommended_changes,
@@ -462,9 +511,10 @@ async def preview(
 async def _campaigns_now(
     conn: asyncpg.Connection, runtime: ServiceRuntime, tenant: UUID
 ) -> tuple[Sequence[CampaignState], datetime, str]:
-    """The campaigns from the platform, or as last stored when it cannot be reached."""
+    """The campaigns from the platform, or as last stored when it cannot be reached (a
+    preview only reads: nothing is stored)."""
     try:
-        snapshot = await snapshot_of(conn, tenant, connector_of(runtime))
+        snapshot = (await read_account(connector_of(runtime), tenant)).snapshot
         return snapshot.campaigns, snapshot.as_of, "platform"
     except ConnectorError:
         rows = await conn.fetch(

@@ -9,13 +9,14 @@ from uuid import UUID, uuid4
 import asyncpg
 
 from services.optimizer.applied import current_value
+from services.optimizer.campaigns import read_account, store_states
 from services.optimizer.execution import (
     Cause,
     applied_after,
     applied_change_of,
+    in_flight_change,
     insert_pending,
     lock_campaign,
-    snapshot_of,
 )
 from services.optimizer.limits import Apply
 from services.optimizer.platform import CORRELATION, connector_of
@@ -53,24 +54,20 @@ async def plan_undo(
             {"status": target_row["status"]},
         )
     await lock_campaign(conn, tenant, campaign_id)
-    in_flight = await conn.fetchval(
-        """SELECT id FROM ai_optimization_history
-           WHERE tenant_id = $1 AND target_entity_id = $2 AND status = 'pending'""",
-        tenant,
-        campaign_id,
-    )
+    in_flight = await in_flight_change(conn, tenant, campaign_id, target_row["setting"])
     if in_flight is not None:
         raise ApiError(
             409,
             "in_flight",
-            f"optimization {in_flight} on this campaign is being carried out; try again when "
-            "it has finished",
+            f"optimization {in_flight} is changing this setting of the campaign; try again "
+            "when it has finished",
             {"optimization_id": str(in_flight)},
         )
     connector = connector_of(runtime)
     token = CORRELATION.set(correlation_id)
     try:
-        snapshot = await snapshot_of(conn, tenant, connector)
+        observed = await read_account(connector, tenant)
+        snapshot = observed.snapshot
         state = snapshot.campaign(campaign_id)
     except UnknownCampaign as exc:
         raise ApiError(409, "unknown_campaign", str(exc)) from exc
@@ -80,6 +77,7 @@ async def plan_undo(
         ) from exc
     finally:
         CORRELATION.reset(token)
+    await store_states(conn, tenant, connector.name, [state], snapshot.as_of, observed.at)
     target = applied_change_of(target_row, "applied_at")
     later = await applied_after(conn, tenant, campaign_id, target.applied_at)
     current = current_value(state, target.kind)

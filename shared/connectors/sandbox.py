@@ -7,8 +7,10 @@ answer is the platform saying no and is never retried.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -23,6 +25,7 @@ from shared.connectors.base import (
     Change,
     ChangeReceipt,
     ChangeRefused,
+    InvalidChange,
     PlatformUnavailable,
     UnknownAccount,
 )
@@ -82,6 +85,18 @@ def _error_of(body: Any) -> tuple[str, str] | None:
     return None
 
 
+@contextlib.contextmanager
+def _parsing(operation: str) -> Iterator[None]:
+    """An answer that is not what the platform documents is no answer: the change may or
+    may not have been made, so it is :class:`PlatformUnavailable`, never a crash."""
+    try:
+        yield
+    except (KeyError, TypeError, ValueError, InvalidChange) as exc:
+        raise PlatformUnavailable(
+            f"{operation}: unusable answer from the platform: {exc!r}"
+        ) from exc
+
+
 class SandboxConnector:
     """:class:`~shared.connectors.base.AdPlatformConnector` for the sandbox platform."""
 
@@ -126,10 +141,11 @@ class SandboxConnector:
             f"/v1/accounts/{account}/campaigns",
             record={"account": str(account)},
         )
-        return AccountSnapshot(
-            as_of=datetime.fromisoformat(body["as_of"]),
-            campaigns=tuple(_campaign(c) for c in body["campaigns"]),
-        )
+        with _parsing("list_campaigns"):
+            return AccountSnapshot(
+                as_of=datetime.fromisoformat(body["as_of"]),
+                campaigns=tuple(_campaign(c) for c in body["campaigns"]),
+            )
 
     async def apply_change(
         self, account: UUID, campaign_id: UUID, change: Change, change_id: UUID
@@ -144,12 +160,13 @@ class SandboxConnector:
             json=payload,
             refusals=True,
         )
-        return ChangeReceipt(
-            change_id=UUID(body["change_id"]),
-            campaign=_campaign(body["campaign"]),
-            effective_from=datetime.fromisoformat(body["effective_from"]),
-            replayed=bool(body["replayed"]),
-        )
+        with _parsing("apply_change"):
+            return ChangeReceipt(
+                change_id=UUID(body["change_id"]),
+                campaign=_campaign(body["campaign"]),
+                effective_from=datetime.fromisoformat(body["effective_from"]),
+                replayed=bool(body["replayed"]),
+            )
 
     async def hourly_report(
         self, account: UUID, start: datetime, end: datetime
@@ -163,7 +180,8 @@ class SandboxConnector:
             record={"account": str(account), **params},
             params=params,
         )
-        return [_metrics(row) for row in body["rows"]]
+        with _parsing("hourly_report"):
+            return [_metrics(row) for row in body["rows"]]
 
     # --- one call, retried ---------------------------------------------------------
 

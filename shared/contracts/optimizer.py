@@ -368,6 +368,7 @@ OPTIMIZATION_ROLLED_BACK = EventType(
     "optimization.rolled_back",
     OptimizationEvent,
     (SERVICE,),
+    subscribers=("decision",),
     summary="An applied change was undone; the payload is the undoing change (`rollback_of`).",
 )
 ACTION_SKIPPED = EventType(
