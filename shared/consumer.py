@@ -15,7 +15,7 @@ from pydantic import BaseModel, ValidationError
 from shared.bus import Bus
 from shared.contracts import PATTERN_SUBSCRIPTIONS
 from shared.contracts.spec import EventType
-from shared.db import scoped
+from shared.db import database_unavailable, scoped
 from shared.events import Envelope
 from shared.logs import correlation_id_var
 from shared.retry import Backoff, retry
@@ -127,34 +127,6 @@ class Subscriptions:
                 f"(handled versions: {versions})"
             )
         return None
-
-
-# Errors that say the database cannot be reached right now, not that the event is bad.
-DATABASE_UNAVAILABLE: tuple[type[BaseException], ...] = (
-    OSError,
-    TimeoutError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.ConnectionDoesNotExistError,
-    asyncpg.TooManyConnectionsError,
-    asyncpg.CannotConnectNowError,
-    asyncpg.AdminShutdownError,
-    asyncpg.CrashShutdownError,
-)
-
-
-def database_unavailable(exc: BaseException) -> bool:
-    """Whether ``exc``, or what caused it, says the database is unreachable.
-
-    A connection lost mid-transaction surfaces as the rollback's InterfaceError, with the
-    real cause behind it."""
-    seen: BaseException | None = exc
-    while seen is not None:
-        if isinstance(seen, DATABASE_UNAVAILABLE) or (
-            isinstance(seen, asyncpg.InterfaceError) and "connection is closed" in str(seen)
-        ):
-            return True
-        seen = seen.__cause__ or seen.__context__
-    return False
 
 
 def topic_matches(pattern: str, key: str) -> bool:
