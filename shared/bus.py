@@ -10,9 +10,11 @@ Topology for exchange ``X`` (``adpilot.events`` unless a test run picks its own)
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
+from datetime import UTC, datetime
 from typing import Any
 
 import aio_pika
@@ -24,17 +26,19 @@ from aio_pika.abc import (
 )
 
 from shared.contracts import topology
-from shared.db import redact
+from shared.db import DependencyUnavailable, redact
 from shared.events import Envelope
 
 log = logging.getLogger(__name__)
 
 
-class BrokerUnavailable(RuntimeError):
+class BrokerUnavailable(DependencyUnavailable):
     """RabbitMQ is not reachable. The message is one line a person can act on."""
 
 
 BROKER_DELIVERY_LIMIT = 20
+# How long a look into a queue (its depth, its head) may take before it counts as no answer.
+PEEK_SECONDS = 2.0
 
 
 def queue_name(exchange: str, service: str) -> str:
@@ -55,6 +59,19 @@ def original_routing_key(headers: dict[str, Any], fallback: str | None) -> str |
         if keys:
             return str(keys[0])
     return fallback
+
+
+def dead_lettered_at(headers: dict[str, Any], timestamp: datetime | None) -> datetime | None:
+    """When a message reached its dead-letter queue: the broker's x-death time for what it
+    dead-lettered itself, else the timestamp our consumer set when it did."""
+    deaths = headers.get("x-death")
+    if isinstance(deaths, list) and deaths and isinstance(deaths[0], dict):
+        when = deaths[0].get("time")
+        if isinstance(when, datetime):
+            return when if when.tzinfo else when.replace(tzinfo=UTC)
+    if timestamp is None:
+        return None
+    return timestamp if timestamp.tzinfo else timestamp.replace(tzinfo=UTC)
 
 
 def envelope_message(envelope: Envelope) -> aio_pika.Message:
@@ -80,6 +97,19 @@ class Bus:
         self._channel: AbstractChannel | None = None
         self._exchange: AbstractExchange | None = None
         self._dlx: AbstractExchange | None = None
+        # Whether the connection is up right now. A robust connection reports "not closed"
+        # all the while it is reconnecting, so its own flag cannot tell; its callbacks can.
+        self._up = False
+
+    def _lost(self, *_: object) -> None:
+        if self._up:
+            log.warning("lost the connection to RabbitMQ; reconnecting")
+        self._up = False
+
+    def _restored(self, *_: object) -> None:
+        if not self._up:
+            log.info("reconnected to RabbitMQ")
+        self._up = True
 
     async def connect(self) -> None:
         try:
@@ -89,6 +119,11 @@ class Bus:
                 f"cannot reach RabbitMQ at {redact(self.url)} ({exc.__class__.__name__}: {exc}); "
                 "start it (e.g. `rabbitmq-server -detached`) or set ADPILOT_AMQP_URL"
             ) from exc
+        # Lost: the connection closed, or a reconnect failed before its channels came back.
+        # Restored: reconnected with every channel (and so every consumer) restored.
+        self._connection.close_callbacks.add(self._lost)
+        self._connection.reconnect_callbacks.add(self._restored)
+        self._up = True
         self._channel = await self._connection.channel(publisher_confirms=True)
         self._exchange = await self._channel.declare_exchange(
             self.exchange_name, aio_pika.ExchangeType.TOPIC, durable=True
@@ -107,13 +142,15 @@ class Bus:
             ) from exc
 
     async def close(self) -> None:
+        self._up = False
         if self._connection is not None:
             await self._connection.close()
             self._connection = None
 
     @property
     def connected(self) -> bool:
-        return self._connection is not None and not self._connection.is_closed
+        """Up now: false from the moment the connection drops until it is fully restored."""
+        return self._up and self._connection is not None and not self._connection.is_closed
 
     @property
     def connection(self) -> AbstractRobustConnection:
@@ -141,7 +178,12 @@ class Bus:
         if self._dlx is None:
             raise BrokerUnavailable("bus is not connected")
         message = aio_pika.Message(
-            body, headers=headers, delivery_mode=aio_pika.DeliveryMode.PERSISTENT, **properties
+            body,
+            headers=headers,
+            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            # When it was dead-lettered: the queue's oldest age is read from its head.
+            timestamp=datetime.now(UTC),
+            **properties,
         )
         await self._dlx.publish(
             message, routing_key=dead_letter_queue_name(self.exchange_name, service)
@@ -186,17 +228,46 @@ class Bus:
 
     async def queue_depth(self, name: str) -> int | None:
         """Messages ready in a queue, or None if it does not exist or the broker is away."""
-        if self._connection is None:
+        if not self.connected:
             return None
         try:
-            channel = await self._connection.channel()
-            try:
+            async with asyncio.timeout(PEEK_SECONDS), self._peek_channel() as channel:
                 queue = await channel.declare_queue(name, passive=True)
                 return int(queue.declaration_result.message_count or 0)
-            finally:
-                await channel.close()
         except Exception:  # a missing queue closes the channel: that is an answer too
             return None
+
+    async def oldest_age(self, name: str) -> float | None:
+        """Seconds since the message at the head of a dead-letter queue was dead-lettered;
+        None if the queue is empty, missing, or the broker is away.
+
+        The head is taken and handed straight back: in a classic queue it keeps its place.
+        """
+        if not self.connected:
+            return None
+        try:
+            async with asyncio.timeout(PEEK_SECONDS), self._peek_channel() as channel:
+                queue = await channel.declare_queue(name, passive=True)
+                message = await queue.get(no_ack=False, fail=False)
+                if message is None:
+                    return None
+                await message.nack(requeue=True)
+        except Exception:
+            return None
+        since = dead_lettered_at(message.headers or {}, message.timestamp)
+        if since is None:
+            return None
+        return max(0.0, (datetime.now(UTC) - since).total_seconds())
+
+    @contextlib.asynccontextmanager
+    async def _peek_channel(self) -> AsyncIterator[AbstractChannel]:
+        # A plain (not robust) channel of its own: a failed look closes only it.
+        channel = await self.connection.channel(publisher_confirms=False)
+        try:
+            yield channel
+        finally:
+            if not channel.is_closed:
+                await channel.close()
 
     async def dead_letters(
         self, service: str, *, replay: bool = False, limit: int = 100

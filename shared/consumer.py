@@ -15,7 +15,7 @@ from pydantic import BaseModel, ValidationError
 from shared.bus import Bus
 from shared.contracts import PATTERN_SUBSCRIPTIONS
 from shared.contracts.spec import EventType
-from shared.db import scoped
+from shared.db import database_unavailable, scoped
 from shared.events import Envelope
 from shared.logs import correlation_id_var
 from shared.retry import Backoff, retry
@@ -129,34 +129,6 @@ class Subscriptions:
         return None
 
 
-# Errors that say the database cannot be reached right now, not that the event is bad.
-DATABASE_UNAVAILABLE: tuple[type[BaseException], ...] = (
-    OSError,
-    TimeoutError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.ConnectionDoesNotExistError,
-    asyncpg.TooManyConnectionsError,
-    asyncpg.CannotConnectNowError,
-    asyncpg.AdminShutdownError,
-    asyncpg.CrashShutdownError,
-)
-
-
-def database_unavailable(exc: BaseException) -> bool:
-    """Whether ``exc``, or what caused it, says the database is unreachable.
-
-    A connection lost mid-transaction surfaces as the rollback's InterfaceError, with the
-    real cause behind it."""
-    seen: BaseException | None = exc
-    while seen is not None:
-        if isinstance(seen, DATABASE_UNAVAILABLE) or (
-            isinstance(seen, asyncpg.InterfaceError) and "connection is closed" in str(seen)
-        ):
-            return True
-        seen = seen.__cause__ or seen.__context__
-    return False
-
-
 def topic_matches(pattern: str, key: str) -> bool:
     """AMQP topic matching: ``*`` is one word, ``#`` zero or more."""
     return _match(pattern.split("."), key.split("."))
@@ -260,7 +232,12 @@ class Consumer:
     def _channel_closed(self) -> bool:
         return self._channel is None or self._channel.is_closed
 
-    async def _dead_letter(self, message: AbstractIncomingMessage, reason: str) -> None:
+    async def _dead_letter(
+        self, message: AbstractIncomingMessage, reason: str, event_type: str | None = None
+    ) -> None:
+        """Move ``message`` to the dead-letter queue and count it, whatever the reason: the
+        count follows the broker's confirm, so a lost ack cannot lose it (the redelivery is
+        then skipped by the inbox or dead-lettered, and counted, again)."""
         await self.bus.dead_letter(
             self.service,
             message.body,
@@ -274,8 +251,9 @@ class Consumer:
             type=message.type,
             content_type=message.content_type,
         )
-        await message.ack()
         self.dead_lettered += 1
+        self.on_outcome(event_type or message.routing_key or "unknown", "dead_lettered")
+        await message.ack()
         log.error(
             "dead-lettered event",
             extra={"routing_key": message.routing_key, "reason": reason[:300]},
@@ -337,7 +315,6 @@ class Consumer:
             envelope = Envelope.from_bytes(message.body)
         except ValidationError as exc:
             await self._dead_letter(message, f"invalid envelope: {exc.errors()[:3]}")
-            self.on_outcome(message.routing_key or "unknown", "dead_lettered")
             return
         token = correlation_id_var.set(str(envelope.correlation_id))
         try:
@@ -350,13 +327,11 @@ class Consumer:
             else:
                 applied = await self._process_patiently(envelope)
         except Undeliverable as exc:
-            await self._dead_letter(message, str(exc))
-            self.on_outcome(envelope.type, "dead_lettered")
+            await self._dead_letter(message, str(exc), envelope.type)
         except Exception as exc:
             attempt = delivery_count(message) + 1
             if attempt >= self.max_deliveries:
-                await self._dead_letter(message, f"{exc.__class__.__name__}: {exc}")
-                self.on_outcome(envelope.type, "dead_lettered")
+                await self._dead_letter(message, f"{exc.__class__.__name__}: {exc}", envelope.type)
                 return
             self.on_outcome(envelope.type, "retried")
             log.warning(

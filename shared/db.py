@@ -30,6 +30,34 @@ class DependencyUnavailable(RuntimeError):
     """A server we need is not reachable. The message is one line a person can act on."""
 
 
+# Errors that say the database cannot be reached right now, not that a query is wrong.
+DATABASE_UNAVAILABLE: tuple[type[BaseException], ...] = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.ConnectionDoesNotExistError,
+    asyncpg.TooManyConnectionsError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.AdminShutdownError,
+    asyncpg.CrashShutdownError,
+)
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """Whether ``exc``, or what caused it, says the database is unreachable.
+
+    A connection lost mid-transaction surfaces as the rollback's InterfaceError, with the
+    real cause behind it."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, DATABASE_UNAVAILABLE) or (
+            isinstance(seen, asyncpg.InterfaceError) and "connection is closed" in str(seen)
+        ):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
 def redact(url: str) -> str:
     """The URL without its password, safe for logs and error lines."""
     parts = urlsplit(url)

@@ -37,8 +37,6 @@ async def heartbeat(runtime: ServiceRuntime) -> None:
     while True:
         report = await runtime.status()
         status, problems = classify(report)
-        runtime.telemetry.backlog.labels(runtime.name).set(report["outbox_backlog"] or 0)
-        runtime.telemetry.dead_letters.labels(runtime.name).set(report["dead_letters"] or 0)
         envelope = HEALTH_REPORTED.envelope(
             {
                 "component_name": contract_of(runtime.name).component,
@@ -47,7 +45,15 @@ async def heartbeat(runtime: ServiceRuntime) -> None:
                 "heartbeat_seconds": interval,
                 "readings": {
                     k: report[k]
-                    for k in ("uptime_seconds", "outbox_backlog", "events_consumed", "dead_letters")
+                    for k in (
+                        "uptime_seconds",
+                        "outbox_backlog",
+                        "outbox_oldest_age_seconds",
+                        "consumer_lag",
+                        "events_consumed",
+                        "dead_letters",
+                        "dead_letters_oldest_age_seconds",
+                    )
                 },
             },
             tenant_id=runtime.settings.default_tenant,

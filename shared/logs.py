@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Callable
 from contextvars import ContextVar
 from datetime import UTC, datetime
 
@@ -41,6 +42,25 @@ class JsonFormatter(logging.Formatter):
         return orjson.dumps(entry, default=str).decode()
 
 
+class OutageWithoutTraceback(logging.Filter):
+    """Client libraries log their own retries against a server that is away with a full
+    traceback (asyncpg's pool, refilling its minimum). An outage is expected; its error
+    line says all there is to say, so the traceback is dropped and the error kept. Our own
+    code logs outages without tracebacks already; a bug's traceback is never dropped."""
+
+    def __init__(self, is_outage: Callable[[BaseException], bool]) -> None:
+        super().__init__()
+        self.is_outage = is_outage
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if exc is not None and self.is_outage(exc):
+            record.exc_info = None
+            record.exc_text = None
+            record.error = f"{exc.__class__.__name__}: {exc}"[:300]
+        return True
+
+
 def setup_logging(service: str, level: str = "INFO") -> None:
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(JsonFormatter(service))
@@ -51,3 +71,6 @@ def setup_logging(service: str, level: str = "INFO") -> None:
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
     logging.getLogger("aio_pika").setLevel(logging.WARNING)
     logging.getLogger("aiormq").setLevel(logging.WARNING)
+    from shared.db import database_unavailable  # shared.db logs through this module's setup
+
+    handler.addFilter(OutageWithoutTraceback(database_unavailable))

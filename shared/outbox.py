@@ -36,6 +36,19 @@ async def backlog(conn: asyncpg.Connection) -> int:
     return int(await conn.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL"))
 
 
+async def backlog_age(conn: asyncpg.Connection) -> tuple[int, float | None]:
+    """Rows not yet published, and seconds since the oldest of them was written (None when
+    there is none)."""
+    row = await conn.fetchrow(
+        """SELECT count(*) AS n,
+                  extract(epoch FROM clock_timestamp() - min(created_at))::float8 AS age
+           FROM outbox WHERE published_at IS NULL"""
+    )
+    assert row is not None
+    age = row["age"]
+    return int(row["n"]), (max(0.0, round(age, 3)) if age is not None else None)
+
+
 class OutboxRelay:
     """Publishes outbox rows with publisher confirms, woken by LISTEN/NOTIFY.
 

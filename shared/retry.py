@@ -73,7 +73,7 @@ async def retry(
     policy: Backoff = DEFAULT,
     when: Callable[[BaseException], bool] = _always,
     on_retry: Callable[[BaseException], None] = lambda _exc: None,
-    traceback: bool = False,
+    traceback: bool | Callable[[BaseException], bool] = False,
     attempts: int | None = None,
 ) -> T:
     """Run ``job`` until it returns, waiting by ``policy`` after each failure.
@@ -82,7 +82,8 @@ async def retry(
     propagate at once. Each retry is logged as one warning line naming ``what``; without a
     traceback unless asked, since an outage is expected and its error says enough.
     With ``attempts``, the last failure after that many tries propagates; without, it
-    tries until it succeeds.
+    tries until it succeeds. ``traceback`` may also be a test of the exception: a job
+    that fails for a bug keeps its traceback, one that fails for an outage need not.
     """
     if attempts is not None and attempts < 1:
         raise ValueError("attempts must be at least 1")
@@ -99,7 +100,7 @@ async def retry(
                 "attempt": state.attempt_number,
                 "in": round(state.upcoming_sleep, 3),
             },
-            exc_info=exc if traceback else None,
+            exc_info=exc if (traceback(exc) if callable(traceback) else traceback) else None,
         )
 
     retrying = AsyncRetrying(

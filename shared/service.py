@@ -18,7 +18,7 @@ import asyncpg
 from aiohttp import web
 from pydantic import BaseModel
 
-from shared.bus import Bus, dead_letter_queue_name
+from shared.bus import Bus, dead_letter_queue_name, queue_name
 from shared.config import Settings
 from shared.consumer import Consumer, Subscriptions, events_consumed
 from shared.contracts.spec import EventType, Route
@@ -28,7 +28,7 @@ from shared.health import heartbeat
 from shared.housekeeping import housekeeping
 from shared.internal_auth import HEADER as INTERNAL_HEADER
 from shared.internal_auth import InvalidToken, Principal, verify
-from shared.outbox import OutboxRelay, backlog
+from shared.outbox import OutboxRelay, backlog_age
 from shared.retry import retry
 from shared.routing import bind_routes
 from shared.telemetry import Telemetry
@@ -36,6 +36,7 @@ from shared.web import (
     ApiError,
     Middleware,
     context_middleware,
+    dependency_unavailable,
     error_middleware,
     json_response,
 )
@@ -117,29 +118,58 @@ class ServiceRuntime:
             source=self.name,
         )
 
-    async def status(self) -> dict[str, Any]:
+    async def status(self, *, queues: bool = True) -> dict[str, Any]:
+        """The service's own view of its health. Every reading is bounded in time: a
+        server that hangs makes its readings None (and the service degraded), never the
+        report late. ``queues=False`` skips looking into the broker's queues (readiness
+        needs only connectivity)."""
+        bus = self.bus
         report: dict[str, Any] = {
             "service": self.name,
             "uptime_seconds": round(time.monotonic() - self.started_at, 1),
             "database": {"reachable": False},
-            "broker": {"connected": bool(self.bus and self.bus.connected)},
+            "broker": {"connected": bool(bus and bus.connected)},
             "outbox_backlog": None,
+            "outbox_oldest_age_seconds": None,
+            "consumer_lag": None,
             "events_consumed": None,
             "dead_letters": None,
+            "dead_letters_oldest_age_seconds": None,
         }
-        try:
-            async with self.system_tx() as conn:
-                report["outbox_backlog"] = await backlog(conn)
-                report["events_consumed"] = await events_consumed(conn, self.name)
-            report["database"]["reachable"] = True
-        except Exception as exc:
-            report["database"]["error"] = exc.__class__.__name__
-        if self.bus is not None and self.consumer is not None:
-            report["dead_letters"] = await self.bus.queue_depth(
-                dead_letter_queue_name(self.bus.exchange_name, self.name)
-            )
+        limit = self.settings.status_timeout_seconds
+
+        async def database() -> None:
+            try:
+                async with asyncio.timeout(limit), self.system_tx() as conn:
+                    backlog, age = await backlog_age(conn)
+                    report["outbox_backlog"], report["outbox_oldest_age_seconds"] = backlog, age
+                    report["events_consumed"] = await events_consumed(conn, self.name)
+                report["database"]["reachable"] = True
+            except Exception as exc:
+                report["database"]["error"] = exc.__class__.__name__
+
+        async def broker() -> None:
+            if not queues or bus is None or self.consumer is None:
+                return
+            work = queue_name(bus.exchange_name, self.name)
+            dead = dead_letter_queue_name(bus.exchange_name, self.name)
+            try:
+                async with asyncio.timeout(limit):
+                    lag, count, oldest = await asyncio.gather(
+                        bus.queue_depth(work), bus.queue_depth(dead), bus.oldest_age(dead)
+                    )
+            except TimeoutError:
+                return
+            report["consumer_lag"] = lag
+            report["dead_letters"] = count
+            report["dead_letters_oldest_age_seconds"] = oldest if count else None
+
+        await asyncio.gather(database(), broker())
+        # Connectivity once more: a connection lost while the readings were taken counts.
+        report["broker"]["connected"] = bool(bus and bus.connected)
         healthy = report["database"]["reachable"] and report["broker"]["connected"]
         report["status"] = "up" if healthy else "degraded"
+        self.telemetry.observe(report)
         return report
 
 
@@ -155,7 +185,7 @@ async def _healthz(request: web.Request) -> web.Response:
 
 
 async def _readyz(request: web.Request) -> web.Response:
-    report = await runtime_of(request).status()
+    report = await runtime_of(request).status(queues=False)
     ready = report["status"] == "up"
     return json_response(
         {
@@ -172,10 +202,22 @@ async def _status(request: web.Request) -> web.Response:
     return json_response(await runtime_of(request).status())
 
 
+async def _metrics(request: web.Request) -> web.Response:
+    runtime = runtime_of(request)
+    await runtime.status()  # the gauges show the state now, not at the last heartbeat
+    return await runtime.telemetry.handle(request)
+
+
 async def _guarded(name: str, job: Callable[[], Awaitable[None]]) -> None:
     """Keep a background job alive: log and restart it rather than lose it silently."""
-    # A job that fails is a bug more often than an outage: keep its traceback.
-    await retry(job, what=f"background job {name}", log=logging.getLogger(name), traceback=True)
+    # A job that fails is a bug more often than an outage: keep its traceback, unless a
+    # server it needs is away (then the error line says all there is to say).
+    await retry(
+        job,
+        what=f"background job {name}",
+        log=logging.getLogger(name),
+        traceback=lambda exc: not dependency_unavailable(exc),
+    )
 
 
 def principal_of(request: web.Request) -> Principal:
@@ -345,7 +387,7 @@ def create_app(spec: ServiceSpec, settings: Settings) -> web.Application:
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/readyz", _readyz)
     app.router.add_get("/internal/status", _status)
-    app.router.add_get("/metrics", runtime.telemetry.handle)
+    app.router.add_get("/metrics", _metrics)
     app.router.add_routes(spec.plain_routes(runtime))
     app.router.add_routes(bind_routes(runtime, spec.routes(runtime)))
     return app

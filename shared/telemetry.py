@@ -4,6 +4,8 @@ appears in any label, so ``/metrics`` can stay open."""
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
+from typing import Any
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram
@@ -42,9 +44,23 @@ class Telemetry:
             ["service"],
             registry=self.registry,
         )
+        # The gauges below hold the service's last status report (taken at every scrape,
+        # readiness check and heartbeat). An age is 0 when there is nothing waiting.
         self.backlog = Gauge(
             "adpilot_outbox_backlog",
-            "Outbox rows not yet published (at the last heartbeat)",
+            "Outbox rows not yet published",
+            ["service"],
+            registry=self.registry,
+        )
+        self.backlog_age = Gauge(
+            "adpilot_outbox_oldest_age_seconds",
+            "Age of the oldest outbox row not yet published",
+            ["service"],
+            registry=self.registry,
+        )
+        self.consumer_lag = Gauge(
+            "adpilot_consumer_lag",
+            "Messages waiting in the service's queue",
             ["service"],
             registry=self.registry,
         )
@@ -54,6 +70,44 @@ class Telemetry:
             ["service"],
             registry=self.registry,
         )
+        self.dead_letters_age = Gauge(
+            "adpilot_dead_letters_oldest_age_seconds",
+            "Age of the oldest message in the service's dead-letter queue",
+            ["service"],
+            registry=self.registry,
+        )
+        self.broker_connected = Gauge(
+            "adpilot_broker_connected",
+            "1 while the connection to RabbitMQ is up, 0 while it is lost or reconnecting",
+            ["service"],
+            registry=self.registry,
+        )
+        self.database_reachable = Gauge(
+            "adpilot_database_reachable",
+            "1 if PostgreSQL answered the last status check, else 0",
+            ["service"],
+            registry=self.registry,
+        )
+
+    def observe(self, report: Mapping[str, Any]) -> None:
+        """Carry a status report (see ``ServiceRuntime.status``) into the gauges. A reading
+        that could not be taken keeps its last value; connectivity is always current."""
+        readings = {
+            self.backlog: report.get("outbox_backlog"),
+            self.backlog_age: report.get("outbox_oldest_age_seconds"),
+            self.consumer_lag: report.get("consumer_lag"),
+            self.dead_letters: report.get("dead_letters"),
+            self.dead_letters_age: report.get("dead_letters_oldest_age_seconds"),
+        }
+        for gauge, value in readings.items():
+            if value is not None:
+                gauge.labels(self.service).set(value)
+        if report.get("outbox_backlog") == 0:
+            self.backlog_age.labels(self.service).set(0)
+        if report.get("dead_letters") == 0:
+            self.dead_letters_age.labels(self.service).set(0)
+        self.broker_connected.labels(self.service).set(int(report["broker"]["connected"]))
+        self.database_reachable.labels(self.service).set(int(report["database"]["reachable"]))
 
     def event(self, type_: str, outcome: str) -> None:
         self.events.labels(self.service, type_, outcome).inc()

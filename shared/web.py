@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -13,15 +14,20 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware as Middleware  # re-exported for the services
 from pydantic import BaseModel, ValidationError
 
+from shared.db import DependencyUnavailable, database_unavailable
 from shared.events import to_json
 from shared.logs import correlation_id_var, request_id_var
 
 log = logging.getLogger(__name__)
 
 M = TypeVar("M", bound=BaseModel)
+R = TypeVar("R", bound=web.StreamResponse)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 REQUEST_ID_HEADER = "X-Request-Id"
 CORRELATION_ID_HEADER = "X-Correlation-Id"
+# What a 503 asks a client to wait before it tries again: long enough for a database or
+# broker restart, short enough that a client does not give up on a blip.
+RETRY_AFTER_SECONDS = 5
 
 
 class ApiError(Exception):
@@ -51,6 +57,17 @@ def invalid(message: str, fields: list[dict[str, Any]]) -> ApiError:
     return ApiError(422, "validation_error", message, {"fields": fields})
 
 
+def unavailable(message: str, details: Any = None) -> ApiError:
+    """503: something this request needs is away for now; the client may try again."""
+    return ApiError(
+        503,
+        "dependency_unavailable",
+        message,
+        details,
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
+
+
 def dumps(data: Any) -> bytes:
     return to_json(data)
 
@@ -65,7 +82,41 @@ def json_response(
 
 def error_response(error: ApiError) -> web.Response:
     body = {"error": {"code": error.code, "message": error.message, "details": error.details}}
-    return json_response(body, status=error.status, headers=error.headers or None)
+    return with_retry_after(json_response(body, status=error.status, headers=error.headers or None))
+
+
+def with_retry_after(response: R) -> R:
+    """Every 503 tells the client when to come back."""
+    if response.status == 503 and "Retry-After" not in response.headers:
+        response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
+
+
+def dependency_unavailable(exc: BaseException) -> bool:
+    """Whether ``exc`` says a server the request needs is away, not that the code is wrong."""
+    return isinstance(exc, DependencyUnavailable) or database_unavailable(exc)
+
+
+class OutageLog:
+    """One warning line when answers start failing for an outage, then one a minute at
+    most, with how many went unlogged: an outage under load must not flood the log."""
+
+    def __init__(self, logger: logging.Logger, every: float = 60.0) -> None:
+        self.logger = logger
+        self.every = every
+        self._last: float | None = None
+        self._quiet = 0
+
+    def warn(self, message: str, **extra: Any) -> None:
+        now = time.monotonic()
+        if self._last is not None and now - self._last < self.every:
+            self._quiet += 1
+            return
+        self.logger.warning(message, extra={**extra, "since_last_warning": self._quiet})
+        self._last, self._quiet = now, 0
+
+
+_outages = OutageLog(log)
 
 
 def validation_fields(
@@ -165,7 +216,7 @@ _STATUS_CODES = {
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
-        return await handler(request)
+        response = await handler(request)
     except ApiError as exc:
         return error_response(exc)
     except web.HTTPException as exc:
@@ -179,9 +230,21 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         if exc.status == 405 and "Allow" in exc.headers:
             response.headers["Allow"] = exc.headers["Allow"]
         return response
-    except Exception:
+    except Exception as exc:
+        if dependency_unavailable(exc):
+            # An outage, not a bug: no traceback, and a few lines for any number of requests.
+            _outages.warn(
+                "dependency unavailable; answering 503",
+                path=request.path,
+                method=request.method,
+                error=f"{exc.__class__.__name__}: {exc}"[:300],
+            )
+            return error_response(
+                unavailable("a service this request needs is unavailable; try again shortly")
+            )
         log.exception("unhandled error", extra={"path": request.path, "method": request.method})
         return error_response(ApiError(500, "internal_error", "internal server error"))
+    return with_retry_after(response)
 
 
 @web.middleware

@@ -14,12 +14,21 @@ from services.gateway.keys import looks_like_key, principal_for_key
 from services.gateway.ratelimit import RateLimiter, retry_after
 from services.gateway.tokens import BadToken, JwtVerifier
 from shared.contracts import route_for
+from shared.db import database_unavailable
 from shared.internal_auth import HEADER as INTERNAL_HEADER
 from shared.internal_auth import InvalidToken, Principal, verify
 from shared.service import ServiceRuntime
-from shared.web import ApiError, Handler, Middleware
+from shared.web import (
+    ApiError,
+    Handler,
+    Middleware,
+    OutageLog,
+    dependency_unavailable,
+    unavailable,
+)
 
 log = logging.getLogger(__name__)
+_audit_outage = OutageLog(log)
 
 API_PREFIX = "/api/ai/"
 # The contract itself is public: it says how to call the API, nothing about any tenant.
@@ -85,8 +94,16 @@ def _authenticate(runtime: ServiceRuntime) -> Middleware:
     async def identify(request: web.Request) -> Principal:
         credential = credential_of(request)
         if looks_like_key(credential):
-            async with runtime.system_tx() as conn:
-                principal = await principal_for_key(conn, credential)
+            try:
+                async with runtime.system_tx() as conn:
+                    principal = await principal_for_key(conn, credential)
+            except Exception as exc:
+                # Not knowing whether a key is good is no reason to call it bad.
+                if database_unavailable(exc):
+                    raise unavailable(
+                        "cannot check the API key: the database is unavailable; try again shortly"
+                    ) from exc
+                raise
             if principal is None:
                 raise unauthorized("unknown or revoked API key")
             return principal
@@ -168,6 +185,9 @@ def _audit(runtime: ServiceRuntime) -> Middleware:
         except ApiError as exc:
             status = exc.status
             raise
+        except Exception as exc:
+            status = 503 if dependency_unavailable(exc) else 500
+            raise
         finally:
             principal: Principal | None = request.get("principal")
             if principal is not None:
@@ -205,9 +225,22 @@ async def _record(
                 status,
                 {"role": principal.role, "user_agent": request.headers.get("User-Agent", "")[:200]},
             )
-    except Exception:
+    except Exception as exc:
         # The change itself has happened; losing its audit row is logged loudly, not hidden.
-        log.exception("could not write audit row", extra={"path": request.path})
+        if database_unavailable(exc) and not 200 <= status < 300:
+            # A refused call during an outage changed nothing: one line now and then says so.
+            _audit_outage.warn(
+                "audit rows of refused calls not written: database unavailable",
+                path=request.path,
+                status=status,
+            )
+        elif database_unavailable(exc):
+            log.error(
+                "could not write audit row: database unavailable",
+                extra={"path": request.path, "status": status, "error": repr(exc)[:300]},
+            )
+        else:
+            log.exception("could not write audit row", extra={"path": request.path})
 
 
 def gateway_middlewares(runtime: ServiceRuntime) -> Sequence[Middleware]:

@@ -15,7 +15,8 @@ from shared.service import ServiceRuntime
 
 async def _ask(runtime: ServiceRuntime, service: str) -> dict[str, Any]:
     settings = runtime.settings
-    timeout = aiohttp.ClientTimeout(total=settings.status_timeout_seconds)
+    # A service bounds each of its own readings by the same limit; the margin is the trip.
+    timeout = aiohttp.ClientTimeout(total=settings.status_timeout_seconds + 1.0)
     url = f"{settings.url_of(service)}/internal/status"
     system = Principal(settings.default_tenant, "system", "gateway", "system")
     token = sign(system, settings.require_internal_secret(), settings.internal_token_ttl_seconds)

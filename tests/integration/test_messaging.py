@@ -20,6 +20,7 @@ from shared.db import connect, migrate_schema, scoped
 from shared.events import Envelope
 from shared.outbox import OutboxRelay, backlog, enqueue
 from shared.retry import Backoff
+from shared.telemetry import Telemetry
 from tests.conftest import schema_pool
 from tests.helpers import eventually
 
@@ -487,3 +488,45 @@ async def test_a_stopped_relay_lets_go_of_its_listener_and_flushes_what_is_left(
         while not {e.event_id for e in left} <= got:
             message = await asyncio.wait_for(received.get(), 2)
             got.add(Envelope.from_bytes(message.body).event_id)
+
+
+async def test_events_dead_lettered_for_a_bad_envelope_are_counted(
+    settings: Settings, bus: Bus, probe_pool: asyncpg.Pool
+) -> None:
+    telemetry = Telemetry("probe")
+
+    async def handler(_conn: asyncpg.Connection, _event: Envelope, _note: Note) -> None:
+        raise AssertionError("no bad envelope reaches a handler")
+
+    consumer = Consumer(bus, probe_pool, "probe", handling(handler), on_outcome=telemetry.event)
+    dlq = dead_letter_queue_name(settings.exchange, "probe")
+    await consumer.start()
+    try:
+        await bus.publish_raw("probe.noted", b"{not json")
+        await bus.publish_raw("probe.noted", b'{"type": "probe.noted"}')  # no tenant
+
+        async def both() -> bool:
+            return consumer.dead_lettered == 2
+
+        await eventually(both, 10)
+    finally:
+        await consumer.stop()
+    counted = sum(
+        sample.value
+        for metric in telemetry.registry.collect()
+        if metric.name == "adpilot_events"
+        for sample in metric.samples
+        if sample.name == "adpilot_events_total" and sample.labels["outcome"] == "dead_lettered"
+    )
+    assert counted == 2
+    # The oldest dead letter's age is read from the head of the queue, which stays there.
+    depth = await bus.queue_depth(dlq)
+    age = await bus.oldest_age(dlq)
+    assert age is not None and 0 <= age < 60
+    assert await bus.queue_depth(dlq) == depth
+    channel = await bus.connection.channel()
+    try:
+        queue = await channel.declare_queue(dlq, passive=True)
+        await queue.purge()
+    finally:
+        await channel.close()

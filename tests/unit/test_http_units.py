@@ -157,3 +157,48 @@ def test_audit_row_summarises_bulk_payloads() -> None:
     assert row["after_state"] == {"metrics": 3, "batch": "b1"}
     assert row["actor_id"] == "gateway" and row["action"] == "metrics.recorded"
     assert row["resource_type"] == "metrics"
+
+
+async def test_an_unreachable_database_is_a_503_with_retry_after_not_a_traceback(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import logging
+
+    import asyncpg
+    from aiohttp import web
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from shared.web import error_middleware
+
+    async def refused(_request: web.Request) -> web.Response:
+        try:
+            raise ConnectionRefusedError(111, "Connect call failed")
+        except ConnectionRefusedError as exc:
+            # How a pooled connection lost mid-transaction surfaces.
+            raise asyncpg.InterfaceError("the underlying connection is closed") from exc
+
+    async def broken(_request: web.Request) -> web.Response:
+        raise ValueError("a bug")
+
+    async def not_ready(_request: web.Request) -> web.Response:
+        return web.json_response({"status": "not_ready"}, status=503)
+
+    app = web.Application(middlewares=[error_middleware])
+    app.router.add_get("/refused", refused)
+    app.router.add_get("/broken", broken)
+    app.router.add_get("/not-ready", not_ready)
+    caplog.set_level(logging.WARNING)
+    async with TestClient(TestServer(app)) as client:
+        for _ in range(3):
+            response = await client.get("/refused")
+            assert response.status == 503
+            assert response.headers["Retry-After"].isdigit()
+            body = await response.json()
+            assert body["error"]["code"] == "dependency_unavailable"
+        outage_lines = [r for r in caplog.records if "dependency unavailable" in r.getMessage()]
+        assert len(outage_lines) <= 1 and all(r.exc_info is None for r in outage_lines)
+        response = await client.get("/not-ready")
+        assert response.status == 503 and response.headers["Retry-After"].isdigit()
+        response = await client.get("/broken")
+        assert response.status == 500 and "Retry-After" not in response.headers
+    assert any(r.exc_info is not None for r in caplog.records if "unhandled" in r.getMessage())

@@ -75,7 +75,7 @@ def test_every_subscription_in_the_contracts_has_a_handler() -> None:
 def test_lost_connections_are_recognised_through_the_exception_chain() -> None:
     import asyncpg
 
-    from shared.consumer import database_unavailable
+    from shared.db import database_unavailable
 
     assert database_unavailable(ConnectionRefusedError())
     assert database_unavailable(asyncpg.AdminShutdownError("terminating connection"))
