@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import os
 import secrets
 import signal
@@ -258,40 +257,9 @@ def cmd_dead_letters(args: argparse.Namespace, settings: Settings) -> int:
 # --- up ------------------------------------------------------------------------------
 
 
-async def _pump(prefix: str, stream: asyncio.StreamReader) -> None:
-    while line := await stream.readline():
-        sys.stdout.write(f"{prefix} | {line.decode(errors='replace')}")
-        sys.stdout.flush()
-
-
-def _die_with_parent() -> None:
-    """Linux: the child gets SIGTERM if `adpilot up` itself dies, so no service is orphaned."""
-    with contextlib.suppress(Exception):
-        import ctypes
-
-        pr_set_pdeathsig = 1
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
-
-
-async def _spawn(
-    prefix: str, argv: Sequence[str], env: dict[str, str] | None = None
-) -> tuple[asyncio.subprocess.Process, asyncio.Task[None]]:
-    proc = await asyncio.create_subprocess_exec(
-        *argv,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-        env={**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"},
-        preexec_fn=_die_with_parent if sys.platform == "linux" else None,
-        # A process group of its own: Ctrl-C in the terminal reaches `up` alone, and `up`
-        # tells each child once. Two signals would cut a graceful stop short.
-        process_group=0,
-    )
-    assert proc.stdout is not None
-    return proc, asyncio.create_task(_pump(prefix.ljust(9), proc.stdout))
-
-
 async def _up(args: argparse.Namespace, settings: Settings) -> int:
     from adpilot.registry import migration_folders
+    from adpilot.supervisor import Supervisor
 
     await migrate_all(settings.database_url, migration_folders(), settings.service_password)
     extra: dict[str, str] = {}
@@ -301,7 +269,9 @@ async def _up(args: argparse.Namespace, settings: Settings) -> int:
     demo_key = await _demo_key(settings)
     extra["ADPILOT_API_KEY"] = demo_key
     cli = [sys.executable, "-m", "adpilot.cli"]
-    children = {name: await _spawn(name, [*cli, "serve", name], extra) for name in SERVICES}
+    supervisor = Supervisor()
+    for name in SERVICES:
+        supervisor.add(name, [*cli, "serve", name], extra)
     base = f"http://{settings.host}:{settings.gateway_port}"
     print(
         "\nDemo tenant 'demo' has an admin API key (a new one each start):\n"
@@ -332,7 +302,7 @@ async def _up(args: argparse.Namespace, settings: Settings) -> int:
             "--anomalies",
             "6",
         ]
-        children["sandbox"] = await _spawn("sandbox", [*cli, *demo], extra)
+        supervisor.add("sandbox", [*cli, *demo], extra)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
@@ -343,50 +313,7 @@ async def _up(args: argparse.Namespace, settings: Settings) -> int:
     )
     if args.simulate:
         print(f"sandbox ad platform on {settings.url_of('sandbox')}/v1", flush=True)
-
-    waits = {asyncio.create_task(p.wait()): name for name, (p, _) in children.items()}
-    stopper = asyncio.create_task(stop.wait())
-    code = 0
-    while True:
-        done, _ = await asyncio.wait([*waits, stopper], return_when=asyncio.FIRST_COMPLETED)
-        finished = [waits.pop(t) for t in done if t in waits]
-        # The sandbox ad platform stopping is no reason to stop adpilot's services.
-        if stopper in done or any(name != "sandbox" for name in finished):
-            break
-        if children["sandbox"][0].returncode not in (0, None):
-            print(
-                "adpilot: the sandbox ad platform failed; the platform keeps running",
-                file=sys.stderr,
-            )
-    if stopper not in done:
-        crashed = [n for n in finished if n != "sandbox"]
-        print(f"adpilot: {', '.join(crashed)} exited; stopping the platform", file=sys.stderr)
-        code = 1
-    await _stop_children(children)
-    stopper.cancel()
-    return code
-
-
-# A service stops in a few seconds (see shared.service); past this it is stuck.
-STOP_WITHIN = 10.0
-
-
-async def _stop_children(
-    children: dict[str, tuple[asyncio.subprocess.Process, asyncio.Task[None]]],
-) -> None:
-    """Stop every child: one SIGTERM each, then SIGKILL for any still running after 10 s."""
-    for proc, _ in children.values():
-        if proc.returncode is None:
-            proc.send_signal(signal.SIGTERM)
-    waiting = {asyncio.create_task(proc.wait()) for proc, _ in children.values()}
-    await asyncio.wait(waiting, timeout=STOP_WITHIN)
-    for name, (proc, pump) in children.items():
-        if proc.returncode is None:
-            print(f"adpilot: {name} did not stop in {STOP_WITHIN:g}s; killing it", file=sys.stderr)
-            proc.kill()
-            await proc.wait()
-        with contextlib.suppress(Exception):
-            await pump
+    return await supervisor.run(stop)
 
 
 def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
