@@ -454,10 +454,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "up",
-        help="migrate, then run all four services until Ctrl-C",
+        help="migrate, then run and supervise all four services until Ctrl-C",
         description="Migrate, then run gateway, decision, alerts and optimizer "
-        "as child processes with their logs prefixed; Ctrl-C or SIGTERM stops "
-        "them all.",
+        "as child processes with their logs prefixed. A child that exits is restarted after "
+        "1 s, doubling up to 30 s; one that exits 5 times within 60 s is left down while "
+        "the rest keep running. Ctrl-C or SIGTERM stops them all.",
     )
     p.add_argument(
         "--no-simulate",
