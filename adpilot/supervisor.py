@@ -16,7 +16,7 @@ import sys
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TextIO
 
 
@@ -82,7 +82,7 @@ class Child:
     process: asyncio.subprocess.Process | None = None
     output: asyncio.Task[None] | None = None
     down: bool = False  # left down after a crash loop
-    restarts: int = field(default=0)
+    restarts: int = 0
 
     @property
     def running(self) -> bool:
@@ -213,4 +213,7 @@ class Supervisor:
             if child.output is not None:
                 with contextlib.suppress(Exception):
                     await child.output
-        await asyncio.gather(*watchers, return_exceptions=True)
+        outcomes = await asyncio.gather(*watchers, return_exceptions=True)
+        for child, outcome in zip(self.children.values(), outcomes, strict=False):
+            if isinstance(outcome, Exception):
+                self.report(f"supervising {child.name} failed: {outcome!r}")

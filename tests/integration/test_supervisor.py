@@ -165,3 +165,11 @@ async def test_a_child_that_ignores_sigterm_is_killed_after_the_grace_period(
     assert "deaf did not stop in 3s; killing it" in run.err.getvalue()
     assert run.supervisor.children["deaf"].process is not None
     assert run.supervisor.children["deaf"].process.returncode == -signal.SIGKILL
+
+
+async def test_up_ends_by_itself_once_every_child_is_left_down(running: list[Running]) -> None:
+    run = start(running, first=CRASHER, second=CRASHER)
+    assert await asyncio.wait_for(run.task, 10) == 1
+    log = run.err.getvalue()
+    assert log.count("leaving it down") == 2
+    assert log.rstrip().endswith("adpilot: every child is down; stopping")
