@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import os
 import secrets
 import signal
 import sys
 from collections.abc import Sequence
+from datetime import timedelta
 
 from shared.bus import BrokerUnavailable
 from shared.config import MissingSecret, Settings, get_settings
@@ -225,73 +225,139 @@ def cmd_keys(args: argparse.Namespace, settings: Settings) -> int:
 # --- dead letters ------------------------------------------------------------------
 
 
-def cmd_dead_letters(args: argparse.Namespace, settings: Settings) -> int:
-    import aio_pika
+def format_age(age: timedelta | None) -> str:
+    """``42s``, ``3m12s``, ``2h05m``, ``3d04h``; ``?`` when unknown."""
+    if age is None:
+        return "?"
+    seconds = max(0, int(age.total_seconds()))
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, seconds = divmod(rest, 60)
+    if days:
+        return f"{days}d{hours:02d}h"
+    if hours:
+        return f"{hours}h{minutes:02d}m"
+    if minutes:
+        return f"{minutes}m{seconds:02d}s"
+    return f"{seconds}s"
 
+
+def _one_line(text: str, width: int) -> str:
+    return " ".join(text.split())[:width]
+
+
+async def _on_bus(settings: Settings, job):  # type: ignore[no-untyped-def]
     from shared.bus import Bus
 
-    async def run() -> int:
-        bus = Bus(settings.amqp_url, settings.exchange)
-        await bus.connect()
-        try:
-            total = 0
-            for service in args.service or SERVICES:
-                try:
-                    found = await bus.dead_letters(service, replay=args.replay, limit=args.limit)
-                except aio_pika.exceptions.ChannelNotFoundEntity:
-                    continue  # the queue does not exist until the service first ran
-                total += len(found)
-                for item in found:
-                    verb = "replayed" if args.replay else "held"
-                    print(
-                        f"{service:9} {verb} {item['routing_key']} {item['message_id']}: "
-                        f"{' '.join(item['error'].split())[:160]}"
-                    )
-            print(f"{total} dead-lettered message(s) {'replayed' if args.replay else 'found'}")
-            return 0
-        finally:
-            await bus.close()
+    bus = Bus(settings.amqp_url, settings.exchange)
+    await bus.connect()
+    try:
+        return await job(bus)
+    finally:
+        await bus.close()
 
-    return asyncio.run(run())
+
+def cmd_dead_letters(args: argparse.Namespace, settings: Settings) -> int:
+    from datetime import UTC, datetime
+
+    from shared import dead_letters
+    from shared.bus import Bus
+
+    action = "replay" if args.replay else args.action
+    if action == "list" and args.id:
+        return _fail("--id goes with replay or purge")
+    if action != "purge" and args.yes:
+        return _fail("--yes goes with purge")
+    if args.limit < 1:
+        return _fail("--limit must be at least 1")
+    services = args.service or SERVICES
+    ids = set(args.id) if args.id else None
+
+    async def queues(bus: Bus, limit: int | None) -> list[dead_letters.Queue]:
+        found = [
+            await dead_letters.inspect(bus.connection, bus.exchange_name, service, limit)
+            for service in services
+        ]
+        return [q for q in found if q is not None]  # None: the service never ran here
+
+    async def listing(bus: Bus) -> int:
+        now = datetime.now(UTC)
+        found = await queues(bus, args.limit)
+        rows = [letter for q in found for letter in q.letters]
+        if rows:
+            print(f"{'SERVICE':9} {'AGE':7} {'ROUTING KEY':24} {'MESSAGE ID':36}  REASON")
+        for x in rows:
+            print(
+                f"{x.service:9} {format_age(x.age(now)):7} {x.routing_key or '?':24} "
+                f"{x.message_id or '-':36}  {_one_line(x.reason, 160)}"
+            )
+        if rows:
+            print()
+        for q in found:
+            oldest = f", oldest {format_age(now - q.oldest)}" if q.oldest else ""
+            more = q.count - len(q.letters)
+            hidden = f" ({more} not shown; see --limit)" if more > 0 else ""
+            print(f"{q.service}: {q.count} dead letter(s){oldest}{hidden}")
+        print(f"{sum(q.count for q in found)} dead letter(s) in all")
+        return 0
+
+    async def replaying(bus: Bus) -> int:
+        total = 0
+        for service in services:
+            letters = await dead_letters.replay(bus.connection, bus.exchange_name, service, ids)
+            for x in letters:
+                print(f"{service:9} replayed {x.routing_key or '?'} {x.message_id or '-'}")
+            total += len(letters)
+        print(f"{total} dead letter(s) replayed")
+        return 0 if ids is None or total else _fail("no dead letter with that id", 1)
+
+    async def counting(bus: Bus) -> dict[str, int]:
+        if ids is None:
+            return {q.service: q.count for q in await queues(bus, 1) if q.count}
+        held = {
+            q.service: sum(x.message_id in ids for x in q.letters) for q in await queues(bus, None)
+        }
+        return {service: n for service, n in held.items() if n}
+
+    async def purging(bus: Bus) -> int:
+        total = 0
+        for service in held:
+            total += await dead_letters.purge(bus.connection, bus.exchange_name, service, ids)
+        return total
+
+    if action == "list":
+        return int(asyncio.run(_on_bus(settings, listing)))
+    if action == "replay":
+        return int(asyncio.run(_on_bus(settings, replaying)))
+    held: dict[str, int] = asyncio.run(_on_bus(settings, counting))
+    if not held:
+        print("no dead letters to purge")
+        return 0 if ids is None else _fail("no dead letter with that id", 1)
+    doomed = sum(held.values())
+    where = ", ".join(f"{service} {n}" for service, n in held.items())
+    if not args.yes:
+        if not sys.stdin.isatty():
+            return _fail(
+                f"not purging {doomed} dead letter(s) ({where}) without confirmation: "
+                "run it in a terminal or pass --yes"
+            )
+        try:
+            answer = input(f"Delete {doomed} dead letter(s) ({where}) for good? [y/N] ")
+        except EOFError:
+            answer = ""
+        if answer.strip().lower() not in ("y", "yes"):
+            print("nothing purged")
+            return 1
+    print(f"{asyncio.run(_on_bus(settings, purging))} dead letter(s) purged")
+    return 0
 
 
 # --- up ------------------------------------------------------------------------------
 
 
-async def _pump(prefix: str, stream: asyncio.StreamReader) -> None:
-    while line := await stream.readline():
-        sys.stdout.write(f"{prefix} | {line.decode(errors='replace')}")
-        sys.stdout.flush()
-
-
-def _die_with_parent() -> None:
-    """Linux: the child gets SIGTERM if `adpilot up` itself dies, so no service is orphaned."""
-    with contextlib.suppress(Exception):
-        import ctypes
-
-        pr_set_pdeathsig = 1
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
-
-
-async def _spawn(
-    prefix: str, argv: Sequence[str], env: dict[str, str] | None = None
-) -> tuple[asyncio.subprocess.Process, asyncio.Task[None]]:
-    proc = await asyncio.create_subprocess_exec(
-        *argv,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-        env={**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"},
-        preexec_fn=_die_with_parent if sys.platform == "linux" else None,
-        # A process group of its own: Ctrl-C in the terminal reaches `up` alone, and `up`
-        # tells each child once. Two signals would cut a graceful stop short.
-        process_group=0,
-    )
-    assert proc.stdout is not None
-    return proc, asyncio.create_task(_pump(prefix.ljust(9), proc.stdout))
-
-
 async def _up(args: argparse.Namespace, settings: Settings) -> int:
     from adpilot.registry import migration_folders
+    from adpilot.supervisor import Supervisor
 
     await migrate_all(settings.database_url, migration_folders(), settings.service_password)
     extra: dict[str, str] = {}
@@ -301,7 +367,9 @@ async def _up(args: argparse.Namespace, settings: Settings) -> int:
     demo_key = await _demo_key(settings)
     extra["ADPILOT_API_KEY"] = demo_key
     cli = [sys.executable, "-m", "adpilot.cli"]
-    children = {name: await _spawn(name, [*cli, "serve", name], extra) for name in SERVICES}
+    supervisor = Supervisor()
+    for name in SERVICES:
+        supervisor.add(name, [*cli, "serve", name], extra)
     base = f"http://{settings.host}:{settings.gateway_port}"
     print(
         "\nDemo tenant 'demo' has an admin API key (a new one each start):\n"
@@ -332,7 +400,7 @@ async def _up(args: argparse.Namespace, settings: Settings) -> int:
             "--anomalies",
             "6",
         ]
-        children["sandbox"] = await _spawn("sandbox", [*cli, *demo], extra)
+        supervisor.add("sandbox", [*cli, *demo], extra)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
@@ -343,50 +411,7 @@ async def _up(args: argparse.Namespace, settings: Settings) -> int:
     )
     if args.simulate:
         print(f"sandbox ad platform on {settings.url_of('sandbox')}/v1", flush=True)
-
-    waits = {asyncio.create_task(p.wait()): name for name, (p, _) in children.items()}
-    stopper = asyncio.create_task(stop.wait())
-    code = 0
-    while True:
-        done, _ = await asyncio.wait([*waits, stopper], return_when=asyncio.FIRST_COMPLETED)
-        finished = [waits.pop(t) for t in done if t in waits]
-        # The sandbox ad platform stopping is no reason to stop adpilot's services.
-        if stopper in done or any(name != "sandbox" for name in finished):
-            break
-        if children["sandbox"][0].returncode not in (0, None):
-            print(
-                "adpilot: the sandbox ad platform failed; the platform keeps running",
-                file=sys.stderr,
-            )
-    if stopper not in done:
-        crashed = [n for n in finished if n != "sandbox"]
-        print(f"adpilot: {', '.join(crashed)} exited; stopping the platform", file=sys.stderr)
-        code = 1
-    await _stop_children(children)
-    stopper.cancel()
-    return code
-
-
-# A service stops in a few seconds (see shared.service); past this it is stuck.
-STOP_WITHIN = 10.0
-
-
-async def _stop_children(
-    children: dict[str, tuple[asyncio.subprocess.Process, asyncio.Task[None]]],
-) -> None:
-    """Stop every child: one SIGTERM each, then SIGKILL for any still running after 10 s."""
-    for proc, _ in children.values():
-        if proc.returncode is None:
-            proc.send_signal(signal.SIGTERM)
-    waiting = {asyncio.create_task(proc.wait()) for proc, _ in children.values()}
-    await asyncio.wait(waiting, timeout=STOP_WITHIN)
-    for name, (proc, pump) in children.items():
-        if proc.returncode is None:
-            print(f"adpilot: {name} did not stop in {STOP_WITHIN:g}s; killing it", file=sys.stderr)
-            proc.kill()
-            await proc.wait()
-        with contextlib.suppress(Exception):
-            await pump
+    return await supervisor.run(stop)
 
 
 def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
@@ -429,10 +454,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "up",
-        help="migrate, then run all four services until Ctrl-C",
+        help="migrate, then run and supervise all four services until Ctrl-C",
         description="Migrate, then run gateway, decision, alerts and optimizer "
-        "as child processes with their logs prefixed; Ctrl-C or SIGTERM stops "
-        "them all.",
+        "as child processes with their logs prefixed. A child that exits is restarted after "
+        "1 s, doubling up to 30 s; one that exits 5 times within 60 s is left down while "
+        "the rest keep running. Ctrl-C or SIGTERM stops them all.",
     )
     p.add_argument(
         "--no-simulate",
@@ -514,14 +540,32 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "dead-letters",
-        help="list or replay events that kept failing",
-        description="List the events in the services' dead-letter queues with the reason each "
-        "failed, or --replay them after fixing the cause (consumers skip what they had "
-        "already applied).",
+        help="list, replay or purge events that kept failing",
+        description="Events a service gave up on wait in its dead-letter queue with the "
+        "reason. list (the default) shows each one with its age, and per service the count "
+        "and the oldest age; replay sends them to their service again after the cause is "
+        "fixed (a service skips what it had already applied) and removes them; purge deletes "
+        "them, after a confirmation.",
+    )
+    p.add_argument(
+        "action",
+        nargs="?",
+        choices=("list", "replay", "purge"),
+        default="list",
+        help="what to do (default list)",
     )
     p.add_argument("--service", action="append", choices=SERVICES, help="only this service")
-    p.add_argument("--replay", action="store_true", help="publish them again and remove them")
-    p.add_argument("--limit", type=int, default=100, help="at most this many per service")
+    p.add_argument(
+        "--id",
+        action="append",
+        metavar="MESSAGE_ID",
+        help="replay or purge only this message (repeatable)",
+    )
+    p.add_argument("--yes", action="store_true", help="purge without asking")
+    p.add_argument(
+        "--limit", type=int, default=100, help="list at most this many per service (default 100)"
+    )
+    p.add_argument("--replay", action="store_true", help=argparse.SUPPRESS)  # older spelling
     p.set_defaults(run=cmd_dead_letters)
 
     p = sub.add_parser(

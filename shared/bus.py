@@ -177,12 +177,13 @@ class Bus:
     ) -> None:
         if self._dlx is None:
             raise BrokerUnavailable("bus is not connected")
+        died = datetime.now(UTC)
         message = aio_pika.Message(
             body,
-            headers=headers,
+            # When it died: `adpilot dead-letters` and the status read its age from here.
+            headers={"x-dead-lettered-at": died.isoformat(), **headers},
             delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-            # When it was dead-lettered: the queue's oldest age is read from its head.
-            timestamp=datetime.now(UTC),
+            timestamp=died,
             **properties,
         )
         await self._dlx.publish(
@@ -274,50 +275,21 @@ class Bus:
     ) -> list[dict[str, Any]]:
         """What sits in ``service``'s dead-letter queue: up to ``limit`` messages, with why.
 
-        With ``replay`` each one is published again under its original routing key and then
-        removed; consumers that had already applied it skip it by its event id.
+        With ``replay`` each one is published again to the service's queue and removed;
+        consumers that had already applied it skip it by its event id. See
+        :mod:`shared.dead_letters` for more.
         """
-        channel = await self.connection.channel(publisher_confirms=True)
-        try:
-            queue = await channel.declare_queue(
-                dead_letter_queue_name(self.exchange_name, service), passive=True
-            )
-            exchange = await channel.get_exchange(self.exchange_name)
-            found: list[dict[str, Any]] = []
-            held = []
-            for _ in range(limit):
-                message = await queue.get(no_ack=False, fail=False)
-                if message is None:
-                    break
-                headers = message.headers or {}
-                key = original_routing_key(headers, message.routing_key)
-                found.append(
-                    {
-                        "message_id": message.message_id,
-                        "routing_key": key,
-                        "error": str(headers.get("x-error", "delivery limit reached")),
-                    }
-                )
-                if replay and key:
-                    await exchange.publish(
-                        aio_pika.Message(
-                            message.body,
-                            message_id=message.message_id,
-                            type=message.type,
-                            content_type=message.content_type,
-                            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-                        ),
-                        routing_key=key,
-                    )
-                    await message.ack()
-                else:
-                    held.append(message)
-            # Looked at, not taken: back in the queue for later.
-            for message in held:
-                await message.nack(requeue=True)
-            return found
-        finally:
-            await channel.close()
+        from shared import dead_letters
+
+        if replay:
+            letters = await dead_letters.replay(self.connection, self.exchange_name, service)
+        else:
+            found = await dead_letters.inspect(self.connection, self.exchange_name, service, limit)
+            letters = [] if found is None else found.letters
+        return [
+            {"message_id": x.message_id, "routing_key": x.routing_key, "error": x.reason}
+            for x in letters[:limit]
+        ]
 
     async def delete_topology(self, services: Iterable[str]) -> None:
         """Remove a run's exchanges and queues (test runs clean up after themselves)."""
