@@ -1,0 +1,57 @@
+"""Idempotency keys: what a key may look like, what makes two requests the same."""
+
+from __future__ import annotations
+
+import re
+
+import orjson
+import pytest
+
+from services.gateway.idempotency import (
+    KEY_PATTERN,
+    _without_secrets,
+    fingerprint,
+    parse_key,
+)
+from shared.web import ApiError
+
+
+@pytest.mark.parametrize(
+    "key", ["a", "x" * 255, "9b2f0c1e-2d4e-4f7a-9a53-0d4f3e6b8f11", "batch:2024-01-01 00:00", "~!"]
+)
+def test_printable_ascii_up_to_255_is_a_key(key: str) -> None:
+    assert parse_key(key) == key
+
+
+@pytest.mark.parametrize(
+    "key", ["", "x" * 256, "caf\u00e9", "tab\there", "line\nbreak", " padded", "\x7f"]
+)
+def test_anything_else_is_a_400(key: str) -> None:
+    with pytest.raises(ApiError) as raised:
+        parse_key(key)
+    assert (raised.value.status, raised.value.code) == (400, "invalid_idempotency_key")
+
+
+def test_the_documented_pattern_is_the_one_enforced() -> None:
+    pattern = re.compile(KEY_PATTERN)
+    for key in ("a", "a b", "x" * 255):
+        assert pattern.match(key)
+    for key in (" a", "a ", "é"):
+        assert not pattern.match(key)
+
+
+def test_method_path_and_body_each_make_a_different_request() -> None:
+    base = fingerprint("POST", "/api/ai/decisions", b"{}")
+    assert base == fingerprint("POST", "/api/ai/decisions", b"{}")
+    assert base != fingerprint("PUT", "/api/ai/decisions", b"{}")
+    assert base != fingerprint("POST", "/api/ai/alerts", b"{}")
+    assert base != fingerprint("POST", "/api/ai/decisions?x=1", b"{}")
+    assert base != fingerprint("POST", "/api/ai/decisions", b"{ }")
+    # Parts are length-prefixed: moving bytes between path and body changes the request.
+    assert fingerprint("POST", "/a", b"b") != fingerprint("POST", "/ab", b"")
+
+
+def test_a_new_api_key_secret_is_not_kept() -> None:
+    stored = _without_secrets(orjson.dumps({"id": "k1", "key": "adp_secret"}), ("key",))
+    assert orjson.loads(stored) == {"id": "k1", "key": ""}
+    assert _without_secrets(b"not json", ("key",)) == b"not json"
