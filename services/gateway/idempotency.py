@@ -50,6 +50,16 @@ MAX_KEY_LENGTH = 255
 # mid-request is taken over once the upstream timeout and this margin have passed.
 LEASE_MARGIN_SECONDS = 30.0
 IN_PROGRESS_RETRY_AFTER = "1"
+STORE_RETRY_AFTER = "2"
+# What a database that cannot be reached raises: refused or cut connections, a server
+# shutting down or starting, a pool that waited too long.
+UNREACHABLE = (
+    OSError,
+    TimeoutError,
+    asyncpg.InterfaceError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.exceptions.OperatorInterventionError,
+)
 SWEEP_EVERY_SECONDS = 3600.0
 # Response headers replayed along with status and body.
 STORED_HEADERS = ("Content-Type", "Location")
@@ -270,10 +280,21 @@ def idempotency(runtime: ServiceRuntime) -> Middleware:
         tenant_id: UUID = principal.tenant_id
         body = await request.read()
         request_hash = fingerprint(request.method, request.rel_url.raw_path_qs, body)
-        async with runtime.tenant_tx(tenant_id) as conn:
-            found = await claim_key(
-                conn, tenant_id, key, request_hash, request.method, request.path, lease
-            )
+        try:
+            async with runtime.tenant_tx(tenant_id) as conn:
+                found = await claim_key(
+                    conn, tenant_id, key, request_hash, request.method, request.path, lease
+                )
+        except UNREACHABLE as exc:
+            # Nothing has been done yet: the client may simply try again.
+            log.warning("idempotency store unreachable", extra={"error": repr(exc)})
+            raise ApiError(
+                503,
+                "service_unavailable",
+                "the gateway's database is unavailable; retry shortly",
+                {"service": "gateway"},
+                headers={"Retry-After": STORE_RETRY_AFTER},
+            ) from exc
         if isinstance(found, Stored):
             return replay(found)
         if found is Busy.MISMATCH:

@@ -3,16 +3,26 @@
 from __future__ import annotations
 
 import re
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
 
 import orjson
 import pytest
+from aiohttp import web
+from aiohttp.streams import EmptyStreamReader
+from aiohttp.test_utils import make_mocked_request
 
 from services.gateway.idempotency import (
     KEY_PATTERN,
     _without_secrets,
     fingerprint,
+    idempotency,
     parse_key,
 )
+from shared.config import Settings
+from shared.internal_auth import Principal
 from shared.web import ApiError
 
 
@@ -55,3 +65,36 @@ def test_a_new_api_key_secret_is_not_kept() -> None:
     stored = _without_secrets(orjson.dumps({"id": "k1", "key": "adp_secret"}), ("key",))
     assert orjson.loads(stored) == {"id": "k1", "key": ""}
     assert _without_secrets(b"not json", ("key",)) == b"not json"
+
+
+class _Unreachable:
+    """A runtime whose database refuses connections."""
+
+    def __init__(self) -> None:
+        self.settings = Settings()
+
+    @asynccontextmanager
+    async def tenant_tx(self, _tenant: uuid.UUID) -> AsyncIterator[Any]:
+        raise ConnectionRefusedError("connection refused")
+        yield
+
+
+# The gateway keeps the principal under a plain string key, as every middleware does.
+@pytest.mark.filterwarnings("ignore::aiohttp.web.NotAppKeyWarning")
+async def test_an_unreachable_key_store_is_a_503_with_retry_after() -> None:
+    middleware = idempotency(_Unreachable())  # type: ignore[arg-type]
+    reached = []
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        reached.append(request)
+        return web.Response(status=201)
+
+    request = make_mocked_request(
+        "POST", "/api/ai/decisions", headers={"Idempotency-Key": "k1"}, payload=EmptyStreamReader()
+    )
+    request["principal"] = Principal(tenant_id=uuid.uuid4(), role="admin", subject="s")
+    with pytest.raises(ApiError) as raised:
+        await middleware(request, handler)
+    assert (raised.value.status, raised.value.code) == (503, "service_unavailable")
+    assert raised.value.headers["Retry-After"] == "2"
+    assert reached == []
