@@ -5,12 +5,16 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
+import orjson
 import pytest
 
+from sandbox.driver import batch_key, to_body
 from shared.config import Settings
+from shared.metrics import HourlyMetrics
 from tests.e2e.conftest import Tenant, make_tenant
 from tests.e2e.platform import Platform
 
@@ -185,3 +189,19 @@ async def test_a_malformed_key_is_refused_and_a_read_ignores_it(
     async with api.get("/api/ai/decisions", headers={"Idempotency-Key": "x" * 256}) as r:
         assert r.status == 200
     assert await decision_ids(api) == []
+
+
+async def test_a_metric_batch_sent_again_is_answered_from_the_store(
+    api: aiohttp.ClientSession,
+) -> None:
+    # As sandbox.driver.post_batch sends it: the key is the batch's own.
+    hour = datetime(2024, 5, 1, 12, tzinfo=UTC)
+    rows = [HourlyMetrics(uuid.uuid4(), hour, 1000, 10, 1, 5.0, 20.0, 100.0)]
+    body = orjson.dumps(to_body(rows))
+    headers = {"Content-Type": "application/json", "Idempotency-Key": batch_key(body)}
+    answers = []
+    for _ in range(2):
+        async with api.post("/api/ai/metrics", data=body, headers=headers) as r:
+            answers.append((r.status, await r.json(), r.headers.get(REPLAYED)))
+    assert answers[0] == (202, {"accepted": 1, "campaign_hours": 1}, None)
+    assert answers[1] == (202, answers[0][1], "true")
