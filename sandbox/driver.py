@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import math
 import sys
 from collections.abc import Callable, Sequence
@@ -11,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TextIO
 
 import aiohttp
+import orjson
 
 from sandbox.simulator import (
     ANOMALY_KINDS,
@@ -96,24 +98,54 @@ class Progress:
             self.stream.write("\n")
 
 
+def batch_key(body: bytes) -> str:
+    """The batch's ``Idempotency-Key``: the same rows always get the same key, so a batch
+    sent again after a cut connection is answered from the gateway's store, not recorded
+    twice (keys are per tenant, so two accounts sending equal rows do not collide)."""
+    return f"metrics-{hashlib.sha256(body).hexdigest()}"
+
+
+async def _in_progress_wait(response: aiohttp.ClientResponse) -> float | None:
+    """Seconds to wait if the gateway is still answering an earlier send of this batch."""
+    if response.status != 409:
+        return None
+    try:
+        code = (await response.json())["error"]["code"]
+    except (ValueError, KeyError, TypeError, aiohttp.ContentTypeError):
+        return None
+    if code != "idempotency_in_progress":
+        return None
+    try:
+        return max(0.0, float(response.headers.get("Retry-After", "1")))
+    except ValueError:
+        return 1.0
+
+
 async def post_batch(
     session: aiohttp.ClientSession, url: str, rows: Sequence[HourlyMetrics], patience: float = 60
 ) -> None:
-    """POST rows to the gateway, waiting for it while the platform starts."""
+    """POST rows to the gateway, waiting for it while the platform starts. Every attempt
+    carries the batch's idempotency key, so a retry never records the rows twice."""
+    body = orjson.dumps(to_body(rows))
+    headers = {"Content-Type": "application/json", "Idempotency-Key": batch_key(body)}
     delay, waited = 0.25, 0.0
     while True:
+        pause = delay
         try:
-            async with session.post(url, json=to_body(rows)) as response:
+            async with session.post(url, data=body, headers=headers) as response:
                 if response.status == 202:
                     return
-                if response.status < 500:
+                wait = await _in_progress_wait(response)
+                if wait is not None:
+                    pause = wait
+                elif response.status < 500:
                     raise RuntimeError(f"gateway refused metrics: {await response.text()}")
         except aiohttp.ClientConnectionError:
             pass
         if waited >= patience:
             raise RuntimeError(f"gateway at {url} did not accept metrics in {patience:.0f}s")
-        await asyncio.sleep(delay)
-        waited += delay
+        await asyncio.sleep(pause)
+        waited += pause
         delay = min(delay * 2, 5.0)
 
 

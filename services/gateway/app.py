@@ -3,6 +3,7 @@
 from pathlib import Path
 
 from services.gateway.audit import subscriptions
+from services.gateway.idempotency import forget_expired_keys, idempotency
 from services.gateway.proxy import http_client
 from services.gateway.routes import documents, routes
 from services.gateway.security import gateway_middlewares
@@ -15,5 +16,6 @@ SPEC = ServiceSpec(
     subscriptions=subscriptions,
     plain_routes=documents,
     lifespans=(http_client,),
-    middlewares=gateway_middlewares,
+    middlewares=lambda runtime: [*gateway_middlewares(runtime), idempotency(runtime)],
+    background=(forget_expired_keys,),
 )

@@ -17,6 +17,15 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import GenerateJsonSchema, JsonSchemaMode, models_json_schema
 
+from services.gateway.idempotency import (
+    HEADER as IDEMPOTENCY_HEADER,
+)
+from services.gateway.idempotency import (
+    KEY_PATTERN,
+    MAX_KEY_LENGTH,
+    METHODS,
+    REPLAYED_HEADER,
+)
 from shared.contracts import CONTRACTS, ROUTES
 from shared.contracts.spec import CURSOR, LIMIT, QueryParam, Route
 from shared.resources import Parser, Resource, parse_bool, parse_text, parse_uuid_filter
@@ -50,7 +59,10 @@ SECURITY: list[dict[str, list[str]]] = [{name: []} for name in SECURITY_SCHEMES]
 
 # status -> (name under components/responses, when it is answered)
 ERRORS: dict[int, tuple[str, str]] = {
-    400: ("BadRequest", "The body is empty or is not JSON."),
+    400: (
+        "BadRequest",
+        "The body is empty or is not JSON, or the `Idempotency-Key` header is malformed.",
+    ),
     401: ("Unauthorized", "Credentials are missing, unknown, expired or revoked."),
     403: ("Forbidden", "The credentials' role does not allow this operation."),
     404: (
@@ -58,12 +70,18 @@ ERRORS: dict[int, tuple[str, str]] = {
         "Nothing with this id belongs to the caller's tenant. A malformed id names nothing, "
         "so it is answered 404 too.",
     ),
-    409: ("Conflict", "The item's current state does not allow this."),
+    409: (
+        "Conflict",
+        "The item's current state does not allow this, or a request with the same "
+        "`Idempotency-Key` is still being answered (`idempotency_in_progress`; retry after "
+        "`Retry-After` seconds).",
+    ),
     413: ("PayloadTooLarge", "The body is larger than the server accepts."),
     422: (
         "ValidationError",
         "A query parameter or body field is invalid, or a query parameter is unknown; "
-        "`details.fields` lists each problem.",
+        "`details.fields` lists each problem. Also answered, as `idempotency_key_reused`, "
+        "when an `Idempotency-Key` comes back with a different method, path or body.",
     ),
     429: ("TooManyRequests", "Too many requests; retry later."),
     500: ("InternalError", "An unexpected failure; `X-Request-Id` finds it in the logs."),
@@ -79,12 +97,43 @@ ERROR_HEADERS: dict[int, dict[str, Any]] = {
             "schema": {"type": "string"},
         }
     },
+    409: {
+        "Retry-After": {
+            "description": "Whole seconds to wait before retrying (`idempotency_in_progress`).",
+            "schema": {"type": "integer", "minimum": 1},
+        }
+    },
     429: {
         "Retry-After": {
             "description": "Whole seconds to wait before trying again.",
             "schema": {"type": "integer", "minimum": 1},
         }
     },
+}
+
+IDEMPOTENCY_KEY_PARAM: dict[str, Any] = {
+    "name": IDEMPOTENCY_HEADER,
+    "in": "header",
+    "required": False,
+    "description": (
+        "Makes a retry safe: a repeat with the same key and the same request answers the "
+        "first response (with `Idempotent-Replayed: true`) instead of acting again; the same "
+        "key with a different request is a 422. Keys are kept per tenant for 24 hours; a "
+        "5xx answer is not kept, so the request may be retried with the same key."
+    ),
+    "schema": {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": MAX_KEY_LENGTH,
+        "pattern": KEY_PATTERN,
+    },
+}
+REPLAYED_HEADER_DOC: dict[str, Any] = {
+    REPLAYED_HEADER: {
+        "description": "`true` when this is the stored answer to an earlier request with "
+        "the same `Idempotency-Key`.",
+        "schema": {"type": "string", "enum": ["true"]},
+    }
 }
 
 UUID_SCHEMA: dict[str, Any] = {"type": "string", "format": "uuid"}
@@ -151,8 +200,15 @@ def forwarded(route: Route) -> bool:
     return route.owner != "gateway"
 
 
+def idempotent(route: Route) -> bool:
+    """Accepts an ``Idempotency-Key``: every call that creates or changes something."""
+    return route.method in METHODS
+
+
 def error_statuses(route: Route) -> tuple[int, ...]:
     statuses = {401, 403, 429, 500}
+    if idempotent(route):
+        statuses |= {400, 409, 422}
     if route.request is not None:
         statuses |= {400, 413, 422}
     if query_params(route):
@@ -176,6 +232,8 @@ def _parameters(op: Route) -> list[dict[str, Any]]:
         | ({"description": p.description} if p.description else {})
         for p in query_params(op)
     ]
+    if idempotent(op):
+        params.append(dict(IDEMPOTENCY_KEY_PARAM))
     return params
 
 
@@ -197,6 +255,8 @@ def _operation(op: Route, refs: Mapping[tuple[Any, JsonSchemaMode], Any]) -> dic
             "content": {JSON: {"schema": refs[(op.response, "serialization")]}},
         }
     }
+    if idempotent(op):
+        responses[str(op.status)]["headers"] = copy.deepcopy(REPLAYED_HEADER_DOC)
     for status in error_statuses(op):
         responses[str(status)] = {"$ref": f"#/components/responses/{ERRORS[status][0]}"}
     doc["responses"] = responses

@@ -49,7 +49,8 @@ def forward_to(runtime: ServiceRuntime, service: str) -> Handler:
         headers[INTERNAL_HEADER] = sign(principal_of(request), secret, ttl)
         if request.remote:
             headers["X-Forwarded-For"] = request.remote
-        body = await request.read() if request.can_read_body else None
+        # `body_exists`, not `can_read_body`: a middleware may have read (and cached) it.
+        body = await request.read() if request.body_exists else None
         url = settings.url_of(service) + request.rel_url.raw_path_qs
         timeout = aiohttp.ClientTimeout(total=settings.upstream_timeout_seconds)
         try:

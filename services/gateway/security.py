@@ -69,7 +69,8 @@ def _cors(origins: frozenset[str]) -> Middleware:
                     "Access-Control-Allow-Origin": origin or "",
                     "Access-Control-Allow-Methods": "GET, POST, PUT, OPTIONS",
                     "Access-Control-Allow-Headers": (
-                        "Authorization, Content-Type, X-API-Key, X-Request-Id, X-Correlation-Id"
+                        "Authorization, Content-Type, X-API-Key, X-Request-Id, X-Correlation-Id, "
+                        "Idempotency-Key"
                     ),
                     "Access-Control-Max-Age": "600",
                     "Vary": "Origin",
@@ -79,7 +80,7 @@ def _cors(origins: frozenset[str]) -> Middleware:
         if allowed:
             response.headers["Access-Control-Allow-Origin"] = origin or ""
             response.headers["Access-Control-Expose-Headers"] = (
-                "X-Request-Id, X-Correlation-Id, Retry-After"
+                "X-Request-Id, X-Correlation-Id, Retry-After, Idempotent-Replayed"
             )
             response.headers["Vary"] = "Origin"
         return response

@@ -39,7 +39,7 @@ TENANT_TABLES = {
         "ai_performance_benchmarks",
         "ai_integration_logs",
     ],
-    "gateway": ["ai_user_preferences", "ai_audit_trail", "api_keys"],
+    "gateway": ["ai_user_preferences", "ai_audit_trail", "api_keys", "idempotency_keys"],
 }
 
 

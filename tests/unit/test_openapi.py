@@ -104,6 +104,7 @@ def test_error_responses_carry_their_headers() -> None:
     responses = SPEC["components"]["responses"]
     assert set(responses["Unauthorized"]["headers"]) == {"WWW-Authenticate"}
     assert set(responses["TooManyRequests"]["headers"]) == {"Retry-After"}
+    assert set(responses["Conflict"]["headers"]) == {"Retry-After"}
     assert "headers" not in responses["NotFound"]
 
 
@@ -114,11 +115,14 @@ def test_error_responses_match_what_each_operation_can_do() -> None:
             assert {"401", "403", "429", "500"} <= statuses, f"{method} {path}"
             assert ("404" in statuses) == ("{id}" in path), f"{method} {path}"
             has_body = "requestBody" in doc
-            assert ({"400", "413"} <= statuses) == has_body, f"{method} {path}"
-            assert ("422" in statuses) == (has_body or bool(_query_names(doc))), path
-            can_conflict = (
+            # Every call that changes something takes an Idempotency-Key: malformed is a
+            # 400, reused for another request a 422, still in flight a 409.
+            keyed = method in {"post", "put", "patch"}
+            assert ("413" in statuses) == has_body, f"{method} {path}"
+            assert ("400" in statuses) == (has_body or keyed), f"{method} {path}"
+            assert ("422" in statuses) == (has_body or keyed or bool(_query_names(doc))), path
+            can_conflict = keyed or (
                 path.startswith((f"{PREFIX}/alerts/{{id}}/", f"{PREFIX}/recommendations/{{id}}/"))
-                or (method == "post" and path == f"{PREFIX}/cycles")
                 or path == f"{PREFIX}/optimizations/{{id}}/rollback"
             )
             assert ("409" in statuses) == can_conflict, (method, path)
@@ -418,3 +422,19 @@ def test_a_new_api_key_as_answered() -> None:
     _response_schema(f"{PREFIX}/keys/{{id}}/revoke", "post").validate(_wire(revoked))
     with pytest.raises(SchemaError):
         _response_schema(f"{PREFIX}/keys/{{id}}/revoke", "post").validate(_wire(created))
+
+
+def test_every_change_takes_an_idempotency_key_and_no_read_does() -> None:
+    for path, item in SPEC["paths"].items():
+        for method, doc in item.items():
+            headers = [p for p in doc.get("parameters", []) if p["in"] == "header"]
+            success = next(v for k, v in doc["responses"].items() if k.startswith("2"))
+            if method in {"post", "put", "patch"}:
+                assert [h["name"] for h in headers] == ["Idempotency-Key"], (method, path)
+                schema = headers[0]["schema"]
+                assert (schema["minLength"], schema["maxLength"]) == (1, 255)
+                assert headers[0]["required"] is False
+                assert set(success["headers"]) == {"Idempotent-Replayed"}, (method, path)
+            else:
+                assert headers == [], (method, path)
+                assert "headers" not in success, (method, path)
