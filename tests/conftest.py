@@ -40,6 +40,9 @@ async def settings(infrastructure: Servers) -> AsyncIterator[Settings]:
         rate_limit_per_minute=60_000,
         rate_limit_burst=5_000,
         cycle_interval_seconds=3.0,
+        # Several platforms run at once in a session (a replica, a second gateway, `adpilot
+        # up`): smaller pools keep them within PostgreSQL's default 100 connections.
+        db_pool_max=6,
         # An unanswered platform is tried again soon, and given up after three tries.
         change_attempts=3,
         change_retry_seconds=0.2,
