@@ -9,6 +9,7 @@ import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 from adpilot.registry import migration_folders
@@ -111,6 +112,9 @@ async def heal(platform: Platform, postgres: PrivatePostgres, broker: RabbitClus
                 await platform.start(name)
     for name in SERVICES:
         await platform.wait_ready(name, within=60)
+    async with aiohttp.ClientSession() as sandbox:  # no fault left planned
+        async with sandbox.delete(f"{platform.sandbox}/v1/_faults") as r:
+            assert r.status == 200, await r.text()
 
 
 @pytest.fixture

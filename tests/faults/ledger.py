@@ -202,7 +202,8 @@ class Audit:
     lost_decisions: list[str] = field(default_factory=list)
     doubled_decisions: dict[str, int] = field(default_factory=dict)
     without_outcome: list[str] = field(default_factory=list)
-    audit_entries_not_one: dict[str, int] = field(default_factory=dict)
+    unaudited_decisions: list[str] = field(default_factory=list)
+    events_audited_twice: dict[str, int] = field(default_factory=dict)
     changes_per_decision_over_one: dict[str, int] = field(default_factory=dict)
     pending_changes: list[str] = field(default_factory=list)
     change_ids_twice_on_platform: dict[str, int] = field(default_factory=dict)
@@ -252,19 +253,19 @@ async def audit(ledger: Ledger, database_url: str, account: Account) -> Audit:
         report.doubled_decisions = {k: n for k, n in per_key.items() if n > 1}
         report.without_outcome = [str(r["id"]) for r in rows if r["outcome"] is None]
         ids = [r["id"] for r in rows]
-        audited = Counter(
-            r["resource_id"]
-            for r in await conn.fetch(
-                """SELECT resource_id FROM gateway.ai_audit_trail
-                   WHERE tenant_id = $1 AND event_type = 'decision.made'
-                     AND resource_id = ANY($2::text[])""",
-                tenant,
-                [str(i) for i in ids],
-            )
+        # One audit entry per event: the same event delivered again adds none. (The same
+        # decision published again under a new event id is another event on the bus.)
+        entries = await conn.fetch(
+            """SELECT resource_id, event_id FROM gateway.ai_audit_trail
+               WHERE tenant_id = $1 AND event_type = 'decision.made'
+                 AND resource_id = ANY($2::text[])""",
+            tenant,
+            [str(i) for i in ids],
         )
-        report.audit_entries_not_one = {
-            str(i): audited[str(i)] for i in ids if audited[str(i)] != 1
-        }
+        per_decision_audit = Counter(e["resource_id"] for e in entries)
+        per_event = Counter(e["event_id"] for e in entries)
+        report.unaudited_decisions = [str(i) for i in ids if per_decision_audit[str(i)] == 0]
+        report.events_audited_twice = {str(e): n for e, n in per_event.items() if n > 1}
         changes = await conn.fetch(
             """SELECT id, decision_id, change_id, status FROM optimizer.ai_optimization_history
                WHERE tenant_id = $1""",
@@ -330,7 +331,7 @@ async def settled_audit(
             or report.without_outcome
             or report.pending_changes
             or report.lost_metrics
-            or report.audit_entries_not_one
+            or report.unaudited_decisions
         )
         if caught_up or asyncio.get_running_loop().time() > deadline:
             return report
