@@ -28,9 +28,10 @@ FULL_ONLY = "faults_full"
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     here = Path(__file__).parent
-    asked = "faults" in (config.getoption("markexpr") or "") or os.environ.get(
-        "ADPILOT_FAULTS"
-    ) == "all"
+    asked = (
+        "faults" in (config.getoption("markexpr") or "")
+        or os.environ.get("ADPILOT_FAULTS") == "all"
+    )
     for item in items:
         if here not in item.path.parents:
             continue

@@ -274,9 +274,7 @@ async def audit(ledger: Ledger, database_url: str, account: Account) -> Audit:
     finally:
         await conn.close()
     per_decision = Counter(c["decision_id"] for c in changes if c["decision_id"] is not None)
-    report.changes_per_decision_over_one = {
-        str(d): n for d, n in per_decision.items() if n > 1
-    }
+    report.changes_per_decision_over_one = {str(d): n for d, n in per_decision.items() if n > 1}
     report.pending_changes = [str(c["id"]) for c in changes if c["status"] == "pending"]
     applied = {str(c["change_id"]) for c in changes if c["status"] == "applied"}
     report.applied = len(applied)

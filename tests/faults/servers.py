@@ -126,7 +126,16 @@ class PrivatePostgres:
 
     def _ctl(self, action: str, *extra: str) -> None:
         if self._managed:
-            _run(["pg_ctlcluster", "--skip-systemctl-redirect", PG_VERSION, self.name, action, *extra])
+            _run(
+                [
+                    "pg_ctlcluster",
+                    "--skip-systemctl-redirect",
+                    PG_VERSION,
+                    self.name,
+                    action,
+                    *extra,
+                ]
+            )
         else:
             assert self._dir is not None
             _run(
