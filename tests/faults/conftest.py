@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
+import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -83,11 +85,24 @@ async def private(postgres: PrivatePostgres, broker: RabbitCluster) -> Settings:
     return settings
 
 
+def log_dir(request: pytest.FixtureRequest, label: str) -> Iterator[Path]:
+    """Where the services log: kept, and named, when a test of the session failed."""
+    path = Path(tempfile.mkdtemp(prefix=f"adpilot-{label}-logs-"))
+    yield path
+    if request.session.testsfailed:
+        print(f"\nservice logs kept in {path}")
+    else:
+        shutil.rmtree(path, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
-async def running(
-    private: Settings, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[Platform]:
-    platform = Platform(private, tmp_path_factory.mktemp("fault-logs"))
+def fault_logs(request: pytest.FixtureRequest) -> Iterator[Path]:
+    yield from log_dir(request, "faults")
+
+
+@pytest.fixture(scope="session")
+async def running(private: Settings, fault_logs: Path) -> AsyncIterator[Platform]:
+    platform = Platform(private, fault_logs)
     try:
         await platform.start_all()
         yield platform
@@ -112,7 +127,12 @@ async def heal(platform: Platform, postgres: PrivatePostgres, broker: RabbitClus
             else:
                 await platform.start(name)
     for name in SERVICES:
-        await platform.wait_ready(name, within=60)
+        try:
+            await platform.wait_ready(name, within=30)
+        except TimeoutError:
+            # Running but stuck: the next test starts from a fresh process.
+            await platform.stop(name)
+            await platform.start(name)
     async with aiohttp.ClientSession() as sandbox:  # no fault left planned
         async with sandbox.delete(f"{platform.sandbox}/v1/_faults") as r:
             assert r.status == 200, await r.text()

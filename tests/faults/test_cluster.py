@@ -14,6 +14,7 @@ import contextlib
 import itertools
 import json
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 
@@ -24,7 +25,7 @@ from shared.contracts import SERVICES, topology
 from shared.db import migrate_all
 from tests.e2e.platform import Platform
 from tests.e2e.test_act import Account, open_account
-from tests.faults.conftest import FULL_ONLY, fault_settings
+from tests.faults.conftest import FULL_ONLY, fault_settings, log_dir
 from tests.faults.ledger import Ledger, Stream, settled_audit
 from tests.faults.servers import PrivatePostgres, RabbitCluster
 from tests.infra import free_port
@@ -98,12 +99,17 @@ async def forwarder(cluster: RabbitCluster) -> AsyncIterator[Forwarder]:
 
 
 @pytest.fixture(scope="module")
+def cluster_logs(request: pytest.FixtureRequest) -> Iterator[Path]:
+    yield from log_dir(request, "cluster")
+
+
+@pytest.fixture(scope="module")
 async def clustered(
-    postgres: PrivatePostgres, forwarder: Forwarder, tmp_path_factory: pytest.TempPathFactory
+    postgres: PrivatePostgres, forwarder: Forwarder, cluster_logs: Path
 ) -> AsyncIterator[Platform]:
     settings = fault_settings(postgres.url, f"amqp://guest:guest@127.0.0.1:{forwarder.port}/")
     await migrate_all(settings.database_url, migration_folders())
-    platform = Platform(settings, tmp_path_factory.mktemp("cluster-logs"))
+    platform = Platform(settings, cluster_logs)
     try:
         await platform.start_all()
         yield platform

@@ -240,10 +240,10 @@ async def test_sigterm_under_load(platform: Platform, account: Account) -> None:
             exits[name] = (code, round(time.monotonic() - started, 1))
 
         await asyncio.gather(*(exit_of(n, p) for n, p in procs.items()))
+        print(f"exits after SIGTERM (code, seconds): {exits}")
         await asyncio.gather(*(platform.start(name) for name in SERVICES))
 
     await under_stream(platform, account, sigterm_all)
-    print(f"exits after SIGTERM (code, seconds): {exits}")
     slow = {n: e for n, e in exits.items() if e[0] is None or e[1] > 10}
     assert slow == {}, f"services that did not stop by themselves within 10 s: {slow}"
 
