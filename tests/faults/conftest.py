@@ -20,7 +20,7 @@ from shared.contracts import SERVICES
 from shared.db import migrate_all
 from tests.e2e.platform import Platform
 from tests.e2e.test_act import Account, open_account
-from tests.faults.servers import PrivatePostgres, RabbitCluster, _alive
+from tests.faults.servers import PrivatePostgres, RabbitCluster, _alive, missing_servers
 from tests.infra import private_settings, run_id
 
 # Tests that only the fault run (`pytest -m faults`) takes: they start servers of their
@@ -62,6 +62,8 @@ def fault_settings(database_server: str, amqp_url: str, **overrides: object) -> 
 
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[PrivatePostgres]:
+    if reason := missing_servers():
+        pytest.skip(reason)
     server = PrivatePostgres().create()
     try:
         yield server
@@ -71,6 +73,8 @@ def postgres() -> Iterator[PrivatePostgres]:
 
 @pytest.fixture(scope="session")
 def broker() -> Iterator[RabbitCluster]:
+    if reason := missing_servers():
+        pytest.skip(reason)
     cluster = RabbitCluster(1).start()
     try:
         yield cluster

@@ -28,6 +28,17 @@ RABBIT_BIN = Path("/usr/lib/rabbitmq/bin")
 _cleanups: list[object] = []
 
 
+def missing_servers() -> str | None:
+    """Why servers cannot be started here, or None when they can."""
+    if not (
+        shutil.which("pg_createcluster") if os.geteuid() == 0 else (PG_BIN / "initdb").exists()
+    ):
+        return f"PostgreSQL {PG_VERSION} server binaries are not installed"
+    if not (RABBIT_BIN / "rabbitmq-server").exists():
+        return "rabbitmq-server is not installed"
+    return None
+
+
 def _cleanup_everything() -> None:
     for server in reversed(_cleanups):
         with contextlib.suppress(Exception):

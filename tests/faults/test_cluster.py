@@ -27,7 +27,7 @@ from tests.e2e.platform import Platform
 from tests.e2e.test_act import Account, open_account
 from tests.faults.conftest import FULL_ONLY, fault_settings, log_dir
 from tests.faults.ledger import Ledger, Stream, settled_audit
-from tests.faults.servers import PrivatePostgres, RabbitCluster
+from tests.faults.servers import PrivatePostgres, RabbitCluster, missing_servers
 from tests.infra import free_port
 
 pytestmark = [pytest.mark.faults, getattr(pytest.mark, FULL_ONLY)]
@@ -83,6 +83,8 @@ class Forwarder:
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[RabbitCluster]:
+    if reason := missing_servers():
+        pytest.skip(reason)
     nodes = RabbitCluster(3).start()
     try:
         yield nodes

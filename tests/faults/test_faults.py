@@ -104,6 +104,22 @@ async def test_consumer_sigkilled_while_handling(platform: Platform, account: Ac
     await under_stream(platform, account, kill_in_handler)
 
 
+async def test_optimizer_works_off_a_backlog_after_a_restart(
+    platform: Platform, account: Account
+) -> None:
+    """What a broker outage or a restart leaves behind: more decisions waiting for the
+    optimizer than it has database connections. All are carried out after it starts."""
+
+    async def backlog(stream: Stream) -> None:
+        await platform.stop("optimizer")
+        await stream.accepted(
+            len(stream.ledger.accepted_decisions) + 2 * platform.settings.db_pool_max
+        )
+        await platform.start("optimizer")
+
+    await under_stream(platform, account, backlog)
+
+
 async def test_duplicate_events_are_applied_once(
     platform: Platform, account: Account, private: Settings
 ) -> None:
