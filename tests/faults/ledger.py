@@ -72,6 +72,7 @@ class Stream:
         self._hours = itertools.count()
         self._turn = itertools.count()
         self._stop = asyncio.Event()
+        self._drained = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
         self._runner: asyncio.Task[None] | None = None
 
@@ -96,12 +97,14 @@ class Stream:
     async def stop(self, within: float = 120.0) -> None:
         """Send nothing new; wait until every request sent is accepted (or give up)."""
         self._stop.set()
-        if self._runner is not None:
-            await self._runner
         if self._tasks:
-            _done, pending = await asyncio.wait(self._tasks, timeout=within)
+            _done, pending = await asyncio.wait(set(self._tasks), timeout=within)
             for task in pending:
                 task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+        self._drained.set()
+        if self._runner is not None:
+            await self._runner
 
     async def _run(self) -> None:
         async with aiohttp.ClientSession(
@@ -117,9 +120,8 @@ class Stream:
                 task.add_done_callback(self._tasks.discard)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stop.wait(), 1 / self.rate)
-            # In-flight requests keep the session until they are answered.
-            while self._tasks:
-                await asyncio.wait(set(self._tasks))
+            # In-flight requests keep the session until stop() is done waiting for them.
+            await self._drained.wait()
 
     def _decision(self, turn: int) -> Request:
         campaigns = self.account.campaigns

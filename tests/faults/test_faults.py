@@ -104,22 +104,6 @@ async def test_consumer_sigkilled_while_handling(platform: Platform, account: Ac
     await under_stream(platform, account, kill_in_handler)
 
 
-async def test_optimizer_works_off_a_backlog_after_a_restart(
-    platform: Platform, account: Account
-) -> None:
-    """What a broker outage or a restart leaves behind: more decisions waiting for the
-    optimizer than it has database connections. All are carried out after it starts."""
-
-    async def backlog(stream: Stream) -> None:
-        await platform.stop("optimizer")
-        await stream.accepted(
-            len(stream.ledger.accepted_decisions) + 2 * platform.settings.db_pool_max
-        )
-        await platform.start("optimizer")
-
-    await under_stream(platform, account, backlog)
-
-
 async def test_duplicate_events_are_applied_once(
     platform: Platform, account: Account, private: Settings
 ) -> None:
@@ -237,6 +221,31 @@ async def test_service_killed_behind_the_gateway(platform: Platform, account: Ac
     await under_stream(platform, account, kill_decision)
 
 
+@pytest.mark.parametrize(
+    "fault",
+    [
+        pytest.param({"fail_next": 2, "status": 500, "after_apply": True}, id="500-after-apply"),
+        pytest.param({"fail_next": 1, "delay_seconds": 6.0}, id="timeout"),
+    ],
+)
+async def test_connector_fails_halfway_through_a_change(
+    platform: Platform, account: Account, fault: dict[str, object]
+) -> None:
+    async def connector_fault(_stream: Stream) -> None:
+        async with aiohttp.ClientSession(base_url=platform.sandbox) as sandbox:
+            async with sandbox.post("/v1/_faults", json={**fault, "scope": "changes"}) as r:
+                assert r.status == 200, await r.text()
+
+    ledger = await under_stream(platform, account, connector_fault)
+    assert ledger.accepted_decisions
+    # The change the fault hit was sent again and the platform took it as a replay.
+    changes = await account.platform_changes()
+    assert sum(c["replays"] for c in changes) >= 1
+
+
+# Last in the file: when one of these fails it can leave a backlog behind it.
+
+
 async def test_sigterm_under_load(platform: Platform, account: Account) -> None:
     exits: dict[str, tuple[int | None, float]] = {}
 
@@ -264,23 +273,17 @@ async def test_sigterm_under_load(platform: Platform, account: Account) -> None:
     assert slow == {}, f"services that did not stop by themselves within 10 s: {slow}"
 
 
-@pytest.mark.parametrize(
-    "fault",
-    [
-        pytest.param({"fail_next": 2, "status": 500, "after_apply": True}, id="500-after-apply"),
-        pytest.param({"fail_next": 1, "delay_seconds": 6.0}, id="timeout"),
-    ],
-)
-async def test_connector_fails_halfway_through_a_change(
-    platform: Platform, account: Account, fault: dict[str, object]
+async def test_optimizer_works_off_a_backlog_after_a_restart(
+    platform: Platform, account: Account
 ) -> None:
-    async def connector_fault(_stream: Stream) -> None:
-        async with aiohttp.ClientSession(base_url=platform.sandbox) as sandbox:
-            async with sandbox.post("/v1/_faults", json={**fault, "scope": "changes"}) as r:
-                assert r.status == 200, await r.text()
+    """What a broker outage or a restart leaves behind: more decisions waiting for the
+    optimizer than it has database connections. All are carried out after it starts."""
 
-    ledger = await under_stream(platform, account, connector_fault)
-    assert ledger.accepted_decisions
-    # The change the fault hit was sent again and the platform took it as a replay.
-    changes = await account.platform_changes()
-    assert sum(c["replays"] for c in changes) >= 1
+    async def backlog(stream: Stream) -> None:
+        await platform.stop("optimizer")
+        await stream.accepted(
+            len(stream.ledger.accepted_decisions) + 2 * platform.settings.db_pool_max
+        )
+        await platform.start("optimizer")
+
+    await under_stream(platform, account, backlog)
