@@ -4,6 +4,7 @@ them; the four services and the sandbox as processes pointed at them."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import shutil
@@ -15,6 +16,7 @@ import aiohttp
 import pytest
 
 from adpilot.registry import migration_folders
+from shared.bus import queue_name
 from shared.config import Settings
 from shared.contracts import SERVICES
 from shared.db import migrate_all
@@ -134,8 +136,13 @@ async def heal(platform: Platform, postgres: PrivatePostgres, broker: RabbitClus
         try:
             await platform.wait_ready(name, within=30)
         except TimeoutError:
-            # Running but stuck: the next test starts from a fresh process.
+            # Running but stuck on what an earlier, failed test left in its queue: the next
+            # test starts from a fresh process and an empty queue, so that its result is
+            # its own.
             await platform.stop(name)
+            await asyncio.to_thread(
+                broker.first.ctl, "purge_queue", queue_name(platform.settings.exchange, name)
+            )
             await platform.start(name)
     async with aiohttp.ClientSession() as sandbox:  # no fault left planned
         async with sandbox.delete(f"{platform.sandbox}/v1/_faults") as r:
