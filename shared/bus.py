@@ -31,6 +31,10 @@ from shared.events import Envelope
 
 log = logging.getLogger(__name__)
 
+# Dead letters sit in a quorum queue (replicated over a cluster) that nothing leaves on its
+# own: looking at a letter counts as a delivery there, so the limit is far out of reach.
+_DEAD_LETTER_QUEUE: dict[str, Any] = {"x-queue-type": "quorum", "x-delivery-limit": 1_000_000}
+
 
 class BrokerUnavailable(DependencyUnavailable):
     """RabbitMQ is not reachable. The message is one line a person can act on."""
@@ -190,6 +194,31 @@ class Bus:
             message, routing_key=dead_letter_queue_name(self.exchange_name, service)
         )
 
+    async def _declare_dead_letter_queue(
+        self, channel: AbstractChannel, name: str
+    ) -> AbstractQueue:
+        """A quorum queue, so dead letters survive the loss of a cluster node. A look at a
+        letter (get and requeue) counts as a delivery on a quorum queue, so the limit is set
+        far out of reach: the queue is a holding pen, and nothing leaves it on its own.
+
+        A queue an earlier version declared as a classic queue cannot change type in place;
+        it is kept (no letter is lost), with a warning on how to move it."""
+        probe = await self.connection.channel()
+        try:
+            await probe.declare_queue(name, durable=True, arguments=_DEAD_LETTER_QUEUE)
+        except aio_pika.exceptions.ChannelPreconditionFailed:
+            log.warning(
+                "dead-letter queue %s was declared by an earlier version as a classic queue "
+                "and is not replicated; replay or purge it (`adpilot dead-letters`), delete "
+                "it, and restart the service to have it declared as a quorum queue",
+                name,
+            )
+            return await channel.declare_queue(name, passive=True)
+        finally:
+            with contextlib.suppress(Exception):
+                await probe.close()
+        return await channel.declare_queue(name, durable=True, arguments=_DEAD_LETTER_QUEUE)
+
     async def declare_service_queues(
         self, channel: AbstractChannel, service: str, bindings: Iterable[str]
     ) -> AbstractQueue:
@@ -198,11 +227,7 @@ class Bus:
         dlx = await channel.declare_exchange(
             f"{self.exchange_name}.dlx", aio_pika.ExchangeType.DIRECT, durable=True
         )
-        # A classic queue: a holding pen people look into, where a look (get and requeue)
-        # must not count towards a delivery limit as it would on a quorum queue.
-        dlq = await channel.declare_queue(
-            dlq_name, durable=True, arguments={"x-queue-type": "classic"}
-        )
+        dlq = await self._declare_dead_letter_queue(channel, dlq_name)
         await dlq.bind(dlx, routing_key=dlq_name)
         queue = await channel.declare_queue(
             queue_name(self.exchange_name, service),

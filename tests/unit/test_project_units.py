@@ -117,6 +117,55 @@ def test_compose_runs_the_sandbox_the_services_are_pointed_at() -> None:
         )
 
 
+def test_compose_cluster_profile_runs_three_clustered_nodes_behind_one_address() -> None:
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    services = compose["services"]
+    nodes = {
+        name: svc
+        for name, svc in services.items()
+        if "cluster" in svc.get("profiles", []) and "rabbitmq:" in svc["image"]
+    }
+    assert len(nodes) == 3
+    assert {svc["hostname"] for svc in nodes.values()} == set(nodes)
+    # One cookie for the servers and for rabbitmqctl, and a data volume each.
+    cookies = {
+        (
+            svc["environment"]["RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS"],
+            svc["environment"]["RABBITMQ_CTL_ERL_ARGS"],
+        )
+        for svc in nodes.values()
+    }
+    assert len(cookies) == 1 and all("-setcookie" in arg for arg in cookies.pop())
+    data = [v for svc in nodes.values() for v in svc["volumes"] if v.endswith(":/var/lib/rabbitmq")]
+    assert len(set(data)) == 3
+    # Every node reads the one config, which names all three as the cluster's members.
+    conf_mounts = {v for svc in nodes.values() for v in svc["volumes"] if "conf.d" in v}
+    [mount] = conf_mounts
+    conf = (ROOT / mount.split(":")[0]).read_text()
+    assert "classic_config" in conf
+    assert {f"rabbit@{name}" for name in nodes} == {
+        line.split("=")[1].strip()
+        for line in conf.splitlines()
+        if line.startswith("cluster_formation.classic_config.nodes.")
+    }
+    # One address in front, forwarding to every node.
+    front = services["rabbitmq-cluster"]
+    assert front["profiles"] == ["cluster"]
+    assert set(front["depends_on"]) == set(nodes)
+    [cfg] = [v for v in front["volumes"] if "haproxy" in v]
+    backends = {
+        line.split()[2].split(":")[0]
+        for line in (ROOT / cfg.split(":")[0]).read_text().splitlines()
+        if line.strip().startswith("server ")
+    }
+    assert backends == set(nodes)
+    # The services take the cluster's address when it is given, the single broker otherwise.
+    for name in SERVICES:
+        url = services[name]["environment"]["ADPILOT_AMQP_URL"]
+        assert url.startswith("${ADPILOT_AMQP_URL:-") and "@rabbitmq:5672" in url
+    assert "rabbitmq-cluster:5672" in (ROOT / "docker-compose.yml").read_text()
+
+
 @pytest.mark.parametrize(
     "sub",
     [
