@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import re
@@ -351,12 +352,15 @@ async def listening(
 async def unlisten(
     pool: asyncpg.Pool, conn: asyncpg.Connection, channel: str, callback: Notified
 ) -> None:
-    """UNLISTEN and give ``conn`` back to ``pool``; a connection that cannot is closed."""
+    """UNLISTEN and give ``conn`` back to ``pool``; a connection that cannot is closed.
+    Never raises: it runs on the way out, where an error would hide why we left."""
     try:
         await conn.remove_listener(channel, callback)
     except Exception:
-        conn.terminate()
-    await pool.release(conn)
+        with contextlib.suppress(Exception):
+            conn.terminate()
+    with contextlib.suppress(Exception):
+        await pool.release(conn)
 
 
 async def migrate_all(

@@ -6,6 +6,7 @@ does the looping, so every retry in the platform waits, logs and gives up the sa
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
 from collections.abc import Awaitable, Callable
@@ -106,7 +107,9 @@ async def retry(
     retrying = AsyncRetrying(
         wait=_Wait(policy),
         # Exception only: CancelledError and KeyboardInterrupt are never retried.
-        retry=retry_if_exception(lambda exc: isinstance(exc, Exception) and when(exc)),
+        retry=retry_if_exception(
+            lambda exc: isinstance(exc, Exception) and not _stopping() and when(exc)
+        ),
         before_sleep=before_sleep,
         stop=stop_never if attempts is None else stop_after_attempt(attempts),
         reraise=True,
@@ -115,6 +118,18 @@ async def retry(
     async def attempt() -> T:
         # tenacity awaits only what it recognises as a coroutine function; a lambda or a
         # partial returning an awaitable would pass through unawaited.
-        return await job()
+        try:
+            return await job()
+        except Exception:
+            if _stopping():
+                # Cleaning up after a cancellation failed: the cancellation is what counts.
+                raise asyncio.CancelledError from None
+            raise
 
     return await retrying(attempt)
+
+
+def _stopping() -> bool:
+    """Whether the running task has been asked to stop (cancelled, possibly since caught)."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0

@@ -104,3 +104,27 @@ async def test_retry_gives_up_after_the_attempts_it_is_allowed() -> None:
     with pytest.raises(ConnectionError, match="refused #3"):
         await retry(down, what="down", log=log, policy=FAST, attempts=3)
     assert len(calls) == 3
+
+
+async def test_a_job_whose_cleanup_fails_after_a_cancel_stops_instead_of_restarting() -> None:
+    started = 0
+    entered = asyncio.Event()
+
+    async def job() -> None:
+        nonlocal started
+        started += 1
+        try:
+            entered.set()
+            await asyncio.sleep(3600)
+        finally:
+            # Cleaning up after the cancel goes wrong, as releasing a broken connection can.
+            raise RuntimeError("cleanup failed")
+
+    task = asyncio.create_task(
+        retry(job, what="a job", log=logging.getLogger("test"), policy=Backoff(0.01, 0.01, 0.0))
+    )
+    await entered.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(task, 2)
+    assert started == 1
