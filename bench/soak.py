@@ -81,6 +81,8 @@ READS = ("/api/ai/alerts", "/api/ai/decisions", "/api/ai/optimizations")
 REQUEST_TIMEOUT = 10.0
 DRAIN_SECONDS = 180.0
 MB = 1024 * 1024
+# The services that store every metrics batch they are sent.
+METRIC_STORES = ("alerts", "decision", "optimizer")
 
 
 def percentile(ordered: list[float], share: float) -> float | None:
@@ -316,6 +318,7 @@ async def outbox(api: aiohttp.ClientSession) -> dict[str, dict[str, Any]]:
             "backlog": report.get("outbox_backlog"),
             "oldest_age_s": report.get("outbox_oldest_age_seconds"),
             "consumer_lag": report.get("consumer_lag"),
+            "dead_letters": report.get("dead_letters"),
         }
         for name, report in sorted(services.items())
     }
@@ -348,7 +351,7 @@ async def drain(api: aiohttp.ClientSession, within: float) -> bool:
     while time.monotonic() < deadline:
         reports = await outbox(api)
         empty = bool(reports) and all(
-            not o["backlog"] and not o["consumer_lag"] for o in reports.values()
+            o["backlog"] == 0 and o["consumer_lag"] == 0 for o in reports.values()
         )
         quiet = quiet + 1 if empty else 0
         if quiet >= 2:
@@ -360,11 +363,50 @@ async def drain(api: aiohttp.ClientSession, within: float) -> bool:
 # -- the ledger ---------------------------------------------------------------------------
 
 
+async def _fetch(url: str, schema: str, tenant: uuid.UUID, sql: str, *args: Any) -> list[Any]:
+    pool = await create_pool(url, schema, min_size=1, max_size=1)
+    try:
+        async with scoped(pool, tenant) as conn:
+            return list(await conn.fetch(sql, *args))
+    finally:
+        await pool.close()
+
+
+async def _stored(
+    bench: Bench, campaigns: list[uuid.UUID]
+) -> tuple[dict[str, list[uuid.UUID]], dict[str, set[tuple[uuid.UUID, datetime]]]]:
+    """Decisions by their soak key, and metric rows by the schema that stored them."""
+    url, tenant = bench.settings.database_url, bench.tenant
+    rows = await _fetch(
+        url,
+        "decision",
+        tenant,
+        "SELECT context_data->>'soak' AS key, array_agg(id) AS ids "
+        "FROM ai_decision_logs WHERE context_data ? 'soak' GROUP BY 1",
+    )
+    metrics = {}
+    for schema in METRIC_STORES:
+        found = await _fetch(
+            url,
+            schema,
+            tenant,
+            "SELECT campaign_id, hour FROM campaign_metrics "
+            "WHERE tenant_id = $1 AND campaign_id = ANY($2::uuid[])",
+            tenant,
+            campaigns,
+        )
+        metrics[schema] = {(r["campaign_id"], r["hour"]) for r in found}
+    return {r["key"]: r["ids"] for r in rows}, metrics
+
+
 async def ledger(
     bench: Bench, sandbox: aiohttp.ClientSession, writes: list[Write]
 ) -> dict[str, Any]:
     """The writes the gateway accepted, against what the services stored and the sandbox
-    received, read straight from their databases and the sandbox's own record."""
+    received, read straight from their databases and the sandbox's own record.
+
+    Messages a consumer has taken but not yet acknowledged are not in any queue's depth,
+    so the stores are read until nothing is missing, or nothing more arrived for 30 s."""
     url, tenant = bench.settings.database_url, bench.tenant
     decisions = {w.key: w for w in writes if w.kind == "decision" and w.accepted}
     metric_rows = {
@@ -374,66 +416,56 @@ async def ledger(
         for m in w.body["metrics"]
     }
     campaigns = list({c for c, _ in metric_rows})
+
+    def missing(stored: dict[str, list[uuid.UUID]], metrics: dict[str, set[Any]]) -> dict[str, int]:
+        found = {f"metric_rows_lost_{s}": len(metric_rows - metrics[s]) for s in METRIC_STORES}
+        return {"decisions_lost": sum(1 for k in decisions if k not in stored), **found}
+
+    last, still = None, time.monotonic()
+    while True:
+        stored, metrics = await _stored(bench, campaigns)
+        lost = missing(stored, metrics)
+        if not any(lost.values()) or time.monotonic() - still > 30:
+            break
+        if lost != last:
+            last, still = lost, time.monotonic()
+        await asyncio.sleep(1.0)
+
     figures: dict[str, Any] = {
         "decisions_accepted": len(decisions),
         "metric_rows_accepted": len(metric_rows),
         "writes_rejected": sum(1 for w in writes if not w.accepted),
+        **lost,
+        "decisions_stored_twice": sum(1 for ids in stored.values() if len(ids) > 1),
+        "decisions_stored_not_accepted": sum(1 for key in stored if key not in decisions),
     }
-
-    pool = await create_pool(url, "decision", min_size=1, max_size=1)
-    try:
-        async with scoped(pool, tenant) as conn:
-            rows = await conn.fetch(
-                "SELECT context_data->>'soak' AS key, array_agg(id) AS ids "
-                "FROM ai_decision_logs WHERE context_data ? 'soak' GROUP BY 1"
-            )
-    finally:
-        await pool.close()
-    stored = {r["key"]: r["ids"] for r in rows}
-    figures["decisions_lost"] = sum(1 for key in decisions if key not in stored)
-    figures["decisions_stored_twice"] = sum(1 for ids in stored.values() if len(ids) > 1)
-    figures["decisions_stored_not_accepted"] = sum(1 for key in stored if key not in decisions)
     decision_ids = [ids[0] for ids in stored.values()]
-
-    for schema in ("alerts", "decision", "optimizer"):
-        pool = await create_pool(url, schema, min_size=1, max_size=1)
-        try:
-            async with scoped(pool, tenant) as conn:
-                found = await conn.fetch(
-                    "SELECT campaign_id, hour FROM campaign_metrics "
-                    "WHERE tenant_id = $1 AND campaign_id = ANY($2::uuid[])",
-                    tenant,
-                    campaigns,
-                )
-        finally:
-            await pool.close()
-        have = {(r["campaign_id"], r["hour"]) for r in found}
-        figures[f"metric_rows_lost_{schema}"] = len(metric_rows - have)
-
-    pool = await create_pool(url, "optimizer", min_size=1, max_size=1)
-    try:
-        async with scoped(pool, tenant) as conn:
-            changes = await conn.fetch(
-                "SELECT decision_id, change_id, status FROM ai_optimization_history "
-                "WHERE decision_id = ANY($1::uuid[])",
-                decision_ids,
-            )
-            held = await conn.fetchval(
-                "SELECT count(*) FROM ai_recommendations "
-                "WHERE source_decision_id = ANY($1::uuid[])",
-                decision_ids,
-            )
-            recorded = {
-                str(r["change_id"])
-                for r in await conn.fetch("SELECT change_id FROM ai_optimization_history")
-            }
-    finally:
-        await pool.close()
+    changes = await _fetch(
+        url,
+        "optimizer",
+        tenant,
+        "SELECT decision_id, change_id, status FROM ai_optimization_history "
+        "WHERE decision_id = ANY($1::uuid[])",
+        decision_ids,
+    )
+    held = await _fetch(
+        url,
+        "optimizer",
+        tenant,
+        "SELECT id FROM ai_recommendations WHERE source_decision_id = ANY($1::uuid[])",
+        decision_ids,
+    )
+    recorded = {
+        str(r["change_id"])
+        for r in await _fetch(
+            url, "optimizer", tenant, "SELECT change_id FROM ai_optimization_history"
+        )
+    }
     statuses = Counter(r["status"] for r in changes)
     per_decision = Counter(r["decision_id"] for r in changes if r["status"] == "applied")
     figures["decisions_applied"] = statuses["applied"]
     figures["decisions_change_status"] = dict(statuses)
-    figures["decisions_held_as_recommendation"] = held
+    figures["decisions_held_as_recommendation"] = len(held)
     figures["decisions_applied_twice"] = sum(1 for n in per_decision.values() if n > 1)
 
     async with sandbox.get(f"/v1/accounts/{tenant}/changes") as r:
@@ -446,7 +478,7 @@ async def ledger(
     figures["applied_not_on_platform"] = len(applied_ids - set(ids))
     figures["platform_replays"] = sum(int(c.get("replays", 0)) for c in received)
     figures["lost"] = figures["decisions_lost"] + max(
-        figures[f"metric_rows_lost_{s}"] for s in ("alerts", "decision", "optimizer")
+        figures[f"metric_rows_lost_{s}"] for s in METRIC_STORES
     )
     figures["duplicated"] = (
         figures["decisions_stored_twice"]
@@ -540,6 +572,7 @@ async def soak(bench: Bench, load: Load, args: argparse.Namespace) -> dict[str, 
     total = load.total.figures(time.monotonic())
     retried = await load.settle()
     drained = await drain(api, DRAIN_SECONDS)
+    after = await outbox(api)
     base = rows[1]["rss_bytes"] if len(rows) >= 3 else None
     growth = {
         name: round((end - base[name]) / base[name] * 100, 1)
@@ -560,6 +593,7 @@ async def soak(bench: Bench, load: Load, args: argparse.Namespace) -> dict[str, 
         "repeats": dict(load.repeats),
         "writes_retried_at_end": retried,
         "drained": drained,
+        "dead_letters": {name: o["dead_letters"] for name, o in after.items()},
         "memory_growth_percent_after_minute_2": growth,
         "max_memory_growth_percent": max(growth.values()) if growth else None,
         "ledger": await ledger(bench, load.sandbox, load.writes),
