@@ -23,9 +23,9 @@ Every write carries an ``Idempotency-Key``. The schedule is open-loop: request *
 scheduled start, so a stalled platform shows in the figures rather than slowing the load.
 
 Each minute prints one line: completed requests a second, p50 and p99 latency, errors
-(non-2xx answers, timeouts, shed requests), each process's resident memory (VmRSS of the
-service processes and the sandbox) and each service's outbox backlog, its oldest age and
-its consumer lag (from ``GET /api/ai/system-status``).
+(non-2xx answers, timeouts, shed requests), each process's resident memory in MB (VmRSS of
+the service processes and the sandbox), each service's outbox as backlog/oldest age/consumer
+queue depth (from ``GET /api/ai/system-status``), and the machine's 1-minute load average.
 
 At the end, writes whose answer never came (timeout, 5xx) are sent once more with the same
 key, the pipeline is left to drain, and the ledger of accepted writes is checked against
@@ -37,8 +37,8 @@ received twice. Memory growth is from the end of minute 2 to the end of the run.
 ``--step-seconds`` each, until p99 passes ``--p99-limit-ms``, errors pass 1%, throughput
 falls under 95% of the rate offered, or the pipeline falls behind (an outbox event older
 than 10 s, or a consumer queue at the step's end deeper than one second of load: each step
-starts drained, so that queue is work the consumers could not keep up with). The peak is the last rate
-that held; the soak is meant to run at 80% of it.
+starts drained, so that queue is work the consumers could not keep up with). The peak is
+the last rate that held; the soak is meant to run at 80% of it.
 """
 
 from __future__ import annotations
@@ -48,6 +48,7 @@ import asyncio
 import itertools
 import json
 import math
+import os
 import sys
 import time
 import uuid
@@ -337,7 +338,8 @@ def minute_line(row: dict[str, Any]) -> str:
     )
     return (
         f"minute {row['minute']:>3}: {row['throughput_rps']:6.1f} req/s  p50 {p50:>5} ms  "
-        f"p99 {p99:>5} ms  errors {row['errors']:>3}  rss MB {rss}  outbox {lag}"
+        f"p99 {p99:>5} ms  errors {row['errors']:>3}  rss MB {rss}  outbox {lag}  "
+        f"load {row['loadavg_1m']:.1f}"
     )
 
 
@@ -566,6 +568,8 @@ async def soak(bench: Bench, load: Load, args: argparse.Namespace) -> dict[str, 
         row = {"minute": minute, **window.figures(time.monotonic())}
         row["rss_bytes"] = memory(bench)
         row["outbox"] = await outbox(api)
+        # The machine's own load: others' work on a shared machine shows in the latencies.
+        row["loadavg_1m"] = os.getloadavg()[0]
         rows.append(row)
         say(minute_line(row), args.json)
     await runner
