@@ -289,16 +289,22 @@ class Load:
         return done
 
     async def settle(self) -> int:
-        """Send every write that got no answer (or a 5xx) once more, with the same key."""
+        """Send every write that got no answer (or a 5xx) once more, with the same key,
+        as many at once as the load itself may have in flight."""
         unsettled = [w for w in self.writes if w.unsettled]
-        for write in unsettled:
-            try:
-                async with self.api.post(
-                    write.path, json=write.body, headers={"Idempotency-Key": write.key}
-                ) as r:
-                    write.status, write.answer = r.status, await r.json(content_type=None)
-            except (aiohttp.ClientError, TimeoutError):
-                write.status = None
+        slots = asyncio.Semaphore(self.concurrency)
+
+        async def again(write: Write) -> None:
+            async with slots:
+                try:
+                    async with self.api.post(
+                        write.path, json=write.body, headers={"Idempotency-Key": write.key}
+                    ) as r:
+                        write.status, write.answer = r.status, await r.json(content_type=None)
+                except (aiohttp.ClientError, TimeoutError):
+                    write.status = None
+
+        await asyncio.gather(*(again(w) for w in unsettled))
         return len(unsettled)
 
 
