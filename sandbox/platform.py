@@ -34,18 +34,6 @@ class PlatformError(Exception):
         self.message = message
 
 
-def campaign_json(state: CampaignState) -> dict[str, Any]:
-    return {
-        "campaign_id": str(state.campaign_id),
-        "name": state.name,
-        "status": state.status,
-        "daily_budget": state.daily_budget,
-        "bid_multiplier": state.bid_multiplier,
-        "audience_factor": state.audience_factor,
-        "audiences": list(state.audiences),
-    }
-
-
 def metrics_json(row: HourlyMetrics) -> dict[str, Any]:
     return {
         "campaign_id": str(row.campaign_id),
@@ -84,7 +72,7 @@ class ChangeEntry:
         """The platform's answer to the change, the same on every replay."""
         return {
             "change_id": str(self.change_id),
-            "campaign": campaign_json(self.after),
+            "campaign": self.after.as_json(),
             "effective_from": self.effective_from.isoformat(),
             "replayed": replayed,
         }
@@ -95,8 +83,8 @@ class ChangeEntry:
             "campaign_id": str(self.campaign_id),
             "kind": self.kind,
             "value": self.value,
-            "before": campaign_json(self.before),
-            "after": campaign_json(self.after),
+            "before": self.before.as_json(),
+            "after": self.after.as_json(),
             "effective_from": self.effective_from.isoformat(),
             "received_at": self.received_at.isoformat(),
             "replays": self.replays,

@@ -24,7 +24,6 @@ from sandbox.platform import (
     Account,
     PlatformError,
     SandboxPlatform,
-    campaign_json,
     metrics_json,
     rows_for,
 )
@@ -316,7 +315,7 @@ def account_json(account: Account) -> dict[str, Any]:
         "start": account.start.isoformat(),
         "clock": account.clock.isoformat(),
         "delivered": account.delivered.isoformat(),
-        "campaigns": [campaign_json(s) for s in account.campaigns()],
+        "campaigns": [s.as_json() for s in account.campaigns()],
     }
 
 
@@ -325,7 +324,7 @@ async def list_campaigns(request: web.Request) -> web.Response:
     return web.json_response(
         {
             "as_of": account.clock.isoformat(),
-            "campaigns": [campaign_json(s) for s in account.campaigns()],
+            "campaigns": [s.as_json() for s in account.campaigns()],
         }
     )
 
@@ -333,7 +332,7 @@ async def list_campaigns(request: web.Request) -> web.Response:
 async def get_campaign(request: web.Request) -> web.Response:
     account = request.app[PLATFORM].account(_uuid(request, "account"))
     state = account.campaign(_uuid(request, "campaign"))
-    return web.json_response({"as_of": account.clock.isoformat(), "campaign": campaign_json(state)})
+    return web.json_response({"as_of": account.clock.isoformat(), "campaign": state.as_json()})
 
 
 async def post_change(request: web.Request) -> web.Response:

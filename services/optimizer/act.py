@@ -17,7 +17,6 @@ from uuid import UUID
 
 import asyncpg
 
-from services.optimizer.campaigns import state_json
 from services.optimizer.execution import (
     Cause,
     Desire,
@@ -54,7 +53,7 @@ class Outcome:
 
     @property
     def current_state(self) -> dict[str, Any] | None:
-        return state_json(self.state) if self.state is not None else None
+        return self.state.as_json() if self.state is not None else None
 
 
 def _proposal_changes(

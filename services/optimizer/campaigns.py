@@ -94,16 +94,3 @@ def state_of(row: asyncpg.Record | dict[str, Any]) -> CampaignState:
         audience_factor=float(row["audience_factor"]),
         audiences=tuple(row["audiences"] or ()),
     )
-
-
-def state_json(state: CampaignState) -> dict[str, Any]:
-    """A campaign's settings as stored in ``before_state``/``after_state``."""
-    return {
-        "campaign_id": str(state.campaign_id),
-        "name": state.name,
-        "status": state.status,
-        "daily_budget": state.daily_budget,
-        "bid_multiplier": state.bid_multiplier,
-        "audience_factor": state.audience_factor,
-        "audiences": list(state.audiences),
-    }

@@ -41,7 +41,7 @@ from uuid import UUID, uuid4, uuid5
 import asyncpg
 
 from services.optimizer.applied import AppliedChange
-from services.optimizer.campaigns import read_account, state_json, store_states
+from services.optimizer.campaigns import read_account, store_states
 from services.optimizer.limits import Apply, Refusal, SafetyLimits, Verdict, clamp
 from services.optimizer.platform import CORRELATION, connector_of
 from services.optimizer.rules import NoAction
@@ -197,40 +197,29 @@ def applied_change_of(
     )
 
 
-async def applied_since(
-    conn: asyncpg.Connection, tenant_id: UUID, campaign_id: UUID, since: datetime
+async def applied_changes(
+    conn: asyncpg.Connection,
+    tenant_id: UUID,
+    campaign_id: UUID,
+    since: datetime,
+    clock: str = "effective_from",
 ) -> list[AppliedChange]:
-    """Changes applied to the campaign that took effect from ``since`` on, oldest first."""
+    """Changes applied to the campaign at ``since`` or later on ``clock`` (see
+    :func:`applied_change_of`), in that order."""
+    if clock not in ("effective_from", "applied_at"):
+        raise ValueError(f"unknown clock {clock!r}")
     rows = await conn.fetch(
-        """SELECT id, target_entity_id, setting, value_before, value_after, effective_from,
-                  rollback_of
-           FROM ai_optimization_history
-           WHERE tenant_id = $1 AND target_entity_id = $2 AND status = 'applied'
-             AND effective_from >= $3
-           ORDER BY effective_from, applied_at""",
+        f"""SELECT id, target_entity_id, setting, value_before, value_after, rollback_of,
+                   {clock}
+            FROM ai_optimization_history
+            WHERE tenant_id = $1 AND target_entity_id = $2 AND status = 'applied'
+              AND {clock} >= $3
+            ORDER BY {clock}, applied_at""",
         tenant_id,
         campaign_id,
         since,
     )
-    return [applied_change_of(r) for r in rows]
-
-
-async def applied_after(
-    conn: asyncpg.Connection, tenant_id: UUID, campaign_id: UUID, since: datetime
-) -> list[AppliedChange]:
-    """Changes applied to the campaign confirmed at ``since`` or later, in that order."""
-    rows = await conn.fetch(
-        """SELECT id, target_entity_id, setting, value_before, value_after, applied_at,
-                  rollback_of
-           FROM ai_optimization_history
-           WHERE tenant_id = $1 AND target_entity_id = $2 AND status = 'applied'
-             AND applied_at >= $3
-           ORDER BY applied_at""",
-        tenant_id,
-        campaign_id,
-        since,
-    )
-    return [applied_change_of(r, "applied_at") for r in rows]
+    return [applied_change_of(r, clock) for r in rows]
 
 
 async def last_change_at(
@@ -259,7 +248,7 @@ async def propose(
     limits: SafetyLimits,
 ) -> Proposal:
     """The limits' verdict on ``desired`` for the campaign in ``state`` at ``as_of``."""
-    history = await applied_since(conn, tenant_id, state.campaign_id, _day_start(as_of))
+    history = await applied_changes(conn, tenant_id, state.campaign_id, _day_start(as_of))
     last = None if cause.by_person else await last_change_at(conn, tenant_id, state.campaign_id)
     confidence = 100.0 if cause.by_person else cause.confidence
     verdict = clamp(desired, state, history, last, confidence, limits, as_of)
@@ -362,8 +351,8 @@ async def insert_pending(
         change.kind,
         verdict.before,
         change.value,
-        state_json(state),
-        state_json(after),
+        state.as_json(),
+        after.as_json(),
         cause.expected,
         {
             "setting": change.kind,
@@ -601,7 +590,7 @@ async def _finish_applied(
             RETURNING {OPTIMIZATION_HISTORY.select_list}""",
         tenant_id,
         row["id"],
-        state_json(receipt.campaign),
+        receipt.campaign.as_json(),
         change.value,
         receipt.effective_from,
     )

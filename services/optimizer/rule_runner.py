@@ -25,7 +25,7 @@ import asyncpg
 from pydantic import ValidationError
 
 from services.optimizer.act import act
-from services.optimizer.campaigns import read_account, state_json, state_of, store_observed
+from services.optimizer.campaigns import read_account, state_of, store_observed
 from services.optimizer.execution import Cause, propose, refresh_rule_stats
 from services.optimizer.limits import SafetyLimits, merge_limits
 from services.optimizer.platform import connector_of
@@ -431,7 +431,7 @@ async def _carry_action(
             firing.tenant,
             RECOMMENDATION_TYPE_OF_RULE[firing.rule_type],
             state.campaign_id,
-            state_json(state),
+            state.as_json(),
             {"rule_id": str(firing.rule_id), "rule_name": firing.rule_name, **outcome.changes},
         )
         assert rec is not None

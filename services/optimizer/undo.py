@@ -12,8 +12,8 @@ from services.optimizer.applied import current_value
 from services.optimizer.campaigns import read_account, store_states
 from services.optimizer.execution import (
     Cause,
-    applied_after,
     applied_change_of,
+    applied_changes,
     in_flight_change,
     insert_pending,
     lock_campaign,
@@ -79,7 +79,7 @@ async def plan_undo(
         CORRELATION.reset(token)
     await store_states(conn, tenant, connector.name, [state], snapshot.as_of, observed.at)
     target = applied_change_of(target_row, "applied_at")
-    later = await applied_after(conn, tenant, campaign_id, target.applied_at)
+    later = await applied_changes(conn, tenant, campaign_id, target.applied_at, "applied_at")
     current = current_value(state, target.kind)
     planned = plan_rollback(target, later, current=current, force=force)
     if isinstance(planned, RollbackConflict):

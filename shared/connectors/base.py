@@ -135,6 +135,18 @@ class CampaignState:
     audience_factor: float
     audiences: tuple[str, ...] = ()
 
+    def as_json(self) -> dict[str, Any]:
+        """The settings as JSON: what the sandbox answers and what history rows keep."""
+        return {
+            "campaign_id": str(self.campaign_id),
+            "name": self.name,
+            "status": self.status,
+            "daily_budget": self.daily_budget,
+            "bid_multiplier": self.bid_multiplier,
+            "audience_factor": self.audience_factor,
+            "audiences": list(self.audiences),
+        }
+
     def with_change(self, change: Change) -> CampaignState:
         """The state after ``change``; the original is left untouched."""
         if change.kind == "budget":
