@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sandbox.simulator import HOUR, CampaignSimulator, InjectedAnomaly
+from sandbox.simulator import HOUR, AdCopy, CampaignSimulator, CopyTest, InjectedAnomaly
 from shared.connectors.base import CampaignState, Change, InvalidChange, UnknownCampaign
 from shared.metrics import HourlyMetrics
 
@@ -92,6 +92,61 @@ class ChangeEntry:
 
 
 @dataclass
+class SandboxExperiment:
+    """An experiment on the platform, with its per-copy totals counted up to
+    ``counted_to`` (finished hours never change, so they are counted once)."""
+
+    test: CopyTest
+    counted_to: datetime
+    users: list[int]
+    conversions: list[int]
+
+    def same_request(
+        self, campaign_id: uuid.UUID, copies: Sequence[AdCopy], split: Sequence[float]
+    ) -> bool:
+        total = sum(split)
+        return (
+            self.test.campaign_id == campaign_id
+            and self.test.copies == tuple(copies)
+            and all(abs(a - b / total) < 1e-12 for a, b in zip(self.test.split, split, strict=True))
+            and len(split) == len(self.test.split)
+        )
+
+    def count(self, simulator: CampaignSimulator, clock: datetime) -> None:
+        end = clock if self.test.end_hour is None else min(clock, self.test.end_hour)
+        hour = max(self.counted_to, self.test.start_hour)
+        while hour < end:
+            arms = simulator.copy_counts(self.test.campaign_id, hour) or ()
+            for i, (_, users, conversions) in enumerate(arms):
+                self.users[i] += users
+                self.conversions[i] += conversions
+            hour += HOUR
+        self.counted_to = max(self.counted_to, end)
+
+    def to_json(self, clock: datetime) -> dict[str, Any]:
+        test = self.test
+        ended = test.end_hour is not None and test.end_hour <= clock
+        return {
+            "experiment_id": str(test.experiment_id),
+            "campaign_id": str(test.campaign_id),
+            "status": "ended" if ended else "running",
+            "started_at": test.start_hour.isoformat(),
+            "ended_at": test.end_hour.isoformat() if ended and test.end_hour else None,
+            "as_of": clock.isoformat(),
+            "split": list(test.split),
+            "variants": [
+                {
+                    "name": copy.name,
+                    "conversion_rate": copy.conversion_rate,
+                    "users": self.users[i],
+                    "conversions": self.conversions[i],
+                }
+                for i, copy in enumerate(test.copies)
+            ],
+        }
+
+
+@dataclass
 class Account:
     """One tenant's ad account.
 
@@ -105,6 +160,7 @@ class Account:
     clock: datetime
     delivered: datetime
     changes: dict[uuid.UUID, ChangeEntry] = field(default_factory=dict)
+    experiments: dict[uuid.UUID, SandboxExperiment] = field(default_factory=dict)
 
     @property
     def start(self) -> datetime:
@@ -198,6 +254,14 @@ class SandboxPlatform:
                 "budget_below_minimum",
                 f"a daily budget must be at least {MINIMUM_DAILY_BUDGET:.2f}, got {change.value}",
             )
+        if change.kind == "creative" and not account.simulator.has_copy(
+            campaign_id, str(change.value)
+        ):
+            raise PlatformError(
+                422,
+                "unknown_creative",
+                f"campaign {campaign_id} has no ad copy named {change.value!r}",
+            )
         after = account.simulator.apply_change_at(campaign_id, change, account.clock)
         entry = ChangeEntry(
             change_id=change_id,
@@ -211,6 +275,58 @@ class SandboxPlatform:
         )
         account.changes[change_id] = entry
         return entry.answer(replayed=False)
+
+    def start_experiment(
+        self,
+        account_id: uuid.UUID,
+        campaign_id: uuid.UUID,
+        experiment_id: uuid.UUID,
+        copies: Sequence[AdCopy],
+        split: Sequence[float] | None,
+    ) -> dict[str, Any]:
+        """Split the campaign's clicks across ``copies`` from the account's clock hour on,
+        once per ``experiment_id`` (the same request again answers the experiment as it
+        stands; another request with that id is refused, 409)."""
+        account = self.account(account_id)
+        account.campaign(campaign_id)
+        shares = list(split) if split is not None else [1.0] * len(copies)
+        earlier = account.experiments.get(experiment_id)
+        if earlier is not None:
+            if not earlier.same_request(campaign_id, copies, shares):
+                raise PlatformError(
+                    409,
+                    "experiment_id_reused",
+                    f"experiment id {experiment_id} was already used for another experiment",
+                )
+            return self.experiment(account_id, campaign_id, experiment_id)
+        try:
+            test = CopyTest(experiment_id, campaign_id, tuple(copies), tuple(shares), account.clock)
+        except ValueError as exc:
+            raise PlatformError(422, "invalid_experiment", str(exc)) from None
+        try:
+            account.simulator.start_copy_test(test)
+        except ValueError as exc:
+            raise PlatformError(409, "experiment_running", str(exc)) from None
+        zeros = [0] * len(test.copies)
+        account.experiments[experiment_id] = SandboxExperiment(
+            test, account.clock, list(zeros), list(zeros)
+        )
+        return self.experiment(account_id, campaign_id, experiment_id)
+
+    def experiment(
+        self, account_id: uuid.UUID, campaign_id: uuid.UUID, experiment_id: uuid.UUID
+    ) -> dict[str, Any]:
+        """The experiment's users and conversions per copy over the finished hours."""
+        account = self.account(account_id)
+        found = account.experiments.get(experiment_id)
+        if found is None or found.test.campaign_id != campaign_id:
+            raise PlatformError(
+                404,
+                "unknown_experiment",
+                f"campaign {campaign_id} has no experiment {experiment_id}",
+            )
+        found.count(account.simulator, account.clock)
+        return found.to_json(account.clock)
 
     def finish_hours(self, account_id: uuid.UUID, hours: int) -> datetime:
         """Move the account's clock ``hours`` on; those hours are reported from now on."""

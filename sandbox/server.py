@@ -27,7 +27,13 @@ from sandbox.platform import (
     metrics_json,
     rows_for,
 )
-from sandbox.simulator import DEFAULT_MAGNITUDES, HOUR, InjectedAnomaly, campaign_id_for
+from sandbox.simulator import (
+    DEFAULT_MAGNITUDES,
+    HOUR,
+    AdCopy,
+    InjectedAnomaly,
+    campaign_id_for,
+)
 from shared.metrics_input import MAX_BATCH
 
 log = logging.getLogger("sandbox")
@@ -67,6 +73,22 @@ class ChangeRequest(_Body):
     kind: Any
     # Left as sent: shared.connectors.Change decides what a valid value is.
     value: Any
+
+
+class CopySpec(BaseModel):
+    """An ad copy: its name and true conversion rate; other fields (headline, text...)
+    describe the copy and are ignored by the simulation."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    name: str = Field(min_length=1, max_length=100)
+    conversion_rate: float = Field(ge=0, le=1)
+
+
+class ExperimentStart(_Body):
+    experiment_id: uuid.UUID
+    variants: list[CopySpec] = Field(min_length=2, max_length=20)
+    split: list[float] | None = None
 
 
 class Advance(_Body):
@@ -345,6 +367,32 @@ async def post_change(request: web.Request) -> web.Response:
     return web.json_response(answer)
 
 
+async def post_experiment(request: web.Request) -> web.Response:
+    account_id = _uuid(request, "account")
+    campaign_id = _uuid(request, "campaign")
+    platform = request.app[PLATFORM]
+    platform.account(account_id)
+    body: ExperimentStart = await _body(request, ExperimentStart)
+    copies = [AdCopy(v.name, v.conversion_rate) for v in body.variants]
+    async with request.app[CLOCK_LOCK]:
+        answer = platform.start_experiment(
+            account_id, campaign_id, body.experiment_id, copies, body.split
+        )
+    return web.json_response(answer, status=201)
+
+
+async def experiment_results(request: web.Request) -> web.Response:
+    account_id = _uuid(request, "account")
+    campaign_id = _uuid(request, "campaign")
+    try:
+        experiment_id = uuid.UUID(request.match_info["experiment"])
+    except ValueError:
+        raise PlatformError(404, "unknown_experiment", "not an experiment id") from None
+    async with request.app[CLOCK_LOCK]:
+        answer = request.app[PLATFORM].experiment(account_id, campaign_id, experiment_id)
+    return web.json_response(answer)
+
+
 async def list_changes(request: web.Request) -> web.Response:
     account = request.app[PLATFORM].account(_uuid(request, "account"))
     return web.json_response({"changes": [e.to_json() for e in account.changes.values()]})
@@ -399,6 +447,11 @@ def create_app(
     app.router.add_get("/v1/accounts/{account}/campaigns", list_campaigns)
     app.router.add_get("/v1/accounts/{account}/campaigns/{campaign}", get_campaign)
     app.router.add_post("/v1/accounts/{account}/campaigns/{campaign}/changes", post_change)
+    app.router.add_post("/v1/accounts/{account}/campaigns/{campaign}/experiments", post_experiment)
+    app.router.add_get(
+        "/v1/accounts/{account}/campaigns/{campaign}/experiments/{experiment}/results",
+        experiment_results,
+    )
     app.router.add_get("/v1/accounts/{account}/changes", list_changes)
     app.router.add_get("/v1/accounts/{account}/reports/hourly", hourly_report)
     app.router.add_post("/v1/clock/advance", post_advance)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
@@ -52,6 +52,9 @@ _HOUR_STREAM = 2
 _DAY_STREAM = 3
 _SCHEDULE_STREAM = 4
 _AUDIENCE_STREAM = 5
+# Splitting a campaign's clicks across ad copies and drawing their conversions: a stream
+# of its own, so campaigns without copies draw exactly what they always drew.
+_COPY_STREAM = 6
 
 # What campaigns target; each draws a few of these by seed and index.
 AUDIENCE_NAMES: tuple[str, ...] = (
@@ -126,6 +129,55 @@ class InjectedAnomaly:
     @property
     def hours(self) -> int:
         return int((self.end_hour - self.start_hour) // HOUR)
+
+
+@dataclass(frozen=True, slots=True)
+class AdCopy:
+    """A named ad copy of a campaign and its true conversion rate per click."""
+
+    name: str
+    conversion_rate: float
+
+    def __post_init__(self) -> None:
+        if not self.name or len(self.name) > 100:
+            raise ValueError("an ad copy needs a name of 1 to 100 characters")
+        if not 0.0 <= self.conversion_rate <= 1.0:
+            raise ValueError(f"{self.name}: conversion_rate must lie in [0, 1]")
+
+
+@dataclass(slots=True)
+class CopyTest:
+    """An experiment splitting one campaign's clicks across ``copies`` by ``split`` over
+    ``[start_hour, end_hour)``; ``copies[0]`` is the copy the campaign ran before. A
+    ``creative`` change ends it (``end_hour``) and the campaign runs the chosen copy."""
+
+    experiment_id: uuid.UUID
+    campaign_id: uuid.UUID
+    copies: tuple[AdCopy, ...]
+    split: tuple[float, ...]
+    start_hour: datetime
+    end_hour: datetime | None = None
+
+    def __post_init__(self) -> None:
+        if len(self.copies) < 2:
+            raise ValueError("an experiment needs at least two ad copies")
+        names = [c.name for c in self.copies]
+        if len(set(names)) != len(names):
+            raise ValueError("ad copy names must be unique within an experiment")
+        if len(self.split) != len(self.copies):
+            raise ValueError("split needs one share per ad copy")
+        if any(not math.isfinite(x) or x <= 0 for x in self.split):
+            raise ValueError("every share of the split must be positive")
+        total = sum(self.split)
+        self.split = tuple(x / total for x in self.split)
+        self.start_hour = _normalise_hour(self.start_hour)
+
+    def covers(self, hour: datetime) -> bool:
+        return self.start_hour <= hour and (self.end_hour is None or hour < self.end_hour)
+
+
+# One copy's users (clicks) and conversions in one hour.
+ArmCount = tuple[str, int, int]
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,6 +307,9 @@ class CampaignSimulator:
             m.campaign_id: [] for m in self._models
         }
         self._ground_truth: list[InjectedAnomaly] = []
+        # Ad copies by campaign, and the experiments splitting traffic across them.
+        self._copies: dict[uuid.UUID, dict[str, float]] = {}
+        self._tests: dict[uuid.UUID, list[CopyTest]] = {}
         for anomaly in anomalies:
             self.inject(anomaly)
         self._day_factors: dict[tuple[int, int], float] = {}
@@ -286,6 +341,36 @@ class CampaignSimulator:
         except KeyError:
             raise UnknownCampaign(campaign_id) from None
 
+    # ------------------------------------------------------------- ad copies
+
+    def start_copy_test(self, test: CopyTest) -> None:
+        """Split the campaign's clicks across the test's copies from its start hour on.
+
+        Raises ValueError when another test still runs on the campaign, or when a copy's
+        name is already the campaign's with another conversion rate.
+        """
+        self._model(test.campaign_id)
+        for other in self._tests.get(test.campaign_id, []):
+            if other.end_hour is None or other.end_hour > test.start_hour:
+                raise ValueError(f"experiment {other.experiment_id} is running on the campaign")
+        known = self._copies.setdefault(test.campaign_id, {})
+        for copy in test.copies:
+            rate = known.get(copy.name)
+            if rate is not None and rate != copy.conversion_rate:
+                raise ValueError(f"the campaign's copy {copy.name!r} has another conversion rate")
+        for copy in test.copies:
+            known[copy.name] = copy.conversion_rate
+        self._tests.setdefault(test.campaign_id, []).append(test)
+
+    def has_copy(self, campaign_id: uuid.UUID, name: str) -> bool:
+        return name in self._copies.get(campaign_id, {})
+
+    def _running_test(self, campaign_id: uuid.UUID, hour: datetime) -> CopyTest | None:
+        for test in self._tests.get(campaign_id, ()):
+            if test.covers(hour):
+                return test
+        return None
+
     # ---------------------------------------------------------------- states
 
     def state_at(self, campaign_id: uuid.UUID, hour: datetime) -> CampaignState:
@@ -296,6 +381,11 @@ class CampaignSimulator:
         for effective_from, change in self._changes[campaign_id]:
             if effective_from <= hour:
                 state = state.with_change(change)
+        if state.creative is None:
+            # A campaign that entered an experiment runs its first copy until told otherwise.
+            started = [t for t in self._tests.get(campaign_id, ()) if t.start_hour <= hour]
+            if started:
+                state = replace(state, creative=started[0].copies[0].name)
         return state
 
     def apply_change_at(
@@ -308,6 +398,13 @@ class CampaignSimulator:
         """
         self._model(campaign_id)
         effective_from = _normalise_hour(effective_from)
+        if change.kind == "creative":
+            if not self.has_copy(campaign_id, str(change.value)):
+                raise ValueError(f"the campaign has no ad copy {change.value!r}")
+            # Choosing a copy ends the split: from now on every click sees that copy.
+            for test in self._tests.get(campaign_id, ()):
+                if test.covers(effective_from) or test.start_hour >= effective_from:
+                    test.end_hour = max(test.start_hour, effective_from)
         self._changes[campaign_id].append((effective_from, change))
         return self.state_at(campaign_id, effective_from)
 
@@ -336,11 +433,45 @@ class CampaignSimulator:
     def _active_anomalies(self, model: _CampaignModel, hour: datetime) -> dict[str, float]:
         return {a.kind: a.magnitude for a in self._anomalies[model.campaign_id] if a.covers(hour)}
 
+    def copy_counts(self, campaign_id: uuid.UUID, hour: datetime) -> tuple[ArmCount, ...] | None:
+        """Users and conversions of each copy of the test running on the campaign in
+        ``hour`` (None when none runs)."""
+        hour = _normalise_hour(hour)
+        return self._simulate_detail(self._model(campaign_id), hour)[1]
+
     def _simulate(self, model: _CampaignModel, hour: datetime) -> HourlyMetrics:
+        return self._simulate_detail(model, hour)[0]
+
+    def _copy_conversions(
+        self,
+        model: _CampaignModel,
+        index: int,
+        clicks: int,
+        state: CampaignState,
+        test: CopyTest | None,
+        drop: float,
+    ) -> tuple[int, tuple[ArmCount, ...] | None]:
+        """Conversions at the true rate of the copy each click saw."""
+        rng = np.random.default_rng([self.seed, _COPY_STREAM, model.index, index])
+        if test is None:
+            rate = self._copies[model.campaign_id][str(state.creative)]
+            return int(rng.binomial(clicks, min(rate * drop, 1.0))), None
+        users = rng.multinomial(clicks, np.asarray(test.split))
+        arms = tuple(
+            (copy.name, int(n), int(rng.binomial(int(n), min(copy.conversion_rate * drop, 1.0))))
+            for copy, n in zip(test.copies, users, strict=True)
+        )
+        return sum(a[2] for a in arms), arms
+
+    def _simulate_detail(
+        self, model: _CampaignModel, hour: datetime
+    ) -> tuple[HourlyMetrics, tuple[ArmCount, ...] | None]:
         state = self.state_at(model.campaign_id, hour)
         index = hour_index(hour)
+        test = self._running_test(model.campaign_id, hour)
         if state.status == "paused":
-            return HourlyMetrics(model.campaign_id, hour, 0, 0, 0, 0.0, 0.0, state.daily_budget)
+            idle = HourlyMetrics(model.campaign_id, hour, 0, 0, 0, 0.0, 0.0, state.daily_budget)
+            return idle, (tuple((c.name, 0, 0) for c in test.copies) if test else None)
 
         rng = np.random.default_rng([self.seed, _HOUR_STREAM, model.index, index])
         # Scalars come first in a fixed order and every sampled count gets its own
@@ -385,9 +516,12 @@ class CampaignSimulator:
         )
         clicks = int(click_stream.binomial(impressions, ctr))
         cvr = model.cvr_by_hour[hour.hour] * cvr_noise
-        if "conversion_drop" in anomalies:
-            cvr *= anomalies["conversion_drop"]
-        conversions = int(conversion_stream.binomial(clicks, min(cvr, 1.0)))
+        drop = anomalies.get("conversion_drop", 1.0)
+        arms: tuple[ArmCount, ...] | None = None
+        if test is not None or state.creative is not None:
+            conversions, arms = self._copy_conversions(model, index, clicks, state, test, drop)
+        else:
+            conversions = int(conversion_stream.binomial(clicks, min(cvr * drop, 1.0)))
         revenue = (
             float(
                 revenue_stream.gamma(
@@ -401,7 +535,9 @@ class CampaignSimulator:
             # Traffic is still bought and billed; only the reporting goes dark.
             clicks = conversions = 0
             revenue = 0.0
-        return HourlyMetrics(
+            if arms is not None:
+                arms = tuple((name, 0, 0) for name, _, _ in arms)
+        metrics = HourlyMetrics(
             campaign_id=model.campaign_id,
             hour=hour,
             impressions=impressions,
@@ -411,6 +547,7 @@ class CampaignSimulator:
             revenue=round(revenue, 2),
             budget=state.daily_budget,
         )
+        return metrics, arms
 
 
 def random_schedule(

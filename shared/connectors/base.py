@@ -21,19 +21,22 @@ Three rules every connector keeps:
 from __future__ import annotations
 
 import math
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, replace
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Literal, Protocol, runtime_checkable
 from uuid import UUID
 
 from shared.metrics import HourlyMetrics
 
-ChangeKind = Literal["budget", "bid", "status", "audience"]
+ChangeKind = Literal["budget", "bid", "status", "audience", "creative"]
 CampaignStatus = Literal["active", "paused"]
 
-CHANGE_KINDS: tuple[str, ...] = ("budget", "bid", "status", "audience")
+CHANGE_KINDS: tuple[str, ...] = ("budget", "bid", "status", "audience", "creative")
 CAMPAIGN_STATUSES: tuple[str, ...] = ("active", "paused")
+# Settings that take one of a set of names rather than an amount.
+NAMED_KINDS: tuple[str, ...] = ("status", "creative")
+MAX_CREATIVE_NAME = 100
 
 
 class InvalidChange(ValueError):
@@ -96,9 +99,11 @@ class Change:
     """One requested adjustment to a campaign.
 
     ``value`` is the new daily budget (``budget``), the bid multiplier
-    (``bid``), ``"active"``/``"paused"`` (``status``) or the audience
-    expansion factor (``audience``). Validation happens on construction so an
-    invalid change cannot travel through the system.
+    (``bid``), ``"active"``/``"paused"`` (``status``), the audience
+    expansion factor (``audience``) or the name of the ad copy the campaign
+    shows (``creative``; the platform knows which copies a campaign has).
+    Validation happens on construction so an invalid change cannot travel
+    through the system.
     """
 
     kind: ChangeKind
@@ -113,6 +118,13 @@ class Change:
                     f"status must be one of {CAMPAIGN_STATUSES}, got {self.value!r}"
                 )
             return
+        if self.kind == "creative":
+            if not isinstance(self.value, str) or not 0 < len(self.value) <= MAX_CREATIVE_NAME:
+                raise InvalidChange(
+                    f"creative needs the name of an ad copy (1 to {MAX_CREATIVE_NAME} "
+                    f"characters), got {self.value!r}"
+                )
+            return
         # a zero budget is a legitimate way to stop delivery; a zero multiplier is not
         number = _positive_number(self.kind, self.value, allow_zero=self.kind == "budget")
         object.__setattr__(self, "value", number)
@@ -124,7 +136,8 @@ class CampaignState:
 
     ``bid_multiplier`` scales the campaign's bids (1.0 is as set up); ``audience_factor``
     widens (above 1) or narrows its targeting around ``audiences``, the named audiences
-    it targets.
+    it targets. ``creative`` names the ad copy it shows, for a campaign whose copies the
+    platform knows by name (``None``: the one copy it was set up with).
     """
 
     campaign_id: UUID
@@ -134,10 +147,11 @@ class CampaignState:
     bid_multiplier: float
     audience_factor: float
     audiences: tuple[str, ...] = ()
+    creative: str | None = None
 
     def as_json(self) -> dict[str, Any]:
         """The settings as JSON: what the sandbox answers and what history rows keep."""
-        return {
+        data: dict[str, Any] = {
             "campaign_id": str(self.campaign_id),
             "name": self.name,
             "status": self.status,
@@ -146,6 +160,11 @@ class CampaignState:
             "audience_factor": self.audience_factor,
             "audiences": list(self.audiences),
         }
+        # Only campaigns with named copies say which one runs: the answers for every other
+        # campaign stay exactly as they were before copies existed.
+        if self.creative is not None:
+            data["creative"] = self.creative
+        return data
 
     def with_change(self, change: Change) -> CampaignState:
         """The state after ``change``; the original is left untouched."""
@@ -155,6 +174,8 @@ class CampaignState:
             return replace(self, bid_multiplier=float(change.value))
         if change.kind == "audience":
             return replace(self, audience_factor=float(change.value))
+        if change.kind == "creative":
+            return replace(self, creative=str(change.value))
         return replace(self, status=str(change.value))  # type: ignore[arg-type]
 
 
@@ -211,6 +232,41 @@ class CallRecord:
 CallRecorder = Callable[[CallRecord], Awaitable[None]]
 
 
+@dataclass(frozen=True, slots=True)
+class ExperimentArm:
+    """One ad copy in an experiment the platform runs on a campaign: its name, its planned
+    share of the campaign's traffic, and what the copy is (``config``: headline, text...;
+    the sandbox reads its true ``conversion_rate`` there)."""
+
+    name: str
+    share: float
+    config: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ArmResult:
+    """One copy's users (clicks that saw it) and the conversions among them, so far."""
+
+    name: str
+    users: int
+    conversions: int
+
+
+@dataclass(frozen=True, slots=True)
+class PlatformExperiment:
+    """An experiment as the platform runs it; ``variants`` are cumulative up to ``as_of``
+    (the platform's clock: the hours before it are counted). ``status`` is ``running``
+    until a ``creative`` change ends the split (``ended``)."""
+
+    experiment_id: UUID
+    campaign_id: UUID
+    status: Literal["running", "ended"]
+    started_at: datetime
+    ended_at: datetime | None
+    as_of: datetime
+    variants: tuple[ArmResult, ...]
+
+
 @runtime_checkable
 class AdPlatformConnector(Protocol):
     """Read campaigns and reports from, and push changes to, one ad platform.
@@ -243,6 +299,29 @@ class AdPlatformConnector(Protocol):
     ) -> list[HourlyMetrics]:
         """Performance of every campaign for each hour in ``[start, end)`` the platform
         has finished; raises :class:`UnknownAccount` or :class:`PlatformUnavailable`."""
+        ...
+
+    async def start_experiment(
+        self,
+        account: UUID,
+        campaign_id: UUID,
+        experiment_id: UUID,
+        arms: Sequence[ExperimentArm],
+    ) -> PlatformExperiment:
+        """Split the campaign's traffic across ``arms`` from the platform's clock on, once
+        per ``experiment_id`` (sent again, the first answer comes back).
+
+        Raises :class:`ChangeRefused` (``experiment_running``, ``invalid_experiment``...),
+        :class:`UnknownAccount` or :class:`PlatformUnavailable`.
+        """
+        ...
+
+    async def experiment_results(
+        self, account: UUID, campaign_id: UUID, experiment_id: UUID
+    ) -> PlatformExperiment:
+        """The experiment's users and conversions per arm so far; raises
+        :class:`ChangeRefused` (``unknown_experiment``), :class:`UnknownAccount` or
+        :class:`PlatformUnavailable`."""
         ...
 
     async def close(self) -> None:

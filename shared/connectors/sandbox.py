@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -19,13 +19,16 @@ import aiohttp
 
 from shared.connectors.base import (
     AccountSnapshot,
+    ArmResult,
     CallRecord,
     CallRecorder,
     CampaignState,
     Change,
     ChangeReceipt,
     ChangeRefused,
+    ExperimentArm,
     InvalidChange,
+    PlatformExperiment,
     PlatformUnavailable,
     UnknownAccount,
 )
@@ -61,6 +64,26 @@ def _campaign(data: dict[str, Any]) -> CampaignState:
         bid_multiplier=float(data["bid_multiplier"]),
         audience_factor=float(data["audience_factor"]),
         audiences=tuple(str(a) for a in data.get("audiences", ())),
+        creative=str(data["creative"]) if data.get("creative") is not None else None,
+    )
+
+
+def _experiment(data: dict[str, Any]) -> PlatformExperiment:
+    ended = data.get("ended_at")
+    status = data["status"]
+    if status not in ("running", "ended"):
+        raise ValueError(f"unknown experiment status {status!r}")
+    return PlatformExperiment(
+        experiment_id=UUID(data["experiment_id"]),
+        campaign_id=UUID(data["campaign_id"]),
+        status=status,
+        started_at=datetime.fromisoformat(data["started_at"]),
+        ended_at=datetime.fromisoformat(ended) if ended else None,
+        as_of=datetime.fromisoformat(data["as_of"]),
+        variants=tuple(
+            ArmResult(str(v["name"]), int(v["users"]), int(v["conversions"]))
+            for v in data["variants"]
+        ),
     )
 
 
@@ -182,6 +205,48 @@ class SandboxConnector:
         )
         with _parsing("hourly_report"):
             return [_metrics(row) for row in body["rows"]]
+
+    async def start_experiment(
+        self,
+        account: UUID,
+        campaign_id: UUID,
+        experiment_id: UUID,
+        arms: Sequence[ExperimentArm],
+    ) -> PlatformExperiment:
+        payload = {
+            "experiment_id": str(experiment_id),
+            "variants": [{"name": a.name, **dict(a.config)} for a in arms],
+            "split": [a.share for a in arms],
+        }
+        body = await self._call(
+            "start_experiment",
+            account,
+            "POST",
+            f"/v1/accounts/{account}/campaigns/{campaign_id}/experiments",
+            record={"account": str(account), "campaign_id": str(campaign_id), **payload},
+            json=payload,
+            refusals=True,
+        )
+        with _parsing("start_experiment"):
+            return _experiment(body)
+
+    async def experiment_results(
+        self, account: UUID, campaign_id: UUID, experiment_id: UUID
+    ) -> PlatformExperiment:
+        body = await self._call(
+            "experiment_results",
+            account,
+            "GET",
+            f"/v1/accounts/{account}/campaigns/{campaign_id}/experiments/{experiment_id}/results",
+            record={
+                "account": str(account),
+                "campaign_id": str(campaign_id),
+                "experiment_id": str(experiment_id),
+            },
+            refusals=True,
+        )
+        with _parsing("experiment_results"):
+            return _experiment(body)
 
     # --- one call, retried ---------------------------------------------------------
 
