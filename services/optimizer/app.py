@@ -8,6 +8,7 @@ has at most one change in flight whichever replica planned it.
 from pathlib import Path
 
 from services.optimizer.executor import run_executor
+from services.optimizer.experiment_runner import run_experiments
 from services.optimizer.handlers import subscriptions
 from services.optimizer.platform import connector_lifespan
 from services.optimizer.routes import routes
@@ -20,5 +21,5 @@ SPEC = ServiceSpec(
     routes=routes,
     subscriptions=subscriptions,
     lifespans=(connector_lifespan,),
-    background=(run_executor, run_rules),
+    background=(run_executor, run_rules, run_experiments),
 )

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
-from shared.connectors.base import CampaignState, ChangeKind
+from shared.connectors.base import NAMED_KINDS, CampaignState, ChangeKind
 
 # Money moves in cents; multipliers and factors in four decimals, as the policy writes them.
 _DIGITS: dict[str, int] = {"budget": 2, "bid": 4, "audience": 4}
@@ -43,6 +43,11 @@ def current_value(state: CampaignState, kind: str) -> float | str:
         return state.audience_factor
     if kind == "status":
         return state.status
+    if kind == "creative":
+        # No named copy: there is nothing a creative change could go back to.
+        if state.creative is None:
+            raise ValueError("the campaign has no named ad copies")
+        return state.creative
     raise ValueError(f"unknown change kind {kind!r}")
 
 
@@ -53,6 +58,6 @@ def digits(kind: str) -> int:
 
 def same_value(kind: str, a: float | str, b: float | str) -> bool:
     """Whether two values of one setting are the same once kept to that setting's precision."""
-    if kind == "status" or isinstance(a, str) or isinstance(b, str):
+    if kind in NAMED_KINDS or isinstance(a, str) or isinstance(b, str):
         return a == b
     return round(float(a), digits(kind)) == round(float(b), digits(kind))

@@ -79,6 +79,7 @@ OPTIMIZATION_TYPE = {
     "bid": "bid_change",
     "status": "status_change",
     "audience": "audience_change",
+    "creative": "creative_change",
 }
 
 

@@ -23,8 +23,8 @@ The limits, and how each one reads:
   metrics.
 - ``min_confidence`` (0-100): a change decided with less confidence waits for a person.
 
-Pause and resume are not moved by amounts, so only the cooldown and the confidence gate
-apply to them.
+Pause and resume, and the choice of an ad copy (``creative``), are not moved by amounts,
+so only the cooldown and the confidence gate apply to them.
 
 Limits only ever shorten a move: a change never goes further than asked and never the
 other way. Values are rounded towards the current value (budgets to cents, multipliers
@@ -188,7 +188,7 @@ def _verdict(
             )
 
     proposal: Verdict
-    if kind == "status":
+    if kind == "status" or kind == "creative":
         proposal = Apply(desired, before, desired.value)
     else:
         start = _day_start(kind, current, history_today, float(before))
@@ -309,6 +309,8 @@ def _odd_input(
     kind = desired.kind
     if kind == "status":
         return None
+    if kind == "creative":
+        return None if current.creative is not None else "the campaign has no named ad copies"
     before = current_value(current, kind)
     if not _finite(before) or before < 0:
         return f"current {kind} must be a non-negative number, got {before!r}"

@@ -18,6 +18,7 @@ from services.optimizer.execution import (
     fail_recommendation,
     plan,
 )
+from services.optimizer.experiment_routes import experiment_routes
 from services.optimizer.limits import merge_limits
 from services.optimizer.recommend import UnusableAction, desire_from_action
 from services.optimizer.rule_runner import actions_path, parse_rule, preview
@@ -257,4 +258,5 @@ def routes(runtime: ServiceRuntime) -> dict[Route, Handler]:
         c.DELETE_RULE: delete_rule,
         c.PREVIEW_RULE: preview_rule,
         c.ROLLBACK_OPTIMIZATION: rollback,
+        **experiment_routes(runtime),
     }

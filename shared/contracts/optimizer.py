@@ -9,6 +9,7 @@ from uuid import UUID
 
 from pydantic import Field, JsonValue
 
+from shared.contracts import experiments
 from shared.contracts.spec import (
     LENIENT,
     Collection,
@@ -45,8 +46,8 @@ Frequency = Literal["continuous", "hourly", "daily"]
 Direction = Literal["outbound", "inbound"]
 CallOutcome = Literal["success", "error"]
 OptimizationStatus = Literal["pending", "applied", "failed"]
-Setting = Literal["budget", "bid", "status", "audience"]
-CauseKind = Literal["decision", "rule", "recommendation", "rollback"]
+Setting = Literal["budget", "bid", "status", "audience", "creative"]
+CauseKind = Literal["decision", "rule", "recommendation", "rollback", "experiment"]
 
 
 # --- rows ------------------------------------------------------------------------------
@@ -494,7 +495,7 @@ ROLLBACK_OPTIMIZATION = Route(
 CONTRACT = ServiceContract(
     SERVICE,
     "optimization_engine",
-    summary="Recommendations, forecasts, automation rules and applied changes.",
+    summary="Recommendations, forecasts, automation rules, applied changes and experiments.",
     routes=(
         *_recommendations.read(),
         CREATE_RECOMMENDATION,
@@ -510,6 +511,7 @@ CONTRACT = ServiceContract(
         ROLLBACK_OPTIMIZATION,
         *Collection(SERVICE, "campaigns", CAMPAIGNS, "campaigns").read(),
         *Collection(SERVICE, "integration-logs", INTEGRATION_LOGS, "integration logs").read(),
+        *experiments.ROUTES,
     ),
     events=(
         RECOMMENDATION_CREATED,
@@ -520,5 +522,6 @@ CONTRACT = ServiceContract(
         OPTIMIZATION_ROLLED_BACK,
         ACTION_SKIPPED,
         RULE_NOTIFIED,
+        *experiments.EVENTS,
     ),
 )
