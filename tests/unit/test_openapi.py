@@ -124,6 +124,8 @@ def test_error_responses_match_what_each_operation_can_do() -> None:
             can_conflict = keyed or (
                 path.startswith((f"{PREFIX}/alerts/{{id}}/", f"{PREFIX}/recommendations/{{id}}/"))
                 or path == f"{PREFIX}/optimizations/{{id}}/rollback"
+                # An experiment can be deleted only while it is planning.
+                or (method == "delete" and path == f"{PREFIX}/experiments/{{id}}")
             )
             assert ("409" in statuses) == can_conflict, (method, path)
             route = route_for(method.upper(), path)
@@ -149,6 +151,8 @@ def test_success_statuses() -> None:
             "keys",
             "automation-rules",
             "optimizations/{id}/rollback",
+            "experiments",
+            "experiments/{id}/results",
         )
     }
     for path, item in SPEC["paths"].items():
@@ -251,6 +255,11 @@ def test_request_bodies_forbid_additional_properties() -> None:
         "RuleCreate",
         "RuleUpdate",
         "RollbackRequest",
+        "ExperimentCreate",
+        "ExperimentUpdate",
+        "ResultsSubmit",
+        "AnalyzeRequest",
+        "ConcludeRequest",
     }
     assert _resolve(bodies["MetricsBatch"])["properties"]["metrics"]["items"] == {
         "$ref": "#/components/schemas/MetricRow"
