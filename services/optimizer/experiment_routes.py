@@ -67,7 +67,7 @@ def _columns(body: c.ExperimentCreate) -> dict[str, Any]:
     }
     try:
         values["sample_size_calculation"] = plan.sample_plan(values)
-    except ValueError as exc:
+    except (ValueError, ArithmeticError) as exc:
         raise invalid(
             "the sample size cannot be planned",
             [{"field": "minimum_detectable_effect", "message": str(exc)}],
@@ -215,7 +215,7 @@ def experiment_routes(runtime: ServiceRuntime) -> dict[Route, Handler]:
                 row = await record_results(conn, tenant, current, data, source="manual")
             except plan.ResultsInvalid as exc:
                 raise invalid("the results do not fit the experiment", exc.fields) from exc
-            except ValueError as exc:
+            except (ValueError, ArithmeticError) as exc:
                 raise invalid(
                     "the results cannot be analysed", [{"field": "variants", "message": str(exc)}]
                 ) from exc
@@ -256,8 +256,14 @@ def experiment_routes(runtime: ServiceRuntime) -> dict[Route, Handler]:
             )
         setup = plan.Setup.of(current)
         names = plan.variant_names(current["variant_configs"])
-        data = plan.variant_data(newest["variants"], names, current["metric_kind"])
-        analysis = plan.run_analysis(data, setup, sequential=body.sequential)
+        try:
+            data = plan.variant_data(newest["variants"], names, current["metric_kind"])
+            analysis = plan.run_analysis(data, setup, sequential=body.sequential)
+        except (ValueError, ArithmeticError) as exc:
+            # Results recorded before the variants were what they are now.
+            raise ApiError(
+                409, "results_unusable", f"the latest results cannot be analysed: {exc}"
+            ) from exc
         return json_response(
             plan.analysis_json(experiment_id, int(newest["look"]), analysis, data, setup)
         )

@@ -4,6 +4,8 @@
 
 ALTER TABLE ai_testing_experiments
     ALTER COLUMN status SET NOT NULL,
+    -- A confidence such as 0.975 must survive storage: alpha is worked out from it.
+    ALTER COLUMN statistical_significance_threshold TYPE double precision,
     ADD COLUMN campaign_id uuid,
     ADD COLUMN metric_kind text NOT NULL DEFAULT 'rate' CHECK (metric_kind IN ('rate', 'mean')),
     ADD COLUMN metric_name text NOT NULL DEFAULT 'conversion_rate',
