@@ -401,6 +401,9 @@ async def _up(args: argparse.Namespace, settings: Settings) -> int:
             "6",
         ]
         supervisor.add("sandbox", [*cli, *demo], extra)
+    experiment = (
+        asyncio.create_task(_demo_experiment(settings, demo_key)) if args.simulate else None
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
@@ -411,7 +414,35 @@ async def _up(args: argparse.Namespace, settings: Settings) -> int:
     )
     if args.simulate:
         print(f"sandbox ad platform on {settings.url_of('sandbox')}/v1", flush=True)
-    return await supervisor.run(stop)
+    try:
+        return await supervisor.run(stop)
+    finally:
+        if experiment is not None:
+            experiment.cancel()
+
+
+async def _demo_experiment(settings: Settings, key: str) -> None:
+    """Start the demo's ad-copy experiment once the platform is up (see adpilot.demo)."""
+    from adpilot.demo import start_demo_experiment
+    from sandbox.simulator import campaign_id_for
+
+    try:
+        started = await start_demo_experiment(
+            settings.url_of("gateway"),
+            settings.url_of("sandbox"),
+            key,
+            settings.default_tenant,
+            campaign_id_for(7, 1),
+        )
+    except Exception as exc:  # the demo goes on without it
+        print(f"demo experiment not started: {exc!r}", file=sys.stderr, flush=True)
+        return
+    if started is not None:
+        print(
+            f"demo experiment {started['id']} is running on campaign "
+            f"{started['campaign_id']}: GET /api/ai/experiments/{started['id']}",
+            flush=True,
+        )
 
 
 def cmd_up(args: argparse.Namespace, settings: Settings) -> int:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from typing import Any
+from uuid import UUID
 
+import asyncpg
 from aiohttp import web
 from pydantic import ValidationError
 
@@ -182,23 +184,41 @@ def experiment_routes(runtime: ServiceRuntime) -> dict[Route, Handler]:
                 ) from exc
             finally:
                 CORRELATION.reset(token)
-        async with runtime.tenant_tx(tenant) as conn:
-            current = await lock_experiment(conn, tenant, experiment_id)
-            transition("start", current)
-            row = await conn.fetchrow(
-                f"""UPDATE ai_testing_experiments
-                    SET status = 'running', on_platform = $3, started_at = clock_timestamp(),
-                        updated_at = clock_timestamp()
-                    WHERE tenant_id = $1 AND id = $2 RETURNING {c.EXPERIMENTS.select_list}""",
-                tenant,
-                experiment_id,
-                on_platform,
-            )
-            assert row is not None
-            started = dict(row)
-            payload = {**started, "before": {"status": "planning"}}
-            await enqueue(conn, runtime.event(request, c.EXPERIMENT_STARTED, payload, tenant))
+        try:
+            async with runtime.tenant_tx(tenant) as conn:
+                started = await _mark_started(conn, request, tenant, experiment_id, on_platform)
+        except asyncpg.UniqueViolationError as exc:
+            raise ApiError(
+                409,
+                "experiment_running",
+                "another experiment is collecting results on this campaign",
+                {"campaign_id": str(current["campaign_id"])},
+            ) from exc
         return json_response(started)
+
+    async def _mark_started(
+        conn: asyncpg.Connection,
+        request: web.Request,
+        tenant: UUID,
+        experiment_id: UUID,
+        on_platform: bool,
+    ) -> dict[str, Any]:
+        current = await lock_experiment(conn, tenant, experiment_id)
+        transition("start", current)
+        row = await conn.fetchrow(
+            f"""UPDATE ai_testing_experiments
+                SET status = 'running', on_platform = $3, started_at = clock_timestamp(),
+                    updated_at = clock_timestamp()
+                WHERE tenant_id = $1 AND id = $2 RETURNING {c.EXPERIMENTS.select_list}""",
+            tenant,
+            experiment_id,
+            on_platform,
+        )
+        assert row is not None
+        started = dict(row)
+        payload = {**started, "before": {"status": "planning"}}
+        await enqueue(conn, runtime.event(request, c.EXPERIMENT_STARTED, payload, tenant))
+        return started
 
     async def results(request: web.Request) -> web.Response:
         experiment_id = path_id(request, "experiment")

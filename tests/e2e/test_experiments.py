@@ -12,6 +12,7 @@ from uuid import UUID
 import pytest
 from scipy import integrate, stats
 
+from adpilot.demo import start_demo_experiment
 from shared.config import Settings
 from tests.e2e.platform import Platform
 from tests.e2e.test_act import Account, eventually, open_account
@@ -368,6 +369,49 @@ async def test_bad_plans_are_422_with_field_paths(account: Account) -> None:
     _, row = await call(account, "GET", f"/experiments/{created['id']}")
     assert row["status"] == "planning"
     assert UUID(row["id"])
+
+
+@pytest.fixture
+async def demo_account(platform: Platform, settings: Settings) -> AsyncIterator[Account]:
+    # The demo's account: seed 7, six campaigns.
+    async for opened in open_account(platform, settings, seed=7, campaigns=6):
+        yield opened
+
+
+async def test_the_demo_experiment_runs_to_a_conclusion(
+    platform: Platform, demo_account: Account
+) -> None:
+    account = demo_account
+    await account.autonomy("act", {"cooldown_hours": 0})
+    campaign = account.campaigns[1]
+    started = await start_demo_experiment(
+        platform.gateway,
+        platform.sandbox,
+        account.tenant.keys["admin"],
+        account.tenant.id,
+        campaign,
+        patience=30.0,
+    )
+    assert started is not None and started["status"] == "running"
+    # Planned from the campaign's own traffic.
+    assert started["daily_traffic"] > 0 and started["sample_size_calculation"]["days"] >= 1
+
+    async def done() -> dict[str, Any] | None:
+        await account.advance(6)
+        _, row = await call(account, "GET", f"/experiments/{started['id']}", role="viewer")
+        return row if row["status"] == "completed" else None
+
+    concluded = await eventually(done, within=240.0, every=1.0)
+    assert concluded["winner_variant"] == "benefit-led"
+    optimization_id = concluded["applied_optimization_id"]
+    change = await eventually(lambda: _applied(account, optimization_id))
+    assert change["value_after"] == "benefit-led"
+    assert (await account.platform_campaign(campaign))["creative"] == "benefit-led"
+
+
+async def _applied(account: Account, optimization_id: str) -> dict[str, Any] | None:
+    _, row = await call(account, "GET", f"/optimizations/{optimization_id}")
+    return row if row["status"] == "applied" else None
 
 
 def beta_chance(a1: float, b1: float, a0: float, b0: float) -> float:
