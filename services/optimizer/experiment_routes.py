@@ -103,6 +103,18 @@ def _on_platform(row: dict[str, Any]) -> bool:
     return row["campaign_id"] is not None and row["experiment_type"] == "creative"
 
 
+def _campaign_busy(campaign_id: UUID, other: UUID | None) -> ApiError:
+    details = {"campaign_id": str(campaign_id)}
+    if other is not None:
+        details["experiment_id"] = str(other)
+    return ApiError(
+        409,
+        "experiment_running",
+        "another experiment is collecting results on this campaign",
+        details,
+    )
+
+
 def experiment_routes(runtime: ServiceRuntime) -> dict[Route, Handler]:
     async def create(request: web.Request) -> web.Response:
         body = await parse_body(request, c.ExperimentCreate)
@@ -156,10 +168,23 @@ def experiment_routes(runtime: ServiceRuntime) -> dict[Route, Handler]:
     async def start(request: web.Request) -> web.Response:
         experiment_id = path_id(request, "experiment")
         tenant = runtime.tenant_of(request)
+        on_platform = False
         async with runtime.tenant_tx(tenant) as conn:
             current = await fetch_one(conn, c.EXPERIMENTS, tenant, experiment_id)
             transition("start", current)
-        on_platform = _on_platform(current)
+            on_platform = _on_platform(current)
+            if on_platform:
+                # Asked before the platform is: a split started there for an experiment
+                # that cannot be marked running here would run untracked.
+                busy = await conn.fetchval(
+                    """SELECT id FROM ai_testing_experiments
+                       WHERE tenant_id = $1 AND campaign_id = $2 AND on_platform
+                         AND status IN ('running', 'analyzing')""",
+                    tenant,
+                    current["campaign_id"],
+                )
+                if busy is not None:
+                    raise _campaign_busy(current["campaign_id"], busy)
         if on_platform:
             # Sent again with the same id the platform answers the same experiment, so a
             # start that fails after this call can simply be asked for again.
@@ -188,12 +213,7 @@ def experiment_routes(runtime: ServiceRuntime) -> dict[Route, Handler]:
             async with runtime.tenant_tx(tenant) as conn:
                 started = await _mark_started(conn, request, tenant, experiment_id, on_platform)
         except asyncpg.UniqueViolationError as exc:
-            raise ApiError(
-                409,
-                "experiment_running",
-                "another experiment is collecting results on this campaign",
-                {"campaign_id": str(current["campaign_id"])},
-            ) from exc
+            raise _campaign_busy(current["campaign_id"], None) from exc
         return json_response(started)
 
     async def _mark_started(

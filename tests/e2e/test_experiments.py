@@ -62,23 +62,19 @@ async def test_platform_experiment_finds_the_better_copy_applies_it_and_rolls_ba
     # not hold the winner back (the rates, and so the right answer, do not depend on them).
     await account.autonomy("act", {"cooldown_hours": 0})
     campaign = account.campaigns[0]
-    status, created = await call(
-        account,
-        "POST",
-        "/experiments",
-        {
-            "experiment_name": "ad copy: benefit-led headline",
-            "experiment_type": "creative",
-            "campaign_id": str(campaign),
-            "variants": [
-                {"name": "control", "config": {"conversion_rate": CONTROL_RATE}},
-                {"name": "benefit", "config": {"conversion_rate": B_RATE}},
-            ],
-            "minimum_detectable_effect": 0.25,
-            "baseline_value": CONTROL_RATE,
-            "daily_traffic": 10000,
-        },
-    )
+    created_body = {
+        "experiment_name": "ad copy: benefit-led headline",
+        "experiment_type": "creative",
+        "campaign_id": str(campaign),
+        "variants": [
+            {"name": "control", "config": {"conversion_rate": CONTROL_RATE}},
+            {"name": "benefit", "config": {"conversion_rate": B_RATE}},
+        ],
+        "minimum_detectable_effect": 0.25,
+        "baseline_value": CONTROL_RATE,
+        "daily_traffic": 10000,
+    }
+    status, created = await call(account, "POST", "/experiments", created_body)
     assert status == 201, created
     plan = created["sample_size_calculation"]
     assert plan["users_per_variant"] > 1000 and plan["days"] >= 1
@@ -87,6 +83,12 @@ async def test_platform_experiment_finds_the_better_copy_applies_it_and_rolls_ba
     status, started = await call(account, "POST", f"/experiments/{experiment}/start")
     assert status == 200, started
     assert started["status"] == "running" and started["on_platform"] is True
+    # One experiment at a time splits a campaign's traffic.
+    _, rival = await call(
+        account, "POST", "/experiments", {**created_body, "experiment_name": "rival"}
+    )
+    status, answer = await call(account, "POST", f"/experiments/{rival['id']}/start")
+    assert status == 409 and answer["error"]["code"] == "experiment_running"
     assert (await account.platform_campaign(campaign))["creative"] == "control"
 
     async def done() -> dict[str, Any] | None:
