@@ -494,6 +494,27 @@ def test_mean_sample_size_matches_statsmodels_and_splits_alpha_over_variants() -
     assert planned.mde_relative == pytest.approx(0.05)
 
 
+def test_a_sequential_plan_gives_the_power_at_its_last_look() -> None:
+    fixed = sample_size(metric="rate", baseline=0.05, mde=0.1)
+    plan = sample_size(metric="rate", baseline=0.05, mde=0.1, sequential=True)
+    n = plan.users_per_variant
+    assert plan.sequential_tuning == 2 * n
+    # at alpha 0.05 the sequence's width at its tuning point is about 3.03 standard errors
+    ratio = ((3.035 + stats.norm.ppf(0.8)) / (stats.norm.ppf(0.975) + stats.norm.ppf(0.8))) ** 2
+    assert n / fixed.users_per_variant == pytest.approx(ratio, rel=2e-3)
+    # an estimate exactly at the effect sits z[power] standard errors above the boundary
+    result = compare(
+        rate_moments(0.05 * n, n),
+        rate_moments(0.055 * n, n),
+        test="z_pooled",
+        sequential=True,
+        sequential_tuning=plan.sequential_tuning,
+    )
+    boundary = float(result.absolute_ci_low)
+    se = float(result.absolute_se)
+    assert boundary / se == pytest.approx(stats.norm.ppf(0.8), abs=0.01)
+
+
 def test_days_needed_at_the_current_traffic() -> None:
     planned = sample_size(metric="rate", baseline=0.05, mde=0.1, daily_users=3000)
     assert planned.days == math.ceil(planned.users_per_variant * 2 / 3000)
