@@ -188,6 +188,8 @@ def _mean_figures(rng: np.random.Generator, sims: int) -> dict[str, object]:
         baseline=REVENUE_MEAN,
         mde=MDE,
         std=REVENUE_STD,
+        # the effect scales every user's revenue, and so its standard deviation
+        variant_std=REVENUE_STD * (1 + MDE),
         alpha=ALPHA,
         power=POWER,
     )

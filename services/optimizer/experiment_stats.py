@@ -848,13 +848,16 @@ def sample_size(
     variants: int = 2,
     daily_users: float | None = None,
     sequential: bool = False,
+    variant_std: float | None = None,
 ) -> SampleSize:
     """Users per variant to find a true effect of size ``mde``.
 
     ``baseline``: the control's rate (in (0, 1)) or mean. ``mde``: the minimum
     detectable effect, relative (0.1 = +10%) or absolute. ``std``: the per-user standard
-    deviation, required for a mean metric (a rate's follows from its value; a mean's is
-    taken to be the same in both arms). Variances are taken under the alternative for
+    deviation, required for a mean metric (a rate's follows from its value);
+    ``variant_std`` the variant's, when the effect is expected to change it too (an
+    effect that scales every user's value by 1 + mde scales the standard deviation as
+    well); by default the same as the control's. Variances are taken under the alternative for
     each arm (control at ``baseline``, variant at ``baseline + mde``), as for an unpooled
     z-test: ``n = (c + z[power])^2 * (var_control + var_variant) / mde^2`` with
     ``c = z[1 - a/2]`` for a fixed-horizon test. ``variants`` counts the control. With
@@ -899,7 +902,10 @@ def sample_size(
     else:
         if std is None or not _is_number(std) or std <= 0:
             raise ValueError("a mean metric needs std, the per-user standard deviation (> 0)")
-        var_sum = 2.0 * std * std
+        other = std if variant_std is None else variant_std
+        if not _is_number(other) or other <= 0:
+            raise ValueError("variant_std must be a positive number")
+        var_sum = std * std + other * other
     alpha_each = alpha / (variants - 1)
     if sequential:
         # At n = tuning the width factor does not depend on n, so the plan is closed-form.

@@ -492,6 +492,14 @@ def test_mean_sample_size_matches_statsmodels_and_splits_alpha_over_variants() -
     assert planned.alpha_per_comparison == pytest.approx(0.05 / 3)
     assert planned.total_users == 4 * planned.users_per_variant
     assert planned.mde_relative == pytest.approx(0.05)
+    wider = sample_size(
+        metric="mean", baseline=40.0, mde=2.0, mde_kind="absolute", std=25.0, variant_std=35.0
+    )
+    # unequal variances: the effect size of the z-test is mde / sqrt((s1^2 + s2^2) / 2)
+    n = NormalIndPower().solve_power(
+        effect_size=2.0 / math.sqrt((25.0**2 + 35.0**2) / 2), alpha=0.05, power=0.8
+    )
+    assert wider.users_per_variant == math.ceil(n)
 
 
 def test_a_sequential_plan_gives_the_power_at_its_last_look() -> None:
