@@ -109,7 +109,7 @@ def _below_and_excess(
 def _normal_positive_part(mu: float, sigma: float) -> float:
     """E[max(X, 0)] for X ~ N(mu, sigma^2)."""
     if sigma <= 0:
-        return max(mu, 0.0)
+        return mu if mu > 0 else 0.0
     z = mu / sigma
     return float(mu * stats.norm.cdf(z) + sigma * stats.norm.pdf(z))
 

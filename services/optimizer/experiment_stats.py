@@ -20,7 +20,7 @@ the absolute lift (variant - control) and for the relative lift (variant / contr
 by the delta method).
 
 Sequential (``sequential=True``, the default): the same estimates, but the intervals are
-asymptotic confidence sequences (Howard et al. 2021, the normal-mixture boundary
+asymptotic confidence sequences (Waudby-Smith et al. 2023, the normal-mixture boundary
 GrowthBook uses) and the p-values their anytime-valid counterparts, so the results may be
 looked at after every update without raising the false-positive rate above ``alpha``.
 The price is wider intervals: see :mod:`services.optimizer.sequential`, and plan with
@@ -141,7 +141,7 @@ class VariantData:
 
     @property
     def has_pre_period(self) -> bool:
-        return self.pre_sum is not None
+        return any(v is not None for v in (self.pre_sum, self.pre_sum_squares, self.cross_sum))
 
 
 # --- vectorised core ----------------------------------------------------------------------
@@ -488,7 +488,7 @@ def _validated(variants: Sequence[VariantData], metric: Metric) -> list[_Arm]:
             _check_sum_squares(v.name, "sum_squares", users, y_sum, y_sum_squares)
         pre = None
         if v.has_pre_period:
-            if v.pre_sum_squares is None or v.cross_sum is None:
+            if v.pre_sum is None or v.pre_sum_squares is None or v.cross_sum is None:
                 raise ValueError(
                     f"variant {v.name!r}: CUPED needs pre_sum, pre_sum_squares "
                     "and cross_sum together"
@@ -759,7 +759,11 @@ def _method(
         "welch": "Welch's t-test" + (" on CUPED-adjusted means" if cuped else ""),
     }
     method: dict[str, Any] = {
-        "test": tests[test],
+        "test": (
+            "asymptotic confidence sequence on the difference (unpooled SE)"
+            if sequential
+            else tests[test]
+        ),
         "relative_interval": "delta method",
         "interval_level": round(1.0 - alpha, 12),
         "correction": correction if comparisons > 1 else "none",
@@ -781,6 +785,7 @@ def _method(
     if sequential:
         method["sequential"] = {
             "kind": "asymptotic confidence sequence (normal mixture)",
+            "p_value": "anytime-valid, from the sequence (unpooled SE)",
             "tuning_users": sequential_tuning,
             "rho": seq.rho(alpha, sequential_tuning),
         }

@@ -612,6 +612,14 @@ def test_from_json_reads_the_results_shape() -> None:
         ),
         (
             [
+                VariantData("a", 100, 5, pre_sum_squares=10.0, cross_sum=5.0),
+                VariantData("b", 100, 5, pre_sum_squares=10.0, cross_sum=5.0),
+            ],
+            "rate",
+            "CUPED needs pre_sum, pre_sum_squares",
+        ),
+        (
+            [
                 VariantData("a", 100, 5, pre_sum=10.0, pre_sum_squares=10.0, cross_sum=5.0),
                 VariantData("b", 100, 5, pre_sum=10.0, pre_sum_squares=10.0, cross_sum=9.0),
             ],
