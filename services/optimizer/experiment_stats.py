@@ -16,8 +16,8 @@ Metrics:
 Frequentist (``sequential=False``): a two-proportion z-test for rates (pooled standard
 error for the test, unpooled for the interval, as statsmodels' ``proportions_ztest`` and
 ``confint_proportions_2indep(method="wald")``), Welch's t-test for means. Intervals for
-the absolute lift (variant - control) and for the relative lift (variant / control - 1,
-by the delta method).
+the absolute lift (variant - control) and for the relative lift ((variant - control) /
+|control|, by the delta method).
 
 Sequential (``sequential=True``, the default): the same estimates, but the intervals are
 asymptotic confidence sequences (Waudby-Smith et al. 2023, the normal-mixture boundary
@@ -28,8 +28,8 @@ The price is wider intervals: see :mod:`services.optimizer.sequential`, and plan
 
 Bayesian (both modes): the chance that the variant beats the control and the risk (the
 expected loss of shipping it). Rates use Beta(1, 1) priors and beta posteriors,
-integrated numerically; means, and rates under CUPED, a normal approximation of the
-relative lift.
+integrated numerically; means, and rates under CUPED, GrowthBook's normal approximation
+(the log of the ratio of the means for the chance to win, the difference for the risk).
 
 CUPED: when every variant carries pre-period aggregates of a covariate (usually the same
 metric per user before the experiment: ``pre_sum``, ``pre_sum_squares`` and ``cross_sum``
