@@ -16,19 +16,20 @@ Metrics:
 Frequentist (``sequential=False``): a two-proportion z-test for rates (pooled standard
 error for the test, unpooled for the interval, as statsmodels' ``proportions_ztest`` and
 ``confint_proportions_2indep(method="wald")``), Welch's t-test for means. Intervals for
-the absolute lift (variant - control) and for the relative lift (variant / control - 1,
-by the delta method).
+the absolute lift (variant - control) and for the relative lift ((variant - control) /
+|control|, by the delta method).
 
 Sequential (``sequential=True``, the default): the same estimates, but the intervals are
-asymptotic confidence sequences (Howard et al. 2021, the normal-mixture boundary
+asymptotic confidence sequences (Waudby-Smith et al. 2023, the normal-mixture boundary
 GrowthBook uses) and the p-values their anytime-valid counterparts, so the results may be
 looked at after every update without raising the false-positive rate above ``alpha``.
-The price is wider intervals: see :mod:`services.optimizer.sequential`.
+The price is wider intervals: see :mod:`services.optimizer.sequential`, and plan with
+``sample_size(..., sequential=True)``.
 
 Bayesian (both modes): the chance that the variant beats the control and the risk (the
 expected loss of shipping it). Rates use Beta(1, 1) priors and beta posteriors,
-integrated numerically; means, and rates under CUPED, a normal approximation of the
-relative lift.
+integrated numerically; means, and rates under CUPED, GrowthBook's normal approximation
+(the log of the ratio of the means for the chance to win, the difference for the risk).
 
 CUPED: when every variant carries pre-period aggregates of a covariate (usually the same
 metric per user before the experiment: ``pre_sum``, ``pre_sum_squares`` and ``cross_sum``
@@ -48,7 +49,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypeGuard
 
 import numpy as np
 import numpy.typing as npt
@@ -65,8 +66,9 @@ FloatArray = npt.NDArray[np.float64]
 
 DEFAULT_ALPHA = 0.05
 DEFAULT_SRM_THRESHOLD = 0.001
-# The sample size (all variants together) at which a confidence sequence is tightest;
-# GrowthBook's default. Pass the planned sample when there is one.
+# The users of a control and one variant together at which a confidence sequence is
+# tightest; GrowthBook's default. Pass the planned sample when there is one
+# (``SampleSize.sequential_tuning``).
 DEFAULT_SEQUENTIAL_TUNING = 5000
 
 __all__ = [
@@ -139,7 +141,7 @@ class VariantData:
 
     @property
     def has_pre_period(self) -> bool:
-        return self.pre_sum is not None
+        return any(v is not None for v in (self.pre_sum, self.pre_sum_squares, self.cross_sum))
 
 
 # --- vectorised core ----------------------------------------------------------------------
@@ -413,8 +415,12 @@ def _count(variant: str, what: str, value: object) -> int:
     return int(value)
 
 
+def _is_number(value: object) -> TypeGuard[int | float]:
+    return not isinstance(value, bool) and isinstance(value, int | float) and math.isfinite(value)
+
+
 def _number(variant: str, what: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+    if not _is_number(value):
         raise ValueError(f"variant {variant!r}: {what} must be a finite number")
     return float(value)
 
@@ -482,7 +488,7 @@ def _validated(variants: Sequence[VariantData], metric: Metric) -> list[_Arm]:
             _check_sum_squares(v.name, "sum_squares", users, y_sum, y_sum_squares)
         pre = None
         if v.has_pre_period:
-            if v.pre_sum_squares is None or v.cross_sum is None:
+            if v.pre_sum is None or v.pre_sum_squares is None or v.cross_sum is None:
                 raise ValueError(
                     f"variant {v.name!r}: CUPED needs pre_sum, pre_sum_squares "
                     "and cross_sum together"
@@ -583,10 +589,11 @@ def analyze(
     """Compare every variant with ``variants[0]``, the control.
 
     ``planned_split``: the planned share of users per variant, in the order of
-    ``variants`` (normalised; default equal shares). ``sequential_tuning``: the total
-    sample size (all variants) at which the confidence sequences are tightest, best set
-    to the planned sample. ``higher_is_better=False`` for metrics such as cost per
-    conversion: the chance to win, the risk and the winner then favour lower values.
+    ``variants`` (normalised; default equal shares). ``sequential_tuning``: the users of
+    the control and one variant together at which the confidence sequences are
+    tightest; best set to the planned sample (``SampleSize.sequential_tuning``).
+    ``higher_is_better=False`` for metrics such as cost per conversion: the chance to
+    win, the risk and the winner then favour lower values.
     CUPED applies when every variant carries its pre-period aggregates.
 
     Raises ``ValueError`` on bad input: fewer than two variants, duplicate names, users
@@ -752,7 +759,11 @@ def _method(
         "welch": "Welch's t-test" + (" on CUPED-adjusted means" if cuped else ""),
     }
     method: dict[str, Any] = {
-        "test": tests[test],
+        "test": (
+            "asymptotic confidence sequence on the difference (unpooled SE)"
+            if sequential
+            else tests[test]
+        ),
         "relative_interval": "delta method",
         "interval_level": round(1.0 - alpha, 12),
         "correction": correction if comparisons > 1 else "none",
@@ -774,6 +785,7 @@ def _method(
     if sequential:
         method["sequential"] = {
             "kind": "asymptotic confidence sequence (normal mixture)",
+            "p_value": "anytime-valid, from the sequence (unpooled SE)",
             "tuning_users": sequential_tuning,
             "rho": seq.rho(alpha, sequential_tuning),
         }
@@ -796,7 +808,8 @@ class SampleSize:
     ``alpha`` (two-sided), each comparison run at ``alpha_per_comparison`` (Bonferroni
     over the ``variants - 1`` comparisons, which is what Holm needs at worst).
     ``mde_relative`` is ``None`` for a zero baseline. ``days`` is set when daily
-    traffic was given."""
+    traffic was given. For a sequential plan, ``sequential_tuning`` is the value to pass
+    to :func:`analyze` (the users of the control and one variant at the planned end)."""
 
     users_per_variant: int
     total_users: int
@@ -807,6 +820,8 @@ class SampleSize:
     baseline: float
     mde_absolute: float
     mde_relative: float | None
+    sequential: bool = False
+    sequential_tuning: int | None = None
     days: int | None = None
 
     def as_json(self) -> dict[str, Any]:
@@ -820,6 +835,8 @@ class SampleSize:
             "baseline": self.baseline,
             "mde_absolute": self.mde_absolute,
             "mde_relative": self.mde_relative,
+            "sequential": self.sequential,
+            "sequential_tuning": self.sequential_tuning,
             "days": self.days,
         }
 
@@ -835,20 +852,27 @@ def sample_size(
     power: float = 0.8,
     variants: int = 2,
     daily_users: float | None = None,
+    sequential: bool = False,
+    variant_std: float | None = None,
 ) -> SampleSize:
-    """Users per variant for a fixed-horizon test to find a true effect of size ``mde``.
+    """Users per variant to find a true effect of size ``mde``.
 
     ``baseline``: the control's rate (in (0, 1)) or mean. ``mde``: the minimum
     detectable effect, relative (0.1 = +10%) or absolute. ``std``: the per-user standard
-    deviation, required for a mean metric (a rate's follows from its value). Variances
-    are taken under the alternative for each arm (control at ``baseline``, variant at
-    ``baseline + mde``), as for an unpooled z-test:
-    ``n = (z[1 - a/2] + z[power])^2 * (var_control + var_variant) / mde^2``.
-    ``variants`` counts the control. With ``daily_users`` (all variants together),
-    ``days`` is :func:`days_needed`.
+    deviation, required for a mean metric (a rate's follows from its value);
+    ``variant_std`` the variant's, when the effect is expected to change it too (an
+    effect that scales every user's value by 1 + mde scales the standard deviation as
+    well); by default the same as the control's. Variances are taken under the alternative for
+    each arm (control at ``baseline``, variant at ``baseline + mde``), as for an unpooled
+    z-test: ``n = (c + z[power])^2 * (var_control + var_variant) / mde^2`` with
+    ``c = z[1 - a/2]`` for a fixed-horizon test. ``variants`` counts the control. With
+    ``daily_users`` (all variants together), ``days`` is :func:`days_needed`.
 
-    A sequential analysis looks more often and pays for it: within this sample its power
-    is lower (see the experiments benchmark, bench/quality_experiments.py).
+    ``sequential=True`` plans for the sequential analysis: ``c`` becomes the confidence
+    sequence's width factor at its tuning point, which is also the planned end, so the
+    plan gives ``power`` at the last look alone (looks before it only add to it); about
+    1.9 times the fixed-horizon sample at alpha 0.05. Analyse with
+    ``sequential_tuning=plan.sequential_tuning``.
     """
     if metric not in ("rate", "mean"):
         raise ValueError(f"metric must be 'rate' or 'mean' (got {metric!r})")
@@ -859,11 +883,7 @@ def sample_size(
     if isinstance(variants, bool) or not isinstance(variants, int) or variants < 2:
         raise ValueError("variants must be a whole number of at least 2 (the control counts)")
     for name, value in (("baseline", baseline), ("mde", mde)):
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, int | float)
-            or not math.isfinite(value)
-        ):
+        if not _is_number(value):
             raise ValueError(f"{name} must be a finite number")
     if mde == 0:
         raise ValueError("the minimum detectable effect must not be 0")
@@ -885,11 +905,19 @@ def sample_size(
             )
         var_sum = baseline * (1 - baseline) + target * (1 - target)
     else:
-        if std is None or isinstance(std, bool) or not math.isfinite(std) or std <= 0:
+        if std is None or not _is_number(std) or std <= 0:
             raise ValueError("a mean metric needs std, the per-user standard deviation (> 0)")
-        var_sum = 2.0 * std * std
+        other = std if variant_std is None else variant_std
+        if not _is_number(other) or other <= 0:
+            raise ValueError("variant_std must be a positive number")
+        var_sum = std * std + other * other
     alpha_each = alpha / (variants - 1)
-    z = stats.norm.ppf(1.0 - alpha_each / 2.0) + stats.norm.ppf(power)
+    if sequential:
+        # At n = tuning the width factor does not depend on n, so the plan is closed-form.
+        critical = float(seq.width_factor(1.0, alpha_each, 1.0))
+    else:
+        critical = float(stats.norm.ppf(1.0 - alpha_each / 2.0))
+    z = critical + float(stats.norm.ppf(power))
     n = max(2, math.ceil(z * z * var_sum / (delta * delta)))
     days = None
     if daily_users is not None:
@@ -904,6 +932,8 @@ def sample_size(
         baseline=float(baseline),
         mde_absolute=delta,
         mde_relative=delta / abs(baseline) if baseline != 0 else None,
+        sequential=sequential,
+        sequential_tuning=2 * n if sequential else None,
         days=days,
     )
 
