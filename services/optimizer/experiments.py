@@ -65,6 +65,9 @@ def sample_plan(values: Mapping[str, Any]) -> dict[str, Any]:
         power=float(values["power"]),
         variants=variants,
         daily_users=values.get("daily_traffic"),
+        # The analysis is sequential, and the rule stops at the planned sample at the
+        # latest: planned so, the last look alone has the power asked for.
+        sequential=True,
     )
     plan = planned.as_json()
     split = normalised_split(values.get("traffic_split"), variants)
@@ -72,14 +75,16 @@ def sample_plan(values: Mapping[str, Any]) -> dict[str, Any]:
     if daily:
         # An uneven split fills its smallest variant last: that variant sets the days.
         plan["days"] = stats.days_needed(planned.users_per_variant, 1, float(daily) * min(split))
-    plan["method"] = "fixed-horizon sample size; the sequential analysis may stop earlier"
+    plan["method"] = (
+        "sample for the sequential analysis: power at the planned end; it may stop earlier"
+    )
     return plan
 
 
-def planned_users(sample_size_calculation: Any) -> int | None:
+def planned_users(sample_size_calculation: Any, key: str = "users_per_variant") -> int | None:
     if isinstance(sample_size_calculation, dict):
-        users = sample_size_calculation.get("users_per_variant")
-        if isinstance(users, int | float):
+        users = sample_size_calculation.get(key)
+        if isinstance(users, int | float) and not isinstance(users, bool):
             return int(users)
     return None
 
@@ -186,6 +191,8 @@ class Setup:
     alpha: float
     split: list[float]
     planned_users_per_variant: int | None
+    # Where the confidence sequences are tightest: the plan's end (control and one variant).
+    sequential_tuning: int | None = None
 
     @classmethod
     def of(cls, experiment: Mapping[str, Any]) -> Setup:
@@ -196,6 +203,9 @@ class Setup:
             alpha=stats.alpha_from_confidence(float(threshold if threshold is not None else 0.95)),
             split=normalised_split(experiment.get("traffic_split"), len(names)),
             planned_users_per_variant=planned_users(experiment.get("sample_size_calculation")),
+            sequential_tuning=planned_users(
+                experiment.get("sample_size_calculation"), "sequential_tuning"
+            ),
         )
 
 
@@ -203,8 +213,10 @@ def run_analysis(data: Sequence[VariantData], setup: Setup, *, sequential: bool 
     """The statistics' analysis with the experiment's metric, significance and split; the
     confidence sequences are tuned to the planned sample when there is one."""
     tuning: dict[str, Any] = {}
-    if setup.planned_users_per_variant:
-        tuning["sequential_tuning"] = setup.planned_users_per_variant * len(data)
+    if setup.sequential_tuning:
+        tuning["sequential_tuning"] = setup.sequential_tuning
+    elif setup.planned_users_per_variant:
+        tuning["sequential_tuning"] = setup.planned_users_per_variant * 2
     return stats.analyze(
         data,
         metric=setup.metric,
