@@ -129,10 +129,12 @@ async def open_account(
     campaigns: int = 3,
     backfill_hours: int = 48,
     anomalies: list[dict[str, Any]] | None = None,
+    headroom_hours: int = 72,
 ) -> AsyncIterator[Account]:
     tenant = await make_tenant(settings, f"act-{uuid4().hex[:8]}")
     now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
-    start = now - timedelta(hours=backfill_hours + 72)
+    # The clock may be advanced ``headroom_hours`` before it reaches the present.
+    start = now - timedelta(hours=backfill_hours + headroom_hours)
     async with (
         aiohttp.ClientSession(base_url=platform.gateway, headers=tenant.headers()) as api,
         aiohttp.ClientSession(base_url=platform.sandbox) as sandbox,

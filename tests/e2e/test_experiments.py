@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import AsyncIterator
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -21,11 +22,37 @@ pytestmark = pytest.mark.e2e
 
 CONTROL_RATE = 0.03
 B_RATE = 0.04
+# Simulated hours the tests may finish; every step is 6 hours and one look.
+HEADROOM = 24 * 8
+STEP = 6
+
+
+async def looks_until_completed(account: Account, experiment: str) -> dict[str, Any]:
+    """Finish 6 hours at a time, each once the optimizer has recorded the previous ones
+    (one look per step), until the experiment is completed."""
+    advanced: list[datetime] = []
+
+    async def step() -> dict[str, Any] | None:
+        _, row = await call(account, "GET", f"/experiments/{experiment}", role="viewer")
+        if row["status"] == "completed":
+            return row
+        _, page = await call(account, "GET", f"/experiments/{experiment}/results", role="viewer")
+        latest = page["items"][0]["platform_as_of"] if page["items"] else None
+        if not advanced or (latest and datetime.fromisoformat(latest) >= advanced[-1]):
+            await account.advance(STEP)
+            async with account.sandbox.get("/v1/clock") as r:
+                clock = (await r.json())["accounts"][str(account.tenant.id)]["clock"]
+            advanced.append(datetime.fromisoformat(clock))
+        return None
+
+    return await eventually(step, within=300.0, every=0.5)
 
 
 @pytest.fixture
 async def account(platform: Platform, settings: Settings) -> AsyncIterator[Account]:
-    async for opened in open_account(platform, settings, seed=303, campaigns=2):
+    async for opened in open_account(
+        platform, settings, seed=303, campaigns=2, headroom_hours=HEADROOM
+    ):
         yield opened
 
 
@@ -91,12 +118,7 @@ async def test_platform_experiment_finds_the_better_copy_applies_it_and_rolls_ba
     assert status == 409 and answer["error"]["code"] == "experiment_running"
     assert (await account.platform_campaign(campaign))["creative"] == "control"
 
-    async def done() -> dict[str, Any] | None:
-        await account.advance(6)
-        _, row = await call(account, "GET", f"/experiments/{experiment}", role="viewer")
-        return row if row["status"] == "completed" else None
-
-    concluded = await eventually(done, within=240.0, every=1.0)
+    concluded = await looks_until_completed(account, experiment)
     assert concluded["winner_variant"] == "benefit"
     assert concluded["conclusion"]["chosen_by"] == "rule"
     assert concluded["conclusion"]["rule"] == "winner"
@@ -373,10 +395,86 @@ async def test_bad_plans_are_422_with_field_paths(account: Account) -> None:
     assert UUID(row["id"])
 
 
+def copy_test(campaign: str, **overrides: Any) -> dict[str, Any]:
+    return {
+        "experiment_name": "ad copy",
+        "experiment_type": "creative",
+        "campaign_id": campaign,
+        "variants": [
+            {"name": "control", "config": {"conversion_rate": CONTROL_RATE}},
+            {"name": "benefit", "config": {"conversion_rate": B_RATE}},
+        ],
+        "minimum_detectable_effect": 0.25,
+        "baseline_value": CONTROL_RATE,
+        "daily_traffic": 10000,
+        **overrides,
+    }
+
+
+async def test_under_recommend_the_winner_waits_for_approval(account: Account) -> None:
+    await account.autonomy("recommend")
+    campaign = account.campaigns[1]
+    _, created = await call(account, "POST", "/experiments", copy_test(str(campaign)))
+    experiment = created["id"]
+    status, _ = await call(account, "POST", f"/experiments/{experiment}/start")
+    assert status == 200
+
+    concluded = await looks_until_completed(account, experiment)
+    assert concluded["winner_variant"] == "benefit"
+    applying = concluded["conclusion"]["apply"]
+    assert applying["outcome"] == "recommend" and concluded["applied_optimization_id"] is None
+    assert (await account.platform_campaign(campaign))["creative"] == "control"
+    recommendation = applying["recommendation_id"]
+    _, rec = await call(account, "GET", f"/recommendations/{recommendation}", role="viewer")
+    assert rec["recommendation_type"] == "creative_testing"
+    assert rec["recommended_changes"]["kind"] == "creative"
+    assert rec["recommended_changes"]["to"] == "benefit"
+    status, approved = await call(
+        account, "POST", f"/recommendations/{recommendation}/approve", {}, "operator"
+    )
+    assert status == 200 and approved["status"] == "implemented", approved
+    assert (await account.platform_campaign(campaign))["creative"] == "benefit"
+
+
+async def test_under_observe_a_person_concludes_and_nothing_changes(account: Account) -> None:
+    await account.autonomy("observe")
+    campaign = account.campaigns[0]
+    body = copy_test(str(campaign), auto_conclude=False)
+    _, created = await call(account, "POST", "/experiments", body)
+    experiment = created["id"]
+    await call(account, "POST", f"/experiments/{experiment}/start")
+
+    async def pulled() -> dict[str, Any] | None:
+        _, page = await call(account, "GET", f"/experiments/{experiment}/results", role="viewer")
+        return page if page["items"] else None
+
+    await account.advance(12)
+    await eventually(pulled)
+    _, row = await call(account, "GET", f"/experiments/{experiment}", role="viewer")
+    # Without auto_conclude it keeps collecting.
+    assert row["status"] == "running"
+    status, done = await call(
+        account,
+        "POST",
+        f"/experiments/{experiment}/conclude",
+        {"winner_variant": "benefit", "apply": True},
+    )
+    assert status == 200, done
+    assert done["winner_variant"] == "benefit" and done["conclusion"]["chosen_by"] == "person"
+    assert done["conclusion"]["apply"] == {
+        "outcome": "skip",
+        "reason": "observe",
+        "detail": done["conclusion"]["apply"]["detail"],
+    }
+    assert (await account.platform_campaign(campaign))["creative"] == "control"
+
+
 @pytest.fixture
 async def demo_account(platform: Platform, settings: Settings) -> AsyncIterator[Account]:
     # The demo's account: seed 7, six campaigns.
-    async for opened in open_account(platform, settings, seed=7, campaigns=6):
+    async for opened in open_account(
+        platform, settings, seed=7, campaigns=6, headroom_hours=HEADROOM
+    ):
         yield opened
 
 
@@ -398,12 +496,7 @@ async def test_the_demo_experiment_runs_to_a_conclusion(
     # Planned from the campaign's own traffic.
     assert started["daily_traffic"] > 0 and started["sample_size_calculation"]["days"] >= 1
 
-    async def done() -> dict[str, Any] | None:
-        await account.advance(6)
-        _, row = await call(account, "GET", f"/experiments/{started['id']}", role="viewer")
-        return row if row["status"] == "completed" else None
-
-    concluded = await eventually(done, within=240.0, every=1.0)
+    concluded = await looks_until_completed(account, started["id"])
     assert concluded["winner_variant"] == "benefit-led"
     optimization_id = concluded["applied_optimization_id"]
     change = await eventually(lambda: _applied(account, optimization_id))
