@@ -376,7 +376,9 @@ ANALYZE_EXPERIMENT = Route(
     "analyze_experiment",
     "Analyse an experiment's latest results",
     SERVICE,
-    Role.VIEWER,
+    # No POST is a viewer's; viewers read the newest analysis in the experiment's
+    # ``results`` and every earlier one in its results history.
+    Role.OPERATOR,
     ExperimentAnalysis,
     request=AnalyzeRequest,
     resource=EXPERIMENTS,

@@ -189,7 +189,7 @@ async def test_roles_lifecycle_and_manual_results(account: Account) -> None:
             {"name": "B", "users": 10000, "conversions": 560},
         ]
     }
-    for path, role in (("results", "operator"), ("analyze", "viewer"), ("conclude", "admin")):
+    for path, role in (("results", "operator"), ("analyze", "operator"), ("conclude", "admin")):
         status, answer = await call(
             account,
             "POST",
@@ -230,7 +230,7 @@ async def test_roles_lifecycle_and_manual_results(account: Account) -> None:
         )
         assert status == 409
 
-    status, _ = await call(account, "POST", f"/experiments/{experiment}/analyze", {}, "viewer")
+    status, _ = await call(account, "POST", f"/experiments/{experiment}/analyze", {}, "operator")
     assert status == 409  # no results yet
 
     # Operators record results; viewers may not.
@@ -242,10 +242,12 @@ async def test_roles_lifecycle_and_manual_results(account: Account) -> None:
     assert status == 201, recorded
     assert recorded["look"] == 1 and recorded["source"] == "manual"
 
+    status, _ = await call(account, "POST", f"/experiments/{experiment}/analyze", {}, "viewer")
+    assert status == 403
     # The fixed-horizon analysis is the two-proportion z-test and the beta-binomial
     # chance to win; the sequential one (the default) is wider and calls no winner here.
     status, fixed = await call(
-        account, "POST", f"/experiments/{experiment}/analyze", {"sequential": False}, "viewer"
+        account, "POST", f"/experiments/{experiment}/analyze", {"sequential": False}, "operator"
     )
     assert status == 200, fixed
     _, variant = fixed["variants"]
@@ -258,9 +260,12 @@ async def test_roles_lifecycle_and_manual_results(account: Account) -> None:
     assert variant["risk"] >= 0
     assert fixed["srm_p_value"] == pytest.approx(1.0) and fixed["winner_variant"] is None
     status, sequential = await call(
-        account, "POST", f"/experiments/{experiment}/analyze", {}, "viewer"
+        account, "POST", f"/experiments/{experiment}/analyze", {}, "operator"
     )
-    assert sequential["sequential"] is True
+    assert status == 200 and sequential["sequential"] is True
+    # Viewers read the same analysis, made when the results were recorded.
+    _, row = await call(account, "GET", f"/experiments/{experiment}", role="viewer")
+    assert row["results"]["analysis"]["variants"] == sequential["variants"]
     seq = sequential["variants"][1]
     assert seq["ci_high"] - seq["ci_low"] > variant["ci_high"] - variant["ci_low"]
 
