@@ -21,6 +21,7 @@ from shared.connectors import (
     CallRecord,
     Change,
     ChangeRefused,
+    ExperimentArm,
     PlatformUnavailable,
     UnknownAccount,
     connector_from_settings,
@@ -384,3 +385,49 @@ async def test_bad_requests_are_answered_with_an_error_code(
 ) -> None:
     answered, answer = await sandbox.post(path, body)
     assert (answered, answer["error"]["code"]) == (status, code)
+
+
+async def test_an_ad_copy_experiment_through_the_connector(sandbox: Sandbox) -> None:
+    connector = sandbox.connector
+    experiment = uuid.uuid4()
+    arms = [
+        ExperimentArm("control", 0.5, {"conversion_rate": 0.02, "headline": "as is"}),
+        ExperimentArm("B", 0.5, {"conversion_rate": 0.06}),
+    ]
+    started = await connector.start_experiment(ACCOUNT, CAMPAIGN, experiment, arms)
+    assert started.status == "running" and started.as_of == START + 24 * HOUR
+    assert [(v.name, v.users) for v in started.variants] == [("control", 0), ("B", 0)]
+    # Sent again (a retry), the platform answers the same experiment.
+    again = await connector.start_experiment(ACCOUNT, CAMPAIGN, experiment, arms)
+    assert again == started
+    with pytest.raises(ChangeRefused) as busy:
+        await connector.start_experiment(ACCOUNT, CAMPAIGN, uuid.uuid4(), arms)
+    assert busy.value.code == "experiment_running"
+    with pytest.raises(ChangeRefused) as bad:
+        await connector.start_experiment(
+            ACCOUNT, campaign_id_for(SEED, 1), uuid.uuid4(), [ExperimentArm("x", 1.0)] * 2
+        )
+    assert bad.value.code == "invalid_request"
+
+    status, _ = await sandbox.post("/v1/clock/advance", {"hours": 24})
+    assert status == 200
+    counted = await connector.experiment_results(ACCOUNT, CAMPAIGN, experiment)
+    control, b = counted.variants
+    assert counted.as_of == START + 48 * HOUR and control.users > 0 and b.users > 0
+    assert b.conversions / b.users > control.conversions / control.users
+    receipt = await connector.apply_change(ACCOUNT, CAMPAIGN, Change("creative", "B"), uuid.uuid4())
+    assert receipt.campaign.creative == "B"
+    with pytest.raises(ChangeRefused) as unknown:
+        await connector.apply_change(ACCOUNT, CAMPAIGN, Change("creative", "Z"), uuid.uuid4())
+    assert unknown.value.code == "unknown_creative"
+    await sandbox.post("/v1/clock/advance", {"hours": 1})
+    ended = await connector.experiment_results(ACCOUNT, CAMPAIGN, experiment)
+    assert ended.status == "ended" and ended.variants == counted.variants
+    with pytest.raises(ChangeRefused) as missing:
+        await connector.experiment_results(ACCOUNT, CAMPAIGN, uuid.uuid4())
+    assert missing.value.code == "unknown_experiment"
+    # Campaigns outside the experiment answer as they always did: no creative at all.
+    listed = await sandbox.get(f"/v1/accounts/{ACCOUNT}/campaigns")
+    others = [c for c in listed["campaigns"] if c["campaign_id"] != str(CAMPAIGN)]
+    assert others and all("creative" not in c for c in others)
+    assert {c.operation for c in sandbox.calls} >= {"start_experiment", "experiment_results"}
