@@ -103,8 +103,8 @@ def _saturation_factor(x: np.ndarray | float) -> np.ndarray | float:
 class ResponseCurve:
     """One campaign's fitted daily ``metric`` against daily spend.
 
-    ``params`` holds ``top`` and ``scale`` (see the module), ``sigma`` (the daily
-    noise around the curve, in the metric's units) and ``mean_spend`` (the window's
+    ``params`` holds ``top`` and ``scale`` (see the module), ``noise_cv`` (the
+    day-to-day scatter around the curve as a share of it) and ``mean_spend`` (the window's
     average daily spend, where the curve is best known). ``covariance`` is the 2x2
     posterior covariance of ``(log top, log scale)``. ``supported`` is False, with
     ``reason``, when the data cannot carry the curve's bend; the curve is then the
@@ -151,9 +151,7 @@ class ResponseCurve:
         grad = np.array([1.0, -float(_saturation_factor(max(spend, 0.0) / self.scale))])
         variance = float(grad @ cov @ grad)
         if noise:
-            expected = float(self.predict(spend))
-            if expected > 0:
-                variance += (self.params.get("sigma", 0.0) / expected) ** 2
+            variance += math.log1p(self.params.get("noise_cv", 0.0) ** 2)
         return math.sqrt(max(variance, 0.0))
 
     def interval(
@@ -226,7 +224,12 @@ def _flat_curve(
     return ResponseCurve(
         metric=metric,
         model=MODEL,
-        params={"top": 0.0, "scale": max(mean_spend, 1.0), "sigma": 0.0, "mean_spend": mean_spend},
+        params={
+            "top": 0.0,
+            "scale": max(mean_spend, 1.0),
+            "noise_cv": 0.0,
+            "mean_spend": mean_spend,
+        },
         covariance=((0.0, 0.0), (0.0, 0.0)),
         supported=False,
         reason=reason,
@@ -246,16 +249,15 @@ def fit_curve(days: Sequence[DayTotals], metric: CurveMetric) -> ResponseCurve:
     """
     if metric not in ("conversions", "revenue"):
         raise ValueError(f"unknown metric {metric!r}")
-    days = sorted(days, key=lambda d: d.day)
+    # A day without spend says only that nothing buys nothing, which the curve assumes.
+    days = sorted((d for d in days if d.spend > 0), key=lambda d: d.day)
     spend = np.array([d.spend for d in days], dtype=float)
     y = np.array([getattr(d, metric) for d in days], dtype=float)
     n = len(days)
     if n == 0:
-        return _flat_curve(metric, days, "no complete day of data", 0.0)
+        return _flat_curve(metric, days, "no complete day with spend", 0.0)
     mean_s = float(spend.mean())
     mean_y = float(y.mean())
-    if mean_s <= 0:
-        return _flat_curve(metric, days, "no spend in the window", 0.0)
     if mean_y <= 0:
         return _flat_curve(metric, days, f"no {metric} in the window", mean_s)
 
@@ -268,25 +270,27 @@ def fit_curve(days: Sequence[DayTotals], metric: CurveMetric) -> ResponseCurve:
     def curve(theta: np.ndarray) -> np.ndarray:
         return np.exp(theta[0]) * -np.expm1(-spend / np.exp(theta[1]))
 
-    def residuals(theta: np.ndarray, sigma: float) -> np.ndarray:
-        data = (y - curve(theta)) / sigma
+    def residuals(theta: np.ndarray, noise_cv: float) -> np.ndarray:
+        # Days vary in proportion to their level (demand drifts by a share, not by
+        # an amount), so residuals are relative to the curve.
+        fitted = curve(theta)
+        data = (y - fitted) / (noise_cv * fitted)
         prior = (theta[1] - log_scale_prior) / PRIOR_LOG_SD
         return np.append(data, prior)
 
-    floor = MIN_RELATIVE_NOISE * mean_y
-    sigma = max(float(y.std(ddof=1)) if n > 1 else 0.0, floor)
+    noise_cv = max(float(y.std(ddof=1) / mean_y) if n > 1 else 0.0, MIN_RELATIVE_NOISE)
     theta = start
     result = None
     for _ in range(2):
         # The second pass re-weighs the prior against the noise the first fit found.
         result = optimize.least_squares(
-            residuals, theta, args=(sigma,), bounds=(lower, upper), method="trf"
+            residuals, theta, args=(noise_cv,), bounds=(lower, upper), method="trf"
         )
         theta = result.x
-        ssr = float(np.sum((y - curve(theta)) ** 2))
-        sigma = max(math.sqrt(ssr / max(n - 2, 1)), floor)
+        relative = (y - curve(theta)) / curve(theta)
+        noise_cv = max(math.sqrt(float(np.sum(relative**2)) / max(n - 2, 1)), MIN_RELATIVE_NOISE)
     assert result is not None
-    jac = optimize.approx_fprime(theta, lambda t: residuals(t, sigma), 1e-7)
+    jac = optimize.approx_fprime(theta, lambda t: residuals(t, noise_cv), 1e-7)
     info = jac.T @ jac
     covariance = np.linalg.pinv(info)
 
@@ -320,7 +324,7 @@ def fit_curve(days: Sequence[DayTotals], metric: CurveMetric) -> ResponseCurve:
         params={
             "top": float(math.exp(theta[0])),
             "scale": float(math.exp(theta[1])),
-            "sigma": float(sigma),
+            "noise_cv": float(noise_cv),
             "mean_spend": mean_s,
         },
         covariance=tuple(tuple(float(v) for v in row) for row in covariance),
