@@ -122,7 +122,7 @@ def test_max_step_holds_and_is_named() -> None:
     assert np.all(np.abs(change) <= 0.2 + 1e-9)
     at_step = np.isclose(np.abs(change), 0.2)
     assert at_step.any()
-    assert all(b == "step" for b, s in zip(result.bound_by, at_step) if s)
+    assert all(b == "step" for b, s in zip(result.bound_by, at_step, strict=False) if s)
     assert result.budgets.sum() == pytest.approx(current.sum(), rel=1e-12)
 
 

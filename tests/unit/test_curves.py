@@ -170,9 +170,11 @@ def test_curve_set_matches_the_curves_and_inverts_its_marginal() -> None:
     curve_set = CurveSet.from_curves(curves)
     spend = np.array([700.0, 4000.0])
     assert len(curve_set) == 2
-    assert curve_set.predict(spend) == pytest.approx([c.predict(x) for c, x in zip(curves, spend)])
+    assert curve_set.predict(spend) == pytest.approx(
+        [c.predict(x) for c, x in zip(curves, spend, strict=False)]
+    )
     marginal = curve_set.marginal(spend)
-    assert marginal == pytest.approx([c.marginal(x) for c, x in zip(curves, spend)])
+    assert marginal == pytest.approx([c.marginal(x) for c, x in zip(curves, spend, strict=False)])
     assert curve_set.spend_at_marginal(marginal) == pytest.approx(spend)
     # A return above the first dollar's is never reached: no spend.
     assert curve_set.spend_at_marginal(np.array([1e9, 1e9])) == pytest.approx([0.0, 0.0])
