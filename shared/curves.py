@@ -404,7 +404,13 @@ class CurveSet:
         """One posterior draw of every curve (Thompson sampling); the draw is exact,
         so the returned set carries no covariance."""
         z = rng.standard_normal((len(self), 2))
-        shift = np.einsum("nij,nj->ni", self.chol, z)
+        shift = np.stack(
+            (
+                self.chol[:, 0, 0] * z[:, 0] + self.chol[:, 0, 1] * z[:, 1],
+                self.chol[:, 1, 0] * z[:, 0] + self.chol[:, 1, 1] * z[:, 1],
+            ),
+            axis=1,
+        )
         top = np.where(self.top > 0, np.exp(self.log_top + shift[:, 0]), 0.0)
         scale = np.exp(self.log_scale + shift[:, 1])
         return CurveSet(top, scale, None, self.supported)

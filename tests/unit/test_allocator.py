@@ -139,7 +139,7 @@ def test_safety_limits_win_over_the_step_and_the_step_over_shares() -> None:
     assert (b.low[0], b.high[0]) == (700.0, 700.0)
     # min_share asks 900 at least; within the step's [800, 1200] that holds.
     assert (b.low[1], b.high[1]) == (900.0, 1200.0)
-    assert (b.low_by[1], b.high_by[1]) == ("min_share", "step")
+    assert (b.names("low")[1], b.names("high")[1]) == ("min_share", "step")
 
 
 @pytest.mark.parametrize(
@@ -166,6 +166,11 @@ def test_ten_thousand_campaigns_conserve_the_total_within_bounds(strategy: str) 
     assert np.all(result.budgets <= b.high + 1e-9)
     assert set(result.bound_by) <= set(BOUNDS)
     assert np.all(result.budgets <= caps + 1e-9)
+    if strategy == "performance_based":
+        # Every campaign no bound holds earns the pool's common marginal return.
+        free = np.array([name == "none" for name in result.bound_by])
+        assert free.sum() > 100
+        assert result.marginal_new[free] == pytest.approx(result.lam, rel=1e-6)
 
 
 def test_performance_based_beats_other_strategies_on_its_curves() -> None:
