@@ -190,3 +190,25 @@ def test_curve_set_samples_follow_each_curves_posterior() -> None:
         [math.log(curve.top), math.log(curve.scale)], abs=0.02
     )
     assert np.cov(logs.T) == pytest.approx(np.asarray(curve.covariance), rel=0.1, abs=1e-5)
+
+
+def test_fit_on_the_simulator_recovers_its_true_curve() -> None:
+    from sandbox.simulator import CampaignSimulator
+    from shared.connectors.base import Change
+
+    start = datetime(2025, 3, 3, tzinfo=UTC)
+    sim = CampaignSimulator(1, seed=3, start=start)
+    (campaign,) = sim.campaign_ids
+    truth = sim.true_curve(campaign)
+    # Budgets varied day by day around the campaign's own, as reallocation would.
+    budgets = np.random.default_rng(0).uniform(0.3, 2.0, 35) * truth.scale
+    rows: list[HourlyMetrics] = []
+    for day, budget in enumerate(budgets):
+        first_hour = start + timedelta(days=day)
+        sim.apply_change_at(campaign, Change("budget", round(float(budget), 2)), first_hour)
+        rows += [hour[0] for hour in sim.simulate_range(first_hour, 24)]
+    curve = fit_curve(daily_totals(rows), "revenue")
+    assert curve.supported, curve.reason
+    for fitted, true, index in ((curve.top, truth.top_revenue, 0), (curve.scale, truth.scale, 1)):
+        sd = math.sqrt(curve.covariance[index][index])
+        assert abs(math.log(fitted / true)) < 3 * sd + 0.02, (fitted, true, sd)
