@@ -60,7 +60,9 @@ def _run_day(
             history[row.campaign_id].append(row)
 
 
-def _set_budgets(sim: CampaignSimulator, budgets: Sequence[float], day: datetime) -> None:
+def _set_budgets(
+    sim: CampaignSimulator, budgets: Sequence[float] | np.ndarray, day: datetime
+) -> None:
     for campaign_id, budget in zip(sim.campaign_ids, budgets, strict=True):
         sim.apply_change_at(campaign_id, Change("budget", round(float(budget), 2)), day)
 
