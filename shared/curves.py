@@ -27,6 +27,7 @@ spend variation a supported fit needs.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -291,7 +292,7 @@ def fit_curve(days: Sequence[DayTotals], metric: CurveMetric) -> ResponseCurve:
     for _ in range(2):
         # The second pass re-weighs the prior against the noise the first fit found.
         theta, ok = _levenberg_marquardt(
-            lambda t, cv=noise_cv: residuals(t, cv), theta, lower, upper
+            functools.partial(residuals, noise_cv=noise_cv), theta, lower, upper
         )
         converged = ok
         relative = (y - curve(theta)) / curve(theta)
