@@ -33,6 +33,13 @@ A budget cut that would not bind (the campaign already spends less than the
 new budget) becomes a bid reduction of the same size, since only bids then
 control spend.
 
+With the campaign's response curves (:mod:`services.decision.budget_curves`), budget
+steps follow them instead of fixed percentages: a raise goes as far as an extra dollar
+still returns ``min_marginal_roas`` (at most the maximum step; none if the curve is
+already that flat), a decline cut as far as brings the curve's average ROAS back to
+target, and every budget change except a tracking cut predicts its impact from the
+curves, with an 80% interval and the marginal ROAS before and after.
+
 Confidence (0-100) combines the rule's evidence ``e`` (0-1: alert severities
 and risk probabilities merged with a noisy-OR) with ``calibration`` ``c``, the
 policy's track record (share of past decisions validated, see
