@@ -9,6 +9,7 @@ import asyncpg
 from services.optimizer import tenants
 from services.optimizer.act import Outcome, act
 from services.optimizer.execution import Cause
+from services.optimizer.forecasts import FORECASTS_CHANNEL
 from services.optimizer.platform import active_runtime
 from services.optimizer.recommend import (
     UnusableAction,
@@ -123,6 +124,7 @@ async def _skipped(
 async def on_metrics_recorded(
     conn: asyncpg.Connection, event: Envelope, recorded: MetricsRecorded
 ) -> None:
-    """Keep the hours automation rules read, and wake the rule runner."""
+    """Keep the hours automation rules and forecasts read, and wake their runners."""
     await upsert_metrics(conn, event.tenant_id, hourly(recorded.metrics))
     await conn.execute("SELECT pg_notify($1, $2)", RULES_CHANNEL, str(event.tenant_id))
+    await conn.execute("SELECT pg_notify($1, $2)", FORECASTS_CHANNEL, str(event.tenant_id))
