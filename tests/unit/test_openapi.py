@@ -149,6 +149,7 @@ def test_success_statuses() -> None:
             "keys",
             "automation-rules",
             "optimizations/{id}/rollback",
+            "forecasts",
         )
     }
     for path, item in SPEC["paths"].items():
@@ -251,6 +252,7 @@ def test_request_bodies_forbid_additional_properties() -> None:
         "RuleCreate",
         "RuleUpdate",
         "RollbackRequest",
+        "ForecastRequest",
     }
     assert _resolve(bodies["MetricsBatch"])["properties"]["metrics"]["items"] == {
         "$ref": "#/components/schemas/MetricRow"
