@@ -54,7 +54,6 @@ from typing import Any, Literal
 from uuid import UUID
 
 import numpy as np
-from statsmodels.tsa.holtwinters import ExponentialSmoothing
 
 from shared.metrics import HourlyMetrics
 
@@ -255,6 +254,10 @@ def day_blocks(residuals: np.ndarray, draws: np.ndarray, steps: int) -> np.ndarr
 
 
 def _fit_ets(y: np.ndarray, steps: int, draws: np.ndarray, spread: float) -> _Fitted:
+    # Imported at the first fit: statsmodels (and pandas with it) takes seconds to load,
+    # which a service starting up should not wait for.
+    from statsmodels.tsa.holtwinters import ExponentialSmoothing
+
     with warnings.catch_warnings():
         # Convergence chatter on near-flat series; the result is checked below.
         warnings.simplefilter("ignore")
