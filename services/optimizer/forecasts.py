@@ -24,7 +24,12 @@ from uuid import UUID
 import asyncpg
 import numpy as np
 
-from shared.contracts.optimizer import FORECAST_CREATED, FORECAST_SCORED, FORECASTS
+from shared.contracts.optimizer import (
+    FORECAST_CREATED,
+    FORECAST_SCORED,
+    FORECASTS,
+    MAX_FORECAST_CAMPAIGNS,
+)
 from shared.db import listening
 from shared.forecasting import (
     MODEL_VERSION,
@@ -195,7 +200,8 @@ async def make_forecasts(
 ) -> tuple[datetime, list[dict[str, Any]], list[tuple[UUID, str]]]:
     """Forecast the campaigns (default: those that reported within ``ACTIVE_HOURS``) from
     the hour after the tenant's newest metrics; answers that hour, the stored forecasts
-    and the campaigns skipped. The models fit outside any transaction."""
+    and the campaigns skipped. The models fit outside any transaction. A request (not the
+    schedule) forecasts at most ``MAX_FORECAST_CAMPAIGNS``."""
     async with runtime.tenant_tx(tenant) as conn:
         newest = await newest_hour(conn, tenant)
         if newest is None:
@@ -217,12 +223,24 @@ async def make_forecasts(
             unknown = [c for c in campaigns if c not in known]
             if unknown:
                 raise UnknownCampaigns(unknown)
+        over: list[tuple[UUID, str]] = []
+        if trigger == "request" and len(campaigns) > MAX_FORECAST_CAMPAIGNS:
+            over = [
+                (
+                    c,
+                    f"over the {MAX_FORECAST_CAMPAIGNS} campaigns a request forecasts; "
+                    "the schedule forecasts it",
+                )
+                for c in campaigns[MAX_FORECAST_CAMPAIGNS:]
+            ]
+            campaigns = campaigns[:MAX_FORECAST_CAMPAIGNS]
         history = await load_history(
             conn, tenant, campaigns, origin - CONFIG.window_hours * HOUR, newest
         )
     grouped = _by_campaign(history)
     histories = {c: grouped.get(c, []) for c in campaigns}
     made, skipped = await asyncio.to_thread(compute, histories, origin, horizons)
+    skipped += over
     async with runtime.tenant_tx(tenant) as conn:
         stored = await store(conn, tenant, made, trigger, correlation_id)
     return origin, stored, skipped

@@ -253,11 +253,19 @@ def _both_horizons() -> list[Horizon]:
     return [24, 168]
 
 
-class ForecastRequest(RequestModel):
-    """Forecast these campaigns (default: every campaign with recent metrics) over these
-    horizons in hours (default both: the next day and the next week)."""
+# Campaigns one request may forecast: the fits run while the caller waits, within the
+# gateway's upstream timeout. The schedule forecasts every campaign.
+MAX_FORECAST_CAMPAIGNS = 50
 
-    campaign_ids: list[UUID] | None = Field(default=None, min_length=1, max_length=500)
+
+class ForecastRequest(RequestModel):
+    """Forecast these campaigns (default: every campaign with recent metrics, up to
+    ``MAX_FORECAST_CAMPAIGNS``) over these horizons in hours (default both: the next day
+    and the next week)."""
+
+    campaign_ids: list[UUID] | None = Field(
+        default=None, min_length=1, max_length=MAX_FORECAST_CAMPAIGNS
+    )
     horizons: list[Horizon] = Field(default_factory=_both_horizons, min_length=1)
 
 
@@ -575,7 +583,9 @@ CREATE_FORECASTS = dataclasses.replace(
     description=(
         "Forecasts spend, conversions, revenue and ROAS of each campaign over the next 24 "
         "hours and/or 7 days from the newest metrics, with 80% and 95% intervals, and answers "
-        "them. A campaign with too little history is listed in `skipped`; campaign ids with "
+        "them. At most 50 campaigns a request (without `campaign_ids`, the first 50 by id; "
+        "the rest are listed in `skipped`, and the schedule covers them). "
+        "A campaign with too little history is listed in `skipped`; campaign ids with "
         "no metrics at all are answered 422, and a tenant with no metrics yet 409. Forecasts "
         "are also made on a schedule, and scored once their period has passed."
     ),
