@@ -86,6 +86,14 @@ class ForecastConfig:
     # on the simulator (seeds 1-5, 1,650 day totals) its 80% and 95% intervals held 76% and
     # 89%, and 1.2 brings them to 83% and 94% (7-day totals: 79% and 92%).
     spread: float = 1.2
+    # Model each metric per unit of the daily budget in force during the hour, then scale
+    # by the latest budget: spend follows a budget change at once, and conversions and
+    # revenue most of the way, where the level of a raw series takes days to catch up. On
+    # the simulator with budgets moved 20% every other day (the demo's platform does such
+    # moves), the 24-hour MASE of spend fell from 3.1 to 1.4, conversions and revenue
+    # stayed at 0.8. A forecast so assumes the latest budget holds through its period.
+    # With a constant budget it changes nothing.
+    per_budget: bool = True
     # "auto" chooses ETS where it can; "seasonal_naive" forces the baseline (benchmarks).
     model: Literal["auto", "seasonal_naive"] = "auto"
 
@@ -103,6 +111,7 @@ class ForecastConfig:
             "paths": self.paths,
             "path_errors": "bootstrap of whole days of one-step residuals, shared across metrics",
             "spread": self.spread,
+            "per_budget": self.per_budget,
             "levels": list(LEVELS),
             "horizons": list(HORIZONS),
         }
@@ -143,6 +152,8 @@ class Forecast:
     scale: dict[str, float | None]
     history_hours: int
     params: dict[str, dict[str, float]] = field(default_factory=dict)
+    # The daily budget the forecast assumes (the latest), when made per unit of budget.
+    budget: float | None = None
 
     @property
     def model_name(self) -> str:
@@ -159,6 +170,8 @@ class Forecast:
             "version": MODEL_VERSION,
             "fallback_reason": self.fallback_reason,
             "history_hours": self.history_hours,
+            "per_budget": self.budget is not None,
+            "budget": self.budget,
             "mase_scale": self.scale,
             "fitted": self.params,
         }
@@ -167,11 +180,15 @@ class Forecast:
 # --- history ---------------------------------------------------------------------------
 
 
+GRID = (*METRICS, "budget")
+
+
 def hourly_grid(
     rows: Sequence[HourlyMetrics], origin: datetime, window_hours: int
-) -> tuple[dict[Metric, np.ndarray], int]:
-    """The campaign's metrics on a gapless hourly grid ending the hour before ``origin``,
-    from its first row within the window; and how many hours were actually reported.
+) -> tuple[dict[str, np.ndarray], int]:
+    """The campaign's metrics (and the daily budget in force) on a gapless hourly grid
+    ending the hour before ``origin``, from its first row within the window; and how many
+    hours were actually reported.
 
     A missing hour takes the value 24 hours before it (0 in the first day): a gap in the
     reports is not a collapse in traffic.
@@ -179,15 +196,15 @@ def hourly_grid(
     start = origin - window_hours * HOUR
     usable = [r for r in rows if start <= r.hour < origin]
     if not usable:
-        return {m: np.zeros(0) for m in METRICS}, 0
+        return {m: np.zeros(0) for m in GRID}, 0
     first = min(r.hour for r in usable)
     n = int((origin - first) // HOUR)
-    grid = {m: np.full(n, np.nan) for m in METRICS}
+    grid = {m: np.full(n, np.nan) for m in GRID}
     for r in usable:
         i = int((r.hour - first) // HOUR)
-        for m in METRICS:
+        for m in GRID:
             grid[m][i] = float(getattr(r, m))
-    for m in METRICS:
+    for m in GRID:
         y = grid[m]
         for gap in np.flatnonzero(np.isnan(y)):
             y[gap] = y[gap - PERIOD] if gap >= PERIOD else 0.0
@@ -209,6 +226,9 @@ class _Fitted:
     point: np.ndarray  # (steps,)
     paths: np.ndarray  # (steps, paths)
     params: dict[str, float]
+
+    def times(self, factor: float) -> _Fitted:
+        return _Fitted(self.point * factor, self.paths * factor, self.params)
 
 
 def ets_paths(
@@ -333,20 +353,39 @@ def forecast_campaign(
         kind, reason = "seasonal_naive", "asked for"
     elif n < config.min_ets_hours:
         kind, reason = "seasonal_naive", f"{n} hours of history, ETS needs {config.min_ets_hours}"
-    elif any(np.ptp(grid[m]) == 0 for m in METRICS):
+    # Per unit of daily budget: see ForecastConfig.per_budget.
+    budget = grid["budget"]
+    per_budget = config.per_budget and bool(np.all(budget > 0))
+    latest = float(budget[-1]) if per_budget else 1.0
+    units = {m: grid[m] / budget if per_budget else grid[m] for m in METRICS}
+    if kind == "ets" and any(np.ptp(units[m]) == 0 for m in METRICS):
         kind, reason = "seasonal_naive", "a metric is constant over the history"
     fitted: dict[Metric, _Fitted] = {}
     if kind == "ets":
         try:
-            fitted = {m: _fit_ets(grid[m], steps, draws, config.spread) for m in METRICS}
+            fitted = {m: _fit_ets(units[m], steps, draws, config.spread) for m in METRICS}
         except (ValueError, FloatingPointError, np.linalg.LinAlgError) as exc:
             kind, reason = "seasonal_naive", f"ETS fit failed: {exc}"
     if kind == "seasonal_naive":
-        fitted = {m: _seasonal_naive(grid[m], steps, draws) for m in METRICS}
+        fitted = {m: _seasonal_naive(units[m], steps, draws) for m in METRICS}
+    fitted = {m: f.times(latest) for m, f in fitted.items()}
+    # MASE's scale is the metric's own, whatever units the model worked in.
     scale: dict[str, float | None] = {m: seasonal_naive_scale(grid[m]) for m in METRICS}
     params: dict[str, dict[str, float]] = {m: f.params for m, f in fitted.items() if f.params}
     return [
-        _horizon(campaign_id, origin, h, kind, reason, fitted, scale, n, params) for h in horizons
+        _horizon(
+            campaign_id,
+            origin,
+            h,
+            kind,
+            reason,
+            fitted,
+            scale,
+            n,
+            params,
+            latest if per_budget else None,
+        )
+        for h in horizons
     ]
 
 
@@ -369,6 +408,7 @@ def _horizon(
     scale: dict[str, float | None],
     history: int,
     params: dict[str, dict[str, float]],
+    budget: float | None,
 ) -> Forecast:
     hourly = {m: np.clip(f.point[:hours], 0.0, None) for m, f in fitted.items()}
     totals = {m: np.clip(f.paths[:hours], 0.0, None).sum(axis=0) for m, f in fitted.items()}
@@ -400,6 +440,7 @@ def _horizon(
         scale=scale,
         history_hours=history,
         params=params,
+        budget=budget,
     )
 
 

@@ -125,13 +125,18 @@ def test_point_forecast_equals_statsmodels_and_recovers_the_known_season() -> No
     (made,) = forecast_campaign(CID, rows, origin, horizons=(48,))
     assert made.model == "ets" and made.fallback_reason is None
     for metric in ("spend", "conversions", "revenue"):
-        # The series as stored: conversions are whole numbers.
-        fit = _statsmodels_fit(np.array([float(getattr(r, metric)) for r in rows]))
-        zero = fit.simulate(48, repetitions=1, random_errors=np.zeros((48, 1)))  # type: ignore[attr-defined]
-        np.testing.assert_allclose(made.hourly[metric], np.asarray(zero).ravel(), atol=1e-3)
+        # The series as stored (conversions are whole numbers), per unit of daily budget.
+        fit = _statsmodels_fit(np.array([float(getattr(r, metric)) / r.budget for r in rows]))
+        zero = (
+            2400.0
+            * np.asarray(
+                fit.simulate(48, repetitions=1, random_errors=np.zeros((48, 1)))  # type: ignore[attr-defined]
+            ).ravel()
+        )
+        np.testing.assert_allclose(made.hourly[metric], zero, atol=1e-3)
         # statsmodels' own forecast() agrees except at the last hour of each day, where it
         # seeds the final seasonal state differently from its own state-space simulation.
-        theirs = np.asarray(fit.forecast(48))  # type: ignore[attr-defined]
+        theirs = 2400.0 * np.asarray(fit.forecast(48))  # type: ignore[attr-defined]
         other_hours = np.arange(48) % PERIOD != PERIOD - 1
         np.testing.assert_allclose(
             np.asarray(made.hourly[metric])[other_hours], theirs[other_hours], atol=1e-3
@@ -289,3 +294,34 @@ def test_spread_widens_the_intervals_around_the_same_point() -> None:
         # Far from zero no path is clipped, so every deviation doubles exactly.
         assert wide["high"] - centre == pytest.approx(2 * (narrow["high"] - centre), rel=1e-6)
         assert centre - wide["low"] == pytest.approx(2 * (centre - narrow["low"]), rel=1e-6)
+
+
+def test_a_budget_change_moves_the_forecast_at_once() -> None:
+    rng = np.random.default_rng(21)
+    hours = 24 * 10
+    rows = rows_of(*(seasonal_series(rng, hours, v, v / 50) for v in (100, 10, 400)))
+    # The budget doubled for the last day; spend followed it.
+    changed = [
+        HourlyMetrics(
+            r.campaign_id,
+            r.hour,
+            r.impressions,
+            r.clicks,
+            r.conversions * 2,
+            r.spend * 2,
+            r.revenue * 2,
+            4800.0,
+        )
+        if i >= hours - 24
+        else r
+        for i, r in enumerate(rows)
+    ]
+    origin = START + hours * HOUR
+    (per_budget,) = forecast_campaign(CID, changed, origin, horizons=(24,))
+    (raw,) = forecast_campaign(
+        CID, changed, origin, horizons=(24,), config=ForecastConfig(per_budget=False)
+    )
+    assert per_budget.predicted["spend"] == pytest.approx(2 * 2400.0, rel=0.03)
+    assert per_budget.details()["budget"] == 4800.0
+    # The raw series' level takes days to catch up with the step.
+    assert raw.predicted["spend"] < 0.9 * 2 * 2400.0  # type: ignore[operator]
