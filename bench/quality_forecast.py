@@ -7,11 +7,14 @@ own scoring. ``forecast_mase`` is the mean MASE of the 24-hour forecasts over sp
 conversions and revenue (target < 0.9); ``baseline_mase`` the same for the seasonal naive
 forecast made by the same code; ``interval_coverage_80``/``_95`` the share of 24-hour
 totals (the three metrics) inside their intervals (target 75-85% for 80%). The 7-day
-forecasts from the first week's origins are scored too (``*_7d``).
+forecasts from the first week's origins are scored too (``*_7d``). ``--budget-moves``
+moves every budget by 20% every other day, as an acting optimizer does, and ``--raw``
+models the raw series instead of per unit of budget, to see what that buys.
 
 The settings were tuned on seeds 1-5; report figures on other seeds.
 
-Usage: python bench/quality_forecast.py --seed S [--campaigns N] [--days D] [--json]
+Usage: python bench/quality_forecast.py --seed S [--campaigns N] [--days D]
+       [--budget-moves] [--raw] [--json]
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.report import print_figures
 from sandbox.simulator import CampaignSimulator
+from shared.connectors.base import Change
 from shared.forecasting import METRICS, ForecastConfig, forecast_campaign, score
 from shared.metrics import HourlyMetrics
 
@@ -41,17 +45,39 @@ def _mean(values: Sequence[float]) -> float | None:
     return round(statistics.fmean(values), 4) if values else None
 
 
+def move_budgets(sim: CampaignSimulator, seed: int, days: int) -> None:
+    """Move every campaign's budget by 20% (up 60% of the time) at 03:00 every other day
+    from day 8, as an optimizer acting on the account does."""
+    rng = np.random.default_rng([seed, 99])
+    for cid in sim.campaign_ids:
+        budget = sim.state_at(cid, START).daily_budget
+        for day in range(8, days, 2):
+            budget *= 1.2 if rng.random() < 0.6 else 0.8
+            sim.apply_change_at(
+                cid, Change("budget", round(budget, 2)), START + (day * 24 + 3) * HOUR
+            )
+
+
 def figures(
-    seed: int, *, campaigns: int = 20, days: int = 35, warmup_days: int = 21
+    seed: int,
+    *,
+    campaigns: int = 20,
+    days: int = 35,
+    warmup_days: int = 21,
+    budget_moves: bool = False,
+    per_budget: bool = True,
 ) -> dict[str, object]:
     if days <= warmup_days:
         raise ValueError("days must exceed warmup_days")
     sim = CampaignSimulator(campaigns, seed, START)
+    if budget_moves:
+        move_budgets(sim, seed, days)
     rows: dict[object, list[HourlyMetrics]] = {cid: [] for cid in sim.campaign_ids}
     for hour in sim.simulate_range(START, days * 24):
         for r in hour:
             rows[r.campaign_id].append(r)
-    model, naive = ForecastConfig(), ForecastConfig(model="seasonal_naive")
+    model = ForecastConfig(per_budget=per_budget)
+    naive = ForecastConfig(model="seasonal_naive", per_budget=per_budget)
     mase: dict[str, list[float]] = {"model": [], "baseline": [], "model_7d": []}
     per_metric: dict[str, list[float]] = {m: [] for m in METRICS}
     hits: dict[str, list[bool]] = {"80": [], "95": [], "80_7d": [], "95_7d": []}
@@ -93,6 +119,8 @@ def figures(
         "seed": seed,
         "campaigns": campaigns,
         "days": days,
+        "budget_moves": budget_moves,
+        "per_budget": per_budget,
         "forecasts_24h": len(mase["model"]),
         "forecast_mase": forecast_mase,
         "baseline_mase": baseline,
@@ -119,9 +147,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, required=True)
     parser.add_argument("--campaigns", type=int, default=20)
     parser.add_argument("--days", type=int, default=35)
+    parser.add_argument(
+        "--budget-moves",
+        action="store_true",
+        help="move every budget by 20%% every other day (as an acting optimizer does)",
+    )
+    parser.add_argument(
+        "--raw", action="store_true", help="model the raw series, not per unit of budget"
+    )
     parser.add_argument("--json", action="store_true", help="one JSON object instead of lines")
     args = parser.parse_args(argv)
-    print_figures(figures(args.seed, campaigns=args.campaigns, days=args.days), args.json)
+    result = figures(
+        args.seed,
+        campaigns=args.campaigns,
+        days=args.days,
+        budget_moves=args.budget_moves,
+        per_budget=not args.raw,
+    )
+    print_figures(result, args.json)
     return 0
 
 

@@ -273,6 +273,11 @@ def day_blocks(residuals: np.ndarray, draws: np.ndarray, steps: int) -> np.ndarr
     return residuals[index[:steps]]
 
 
+def preload() -> None:
+    """Import statsmodels now (seconds): a service calls this in a thread once it is up."""
+    import statsmodels.tsa.holtwinters  # noqa: F401
+
+
 def _fit_ets(y: np.ndarray, steps: int, draws: np.ndarray, spread: float) -> _Fitted:
     # Imported at the first fit: statsmodels (and pandas with it) takes seconds to load,
     # which a service starting up should not wait for.

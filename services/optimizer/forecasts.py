@@ -37,6 +37,7 @@ from shared.forecasting import (
     ForecastConfig,
     NotEnoughHistory,
     forecast_campaign,
+    preload,
     score,
 )
 from shared.metrics import HourlyMetrics
@@ -72,12 +73,16 @@ class UnknownCampaigns(Exception):
 
 @asynccontextmanager
 async def forecast_models(runtime: ServiceRuntime) -> AsyncIterator[None]:
-    """Register the forecasting models (and their settings) in the model registry."""
+    """Register the forecasting models (and their settings) in the model registry, and load
+    statsmodels in the background, so neither the start nor the first forecast waits."""
+    loading = asyncio.create_task(asyncio.to_thread(preload))
     await announce_models(
         runtime,
         [(name, version, "prediction", params) for name, version, params in CONFIG.model_specs()],
     )
     yield
+    # A thread cannot be stopped; the task only stops being waited for.
+    loading.cancel()
 
 
 def _rng(campaign: UUID, origin: datetime) -> np.random.Generator:
