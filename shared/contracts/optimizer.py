@@ -255,7 +255,7 @@ def _both_horizons() -> list[Horizon]:
 
 # Campaigns one request may forecast: the fits run while the caller waits, within the
 # gateway's upstream timeout. The schedule forecasts every campaign.
-MAX_FORECAST_CAMPAIGNS = 50
+MAX_FORECAST_CAMPAIGNS = 20
 
 
 class ForecastRequest(RequestModel):
@@ -583,7 +583,7 @@ CREATE_FORECASTS = dataclasses.replace(
     description=(
         "Forecasts spend, conversions, revenue and ROAS of each campaign over the next 24 "
         "hours and/or 7 days from the newest metrics, with 80% and 95% intervals, and answers "
-        "them. At most 50 campaigns a request (without `campaign_ids`, the first 50 by id; "
+        "them. At most 20 campaigns a request (without `campaign_ids`, the first 20 by id; "
         "the rest are listed in `skipped`, and the schedule covers them). "
         "A campaign with too little history is listed in `skipped`; campaign ids with "
         "no metrics at all are answered 422, and a tenant with no metrics yet 409. Forecasts "
