@@ -45,6 +45,16 @@ def parse_uuid_filter(raw: str) -> UUID:
         raise ValueError("not a valid UUID") from exc
 
 
+def parse_int(raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise ValueError("expected a whole number") from exc
+    if not -(2**31) <= value < 2**31:
+        raise ValueError("out of range")
+    return value
+
+
 def parse_timestamp(raw: str) -> datetime:
     try:
         ts = datetime.fromisoformat(raw.replace("Z", "+00:00"))
@@ -67,6 +77,8 @@ def parser_for(model: type[BaseModel], column: str) -> Parser:
         return parse_uuid_filter
     if bool in kinds:
         return parse_bool
+    if int in kinds:
+        return parse_int
     return parse_text
 
 

@@ -4,7 +4,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from services.decision import outcomes, policy, views
+from services.decision import forecasts, outcomes, policy, views
 from services.decision.cycles import run_cycles
 from services.decision.routes import routes
 from shared.models_registry import announce_models
@@ -24,7 +24,7 @@ SPEC = ServiceSpec(
     name="decision",
     migrations=Path(__file__).parent / "migrations",
     routes=routes,
-    subscriptions=views.subscriptions.include(outcomes.subscriptions),
-    background=(run_cycles,),
+    subscriptions=views.subscriptions.include(outcomes.subscriptions, forecasts.subscriptions),
+    background=(run_cycles, forecasts.run_model_accuracy),
     lifespans=(register_models,),
 )

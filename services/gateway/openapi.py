@@ -28,7 +28,14 @@ from services.gateway.idempotency import (
 )
 from shared.contracts import CONTRACTS, ROUTES
 from shared.contracts.spec import CURSOR, LIMIT, QueryParam, Route
-from shared.resources import Parser, Resource, parse_bool, parse_text, parse_uuid_filter
+from shared.resources import (
+    Parser,
+    Resource,
+    parse_bool,
+    parse_int,
+    parse_text,
+    parse_uuid_filter,
+)
 from shared.schemas import ErrorBody
 
 TITLE = "adpilot API"
@@ -158,6 +165,7 @@ FILTER_SCHEMAS: dict[Parser, tuple[dict[str, Any], str]] = {
     parse_uuid_filter: (UUID_SCHEMA, ""),
     parse_bool: ({"type": "boolean"}, " Also accepts 1/0 and yes/no."),
     parse_text: ({"type": "string", "maxLength": 200}, ""),
+    parse_int: ({"type": "integer", "minimum": -(2**31), "maximum": 2**31 - 1}, ""),
 }
 
 

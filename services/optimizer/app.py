@@ -1,5 +1,6 @@
 """The optimizer service: carries changes out on the ad platform within safety limits,
-recommends what a person must approve, runs automation rules, and undoes changes.
+recommends what a person must approve, runs automation rules, undoes changes, and
+forecasts campaigns (scoring each forecast once its period has passed).
 
 Replicas share one queue and one table of pending changes, so it scales out: a campaign
 has at most one change in flight whichever replica planned it.
@@ -9,6 +10,7 @@ from pathlib import Path
 
 from services.optimizer.executor import run_executor
 from services.optimizer.experiment_runner import run_experiments
+from services.optimizer.forecasts import forecast_models, run_forecasts
 from services.optimizer.handlers import subscriptions
 from services.optimizer.platform import connector_lifespan
 from services.optimizer.routes import routes
@@ -20,6 +22,6 @@ SPEC = ServiceSpec(
     migrations=Path(__file__).parent / "migrations",
     routes=routes,
     subscriptions=subscriptions,
-    lifespans=(connector_lifespan,),
-    background=(run_executor, run_rules, run_experiments),
+    lifespans=(connector_lifespan, forecast_models),
+    background=(run_executor, run_rules, run_experiments, run_forecasts),
 )

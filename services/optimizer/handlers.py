@@ -10,6 +10,7 @@ from services.optimizer import tenants
 from services.optimizer.act import Outcome, act
 from services.optimizer.execution import Cause
 from services.optimizer.experiment_runner import EXPERIMENTS_CHANNEL
+from services.optimizer.forecasts import FORECASTS_CHANNEL
 from services.optimizer.platform import active_runtime
 from services.optimizer.recommend import (
     UnusableAction,
@@ -124,8 +125,8 @@ async def _skipped(
 async def on_metrics_recorded(
     conn: asyncpg.Connection, event: Envelope, recorded: MetricsRecorded
 ) -> None:
-    """Keep the hours automation rules read, and wake the rule runner and the puller of
-    platform experiments (finished hours mean new experiment results)."""
+    """Keep the hours automation rules and forecasts read, and wake the rule runner, the
+    forecaster and the puller of platform experiments (finished hours mean new results)."""
     await upsert_metrics(conn, event.tenant_id, hourly(recorded.metrics))
-    await conn.execute("SELECT pg_notify($1, $2)", RULES_CHANNEL, str(event.tenant_id))
-    await conn.execute("SELECT pg_notify($1, $2)", EXPERIMENTS_CHANNEL, str(event.tenant_id))
+    for channel in (RULES_CHANNEL, EXPERIMENTS_CHANNEL, FORECASTS_CHANNEL):
+        await conn.execute("SELECT pg_notify($1, $2)", channel, str(event.tenant_id))

@@ -19,6 +19,7 @@ from services.optimizer.execution import (
     plan,
 )
 from services.optimizer.experiment_routes import experiment_routes
+from services.optimizer.forecasts import NoMetrics, UnknownCampaigns, make_forecasts
 from services.optimizer.limits import merge_limits
 from services.optimizer.recommend import UnusableAction, desire_from_action
 from services.optimizer.rule_runner import actions_path, parse_rule, preview
@@ -250,7 +251,45 @@ def routes(runtime: ServiceRuntime) -> dict[Route, Handler]:
         # Applied, or still pending while an unanswered platform is tried again.
         return json_response(done, status=201)
 
+    async def create_forecasts(request: web.Request) -> web.Response:
+        body = await parse_body(request, c.ForecastRequest)
+        tenant = runtime.tenant_of(request)
+        try:
+            as_of, items, skipped = await make_forecasts(
+                runtime,
+                tenant,
+                body.campaign_ids,
+                sorted(set(body.horizons)),
+                "request",
+                request.get("correlation_id"),
+            )
+        except NoMetrics as exc:
+            raise ApiError(
+                409, "no_metrics", "no campaign of this tenant has reported metrics yet"
+            ) from exc
+        except UnknownCampaigns as exc:
+            raise invalid(
+                "no metrics for some campaigns",
+                [
+                    {
+                        "field": f"campaign_ids.{body.campaign_ids.index(cid)}",
+                        "message": "no metrics for this campaign",
+                    }
+                    for cid in exc.campaign_ids
+                    if body.campaign_ids is not None
+                ],
+            ) from exc
+        return json_response(
+            {
+                "as_of": as_of,
+                "items": items,
+                "skipped": [{"campaign_id": cid, "reason": why} for cid, why in skipped],
+            },
+            status=201,
+        )
+
     return {
+        c.CREATE_FORECASTS: create_forecasts,
         c.CREATE_RECOMMENDATION: create_recommendation,
         c.APPROVE_RECOMMENDATION: approve_recommendation,
         c.CREATE_RULE: create_rule,

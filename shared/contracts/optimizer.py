@@ -39,6 +39,8 @@ TargetEntity = Literal["campaign", "ad_group", "keyword"]
 Complexity = Literal["low", "medium", "high"]
 RecommendationStatus = Literal["pending", "approved", "implemented", "rejected", "failed"]
 ForecastKind = Literal["performance", "budget", "roi", "reach"]
+ForecastTrigger = Literal["schedule", "request"]
+Horizon = Literal[24, 168]
 RuleKind = Literal[
     "budget_management", "bid_optimization", "campaign_control", "audience_management"
 ]
@@ -76,6 +78,15 @@ class Recommendation(ResponseModel):
 
 
 class Forecast(ResponseModel):
+    """A campaign's forecast over ``[period_start, period_end)`` (the platform's hours).
+
+    ``predicted_metrics`` and ``actual_metrics`` hold totals over the period (``spend``,
+    ``conversions``, ``revenue``, ``roas``); ``confidence_intervals`` is
+    ``{"80": {metric: {"low", "high"}}, "95": {...}}`` for those totals. Once the period has
+    passed: ``mase`` per metric and ``mean`` (against seasonal naive), ``accuracy_score``
+    = 100 / (1 + mean MASE), and ``interval_hits`` saying which totals fell inside.
+    """
+
     id: UUID
     campaign_id: UUID | None
     forecast_type: ForecastKind
@@ -87,6 +98,18 @@ class Forecast(ResponseModel):
     actual_metrics: JsonValue | None
     accuracy_score: float | None
     created_at: datetime
+    horizon_hours: int | None = None
+    period_start: datetime | None = None
+    period_end: datetime | None = None
+    # How it was made: model, version, fallback reason, history, fitted parameters.
+    model_details: JsonValue | None = None
+    # The point forecast per hour and metric.
+    hourly_forecast: JsonValue | None = None
+    trigger: ForecastTrigger | None = None
+    mase: JsonValue | None = None
+    interval_hits: JsonValue | None = None
+    hours_observed: int | None = None
+    scored_at: datetime | None = None
 
 
 class AutomationRule(ResponseModel):
@@ -227,6 +250,39 @@ class RuleUpdate(RequestModel):
     execution_frequency: Frequency | None = None
 
 
+def _both_horizons() -> list[Horizon]:
+    return [24, 168]
+
+
+# Campaigns one request may forecast: the fits run while the caller waits, within the
+# gateway's upstream timeout. The schedule forecasts every campaign.
+MAX_FORECAST_CAMPAIGNS = 20
+
+
+class ForecastRequest(RequestModel):
+    """Forecast these campaigns (default: every campaign with recent metrics, up to
+    ``MAX_FORECAST_CAMPAIGNS``) over these horizons in hours (default both: the next day
+    and the next week)."""
+
+    campaign_ids: list[UUID] | None = Field(
+        default=None, min_length=1, max_length=MAX_FORECAST_CAMPAIGNS
+    )
+    horizons: list[Horizon] = Field(default_factory=_both_horizons, min_length=1)
+
+
+class SkippedCampaign(ResponseModel):
+    campaign_id: UUID
+    reason: str
+
+
+class ForecastBatch(ResponseModel):
+    """The forecasts made, from ``as_of`` (the hour after the newest metrics)."""
+
+    as_of: datetime
+    items: list[Forecast]
+    skipped: list[SkippedCampaign]
+
+
 class RollbackRequest(RequestModel):
     """``force`` rolls back even over later changes to the same setting, naming them."""
 
@@ -261,7 +317,10 @@ RECOMMENDATIONS = Resource(
 )
 
 FORECASTS = Resource(
-    "forecast", "ai_campaign_forecasts", Forecast, ("campaign_id", "forecast_type", "model_used")
+    "forecast",
+    "ai_campaign_forecasts",
+    Forecast,
+    ("campaign_id", "forecast_type", "model_used", "horizon_hours", "trigger"),
 )
 
 AUTOMATION_RULES = Resource(
@@ -387,6 +446,56 @@ RULE_NOTIFIED = EventType(
     summary="An automation rule's `notify` action fired; the alerts service raises an alert.",
 )
 
+
+class ForecastCreated(EventPayload):
+    """A forecast was made (totals and intervals; the hourly path stays in the table)."""
+
+    forecast_id: UUID
+    campaign_id: UUID
+    horizon_hours: int
+    period_start: datetime
+    period_end: datetime
+    predicted_metrics: dict[str, float | None]
+    confidence_intervals: dict[str, dict[str, dict[str, float] | None]]
+    model_used: str
+    model_name: str
+    model_version: str
+    trigger: ForecastTrigger
+
+
+class ForecastScored(EventPayload):
+    """A forecast's period passed and it was scored against what happened."""
+
+    forecast_id: UUID
+    campaign_id: UUID
+    horizon_hours: int
+    period_start: datetime
+    period_end: datetime
+    model_name: str
+    model_version: str
+    actual_metrics: dict[str, float | None]
+    mase: dict[str, float | None]
+    mean_mase: float | None
+    accuracy_score: float | None
+    interval_hits: dict[str, dict[str, bool | None]]
+    hours_observed: int
+
+
+FORECAST_CREATED = EventType(
+    "forecast.created",
+    ForecastCreated,
+    (SERVICE,),
+    subscribers=("decision",),
+    summary="A campaign forecast with 80% and 95% intervals for the period's totals.",
+)
+FORECAST_SCORED = EventType(
+    "forecast.scored",
+    ForecastScored,
+    (SERVICE,),
+    subscribers=("decision",),
+    summary="A forecast's period passed: actual totals, MASE, accuracy and interval hits.",
+)
+
 RECOMMENDATION_LIFECYCLE = Lifecycle(
     noun="a recommendation",
     transitions={
@@ -467,6 +576,22 @@ PREVIEW_RULE = Route(
     ),
 )
 
+_forecasts = Collection(SERVICE, "forecasts", FORECASTS, "forecasts")
+CREATE_FORECASTS = dataclasses.replace(
+    _forecasts.create(ForecastRequest, response=ForecastBatch, conflict=True),
+    operation_id="create_forecasts",
+    summary="Forecast campaigns now",
+    description=(
+        "Forecasts spend, conversions, revenue and ROAS of each campaign over the next 24 "
+        "hours and/or 7 days from the newest metrics, with 80% and 95% intervals, and answers "
+        "them. At most 20 campaigns a request (without `campaign_ids`, the first 20 by id; "
+        "the rest are listed in `skipped`, and the schedule covers them). "
+        "A campaign with too little history is listed in `skipped`; campaign ids with "
+        "no metrics at all are answered 422, and a tenant with no metrics yet 409. Forecasts "
+        "are also made on a schedule, and scored once their period has passed."
+    ),
+)
+
 _optimizations = Collection(
     SERVICE, "optimizations", OPTIMIZATION_HISTORY, "optimizations (applied changes)"
 )
@@ -501,7 +626,8 @@ CONTRACT = ServiceContract(
         CREATE_RECOMMENDATION,
         APPROVE_RECOMMENDATION,
         REJECT_RECOMMENDATION,
-        *Collection(SERVICE, "forecasts", FORECASTS, "forecasts").read(),
+        *_forecasts.read(),
+        CREATE_FORECASTS,
         *_rules.read(),
         CREATE_RULE,
         UPDATE_RULE,
@@ -523,5 +649,7 @@ CONTRACT = ServiceContract(
         ACTION_SKIPPED,
         RULE_NOTIFIED,
         *experiments.EVENTS,
+        FORECAST_CREATED,
+        FORECAST_SCORED,
     ),
 )

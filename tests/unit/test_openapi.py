@@ -153,6 +153,7 @@ def test_success_statuses() -> None:
             "optimizations/{id}/rollback",
             "experiments",
             "experiments/{id}/results",
+            "forecasts",
         )
     }
     for path, item in SPEC["paths"].items():
@@ -260,6 +261,7 @@ def test_request_bodies_forbid_additional_properties() -> None:
         "ResultsSubmit",
         "AnalyzeRequest",
         "ConcludeRequest",
+        "ForecastRequest",
     }
     assert _resolve(bodies["MetricsBatch"])["properties"]["metrics"]["items"] == {
         "$ref": "#/components/schemas/MetricRow"
