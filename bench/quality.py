@@ -9,12 +9,20 @@ incident opened is one alert, scored against the simulator's ground truth.
 On campaigns with nothing injected, ``alerts_per_campaign_week`` counts how
 often a person would be called for nothing (target: at most 0.2).
 
-Usage: python bench/quality.py --seed S [--campaigns N] [--days D] [--json]
+Alongside alerts it prints the other areas' quality figures, each measured by its own
+module on the same seed: ``plan`` (bench/quality_plan.py, the budget pool's ROAS lift),
+``forecast`` (bench/quality_forecast.py, MASE and interval coverage), ``experiments``
+(bench/quality_experiments.py, A/A false positives under peeking and power) and
+``learning`` (bench/quality_learning.py, validated decision accuracy and calibration).
+
+Usage: python bench/quality.py --seed S [--area all|alerts|plan|...] [--campaigns N]
+       [--days D] [--json]
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import statistics
 import sys
 from collections import defaultdict, deque
@@ -271,23 +279,66 @@ def _figures(result: QualityScore) -> dict[str, object]:
     return figures
 
 
+# The other areas' figures, each from its own module (run alone with ``--area``).
+AREAS = ("alerts", "plan", "forecast", "experiments", "learning")
+
+
+def _area_figures(area: str, seed: int) -> dict[str, object]:
+    # Imported on demand: each area pulls in what it measures (statsmodels, the policy...).
+    module = importlib.import_module(f"bench.quality_{area}")
+    figures: dict[str, object] = module.figures(seed)
+    return figures
+
+
+def combine(per_area: dict[str, dict[str, object]]) -> dict[str, object]:
+    """One flat set of figures; a name two areas both use (``campaigns``, ``days``) is
+    prefixed with its area so neither hides the other."""
+    counts: dict[str, int] = defaultdict(int)
+    for figures in per_area.values():
+        for name in figures:
+            counts[name] += 1
+    combined: dict[str, object] = {}
+    for area, figures in per_area.items():
+        for name, value in figures.items():
+            if name == "seed":
+                combined["seed"] = value
+            elif counts[name] > 1:
+                combined[f"{area}_{name}"] = value
+            else:
+                combined[name] = value
+    return combined
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, required=True)
-    parser.add_argument("--campaigns", type=int, default=20)
-    parser.add_argument("--days", type=int, default=14)
+    parser.add_argument(
+        "--area",
+        choices=("all", *AREAS),
+        default="all",
+        help="one area's figures (default: every area)",
+    )
+    parser.add_argument("--campaigns", type=int, default=20, help="alerts only")
+    parser.add_argument("--days", type=int, default=14, help="alerts only")
     parser.add_argument("--anomalies", type=int, default=None, help="default: 2 per campaign")
     parser.add_argument("--grace-hours", type=int, default=DEFAULT_GRACE_HOURS)
     parser.add_argument("--json", action="store_true", help="one JSON object instead of lines")
     args = parser.parse_args(argv)
-    result = run(
-        args.seed,
-        campaigns=args.campaigns,
-        days=args.days,
-        anomalies=args.anomalies,
-        grace_hours=args.grace_hours,
-    )
-    print_figures(_figures(result), args.json)
+    areas = AREAS if args.area == "all" else (args.area,)
+    per_area: dict[str, dict[str, object]] = {}
+    for area in areas:
+        if area == "alerts":
+            result = run(
+                args.seed,
+                campaigns=args.campaigns,
+                days=args.days,
+                anomalies=args.anomalies,
+                grace_hours=args.grace_hours,
+            )
+            per_area[area] = {"seed": args.seed, **_figures(result)}
+        else:
+            per_area[area] = _area_figures(area, args.seed)
+    print_figures(combine(per_area), args.json)
     return 0
 
 

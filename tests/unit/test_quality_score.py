@@ -128,7 +128,7 @@ def test_alerts_per_week_on_campaigns_with_nothing_injected() -> None:
 
 
 def test_command_line_prints_lines_and_json(capsys: pytest.CaptureFixture[str]) -> None:
-    args = ["--seed", "5", "--campaigns", "3", "--days", "10"]
+    args = ["--seed", "5", "--area", "alerts", "--campaigns", "3", "--days", "10"]
     assert quality.main([*args, "--json"]) == 0
     figures = json.loads(capsys.readouterr().out)
     assert figures["injected"] == 6
@@ -141,3 +141,19 @@ def test_command_line_prints_lines_and_json(capsys: pytest.CaptureFixture[str]) 
     lines = dict(line.split(": ", 1) for line in capsys.readouterr().out.splitlines())
     assert list(lines) == list(figures)
     assert float(lines["alert_recall"]) == figures["alert_recall"]
+
+
+def test_areas_combine_into_one_set_of_figures_without_hiding_a_shared_name() -> None:
+    combined = quality.combine(
+        {
+            "alerts": {"seed": 7, "alert_recall": 0.9, "campaigns": 20},
+            "plan": {"seed": 7, "reallocation_roas_lift": 0.1, "campaigns": 6},
+        }
+    )
+    assert combined == {
+        "seed": 7,
+        "alert_recall": 0.9,
+        "alerts_campaigns": 20,
+        "reallocation_roas_lift": 0.1,
+        "plan_campaigns": 6,
+    }
