@@ -19,7 +19,7 @@ from uuid import UUID
 
 import asyncpg
 
-from services.decision import policy
+from services.decision import learning, policy, validation
 from shared.contracts.decision import (
     CYCLE_COMPLETED,
     CYCLES,
@@ -51,6 +51,7 @@ HISTORY = timedelta(days=8)
 # The same action on the same campaign is not decided again within this much data time.
 REPEAT_GUARD = timedelta(hours=24)
 STEPS = ("gather", "analyse", "decide", "publish")
+NOISE_METRICS = ("spend", "conversions", "impressions", "cpc")
 
 
 async def request_cycle(
@@ -96,20 +97,14 @@ async def _gather(conn: asyncpg.Connection, tenant: UUID) -> dict[str, Any]:
         "WHERE tenant_id = $1",
         tenant,
     )
-    outcomes = await conn.fetchrow(
-        """SELECT count(*) FILTER (WHERE validation_status = 'validated') AS correct,
-                  count(*) FILTER (WHERE validation_status IN ('validated', 'incorrect')) AS total
-           FROM ai_decision_logs WHERE tenant_id = $1""",
-        tenant,
-    )
-    assert outcomes is not None
     return {
         "as_of": now_hour + HOUR,
         "campaigns": campaign_ids,
         "history": history,
         "alerts": [dict(a) for a in alerts],
         "risks": [dict(r) for r in risks],
-        "calibration": policy.update_calibration(outcomes["correct"], outcomes["total"]),
+        # Per decision type: the confidence its track record earns.
+        "calibration": await learning.type_calibration(conn, tenant),
     }
 
 
@@ -150,9 +145,16 @@ def build_views(state: dict[str, Any]) -> list[policy.CampaignView]:
                 risks=risks,
                 # Paused campaigns report no traffic and no spend: nothing to decide on.
                 paused=latest.impressions == 0 and latest.spend == 0,
+                noise=campaign_noise(rows, state["as_of"]),
             )
         )
     return views
+
+
+def campaign_noise(rows: list[HourlyMetrics], as_of: datetime) -> dict[str, float]:
+    """Day-to-day variability of each metric the policy predicts, for its intervals."""
+    measured = {m: validation.daily_noise(rows, m, as_of) for m in NOISE_METRICS}
+    return {m: n for m, n in measured.items() if n is not None}
 
 
 async def _recent_actions(
@@ -235,7 +237,9 @@ class CycleRunner:
                     "metric_rows": len(state.get("history", [])),
                     "open_alerts": len(state.get("alerts", [])),
                     "risks": len(state.get("risks", [])),
-                    "calibration": round(state.get("calibration", 0.5), 4),
+                    "calibration": {
+                        kind: round(c, 4) for kind, c in state.get("calibration", {}).items()
+                    },
                 }
 
             views: list[policy.CampaignView] = []

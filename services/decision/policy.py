@@ -56,6 +56,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
+from services.decision import validation
 from shared.contracts.enums import AlertKind, DecisionType, Severity, severity_rank
 from shared.metrics import HourlyMetrics, Rates
 
@@ -231,6 +232,9 @@ class CampaignView:
     alerts: tuple[AlertView, ...] = ()
     risks: tuple[RiskView, ...] = ()
     paused: bool = False
+    # Day-to-day variability (log standard deviation) of each metric over a day; the
+    # predicted impact's interval rests on it.
+    noise: Mapping[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -328,12 +332,13 @@ def evaluate(
 ) -> tuple[str, float]:
     """Judge a predicted relative change against the measured one.
 
-    Returns ``(status, error)`` with ``error = |actual - expected|``. A
-    prediction is ``"validated"`` when the change went the predicted way and
-    the error is within ``max(abs_tolerance, rel_tolerance * |expected|)``:
-    half the predicted size, but never tighter than five points, since hourly
-    ad metrics rarely move more precisely than that. A predicted change of
-    zero is validated when the actual change stays within ``abs_tolerance``.
+    Returns ``(status, error)`` with ``error = |actual - expected|``. A prediction with
+    an ``interval`` is ``"validated"`` when the change went the predicted way and lies
+    inside the interval. Without one, the error must be within
+    ``max(abs_tolerance, rel_tolerance * |expected|)``: half the predicted size, but never
+    tighter than five points, since hourly ad metrics rarely move more precisely than
+    that. A predicted change of zero is validated when the actual change stays within
+    ``abs_tolerance`` (or the interval).
     """
     if prediction.get("metric") != actual.get("metric"):
         raise ValueError(
@@ -345,6 +350,12 @@ def evaluate(
     if not (math.isfinite(expected) and math.isfinite(observed)):
         raise ValueError("changes must be finite numbers")
     error = abs(observed - expected)
+    interval = prediction.get("interval")
+    if isinstance(interval, Mapping) and "low" in interval and "high" in interval:
+        low, high = float(interval["low"]), float(interval["high"])
+        direction_ok = expected == 0 or observed * expected > 0
+        within = low <= observed <= high
+        return (VALIDATED if direction_ok and within else INCORRECT), round(error, 6)
     if expected == 0:
         direction_ok = abs(observed) <= abs_tolerance
     else:
@@ -385,15 +396,23 @@ class _Plan:
 def decide(
     views: Sequence[CampaignView],
     params: PolicyParams | None = None,
-    calibration: float = DEFAULT_CALIBRATION,
+    calibration: float | Mapping[str, float] = DEFAULT_CALIBRATION,
 ) -> list[Decision]:
     """At most one decision per campaign; most urgent first, then most confident.
 
+    ``calibration`` is one track record for every decision type, or one per type (a type
+    missing from the mapping has none yet: the neutral calibration).
     Ties are broken by campaign id so the same input always yields the same list.
     """
     p = params or PolicyParams()
-    if not 0.0 <= calibration <= 1.0 or math.isnan(calibration):
-        raise ValueError(f"calibration must lie in [0, 1], got {calibration}")
+    by_type: dict[str, float] = (
+        dict(calibration)
+        if isinstance(calibration, Mapping)
+        else dict.fromkeys(DECISION_TYPES, calibration)
+    )
+    for value in by_type.values():
+        if not 0.0 <= value <= 1.0 or math.isnan(value):
+            raise ValueError(f"calibration must lie in [0, 1], got {value}")
     seen: set[UUID] = set()
     for view in views:
         if view.campaign_id in seen:
@@ -407,7 +426,8 @@ def decide(
         plan = _first_plan(view, p)
         if plan is None:
             continue
-        confidence = calibrated_confidence(plan.evidence, calibration, p)
+        type_calibration = by_type.get(plan.decision_type, p.neutral_calibration)
+        confidence = calibrated_confidence(plan.evidence, type_calibration, p)
         if confidence < p.min_confidence:
             continue
         decision = Decision(
@@ -415,10 +435,10 @@ def decide(
             campaign_id=view.campaign_id,
             action_taken=plan.action_taken,
             action=plan.action,
-            context_data=_context(view, plan, calibration, p),
+            context_data=_context(view, plan, type_calibration, p),
             rationale=plan.rationale,
             confidence=confidence,
-            impact_prediction=plan.impact,
+            impact_prediction=_with_noise(plan.impact, view, p),
         )
         ranked.append((plan.priority, -confidence, str(view.campaign_id), decision))
     ranked.sort(key=lambda item: item[:3])
@@ -796,8 +816,27 @@ def _rise(alert: AlertView) -> float:
     return alert.observed / alert.baseline
 
 
-def _impact(metric: str, change: float, p: PolicyParams) -> dict[str, Any]:
-    return {"metric": metric, "expected_change": round(change, 4), "horizon_hours": p.horizon_hours}
+def _impact(
+    metric: str, change: float, p: PolicyParams, noise: float | None = None
+) -> dict[str, Any]:
+    """The predicted impact with an 80% interval for the effect that validation will
+    measure; ``noise`` is the metric's day-to-day variability on the campaign (a
+    default when unknown; :func:`decide` puts in the campaign's own)."""
+    return {
+        "metric": metric,
+        "expected_change": round(change, 4),
+        "interval": validation.prediction_interval(change, noise),
+        "horizon_hours": p.horizon_hours,
+        "source": "elasticity",
+    }
+
+
+def _with_noise(impact: dict[str, Any], view: CampaignView, p: PolicyParams) -> dict[str, Any]:
+    """The impact's interval widened or narrowed to the campaign's measured noise."""
+    noise = view.noise.get(str(impact.get("metric")))
+    if impact.get("source") != "elasticity" or noise is None:
+        return impact
+    return _impact(impact["metric"], impact["expected_change"], p, noise)
 
 
 _PERCENT_METRICS = frozenset({"ctr", "cvr"})
