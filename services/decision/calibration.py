@@ -246,3 +246,66 @@ def fit_calibration(history: Iterable[Judged], alpha: float = 2.0, beta: float =
         else:
             high = mid
     return _sigmoid((low + high) / 2)
+
+
+@dataclass(frozen=True, slots=True)
+class Fit:
+    """How a decision type's evidence becomes confidence: ``sigmoid(slope * logit(e) +
+    logit(calibration))``."""
+
+    calibration: float
+    slope: float = 1.0
+
+
+# How strongly the slope is held at 1 (a Gaussian prior of this precision): evidence
+# keeps its say until the track record shows it predicts the verdict less (or more).
+SLOPE_PRECISION = 8.0
+MAX_SLOPE = 3.0
+
+
+def fit_recalibration(
+    history: Iterable[Judged],
+    alpha: float = 2.0,
+    beta: float = 2.0,
+    slope_precision: float = SLOPE_PRECISION,
+) -> Fit:
+    """Platt recalibration of the evidence on the type's track record: the slope and offset
+    maximising the weighted log-likelihood of the verdicts, with Beta(alpha, beta)
+    pseudo-outcomes at ``z = 0`` on the offset and a Normal(1, 1/slope_precision) prior
+    on the slope (Newton's method; the objective is concave). With no history the slope
+    is 1 and the calibration ``alpha / (alpha + beta)``; when evidence says nothing about
+    which decisions prove right, the slope falls towards 0 and every decision of the
+    type gets about the type's accuracy as confidence.
+    """
+    if alpha <= 0 or beta <= 0 or slope_precision <= 0:
+        raise ValueError("alpha, beta and slope_precision must be positive")
+    points = [(_logit(h.evidence), float(h.correct), h.weight) for h in history if h.weight > 0]
+    a, b = 1.0, 0.0
+    for _ in range(50):
+        s = _sigmoid(b)
+        g_a = -slope_precision * (a - 1.0)
+        g_b = alpha - (alpha + beta) * s
+        h_aa = -slope_precision
+        h_ab = 0.0
+        h_bb = -(alpha + beta) * s * (1.0 - s)
+        for z, y, w in points:
+            p = _sigmoid(a * z + b)
+            r = w * (y - p)
+            v = w * p * (1.0 - p)
+            g_a += r * z
+            g_b += r
+            h_aa -= v * z * z
+            h_ab -= v * z
+            h_bb -= v
+        det = h_aa * h_bb - h_ab * h_ab
+        if det <= 0:
+            break
+        step_a = (h_bb * g_a - h_ab * g_b) / det
+        step_b = (h_aa * g_b - h_ab * g_a) / det
+        a_new = min(MAX_SLOPE, max(0.0, a - step_a))
+        b_new = max(-20.0, min(20.0, b - step_b))
+        done = abs(a_new - a) < 1e-9 and abs(b_new - b) < 1e-9
+        a, b = a_new, b_new
+        if done:
+            break
+    return Fit(_sigmoid(b), a)

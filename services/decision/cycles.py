@@ -104,7 +104,7 @@ async def _gather(conn: asyncpg.Connection, tenant: UUID) -> dict[str, Any]:
         "alerts": [dict(a) for a in alerts],
         "risks": [dict(r) for r in risks],
         # Per decision type: the confidence its track record earns.
-        "calibration": await learning.type_calibration(conn, tenant),
+        "fits": await learning.type_calibration(conn, tenant),
     }
 
 
@@ -238,7 +238,8 @@ class CycleRunner:
                     "open_alerts": len(state.get("alerts", [])),
                     "risks": len(state.get("risks", [])),
                     "calibration": {
-                        kind: round(c, 4) for kind, c in state.get("calibration", {}).items()
+                        kind: {"calibration": round(f.calibration, 4), "slope": round(f.slope, 4)}
+                        for kind, f in state.get("fits", {}).items()
                     },
                 }
 
@@ -258,7 +259,13 @@ class CycleRunner:
             async def decide() -> dict[str, Any]:
                 if not views:
                     return {"decisions": 0, "suppressed": 0}
-                proposals = policy.decide(views, self.params, state["calibration"])
+                fits = state["fits"]
+                proposals = policy.decide(
+                    views,
+                    self.params,
+                    {kind: f.calibration for kind, f in fits.items()},
+                    {kind: f.slope for kind, f in fits.items()},
+                )
                 async with self._tx(cycle) as conn:
                     recent = await _recent_actions(conn, tenant, state["as_of"])
                 fresh = [d for d in proposals if (str(d.campaign_id), d.action_taken) not in recent]

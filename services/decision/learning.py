@@ -391,9 +391,9 @@ async def _refresh_period(
 # --- confidence that learns -------------------------------------------------------------
 
 
-async def type_calibration(conn: asyncpg.Connection, tenant: UUID) -> dict[str, float]:
+async def type_calibration(conn: asyncpg.Connection, tenant: UUID) -> dict[str, calibration.Fit]:
     """Per decision type, the calibration its recent track record earns (the platform's
-    verdicts and people's weighted corrections; see calibration.fit_calibration)."""
+    verdicts and people's weighted corrections; see calibration.fit_recalibration)."""
     rows = await conn.fetch(
         f"""SELECT decision_type, evidence, correct, weight FROM (
                 SELECT d.decision_type, {_EVIDENCE} AS evidence,
@@ -417,7 +417,7 @@ async def type_calibration(conn: asyncpg.Connection, tenant: UUID) -> dict[str, 
         history[r["decision_type"]].append(
             calibration.Judged(float(r["evidence"]), bool(r["correct"]), float(r["weight"]))
         )
-    return {kind: calibration.fit_calibration(judged) for kind, judged in history.items()}
+    return {kind: calibration.fit_recalibration(judged) for kind, judged in history.items()}
 
 
 # The rule's evidence the decision was made on; a decision logged by hand has only its

@@ -365,14 +365,18 @@ def evaluate(
 
 
 def calibrated_confidence(
-    evidence: float, calibration: float, params: PolicyParams | None = None
+    evidence: float, calibration: float, params: PolicyParams | None = None, slope: float = 1.0
 ) -> float:
-    """Confidence 0-100 (two decimals) from rule evidence and the policy's track record."""
+    """Confidence 0-100 (two decimals) from rule evidence and the policy's track record.
+
+    ``slope`` scales the evidence's log-odds: a type whose track record shows that its
+    evidence predicts the verdict only weakly gets a slope under 1 (see
+    services/decision/calibration.fit_recalibration)."""
     p = params or PolicyParams()
     e = _clamp(evidence, 1e-3, 1 - 1e-3)
     c = _clamp(calibration, 1e-3, 1 - 1e-3)
     shift = p.calibration_weight * (_logit(c) - _logit(p.neutral_calibration))
-    return round(100.0 * _sigmoid(_logit(e) + shift), 2)
+    return round(100.0 * _sigmoid(slope * _logit(e) + shift), 2)
 
 
 # --- the policy --------------------------------------------------------------------------
@@ -397,11 +401,13 @@ def decide(
     views: Sequence[CampaignView],
     params: PolicyParams | None = None,
     calibration: float | Mapping[str, float] = DEFAULT_CALIBRATION,
+    slopes: Mapping[str, float] | None = None,
 ) -> list[Decision]:
     """At most one decision per campaign; most urgent first, then most confident.
 
     ``calibration`` is one track record for every decision type, or one per type (a type
-    missing from the mapping has none yet: the neutral calibration).
+    missing from the mapping has none yet: the neutral calibration); ``slopes`` per type
+    scale the evidence (1 when missing).
     Ties are broken by campaign id so the same input always yields the same list.
     """
     p = params or PolicyParams()
@@ -427,7 +433,8 @@ def decide(
         if plan is None:
             continue
         type_calibration = by_type.get(plan.decision_type, p.neutral_calibration)
-        confidence = calibrated_confidence(plan.evidence, type_calibration, p)
+        slope = (slopes or {}).get(plan.decision_type, 1.0)
+        confidence = calibrated_confidence(plan.evidence, type_calibration, p, slope)
         if confidence < p.min_confidence:
             continue
         decision = Decision(

@@ -11,7 +11,8 @@ A decision made for data hour ``as_of`` predicted a relative change of one metri
 - ``after``: the ``horizon`` hours from ``as_of`` (what happened);
 - ``counterfactual``: what would have happened without the decision - the campaign's
   forecast for the period when one is kept, else its seasonal baseline: the same hours
-  of the previous days (up to seven), so a daily cycle is not taken for an effect.
+  of the previous days (up to seven), so a daily cycle is not taken for an effect
+  (see :func:`seasonal_level`).
 
 ``actual_change = after / before - 1``, ``counterfactual_change = counterfactual /
 before - 1`` and ``effect = after / counterfactual - 1`` (the change the decision
@@ -102,9 +103,8 @@ def window_level(
     return _level(*_sums(_in(rows, start, end), metric), metric, hours)
 
 
-def _seasonal_windows(as_of: datetime, horizon: int) -> list[tuple[datetime, datetime]]:
-    """The same hours as ``[as_of, as_of + horizon)`` on earlier days, wholly before
-    ``as_of``, the nearest first."""
+def _same_hours(as_of: datetime, horizon: int) -> list[tuple[datetime, datetime]]:
+    """The hours of ``[as_of, as_of + horizon)`` on earlier days, wholly before ``as_of``."""
     first = max(1, math.ceil(horizon / 24))
     return [
         (as_of - d * DAY, as_of - d * DAY + horizon * HOUR)
@@ -115,14 +115,20 @@ def _seasonal_windows(as_of: datetime, horizon: int) -> list[tuple[datetime, dat
 def seasonal_level(
     rows: Sequence[HourlyMetrics], metric: str, as_of: datetime, horizon: int
 ) -> tuple[float | None, int]:
-    """The seasonal baseline of ``metric`` for the window, and the days it rests on.
+    """The seasonal counterfactual of ``metric`` for ``[as_of, as_of + horizon)``, and the
+    days it rests on: the same hours of the previous days (up to seven), their mean
+    (totals) or pooled ratio. Days with an hour missing are left out.
 
-    Totals average the days; ratios pool their sums (a day with few clicks weighs less).
-    Days with hours missing are left out.
+    The mean of a week, not the last day alone: decisions are made on days that stand
+    out, and the next day tends back to the usual level whatever was done (regression to
+    the mean), which anchoring on the day before would credit to the decision. The price
+    is that an earlier change still settling in the week (yesterday's budget raise)
+    counts towards this one's effect; on the simulator the week's mean agreed best with
+    the true effects (bench/quality_learning.py).
     """
     nums: list[float] = []
     dens: list[float] = []
-    for start, end in _seasonal_windows(as_of, horizon):
+    for start, end in _same_hours(as_of, horizon):
         window = _in(rows, start, end)
         if len(window) < horizon:
             continue
@@ -137,11 +143,11 @@ def seasonal_level(
 def daily_noise(
     rows: Sequence[HourlyMetrics], metric: str, as_of: datetime, horizon: int = 24
 ) -> float | None:
-    """How much ``metric`` over a ``horizon``-hour window varies from day to day: the
-    standard deviation of the log of each earlier day's same window against their
-    geometric mean. None with fewer than three complete days (or a zero among them)."""
+    """How much ``metric`` over a ``horizon``-hour window varies from day to day when
+    nobody acts: the standard deviation of the log of the previous days' same-hours
+    levels. None with fewer than three complete days or a zero among them."""
     levels = []
-    for start, end in _seasonal_windows(as_of, horizon):
+    for start, end in _same_hours(as_of, horizon):
         window = _in(rows, start, end)
         if len(window) < horizon:
             continue
@@ -160,9 +166,9 @@ def prediction_interval(
     """An 80% interval for the measured effect of a predicted relative change.
 
     On the log scale the measured effect is the predicted one plus three errors: the
-    elasticity being off (``MODEL_UNCERTAINTY`` of the predicted log change), the
-    window's own day-to-day noise, and the noise of a counterfactual averaged over
-    ``seasonal_days`` days (``noise / sqrt(days)``).
+    elasticity being off (``MODEL_UNCERTAINTY`` of the predicted log change), how the
+    window varies from day to day (``noise``, measured as :func:`daily_noise`), and the
+    error of a counterfactual resting on ``seasonal_days`` days (``noise / sqrt(days)``).
     """
     if level != 0.8:
         raise ValueError("only 80% intervals are produced")

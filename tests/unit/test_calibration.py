@@ -15,6 +15,7 @@ from services.decision.calibration import (
     decision_quality,
     ece,
     fit_calibration,
+    fit_recalibration,
     reliability,
     roi_impact,
     score,
@@ -172,3 +173,49 @@ def test_a_weighted_correction_counts_as_that_many_outcomes() -> None:
     three = fit_calibration([Judged(0.8, False)] * 3)
     assert one_heavy == pytest.approx(three, abs=1e-9)
     assert one_heavy < fit_calibration([Judged(0.8, False)])
+
+
+# --- recalibration with a slope -----------------------------------------------------------
+
+
+def test_recalibration_without_history_is_neutral() -> None:
+    fit = fit_recalibration([])
+    assert fit.calibration == pytest.approx(0.5)
+    assert fit.slope == pytest.approx(1.0)
+
+
+def test_evidence_that_predicts_nothing_loses_its_slope() -> None:
+    # Strong and weak evidence prove right equally often (75%): confidence should say 75%
+    # for both, so the slope falls and the offset carries the accuracy.
+    history = (
+        [Judged(0.95, True)] * 60
+        + [Judged(0.95, False)] * 20
+        + [Judged(0.55, True)] * 60
+        + [Judged(0.55, False)] * 20
+    ) * 5
+    fit = fit_recalibration(history)
+    assert fit.slope < 0.1
+    for evidence in (0.55, 0.95):
+        confidence = calibrated_confidence(evidence, fit.calibration, slope=fit.slope)
+        assert confidence == pytest.approx(75.0, abs=2.0)
+    assert (
+        ece(
+            [
+                Outcome(
+                    calibrated_confidence(h.evidence, fit.calibration, slope=fit.slope) / 100,
+                    h.correct,
+                )
+                for h in history
+            ]
+        )
+        < 0.05
+    )
+
+
+def test_recalibrated_policy_that_keeps_being_wrong_goes_back_to_a_person() -> None:
+    threshold = DEFAULT_LIMITS.min_confidence
+    history = [Judged(0.9, False)] * 10
+    fit = fit_recalibration(history)
+    assert calibrated_confidence(0.9, fit.calibration, slope=fit.slope) < threshold
+    right = fit_recalibration([Judged(0.6, True)] * 15)
+    assert calibrated_confidence(0.6, right.calibration, slope=right.slope) > threshold
