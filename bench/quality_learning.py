@@ -86,9 +86,10 @@ def _true_verdict(
     changes: Sequence[tuple[UUID, Change, datetime]],
     item: Logged,
 ) -> str | None:
-    """Judge the decision against its true effect: the simulator replayed with every
-    change but this decision's, against the one with all of them (same seeds, same
-    noise), over the decision's window."""
+    """Judge the decision against its true effect over its window: the simulator with
+    the decision carried out against the one without it (same seeds, same noise). An
+    applied decision is replayed without its change; one never applied, with the change
+    it asked for."""
     prediction = item.decision.impact_prediction
     horizon = int(prediction["horizon_hours"])
     campaign = item.decision.campaign_id
@@ -97,6 +98,16 @@ def _true_verdict(
         with_it.apply_change_at(target, change, start)
         if index != item.change_index:
             without.apply_change_at(target, change, start)
+    if not item.applied:
+        try:
+            desired = desire_from_action(item.decision.action)(
+                with_it.state_at(campaign, item.as_of)
+            )
+        except UnusableAction:
+            return None
+        if isinstance(desired, NoAction):
+            return None
+        with_it.apply_change_at(campaign, desired, item.as_of)
     end = item.as_of + horizon * HOUR
     levels = []
     for sim in (with_it, without):
@@ -273,7 +284,7 @@ def run(
             return CampaignSimulator(campaigns, seed, START, schedule)
 
         for item in result.logged:
-            if item.applied and item.verdict is not None:
+            if item.verdict is not None:
                 item.truth = _true_verdict(make, result.changes, item)
     return result
 
@@ -310,17 +321,16 @@ def figures(seed: int, campaigns: int = 20, days: int = 21) -> dict[str, object]
         "incorrect": sum(1 for o in every if not o.correct),
         "unmeasurable": result.unmeasurable,
         # How often the service's verdict (from metrics alone) agrees with the verdict on
-        # the true effect the simulator knows, over applied decisions.
-        "validation_agreement": _r(
-            sum(1 for i in truthful if i.truth == i.verdict.status) / len(truthful)  # type: ignore[union-attr]
-            if truthful
-            else None
+        # the decision's true effect, which the simulator knows; and how often decisions
+        # were truly right.
+        "validation_agreement": _share(truthful, lambda i: i.truth == _status(i)),
+        "validation_agreement_applied": _share(
+            [i for i in truthful if i.applied], lambda i: i.truth == _status(i)
         ),
-        "true_applied_accuracy": _r(
-            sum(1 for i in truthful if i.truth == validation.VALIDATED) / len(truthful)
-            if truthful
-            else None
+        "validation_agreement_not_applied": _share(
+            [i for i in truthful if not i.applied], lambda i: i.truth == _status(i)
         ),
+        "true_accuracy": _share(truthful, lambda i: i.truth == validation.VALIDATED),
         "mean_confidence": _r(sum(o.confidence for o in every) / len(every) if every else None),
     }
     by_type: dict[str, list[calibration.Outcome]] = defaultdict(list)
@@ -330,6 +340,14 @@ def figures(seed: int, campaigns: int = 20, days: int = 21) -> dict[str, object]
         figures[f"accuracy_{kind}"] = _r(calibration.accuracy(by_type.get(kind, [])))
         figures[f"judged_{kind}"] = len(by_type.get(kind, []))
     return figures
+
+
+def _status(item: Logged) -> str | None:
+    return None if item.verdict is None else item.verdict.status
+
+
+def _share(items: Sequence[Logged], test: Callable[[Logged], bool]) -> float | None:
+    return _r(sum(1 for i in items if test(i)) / len(items)) if items else None
 
 
 def _r(value: float | None) -> float | None:

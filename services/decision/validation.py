@@ -20,14 +20,17 @@ caused). :func:`judge` gives the verdict:
 
 - a decision carried out is ``validated`` when its effect went the predicted way and
   fell inside the predicted interval, ``incorrect`` otherwise;
-- a decision never carried out changed nothing, so what happened *is* what happened
-  without it, and only the counterfactual can check its prediction: carried out, it
-  would have taken the metric to ``counterfactual * (1 + expected)``, an effect of
-  ``counterfactual * (1 + expected) / after - 1`` against what did happen. It is
+- a decision never carried out changed nothing, so what happened *is* what would have
+  happened without it, and the prediction is checked against that alone: had it been
+  carried out, the metric would have moved from ``before`` by ``expected_change``, an
+  effect of ``before * (1 + expected) / after - 1`` against the no-action outcome. It is
   ``validated`` when that effect has the predicted sign and lies in the interval (the
-  campaign went on as the counterfactual said, so the predicted change would have been
-  the decision's doing) and ``incorrect`` when the metric moved on its own by as much
-  as the decision meant to move it, or against it beyond the interval.
+  situation it answered lasted, so acting would have done what it said) and
+  ``incorrect`` when the metric moved on its own (a spike that ended by itself: the
+  action was not needed) or the other way. The prediction was made from ``before``, so
+  it is anchored there; on the simulator this agreed with the decisions' true effects
+  (the same hours replayed with the decision carried out) far more often than
+  anchoring on the seasonal counterfactual (bench/quality_learning.py).
 """
 
 from __future__ import annotations
@@ -349,7 +352,7 @@ def judge(prediction: Mapping[str, Any], measured: Measurement, applied: bool) -
         assert measured.effect is not None
         effect = measured.effect
     elif measured.after > 0:
-        effect = measured.counterfactual * (1.0 + expected) / measured.after - 1.0
+        effect = measured.before * (1.0 + expected) / measured.after - 1.0
     else:
         # The metric vanished on its own: whatever the decision wanted, it did not matter.
         effect = -1.0 if expected >= 0 else 0.0
@@ -367,8 +370,9 @@ def judge(prediction: Mapping[str, Any], measured: Measurement, applied: bool) -
         )
     else:
         what = (
-            f"not carried out; without it {metric} was {measured.after:.2f} against a "
-            f"{basis}, so acting would have made an effect of {effect:+.1%}"
+            f"not carried out; without it {metric} went from {measured.before:.2f} to "
+            f"{measured.after:.2f} ({measured.actual_change:+.1%}), so acting would have "
+            f"made an effect of {effect:+.1%}"
         )
     predicted = f"predicted {expected:+.1%} in [{low:+.1%}, {high:+.1%}]"
     if status == VALIDATED:

@@ -184,7 +184,9 @@ async def test_a_forecast_is_the_counterfactual_when_the_service_keeps_one(
     assert actual["counterfactual"] == pytest.approx(5_000.0)
     # Never applied: judged against what happened without it, not counted as applied.
     assert actual["applied"] is False
-    assert actual["judged_effect"] == pytest.approx(5_000.0 * 0.8 / actual["after"] - 1, abs=1e-5)
+    assert actual["judged_effect"] == pytest.approx(
+        actual["before"] * 0.8 / actual["after"] - 1, abs=1e-5
+    )
 
 
 async def test_a_decision_waits_until_its_horizon_has_passed(decision_db: asyncpg.Pool) -> None:
