@@ -259,7 +259,7 @@ class Fit:
 
 # How strongly the slope is held at 1 (a Gaussian prior of this precision): evidence
 # keeps its say until the track record shows it predicts the verdict less (or more).
-SLOPE_PRECISION = 8.0
+SLOPE_PRECISION = 2.0
 MAX_SLOPE = 3.0
 
 
@@ -269,17 +269,31 @@ def fit_recalibration(
     beta: float = 2.0,
     slope_precision: float = SLOPE_PRECISION,
 ) -> Fit:
-    """Platt recalibration of the evidence on the type's track record: the slope and offset
-    maximising the weighted log-likelihood of the verdicts, with Beta(alpha, beta)
-    pseudo-outcomes at ``z = 0`` on the offset and a Normal(1, 1/slope_precision) prior
-    on the slope (Newton's method; the objective is concave). With no history the slope
-    is 1 and the calibration ``alpha / (alpha + beta)``; when evidence says nothing about
-    which decisions prove right, the slope falls towards 0 and every decision of the
-    type gets about the type's accuracy as confidence.
+    """Platt recalibration of the evidence on the type's track record.
+
+    Confidence is ``sigmoid(a * (z - z_bar) + b)`` with ``z = logit(evidence)`` and
+    ``z_bar`` the history's mean: ``b`` is the log-odds of being right at the type's
+    typical evidence, ``a`` how much more (or less) likely stronger evidence is to prove
+    right. Both maximise the weighted log-likelihood of the verdicts, with Beta(alpha,
+    beta) pseudo-outcomes at ``z_bar`` on ``b`` (a few outcomes cannot swing it far) and a
+    Normal(1, 1/slope_precision) prior on ``a`` (evidence keeps its say until the record
+    shows otherwise); Newton's method on a concave objective. Centring keeps the two
+    apart: evidence of one type usually spans a narrow range, and an uncentred offset
+    would be an extrapolation to evidence 0.5 that the slope's prior then distorts.
+
+    Returned as the policy uses it, ``slope = a`` and ``calibration = sigmoid(b - a *
+    z_bar)``. With no history that is slope 1 and calibration 0.5: confidence is the
+    evidence itself. When evidence says nothing about which decisions prove right, ``a``
+    falls towards 0 and every decision of the type gets about its accuracy.
     """
     if alpha <= 0 or beta <= 0 or slope_precision <= 0:
         raise ValueError("alpha, beta and slope_precision must be positive")
     points = [(_logit(h.evidence), float(h.correct), h.weight) for h in history if h.weight > 0]
+    total = sum(w for _, _, w in points)
+    if total <= 0:
+        return Fit(0.5, 1.0)
+    z_bar = sum(z * w for z, _, w in points) / total
+    centred = [(z - z_bar, y, w) for z, y, w in points]
     a, b = 1.0, 0.0
     for _ in range(50):
         s = _sigmoid(b)
@@ -288,7 +302,7 @@ def fit_recalibration(
         h_aa = -slope_precision
         h_ab = 0.0
         h_bb = -(alpha + beta) * s * (1.0 - s)
-        for z, y, w in points:
+        for z, y, w in centred:
             p = _sigmoid(a * z + b)
             r = w * (y - p)
             v = w * p * (1.0 - p)
@@ -308,4 +322,4 @@ def fit_recalibration(
         a, b = a_new, b_new
         if done:
             break
-    return Fit(_sigmoid(b), a)
+    return Fit(_sigmoid(b - a * z_bar), a)
