@@ -325,13 +325,17 @@ async def _refresh_period(
     items = await _scored_in(conn, tenant, start, start + length)
     previous = {
         (r["metric_type"], r["decision_type"], r["model_version"], r["cohort"]): r["score_value"]
+        # The latest earlier period with a score for the group: decisions are sparse, and
+        # a period without any says nothing about the trend.
         for r in await conn.fetch(
-            """SELECT metric_type, decision_type, model_version, cohort, score_value
+            """SELECT DISTINCT ON (metric_type, decision_type, model_version, cohort)
+                      metric_type, decision_type, model_version, cohort, score_value
                FROM ai_performance_scores
-               WHERE tenant_id = $1 AND measurement_period = $2 AND period_start = $3""",
+               WHERE tenant_id = $1 AND measurement_period = $2 AND period_start < $3
+               ORDER BY metric_type, decision_type, model_version, cohort, period_start DESC""",
             tenant,
             kind,
-            start - length,
+            start,
         )
     }
     records = []

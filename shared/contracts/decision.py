@@ -77,7 +77,7 @@ class PerformanceScore(ResponseModel):
     constant 50%, percent). ``measurement_period`` is hourly, daily or weekly from
     ``period_start`` (the data time decisions were made for). A null ``decision_type`` or
     ``model_version`` means all of them; ``cohort`` is all, applied or not_applied.
-    ``benchmark_comparison`` is the previous period's value, ``trend_direction`` the way it
+    ``benchmark_comparison`` is the latest earlier period's value, ``trend_direction`` the way it
     moved. ECE rows carry the reliability table in ``details``.
     """
 

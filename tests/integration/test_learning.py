@@ -202,3 +202,47 @@ async def test_a_decision_waits_until_its_horizon_has_passed(decision_db: asyncp
         assert await learning.validate_due(conn, tenant) == []
         await upsert_metrics(conn, tenant, sim.simulate_hour(START + (8 * 24 + 23) * HOUR))
         assert len(await learning.validate_due(conn, tenant)) == 1
+
+
+async def test_scores_trend_against_the_latest_earlier_period(decision_db: asyncpg.Pool) -> None:
+    tenant = uuid.uuid4()
+    sim = CampaignSimulator(1, seed=11, start=START)
+    (campaign,) = sim.campaign_ids
+    budget = sim.state_at(campaign, AS_OF).daily_budget
+    sim.apply_change_at(campaign, Change("budget", round(budget * 0.8, 2)), AS_OF)
+    rows = [r for i in range(10 * 24) for r in sim.simulate_hour(START + i * HOUR)]
+    async with scoped(decision_db, tenant) as conn:
+        await upsert_metrics(conn, tenant, rows)
+    right = await _decision(decision_db, tenant, campaign, {"status": "applied"})
+    # A day later, a rise of 30% that nothing brings about.
+    async with scoped(decision_db, tenant) as conn:
+        wrong = await conn.fetchval(
+            """INSERT INTO ai_decision_logs (tenant_id, decision_type, context_data,
+                   confidence_score, action_taken, impact_prediction, as_of, outcome)
+               VALUES ($1, 'budget_adjustment', $2, 90, 'raise_budget', $3, $4, $5)
+               RETURNING id""",
+            tenant,
+            {"campaign_id": str(campaign), "evidence": 0.9},
+            {**PREDICTION, "expected_change": 0.3, "interval": {"low": 0.2, "high": 0.4}},
+            AS_OF + 24 * HOUR,
+            {"status": "applied"},
+        )
+        judged = {d["id"]: d for d in await learning.validate_due(conn, tenant)}
+        assert judged[right]["validation_status"] == "validated"
+        assert judged[wrong]["validation_status"] == "incorrect"
+        assert "wrong direction" in judged[wrong]["actual_impact"]["reason"]
+        await learning.refresh_scores(conn, tenant, [AS_OF])
+        await learning.refresh_scores(conn, tenant, [AS_OF + 24 * HOUR])
+        later = await conn.fetchrow(
+            """SELECT score_value, benchmark_comparison, trend_direction
+               FROM ai_performance_scores
+               WHERE tenant_id = $1 AND metric_type = 'accuracy' AND measurement_period = 'daily'
+                 AND cohort = 'all' AND decision_type IS NULL AND model_version IS NULL
+                 AND period_start = $2""",
+            tenant,
+            AS_OF + 24 * HOUR,
+        )
+    assert later is not None
+    assert later["score_value"] == pytest.approx(0.0)
+    assert later["benchmark_comparison"] == pytest.approx(100.0)
+    assert later["trend_direction"] == "declining"
