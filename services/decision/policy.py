@@ -35,16 +35,21 @@ control spend.
 
 Confidence (0-100) combines the rule's evidence ``e`` (0-1: alert severities
 and risk probabilities merged with a noisy-OR) with ``calibration`` ``c``, the
-policy's track record (share of past decisions validated, see
-:func:`update_calibration`), on the log-odds scale::
+track record of the decision's type, on the log-odds scale::
 
-    confidence = 100 * sigmoid(logit(e) + w * (logit(c) - logit(c0)))
+    confidence = 100 * sigmoid(s * logit(e) + w * (logit(c) - logit(c0)))
 
-with ``w = calibration_weight`` and ``c0 = neutral_calibration`` (the mean
-of the Beta prior, 0.5). With no feedback ``c = c0`` and confidence equals the
-evidence; every validated decision raises ``c`` and so the odds of every future
-decision, every incorrect one lowers them. Working in odds keeps the result
-inside (0, 100) however extreme either input is.
+with ``w = calibration_weight``, ``c0 = neutral_calibration`` (0.5) and ``s`` the
+type's slope (1 unless given). With no feedback ``c = c0``, ``s = 1`` and confidence
+equals the evidence. The decision service fits ``c`` and ``s`` per decision type on
+the verdicts of its past decisions and people's weighted corrections
+(services/decision/calibration.py), so a type that keeps being wrong loses confidence
+and one that keeps being right gains it. Working in odds keeps the result inside
+(0, 100) however extreme either input is.
+
+Each predicted impact carries an 80% interval for the effect validation will measure
+(services/decision/validation.py): the campaign's own day-to-day noise of the metric,
+and the elasticity's uncertainty.
 """
 
 from __future__ import annotations
