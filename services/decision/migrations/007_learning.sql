@@ -22,3 +22,7 @@ CREATE UNIQUE INDEX ai_performance_scores_group ON ai_performance_scores (
     tenant_id, metric_type, measurement_period, period_start,
     coalesce(decision_type, ''), coalesce(model_version, ''), coalesce(cohort, ''))
     WHERE period_start IS NOT NULL;
+
+-- Each cycle refits every decision type's confidence on its judged decisions.
+CREATE INDEX ai_decision_logs_judged ON ai_decision_logs (tenant_id, decision_type)
+    WHERE validation_status IN ('validated', 'incorrect');
