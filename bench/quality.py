@@ -109,6 +109,10 @@ class IncidentTracker:
             ]
         return opened
 
+    def open_incidents(self, campaign_id: UUID) -> list[OpenIncident[int]]:
+        """The campaign's incidents open now (what a cycle would see as open alerts)."""
+        return list(self._open[campaign_id])
+
     def quiet(self, campaign_id: UUID, hour: datetime) -> None:
         """``hour`` is the campaign's newest hour: resolve its incidents quiet long enough."""
         self._open[campaign_id] = [

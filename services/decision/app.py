@@ -6,6 +6,7 @@ from pathlib import Path
 
 from services.decision import forecasts, outcomes, policy, views
 from services.decision.cycles import run_cycles
+from services.decision.learning import run_learning
 from services.decision.routes import routes
 from shared.models_registry import announce_models
 from shared.service import ServiceRuntime, ServiceSpec
@@ -25,6 +26,6 @@ SPEC = ServiceSpec(
     migrations=Path(__file__).parent / "migrations",
     routes=routes,
     subscriptions=views.subscriptions.include(outcomes.subscriptions, forecasts.subscriptions),
-    background=(run_cycles, forecasts.run_model_accuracy),
+    background=(run_cycles, forecasts.run_model_accuracy, run_learning),
     lifespans=(register_models,),
 )

@@ -19,7 +19,7 @@ from uuid import UUID
 
 import asyncpg
 
-from services.decision import budget_curves, policy
+from services.decision import budget_curves, learning, policy, validation
 from shared.contracts.decision import (
     CYCLE_COMPLETED,
     CYCLES,
@@ -59,6 +59,7 @@ CURVE_DAYS = 28
 MAX_CURVE_FITS = 200
 # Curves fitted per campaign, refitted when its days change (about once a day).
 CURVES = budget_curves.CurveCache()
+NOISE_METRICS = ("spend", "conversions", "impressions", "cpc")
 
 
 async def request_cycle(
@@ -117,13 +118,6 @@ async def _gather(conn: asyncpg.Connection, tenant: UUID) -> dict[str, Any]:
         now_hour - timedelta(days=CURVE_DAYS + 1),
         now_hour,
     )
-    outcomes = await conn.fetchrow(
-        """SELECT count(*) FILTER (WHERE validation_status = 'validated') AS correct,
-                  count(*) FILTER (WHERE validation_status IN ('validated', 'incorrect')) AS total
-           FROM ai_decision_logs WHERE tenant_id = $1""",
-        tenant,
-    )
-    assert outcomes is not None
     return {
         "as_of": now_hour + HOUR,
         "campaigns": campaign_ids,
@@ -139,7 +133,8 @@ async def _gather(conn: asyncpg.Connection, tenant: UUID) -> dict[str, Any]:
             )
             for r in daily
         ],
-        "calibration": policy.update_calibration(outcomes["correct"], outcomes["total"]),
+        # Per decision type: the confidence its track record earns.
+        "fits": await learning.type_calibration(conn, tenant),
     }
 
 
@@ -193,9 +188,16 @@ def build_views(state: dict[str, Any]) -> list[policy.CampaignView]:
                 # Paused campaigns report no traffic and no spend: nothing to decide on.
                 paused=latest.impressions == 0 and latest.spend == 0,
                 curves=curves,
+                noise=campaign_noise(rows, state["as_of"]),
             )
         )
     return views
+
+
+def campaign_noise(rows: list[HourlyMetrics], as_of: datetime) -> dict[str, float]:
+    """Day-to-day variability of each metric the policy predicts, for its intervals."""
+    measured = {m: validation.daily_noise(rows, m, as_of) for m in NOISE_METRICS}
+    return {m: n for m, n in measured.items() if n is not None}
 
 
 async def _recent_actions(
@@ -278,7 +280,10 @@ class CycleRunner:
                     "metric_rows": len(state.get("history", [])),
                     "open_alerts": len(state.get("alerts", [])),
                     "risks": len(state.get("risks", [])),
-                    "calibration": round(state.get("calibration", 0.5), 4),
+                    "calibration": {
+                        kind: {"calibration": round(f.calibration, 4), "slope": round(f.slope, 4)}
+                        for kind, f in state.get("fits", {}).items()
+                    },
                 }
 
             views: list[policy.CampaignView] = []
@@ -302,7 +307,13 @@ class CycleRunner:
             async def decide() -> dict[str, Any]:
                 if not views:
                     return {"decisions": 0, "suppressed": 0}
-                proposals = policy.decide(views, self.params, state["calibration"])
+                fits = state["fits"]
+                proposals = policy.decide(
+                    views,
+                    self.params,
+                    {kind: f.calibration for kind, f in fits.items()},
+                    {kind: f.slope for kind, f in fits.items()},
+                )
                 async with self._tx(cycle) as conn:
                     recent = await _recent_actions(conn, tenant, state["as_of"])
                 fresh = [d for d in proposals if (str(d.campaign_id), d.action_taken) not in recent]

@@ -42,16 +42,21 @@ curves, with an 80% interval and the marginal ROAS before and after.
 
 Confidence (0-100) combines the rule's evidence ``e`` (0-1: alert severities
 and risk probabilities merged with a noisy-OR) with ``calibration`` ``c``, the
-policy's track record (share of past decisions validated, see
-:func:`update_calibration`), on the log-odds scale::
+track record of the decision's type, on the log-odds scale::
 
-    confidence = 100 * sigmoid(logit(e) + w * (logit(c) - logit(c0)))
+    confidence = 100 * sigmoid(s * logit(e) + w * (logit(c) - logit(c0)))
 
-with ``w = calibration_weight`` and ``c0 = neutral_calibration`` (the mean
-of the Beta prior, 0.5). With no feedback ``c = c0`` and confidence equals the
-evidence; every validated decision raises ``c`` and so the odds of every future
-decision, every incorrect one lowers them. Working in odds keeps the result
-inside (0, 100) however extreme either input is.
+with ``w = calibration_weight``, ``c0 = neutral_calibration`` (0.5) and ``s`` the
+type's slope (1 unless given). With no feedback ``c = c0``, ``s = 1`` and confidence
+equals the evidence. The decision service fits ``c`` and ``s`` per decision type on
+the verdicts of its past decisions and people's weighted corrections
+(services/decision/calibration.py), so a type that keeps being wrong loses confidence
+and one that keeps being right gains it. Working in odds keeps the result inside
+(0, 100) however extreme either input is.
+
+Each predicted impact carries an 80% interval for the effect validation will measure
+(services/decision/validation.py): the campaign's own day-to-day noise of the metric,
+and the elasticity's uncertainty.
 """
 
 from __future__ import annotations
@@ -63,7 +68,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from services.decision import budget_curves
+from services.decision import budget_curves, validation
 from shared.contracts.enums import AlertKind, DecisionType, Severity, severity_rank
 from shared.metrics import HourlyMetrics, Rates
 
@@ -241,6 +246,9 @@ class CampaignView:
     paused: bool = False
     # The campaign's response curves; without them budget rules take fixed steps.
     curves: budget_curves.Curves | None = None
+    # Day-to-day variability (log standard deviation) of each metric over a day; the
+    # predicted impact's interval rests on it.
+    noise: Mapping[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -341,12 +349,13 @@ def evaluate(
 ) -> tuple[str, float]:
     """Judge a predicted relative change against the measured one.
 
-    Returns ``(status, error)`` with ``error = |actual - expected|``. A
-    prediction is ``"validated"`` when the change went the predicted way and
-    the error is within ``max(abs_tolerance, rel_tolerance * |expected|)``:
-    half the predicted size, but never tighter than five points, since hourly
-    ad metrics rarely move more precisely than that. A predicted change of
-    zero is validated when the actual change stays within ``abs_tolerance``.
+    Returns ``(status, error)`` with ``error = |actual - expected|``. A prediction with
+    an ``interval`` is ``"validated"`` when the change went the predicted way and lies
+    inside the interval. Without one, the error must be within
+    ``max(abs_tolerance, rel_tolerance * |expected|)``: half the predicted size, but never
+    tighter than five points, since hourly ad metrics rarely move more precisely than
+    that. A predicted change of zero is validated when the actual change stays within
+    ``abs_tolerance`` (or the interval).
     """
     if prediction.get("metric") != actual.get("metric"):
         raise ValueError(
@@ -358,6 +367,12 @@ def evaluate(
     if not (math.isfinite(expected) and math.isfinite(observed)):
         raise ValueError("changes must be finite numbers")
     error = abs(observed - expected)
+    interval = prediction.get("interval")
+    if isinstance(interval, Mapping) and "low" in interval and "high" in interval:
+        low, high = float(interval["low"]), float(interval["high"])
+        direction_ok = expected == 0 or observed * expected > 0
+        within = low <= observed <= high
+        return (VALIDATED if direction_ok and within else INCORRECT), round(error, 6)
     if expected == 0:
         direction_ok = abs(observed) <= abs_tolerance
     else:
@@ -367,14 +382,18 @@ def evaluate(
 
 
 def calibrated_confidence(
-    evidence: float, calibration: float, params: PolicyParams | None = None
+    evidence: float, calibration: float, params: PolicyParams | None = None, slope: float = 1.0
 ) -> float:
-    """Confidence 0-100 (two decimals) from rule evidence and the policy's track record."""
+    """Confidence 0-100 (two decimals) from rule evidence and the policy's track record.
+
+    ``slope`` scales the evidence's log-odds: a type whose track record shows that its
+    evidence predicts the verdict only weakly gets a slope under 1 (see
+    services/decision/calibration.fit_recalibration)."""
     p = params or PolicyParams()
     e = _clamp(evidence, 1e-3, 1 - 1e-3)
     c = _clamp(calibration, 1e-3, 1 - 1e-3)
     shift = p.calibration_weight * (_logit(c) - _logit(p.neutral_calibration))
-    return round(100.0 * _sigmoid(_logit(e) + shift), 2)
+    return round(100.0 * _sigmoid(slope * _logit(e) + shift), 2)
 
 
 # --- the policy --------------------------------------------------------------------------
@@ -398,15 +417,25 @@ class _Plan:
 def decide(
     views: Sequence[CampaignView],
     params: PolicyParams | None = None,
-    calibration: float = DEFAULT_CALIBRATION,
+    calibration: float | Mapping[str, float] = DEFAULT_CALIBRATION,
+    slopes: Mapping[str, float] | None = None,
 ) -> list[Decision]:
     """At most one decision per campaign; most urgent first, then most confident.
 
+    ``calibration`` is one track record for every decision type, or one per type (a type
+    missing from the mapping has none yet: the neutral calibration); ``slopes`` per type
+    scale the evidence (1 when missing).
     Ties are broken by campaign id so the same input always yields the same list.
     """
     p = params or PolicyParams()
-    if not 0.0 <= calibration <= 1.0 or math.isnan(calibration):
-        raise ValueError(f"calibration must lie in [0, 1], got {calibration}")
+    by_type: dict[str, float] = (
+        dict(calibration)
+        if isinstance(calibration, Mapping)
+        else dict.fromkeys(DECISION_TYPES, calibration)
+    )
+    for value in by_type.values():
+        if not 0.0 <= value <= 1.0 or math.isnan(value):
+            raise ValueError(f"calibration must lie in [0, 1], got {value}")
     seen: set[UUID] = set()
     for view in views:
         if view.campaign_id in seen:
@@ -420,7 +449,9 @@ def decide(
         plan = _first_plan(view, p)
         if plan is None:
             continue
-        confidence = calibrated_confidence(plan.evidence, calibration, p)
+        type_calibration = by_type.get(plan.decision_type, p.neutral_calibration)
+        slope = (slopes or {}).get(plan.decision_type, 1.0)
+        confidence = calibrated_confidence(plan.evidence, type_calibration, p, slope)
         if confidence < p.min_confidence:
             continue
         decision = Decision(
@@ -428,10 +459,10 @@ def decide(
             campaign_id=view.campaign_id,
             action_taken=plan.action_taken,
             action=plan.action,
-            context_data=_context(view, plan, calibration, p),
+            context_data=_context(view, plan, type_calibration, p),
             rationale=plan.rationale,
             confidence=confidence,
-            impact_prediction=plan.impact,
+            impact_prediction=_with_noise(plan.impact, view, p),
         )
         ranked.append((plan.priority, -confidence, str(view.campaign_id), decision))
     ranked.sort(key=lambda item: item[:3])
@@ -901,8 +932,27 @@ def _rise(alert: AlertView) -> float:
     return alert.observed / alert.baseline
 
 
-def _impact(metric: str, change: float, p: PolicyParams) -> dict[str, Any]:
-    return {"metric": metric, "expected_change": round(change, 4), "horizon_hours": p.horizon_hours}
+def _impact(
+    metric: str, change: float, p: PolicyParams, noise: float | None = None
+) -> dict[str, Any]:
+    """The predicted impact with an 80% interval for the effect that validation will
+    measure; ``noise`` is the metric's day-to-day variability on the campaign (a
+    default when unknown; :func:`decide` puts in the campaign's own)."""
+    return {
+        "metric": metric,
+        "expected_change": round(change, 4),
+        "interval": validation.prediction_interval(change, noise),
+        "horizon_hours": p.horizon_hours,
+        "source": "elasticity",
+    }
+
+
+def _with_noise(impact: dict[str, Any], view: CampaignView, p: PolicyParams) -> dict[str, Any]:
+    """The impact's interval widened or narrowed to the campaign's measured noise."""
+    noise = view.noise.get(str(impact.get("metric")))
+    if impact.get("source") != "elasticity" or noise is None:
+        return impact
+    return _impact(impact["metric"], impact["expected_change"], p, noise)
 
 
 _PERCENT_METRICS = frozenset({"ctr", "cvr"})

@@ -7,6 +7,7 @@ from uuid import UUID
 import asyncpg
 from aiohttp import web
 
+from services.decision.learning import refresh_scores
 from shared.contracts import decision as c
 from shared.contracts.spec import Route
 from shared.outbox import enqueue
@@ -69,11 +70,30 @@ def routes(runtime: ServiceRuntime) -> dict[Route, Handler]:
         return json_response(row, status=201)
 
     async def create_feedback(request: web.Request) -> web.Response:
+        """Feedback on a decision. A person's correction (``user_correction``) says in
+        ``feedback_value.correct`` whether the decision was right; with its
+        ``learning_weight`` it counts in the scores and in the confidence of the
+        decision's type from the next cycle on."""
         body = await parse_body(request, c.FeedbackCreate)
         tenant = runtime.tenant_of(request)
+        values = body.model_dump()
+        correction = body.feedback_type == "user_correction"
+        if correction:
+            if not isinstance(body.feedback_value.get("correct"), bool):
+                raise invalid(
+                    "a correction says whether the decision was right",
+                    [{"field": "feedback_value.correct", "message": "must be true or false"}],
+                )
+            values["integration_status"] = "integrated"
         async with runtime.tenant_tx(tenant) as conn:
             await _require(conn, c.DECISIONS.table, tenant, body.decision_id, "decision_id")
-            row = await insert(conn, c.FEEDBACK, tenant, body.model_dump())
+            row = await insert(conn, c.FEEDBACK, tenant, values)
+            if correction:
+                made_for = await conn.fetchval(
+                    "SELECT coalesce(as_of, created_at) FROM ai_decision_logs WHERE id = $1",
+                    body.decision_id,
+                )
+                await refresh_scores(conn, tenant, [made_for])
             await enqueue(conn, runtime.event(request, c.FEEDBACK_RECORDED, row, tenant))
         return json_response(row, status=201)
 

@@ -26,6 +26,7 @@ IntegrationStatus = Literal["pending", "integrated", "rejected"]
 ModelKind = Literal["optimization", "prediction", "classification", "recommendation"]
 DeploymentStatus = Literal["development", "testing", "production", "deprecated"]
 StepStatus = Literal["pending", "running", "completed", "failed", "skipped"]
+ScoreCohort = Literal["all", "applied", "not_applied"]
 
 
 # --- rows ------------------------------------------------------------------------------
@@ -65,9 +66,21 @@ class Decision(ResponseModel):
     # skipped), `summary` in words, and the optimization or recommendation it became.
     outcome: JsonValue | None = None
     outcome_at: datetime | None = None
+    validated_at: datetime | None = None
 
 
 class PerformanceScore(ResponseModel):
+    """One score of the decision policy over one period, for one group of decisions.
+
+    ``metric_type``: accuracy (percent validated), brier, ece, roi_impact (summed profit
+    effect of decisions carried out) or decision_quality (Brier skill score against a
+    constant 50%, percent). ``measurement_period`` is hourly, daily or weekly from
+    ``period_start`` (the data time decisions were made for). A null ``decision_type`` or
+    ``model_version`` means all of them; ``cohort`` is all, applied or not_applied.
+    ``benchmark_comparison`` is the latest earlier period's value, ``trend_direction`` the way it
+    moved. ECE rows carry the reliability table in ``details``.
+    """
+
     id: UUID
     metric_type: str
     score_value: float
@@ -77,6 +90,12 @@ class PerformanceScore(ResponseModel):
     trend_direction: TrendDirection | None
     calculated_at: datetime | None
     created_at: datetime
+    period_start: datetime | None = None
+    decision_type: DecisionType | None = None
+    model_version: str | None = None
+    cohort: ScoreCohort | None = None
+    sample_size: float | None = None
+    details: JsonValue | None = None
 
 
 class LearningFeedback(ResponseModel):
@@ -162,7 +181,14 @@ PERFORMANCE = Resource(
     "performance score",
     "ai_performance_scores",
     PerformanceScore,
-    ("metric_type", "measurement_period", "trend_direction"),
+    (
+        "metric_type",
+        "measurement_period",
+        "trend_direction",
+        "decision_type",
+        "model_version",
+        "cohort",
+    ),
 )
 
 FEEDBACK = Resource(
@@ -206,6 +232,17 @@ class FeedbackEvent(LearningFeedback):
     model_config = LENIENT
 
 
+class DecisionValidated(Decision):
+    """A decision judged after its horizon: ``actual_impact`` holds the measurement
+    (before, after, counterfactual, effect, error against the prediction) and
+    ``validation_status`` the verdict."""
+
+    model_config = LENIENT
+
+    campaign_id: UUID | None = None
+    reason: str | None = None
+
+
 CYCLE_QUEUED = EventType(
     "cycle.queued", CycleEvent, (SERVICE,), summary="A person asked for a cycle; it waits to run."
 )
@@ -227,6 +264,15 @@ DECISION_MADE = EventType(
 )
 FEEDBACK_RECORDED = EventType(
     "feedback.recorded", FeedbackEvent, (SERVICE,), summary="Feedback on a decision."
+)
+DECISION_VALIDATED = EventType(
+    "decision.validated",
+    DecisionValidated,
+    (SERVICE,),
+    summary=(
+        "A decision's horizon passed: its measured effect against the prediction and a "
+        "counterfactual, and whether it was validated or incorrect."
+    ),
 )
 
 
@@ -259,5 +305,5 @@ CONTRACT = ServiceContract(
         *Collection(SERVICE, "model-versions", MODEL_VERSIONS, "model versions").read(),
         *Collection(SERVICE, "workflow-states", WORKFLOW_STATES, "workflow states").read(),
     ),
-    events=(CYCLE_QUEUED, CYCLE_COMPLETED, DECISION_MADE, FEEDBACK_RECORDED),
+    events=(CYCLE_QUEUED, CYCLE_COMPLETED, DECISION_MADE, FEEDBACK_RECORDED, DECISION_VALIDATED),
 )

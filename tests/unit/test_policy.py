@@ -366,7 +366,10 @@ def test_decisions_are_json_ready() -> None:
         assert payload["campaign_id"] == str(d.campaign_id)
         assert payload["context_data"]["campaign_id"] == str(d.campaign_id)
         assert payload["context_data"]["model"] == {"name": MODEL_NAME, "version": MODEL_VERSION}
-        assert set(payload["impact_prediction"]) == {"metric", "expected_change", "horizon_hours"}
+        impact = payload["impact_prediction"]
+        assert set(impact) == {"metric", "expected_change", "interval", "horizon_hours", "source"}
+        assert impact["interval"]["low"] <= impact["expected_change"] < impact["interval"]["high"]
+        assert impact["interval"]["level"] == 0.8
 
 
 def test_params_are_recordable() -> None:
