@@ -331,6 +331,11 @@ def figures(seed: int, campaigns: int = 20, days: int = 21) -> dict[str, object]
             [i for i in truthful if not i.applied], lambda i: i.truth == _status(i)
         ),
         "true_accuracy": _share(truthful, lambda i: i.truth == validation.VALIDATED),
+        # Of the decisions marked validated, the share the true effect also calls right.
+        "validated_precision": _share(
+            [i for i in truthful if _status(i) == validation.VALIDATED],
+            lambda i: i.truth == validation.VALIDATED,
+        ),
         "mean_confidence": _r(sum(o.confidence for o in every) / len(every) if every else None),
     }
     by_type: dict[str, list[calibration.Outcome]] = defaultdict(list)

@@ -267,7 +267,7 @@ def experiment_routes(runtime: ServiceRuntime) -> dict[Route, Handler]:
         async with runtime.tenant_tx(tenant) as conn:
             await fetch_one(conn, c.EXPERIMENTS, tenant, experiment_id)
             rows = await conn.fetch(
-                f"""SELECT {c.EXPERIMENT_RESULTS.select_list} FROM ai_experiment_results
+                f"""SELECT {c.EXPERIMENT_RESULTS.select_list} FROM experiment_results
                     WHERE tenant_id = $1 AND experiment_id = $2 ORDER BY look DESC LIMIT 1000""",
                 tenant,
                 experiment_id,

@@ -105,7 +105,7 @@ async def record_reading(
         if experiment["status"] not in COLLECTING:
             return 0
         seen = await conn.fetchval(
-            """SELECT max(platform_as_of) FROM ai_experiment_results
+            """SELECT max(platform_as_of) FROM experiment_results
                WHERE tenant_id = $1 AND experiment_id = $2 AND source = 'platform'""",
             tenant,
             experiment_id,

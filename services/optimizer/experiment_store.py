@@ -71,7 +71,7 @@ async def latest_results(
     conn: asyncpg.Connection, tenant: UUID, experiment_id: UUID
 ) -> dict[str, Any] | None:
     row = await conn.fetchrow(
-        f"""SELECT {EXPERIMENT_RESULTS.select_list} FROM ai_experiment_results
+        f"""SELECT {EXPERIMENT_RESULTS.select_list} FROM experiment_results
             WHERE tenant_id = $1 AND experiment_id = $2 ORDER BY look DESC LIMIT 1""",
         tenant,
         experiment_id,
@@ -96,7 +96,7 @@ async def record_results(
     analysis = plan.run_analysis(data, setup)
     summary = plan.analysis_json(experiment["id"], look, analysis, data, setup)
     row = await conn.fetchrow(
-        f"""INSERT INTO ai_experiment_results (tenant_id, experiment_id, look, source,
+        f"""INSERT INTO experiment_results (tenant_id, experiment_id, look, source,
                 variants, platform_as_of, analysis)
             VALUES ($1, $2, $3, $4, $5, $6, $7)
             RETURNING {EXPERIMENT_RESULTS.select_list}""",

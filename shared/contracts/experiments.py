@@ -246,7 +246,7 @@ EXPERIMENTS = Resource(
     ("status", "experiment_type", "campaign_id", "winner_variant", "metric_kind"),
 )
 EXPERIMENT_RESULTS = Resource(
-    "experiment results", "ai_experiment_results", ExperimentResults, ("source",)
+    "experiment results", "experiment_results", ExperimentResults, ("source",)
 )
 
 

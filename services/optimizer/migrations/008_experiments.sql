@@ -36,7 +36,7 @@ CREATE UNIQUE INDEX ai_testing_experiments_campaign
 
 -- Each submission holds the cumulative aggregates per variant; ``look`` numbers them.
 -- Platform pulls are keyed by the platform's clock, so pulling an hour twice records once.
-CREATE TABLE ai_experiment_results (
+CREATE TABLE experiment_results (
     id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
     tenant_id uuid NOT NULL,
     experiment_id uuid NOT NULL REFERENCES ai_testing_experiments (id) ON DELETE CASCADE,
@@ -49,10 +49,10 @@ CREATE TABLE ai_experiment_results (
     created_at timestamptz NOT NULL DEFAULT clock_timestamp(),
     UNIQUE (experiment_id, look)
 );
-CREATE UNIQUE INDEX ai_experiment_results_platform
-    ON ai_experiment_results (experiment_id, platform_as_of) WHERE source = 'platform';
-CREATE INDEX ai_experiment_results_page
-    ON ai_experiment_results (tenant_id, experiment_id, created_at DESC, id DESC);
+CREATE UNIQUE INDEX experiment_results_platform
+    ON experiment_results (experiment_id, platform_as_of) WHERE source = 'platform';
+CREATE INDEX experiment_results_page
+    ON experiment_results (tenant_id, experiment_id, created_at DESC, id DESC);
 
 -- Applying an experiment's winner is a change of the campaign's ad copy.
 ALTER TABLE ai_optimization_history DROP CONSTRAINT ai_optimization_history_setting_check;
