@@ -9,6 +9,7 @@ from uuid import UUID
 
 from pydantic import Field, JsonValue
 
+from shared.contracts import budgets
 from shared.contracts.spec import (
     LENIENT,
     Collection,
@@ -46,7 +47,7 @@ Direction = Literal["outbound", "inbound"]
 CallOutcome = Literal["success", "error"]
 OptimizationStatus = Literal["pending", "applied", "failed"]
 Setting = Literal["budget", "bid", "status", "audience"]
-CauseKind = Literal["decision", "rule", "recommendation", "rollback"]
+CauseKind = Literal["decision", "rule", "recommendation", "rollback", "reallocation"]
 
 
 # --- rows ------------------------------------------------------------------------------
@@ -510,6 +511,7 @@ CONTRACT = ServiceContract(
         ROLLBACK_OPTIMIZATION,
         *Collection(SERVICE, "campaigns", CAMPAIGNS, "campaigns").read(),
         *Collection(SERVICE, "integration-logs", INTEGRATION_LOGS, "integration logs").read(),
+        *budgets.ROUTES,
     ),
     events=(
         RECOMMENDATION_CREATED,
@@ -520,5 +522,6 @@ CONTRACT = ServiceContract(
         OPTIMIZATION_ROLLED_BACK,
         ACTION_SKIPPED,
         RULE_NOTIFIED,
+        *budgets.EVENTS,
     ),
 )

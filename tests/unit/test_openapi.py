@@ -149,6 +149,8 @@ def test_success_statuses() -> None:
             "keys",
             "automation-rules",
             "optimizations/{id}/rollback",
+            "budgets",
+            "budgets/{id}/reallocate",
         )
     }
     for path, item in SPEC["paths"].items():
@@ -251,6 +253,8 @@ def test_request_bodies_forbid_additional_properties() -> None:
         "RuleCreate",
         "RuleUpdate",
         "RollbackRequest",
+        "PoolCreate",
+        "PoolUpdate",
     }
     assert _resolve(bodies["MetricsBatch"])["properties"]["metrics"]["items"] == {
         "$ref": "#/components/schemas/MetricRow"
