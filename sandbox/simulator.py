@@ -52,6 +52,7 @@ _HOUR_STREAM = 2
 _DAY_STREAM = 3
 _SCHEDULE_STREAM = 4
 _AUDIENCE_STREAM = 5
+_BUDGET_STREAM = 6
 
 # What campaigns target; each draws a few of these by seed and index.
 AUDIENCE_NAMES: tuple[str, ...] = (
@@ -310,6 +311,51 @@ class CampaignSimulator:
         effective_from = _normalise_hour(effective_from)
         self._changes[campaign_id].append((effective_from, change))
         return self.state_at(campaign_id, effective_from)
+
+    def vary_budgets(self, until: datetime, variation: float) -> None:
+        """Run each UTC day before ``until`` at a seeded multiple of each campaign's
+        default budget, drawn uniformly from ``[1 - variation, 1 + variation]``, and the
+        default budget again from ``until`` on.
+
+        A history with spend at several levels, as budget tests leave on a real account,
+        is what lets a response curve be fitted; a budget that never moved pins only
+        one point of it. Call it before any change is applied.
+        """
+        until = _normalise_hour(until)
+        if not 0.0 <= variation < 1.0:
+            raise ValueError("variation must be in [0, 1)")
+        if variation == 0.0 or until <= self.start:
+            return
+        first_day = hour_index(self.start) // 24
+        last_day = (hour_index(until) - 1) // 24
+        for model in self._models:
+            for day in range(first_day, last_day + 1):
+                rng = np.random.default_rng([self.seed, _BUDGET_STREAM, model.index, day])
+                factor = float(rng.uniform(1.0 - variation, 1.0 + variation))
+                effective = max(self.start, _EPOCH + day * 24 * HOUR)
+                budget = round(model.daily_budget * factor, 2)
+                self._changes[model.campaign_id].append((effective, Change("budget", budget)))
+            self._changes[model.campaign_id].append((until, Change("budget", model.daily_budget)))
+
+    def expected_day(self, campaign_id: uuid.UUID, daily_budget: float) -> tuple[float, float]:
+        """The campaign's expected (spend, revenue) over a day at ``daily_budget`` with
+        its default bid and audience, each noise at its mean and no anomaly: very nearly
+        the true response curve, for checking a fitted one against."""
+        model = self._model(campaign_id)
+        spend_total = revenue_total = 0.0
+        # Means of the hour's noise: lognormal(0, s) has mean exp(s^2 / 2); beta(2, 5)
+        # has mean 2/7.
+        delivery = 1.0 - 0.12 * 2.0 / 7.0
+        for hour, share in enumerate(model.hourly_share):
+            inventory = model.daily_inventory * share * math.exp(0.06**2 / 2 + 0.04**2 / 2)
+            price = model.impression_price
+            spend = min(daily_budget * share, _SATURATION_CAP * price * inventory) * delivery
+            impressions = inventory * -math.expm1(-spend / (price * inventory))
+            ctr = model.ctr_by_hour[hour] * math.exp(0.05**2 / 2)
+            cvr = model.cvr_by_hour[hour] * math.exp(0.10**2 / 2)
+            spend_total += spend
+            revenue_total += impressions * ctr * cvr * model.order_value
+        return spend_total, revenue_total
 
     # ------------------------------------------------------------ simulation
 

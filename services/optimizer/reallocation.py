@@ -333,9 +333,11 @@ async def _claim(
             pool_id,
         )
         realloc_id = await conn.fetchval(
+            # The moment of the claim, not of the transaction's start: a claim that waited
+            # for the previous run's lock starts after that run finished.
             """INSERT INTO budget_reallocations (tenant_id, pool_id, trigger, strategy,
-                   total_budget, as_of, correlation_id)
-               VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id""",
+                   total_budget, as_of, correlation_id, created_at)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, clock_timestamp()) RETURNING id""",
             tenant,
             pool_id,
             trigger,
