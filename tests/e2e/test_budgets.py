@@ -70,7 +70,11 @@ async def curves_fitted(account: Account) -> None:
 
     async def fitted() -> bool:
         for campaign in account.campaigns:
-            curve = await account.get(f"/campaigns/{campaign}/curve")
+            # 404 until the campaign's first metrics reach the optimizer.
+            status, curve = await request(account, "GET", f"/campaigns/{campaign}/curve")
+            if status == 404:
+                return False
+            assert status == 200, curve
             revenue = curve["revenue"]
             if revenue is None or revenue["n_days"] < 12:
                 return False
