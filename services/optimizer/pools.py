@@ -191,15 +191,6 @@ class CampaignLine:
     bounds: Bounds
 
 
-def combine(values: Sequence[tuple[float, float, float]]) -> tuple[float, float, float]:
-    """A pool's total and interval from its campaigns' (predicted, low, high): the
-    half-widths add in quadrature, as for independent errors."""
-    total = sum(v[0] for v in values)
-    below = math.sqrt(sum(max(v[0] - v[1], 0.0) ** 2 for v in values))
-    above = math.sqrt(sum(max(v[2] - v[0], 0.0) ** 2 for v in values))
-    return total, total - below, total + above
-
-
 def rounded_budgets(budgets: np.ndarray, lines: Sequence[CampaignLine]) -> list[float]:
     """New budgets in cents, kept within each campaign's bounds (rounding never crosses
     them); a move under a cent is no move."""
