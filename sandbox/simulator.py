@@ -76,6 +76,8 @@ _BID_PRICE_ELASTICITY = 0.8
 _BID_REACH_ELASTICITY = 0.5
 # Wider audiences bring more impressions from less interested people.
 _AUDIENCE_CTR_ELASTICITY = -0.3
+# Mean of the delivery factor 1 - 0.12 * Beta(2, 5) that each hour's spend is drawn with.
+_MEAN_DELIVERY = 1.0 - 0.12 * 2.0 / 7.0
 # Gamma shape per order: order values vary with a coefficient of variation of 0.5.
 _ORDER_VALUE_SHAPE = 4.0
 
@@ -144,6 +146,19 @@ class _CampaignModel:
     impression_price: float
     daily_inventory: float
     audiences: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class TrueCurve:
+    """Expected daily ``top * (1 - exp(-spend / scale))`` conversions and revenue of one
+    campaign; spend stops at ``max_spend`` and is ``delivery`` times the budget on
+    average."""
+
+    top_conversions: float
+    top_revenue: float
+    scale: float
+    max_spend: float
+    delivery: float
 
 
 def _daily_cycle(rng: np.random.Generator) -> np.ndarray:
@@ -280,6 +295,26 @@ class CampaignSimulator:
     def daily_profile(self, campaign_id: uuid.UUID) -> tuple[float, ...]:
         """The campaign's planned share of daily spend in each UTC hour (sums to 1)."""
         return self._model(campaign_id).hourly_share
+
+    def true_curve(self, campaign_id: uuid.UUID) -> TrueCurve:
+        """The campaign's expected daily response to its daily spend at default bids and
+        audience, with no anomalies and no day-to-day drift: the ground truth a fitted
+        response curve estimates."""
+        model = self._model(campaign_id)
+        per_impression = sum(
+            share * ctr * cvr
+            for share, ctr, cvr in zip(
+                model.hourly_share, model.ctr_by_hour, model.cvr_by_hour, strict=True
+            )
+        )
+        scale = model.impression_price * model.daily_inventory
+        return TrueCurve(
+            top_conversions=model.daily_inventory * per_impression,
+            top_revenue=model.daily_inventory * per_impression * model.order_value,
+            scale=scale,
+            max_spend=_SATURATION_CAP * scale,
+            delivery=_MEAN_DELIVERY,
+        )
 
     def _model(self, campaign_id: uuid.UUID) -> _CampaignModel:
         try:

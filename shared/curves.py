@@ -27,14 +27,15 @@ spend variation a supported fit needs.
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date
 from typing import Any, Literal
 
 import numpy as np
-from scipy import optimize, stats
+from scipy import stats
 
 from shared.metrics import HourlyMetrics
 
@@ -103,8 +104,8 @@ def _saturation_factor(x: np.ndarray | float) -> np.ndarray | float:
 class ResponseCurve:
     """One campaign's fitted daily ``metric`` against daily spend.
 
-    ``params`` holds ``top`` and ``scale`` (see the module), ``sigma`` (the daily
-    noise around the curve, in the metric's units) and ``mean_spend`` (the window's
+    ``params`` holds ``top`` and ``scale`` (see the module), ``noise_cv`` (the
+    day-to-day scatter around the curve as a share of it) and ``mean_spend`` (the window's
     average daily spend, where the curve is best known). ``covariance`` is the 2x2
     posterior covariance of ``(log top, log scale)``. ``supported`` is False, with
     ``reason``, when the data cannot carry the curve's bend; the curve is then the
@@ -151,9 +152,7 @@ class ResponseCurve:
         grad = np.array([1.0, -float(_saturation_factor(max(spend, 0.0) / self.scale))])
         variance = float(grad @ cov @ grad)
         if noise:
-            expected = float(self.predict(spend))
-            if expected > 0:
-                variance += (self.params.get("sigma", 0.0) / expected) ** 2
+            variance += math.log1p(self.params.get("noise_cv", 0.0) ** 2)
         return math.sqrt(max(variance, 0.0))
 
     def interval(
@@ -226,7 +225,12 @@ def _flat_curve(
     return ResponseCurve(
         metric=metric,
         model=MODEL,
-        params={"top": 0.0, "scale": max(mean_spend, 1.0), "sigma": 0.0, "mean_spend": mean_spend},
+        params={
+            "top": 0.0,
+            "scale": max(mean_spend, 1.0),
+            "noise_cv": 0.0,
+            "mean_spend": mean_spend,
+        },
         covariance=((0.0, 0.0), (0.0, 0.0)),
         supported=False,
         reason=reason,
@@ -246,16 +250,15 @@ def fit_curve(days: Sequence[DayTotals], metric: CurveMetric) -> ResponseCurve:
     """
     if metric not in ("conversions", "revenue"):
         raise ValueError(f"unknown metric {metric!r}")
-    days = sorted(days, key=lambda d: d.day)
+    # A day without spend says only that nothing buys nothing, which the curve assumes.
+    days = sorted((d for d in days if d.spend > 0), key=lambda d: d.day)
     spend = np.array([d.spend for d in days], dtype=float)
     y = np.array([getattr(d, metric) for d in days], dtype=float)
     n = len(days)
     if n == 0:
-        return _flat_curve(metric, days, "no complete day of data", 0.0)
+        return _flat_curve(metric, days, "no complete day with spend", 0.0)
     mean_s = float(spend.mean())
     mean_y = float(y.mean())
-    if mean_s <= 0:
-        return _flat_curve(metric, days, "no spend in the window", 0.0)
     if mean_y <= 0:
         return _flat_curve(metric, days, f"no {metric} in the window", mean_s)
 
@@ -268,27 +271,34 @@ def fit_curve(days: Sequence[DayTotals], metric: CurveMetric) -> ResponseCurve:
     def curve(theta: np.ndarray) -> np.ndarray:
         return np.exp(theta[0]) * -np.expm1(-spend / np.exp(theta[1]))
 
-    def residuals(theta: np.ndarray, sigma: float) -> np.ndarray:
-        data = (y - curve(theta)) / sigma
-        prior = (theta[1] - log_scale_prior) / PRIOR_LOG_SD
-        return np.append(data, prior)
+    def residuals(theta: np.ndarray, noise_cv: float) -> tuple[np.ndarray, np.ndarray]:
+        # Days vary in proportion to their level (demand drifts by a share, not by
+        # an amount), so residuals are relative to the curve.
+        top, scale = math.exp(theta[0]), math.exp(theta[1])
+        x = spend / scale
+        fitted = top * -np.expm1(-x)
+        r = np.append((y / fitted - 1.0) / noise_cv, (theta[1] - log_scale_prior) / PRIOR_LOG_SD)
+        # d fitted / d log top = fitted; d fitted / d log scale = -top x e^-x
+        outer = -y / (fitted**2 * noise_cv)
+        jac = np.empty((n + 1, 2))
+        jac[:n, 0] = outer * fitted
+        jac[:n, 1] = outer * (-top * x * np.exp(-x))
+        jac[n] = (0.0, 1.0 / PRIOR_LOG_SD)
+        return r, jac
 
-    floor = MIN_RELATIVE_NOISE * mean_y
-    sigma = max(float(y.std(ddof=1)) if n > 1 else 0.0, floor)
+    noise_cv = max(float(y.std(ddof=1) / mean_y) if n > 1 else 0.0, MIN_RELATIVE_NOISE)
     theta = start
-    result = None
+    converged = True
     for _ in range(2):
         # The second pass re-weighs the prior against the noise the first fit found.
-        result = optimize.least_squares(
-            residuals, theta, args=(sigma,), bounds=(lower, upper), method="trf"
+        theta, ok = _levenberg_marquardt(
+            functools.partial(residuals, noise_cv=noise_cv), theta, lower, upper
         )
-        theta = result.x
-        ssr = float(np.sum((y - curve(theta)) ** 2))
-        sigma = max(math.sqrt(ssr / max(n - 2, 1)), floor)
-    assert result is not None
-    jac = optimize.approx_fprime(theta, lambda t: residuals(t, sigma), 1e-7)
-    info = jac.T @ jac
-    covariance = np.linalg.pinv(info)
+        converged = ok
+        relative = (y - curve(theta)) / curve(theta)
+        noise_cv = max(math.sqrt(float(np.sum(relative**2)) / max(n - 2, 1)), MIN_RELATIVE_NOISE)
+    _, jac = residuals(theta, noise_cv)
+    covariance = np.linalg.pinv(jac.T @ jac)
 
     fitted = curve(theta)
     ssr = float(np.sum((y - fitted) ** 2))
@@ -306,8 +316,8 @@ def fit_curve(days: Sequence[DayTotals], metric: CurveMetric) -> ResponseCurve:
             f"spend barely varied (coefficient of variation {spend_cv:.3f} < {MIN_SPEND_CV}):"
             " the curve's bend is assumed, not measured"
         )
-    elif not result.success:
-        reason = f"the fit did not converge: {result.message}"
+    elif not converged:
+        reason = "the fit did not converge"
     elif posterior_ratio > MAX_POSTERIOR_TO_PRIOR_SD:
         reason = (
             f"the data barely narrow the curve's bend (posterior/prior sd {posterior_ratio:.2f}"
@@ -320,7 +330,7 @@ def fit_curve(days: Sequence[DayTotals], metric: CurveMetric) -> ResponseCurve:
         params={
             "top": float(math.exp(theta[0])),
             "scale": float(math.exp(theta[1])),
-            "sigma": float(sigma),
+            "noise_cv": float(noise_cv),
             "mean_spend": mean_s,
         },
         covariance=tuple(tuple(float(v) for v in row) for row in covariance),
@@ -332,6 +342,48 @@ def fit_curve(days: Sequence[DayTotals], metric: CurveMetric) -> ResponseCurve:
         r_squared=r_squared,
         rmse=rmse,
     )
+
+
+def _levenberg_marquardt(
+    residuals: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]],
+    theta: np.ndarray,
+    lower: np.ndarray,
+    upper: np.ndarray,
+    steps: int = 100,
+) -> tuple[np.ndarray, bool]:
+    """Least squares of two parameters within a box: damped Gauss-Newton steps.
+
+    A hand-rolled solver, since scipy's general one costs ~100x more per fit on two
+    parameters and a decision cycle fits two curves per campaign. Returns the minimum
+    and whether it converged.
+    """
+    r, jac = residuals(theta)
+    cost = float(r @ r)
+    damping = 1e-3
+    for _ in range(steps):
+        gradient = jac.T @ r
+        hessian = jac.T @ jac
+        try:
+            step = np.linalg.solve(hessian + damping * np.diag(np.diag(hessian) + 1e-12), -gradient)
+        except np.linalg.LinAlgError:
+            return theta, False
+        candidate = np.clip(theta + step, lower, upper)
+        r_new, jac_new = residuals(candidate)
+        cost_new = float(r_new @ r_new)
+        if np.isfinite(cost_new) and cost_new <= cost:
+            settled = float(
+                np.abs(candidate - theta).max()
+            ) < 1e-9 or cost - cost_new <= 1e-12 * max(cost, 1e-300)
+            theta, r, jac, cost = candidate, r_new, jac_new, cost_new
+            damping = max(damping / 10, 1e-12)
+            if settled:
+                return theta, True
+        else:
+            damping *= 10
+            if damping > 1e12:
+                # No step lowers the cost: a minimum to within rounding.
+                return theta, True
+    return theta, False
 
 
 class CurveSet:
@@ -400,7 +452,13 @@ class CurveSet:
         """One posterior draw of every curve (Thompson sampling); the draw is exact,
         so the returned set carries no covariance."""
         z = rng.standard_normal((len(self), 2))
-        shift = np.einsum("nij,nj->ni", self.chol, z)
+        shift = np.stack(
+            (
+                self.chol[:, 0, 0] * z[:, 0] + self.chol[:, 0, 1] * z[:, 1],
+                self.chol[:, 1, 0] * z[:, 0] + self.chol[:, 1, 1] * z[:, 1],
+            ),
+            axis=1,
+        )
         top = np.where(self.top > 0, np.exp(self.log_top + shift[:, 0]), 0.0)
         scale = np.exp(self.log_scale + shift[:, 1])
         return CurveSet(top, scale, None, self.supported)

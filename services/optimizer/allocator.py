@@ -53,9 +53,11 @@ from shared.curves import CurveSet
 Strategy = Literal["performance_based", "opportunity_weighted", "equal_distribution"]
 STRATEGIES: tuple[str, ...] = ("performance_based", "opportunity_weighted", "equal_distribution")
 BOUNDS = ("none", "floor", "cap", "step", "limit", "min_share", "max_share")
+_CODE = {name: code for code, name in enumerate(BOUNDS)}
+_NAMES = np.array(BOUNDS, dtype=object)
 
-# Bisection steps on log lam; each halves a bracket that starts at most ~1400 nats
-# wide, so 64 steps reach float resolution; the rest of the total is placed exactly.
+# Bisection steps at most (on log lam, or on the even level); each halves the bracket,
+# so 64 reach float resolution from any start.
 _BISECTION_STEPS = 64
 # A budget within this relative distance of a bound counts as on it.
 _ON_BOUND = 1e-9
@@ -98,12 +100,16 @@ class Allocation:
 
 @dataclass(frozen=True, slots=True)
 class Bounds:
-    """Each campaign's lowest and highest budget and the name of the bound behind each."""
+    """Each campaign's lowest and highest budget and the bound behind each (an index
+    into :data:`BOUNDS`)."""
 
     low: np.ndarray
     high: np.ndarray
     low_by: np.ndarray
     high_by: np.ndarray
+
+    def names(self, side: Literal["low", "high"]) -> list[str]:
+        return [str(x) for x in _NAMES[self.low_by if side == "low" else self.high_by]]
 
 
 def _narrow(
@@ -122,10 +128,10 @@ def _narrow(
     new_high = np.clip(new_high, low, high)
     raise_low = new_low > low
     low[raise_low] = new_low[raise_low]
-    low_by[raise_low] = name_low
+    low_by[raise_low] = _CODE[name_low]
     cut_high = new_high < high
     high[cut_high] = new_high[cut_high]
-    high_by[cut_high] = name_high
+    high_by[cut_high] = _CODE[name_high]
 
 
 def bounds(
@@ -139,8 +145,8 @@ def bounds(
     n = len(current)
     low = np.zeros(n)
     high = np.full(n, float(total))
-    low_by = np.full(n, "floor", dtype=object)
-    high_by = np.full(n, "cap", dtype=object)
+    low_by = np.full(n, _CODE["floor"], dtype=np.int8)
+    high_by = np.full(n, _CODE["cap"], dtype=np.int8)
     if floors is not None or caps is not None:
         f = np.zeros(n) if floors is None else np.maximum(np.asarray(floors, float), 0.0)
         c = np.full(n, np.inf) if caps is None else np.asarray(caps, float)
@@ -193,27 +199,66 @@ def _equalise(total: float, curves: CurveSet, b: Bounds) -> tuple[np.ndarray, fl
     positive = curves.top > 0
     if not positive.any():
         return _fill(total, b.low.copy(), b), None
-    # At lam above every campaign's first-dollar return nobody wants to spend; below
-    # the smallest return at the upper bound everybody wants all it may have.
-    first = curves.top[positive] / curves.scale[positive]
+    # In L = log lam a campaign's unclipped spend is linear: scale * (log(top/scale) - L),
+    # so each bisection step is a multiply, a clip and a sum.
+    scale = curves.scale
+    with np.errstate(divide="ignore"):
+        first = np.log(curves.top / scale)  # -inf for a campaign that buys nothing
     finite_high = np.where(np.isfinite(b.high), b.high, total)
-    last = curves.marginal(finite_high)[positive]
-    lo = math.log(max(float(last.min()), 1e-300)) - 1.0
-    hi = math.log(float(first.max())) + 1.0
+    # Above every first-dollar return nobody spends; below every return at the upper
+    # bound everybody spends all it may.
+    hi = float(first[positive].max()) + 1.0
+    lo = float((first - finite_high / scale)[positive].min()) - 1.0
+
+    def spent(level: float) -> np.ndarray:
+        return np.clip(scale * (first - level), b.low, b.high)
+
+    # Bisection narrows the bracket until few campaigns change sides within it; on the
+    # campaigns inside their bounds there the total is linear in L, so it is solved
+    # exactly once the solution lands inside the bracket.
     for _ in range(_BISECTION_STEPS):
         mid = 0.5 * (lo + hi)
-        spent = np.clip(curves.spend_at_marginal(math.exp(mid)), b.low, b.high).sum()
-        if spent > total:
+        if spent(mid).sum() > total:
             lo = mid
         else:
             hi = mid
-    budgets = np.clip(curves.spend_at_marginal(math.exp(hi)), b.low, b.high)
-    return _fill(total, budgets, b), math.exp(0.5 * (lo + hi))
+        if hi - lo < 1e-2:
+            # A Newton step on the piecewise-linear total; kept only inside the bracket,
+            # and it narrows the bracket when a campaign changed sides after all.
+            level = _linear_solve(total, scale, first, mid, b)
+            if level is None or not lo <= level <= hi:
+                continue
+            budgets = spent(level)
+            gap = float(budgets.sum()) - total
+            if abs(gap) <= 1e-9 * total:
+                return _fill(total, budgets, b), math.exp(level)
+            if gap > 0:
+                lo = level
+            else:
+                hi = level
+    mid = 0.5 * (lo + hi)
+    budgets = spent(mid)
+    return _fill(total, budgets, b), math.exp(mid)
+
+
+def _linear_solve(
+    total: float, scale: np.ndarray, first: np.ndarray, level: float, b: Bounds
+) -> float | None:
+    """The L at which the total is met if the campaigns inside their bounds at ``level``
+    stay inside (and the others stay where they are)."""
+    raw = scale * (first - level)
+    free = (raw > b.low) & (raw < b.high)
+    if not free.any():
+        return None
+    held = float(np.clip(raw[~free], b.low[~free], b.high[~free]).sum())
+    return (float((scale * first)[free].sum()) + held - total) / float(scale[free].sum())
 
 
 def _even(total: float, b: Bounds) -> np.ndarray:
     """An even split clipped to the bounds, what the clipping frees or takes spread
-    over the others: bisection on the common level ``t`` of ``clip(t, low, high)``."""
+    over the others: the common level ``t`` of ``clip(t, low, high)`` that meets the
+    total, by bisection until the campaigns inside their bounds are known, then
+    solved exactly."""
     if float(b.high.sum()) <= total:
         return b.high.copy()
     if float(b.low.sum()) >= total:
@@ -225,6 +270,21 @@ def _even(total: float, b: Bounds) -> np.ndarray:
             hi = mid
         else:
             lo = mid
+        free = (b.low < mid) & (mid < b.high)
+        count = int(np.count_nonzero(free))
+        if count and hi - lo < 1e-2 * total / len(b.low):
+            held = float(np.clip(mid, b.low[~free], b.high[~free]).sum())
+            level = (total - held) / count
+            if not lo <= level <= hi:
+                continue
+            budgets = np.clip(level, b.low, b.high)
+            gap = float(budgets.sum()) - total
+            if abs(gap) <= 1e-9 * total:
+                return _fill(total, budgets, b)
+            if gap > 0:
+                hi = level
+            else:
+                lo = level
     return _fill(total, np.clip(lo, b.low, b.high), b)
 
 
@@ -232,12 +292,11 @@ def _bound_names(budgets: np.ndarray, b: Bounds) -> list[str]:
     tolerance = _ON_BOUND * np.maximum(np.abs(budgets), 1.0)
     at_low = budgets <= b.low + tolerance
     at_high = budgets >= b.high - tolerance
-    # A fixed range (low == high) is reported by its lower bound's name unless only
-    # the upper one is a real constraint.
-    names = np.where(at_low, b.low_by, np.where(at_high, b.high_by, "none"))
-    fixed = at_low & at_high & (b.low_by == "floor")
-    names = np.where(fixed, b.high_by, names)
-    return [str(x) for x in names]
+    codes = np.where(at_low, b.low_by, np.where(at_high, b.high_by, _CODE["none"]))
+    # A range fixed at zero by nothing but the zero floor is named by its upper bound.
+    fixed = at_low & at_high & (b.low_by == _CODE["floor"])
+    codes = np.where(fixed, b.high_by, codes)
+    return _NAMES[codes].tolist()  # type: ignore[no-any-return]
 
 
 def allocate(
