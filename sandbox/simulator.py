@@ -372,26 +372,6 @@ class CampaignSimulator:
                 self._changes[model.campaign_id].append((effective, Change("budget", budget)))
             self._changes[model.campaign_id].append((until, Change("budget", model.daily_budget)))
 
-    def expected_day(self, campaign_id: uuid.UUID, daily_budget: float) -> tuple[float, float]:
-        """The campaign's expected (spend, revenue) over a day at ``daily_budget`` with
-        its default bid and audience, each noise at its mean and no anomaly: very nearly
-        the true response curve, for checking a fitted one against."""
-        model = self._model(campaign_id)
-        spend_total = revenue_total = 0.0
-        # Means of the hour's noise: lognormal(0, s) has mean exp(s^2 / 2); beta(2, 5)
-        # has mean 2/7.
-        delivery = 1.0 - 0.12 * 2.0 / 7.0
-        for hour, share in enumerate(model.hourly_share):
-            inventory = model.daily_inventory * share * math.exp(0.06**2 / 2 + 0.04**2 / 2)
-            price = model.impression_price
-            spend = min(daily_budget * share, _SATURATION_CAP * price * inventory) * delivery
-            impressions = inventory * -math.expm1(-spend / (price * inventory))
-            ctr = model.ctr_by_hour[hour] * math.exp(0.05**2 / 2)
-            cvr = model.cvr_by_hour[hour] * math.exp(0.10**2 / 2)
-            spend_total += spend
-            revenue_total += impressions * ctr * cvr * model.order_value
-        return spend_total, revenue_total
-
     # ------------------------------------------------------------ simulation
 
     def simulate_hour(self, hour: datetime) -> list[HourlyMetrics]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import math
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -227,17 +228,26 @@ async def test_simulate_changes_nothing_and_curves_are_shown(account: Account) -
     assert status == 404
 
 
+def _truth() -> CampaignSimulator:
+    return CampaignSimulator(CAMPAIGNS, SEED, datetime(2026, 1, 1, tzinfo=UTC))
+
+
 def true_marginal_roas(campaign: UUID, budget: float) -> float:
     """The simulator's own marginal ROAS at ``budget``: what the fitted curves estimate."""
-    simulator = CampaignSimulator(CAMPAIGNS, SEED, datetime(2026, 1, 1, tzinfo=UTC))
-    spend0, revenue0 = simulator.expected_day(campaign, budget)
-    spend1, revenue1 = simulator.expected_day(campaign, budget * 1.01)
-    return (revenue1 - revenue0) / (spend1 - spend0)
+    curve = _truth().true_curve(campaign)
+    spend = min(budget * curve.delivery, curve.max_spend)
+    return curve.top_revenue / curve.scale * math.exp(-spend / curve.scale)
 
 
 def true_revenue(daily_budgets: dict[UUID, float]) -> float:
-    simulator = CampaignSimulator(CAMPAIGNS, SEED, datetime(2026, 1, 1, tzinfo=UTC))
-    return sum(simulator.expected_day(c, b)[1] for c, b in daily_budgets.items())
+    """The pool's expected revenue per day at ``daily_budgets`` on the true curves."""
+    truth = _truth()
+    total = 0.0
+    for campaign, budget in daily_budgets.items():
+        curve = truth.true_curve(campaign)
+        spend = min(budget * curve.delivery, curve.max_spend)
+        total += curve.top_revenue * -math.expm1(-spend / curve.scale)
+    return total
 
 
 async def _reallocated_events(settings: Settings) -> tuple[Any, Any]:
