@@ -16,12 +16,20 @@ from services.optimizer.reallocation import (
     plan_json,
     reallocate,
 )
-from shared.connectors import ConnectorError
+from shared.connectors import ConnectorError, UnknownAccount
 from shared.contracts import budgets as c
 from shared.contracts.spec import Route
 from shared.resources import fetch_one, insert, list_page, parse_list_query
 from shared.service import ServiceRuntime
-from shared.web import ApiError, Handler, invalid, json_response, parse_body, path_id
+from shared.web import (
+    ApiError,
+    Handler,
+    invalid,
+    json_response,
+    parse_body,
+    path_id,
+    unavailable,
+)
 
 
 def _checked(values: dict[str, Any]) -> None:
@@ -66,7 +74,8 @@ def routes(runtime: ServiceRuntime) -> dict[Route, Handler]:
     async def update_pool(request: web.Request) -> web.Response:
         pool_id = path_id(request, "budget pool")
         body = await parse_body(request, c.PoolUpdate)
-        changes = _stored(body.model_dump(exclude_unset=True))
+        # A null keeps the field as it is, like a field left out.
+        changes = _stored(body.model_dump(exclude_unset=True, exclude_none=True))
         tenant = runtime.tenant_of(request)
         async with runtime.tenant_tx(tenant) as conn:
             current = await _locked_pool(conn, tenant, pool_id)
@@ -149,10 +158,10 @@ def routes(runtime: ServiceRuntime) -> dict[Route, Handler]:
             pool = await fetch_one(conn, c.BUDGET_POOLS, tenant, pool_id)
         try:
             computed = await compute(runtime, tenant, pool)
+        except UnknownAccount as exc:
+            raise ApiError(409, "no_ad_account", str(exc)) from exc
         except ConnectorError as exc:
-            raise ApiError(
-                502, "platform_unavailable", f"the ad platform could not be asked: {exc}"
-            ) from exc
+            raise unavailable(f"the ad platform could not be asked: {exc}") from exc
         except PoolUnusable as exc:
             raise ApiError(409, "pool_unusable", str(exc)) from exc
         plan = plan_json(pool, computed)

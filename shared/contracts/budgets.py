@@ -207,7 +207,8 @@ class PoolCreate(RequestModel):
 
 
 class PoolUpdate(RequestModel):
-    """The fields to change; the pool is checked again as a whole."""
+    """The fields to change (null or left out: kept); the pool is checked again as a
+    whole."""
 
     budget_pool_name: ShortText | None = None
     total_budget: _Money | None = None
@@ -386,7 +387,8 @@ SIMULATE_POOL = Route(
         "Runs the pool's strategy on the campaigns' current budgets and newest curves and "
         "answers, per campaign, `old_budget`, `new_budget`, the marginal ROAS at each and "
         "`bound_by`, and for the pool the predicted conversions and revenue per day with "
-        "80% intervals. Applies nothing."
+        "80% intervals. Applies nothing. 409 `no_ad_account` when the tenant has no ad "
+        "account; 503 while the ad platform cannot be reached."
     ),
 )
 CAMPAIGN_CURVE = Route(
