@@ -46,7 +46,7 @@ async def ensure_demo_pool(gateway: str, api_key: str, body: dict[str, Any]) -> 
                         break
             except aiohttp.ClientError:
                 pass
-            await asyncio.sleep(1.0)
+            await asyncio.sleep(2.0)
         async with api.post("/api/ai/budgets", json=body) as r:
             if r.status != 201:
                 log.warning("the demo pool was not created: %s", await r.text())

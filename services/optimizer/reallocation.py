@@ -27,7 +27,7 @@ import asyncio
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -37,7 +37,7 @@ import numpy as np
 from services.optimizer.act import Outcome, act
 from services.optimizer.allocator import PoolLimits, allocate, predict_pool
 from services.optimizer.campaigns import read_account, store_observed
-from services.optimizer.curve_store import curve_of, refresh_curves
+from services.optimizer.curve_store import curve_of, last_complete_day, refresh_curves
 from services.optimizer.execution import (
     Cause,
     Desire,
@@ -66,7 +66,7 @@ from shared.contracts.budgets import BUDGET_POOLS, BUDGET_REALLOCATED, REALLOCAT
 from shared.contracts.optimizer import RECOMMENDATION_CREATED, RECOMMENDATIONS
 from shared.curves import CurveSet, ResponseCurve, fit_curve
 from shared.db import listening
-from shared.metrics_store import newest_hour
+from shared.metrics_store import campaigns_since, newest_hour
 from shared.outbox import enqueue
 from shared.service import ServiceRuntime
 
@@ -639,7 +639,9 @@ async def _finish_failed(
 
 async def run_pools(runtime: ServiceRuntime) -> None:
     """Background task: when a tenant's metrics arrive (the rule runner's wake-up), and
-    every ``SWEEP_SECONDS`` anyway, run its pools that are due on its clock."""
+    every ``SWEEP_SECONDS`` anyway, refit its campaigns' curves once a new day is complete
+    and run its pools that are due on its clock."""
+    fitted_through: dict[UUID, date] = {}
     dirty: set[UUID] = set()
     wake = asyncio.Event()
 
@@ -664,11 +666,29 @@ async def run_pools(runtime: ServiceRuntime) -> None:
             tenants, dirty = sorted(dirty, key=str), set()
             for tenant in tenants:
                 try:
+                    await refit_tenant(runtime, tenant, fitted_through)
                     await run_tenant(runtime, tenant)
                 except asyncio.CancelledError:
                     raise
                 except Exception:
                     log.exception("reallocating the pools of tenant %s failed", tenant)
+
+
+async def refit_tenant(
+    runtime: ServiceRuntime, tenant: UUID, fitted_through: dict[UUID, date]
+) -> None:
+    """Refit the curves of the tenant's live campaigns when a new complete day has landed
+    since this replica last looked (another replica's fit of the same day is kept)."""
+    async with runtime.tenant_tx(tenant) as conn:
+        newest = await newest_hour(conn, tenant)
+        if newest is None:
+            return
+        day = last_complete_day(newest)
+        if fitted_through.get(tenant) == day:
+            return
+        campaigns = await campaigns_since(conn, tenant, newest - timedelta(days=2))
+    await refresh_curves(runtime, tenant, campaigns)
+    fitted_through[tenant] = day
 
 
 async def run_tenant(runtime: ServiceRuntime, tenant: UUID) -> int:

@@ -391,3 +391,39 @@ async def test_one_reallocation_of_a_pool_at_a_time_across_replicas(
     # Each change on the platform belongs to one run, applied once.
     changes = await account.platform_changes()
     assert len(changes) == len({c["change_id"] for c in changes})
+
+
+async def test_under_recommend_a_reallocation_asks_a_person_first(account: Account) -> None:
+    await account.autonomy("recommend", {"cooldown_hours": 0})
+    await curves_fitted(account)
+    before = await budgets(account)
+    total = round(sum(before.values()), 2)
+    _, pool = await account.post("/budgets", pool_body(account, total, is_active=False), status=201)
+    _, run = await account.post(f"/budgets/{pool['id']}/reallocate", role="operator", status=201)
+    assert run["status"] == "recommended", run
+    assert run["autonomy"] == "recommend"
+    moved = [c for c in run["campaigns"] if c["outcome"] != "unchanged"]
+    assert moved and all(c["outcome"] == "recommend" for c in moved), run["campaigns"]
+    # Nothing changed on the platform; each move waits as a recommendation.
+    assert await budgets(account) == before
+    assert await account.platform_changes() == []
+    recommendations = [
+        await account.get(f"/recommendations/{c['recommendation_id']}") for c in moved
+    ]
+    for line, rec in zip(moved, recommendations, strict=True):
+        assert rec["status"] == "pending" and rec["target_entity_id"] == line["campaign_id"]
+        assert rec["recommended_changes"]["pool_id"] == pool["id"]
+        assert rec["recommended_changes"]["to"] == pytest.approx(line["new_budget"])
+        assert rec["expected_impact"]["marginal_roas"]["new"] == pytest.approx(
+            line["marginal_roas_new"]
+        )
+    # A person approves one: that campaign, and only that one, moves.
+    line, rec = moved[0], recommendations[0]
+    _, approved = await account.post(f"/recommendations/{rec['id']}/approve", role="operator")
+    assert approved["status"] == "implemented", approved
+    after = await budgets(account)
+    campaign = UUID(line["campaign_id"])
+    assert after[campaign] == pytest.approx(line["new_budget"])
+    assert {c: b for c, b in after.items() if c != campaign} == {
+        c: b for c, b in before.items() if c != campaign
+    }
