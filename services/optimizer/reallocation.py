@@ -2,9 +2,9 @@
 
 A run of one pool:
 
-1. **Claim** (one transaction): the pool's row is leased (``claimed_until``) and a
-   ``running`` reallocation is recorded; a partial unique index allows one running
-   reallocation per pool, so two replicas (or a schedule and a person) never run one pool
+1. **Claim** (one transaction): the pool's row is leased (``claimed_until``, renewed as
+   the run goes) and a ``running`` reallocation is recorded; a partial unique index
+   allows one running reallocation per pool, so two replicas (or a schedule and a person) never run one pool
    at once. A run whose replica died is marked ``failed`` by the next claim, once its
    lease has run out.
 2. **Compute**, with no transaction held across a call to the platform: the campaigns'
@@ -72,8 +72,9 @@ from shared.service import ServiceRuntime
 
 log = logging.getLogger(__name__)
 
-# Longer than a run can take (reading the account, fitting, one change per campaign with
-# the connector's retries): a lease that runs out means its replica is gone.
+# Longer than a run takes between renewals (reading the account and fitting, or one
+# campaign's change with the connector's retries): a lease that runs out means its replica
+# is gone.
 LEASE_SECONDS = 300.0
 # Pools of tenants whose metrics stopped are still looked at this often.
 SWEEP_SECONDS = 30.0
@@ -418,6 +419,7 @@ async def _apply(
     entries: list[dict[str, Any]] = []
     planned: dict[int, UUID] = {}
     for i, line in enumerate(computed.lines):
+        await _renew(runtime, tenant, pool["id"])
         entry = dict(computed.explanations[i])
         new = computed.budgets[i]
         entries.append(entry)
@@ -519,6 +521,19 @@ async def _recommend(
         ),
     )
     return str(rec["id"])
+
+
+async def _renew(runtime: ServiceRuntime, tenant: UUID, pool_id: UUID) -> None:
+    """Keep the lease while the run makes progress, so only a stopped run loses it."""
+    async with runtime.tenant_tx(tenant) as conn:
+        await conn.execute(
+            """UPDATE ai_budget_management
+               SET claimed_until = clock_timestamp() + make_interval(secs => $3)
+               WHERE tenant_id = $1 AND id = $2""",
+            tenant,
+            pool_id,
+            LEASE_SECONDS,
+        )
 
 
 def status_of(autonomy: str, entries: Sequence[dict[str, Any]]) -> str:

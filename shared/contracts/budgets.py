@@ -338,8 +338,8 @@ DELETE_POOL = Route(
     BudgetPool,
     resource=BUDGET_POOLS,
     description=(
-        "Answers the deleted pool, with its reallocations. Budget changes it made stay in "
-        "the optimization history and can still be rolled back."
+        "Answers the deleted pool; its reallocations go with it. The budget changes they "
+        "made stay in the optimization history and can still be rolled back."
     ),
 )
 REALLOCATE_POOL = Route(
@@ -354,7 +354,8 @@ REALLOCATE_POOL = Route(
     resource=BUDGET_POOLS,
     conflict=True,
     description=(
-        "Runs the pool's strategy now and applies each campaign's new budget through the "
+        "Runs the pool's strategy now (an inactive pool too: `is_active` only stops its "
+        "schedule) and applies each campaign's new budget through the "
         "ad platform within the tenant's safety limits and autonomy (`observe` records "
         "only; `recommend` asks a person). Operators may: it moves budgets only within "
         "the pool and limits an admin set. 409 `reallocation_running` while another "
