@@ -4,9 +4,9 @@ A run of one pool:
 
 1. **Claim** (one transaction): the pool's row is leased (``claimed_until``, renewed as
    the run goes) and a ``running`` reallocation is recorded; a partial unique index
-   allows one running reallocation per pool, so two replicas (or a schedule and a person) never run one pool
-   at once. A run whose replica died is marked ``failed`` by the next claim, once its
-   lease has run out.
+   allows one running reallocation per pool, so two replicas (or a schedule and a
+   person) never run one pool at once. A run whose replica died is marked ``failed`` by
+   the next claim, once its lease has run out.
 2. **Compute**, with no transaction held across a call to the platform: the campaigns'
    budgets from the platform, their newest curves (refitted when a new complete day has
    landed), the tenant's safety limits turned into absolute floors and caps per
