@@ -16,8 +16,10 @@ against the static one's (target >= 15%); ``spend_ratio`` shows both spent the
 same. ``oracle_roas_lift`` is a third copy reallocated the same way on the
 simulator's true curves (``CampaignSimulator.true_curve``) instead of fitted
 ones: the most that daily steps of ``MAX_STEP`` could gain on this pool, so
-``lift_captured`` says how much of it the fitted curves found. The constants
-below were chosen on seeds 1-5; report on other seeds.
+``lift_captured`` says how much of it the fitted curves found.
+``reallocation_roas_lift_thompson`` is a fourth copy reallocated with
+``opportunity_weighted`` (one posterior draw per campaign each day). The
+constants below were chosen on seeds 1-5; report on other seeds.
 
 Usage: python bench/quality_plan.py --seed S [--campaigns N] [--days D] [--json]
 """
@@ -27,6 +29,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from uuid import UUID
@@ -39,7 +42,7 @@ from bench.report import print_figures
 from sandbox.simulator import CampaignSimulator
 from services.optimizer.allocator import PoolLimits, allocate
 from shared.connectors.base import Change
-from shared.curves import CurveSet, daily_totals, fit_curve
+from shared.curves import CurveSet, ResponseCurve, daily_totals, fit_curve
 from shared.metrics import HourlyMetrics
 
 START = datetime(2025, 3, 3, tzinfo=UTC)
@@ -82,80 +85,103 @@ def _oracle_curves(sim: CampaignSimulator) -> tuple[CurveSet, np.ndarray]:
     return CurveSet(top, scale), caps
 
 
+@dataclass
+class _Arm:
+    """One copy of the pool: its simulator, its history and today's budgets."""
+
+    sim: CampaignSimulator
+    budgets: np.ndarray
+    history: dict[UUID, list[HourlyMetrics]] = field(default_factory=dict)
+
+    def fitted(self, day: datetime) -> list[ResponseCurve]:
+        window_start = day - WINDOW_DAYS * DAY
+        return [
+            fit_curve(
+                daily_totals(r for r in self.history[cid] if r.hour >= window_start), "revenue"
+            )
+            for cid in self.sim.campaign_ids
+        ]
+
+    def roas(self, since: datetime) -> tuple[float, float]:
+        spend, revenue = _totals(self.history, since)
+        return revenue / spend, spend
+
+
 def figures(
     seed: int, campaigns: int = CAMPAIGNS, days: int = DAYS, warmup_days: int = WARMUP_DAYS
 ) -> dict[str, object]:
-    static = CampaignSimulator(campaigns, seed, START)
-    moving = CampaignSimulator(campaigns, seed, START)
-    oracle = CampaignSimulator(campaigns, seed, START)
-    ids = static.campaign_ids
-    total = sum(static.state_at(cid, START).daily_budget for cid in ids)
-    even = [total / campaigns] * campaigns
-    history_static: dict[UUID, list[HourlyMetrics]] = {cid: [] for cid in ids}
-    history_moving: dict[UUID, list[HourlyMetrics]] = {cid: [] for cid in ids}
-    history_oracle: dict[UUID, list[HourlyMetrics]] = {cid: [] for cid in ids}
-    runs = ((static, history_static), (moving, history_moving), (oracle, history_oracle))
-    for sim, _ in runs:
-        _set_budgets(sim, even, START)
+    probe = CampaignSimulator(campaigns, seed, START)
+    ids = probe.campaign_ids
+    total = sum(probe.state_at(cid, START).daily_budget for cid in ids)
+    even = np.full(campaigns, total / campaigns)
+    names = ("static", "performance_based", "opportunity_weighted", "oracle")
+    arms = {
+        name: _Arm(CampaignSimulator(campaigns, seed, START), even.copy(), {c: [] for c in ids})
+        for name in names
+    }
+    for arm in arms.values():
+        _set_budgets(arm.sim, even, START)
     for d in range(warmup_days):
-        for sim, history in runs:
-            _run_day(sim, START + d * DAY, history)
+        for arm in arms.values():
+            _run_day(arm.sim, START + d * DAY, arm.history)
 
     first_day = START + warmup_days * DAY
-    budgets = np.array(even)
-    oracle_budgets = np.array(even)
-    true_curves, true_caps = _oracle_curves(oracle)
-    supported_days = 0
+    true_curves, true_caps = _oracle_curves(probe)
+    limits = PoolLimits(max_step=MAX_STEP)
+    rng = np.random.default_rng([seed, 99])
+    supported = 0
     for d in range(days):
         day = first_day + d * DAY
-        window_start = day - WINDOW_DAYS * DAY
-        curves = [
-            fit_curve(
-                daily_totals(r for r in history_moving[cid] if r.hour >= window_start), "revenue"
+        fitted = arms["performance_based"].fitted(day)
+        supported += sum(c.supported for c in fitted)
+        plans = {
+            "performance_based": (CurveSet.from_curves(fitted), None),
+            "opportunity_weighted": (
+                CurveSet.from_curves(arms["opportunity_weighted"].fitted(day)),
+                None,
+            ),
+            "oracle": (true_curves, true_caps),
+        }
+        for name, (curves, caps) in plans.items():
+            arm = arms[name]
+            strategy = (
+                "opportunity_weighted" if name == "opportunity_weighted" else ("performance_based")
             )
-            for cid in ids
-        ]
-        supported_days += sum(c.supported for c in curves)
-        result = allocate(
-            total,
-            budgets,
-            CurveSet.from_curves(curves),
-            strategy="performance_based",
-            limits=PoolLimits(max_step=MAX_STEP),
-        )
-        budgets = result.budgets
-        _set_budgets(moving, budgets, day)
-        oracle_budgets = allocate(
-            total,
-            oracle_budgets,
-            true_curves,
-            strategy="performance_based",
-            limits=PoolLimits(max_step=MAX_STEP),
-            caps=true_caps,
-        ).budgets
-        _set_budgets(oracle, oracle_budgets, day)
-        for sim, history in runs:
-            _run_day(sim, day, history)
+            arm.budgets = allocate(
+                total,
+                arm.budgets,
+                curves,
+                strategy=strategy,  # type: ignore[arg-type]
+                limits=limits,
+                caps=caps,
+                rng=rng,
+            ).budgets
+            _set_budgets(arm.sim, arm.budgets, day)
+        for arm in arms.values():
+            _run_day(arm.sim, day, arm.history)
 
-    spend_static, revenue_static = _totals(history_static, first_day)
-    spend_moving, revenue_moving = _totals(history_moving, first_day)
-    spend_oracle, revenue_oracle = _totals(history_oracle, first_day)
-    roas_static = revenue_static / spend_static
-    roas_moving = revenue_moving / spend_moving
-    lift = roas_moving / roas_static - 1
-    oracle_lift = (revenue_oracle / spend_oracle) / roas_static - 1
+    roas_static, spend_static = arms["static"].roas(first_day)
+    roas_fitted, spend_fitted = arms["performance_based"].roas(first_day)
+    roas_thompson, _ = arms["opportunity_weighted"].roas(first_day)
+    roas_oracle, _ = arms["oracle"].roas(first_day)
+    lift = roas_fitted / roas_static - 1
+    oracle_lift = roas_oracle / roas_static - 1
     return {
         "seed": seed,
         "campaigns": campaigns,
         "days": days,
         "pool_roas_equal_split": round(roas_static, 4),
-        "pool_roas_reallocated": round(roas_moving, 4),
+        "pool_roas_reallocated": round(roas_fitted, 4),
         "reallocation_roas_lift": round(lift, 4),
+        "reallocation_roas_lift_thompson": round(roas_thompson / roas_static - 1, 4),
         "oracle_roas_lift": round(oracle_lift, 4),
         "lift_captured": round(lift / oracle_lift, 3) if oracle_lift > 0 else None,
-        "spend_ratio": round(spend_moving / spend_static, 4),
-        "curves_supported_share": round(supported_days / (days * campaigns), 3),
-        "final_budget_shares": [round(float(b / total), 3) for b in budgets],
+        "spend_ratio": round(spend_fitted / spend_static, 4),
+        "curves_supported_share": round(supported / (days * campaigns), 3),
+        "final_budget_shares": [
+            round(float(b / total), 3) for b in arms["performance_based"].budgets
+        ],
+        "oracle_budget_shares": [round(float(b / total), 3) for b in arms["oracle"].budgets],
     }
 
 

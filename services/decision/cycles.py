@@ -19,7 +19,7 @@ from uuid import UUID
 
 import asyncpg
 
-from services.decision import policy
+from services.decision import budget_curves, policy
 from shared.contracts.decision import (
     CYCLE_COMPLETED,
     CYCLES,
@@ -27,6 +27,7 @@ from shared.contracts.decision import (
     DECISIONS,
 )
 from shared.contracts.spec import EventType
+from shared.curves import DayTotals
 from shared.db import listening, scoped
 from shared.events import Envelope
 from shared.metrics import HourlyMetrics
@@ -51,6 +52,13 @@ HISTORY = timedelta(days=8)
 # The same action on the same campaign is not decided again within this much data time.
 REPEAT_GUARD = timedelta(hours=24)
 STEPS = ("gather", "analyse", "decide", "publish")
+# Response curves are fitted on this many most recent complete days...
+CURVE_DAYS = 28
+# ...and a cycle fits at most this many campaigns' new curves (two each, ~2 ms apiece);
+# the others keep fixed budget steps until a later cycle reaches them.
+MAX_CURVE_FITS = 200
+# Curves fitted per campaign, refitted when its days change (about once a day).
+CURVES = budget_curves.CurveCache()
 
 
 async def request_cycle(
@@ -96,6 +104,19 @@ async def _gather(conn: asyncpg.Connection, tenant: UUID) -> dict[str, Any]:
         "WHERE tenant_id = $1",
         tenant,
     )
+    # Whole UTC days only, summed in the database: a curve needs days, not hours.
+    daily = await conn.fetch(
+        """SELECT campaign_id, (hour AT TIME ZONE 'UTC')::date AS day, sum(spend) AS spend,
+                  sum(conversions) AS conversions, sum(revenue) AS revenue
+           FROM campaign_metrics
+           WHERE tenant_id = $1 AND campaign_id = ANY($2::uuid[]) AND hour >= $3 AND hour <= $4
+           GROUP BY 1, 2 HAVING count(*) = 24
+           ORDER BY 1, 2""",
+        tenant,
+        campaign_ids,
+        now_hour - timedelta(days=CURVE_DAYS + 1),
+        now_hour,
+    )
     outcomes = await conn.fetchrow(
         """SELECT count(*) FILTER (WHERE validation_status = 'validated') AS correct,
                   count(*) FILTER (WHERE validation_status IN ('validated', 'incorrect')) AS total
@@ -109,15 +130,29 @@ async def _gather(conn: asyncpg.Connection, tenant: UUID) -> dict[str, Any]:
         "history": history,
         "alerts": [dict(a) for a in alerts],
         "risks": [dict(r) for r in risks],
+        "daily": [
+            (
+                r["campaign_id"],
+                DayTotals(
+                    r["day"], float(r["spend"]), float(r["conversions"]), float(r["revenue"])
+                ),
+            )
+            for r in daily
+        ],
         "calibration": policy.update_calibration(outcomes["correct"], outcomes["total"]),
     }
 
 
 def build_views(state: dict[str, Any]) -> list[policy.CampaignView]:
-    """Per-campaign views for the policy, from the gathered state. Pure."""
+    """Per-campaign views for the policy, from the gathered state. Pure but for the
+    curve cache (:data:`CURVES`), which only saves refitting the same days."""
     by_campaign: dict[UUID, list[HourlyMetrics]] = {c: [] for c in state["campaigns"]}
     for row in state["history"]:
         by_campaign.setdefault(row.campaign_id, []).append(row)
+    days: dict[UUID, list[DayTotals]] = {}
+    for campaign_id, day in state.get("daily", ()):
+        days.setdefault(campaign_id, []).append(day)
+    fits_left = MAX_CURVE_FITS
     views = []
     for campaign_id, rows in by_campaign.items():
         if not rows:
@@ -141,6 +176,13 @@ def build_views(state: dict[str, Any]) -> list[policy.CampaignView]:
             if r["campaign_id"] == campaign_id
         )
         latest = rows[-1]
+        curves = None
+        if campaign_id in days:
+            window = days[campaign_id][-CURVE_DAYS:]
+            curves = CURVES.get(campaign_id, window, fit=False)
+            if curves is None and fits_left > 0:
+                fits_left -= 1
+                curves = CURVES.get(campaign_id, window, fit=True)
         views.append(
             policy.CampaignView(
                 campaign_id=campaign_id,
@@ -150,6 +192,7 @@ def build_views(state: dict[str, Any]) -> list[policy.CampaignView]:
                 risks=risks,
                 # Paused campaigns report no traffic and no spend: nothing to decide on.
                 paused=latest.impressions == 0 and latest.spend == 0,
+                curves=curves,
             )
         )
     return views
@@ -242,9 +285,14 @@ class CycleRunner:
 
             async def analyse() -> dict[str, Any]:
                 if state["as_of"] is not None:
-                    views.extend(build_views(state))
+                    # Curve fitting is CPU work: off the event loop.
+                    views.extend(await asyncio.to_thread(build_views, state))
                 return {
                     "campaigns_analysed": len(views),
+                    "with_curves": sum(1 for v in views if v.curves is not None),
+                    "curves_supported": sum(
+                        1 for v in views if v.curves is not None and v.curves.revenue.supported
+                    ),
                     "with_alerts": sum(1 for v in views if v.alerts),
                     "paused": sum(1 for v in views if v.paused),
                 }

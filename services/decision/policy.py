@@ -33,6 +33,13 @@ A budget cut that would not bind (the campaign already spends less than the
 new budget) becomes a bid reduction of the same size, since only bids then
 control spend.
 
+With the campaign's response curves (:mod:`services.decision.budget_curves`), budget
+steps follow them instead of fixed percentages: a raise goes as far as an extra dollar
+still returns ``min_marginal_roas`` (at most the maximum step; none if the curve is
+already that flat), a decline cut as far as brings the curve's average ROAS back to
+target, and every budget change except a tracking cut predicts its impact from the
+curves, with an 80% interval and the marginal ROAS before and after.
+
 Confidence (0-100) combines the rule's evidence ``e`` (0-1: alert severities
 and risk probabilities merged with a noisy-OR) with ``calibration`` ``c``, the
 policy's track record (share of past decisions validated, see
@@ -56,6 +63,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
+from services.decision import budget_curves
 from shared.contracts.enums import AlertKind, DecisionType, Severity, severity_rank
 from shared.metrics import HourlyMetrics, Rates
 
@@ -231,6 +239,8 @@ class CampaignView:
     alerts: tuple[AlertView, ...] = ()
     risks: tuple[RiskView, ...] = ()
     paused: bool = False
+    # The campaign's response curves; without them budget rules take fixed steps.
+    curves: budget_curves.Curves | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -261,6 +271,9 @@ class PolicyParams:
     audience_factor: float = 1.2
     # Conversions grow less than budget because extra spend buys worse auctions.
     scale_elasticity: float = 0.7
+    # With a response curve, a raise goes only as far as an extra dollar still returns
+    # at least this much revenue (marginal ROAS), and never past max_budget_step.
+    min_marginal_roas: float = 1.0
     # Broader audiences add impressions less than proportionally to their size.
     reach_elasticity: float = 0.5
     calibration_weight: float = 1.0
@@ -597,6 +610,16 @@ def _decline_rule(view: CampaignView, p: PolicyParams) -> _Plan | None:
         return None
     shortfall = (p.target_roas - roas) / p.target_roas
     cut = _clamp(shortfall, p.min_budget_step, p.max_budget_step)
+    if view.curves is not None:
+        # The cut that brings the curve's average ROAS (at the last day's level) back to
+        # target, as far as the step allows: a flat curve needs a deep cut, a steep one
+        # a shallow cut.
+        curve = view.curves.revenue
+        lvl = budget_curves.recent_level(curve, last.spend, last.revenue)
+        if lvl > 0:
+            floor = last.spend * (1.0 - p.max_budget_step)
+            enough = budget_curves.spend_for_average(curve, p.target_roas / lvl, floor, last.spend)
+            cut = _clamp(1.0 - enough / last.spend, p.min_budget_step, p.max_budget_step)
     case = _case(
         "Performance is declining",
         triggers,
@@ -638,6 +661,8 @@ def _scale_rule(view: CampaignView, p: PolicyParams) -> _Plan | None:
     )
 
     if utilisation >= p.budget_limited_utilisation:
+        if view.curves is not None:
+            return _curve_raise(view, view.curves, p, situation, evidence)
         step = _clamp(p.max_budget_step * margin, p.min_budget_step, p.max_budget_step)
         new_budget = round(view.daily_budget * (1.0 + step), 2)
         rationale = (
@@ -675,6 +700,59 @@ def _scale_rule(view: CampaignView, p: PolicyParams) -> _Plan | None:
     return None
 
 
+def _curve_raise(
+    view: CampaignView,
+    curves: budget_curves.Curves,
+    p: PolicyParams,
+    situation: str,
+    evidence: float,
+) -> _Plan | None:
+    """Raise the budget as far as the response curve says extra spend still pays: up to
+    the spend where the marginal ROAS (at the last day's level) falls to
+    ``min_marginal_roas``, at most ``max_budget_step``; no raise if that is under
+    ``min_budget_step``."""
+    last = view.metrics.last_24h
+    spend = last.spend
+    lvl = budget_curves.recent_level(curves.revenue, spend, last.revenue)
+    if lvl <= 0:
+        return None
+    limit = budget_curves.spend_for_marginal(curves.revenue, p.min_marginal_roas / lvl)
+    step = min(p.max_budget_step, limit / spend - 1.0)
+    if step < p.min_budget_step:
+        return None
+    budget = round(view.daily_budget, 2)
+    new_budget = round(view.daily_budget * (1.0 + step), 2)
+    impact = budget_curves.impact(
+        "conversions",
+        curves.conversions,
+        curves.revenue,
+        spend,
+        spend * (1.0 + step),
+        lvl,
+        horizon_hours=p.horizon_hours,
+    )
+    bound = (
+        "the largest step allowed"
+        if step >= p.max_budget_step
+        else f"where an extra dollar would return {p.min_marginal_roas:.2f}x"
+    )
+    rationale = (
+        f"{situation}. The budget is the constraint, so raising it {step:.0%} from "
+        f"{budget:.2f} to {new_budget:.2f} ({bound}): "
+        f"{budget_curves.marginal_phrase(impact, curves.conversions)}."
+    )
+    return _Plan(
+        rule="scale",
+        priority=4,
+        decision_type=DecisionType.BUDGET_ADJUSTMENT,
+        action_taken="raise_budget",
+        action={"kind": "budget", "from": budget, "to": new_budget},
+        evidence=evidence,
+        rationale=rationale,
+        impact=impact,
+    )
+
+
 # How each rule's budget cut finishes its rationale.
 PURPOSES = {
     "tracking": "limits spend that cannot be measured until conversion tracking recovers",
@@ -692,6 +770,33 @@ def _budget_down(
     budget = round(view.daily_budget, 2)
     new_budget = round(budget * (1.0 - cut), 2)
     spend = view.metrics.last_24h.spend
+    if spend > new_budget and view.curves is not None and rule != "tracking":
+        # Revenue on a curve fitted while tracking worked says nothing while it is broken.
+        curve = view.curves.revenue
+        impact = budget_curves.impact(
+            "revenue",
+            curve,
+            curve,
+            spend,
+            new_budget,
+            budget_curves.recent_level(curve, spend, view.metrics.last_24h.revenue),
+            horizon_hours=p.horizon_hours,
+        )
+        rationale = (
+            f"{situation}. Cutting the daily budget {cut:.0%} from {budget:.2f} to "
+            f"{new_budget:.2f} {purpose}; {budget_curves.marginal_phrase(impact, curve)}."
+        )
+        return _Plan(
+            rule=rule,
+            priority=priority,
+            decision_type=DecisionType.BUDGET_ADJUSTMENT,
+            action_taken="decrease_budget",
+            action={"kind": "budget", "from": budget, "to": new_budget},
+            evidence=case.evidence,
+            rationale=rationale,
+            impact=impact,
+            triggers=case.triggers,
+        )
     if spend > new_budget:
         rationale = (
             f"{situation}. Cutting the daily budget {cut:.0%} from {budget:.2f} to "

@@ -34,6 +34,11 @@ pool's shares: each is narrowed into the stronger one's range.
   first dollar earns less than the pool's marginal return);
 - ``cap``: the whole pool total (a campaign cannot get more than there is).
 
+Curves are fitted against daily *spend* and the allocator places daily *budgets*:
+it takes a budget to buy its own amount in spend, which holds for the campaigns a
+reallocation matters for (budget-limited ones spend nearly all of it; the sandbox
+delivers ~97%). A campaign that cannot spend its budget is better left out of a pool.
+
 The total is conserved whenever the bounds allow it. When the upper bounds add up
 to less than the total, every campaign gets its upper bound and ``unallocated``
 is the rest (positive); when the lower bounds add up to more, every campaign gets
