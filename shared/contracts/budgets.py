@@ -18,6 +18,7 @@ from shared.contracts.spec import (
     Collection,
     EventPayload,
     EventType,
+    QueryParam,
     Role,
     Route,
 )
@@ -371,7 +372,21 @@ LIST_REALLOCATIONS = Route(
     Role.VIEWER,
     REALLOCATIONS.page_model,
     resource=BUDGET_POOLS,
-    query=(LIMIT, CURSOR),
+    query=(
+        LIMIT,
+        CURSOR,
+        # Read like every list's equality filters: any text, matching what equals it.
+        QueryParam(
+            "trigger",
+            {"type": "string", "maxLength": 200},
+            "Only runs whose `trigger` equals this: `scheduled` or `on_demand`.",
+        ),
+        QueryParam(
+            "status",
+            {"type": "string", "maxLength": 200},
+            "Only runs whose `status` equals this (`running`, `applied`, `partial`, ...).",
+        ),
+    ),
     paginated=True,
     description=f"Each with its per-campaign explanation. {LIST_NOTE}",
 )

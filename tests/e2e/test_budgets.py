@@ -384,6 +384,8 @@ async def test_one_reallocation_of_a_pool_at_a_time_across_replicas(
     # One scheduled run per hour of the clock, never two.
     hours = [r["as_of"] for r in runs if r["trigger"] == "scheduled"]
     assert len(hours) == len(set(hours)) >= 4
+    only = await account.get(f"/budgets/{pool['id']}/reallocations", trigger="scheduled")
+    assert sorted(r["as_of"] for r in only["items"]) == sorted(hours)
     # No two runs of the pool overlapped, whichever replica or request started them.
     spans = sorted((r["created_at"], r["finished_at"]) for r in runs)
     for (_, end), (start, _) in itertools.pairwise(spans):
