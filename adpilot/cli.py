@@ -415,7 +415,7 @@ async def _up(args: argparse.Namespace, settings: Settings) -> int:
     pool: asyncio.Task[None] | None = None
     if args.simulate:
         print(f"sandbox ad platform on {settings.url_of('sandbox')}/v1", flush=True)
-        from adpilot.demo import demo_pool, ensure_demo_pool
+        from adpilot.demo_pool import demo_pool, ensure_demo_pool
 
         pool = asyncio.create_task(ensure_demo_pool(base, demo_key, demo_pool(6, 7)))
     try:

@@ -12,7 +12,7 @@ import aiohttp
 
 from sandbox.simulator import CampaignSimulator
 
-log = logging.getLogger("adpilot.demo")
+log = logging.getLogger("adpilot.demo_pool")
 
 DEMO_POOL = "Demo pool: every sandbox campaign"
 
