@@ -52,7 +52,8 @@ _HOUR_STREAM = 2
 _DAY_STREAM = 3
 _SCHEDULE_STREAM = 4
 _AUDIENCE_STREAM = 5
-_BUDGET_STREAM = 6
+# Stream 6 is kept for splitting clicks across ad copies.
+_BUDGET_STREAM = 7
 
 # What campaigns target; each draws a few of these by seed and index.
 AUDIENCE_NAMES: tuple[str, ...] = (
