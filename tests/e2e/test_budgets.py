@@ -276,7 +276,8 @@ async def test_a_pool_moves_budget_to_the_better_campaigns_within_limits_and_rol
             account, "POST", f"/budgets/{pool['id']}/reallocate", role="operator"
         )
         assert status == 201, run
-        message = await queue.get(timeout=30)
+        # The event leaves through the outbox a moment after the answer.
+        message = await eventually(lambda: queue.get(fail=False), within=30.0)
         await message.ack()
     finally:
         await connection.close()
