@@ -399,6 +399,9 @@ async def _up(args: argparse.Namespace, settings: Settings) -> int:
             "spend_spike:3:200:5",
             "--anomalies",
             "6",
+            # Budgets that moved in the past give the demo pool curves the data supports.
+            "--budget-variation",
+            "0.3",
         ]
         supervisor.add("sandbox", [*cli, *demo], extra)
     experiment = (
@@ -412,13 +415,18 @@ async def _up(args: argparse.Namespace, settings: Settings) -> int:
         f"adpilot is starting: gateway on http://{settings.host}:{settings.gateway_port}/api/ai",
         flush=True,
     )
+    pool: asyncio.Task[None] | None = None
     if args.simulate:
         print(f"sandbox ad platform on {settings.url_of('sandbox')}/v1", flush=True)
+        from adpilot.demo_pool import demo_pool, ensure_demo_pool
+
+        pool = asyncio.create_task(ensure_demo_pool(base, demo_key, demo_pool(6, 7)))
     try:
         return await supervisor.run(stop)
     finally:
-        if experiment is not None:
-            experiment.cancel()
+        for task in (experiment, pool):
+            if task is not None:
+                task.cancel()
 
 
 async def _demo_experiment(settings: Settings, key: str) -> None:

@@ -73,6 +73,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--anomalies", type=int, default=0, help="random anomalies after the warm-up (default 0)"
     )
     parser.add_argument(
+        "--budget-variation",
+        type=float,
+        default=0.0,
+        help="run each backfilled day at a seeded multiple of each budget within +/- this "
+        "share, so curves can be fitted from the history (default 0: constant budgets)",
+    )
+    parser.add_argument(
         "--inject",
         action="append",
         default=[],
@@ -140,6 +147,9 @@ async def serve(args: argparse.Namespace, settings: Settings) -> int:
             api_key=args.api_key,
             anomalies=_schedule(args, start),
         )
+        platform.account(account_id).simulator.vary_budgets(
+            start + backfill * HOUR, args.budget_variation
+        )
         platform.finish_hours(account_id, backfill)
         for anomaly in platform.account(account_id).simulator.ground_truth:
             print(
@@ -171,6 +181,9 @@ async def serve(args: argparse.Namespace, settings: Settings) -> int:
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """Validate the options, then serve until a signal; 2 on bad options or a busy port."""
+    if not 0 <= args.budget_variation < 1:
+        print("sandbox: --budget-variation must be in [0, 1)", file=sys.stderr)
+        return 2
     if args.campaigns < 1 or args.hours < 1 or args.speed < 0 or args.backfill_hours < 0:
         print(
             "sandbox: --campaigns and --hours must be at least 1, --speed and "

@@ -66,6 +66,10 @@ class AccountCreate(_Body):
     backfill_hours: int = Field(default=0, ge=0, le=MAX_ADVANCE_HOURS)
     api_key: str | None = None
     anomalies: list[AnomalySpec] = []
+    # Optional: each backfilled day runs at a seeded multiple of each campaign's budget
+    # in [1 - budget_variation, 1 + budget_variation] (see CampaignSimulator.vary_budgets);
+    # 0 keeps budgets constant.
+    budget_variation: float = Field(default=0.0, ge=0.0, lt=1.0)
 
 
 class ChangeRequest(_Body):
@@ -326,6 +330,7 @@ async def create_account(request: web.Request) -> web.Response:
             api_key=body.api_key,
             anomalies=anomalies,
         )
+        account.simulator.vary_budgets(start + body.backfill_hours * HOUR, body.budget_variation)
         platform.finish_hours(account.account_id, body.backfill_hours)
         await deliver(request.app, account)
     return web.json_response(account_json(account), status=201)

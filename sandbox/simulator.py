@@ -55,6 +55,8 @@ _AUDIENCE_STREAM = 5
 # Splitting a campaign's clicks across ad copies and drawing their conversions: a stream
 # of its own, so campaigns without copies draw exactly what they always drew.
 _COPY_STREAM = 6
+# Varying backfilled budgets from day to day.
+_BUDGET_STREAM = 7
 
 # What campaigns target; each draws a few of these by seed and index.
 AUDIENCE_NAMES: tuple[str, ...] = (
@@ -442,6 +444,31 @@ class CampaignSimulator:
                     test.end_hour = max(test.start_hour, effective_from)
         self._changes[campaign_id].append((effective_from, change))
         return self.state_at(campaign_id, effective_from)
+
+    def vary_budgets(self, until: datetime, variation: float) -> None:
+        """Run each UTC day before ``until`` at a seeded multiple of each campaign's
+        default budget, drawn uniformly from ``[1 - variation, 1 + variation]``, and the
+        default budget again from ``until`` on.
+
+        A history with spend at several levels, as budget tests leave on a real account,
+        is what lets a response curve be fitted; a budget that never moved pins only
+        one point of it. Call it before any change is applied.
+        """
+        until = _normalise_hour(until)
+        if not 0.0 <= variation < 1.0:
+            raise ValueError("variation must be in [0, 1)")
+        if variation == 0.0 or until <= self.start:
+            return
+        first_day = hour_index(self.start) // 24
+        last_day = (hour_index(until) - 1) // 24
+        for model in self._models:
+            for day in range(first_day, last_day + 1):
+                rng = np.random.default_rng([self.seed, _BUDGET_STREAM, model.index, day])
+                factor = float(rng.uniform(1.0 - variation, 1.0 + variation))
+                effective = max(self.start, _EPOCH + day * 24 * HOUR)
+                budget = round(model.daily_budget * factor, 2)
+                self._changes[model.campaign_id].append((effective, Change("budget", budget)))
+            self._changes[model.campaign_id].append((until, Change("budget", model.daily_budget)))
 
     # ------------------------------------------------------------ simulation
 

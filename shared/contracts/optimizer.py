@@ -9,7 +9,7 @@ from uuid import UUID
 
 from pydantic import Field, JsonValue
 
-from shared.contracts import experiments
+from shared.contracts import budgets, experiments
 from shared.contracts.spec import (
     LENIENT,
     Collection,
@@ -49,7 +49,7 @@ Direction = Literal["outbound", "inbound"]
 CallOutcome = Literal["success", "error"]
 OptimizationStatus = Literal["pending", "applied", "failed"]
 Setting = Literal["budget", "bid", "status", "audience", "creative"]
-CauseKind = Literal["decision", "rule", "recommendation", "rollback", "experiment"]
+CauseKind = Literal["decision", "rule", "recommendation", "rollback", "experiment", "reallocation"]
 
 
 # --- rows ------------------------------------------------------------------------------
@@ -638,6 +638,7 @@ CONTRACT = ServiceContract(
         *Collection(SERVICE, "campaigns", CAMPAIGNS, "campaigns").read(),
         *Collection(SERVICE, "integration-logs", INTEGRATION_LOGS, "integration logs").read(),
         *experiments.ROUTES,
+        *budgets.ROUTES,
     ),
     events=(
         RECOMMENDATION_CREATED,
@@ -651,5 +652,6 @@ CONTRACT = ServiceContract(
         *experiments.EVENTS,
         FORECAST_CREATED,
         FORECAST_SCORED,
+        *budgets.EVENTS,
     ),
 )

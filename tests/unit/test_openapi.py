@@ -154,6 +154,8 @@ def test_success_statuses() -> None:
             "experiments",
             "experiments/{id}/results",
             "forecasts",
+            "budgets",
+            "budgets/{id}/reallocate",
         )
     }
     for path, item in SPEC["paths"].items():
@@ -262,6 +264,8 @@ def test_request_bodies_forbid_additional_properties() -> None:
         "AnalyzeRequest",
         "ConcludeRequest",
         "ForecastRequest",
+        "PoolCreate",
+        "PoolUpdate",
     }
     assert _resolve(bodies["MetricsBatch"])["properties"]["metrics"]["items"] == {
         "$ref": "#/components/schemas/MetricRow"

@@ -62,4 +62,4 @@ ALTER TABLE ai_optimization_history
 ALTER TABLE ai_optimization_history DROP CONSTRAINT ai_optimization_history_cause_type_check;
 ALTER TABLE ai_optimization_history
     ADD CONSTRAINT ai_optimization_history_cause_type_check
-        CHECK (cause_type IN ('decision', 'rule', 'recommendation', 'rollback', 'experiment'));
+        CHECK (cause_type IN ('decision', 'rule', 'recommendation', 'rollback', 'reallocation', 'experiment'));
