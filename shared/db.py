@@ -335,18 +335,77 @@ async def scoped(
 Notified = Callable[[asyncpg.Connection, int, str, str], None]
 
 
+class _SharedListener:
+    """The one connection a pool's background jobs LISTEN on, whatever their channels.
+
+    A service runs several jobs woken by NOTIFY; a pooled connection each would hold a
+    good part of a small pool for ever (six of six in the optimizer, whose readiness
+    check then waited for a connection). A connection that dies is replaced for the jobs
+    that join after; the ones on it give it back when they leave.
+    """
+
+    def __init__(self) -> None:
+        self.lock = asyncio.Lock()
+        self.current: asyncpg.Connection | None = None
+        self.users: dict[asyncpg.Connection, int] = {}
+
+    async def join(self, pool: asyncpg.Pool) -> asyncpg.Connection:
+        async with self.lock:
+            if self.current is None or _closed(self.current):
+                self.current = await pool.acquire()
+            self.users[self.current] = self.users.get(self.current, 0) + 1
+            return self.current
+
+    async def leave(
+        self, pool: asyncpg.Pool, conn: asyncpg.Connection, channel: str, callback: Notified
+    ) -> None:
+        """Never raises: it runs on the way out, where an error would hide why we left."""
+        async with self.lock:
+            try:
+                await conn.remove_listener(channel, callback)
+            except Exception:
+                with contextlib.suppress(Exception):
+                    conn.terminate()
+            left = self.users.get(conn, 1) - 1
+            if left > 0 and not _closed(conn):
+                self.users[conn] = left
+                return
+            self.users.pop(conn, None)
+            if conn is self.current:
+                self.current = None
+            if not self.users and _LISTENERS.get(pool) is self:
+                del _LISTENERS[pool]
+            with contextlib.suppress(Exception):
+                await pool.release(conn)
+
+
+def _closed(conn: asyncpg.Connection) -> bool:
+    try:
+        return conn.is_closed()
+    except asyncpg.InterfaceError:  # a pooled connection the pool took back when it died
+        return True
+
+
+# Per pool, while anyone listens on it (entries go when their last listener leaves).
+_LISTENERS: dict[asyncpg.Pool, _SharedListener] = {}
+
+
 @asynccontextmanager
-async def listening(
-    pool: asyncpg.Pool, channel: str, callback: Notified
-) -> AsyncIterator[asyncpg.Connection]:
-    """A pooled connection that LISTENs on ``channel`` for as long as the block runs."""
-    conn = await pool.acquire()
+async def listening(pool: asyncpg.Pool, channel: str, callback: Notified) -> AsyncIterator[None]:
+    """LISTEN on ``channel`` for as long as the block runs, on the connection every
+    listener of ``pool`` shares (not for queries: it is nobody's alone)."""
+    shared = _LISTENERS.setdefault(pool, _SharedListener())
+    conn = await shared.join(pool)
     try:
         await conn.add_listener(channel, callback)
-        yield conn
+    except BaseException:
+        await asyncio.shield(shared.leave(pool, conn, channel, callback))
+        raise
+    try:
+        yield
     finally:
         # Shielded: a cancelled block must still not hand back a connection that listens.
-        await asyncio.shield(unlisten(pool, conn, channel, callback))
+        await asyncio.shield(shared.leave(pool, conn, channel, callback))
 
 
 async def unlisten(

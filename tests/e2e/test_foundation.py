@@ -39,7 +39,7 @@ POST_BODIES: dict[str, dict[str, Any]] = {
     },
 }
 
-GET_ONLY = ("performance", "forecasts", "system-health", "campaigns", "optimizations")
+GET_ONLY = ("performance", "system-health", "campaigns", "optimizations")
 
 # How long a test waits for something the platform does in the background. A bound on the
 # wait, not a claim about speed: how fast the pipeline is, bench/pipeline.py measures.
