@@ -97,6 +97,8 @@ class ExperimentStart(_Body):
 
 class Advance(_Body):
     hours: int = Field(ge=1, le=MAX_ADVANCE_HOURS)
+    # Only this account's clock, when given: the others keep theirs.
+    account: uuid.UUID | None = None
 
 
 class FaultPlan(_Body):
@@ -276,13 +278,17 @@ def _clock_json(platform: SandboxPlatform) -> dict[str, Any]:
     }
 
 
-async def advance_all(app: web.Application, hours: int) -> dict[str, Any]:
-    """Finish ``hours`` more hours on every account and push them to the gateway."""
+async def advance_all(
+    app: web.Application, hours: int, only: uuid.UUID | None = None
+) -> dict[str, Any]:
+    """Finish ``hours`` more hours on every account (or on ``only``) and push them to the
+    gateway."""
     platform = app[PLATFORM]
     async with app[CLOCK_LOCK]:
-        for account in platform.accounts.values():
+        accounts = [platform.account(only)] if only else list(platform.accounts.values())
+        for account in accounts:
             platform.finish_hours(account.account_id, hours)
-        for account in list(platform.accounts.values()):
+        for account in accounts:
             await deliver(app, account)
         return _clock_json(platform)
 
@@ -412,7 +418,7 @@ async def hourly_report(request: web.Request) -> web.Response:
 
 async def post_advance(request: web.Request) -> web.Response:
     body: Advance = await _body(request, Advance)
-    return web.json_response(await advance_all(request.app, body.hours))
+    return web.json_response(await advance_all(request.app, body.hours, body.account))
 
 
 async def get_clock(request: web.Request) -> web.Response:

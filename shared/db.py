@@ -349,12 +349,23 @@ class _SharedListener:
         self.current: asyncpg.Connection | None = None
         self.users: dict[asyncpg.Connection, int] = {}
 
-    async def join(self, pool: asyncpg.Pool) -> asyncpg.Connection:
+    async def join(
+        self, pool: asyncpg.Pool, channel: str, callback: Notified
+    ) -> asyncpg.Connection:
+        # Under the lock: LISTEN and UNLISTEN of two jobs must not run on the connection
+        # at once (asyncpg refuses a second operation in progress).
         async with self.lock:
             if self.current is None or _closed(self.current):
                 self.current = await pool.acquire()
-            self.users[self.current] = self.users.get(self.current, 0) + 1
-            return self.current
+            conn = self.current
+            self.users[conn] = self.users.get(conn, 0) + 1
+        try:
+            async with self.lock:
+                await conn.add_listener(channel, callback)
+        except BaseException:
+            await asyncio.shield(self.leave(pool, conn, channel, callback))
+            raise
+        return conn
 
     async def leave(
         self, pool: asyncpg.Pool, conn: asyncpg.Connection, channel: str, callback: Notified
@@ -395,12 +406,7 @@ async def listening(pool: asyncpg.Pool, channel: str, callback: Notified) -> Asy
     """LISTEN on ``channel`` for as long as the block runs, on the connection every
     listener of ``pool`` shares (not for queries: it is nobody's alone)."""
     shared = _LISTENERS.setdefault(pool, _SharedListener())
-    conn = await shared.join(pool)
-    try:
-        await conn.add_listener(channel, callback)
-    except BaseException:
-        await asyncio.shield(shared.leave(pool, conn, channel, callback))
-        raise
+    conn = await shared.join(pool, channel, callback)
     try:
         yield
     finally:

@@ -396,7 +396,7 @@ SIMULATE_POOL = Route(
     "simulate_budget_pool",
     "Show what a reallocation would change",
     SERVICE,
-    Role.VIEWER,
+    Role.OPERATOR,
     ReallocationPlan,
     resource=BUDGET_POOLS,
     description=(

@@ -196,7 +196,9 @@ async def test_simulate_changes_nothing_and_curves_are_shown(account: Account) -
     total = round(sum(before.values()), 2)
     _, pool = await account.post("/budgets", pool_body(account, total, is_active=False), status=201)
 
-    status, plan = await request(account, "POST", f"/budgets/{pool['id']}/simulate", role="viewer")
+    status, plan = await request(
+        account, "POST", f"/budgets/{pool['id']}/simulate", role="operator"
+    )
     assert status == 200, plan
     assert {c["campaign_id"] for c in plan["campaigns"]} == {str(c) for c in account.campaigns}
     for line in plan["campaigns"]:

@@ -136,7 +136,7 @@ async def test_a_policy_people_keep_correcting_goes_back_to_a_person(
         {
             "decision_id": decision["id"],
             "feedback_type": "user_correction",
-            "feedback_value": {"note": "no verdict"},
+            "feedback_value": {"correct": "perhaps"},
         },
         role="operator",
     )

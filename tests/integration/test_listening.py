@@ -58,3 +58,25 @@ async def test_a_listener_joining_after_the_shared_connection_died_gets_a_new_on
         assert not early.is_set()
     finally:
         await pool.close()
+
+
+async def test_listeners_joining_and_leaving_at_once_do_not_collide(settings: Settings) -> None:
+    pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=3)
+    heard = asyncio.Event()
+    release = asyncio.Event()
+
+    async def job(channel: str) -> None:
+        async with listening(pool, channel, lambda *_: heard.set()):
+            await release.wait()
+
+    try:
+        # LISTEN and UNLISTEN of many jobs at once on the one connection: asyncpg refuses
+        # a second operation while one is in progress unless they take turns.
+        jobs = [asyncio.create_task(job(f"shared_test_busy_{i}")) for i in range(8)]
+        await asyncio.sleep(0.3)
+        await pool.execute("SELECT pg_notify('shared_test_busy_3', 'x')")
+        await asyncio.wait_for(heard.wait(), 5)
+        release.set()
+        await asyncio.gather(*jobs)
+    finally:
+        await pool.close()

@@ -289,6 +289,29 @@ async def test_the_backfill_and_advanced_hours_reach_the_gateway_with_the_accoun
     assert all(c.audiences for c in snapshot.campaigns)
 
 
+async def test_advancing_one_account_leaves_the_others_clocks_alone(sandbox: Sandbox) -> None:
+    other = uuid.uuid4()
+    status, _ = await sandbox.post(
+        "/v1/accounts",
+        {
+            "account_id": str(other),
+            "campaigns": 1,
+            "seed": SEED,
+            "start": START.isoformat(),
+            "backfill_hours": 24,
+        },
+    )
+    assert status == 201
+    status, clock = await sandbox.post("/v1/clock/advance", {"hours": 5, "account": str(other)})
+    assert status == 200
+    assert clock["accounts"][str(other)]["clock"] == (START + 29 * HOUR).isoformat()
+    assert clock["accounts"][str(ACCOUNT)]["clock"] == (START + 24 * HOUR).isoformat()
+    status, error = await sandbox.post(
+        "/v1/clock/advance", {"hours": 1, "account": str(uuid.uuid4())}
+    )
+    assert status == 404, error
+
+
 async def test_campaigns_respond_to_changes_made_through_the_connector(
     sandbox: Sandbox,
 ) -> None:
