@@ -103,7 +103,7 @@ async def test_malformed_or_unknown_credentials_are_refused(
     [
         ("forged", {"secret": "a-different-secret-of-sufficient-length-123"}),
         ("expired", {"exp": int(time.time()) - 60}),
-        ("not yet valid", {"nbf": int(time.time()) + 600}),
+        ("not yet valid", {"nbf": int(time.time()) + 86_400}),
         ("wrong audience", {"aud": "someone-else"}),
         ("no role", {"role": None}),
         ("no tenant", {"tenant_id": None}),
