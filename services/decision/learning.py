@@ -263,7 +263,7 @@ async def _scored_in(
     """The judged decisions made for ``[start, end)`` and people's verdicts on any
     decision of that time."""
     rows = await conn.fetch(
-        """SELECT d.decision_type, coalesce(d.context_data -> 'model' ->> 'version', 'manual')
+        f"""SELECT d.decision_type, coalesce(d.context_data -> 'model' ->> 'version', 'manual')
                       AS model_version,
                   d.confidence_score, d.outcome, d.actual_impact,
                   d.validation_status = 'validated' AS correct, 1.0::float8 AS weight,
@@ -274,10 +274,9 @@ async def _scored_in(
            UNION ALL
            SELECT d.decision_type, coalesce(d.context_data -> 'model' ->> 'version', 'manual'),
                   d.confidence_score, d.outcome, d.actual_impact,
-                  (f.feedback_value ->> 'correct')::boolean, f.learning_weight::float8, true
+                  {_CORRECTION_SAYS_RIGHT}, f.learning_weight::float8, true
            FROM ai_learning_feedback f JOIN ai_decision_logs d ON d.id = f.decision_id
            WHERE f.tenant_id = $1 AND f.feedback_type = 'user_correction'
-             AND jsonb_typeof(f.feedback_value -> 'correct') = 'boolean'
              AND coalesce(d.as_of, d.created_at) >= $2 AND coalesce(d.as_of, d.created_at) < $3""",
         tenant,
         start,
@@ -404,11 +403,10 @@ async def type_calibration(conn: asyncpg.Connection, tenant: UUID) -> dict[str, 
                 FROM ai_decision_logs d
                 WHERE d.tenant_id = $1 AND d.validation_status IN ('validated', 'incorrect')
                 UNION ALL
-                SELECT d.decision_type, {_EVIDENCE}, (f.feedback_value ->> 'correct')::boolean,
+                SELECT d.decision_type, {_EVIDENCE}, {_CORRECTION_SAYS_RIGHT},
                        f.learning_weight::float8, coalesce(d.as_of, d.created_at)
                 FROM ai_learning_feedback f JOIN ai_decision_logs d ON d.id = f.decision_id
                 WHERE f.tenant_id = $1 AND f.feedback_type = 'user_correction'
-                  AND jsonb_typeof(f.feedback_value -> 'correct') = 'boolean'
             ) AS judged
             WHERE evidence IS NOT NULL
             ORDER BY at DESC LIMIT {CALIBRATION_HISTORY}""",
@@ -424,6 +422,11 @@ async def type_calibration(conn: asyncpg.Connection, tenant: UUID) -> dict[str, 
 
 # The rule's evidence the decision was made on; a decision logged by hand has only its
 # confidence.
+# A person's correction says whether the decision was right; one that does not say is a
+# correction, so it says the decision was wrong.
+_CORRECTION_SAYS_RIGHT = """coalesce(
+    CASE WHEN jsonb_typeof(f.feedback_value -> 'correct') = 'boolean'
+    THEN (f.feedback_value ->> 'correct')::boolean END, false)"""
 _EVIDENCE = """CASE WHEN jsonb_typeof(d.context_data -> 'evidence') = 'number'
                     THEN least(1.0, greatest(0.0, (d.context_data ->> 'evidence')::float8))
                     ELSE d.confidence_score::float8 / 100 END"""

@@ -72,7 +72,7 @@ def routes(runtime: ServiceRuntime) -> dict[Route, Handler]:
     async def create_feedback(request: web.Request) -> web.Response:
         """Feedback on a decision. A person's correction (``user_correction``) says in
         ``feedback_value.correct`` whether the decision was right (a correction that
-        does not say is taken to say it was wrong, and is stored so); with its
+        does not say is taken to say it was wrong); with its
         ``learning_weight`` it counts in the scores and in the confidence of the
         decision's type from the next cycle on."""
         body = await parse_body(request, c.FeedbackCreate)
@@ -80,8 +80,7 @@ def routes(runtime: ServiceRuntime) -> dict[Route, Handler]:
         values = body.model_dump()
         correction = body.feedback_type == "user_correction"
         if correction:
-            values["feedback_value"] = {"correct": False, **body.feedback_value}
-            if not isinstance(values["feedback_value"]["correct"], bool):
+            if not isinstance(body.feedback_value.get("correct", False), bool):
                 raise invalid(
                     "a correction says whether the decision was right",
                     [{"field": "feedback_value.correct", "message": "must be true or false"}],
