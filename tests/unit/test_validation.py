@@ -125,12 +125,12 @@ def test_interval_widens_with_noise_and_contains_the_prediction() -> None:
     assert quiet["low"] < -0.2 < quiet["high"]
     assert noisy["high"] - noisy["low"] > quiet["high"] - quiet["low"]
     # With no elasticity error and no noise the interval collapses on log(1 + expected).
-    assert prediction_interval(0.0, 0.0) == {"low": 0.0, "high": 0.0, "level": 0.8}
-    # 80%: z = 1.28155 standard deviations either side on the log scale.
+    assert prediction_interval(0.0, 0.0) == {"low": 0.0, "high": 0.0, "level": 0.9}
+    # 90% by default: z = 1.64485 standard deviations either side on the log scale.
     s = math.sqrt((0.5 * math.log(0.8)) ** 2 + 0.1**2 * (1 + 1 / 7))
-    assert noisy["level"] == 0.8
+    assert noisy["level"] == 0.9
     assert prediction_interval(-0.2, 0.1)["high"] == pytest.approx(
-        math.expm1(math.log(0.8) + 1.2815515655 * s), abs=1e-4
+        math.expm1(math.log(0.8) + 1.6448536270 * s), abs=1e-4
     )
     assert prediction_interval(-1.0, 0.1)["low"] == -1.0
 
