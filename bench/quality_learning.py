@@ -203,13 +203,14 @@ def run(
     days: int = 21,
     anomalies: int | None = None,
     truth: bool = True,
+    params: policy.PolicyParams | None = None,
 ) -> Run:
     hours = days * 24
     count = 2 * campaigns if anomalies is None else anomalies
     probe = CampaignSimulator(campaigns, seed, START)
     schedule = random_schedule(probe.campaign_ids, START, hours, seed, count)
     sim = CampaignSimulator(campaigns, seed, START, schedule)
-    params = policy.PolicyParams()
+    params = params or policy.PolicyParams()
 
     keep = (DEFAULT_PARAMS.seasonal_lookback_days + 1) * 24 + max(DEFAULT_PARAMS.window_hours)
     detector_rows: dict[UUID, deque[HourlyMetrics]] = defaultdict(lambda: deque(maxlen=keep))
@@ -289,8 +290,10 @@ def run(
     return result
 
 
-def figures(seed: int, campaigns: int = 20, days: int = 21) -> dict[str, object]:
-    result = run(seed, campaigns, days)
+def figures(
+    seed: int, campaigns: int = 20, days: int = 21, params: policy.PolicyParams | None = None
+) -> dict[str, object]:
+    result = run(seed, campaigns, days, params=params)
     judged = [i for i in result.logged if i.verdict is not None]
 
     def outcome(item: Logged) -> calibration.Outcome:

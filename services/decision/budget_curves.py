@@ -18,8 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from scipy import stats
-
+from services.decision.validation import INTERVAL_LEVEL, z_of
 from shared.curves import DayTotals, ResponseCurve, fit_curve
 
 # Campaigns whose curves a process keeps; each entry is two curves and their days.
@@ -102,7 +101,7 @@ def spend_for_average(curve: ResponseCurve, average: float, low: float, high: fl
 
 
 def relative_change(
-    curve: ResponseCurve, old_spend: float, new_spend: float, level: float = 0.8
+    curve: ResponseCurve, old_spend: float, new_spend: float, level: float = INTERVAL_LEVEL
 ) -> tuple[float, float, float]:
     """Expected relative change of the curve's metric from ``old_spend`` to ``new_spend``
     over a day, and its central ``level`` interval.
@@ -124,7 +123,7 @@ def relative_change(
 
     slope = bend(old_spend) - bend(new_spend)
     variance = slope**2 * float(cov[1][1]) + 2 * math.log1p(curve.params.get("noise_cv", 0.0) ** 2)
-    z = float(stats.norm.ppf(0.5 + level / 2))
+    z = z_of(level)
     sd = math.sqrt(max(variance, 0.0))
     return (
         math.expm1(centre),
@@ -157,7 +156,7 @@ def impact(
     revenue_level: float,
     *,
     horizon_hours: int,
-    level: float = 0.8,
+    level: float = INTERVAL_LEVEL,
 ) -> dict[str, Any]:
     """A budget decision's predicted impact from its curves (the agreed impact shape):
     the relative change of ``metric`` with its interval, the marginal ROAS at the old
@@ -181,7 +180,7 @@ def impact(
 def marginal_phrase(impact: dict[str, Any], curve: ResponseCurve) -> str:
     """The rationale's words for the marginal ROAS the change expects, and how sure."""
     m = impact["marginal_roas"]
-    low, high = impact["interval"]["low"], impact["interval"]["high"]
+    low, high, level = (impact["interval"][k] for k in ("low", "high", "level"))
     support = (
         f"fitted on {curve.n_days} days"
         if curve.supported
@@ -190,5 +189,5 @@ def marginal_phrase(impact: dict[str, Any], curve: ResponseCurve) -> str:
     return (
         f"on the campaign's response curve ({support}) the marginal ROAS moves from "
         f"{m['old']:.2f}x to {m['new']:.2f}x and {impact['metric']} by "
-        f"{impact['expected_change']:+.1%} (80% interval {low:+.1%} to {high:+.1%})"
+        f"{impact['expected_change']:+.1%} ({level:.0%} interval {low:+.1%} to {high:+.1%})"
     )

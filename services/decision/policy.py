@@ -38,7 +38,7 @@ steps follow them instead of fixed percentages: a raise goes as far as an extra 
 still returns ``min_marginal_roas`` (at most the maximum step; none if the curve is
 already that flat), a decline cut as far as brings the curve's average ROAS back to
 target, and every budget change except a tracking cut predicts its impact from the
-curves, with an 80% interval and the marginal ROAS before and after.
+curves, with its interval and the marginal ROAS before and after.
 
 Confidence (0-100) combines the rule's evidence ``e`` (0-1: alert severities
 and risk probabilities merged with a noisy-OR) with ``calibration`` ``c``, the
@@ -54,9 +54,9 @@ the verdicts of its past decisions and people's weighted corrections
 and one that keeps being right gains it. Working in odds keeps the result inside
 (0, 100) however extreme either input is.
 
-Each predicted impact carries an 80% interval for the effect validation will measure
-(services/decision/validation.py): the campaign's own day-to-day noise of the metric,
-and the elasticity's uncertainty.
+Each predicted impact carries an interval at ``interval_level`` for the effect validation
+will measure (services/decision/validation.py): the campaign's own day-to-day noise of
+the metric, and the elasticity's uncertainty (or, from a curve, its bend's).
 """
 
 from __future__ import annotations
@@ -287,6 +287,9 @@ class PolicyParams:
     calibration_weight: float = 1.0
     neutral_calibration: float = 0.5
     horizon_hours: int = 24
+    # The level of every predicted impact's interval, elasticity or curve alike: what the
+    # prediction claims, so what its verdict is judged against.
+    interval_level: float = validation.INTERVAL_LEVEL
 
     def as_dict(self) -> dict[str, float | int]:
         return asdict(self)
@@ -761,6 +764,7 @@ def _curve_raise(
         spend * (1.0 + step),
         lvl,
         horizon_hours=p.horizon_hours,
+        level=p.interval_level,
     )
     bound = (
         "the largest step allowed"
@@ -812,6 +816,7 @@ def _budget_down(
             new_budget,
             budget_curves.recent_level(curve, spend, view.metrics.last_24h.revenue),
             horizon_hours=p.horizon_hours,
+            level=p.interval_level,
         )
         rationale = (
             f"{situation}. Cutting the daily budget {cut:.0%} from {budget:.2f} to "
@@ -935,13 +940,13 @@ def _rise(alert: AlertView) -> float:
 def _impact(
     metric: str, change: float, p: PolicyParams, noise: float | None = None
 ) -> dict[str, Any]:
-    """The predicted impact with an 80% interval for the effect that validation will
-    measure; ``noise`` is the metric's day-to-day variability on the campaign (a
+    """The predicted impact with an ``interval_level`` interval for the effect that
+    validation will measure; ``noise`` is the metric's day-to-day variability on the campaign (a
     default when unknown; :func:`decide` puts in the campaign's own)."""
     return {
         "metric": metric,
         "expected_change": round(change, 4),
-        "interval": validation.prediction_interval(change, noise),
+        "interval": validation.prediction_interval(change, noise, level=p.interval_level),
         "horizon_hours": p.horizon_hours,
         "source": "elasticity",
     }

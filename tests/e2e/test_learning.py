@@ -75,7 +75,7 @@ async def test_decisions_are_judged_as_simulated_time_passes(collapsing: Account
     prediction = decision["impact_prediction"]
     assert prediction["metric"] == "spend"
     interval = prediction["interval"]
-    assert interval["level"] == 0.8
+    assert interval["level"] == 0.9
     assert interval["low"] <= prediction["expected_change"] <= interval["high"]
     # Not judged before its horizon has passed in simulated time.
     assert decision["validation_status"] == "pending"

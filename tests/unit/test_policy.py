@@ -369,7 +369,7 @@ def test_decisions_are_json_ready() -> None:
         impact = payload["impact_prediction"]
         assert set(impact) == {"metric", "expected_change", "interval", "horizon_hours", "source"}
         assert impact["interval"]["low"] <= impact["expected_change"] < impact["interval"]["high"]
-        assert impact["interval"]["level"] == 0.8
+        assert impact["interval"]["level"] == 0.9
 
 
 def test_params_are_recordable() -> None:

@@ -109,7 +109,7 @@ def test_raise_stops_where_the_marginal_roas_reaches_its_floor() -> None:
     expected = conv.predict(limit) / conv.predict(495.0) - 1
     assert impact["expected_change"] == pytest.approx(expected, abs=1e-4)
     assert impact["interval"]["low"] < impact["expected_change"] < impact["interval"]["high"]
-    assert impact["interval"]["level"] == 0.8
+    assert impact["interval"]["level"] == 0.9
     assert impact["curve"]["params"]["scale"] == pytest.approx(500.0)
     old, new = impact["marginal_roas"]["old"], impact["marginal_roas"]["new"]
     assert f"from {old:.2f}x to {new:.2f}x" in d.rationale
@@ -189,9 +189,10 @@ def test_tracking_cut_does_not_trust_the_revenue_curve() -> None:
     assert "marginal_roas" not in d.impact_prediction
 
 
-def test_relative_change_interval_matches_simulated_draws() -> None:
+@pytest.mark.parametrize("level", [0.8, 0.9])
+def test_relative_change_interval_matches_simulated_draws(level: float) -> None:
     c = curve("revenue", 3000.0, 800.0, var_log_scale=0.09, noise_cv=0.08)
-    expected, low, high = budget_curves.relative_change(c, 600.0, 720.0, 0.8)
+    expected, low, high = budget_curves.relative_change(c, 600.0, 720.0, level)
     rng = np.random.default_rng(0)
     n = 200_000
     log_scale = math.log(800.0) + 0.3 * rng.standard_normal(n)
@@ -200,8 +201,25 @@ def test_relative_change_interval_matches_simulated_draws() -> None:
     noise = rng.lognormal(0, math.sqrt(math.log1p(0.08**2)), (2, n))
     observed = ratio * noise[0] / noise[1] - 1
     assert expected == pytest.approx(c.predict(720.0) / c.predict(600.0) - 1)
-    assert low == pytest.approx(np.quantile(observed, 0.1), abs=0.01)
-    assert high == pytest.approx(np.quantile(observed, 0.9), abs=0.01)
+    tail = (1 - level) / 2
+    assert low == pytest.approx(np.quantile(observed, tail), abs=0.01)
+    assert high == pytest.approx(np.quantile(observed, 1 - tail), abs=0.01)
+
+
+def test_curve_and_elasticity_impacts_state_the_policys_interval_level() -> None:
+    p = PolicyParams(interval_level=0.8)
+    d = only(decide([view(WINNER, WINNER_PRIOR, budget=500.0, curves=winner_curves())], p))
+    impact = d.impact_prediction
+    assert impact["source"] == "curve" and impact["interval"]["level"] == 0.8
+    # The stated level is the width: the curve's own 80% interval, and the rationale says so.
+    spend = 495.0
+    new_spend = spend * d.action["to"] / d.action["from"]
+    _, low, high = budget_curves.relative_change(winner_curves().conversions, spend, new_spend, 0.8)
+    assert impact["interval"]["low"] == pytest.approx(low, abs=2e-3)
+    assert impact["interval"]["high"] == pytest.approx(high, abs=2e-3)
+    assert "(80% interval" in d.rationale
+    plain = only(decide([view(WINNER, WINNER_PRIOR, budget=500.0)], p)).impact_prediction
+    assert plain["source"] == "elasticity" and plain["interval"]["level"] == 0.8
 
 
 def test_curve_cache_refits_only_when_the_days_change() -> None:

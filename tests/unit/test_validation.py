@@ -125,14 +125,33 @@ def test_interval_widens_with_noise_and_contains_the_prediction() -> None:
     assert quiet["low"] < -0.2 < quiet["high"]
     assert noisy["high"] - noisy["low"] > quiet["high"] - quiet["low"]
     # With no elasticity error and no noise the interval collapses on log(1 + expected).
-    assert prediction_interval(0.0, 0.0) == {"low": 0.0, "high": 0.0, "level": 0.8}
-    # 80%: z = 1.28155 standard deviations either side on the log scale.
+    assert prediction_interval(0.0, 0.0) == {"low": 0.0, "high": 0.0, "level": 0.9}
+    # 90% by default: z = 1.64485 standard deviations either side on the log scale.
     s = math.sqrt((0.5 * math.log(0.8)) ** 2 + 0.1**2 * (1 + 1 / 7))
-    assert noisy["level"] == 0.8
+    assert noisy["level"] == 0.9
     assert prediction_interval(-0.2, 0.1)["high"] == pytest.approx(
-        math.expm1(math.log(0.8) + 1.2815515655 * s), abs=1e-4
+        math.expm1(math.log(0.8) + 1.6448536270 * s), abs=1e-4
     )
     assert prediction_interval(-1.0, 0.1)["low"] == -1.0
+
+
+@pytest.mark.parametrize(
+    ("level", "z"),
+    # Published standard normal quantiles of central 80%, 90% and 95% intervals.
+    [(0.8, 1.2815515655), (0.9, 1.6448536270), (0.95, 1.9599639845)],
+)
+def test_interval_is_as_wide_as_its_stated_level(level: float, z: float) -> None:
+    s = math.sqrt((0.5 * math.log(0.8)) ** 2 + 0.1**2 * (1 + 1 / 7))
+    interval = prediction_interval(-0.2, 0.1, level=level)
+    assert interval["level"] == level
+    assert interval["low"] == pytest.approx(math.expm1(math.log(0.8) - z * s), abs=1e-4)
+    assert interval["high"] == pytest.approx(math.expm1(math.log(0.8) + z * s), abs=1e-4)
+
+
+@pytest.mark.parametrize("level", [0.0, 1.0, -0.5, 80.0])
+def test_an_interval_level_outside_zero_to_one_is_refused(level: float) -> None:
+    with pytest.raises(ValueError, match="strictly between 0 and 1"):
+        prediction_interval(-0.2, 0.1, level=level)
 
 
 PREDICTION = {
