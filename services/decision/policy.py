@@ -73,7 +73,7 @@ from shared.contracts.enums import AlertKind, DecisionType, Severity, severity_r
 from shared.metrics import HourlyMetrics, Rates
 
 MODEL_NAME = "decision_policy"
-MODEL_VERSION = "1.0.0"
+MODEL_VERSION = "1.1.0"
 
 DECISION_TYPES: tuple[DecisionType, ...] = tuple(DecisionType)
 

@@ -374,7 +374,7 @@ def test_decisions_are_json_ready() -> None:
 
 def test_params_are_recordable() -> None:
     assert MODEL_NAME == "decision_policy"
-    assert MODEL_VERSION == "1.0.0"
+    assert MODEL_VERSION == "1.1.0"
     dumped = json.loads(json.dumps(PolicyParams(target_roas=3.0).as_dict()))
     assert dumped["target_roas"] == 3.0
     assert dumped["max_budget_step"] == PolicyParams().max_budget_step
