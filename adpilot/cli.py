@@ -4,17 +4,22 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import secrets
 import signal
 import sys
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 from shared.bus import BrokerUnavailable
 from shared.config import MissingSecret, Settings, get_settings
 from shared.contracts import SERVICES
 from shared.db import DependencyUnavailable, migrate_all
+
+if TYPE_CHECKING:
+    from shared import dead_letters
 
 UNAVAILABLE = (DependencyUnavailable, BrokerUnavailable, MissingSecret)
 
@@ -28,11 +33,20 @@ def _fail(message: str, code: int = 2) -> int:
 
 
 def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
+    from adpilot.progress import add_task, progress_bar
     from adpilot.registry import migration_folders
 
-    applied = asyncio.run(
-        migrate_all(settings.database_url, migration_folders(), settings.service_password)
-    )
+    folders = migration_folders()
+    with progress_bar() as bar:
+        task = add_task(bar, "migrating", len(folders))
+        applied = asyncio.run(
+            migrate_all(
+                settings.database_url,
+                folders,
+                settings.service_password,
+                on_schema=lambda schema, _versions: bar.update(task, advance=1, note=schema),
+            )
+        )
     total = sum(len(v) for v in applied.values())
     for schema, versions in applied.items():
         for version in versions:
@@ -63,10 +77,10 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
-    import json
-    from datetime import UTC, datetime
+    from datetime import UTC
 
-    from sandbox.driver import HOUR, Progress, feed, floor_hour, parse_injection
+    from adpilot.progress import add_task, progress_bar
+    from sandbox.driver import HOUR, feed, floor_hour, parse_injection
     from sandbox.simulator import CampaignSimulator, random_schedule
 
     if args.campaigns < 1 or args.hours < 1 or args.speed < 0:
@@ -110,23 +124,30 @@ def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
             f"from {item['start_hour']} to {item['end_hour']}",
             file=sys.stderr,
         )
-    progress = Progress(total=args.hours)
     try:
-        asyncio.run(
-            feed(
-                simulator,
-                gateway,
-                hours=args.hours,
-                backfill_hours=backfill,
-                speed=args.speed,
-                headers={"Authorization": f"Bearer {args.api_key}"} if args.api_key else None,
-                on_hour=lambda n, hour: progress.update(n, f"simulated {hour:%Y-%m-%d %H:00}"),
+        with progress_bar() as bar:
+            # The history sent at once, then the hours sent at the chosen speed.
+            history = add_task(bar, "backfill", backfill) if backfill else None
+            live = add_task(bar, "live", args.hours - backfill) if args.hours > backfill else None
+
+            def sent(n: int, hour: datetime) -> None:
+                task, done = (history, n) if n <= backfill else (live, n - backfill)
+                if task is not None:
+                    bar.update(task, completed=done, note=f"through {hour:%Y-%m-%d %H:00}")
+
+            asyncio.run(
+                feed(
+                    simulator,
+                    gateway,
+                    hours=args.hours,
+                    backfill_hours=backfill,
+                    speed=args.speed,
+                    headers={"Authorization": f"Bearer {args.api_key}"} if args.api_key else None,
+                    on_hour=sent,
+                )
             )
-        )
     except RuntimeError as exc:
         return _fail(str(exc))
-    finally:
-        progress.close()
     if args.truth:
         with open(args.truth, "w") as out:
             json.dump(truth, out, indent=2)
@@ -204,6 +225,9 @@ def cmd_keys(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     if args.keys_command == "list":
         rows = asyncio.run(_with_gateway_db(settings, listing))
+        if args.json:
+            print_json(rows)
+            return 0
         print(f"{'id':36}  {'tenant':16} {'role':8} {'prefix':8} {'state':8} name")
         for r in rows:
             state = "revoked" if r["revoked_at"] else "active"
@@ -246,6 +270,38 @@ def _one_line(text: str, width: int) -> str:
     return " ".join(text.split())[:width]
 
 
+def print_json(value: object) -> None:
+    """A read command's answer for scripts: one JSON document on stdout."""
+    print(json.dumps(value, indent=2, default=str))
+
+
+def dead_letters_json(found: list[dead_letters.Queue], now: datetime) -> dict[str, object]:
+    def seconds(age: timedelta | None) -> float | None:
+        return None if age is None else round(age.total_seconds(), 1)
+
+    return {
+        "queues": [
+            {
+                "service": q.service,
+                "count": q.count,
+                "oldest_age_seconds": seconds(now - q.oldest) if q.oldest else None,
+                "dead_letters": [
+                    {
+                        "message_id": x.message_id,
+                        "routing_key": x.routing_key,
+                        "reason": x.reason,
+                        "dead_lettered_at": x.dead_lettered_at,
+                        "age_seconds": seconds(x.age(now)),
+                    }
+                    for x in q.letters
+                ],
+            }
+            for q in found
+        ],
+        "total": sum(q.count for q in found),
+    }
+
+
 async def _on_bus(settings: Settings, job):  # type: ignore[no-untyped-def]
     from shared.bus import Bus
 
@@ -258,8 +314,9 @@ async def _on_bus(settings: Settings, job):  # type: ignore[no-untyped-def]
 
 
 def cmd_dead_letters(args: argparse.Namespace, settings: Settings) -> int:
-    from datetime import UTC, datetime
+    from datetime import UTC
 
+    from adpilot.progress import add_task, progress_bar
     from shared import dead_letters
     from shared.bus import Bus
 
@@ -268,6 +325,8 @@ def cmd_dead_letters(args: argparse.Namespace, settings: Settings) -> int:
         return _fail("--id goes with replay or purge")
     if action != "purge" and args.yes:
         return _fail("--yes goes with purge")
+    if action != "list" and args.json:
+        return _fail("--json goes with list")
     if args.limit < 1:
         return _fail("--limit must be at least 1")
     services = args.service or SERVICES
@@ -284,6 +343,9 @@ def cmd_dead_letters(args: argparse.Namespace, settings: Settings) -> int:
         now = datetime.now(UTC)
         found = await queues(bus, args.limit)
         rows = [letter for q in found for letter in q.letters]
+        if args.json:
+            print_json(dead_letters_json(found, now))
+            return 0
         if rows:
             print(f"{'SERVICE':9} {'AGE':7} {'ROUTING KEY':24} {'MESSAGE ID':36}  REASON")
         for x in rows:
@@ -302,14 +364,25 @@ def cmd_dead_letters(args: argparse.Namespace, settings: Settings) -> int:
         return 0
 
     async def replaying(bus: Bus) -> int:
-        total = 0
-        for service in services:
-            letters = await dead_letters.replay(bus.connection, bus.exchange_name, service, ids)
-            for x in letters:
-                print(f"{service:9} replayed {x.routing_key or '?'} {x.message_id or '-'}")
-            total += len(letters)
-        print(f"{total} dead letter(s) replayed")
-        return 0 if ids is None or total else _fail("no dead letter with that id", 1)
+        waiting = sum(q.count for q in await queues(bus, 0))
+        replayed: list[dead_letters.DeadLetter] = []
+        with progress_bar() as bar:
+            task = add_task(bar, "replaying", waiting if ids is None else min(len(ids), waiting))
+
+            def sent_back(letter: dead_letters.DeadLetter) -> None:
+                replayed.append(letter)
+                bar.update(task, advance=1, note=letter.service)
+
+            for service in services:
+                await dead_letters.replay(
+                    bus.connection, bus.exchange_name, service, ids, on_replayed=sent_back
+                )
+            # Letters that died meanwhile wait for the next replay: the bar ends where it got.
+            bar.update(task, total=len(replayed))
+        for x in replayed:
+            print(f"{x.service:9} replayed {x.routing_key or '?'} {x.message_id or '-'}")
+        print(f"{len(replayed)} dead letter(s) replayed")
+        return 0 if ids is None or replayed else _fail("no dead letter with that id", 1)
 
     async def counting(bus: Bus) -> dict[str, int]:
         if ids is None:
@@ -350,6 +423,153 @@ def cmd_dead_letters(args: argparse.Namespace, settings: Settings) -> int:
             return 1
     print(f"{asyncio.run(_on_bus(settings, purging))} dead letter(s) purged")
     return 0
+
+
+# --- status --------------------------------------------------------------------------
+
+
+class GatewayError(Exception):
+    """The gateway did not answer a read; the message says why and what to do."""
+
+
+NEW_KEY = "`adpilot keys create --tenant NAME --role viewer` makes one"
+# The system status waits for each service up to its status timeout (2 s by default).
+GATEWAY_TIMEOUT_SECONDS = 15.0
+
+
+def _error_message(body: Any) -> str:
+    """The message of the one error shape, or the start of whatever else came back."""
+    if isinstance(body, dict) and isinstance(body.get("error"), dict):
+        return str(body["error"].get("message") or body["error"].get("code"))
+    return _one_line(str(body), 120)
+
+
+async def gateway_get(gateway: str, path: str, key: str) -> Any:
+    """GET ``path`` from the gateway with an API key; its JSON answer, or a GatewayError."""
+    import aiohttp
+
+    url = f"{gateway.rstrip('/')}{path}"
+    timeout = GATEWAY_TIMEOUT_SECONDS
+    try:
+        async with (
+            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout)) as session,
+            session.get(url, headers={"Authorization": f"Bearer {key}"}) as response,
+        ):
+            text = await response.text()
+    except aiohttp.InvalidURL as exc:
+        raise GatewayError(f"{gateway!r} is not a URL: pass --gateway http://HOST:PORT") from exc
+    except aiohttp.ClientConnectionError as exc:
+        raise GatewayError(f"gateway not reachable at {gateway}: start it with `make run`") from exc
+    except TimeoutError as exc:
+        raise GatewayError(
+            f"gateway at {gateway} did not answer within {timeout:g} s: "
+            "see the output of `make run` for what it is waiting on"
+        ) from exc
+    try:
+        body = json.loads(text)
+    except ValueError:
+        body = text
+    if response.status == 401:
+        raise GatewayError(
+            f"the gateway at {gateway} refused the API key ({_error_message(body)}): set "
+            f"ADPILOT_API_KEY or pass --key with a live key; {NEW_KEY}"
+        )
+    if response.status == 403:
+        raise GatewayError(
+            f"the API key may not read {path} ({_error_message(body)}): use a key of a "
+            f"tenant with the viewer role or higher; {NEW_KEY}"
+        )
+    if response.status != 200:
+        raise GatewayError(
+            f"gateway at {gateway} answered {path} with HTTP {response.status}: "
+            f"{_error_message(body)}"
+        )
+    if isinstance(body, str):
+        raise GatewayError(
+            f"{url} did not answer with JSON: is {gateway} adpilot's gateway? (see --gateway)"
+        )
+    return body
+
+
+def _count_with_age(count: int | None, age: float | None) -> str:
+    if count is None:
+        return "?"
+    if not count or age is None:
+        return str(count)
+    return f"{count} (oldest {format_age(timedelta(seconds=age))})"
+
+
+STATUS_STYLE = {
+    "operational": "green",
+    "up": "green",
+    "degraded": "yellow",
+    "down": "bold red",
+}
+
+
+def status_table(answer: dict[str, Any]) -> Any:
+    """Each service's own report as a row. Status is spelled out, never colour alone; a
+    reading the service could not take in time is ``?``, one a down service has is ``-``."""
+    from rich import box
+    from rich.table import Table
+    from rich.text import Text
+
+    overall = str(answer.get("status", "?"))
+    table = Table(
+        title=Text(f"adpilot is {overall}", style=STATUS_STYLE.get(overall, "")),
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+    )
+    for column in ("SERVICE", "STATUS", "UPTIME", "DATABASE", "BROKER"):
+        table.add_column(column, no_wrap=True)
+    for column in ("OUTBOX", "QUEUE", "DEAD LETTERS"):
+        table.add_column(column, justify="right", no_wrap=True)
+    table.add_column("NOTE")
+    for name, report in answer.get("services", {}).items():
+        status = str(report.get("status", "?"))
+        if status == "down":
+            cells = ["-"] * 6
+            note = f"not answering ({report.get('error', 'no reason given')})"
+        else:
+            database = report.get("database") or {}
+            uptime = report.get("uptime_seconds")
+            cells = [
+                "?" if uptime is None else format_age(timedelta(seconds=uptime)),
+                "reachable" if database.get("reachable") else "unreachable",
+                "connected" if (report.get("broker") or {}).get("connected") else "lost",
+                _count_with_age(
+                    report.get("outbox_backlog"), report.get("outbox_oldest_age_seconds")
+                ),
+                "?" if report.get("consumer_lag") is None else str(report["consumer_lag"]),
+                _count_with_age(
+                    report.get("dead_letters"), report.get("dead_letters_oldest_age_seconds")
+                ),
+            ]
+            note = f"database: {database['error']}" if database.get("error") else ""
+        table.add_row(name, Text(status, style=STATUS_STYLE.get(status, "")), *cells, note)
+    return table
+
+
+def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
+    from rich.console import Console
+
+    key = args.key or os.environ.get("ADPILOT_API_KEY")
+    if not key:
+        return _fail(f"no API key: set ADPILOT_API_KEY or pass --key; {NEW_KEY}")
+    gateway = args.gateway or settings.url_of("gateway")
+    try:
+        answer = asyncio.run(gateway_get(gateway, "/api/ai/system-status", key))
+    except GatewayError as exc:
+        return _fail(str(exc))
+    if args.json:
+        print_json(answer)
+    else:
+        console = Console()
+        if not console.is_terminal:
+            # In a pipe or a file the table keeps its lines whole rather than wrap at 80.
+            console = Console(width=200)
+        console.print(status_table(answer))
+    return 0 if answer.get("status") == "operational" else 1
 
 
 # --- up ------------------------------------------------------------------------------
@@ -605,7 +825,25 @@ def build_parser() -> argparse.ArgumentParser:
         "--limit", type=int, default=100, help="list at most this many per service (default 100)"
     )
     p.add_argument("--replay", action="store_true", help=argparse.SUPPRESS)  # older spelling
+    p.add_argument("--json", action="store_true", help="list as one JSON document")
     p.set_defaults(run=cmd_dead_letters)
+
+    p = sub.add_parser(
+        "status",
+        help="show every service's status, as the gateway sees it",
+        description="Ask the gateway for /api/ai/system-status and show each service's own "
+        "report: up, degraded or down, its database and broker, its outbox, queue and dead "
+        "letters. Exits 0 when every service is up, 1 when one is degraded or down, 2 when the "
+        "gateway cannot answer.",
+    )
+    p.add_argument(
+        "--key",
+        default=None,
+        help="API key of any role (default: $ADPILOT_API_KEY)",
+    )
+    p.add_argument("--gateway", default=None, help="gateway URL (default: from configuration)")
+    p.add_argument("--json", action="store_true", help="the gateway's answer as JSON")
+    p.set_defaults(run=cmd_status)
 
     p = sub.add_parser(
         "keys",
@@ -629,6 +867,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="List keys with their tenant, role, prefix and state.",
     )
     k.add_argument("--tenant", default=None, help="only this tenant's keys")
+    k.add_argument("--json", action="store_true", help="list as one JSON document")
     k = keys.add_parser("revoke", help="revoke a key by id", description="Revoke a key by id.")
     k.add_argument("id", help="key id, from `adpilot keys list`")
     p.set_defaults(run=cmd_keys)

@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import math
-import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, TextIO
+from typing import Any
 
 import aiohttp
 import orjson
@@ -71,31 +68,6 @@ def to_body(rows: Sequence[HourlyMetrics]) -> dict[str, Any]:
             for r in rows
         ]
     }
-
-
-@dataclass
-class Progress:
-    """A one-line progress bar on a terminal; plain lines elsewhere."""
-
-    total: int
-    stream: TextIO = sys.stderr
-    width: int = 30
-    done: int = 0
-
-    def update(self, done: int, label: str) -> None:
-        self.done = done
-        filled = math.floor(self.width * done / max(self.total, 1))
-        bar = "#" * filled + "." * (self.width - filled)
-        line = f"[{bar}] {done}/{self.total} h  {label}"
-        if self.stream.isatty():
-            self.stream.write("\r" + line)
-        elif done == self.total or done % 24 == 0:
-            self.stream.write(line + "\n")
-        self.stream.flush()
-
-    def close(self) -> None:
-        if self.stream.isatty():
-            self.stream.write("\n")
 
 
 def batch_key(body: bytes) -> str:

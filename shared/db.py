@@ -429,18 +429,24 @@ async def unlisten(
 
 
 async def migrate_all(
-    url: str, schemas: Mapping[str, SchemaMigrations], service_password: str | None = None
+    url: str,
+    schemas: Mapping[str, SchemaMigrations],
+    service_password: str | None = None,
+    on_schema: Callable[[str, list[str]], None] | None = None,
 ) -> dict[str, list[str]]:
-    """Create the database if needed and bring every schema up to date. Safe to run twice."""
+    """Create the database if needed and bring every schema up to date. Safe to run twice.
+    ``on_schema`` hears of each schema once it is up to date, with what was applied to it."""
     await ensure_database(url)
     conn = await connect(url)
     try:
         await conn.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK_KEY)
         try:
-            return {
-                s: await migrate_schema(conn, s, folder, service_password)
-                for s, folder in schemas.items()
-            }
+            applied: dict[str, list[str]] = {}
+            for schema, folder in schemas.items():
+                applied[schema] = await migrate_schema(conn, schema, folder, service_password)
+                if on_schema is not None:
+                    on_schema(schema, applied[schema])
+            return applied
         finally:
             await conn.execute("SELECT pg_advisory_unlock($1)", MIGRATION_LOCK_KEY)
     finally:

@@ -10,7 +10,7 @@ subscriber again) and then removes it; the consumer skips an event it had alread
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Collection
+from collections.abc import AsyncIterator, Callable, Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -160,10 +160,12 @@ async def replay(
     exchange: str,
     service: str,
     ids: Collection[str] | None = None,
+    on_replayed: Callable[[DeadLetter], None] | None = None,
 ) -> list[DeadLetter]:
     """Publish ``service``'s dead letters (only those with a message id in ``ids``, if
     given) to its queue again and remove them. Only what was there when it began: a letter
-    that dies again meanwhile waits for the next replay."""
+    that dies again meanwhile waits for the next replay. ``on_replayed`` hears of each one
+    as it leaves the dead-letter queue."""
     async with _dead_letter_queue(connection, exchange, service) as found:
         if found is None:
             return []
@@ -192,6 +194,8 @@ async def replay(
             # Confirmed by the broker: only now does it leave the dead-letter queue.
             await message.ack()
             replayed.append(as_letter(service, message))
+            if on_replayed is not None:
+                on_replayed(replayed[-1])
         for message in reversed(skipped):
             await message.nack(requeue=True)
         return replayed
