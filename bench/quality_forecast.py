@@ -7,14 +7,19 @@ own scoring. ``forecast_mase`` is the mean MASE of the 24-hour forecasts over sp
 conversions and revenue (target < 0.9); ``baseline_mase`` the same for the seasonal naive
 forecast made by the same code; ``interval_coverage_80``/``_95`` the share of 24-hour
 totals (the three metrics) inside their intervals (target 75-85% for 80%). The 7-day
-forecasts from the first week's origins are scored too (``*_7d``). ``--budget-moves``
+forecasts from the first week's origins are scored too (``*_7d``). ``point_inside_80`` is
+the share of point totals (spend, conversions, revenue and ROAS, both horizons) inside
+their own 80% interval, ``point_outside_1pct`` the share outside it by more than 1% of the
+point, and ``point_outside_worst`` the largest such gap (relative to the point).
+``--start`` moves the simulated history to another date and ``--origin-hour`` makes each
+forecast from that hour of the day instead of midnight. ``--budget-moves``
 moves every budget by 20% every other day, as an acting optimizer does, and ``--raw``
 models the raw series instead of per unit of budget, to see what that buys.
 
 The settings were tuned on seeds 1-5; report figures on other seeds.
 
 Usage: python bench/quality_forecast.py --seed S [--campaigns N] [--days D]
-       [--budget-moves] [--raw] [--json]
+       [--start YYYY-MM-DD] [--origin-hour H] [--budget-moves] [--raw] [--json]
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.report import print_figures
 from sandbox.simulator import CampaignSimulator
 from shared.connectors.base import Change
-from shared.forecasting import METRICS, ForecastConfig, forecast_campaign, score
+from shared.forecasting import METRICS, TOTALS, Forecast, ForecastConfig, forecast_campaign, score
 from shared.metrics import HourlyMetrics
 
 HOUR = timedelta(hours=1)
@@ -45,16 +50,29 @@ def _mean(values: Sequence[float]) -> float | None:
     return round(statistics.fmean(values), 4) if values else None
 
 
-def move_budgets(sim: CampaignSimulator, seed: int, days: int) -> None:
+def point_gaps(forecast: Forecast) -> list[float]:
+    """How far each point total lies outside its own 80% interval, relative to the point
+    (0 inside)."""
+    gaps = []
+    for metric in TOTALS:
+        point, band = forecast.predicted[metric], forecast.intervals["80"][metric]
+        if point is None or band is None:
+            continue
+        outside = max(band["low"] - point, point - band["high"], 0.0)
+        gaps.append(outside / max(abs(point), 1e-9))
+    return gaps
+
+
+def move_budgets(sim: CampaignSimulator, seed: int, days: int, start: datetime = START) -> None:
     """Move every campaign's budget by 20% (up 60% of the time) at 03:00 every other day
     from day 8, as an optimizer acting on the account does."""
     rng = np.random.default_rng([seed, 99])
     for cid in sim.campaign_ids:
-        budget = sim.state_at(cid, START).daily_budget
+        budget = sim.state_at(cid, start).daily_budget
         for day in range(8, days, 2):
             budget *= 1.2 if rng.random() < 0.6 else 0.8
             sim.apply_change_at(
-                cid, Change("budget", round(budget, 2)), START + (day * 24 + 3) * HOUR
+                cid, Change("budget", round(budget, 2)), start + (day * 24 + 3) * HOUR
             )
 
 
@@ -66,14 +84,18 @@ def figures(
     warmup_days: int = 21,
     budget_moves: bool = False,
     per_budget: bool = True,
+    start: datetime = START,
+    origin_hour: int = 0,
 ) -> dict[str, object]:
     if days <= warmup_days:
         raise ValueError("days must exceed warmup_days")
-    sim = CampaignSimulator(campaigns, seed, START)
+    if not 0 <= origin_hour < 24:
+        raise ValueError("origin_hour must be 0-23")
+    sim = CampaignSimulator(campaigns, seed, start)
     if budget_moves:
-        move_budgets(sim, seed, days)
+        move_budgets(sim, seed, days, start)
     rows: dict[object, list[HourlyMetrics]] = {cid: [] for cid in sim.campaign_ids}
-    for hour in sim.simulate_range(START, days * 24):
+    for hour in sim.simulate_range(start, days * 24):
         for r in hour:
             rows[r.campaign_id].append(r)
     model = ForecastConfig(per_budget=per_budget)
@@ -82,11 +104,12 @@ def figures(
     per_metric: dict[str, list[float]] = {m: [] for m in METRICS}
     hits: dict[str, list[bool]] = {"80": [], "95": [], "80_7d": [], "95_7d": []}
     hits_by_metric: dict[str, list[bool]] = {m: [] for m in METRICS}
+    gaps: list[float] = []
     fallbacks = 0
     seconds: list[float] = []
-    end = START + days * 24 * HOUR
-    for day in range(warmup_days, days):
-        origin = START + day * 24 * HOUR
+    end = start + days * 24 * HOUR
+    for day in range(warmup_days, days - (1 if origin_hour else 0)):
+        origin = start + (day * 24 + origin_hour) * HOUR
         horizons = (24, 168) if origin + 168 * HOUR <= end else (24,)
         for k, cid in enumerate(sim.campaign_ids):
             history = rows[cid]
@@ -97,6 +120,7 @@ def figures(
             (base,) = forecast_campaign(cid, history, origin, horizons=(24,), config=naive, rng=rng)
             for f in made:
                 fallbacks += f.model != "ets"
+                gaps += point_gaps(f)
                 s = score(f.hourly, f.intervals, f.scale, f.period_start, f.horizon_hours, history)
                 suffix = "" if f.horizon_hours == 24 else "_7d"
                 for level in ("80", "95"):
@@ -117,6 +141,8 @@ def figures(
     baseline = _mean(mase["baseline"])
     return {
         "seed": seed,
+        "start": start.date().isoformat(),
+        "origin_hour": origin_hour,
         "campaigns": campaigns,
         "days": days,
         "budget_moves": budget_moves,
@@ -136,6 +162,9 @@ def figures(
         "forecast_mase_7d": _mean(mase["model_7d"]),
         "interval_coverage_80_7d": _mean([float(h) for h in hits["80_7d"]]),
         "interval_coverage_95_7d": _mean([float(h) for h in hits["95_7d"]]),
+        "point_inside_80": _mean([float(g == 0.0) for g in gaps]),
+        "point_outside_1pct": _mean([float(g > 0.01) for g in gaps]),
+        "point_outside_worst": round(max(gaps), 4) if gaps else None,
         "fallback_forecasts": fallbacks,
         # One campaign: three fits, 500 paths each, every horizon asked for.
         "ms_per_campaign_median": round(statistics.median(seconds) * 1000, 1),
@@ -147,6 +176,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, required=True)
     parser.add_argument("--campaigns", type=int, default=20)
     parser.add_argument("--days", type=int, default=35)
+    parser.add_argument(
+        "--start",
+        type=lambda text: datetime.fromisoformat(text).replace(tzinfo=UTC),
+        default=START,
+        help="the simulated history's first day (default %(default)s)",
+    )
+    parser.add_argument(
+        "--origin-hour", type=int, default=0, help="hour of the day forecasts are made (0-23)"
+    )
     parser.add_argument(
         "--budget-moves",
         action="store_true",
@@ -163,6 +201,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         days=args.days,
         budget_moves=args.budget_moves,
         per_budget=not args.raw,
+        start=args.start,
+        origin_hour=args.origin_hour,
     )
     print_figures(result, args.json)
     return 0

@@ -1,4 +1,8 @@
-"""Session fixtures: this run's own database and exchange on real servers."""
+"""Session fixtures: this run's own database and exchange on real servers.
+
+Sandbox accounts build their history on a fixed simulated clock, not the wall clock, so no
+test depends on the date it runs: ``ADPILOT_TEST_CLOCK=2027-08-19T13:00 make test`` moves
+it (see tests/clock.py); the header of every run says where it stands."""
 
 from __future__ import annotations
 
@@ -13,6 +17,8 @@ from shared.bus import Bus
 from shared.config import Settings
 from shared.contracts import SERVICES
 from shared.db import connect, create_pool, migrate_all
+from tests.clock import ENV as CLOCK_ENV
+from tests.clock import simulated_now
 from tests.infra import Servers, private_settings, run_id, servers, with_database
 
 # Bearer tokens in the tests are signed with this; nothing outside the test run trusts it.
@@ -73,6 +79,10 @@ async def bus(settings: Settings) -> AsyncIterator[Bus]:
 
 async def schema_pool(settings: Settings, schema: str) -> asyncpg.Pool:
     return await create_pool(settings.database_url, schema, min_size=1, max_size=4)
+
+
+def pytest_report_header() -> str:
+    return f"simulated clock: {simulated_now():%Y-%m-%dT%H:%M}Z (set {CLOCK_ENV} to move it)"
 
 
 _ORDER = {"unit": 0, "integration": 1, "e2e": 2}

@@ -7,7 +7,7 @@ import asyncio
 import itertools
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 from uuid import UUID, uuid4
 
@@ -16,6 +16,7 @@ import pytest
 
 from sandbox.simulator import campaign_id_for
 from shared.config import Settings
+from tests.clock import simulated_now
 from tests.e2e.conftest import Tenant, make_tenant
 from tests.e2e.platform import Platform
 
@@ -135,9 +136,9 @@ async def open_account(
     headroom_hours: int = 72,
 ) -> AsyncIterator[Account]:
     tenant = await make_tenant(settings, f"act-{uuid4().hex[:8]}")
-    now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
-    # The clock may be advanced ``headroom_hours`` before it reaches the present.
-    start = now - timedelta(hours=backfill_hours + headroom_hours)
+    # History ends ``headroom_hours`` before the simulated present (tests/clock.py), so the
+    # account's clock may be advanced that far before it reaches it.
+    start = simulated_now() - timedelta(hours=backfill_hours + headroom_hours)
     async with (
         aiohttp.ClientSession(base_url=platform.gateway, headers=tenant.headers()) as api,
         aiohttp.ClientSession(base_url=platform.sandbox) as sandbox,

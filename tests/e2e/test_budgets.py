@@ -20,6 +20,7 @@ import pytest
 from sandbox.simulator import CampaignSimulator, campaign_id_for
 from services.optimizer.allocator import BOUNDS
 from shared.config import Settings
+from tests.clock import simulated_now
 from tests.e2e.conftest import make_tenant
 from tests.e2e.platform import Platform
 from tests.e2e.test_act import Account, eventually
@@ -37,7 +38,7 @@ async def open_pool_account(
     """Five campaigns with two weeks of history at budgets varied day by day, so each has a
     curve the data supports."""
     tenant = await make_tenant(settings, f"pools-{uuid4().hex[:8]}")
-    now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    now = simulated_now()
     async with (
         aiohttp.ClientSession(base_url=platform.gateway, headers=tenant.headers()) as api,
         aiohttp.ClientSession(base_url=platform.sandbox) as sandbox,

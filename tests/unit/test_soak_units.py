@@ -5,14 +5,15 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, cast
 
 from bench import soak
+from tests.clock import simulated_now
 
 
 def _load(concurrency: int = 8, campaigns: int = 2) -> soak.Load:
-    first_hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(days=3)
+    first_hour = simulated_now() - timedelta(days=3)
     owned = [(uuid.uuid4(), 100.0 + i) for i in range(campaigns)]
     return soak.Load(
         cast(Any, None), cast(Any, None), cast(Any, None), owned, first_hour, concurrency
