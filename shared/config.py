@@ -9,6 +9,9 @@ from uuid import UUID
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+# The checkout the code runs from: where `make web` and `make docs` put their builds.
+REPOSITORY = Path(__file__).resolve().parents[1]
+
 
 class MissingSecret(RuntimeError):
     """A required secret is not configured. The message says how to set it."""
@@ -79,6 +82,12 @@ class Settings(BaseSettings):
     statement_timeout_ms: int = Field(default=10_000, gt=0)
     # Comma-separated origins allowed to call the API from a browser; empty: none.
     cors_origins: str = ""
+
+    # What the gateway serves besides the API: the dashboard's build (index.html and hashed
+    # assets/, from `make web`) at `/`, and Swagger UI's files for the API reference at
+    # `/docs` (from `make docs`). Either may be missing; its page then says how to build it.
+    dashboard_dir: Path = REPOSITORY / "web" / "dist"
+    docs_dir: Path = REPOSITORY / "services" / "gateway" / "docs" / "swagger-ui"
 
     @model_validator(mode="after")
     def _secrets_from_files(self) -> Settings:
