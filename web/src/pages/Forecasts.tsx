@@ -1,0 +1,5 @@
+import { PageHeader } from "../components/ui";
+
+export function Forecasts() {
+  return <PageHeader title="Forecasts" />;
+}

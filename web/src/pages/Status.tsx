@@ -1,0 +1,5 @@
+import { PageHeader } from "../components/ui";
+
+export function Status() {
+  return <PageHeader title="Status" />;
+}
