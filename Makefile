@@ -4,7 +4,22 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: install run test test-unit lint format bench clean
+# The parts built with Node.js: the typed client, the API reference's Swagger UI (copied
+# from the client's swagger-ui-dist package) and the dashboard, which the gateway serves.
+NPM_CI  := npm ci --no-audit --no-fund
+CLIENT  := clients/typescript
+CLIENT_DEPS := $(CLIENT)/node_modules/.package-lock.json
+DOCS_UI := services/gateway/docs/swagger-ui/swagger-ui-bundle.js
+DASHBOARD := web/dist/index.html
+# The dashboard is rebuilt when anything it is built from is newer than its build.
+DASHBOARD_SOURCES := $(shell find web/src web/public -type f 2>/dev/null) \
+	$(wildcard web/index.html web/package.json web/package-lock.json web/vite.config.ts \
+	web/tsconfig.json $(CLIENT)/src/*.ts)
+HAVE_NPM := $(shell command -v npm >/dev/null 2>&1 && echo yes)
+NEED_NPM := @command -v npm >/dev/null || { echo "Node.js 20+ and npm are needed for this (e.g. apt-get install nodejs npm)"; exit 1; }
+HAVE_WEB := $(wildcard web/package.json)
+
+.PHONY: install run test test-unit lint format bench clean client docs web front-end no-npm
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -14,10 +29,49 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-run: install
+# npm ci rewrites node_modules/.package-lock.json, so each lockfile installs once per change.
+$(CLIENT_DEPS): $(CLIENT)/package-lock.json
+	$(NEED_NPM)
+	cd $(CLIENT) && $(NPM_CI)
+
+$(DOCS_UI): $(CLIENT_DEPS)
+	cd $(CLIENT) && npm run --silent docs
+
+web/node_modules/.package-lock.json: web/package-lock.json
+	$(NEED_NPM)
+	cd web && $(NPM_CI)
+
+$(DASHBOARD): web/node_modules/.package-lock.json $(DASHBOARD_SOURCES)
+	cd web && npm run build
+
+# The API reference at /docs.
+docs: $(DOCS_UI)
+
+# The dashboard at /, built afresh.
+web:
+	@test -f web/package.json || { echo "web/package.json does not exist: no dashboard to build"; exit 1; }
+	cd web && $(NPM_CI) && npm run build
+
+# Whatever the gateway serves besides the API, rebuilt where out of date.
+ifeq ($(HAVE_NPM),yes)
+front-end: docs $(if $(HAVE_WEB),$(DASHBOARD))
+else
+front-end: no-npm
+endif
+
+no-npm:
+	@echo "npm is not installed: / and /docs will say so. Install Node.js 20+ and npm, then run make web docs."
+
+# The client's types from the contracts: openapi.json, then src/schema.ts and src/operations.ts.
+client: install $(CLIENT_DEPS)
+	$(BIN)/python $(CLIENT)/scripts/openapi.py
+	cd $(CLIENT) && npm run --silent generate
+
+run: install front-end
 	$(BIN)/adpilot up
 
-test: install
+# The browser tests need the dashboard and the reference built; the client's tests need Node.
+test: install $(CLIENT_DEPS) docs $(if $(HAVE_WEB),$(DASHBOARD))
 	$(BIN)/pytest
 
 test-unit: install
@@ -37,3 +91,4 @@ bench: install
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache .ruff_cache .mypy_cache
+	rm -rf $(CLIENT)/node_modules $(CLIENT)/dist $(dir $(DOCS_UI)) web/node_modules web/dist

@@ -1,38 +1,45 @@
-"""The TypeScript client builds with tsc and passes its own tests (`node --test`).
+"""The TypeScript client (clients/typescript) is generated from what the gateway serves, and
+keeps its idempotency keys across retries.
 
-Skipped where Node.js or npm is not installed. Its dependencies come from the committed
-lockfile (`npm ci`, a few seconds); a machine that cannot reach the npm registry skips the
-test rather than failing it, and says so."""
+The chain is contracts -> openapi.json -> src/schema.ts (openapi-typescript) and
+src/operations.ts (scripts/operations.mjs); each link is checked against the committed file,
+so a contract changed without `make client` fails here, naming the command that fixes it."""
 
 from __future__ import annotations
 
-import shutil
+import json
 import subprocess
-from pathlib import Path
+import sys
 
-import pytest
-
-CLIENT = Path(__file__).resolve().parents[2] / "clients" / "typescript"
-OFFLINE = ("ENOTFOUND", "EAI_AGAIN", "ECONNREFUSED", "ETIMEDOUT", "ENETUNREACH")
+from services.gateway.openapi import build_openapi
+from tests.node import CLIENT, npm, npm_ok
 
 
-def run(*command: str, timeout: float) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        command, cwd=CLIENT, capture_output=True, text=True, timeout=timeout, check=False
+def test_the_committed_openapi_document_is_the_one_the_gateway_serves() -> None:
+    # The script the client is generated with, run as `make client` runs it.
+    done = subprocess.run(
+        [sys.executable, str(CLIENT / "scripts" / "openapi.py"), "--output", "/dev/stdout"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert json.loads(done.stdout) == build_openapi()
+    committed = (CLIENT / "openapi.json").read_text(encoding="utf-8")
+    assert done.stdout == committed, (
+        "clients/typescript/openapi.json differs from the gateway's /api/ai/openapi.json: "
+        "run `make client` and commit the result"
     )
 
 
-@pytest.mark.skipif(
-    shutil.which("node") is None or shutil.which("npm") is None, reason="needs Node.js and npm"
-)
-def test_the_typescript_client_sends_and_keeps_idempotency_keys() -> None:
-    if not (CLIENT / "node_modules" / ".bin" / "tsc").exists():
-        installed = run("npm", "ci", "--no-audit", "--no-fund", timeout=180)
-        if installed.returncode != 0:
-            if any(code in installed.stderr for code in OFFLINE):
-                pytest.skip(f"the npm registry is unreachable: {installed.stderr[-300:]}")
-            pytest.fail(f"npm ci failed:\n{installed.stdout}\n{installed.stderr}")
-    tested = run("npm", "test", "--silent", timeout=180)
-    output = tested.stdout + tested.stderr
-    assert tested.returncode == 0, output[-6000:]
+def test_the_committed_types_are_generated_from_the_committed_document() -> None:
+    checked = npm("run", "--silent", "check")
+    assert checked.returncode == 0, (
+        "src/schema.ts or src/operations.ts is not what openapi.json generates, or src/ does "
+        "not compile for a browser: run `make client` and commit the result\n"
+        + (checked.stdout + checked.stderr)[-4000:]
+    )
+
+
+def test_the_client_sends_and_keeps_idempotency_keys() -> None:
+    output = npm_ok("run", "test:unit")
     assert "# fail 0" in output and "# pass 0" not in output, output[-2000:]
