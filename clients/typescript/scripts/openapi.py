@@ -2,8 +2,10 @@
 
 The document is built from the contracts, so no server is needed:
 
-    .venv/bin/python clients/typescript/scripts/openapi.py            # -> clients/typescript/openapi.json
+    .venv/bin/python clients/typescript/scripts/openapi.py    # writes its openapi.json
     .venv/bin/python clients/typescript/scripts/openapi.py -o out.json
+
+`make client` runs it, then `npm run generate` for the types.
 """
 
 from __future__ import annotations
