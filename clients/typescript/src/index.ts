@@ -43,9 +43,9 @@
  * - **Types** of every body: `Schema<"Alert">`, `Schema<"DecisionCreate">`...; of an
  *   operation: `Query<"list_alerts">`, `Body<"create_decision">`, `Data<"get_alert">`.
  *
- * A Vite app beside this folder imports it with `"@adpilot/client": "file:../clients/typescript"`
- * in its package.json (the package exports this TypeScript source; run `npm ci` here first,
- * as `make web` does, so that openapi-fetch resolves).
+ * The package exports this TypeScript source. A Vite app beside this folder imports it by an
+ * alias to `src/index.ts` (resolving `openapi-fetch`, its one runtime dependency, from the
+ * app's own node_modules), or as `"@adpilot/client": "file:../clients/typescript"`.
  */
 
 import type { AdpilotClient } from "./client.js";
