@@ -181,6 +181,11 @@ export function NewRows({ count, onShow }: { count: number; onShow: () => void }
   );
 }
 
+function singular(noun: string): string {
+  if (noun.endsWith("ies")) return `${noun.slice(0, -3)}y`;
+  return noun.endsWith("s") ? noun.slice(0, -1) : noun;
+}
+
 export function ListFoot({
   shown,
   hasMore,
@@ -197,7 +202,7 @@ export function ListFoot({
   return (
     <div class="list-foot">
       <span>
-        {shown} {noun} shown{hasMore ? "; more are older" : ""}
+        {shown} {shown === 1 ? singular(noun) : noun} shown{hasMore ? "; older ones follow" : ""}
       </span>
       {hasMore ? (
         <button type="button" onClick={onMore} disabled={loadingMore}>

@@ -143,7 +143,10 @@ export function duration(seconds: unknown): string {
 /** snake_case words as a reader would write them: "budget_adjustment" → "Budget adjustment". */
 export function label(value: string | null | undefined): string {
   if (!value) return DASH;
-  const words = value.replace(/[_.]+/g, " ").trim();
+  const words = value
+    .replace(/[_.]+/g, " ")
+    .trim()
+    .replace(/\b(api|roas|cpa|cpc|ctr|cvr|roi|ece|srm)\b/gi, (w) => w.toUpperCase());
   return words.charAt(0).toUpperCase() + words.slice(1);
 }
 

@@ -17,7 +17,7 @@ import {
 import { campaignName, campaignOptions } from "../lib/campaigns";
 import { useFilters, sent } from "../lib/filters";
 import { label, platformHour, shortId, signedPct, when } from "../lib/format";
-import { records, strAt } from "../lib/json";
+import { numAt, records, strAt } from "../lib/json";
 import { useLiveList } from "../lib/live";
 import { Link } from "../lib/router";
 import { can } from "../lib/session";
@@ -56,8 +56,12 @@ function clampText(o: Optimization): string | null {
   const clamps = records(o.clamps);
   if (clamps.length === 0) return null;
   return clamps
-    .map((c) => label(strAt(c, "bound") ?? strAt(c, "limit") ?? strAt(c, "reason") ?? "limit"))
-    .join(", ");
+    .map((c) => {
+      const bound = label(strAt(c, "bound") ?? "limit");
+      const limit = numAt(c, "limit");
+      return limit === null ? bound : `${bound} held it at ${settingValue(o.setting, limit)}`;
+    })
+    .join("; ");
 }
 
 export function canRollBack(o: Optimization): boolean {
@@ -168,7 +172,7 @@ export function Optimizations() {
           onClose={() => setRolling(null)}
           onDone={(undo) => {
             setRolling(null);
-            setDone(`Rolled back: ${changeText(undo)}. The change is in the log.`);
+            setDone(`Rollback sent: ${changeText(undo)} on ${campaignName(undo.target_entity_id)}. It shows as applied once the platform confirms.`);
             list.refresh();
           }}
         />
