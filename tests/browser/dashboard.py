@@ -124,7 +124,10 @@ class Console:
             return
         if any(p.search(message.text) for p in self.expected):
             return
-        self.errors.append(f"{page.url}: {message.text}")
+        # A failed request is logged with the resource it was for: say which.
+        resource = (message.location or {}).get("url", "")
+        about = f" ({resource})" if resource and resource != page.url else ""
+        self.errors.append(f"{page.url}: {message.text}{about}")
 
 
 def entries(page: Page | Locator) -> Locator:
