@@ -4,7 +4,11 @@ import { defineConfig } from "vite";
 // The gateway the dev server and `vite preview` forward /api to.
 const gateway = process.env.ADPILOT_GATEWAY ?? "http://localhost:8080";
 const here = (path: string) => fileURLToPath(new URL(path, import.meta.url));
-const proxy = { "/api": { target: gateway, changeOrigin: false } };
+// The API, and the API reference the Status page links to, both come from the gateway.
+const proxy = {
+  "/api": { target: gateway, changeOrigin: false },
+  "/docs": { target: gateway, changeOrigin: false },
+};
 
 export default defineConfig({
   resolve: {

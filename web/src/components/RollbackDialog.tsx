@@ -74,6 +74,53 @@ export function conflictInWords(error: ApiError, optimization: Optimization): st
   return error.message;
 }
 
+function appliedAt(o: Optimization): string {
+  return o.applied_at ?? o.created_at;
+}
+
+interface Precheck {
+  kind: "already_rolled_back" | "later_change";
+  /** The later changes still in force, oldest first. */
+  later: Optimization[];
+}
+
+/**
+ * Whether undoing `target` would overwrite something, from the change log as it stands:
+ * the same replay the optimizer makes (a rollback of the change on top cancels it), so a
+ * person hears of a conflict before anything is sent. The optimizer checks again, and
+ * also compares with what the platform holds now.
+ */
+async function precheck(target: Optimization): Promise<Precheck | null> {
+  const fresh = await api.getOptimization(target.id);
+  if (fresh.rolled_back_by) return { kind: "already_rolled_back", later: [] };
+  if (!target.target_entity_id || !target.setting) return null;
+  const page = await api.listOptimizations({
+    target_entity_id: target.target_entity_id,
+    setting: target.setting,
+    status: "applied",
+    limit: 200,
+  });
+  const after = page.items
+    .filter((c) => c.id !== target.id && appliedAt(c) >= appliedAt(target))
+    .sort((a, b) => appliedAt(a).localeCompare(appliedAt(b)));
+  const stack: Optimization[] = [fresh];
+  for (const change of after) {
+    if (change.rollback_of !== null && stack.at(-1)?.id === change.rollback_of) stack.pop();
+    else stack.push(change);
+  }
+  if (!stack.some((c) => c.id === target.id)) return { kind: "already_rolled_back", later: [] };
+  const later = stack.filter((c) => c.id !== target.id);
+  return later.length > 0 ? { kind: "later_change", later } : null;
+}
+
+function precheckInWords(check: Precheck, optimization: Optimization): string {
+  const what = settingName(optimization.setting);
+  if (check.kind === "already_rolled_back") return "This change was already rolled back.";
+  const latest = check.later.at(-1);
+  const count = check.later.length === 1 ? "by one later change" : `by ${check.later.length} later changes`;
+  return `The ${what} was changed again after this change (${count}; now ${settingValue(optimization.setting, latest?.value_after)} since ${when(latest ? appliedAt(latest) : null)}). Roll back the later change first, or roll back anyway to overwrite it.`;
+}
+
 export function RollbackDialog({
   optimization,
   onClose,
@@ -84,7 +131,6 @@ export function RollbackDialog({
   onDone: (undo: Optimization) => void;
 }) {
   const [campaign, setCampaign] = useState<Campaign | null>(null);
-  const [later, setLater] = useState<Optimization[]>([]);
   const [busy, setBusy] = useState(false);
   const [conflict, setConflict] = useState<{ text: string; forcible: boolean } | null>(null);
   const [error, setError] = useState<string | null>(null);
@@ -97,30 +143,24 @@ export function RollbackDialog({
       .getCampaign(campaignId)
       .then(setCampaign)
       .catch(() => setCampaign(null));
-    api
-      .listOptimizations({
-        target_entity_id: campaignId,
-        ...(setting ? { setting } : {}),
-        status: "applied",
-        limit: 20,
+    precheck(optimization)
+      .then((check) => {
+        if (check) setConflict({ text: precheckInWords(check, optimization), forcible: check.kind === "later_change" });
       })
-      .then((page) =>
-        setLater(
-          page.items.filter(
-            (o) =>
-              o.id !== optimization.id &&
-              o.created_at > optimization.created_at &&
-              o.rollback_of !== optimization.id,
-          ),
-        ),
-      )
-      .catch(() => setLater([]));
-  }, [campaignId, setting, optimization.id, optimization.created_at]);
+      .catch(() => undefined);
+  }, [campaignId, optimization]);
 
   const rollback = async (force: boolean) => {
     setBusy(true);
     setError(null);
     try {
+      if (!force) {
+        const check = await precheck(optimization);
+        if (check) {
+          setConflict({ text: precheckInWords(check, optimization), forcible: check.kind === "later_change" });
+          return;
+        }
+      }
       const undo = await api.rollbackOptimization(optimization.id, { force });
       onDone(undo);
     } catch (e) {
@@ -188,13 +228,6 @@ export function RollbackDialog({
           <div class="caption">the value before this change</div>
         </div>
       </div>
-      {later.length > 0 && !conflict ? (
-        <Notice tone="warn">
-          A later change set this {settingName(setting)} to{" "}
-          {settingValue(setting, later[0]?.value_after)} on {when(later[0]?.applied_at ?? later[0]?.created_at)}.
-          Rolling this one back would overwrite it, so adpilot will ask before doing so.
-        </Notice>
-      ) : null}
       {conflict ? (
         <Notice tone="warn" role="alert">
           <strong>Not rolled back. </strong>

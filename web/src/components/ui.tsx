@@ -168,14 +168,26 @@ export function LiveStamp({
   );
 }
 
-/** The "N new — show" button above a live list. */
-export function NewRows({ count, onShow }: { count: number; onShow: () => void }) {
+/** The "N new — show" button above a live list, and word of rows that came in on top. */
+export function NewRows({
+  count,
+  onShow,
+  arrived = 0,
+}: {
+  count: number;
+  onShow: () => void;
+  arrived?: number;
+}) {
   return (
     <div class="new-bar" role="status" aria-live="polite">
       {count > 0 ? (
         <button type="button" onClick={onShow}>
           {count} new — show
         </button>
+      ) : arrived > 0 ? (
+        <span class="visually-hidden">
+          {arrived} new {arrived === 1 ? "row" : "rows"} at the top of the list
+        </span>
       ) : null}
     </div>
   );

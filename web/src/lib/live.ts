@@ -1,7 +1,9 @@
 // Lists that keep themselves current. The first page comes with the API's cursor for the
 // next; every few seconds the first page is asked for again: rows already shown are updated
-// in place, newer rows wait behind "N new — show", rows that left the filter go. Polling
-// slows down while nothing changes and stops while the tab is hidden.
+// in place, rows that left the filter go, and newer rows go on top — unless the person is
+// busy further down the list (scrolled, selecting, in a dialog), when they wait behind
+// "N new — show" so nothing moves under them. Polling slows down while nothing changes
+// and stops while the tab is hidden.
 import { useCallback, useEffect, useRef, useState } from "preact/hooks";
 
 import type { Page } from "../api";
@@ -21,12 +23,22 @@ export interface LiveOptions<T> {
   version?: (row: T) => string;
   /** False to skip loading (a page waiting for a choice). */
   enabled?: boolean;
+  /** True while new rows should wait for "show" rather than go on top (default: the page
+   * is scrolled down or a dialog is open). */
+  holdNew?: () => boolean;
+}
+
+/** The person is reading further down, or is in a dialog: rows must not move. */
+export function busyReading(): boolean {
+  return window.scrollY > 160 || document.querySelector("dialog[open]") !== null;
 }
 
 export interface LiveList<T> {
   items: T[];
   /** Rows newer than the newest shown, waiting for "show". */
   fresh: T[];
+  /** Rows the last poll put on top by itself, to mark as new. */
+  arrived: ReadonlySet<string>;
   hasMore: boolean;
   loading: boolean;
   loadingMore: boolean;
@@ -63,6 +75,7 @@ export function useLiveList<T extends Row>(
 
   const [items, setItems] = useState<T[]>([]);
   const [fresh, setFresh] = useState<T[]>([]);
+  const [arrived, setArrived] = useState<ReadonlySet<string>>(new Set());
   const [cursor, setCursor] = useState<string | null>(null);
   const [loading, setLoading] = useState(true);
   const [loadingMore, setLoadingMore] = useState(false);
@@ -76,6 +89,8 @@ export function useLiveList<T extends Row>(
   fetchRef.current = fetchPage;
   const versionRef = useRef(version);
   versionRef.current = version;
+  const holdRef = useRef(options.holdNew ?? busyReading);
+  holdRef.current = options.holdNew ?? busyReading;
   const pollNow = useRef<() => void>(() => undefined);
 
   const publish = useCallback((nextItems: T[], nextFresh: T[]) => {
@@ -92,6 +107,7 @@ export function useLiveList<T extends Row>(
     let delay = base;
     let inFlight = false;
     publish([], []);
+    setArrived(new Set());
     setCursor(null);
     setError(null);
     setUpdatedAt(null);
@@ -171,8 +187,12 @@ export function useLiveList<T extends Row>(
         ) {
           changed = true;
         }
-        if (kept.length === 0 && waiting.length > 0) publish(waiting, []);
-        else publish(kept, waiting);
+        if (waiting.length > 0 && (kept.length === 0 || !holdRef.current())) {
+          publish([...waiting, ...kept], []);
+          setArrived(new Set(waiting.map((row) => row.id)));
+        } else {
+          publish(kept, waiting);
+        }
         setError(null);
         setUpdatedAt(Date.now());
       } catch (e) {
@@ -209,6 +229,7 @@ export function useLiveList<T extends Row>(
   }, [key, enabled, limit, base, maxInterval]);
 
   const showFresh = useCallback(() => {
+    setArrived(new Set(state.current.fresh.map((row) => row.id)));
     publish([...state.current.fresh, ...state.current.items], []);
   }, [publish]);
 
@@ -244,6 +265,7 @@ export function useLiveList<T extends Row>(
   return {
     items,
     fresh,
+    arrived,
     hasMore: cursor !== null,
     loading,
     loadingMore,

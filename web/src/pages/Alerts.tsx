@@ -18,7 +18,7 @@ import { campaignName, campaignOptions } from "../lib/campaigns";
 import { useFilters, sent } from "../lib/filters";
 import { label, num, platformHour } from "../lib/format";
 import { numAt, records, strAt } from "../lib/json";
-import { useLiveList } from "../lib/live";
+import { busyReading, useLiveList } from "../lib/live";
 import { can } from "../lib/session";
 
 type Action = "acknowledge" | "resolve" | "dismiss";
@@ -130,8 +130,11 @@ export function Alerts() {
     { status: "active" },
   );
   const query = sent(filters.values) as QueryOf<"listAlerts">;
-  const list = useLiveList<Alert>((q) => api.listAlerts({ ...query, ...q }), filters.key);
   const [selected, setSelected] = useState<ReadonlySet<string>>(new Set());
+  // While rows are ticked, new incidents wait behind "N new — show".
+  const list = useLiveList<Alert>((q) => api.listAlerts({ ...query, ...q }), filters.key, {
+    holdNew: () => selected.size > 0 || busyReading(),
+  });
   const [busy, setBusy] = useState<string | null>(null);
   const [message, setMessage] = useState<{ tone: "good" | "bad" | "warn"; text: string } | null>(null);
   const operator = can("operator");
@@ -224,7 +227,7 @@ export function Alerts() {
           </Notice>
         ) : null}
         <ErrorNote error={list.error} prefix="Could not load incidents." />
-        <NewRows count={list.fresh.length} onShow={list.showFresh} />
+        <NewRows count={list.fresh.length} arrived={list.arrived.size} onShow={list.showFresh} />
         {list.loading ? (
           <Loading what="Loading incidents…" />
         ) : (
@@ -265,7 +268,7 @@ export function Alerts() {
                     const primary = strAt(alert.evidence, "primary") ?? alert.alert_key;
                     return (
                       <Fragment key={alert.id}>
-                        <tr class={selected.has(alert.id) ? "selected" : undefined}>
+                        <tr class={selected.has(alert.id) ? "selected" : list.arrived.has(alert.id) ? "arrived" : undefined}>
                           {operator ? (
                             <td class="check-cell">
                               <input

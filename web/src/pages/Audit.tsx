@@ -93,7 +93,7 @@ function AuditTrail() {
           <button type="submit">Apply filters</button>
         </form>
         <ErrorNote error={list.error} prefix="Could not load the audit trail." />
-        <NewRows count={list.fresh.length} onShow={list.showFresh} />
+        <NewRows count={list.fresh.length} arrived={list.arrived.size} onShow={list.showFresh} />
         {list.loading ? (
           <Loading what="Loading the audit trail…" />
         ) : (

@@ -8,6 +8,7 @@ import { label, money, num, pct, platformHour, ratio, shortId, signedPct, when }
 import { at, numAt, record, records, strAt } from "../lib/json";
 import { usePolled } from "../lib/live";
 import { Link } from "../lib/router";
+import { settingValue } from "../components/RollbackDialog";
 import { actualText, decisionCampaign, predictedText } from "./Decisions";
 
 const METRIC_ROWS: [string, string, (v: unknown) => string][] = [
@@ -22,6 +23,17 @@ const METRIC_ROWS: [string, string, (v: unknown) => string][] = [
   ["cpc", "CPC", (v) => money(v)],
   ["hours", "Hours of data", (v) => num(v, 0)],
 ];
+
+function actionText(action: Record<string, unknown>): string {
+  const kind = strAt(action, "kind");
+  const from = action["from"];
+  const to = action["to"];
+  const multiplier = numAt(action, "multiplier");
+  if (multiplier !== null) return `${label(kind)} × ${num(multiplier, 3)}`;
+  if (from !== undefined && to !== undefined) return `${label(kind)}: ${settingValue(kind, from)} → ${settingValue(kind, to)}`;
+  if (to !== undefined) return `${label(kind)} to ${settingValue(kind, to)}`;
+  return label(kind);
+}
 
 function Fact({ name, children }: { name: string; children: ComponentChildren }) {
   return (
@@ -82,9 +94,7 @@ export function DecisionDetail({ id }: { id: string }) {
             <Fact name="Type">{label(d.decision_type)}</Fact>
             <Fact name="Confidence">{d.confidence_score === null ? "—" : `${num(d.confidence_score, 1)}%`}</Fact>
             {action ? (
-              <Fact name="Action">
-                {label(strAt(action, "kind"))}: {num(numAt(action, "from"))} → {num(numAt(action, "to") ?? numAt(action, "multiplier"))}
-              </Fact>
+              <Fact name="Action">{actionText(action)}</Fact>
             ) : null}
             <Fact name="Rule">{label(strAt(context, "rule"))}</Fact>
             <Fact name="Data as of">{platformHour(strAt(context, "as_of"))}</Fact>

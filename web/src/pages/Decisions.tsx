@@ -81,7 +81,7 @@ export function Decisions() {
           />
         </div>
         <ErrorNote error={list.error} prefix="Could not load decisions." />
-        <NewRows count={list.fresh.length} onShow={list.showFresh} />
+        <NewRows count={list.fresh.length} arrived={list.arrived.size} onShow={list.showFresh} />
         {list.loading ? (
           <Loading what="Loading decisions…" />
         ) : (
@@ -110,7 +110,7 @@ export function Decisions() {
                   list.items.map((d) => {
                     const outcome = outcomeText(d);
                     return (
-                      <tr key={d.id}>
+                      <tr key={d.id} class={list.arrived.has(d.id) ? "arrived" : undefined}>
                         <td class="nowrap">
                           <Link href={`/decisions/${d.id}`} aria-label={`Decision of ${when(d.created_at)}: details`}>
                             {when(d.created_at)}

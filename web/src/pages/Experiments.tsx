@@ -182,7 +182,7 @@ export function Experiments() {
           <SelectField label="Type" value={filters.values.experiment_type} allLabel="All" options={["creative", "landing_page", "audience", "bidding", "other"].map((s) => ({ value: s, label: label(s) }))} onChange={(v) => filters.set("experiment_type", v)} />
         </div>
         <ErrorNote error={list.error} prefix="Could not load experiments." />
-        <NewRows count={list.fresh.length} onShow={list.showFresh} />
+        <NewRows count={list.fresh.length} arrived={list.arrived.size} onShow={list.showFresh} />
         {list.loading ? (
           <Loading what="Loading experiments…" />
         ) : (

@@ -163,7 +163,7 @@ export function Forecasts() {
         )}
       </Card>
       <Card title="Every forecast" labelledBy="forecast-list-title" description={`${campaignName(campaign)}, ${horizon === 24 ? "next 24 hours" : "next 7 days"}, newest first.`}>
-        <NewRows count={list.fresh.length} onShow={list.showFresh} />
+        <NewRows count={list.fresh.length} arrived={list.arrived.size} onShow={list.showFresh} />
         <div class="table-wrap">
           <table>
             <caption class="visually-hidden">Forecasts, newest first</caption>

@@ -101,7 +101,7 @@ export function Optimizations() {
           </Notice>
         ) : null}
         <ErrorNote error={list.error} prefix="Could not load the change log." />
-        <NewRows count={list.fresh.length} onShow={list.showFresh} />
+        <NewRows count={list.fresh.length} arrived={list.arrived.size} onShow={list.showFresh} />
         {list.loading ? (
           <Loading what="Loading changes…" />
         ) : (
@@ -128,7 +128,7 @@ export function Optimizations() {
                   </tr>
                 ) : (
                   list.items.map((o) => (
-                    <tr key={o.id}>
+                    <tr key={o.id} class={list.arrived.has(o.id) ? "arrived" : undefined}>
                       <td class="nowrap">
                         {when(o.applied_at ?? o.created_at)}
                         <div class="desc">from {platformHour(o.effective_from ?? o.planned_for)}</div>
@@ -172,7 +172,7 @@ export function Optimizations() {
           onClose={() => setRolling(null)}
           onDone={(undo) => {
             setRolling(null);
-            setDone(`Rollback sent: ${changeText(undo)} on ${campaignName(undo.target_entity_id)}. It shows as applied once the platform confirms.`);
+            setDone(`Rolled back: ${changeText(undo)} on ${campaignName(undo.target_entity_id)}. The platform applies it from ${platformHour(undo.planned_for ?? undo.effective_from)}.`);
             list.refresh();
           }}
         />

@@ -351,7 +351,7 @@ function LatestChanges() {
           onClose={() => setUndoing(null)}
           onDone={(undo) => {
             setUndoing(null);
-            setMessage(`Undo sent: ${changeText(undo)} on ${campaignName(undo.target_entity_id)}. It shows as applied once the platform confirms.`);
+            setMessage(`Rolled back: ${changeText(undo)} on ${campaignName(undo.target_entity_id)}.`);
             list.refresh();
           }}
         />

@@ -254,7 +254,7 @@ export function Recommendations() {
           </Notice>
         ) : null}
         <ErrorNote error={list.error} prefix="Could not load recommendations." />
-        <NewRows count={list.fresh.length} onShow={list.showFresh} />
+        <NewRows count={list.fresh.length} arrived={list.arrived.size} onShow={list.showFresh} />
         {list.loading ? (
           <Loading what="Loading recommendations…" />
         ) : (
@@ -286,7 +286,7 @@ export function Recommendations() {
                   </tr>
                 ) : (
                   rows.map((r) => (
-                    <tr key={r.id}>
+                    <tr key={r.id} class={list.arrived.has(r.id) ? "arrived" : undefined}>
                       <td class="num">{fixed(score(r), 1)}</td>
                       <td>
                         {campaignName(r.target_entity_id)}

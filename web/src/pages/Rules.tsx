@@ -376,7 +376,7 @@ export function Rules() {
           </Notice>
         ) : null}
         <ErrorNote error={list.error} prefix="Could not load rules." />
-        <NewRows count={list.fresh.length} onShow={list.showFresh} />
+        <NewRows count={list.fresh.length} arrived={list.arrived.size} onShow={list.showFresh} />
         {list.loading ? (
           <Loading what="Loading rules…" />
         ) : (
