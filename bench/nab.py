@@ -38,6 +38,7 @@ import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from adpilot.progress import add_task, progress_bar
 from adpilot.registry import migration_folders
 from bench.nab_data import NAB_DIR, NabSeries, Opened, load_nab, score_nab, series_label
 from bench.report import BENCH_SETTINGS, print_figures
@@ -105,8 +106,11 @@ async def _post(api: aiohttp.ClientSession, rows: list[HourlyMetrics]) -> UUID:
 
 async def _feed(api: aiohttp.ClientSession, plan: list[list[HourlyMetrics]]) -> UUID:
     last = None
-    for rows in plan:
-        last = await _post(api, rows)
+    with progress_bar() as bar:
+        task = add_task(bar, "sending", len(plan), note="requests of NAB hours")
+        for rows in plan:
+            last = await _post(api, rows)
+            bar.advance(task)
     assert last is not None
     return last
 

@@ -26,7 +26,7 @@ import importlib
 import statistics
 import sys
 from collections import defaultdict, deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -34,6 +34,7 @@ from uuid import UUID
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from adpilot.progress import add_task, progress_bar
 from bench.report import print_figures
 from sandbox.simulator import (
     ANOMALY_KINDS,
@@ -222,8 +223,10 @@ def run(
     params: DetectorParams = DEFAULT_PARAMS,
     grace_hours: int = DEFAULT_GRACE_HOURS,
     quiet_hours: int = DEFAULT_QUIET_HOURS,
+    on_hour: Callable[[], None] | None = None,
 ) -> QualityScore:
-    """Simulate, detect hour by hour and score; ``anomalies`` defaults to two per campaign."""
+    """Simulate, detect hour by hour and score; ``anomalies`` defaults to two per campaign.
+    ``on_hour`` hears of each simulated hour once it is detected."""
     hours = days * 24
     count = 2 * campaigns if anomalies is None else anomalies
     probe = CampaignSimulator(campaigns, seed, START)
@@ -242,6 +245,8 @@ def run(
             series.append(row)
             tracker.observe(row.campaign_id, findings_at(list(series), hour, params), hour)
             tracker.quiet(row.campaign_id, hour)
+        if on_hour is not None:
+            on_hour()
     # Weeks in which the detector judges more than outages (it first waits for
     # seasonal_min_days of history); alerts of the warm-up still count, so the
     # rate errs high rather than low.
@@ -330,18 +335,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     areas = AREAS if args.area == "all" else (args.area,)
     per_area: dict[str, dict[str, object]] = {}
-    for area in areas:
-        if area == "alerts":
-            result = run(
-                args.seed,
-                campaigns=args.campaigns,
-                days=args.days,
-                anomalies=args.anomalies,
-                grace_hours=args.grace_hours,
-            )
-            per_area[area] = {"seed": args.seed, **_figures(result)}
-        else:
-            per_area[area] = _area_figures(area, args.seed)
+    with progress_bar() as bar:
+        # One bar per area; the alerts' moves with each simulated hour.
+        tasks = {
+            area: add_task(bar, area, args.days * 24 if area == "alerts" else 1) for area in areas
+        }
+        for area in areas:
+            if area == "alerts":
+                result = run(
+                    args.seed,
+                    campaigns=args.campaigns,
+                    days=args.days,
+                    anomalies=args.anomalies,
+                    grace_hours=args.grace_hours,
+                    on_hour=lambda: bar.advance(tasks["alerts"]),
+                )
+                per_area[area] = {"seed": args.seed, **_figures(result)}
+            else:
+                per_area[area] = _area_figures(area, args.seed)
+                bar.advance(tasks[area])
     print_figures(combine(per_area), args.json)
     return 0
 
