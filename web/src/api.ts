@@ -55,7 +55,8 @@ function observing(signOutOn401: boolean): (request: Request) => Promise<Respons
     try {
       response = await fetch(request);
     } catch (error) {
-      if (!request.signal.aborted) gatewayUnreachable();
+      // A timeout counts; a call the page itself gave up on (it moved on) does not.
+      if (!(error instanceof DOMException && error.name === "AbortError")) gatewayUnreachable();
       throw error;
     }
     const json = (response.headers.get("Content-Type") ?? "").includes("json");
@@ -82,25 +83,32 @@ function observing(signOutOn401: boolean): (request: Request) => Promise<Respons
   };
 }
 
-function build(getKey: () => string | null, signOutOn401: boolean): Operations {
+function build(
+  getKey: () => string | null,
+  signOutOn401: boolean,
+  retries: { maxAttempts: number; timeoutMs: number },
+): Operations {
   return createClient({
     // The page's own origin: the gateway serves the dashboard, or the dev server forwards.
     baseUrl: "",
     getApiKey: getKey,
     fetch: observing(signOutOn401),
-    // The dashboard polls again soon anyway: it retries a call once, not four times.
-    maxAttempts: 2,
     maxRetryDelayMs: 4_000,
-    timeoutMs: 20_000,
+    ...retries,
   });
 }
 
-/** The API as the signed-in person. */
-export const api: Operations = build(() => apiKey.value, true);
+/** The API as the signed-in person. The gateway gives up on a service after 10 s, so an
+ * answer comes within that; the dashboard polls again soon, so it retries a call once. */
+export const api: Operations = build(() => apiKey.value, true, { maxAttempts: 2, timeoutMs: 15_000 });
+
+/** For the health check alone: the gateway answers `/system-status` within about 3 s
+ * whatever the services do, so a gateway silent for longer is taken as away. */
+export const healthApi: Operations = build(() => apiKey.value, true, { maxAttempts: 1, timeoutMs: 6_000 });
 
 /** The API with a key not yet accepted, for the sign-in form. */
 export function apiWithKey(key: string): Operations {
-  return build(() => key, false);
+  return build(() => key, false, { maxAttempts: 2, timeoutMs: 15_000 });
 }
 
 const NIL = "00000000-0000-0000-0000-000000000000";
@@ -126,6 +134,11 @@ export async function roleOf(client: Operations): Promise<Role> {
     if (error instanceof ApiError && error.status !== 401 && error.status !== 0) return "operator";
     throw error;
   }
+}
+
+/** A failure the outage banner already explains: no answer, or a service away. */
+export function isOutage(error: unknown): boolean {
+  return error instanceof ApiError && [0, 502, 503, 504].includes(error.status);
 }
 
 /** The words to show a person for a failed call. */

@@ -2,7 +2,7 @@
 import type { ComponentChildren, JSX } from "preact";
 import { useEffect, useRef, useState } from "preact/hooks";
 
-import { describeError } from "../api";
+import { describeError, isOutage } from "../api";
 import { ago } from "../lib/format";
 
 export type Tone = "bad" | "warn" | "good" | "info" | "neutral";
@@ -96,6 +96,15 @@ export function Card({
 
 export function ErrorNote({ error, prefix }: { error: unknown; prefix?: string }) {
   if (!error) return null;
+  if (isOutage(error)) {
+    // The banner above the page names what is away; here, only what it means for this part.
+    return (
+      <p class="muted small">
+        <span aria-hidden="true">◌ </span>
+        {prefix ? `${prefix} ` : ""}Waiting for the platform to answer again; this updates by itself.
+      </p>
+    );
+  }
   return (
     <div class="notice notice-bad" role="alert">
       {prefix ? <strong>{prefix} </strong> : null}

@@ -2,7 +2,7 @@
 // it drives the outage banner, the health strip and the counts beside the navigation.
 import { signal } from "@preact/signals";
 
-import { api, type SystemStatus } from "../api";
+import { api, healthApi, type SystemStatus } from "../api";
 import { record } from "./json";
 import { servicesReported } from "./connectivity";
 
@@ -27,7 +27,7 @@ export function troublesOf(status: SystemStatus): Record<string, string> {
 
 async function checkStatus(): Promise<boolean> {
   try {
-    const status = await api.getSystemStatus();
+    const status = await healthApi.getSystemStatus();
     systemStatus.value = status;
     systemStatusAt.value = Date.now();
     const troubles = troublesOf(status);

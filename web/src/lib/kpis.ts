@@ -54,10 +54,11 @@ export async function accountDays(campaigns: readonly Campaign[]): Promise<{ day
       d.conversions += numAt(p, "value") ?? 0;
     }
   }
-  // A day some campaigns lack (outside their fitting window) would read as a drop.
-  const days = [...byDay.values()]
-    .filter((d) => d.campaigns === counted)
-    .sort((a, b) => a.day.localeCompare(b.day))
-    .slice(-14);
-  return { days, campaigns: counted };
+  const all = [...byDay.values()].sort((a, b) => a.day.localeCompare(b.day)).slice(-14);
+  // Fitting windows start on different days: leading days that only some campaigns cover
+  // would read as a jump. (A campaign paused later rightly leaves later days.)
+  const counts = all.map((d) => d.campaigns).sort((a, b) => a - b);
+  const typical = counts[Math.floor(counts.length / 2)] ?? 0;
+  const first = all.findIndex((d) => d.campaigns >= typical);
+  return { days: first < 0 ? all : all.slice(first), campaigns: counted };
 }

@@ -16,6 +16,7 @@ import { Severity, Status } from "../components/status";
 import { Badge, Card, ErrorNote, Loading, Notice, PageHeader } from "../components/ui";
 import { campaignName, campaigns } from "../lib/campaigns";
 import { ago, compact, day, fixed, label, money, num, platformHour, signedPct } from "../lib/format";
+import { gatewayDownSince } from "../lib/connectivity";
 import { systemStatus, systemStatusAt, troublesOf } from "../lib/health";
 import { record } from "../lib/json";
 import { accountDays, type Day } from "../lib/kpis";
@@ -35,8 +36,15 @@ function HealthStrip() {
   const status = systemStatus.value;
   if (!status) return <Loading what="Asking every service…" />;
   const troubles = troublesOf(status);
+  const away = gatewayDownSince.value;
   return (
     <>
+      {away !== null ? (
+        <p class="small bad" style={{ marginTop: 0 }}>
+          <span aria-hidden="true">▲ </span>The gateway is not answering: this is the last report, from{" "}
+          {ago(new Date(systemStatusAt.value ?? away).toISOString())}.
+        </p>
+      ) : null}
       <div class="strip" role="list" aria-label="Services">
         {Object.keys(status.services).map((name) => {
           const trouble = troubles[name];

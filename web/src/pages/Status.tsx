@@ -2,6 +2,7 @@ import { api } from "../api";
 import { Status as StatusBadge } from "../components/status";
 import { Badge, Card, ErrorNote, Loading, PageHeader } from "../components/ui";
 import { ago, duration, int, label, num, pct, when } from "../lib/format";
+import { gatewayDownSince } from "../lib/connectivity";
 import { systemStatus, systemStatusAt, troublesOf } from "../lib/health";
 import { at, list, numAt, record, strAt } from "../lib/json";
 import { usePolled } from "../lib/live";
@@ -22,6 +23,12 @@ function Services() {
       description={`Each service's own report, through the gateway; checked ${systemStatusAt.value ? ago(new Date(systemStatusAt.value).toISOString()) : "—"}.`}
       actions={<StatusBadge value={status.status} />}
     >
+      {gatewayDownSince.value !== null ? (
+        <p class="small bad" style={{ marginTop: 0 }}>
+          <span aria-hidden="true">▲ </span>The gateway is not answering: this is its last report, from{" "}
+          {ago(new Date(systemStatusAt.value ?? gatewayDownSince.value).toISOString())}.
+        </p>
+      ) : null}
       <div class="table-wrap">
         <table>
           <caption class="visually-hidden">Services and their dependencies</caption>
