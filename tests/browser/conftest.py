@@ -51,7 +51,7 @@ CHROMIUM_ARGS = [
 ]
 
 # Web-first assertions wait this long for the page to catch up.
-expect.set_options(timeout=15_000)
+expect.set_options(timeout=20_000)
 
 
 # --- what the suite needs on the machine --------------------------------------------
