@@ -59,7 +59,13 @@ function HealthStrip() {
           );
         })}
       </div>
-      <p class="small muted" style={{ marginTop: "0.6rem" }}>
+      <p class="small" style={{ marginTop: "0.6rem", marginBottom: 0 }}>
+        Database:{" "}
+        {Object.values(status.services).every((r) => record(record(r)?.["database"])?.["reachable"] !== false) ? "reachable" : <strong class="bad">unreachable for some</strong>}{" "}
+        · Message broker:{" "}
+        {Object.values(status.services).every((r) => record(record(r)?.["broker"])?.["connected"] !== false) ? "connected" : <strong class="bad">disconnected for some</strong>}
+      </p>
+      <p class="small muted" style={{ marginTop: "0.3rem" }}>
         Overall: <strong>{label(status.status)}</strong> · checked {systemStatusAt.value ? ago(new Date(systemStatusAt.value).toISOString()) : "—"} ·{" "}
         <Link href="/status">Details</Link>
       </p>
