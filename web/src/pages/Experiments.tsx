@@ -103,7 +103,7 @@ function Readout({ experiment: e }: { experiment: Experiment }) {
             <dt>Analysis</dt>
             <dd>{strAt(analysis, "method", "test") ?? "—"}{boolAt(analysis, "sequential") ? " (sequential: may stop early)" : ""}</dd>
             <dt>Sample ratio check</dt>
-            <dd>{srmOk === null ? "—" : srmOk ? `passed (p = ${srmP === null ? "—" : fixed(srmP, 3)})` : "failed"}</dd>
+            <dd>{srmOk === null ? "—" : `${srmOk ? "passed" : "failed"} (p = ${srmP === null ? "—" : srmP < 0.001 ? srmP.toPrecision(2) : fixed(srmP, 3)})`}</dd>
           </dl>
         </div>
       </div>

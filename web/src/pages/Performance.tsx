@@ -38,8 +38,8 @@ function Trend({ score }: { score: PerformanceScore }) {
 }
 
 export function Performance() {
-  const filters = useFilters(["measurement_period", "decision_type", "cohort"] as const, { measurement_period: "daily", cohort: "all" });
-  const period = filters.values.measurement_period || "daily";
+  const filters = useFilters(["measurement_period", "decision_type", "cohort"] as const, { measurement_period: "weekly", cohort: "all" });
+  const period = filters.values.measurement_period || "weekly";
   const cohort = filters.values.cohort || "all";
   const type = filters.values.decision_type;
   const list = useLiveList<PerformanceScore>(
@@ -57,12 +57,14 @@ export function Performance() {
   const rows = [...list.fresh, ...list.items].filter(
     (s) => (type ? s.decision_type === type : s.decision_type === null) && s.model_version === null,
   );
-  // The newest period with enough judged decisions to read; else simply the newest (the
-  // newest is often still filling up).
+  // The newest period with enough judged decisions to read; else, of the last three, the
+  // one with the most (the newest is often still filling up).
   const periods = [...new Set(rows.map((s) => s.period_start ?? ""))].sort().reverse();
   const sampleIn = (period: string) =>
     Math.max(0, ...rows.filter((s) => (s.period_start ?? "") === period).map((s) => s.sample_size ?? 0));
-  const chosenPeriod = periods.find((p) => sampleIn(p) >= MIN_SAMPLE) ?? periods[0] ?? "";
+  const chosenPeriod =
+    periods.find((p) => sampleIn(p) >= MIN_SAMPLE) ??
+    periods.slice(0, 3).reduce((best, p) => (sampleIn(p) > sampleIn(best) ? p : best), periods[0] ?? "");
   const latest = new Map<string, PerformanceScore>();
   for (const s of rows) if ((s.period_start ?? "") === chosenPeriod) latest.set(s.metric_type, s);
   const ece = latest.get("ece");

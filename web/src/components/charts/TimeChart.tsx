@@ -67,7 +67,7 @@ export function TimeChart(props: TimeChartProps) {
       tzDate: (ts: number) => uPlot.tzDate(new Date(ts * 1000), "Etc/UTC"),
       cursor: spark ? { show: false } : { drag: { x: false, y: false }, points: { size: 6 } },
       select: { show: false, left: 0, top: 0, width: 0, height: 0 },
-      padding: spark ? [4, 2, 4, 2] : [10, 12, 0, 4],
+      padding: spark ? [4, 2, 4, 2] : [10, 26, 0, 4],
       scales: {
         x: { time },
         y: props.zero

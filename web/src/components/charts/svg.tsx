@@ -190,7 +190,7 @@ export interface ReliabilityBin {
 export function ReliabilityChart({ bins }: { bins: ReliabilityBin[] }) {
   const [ref, width0] = useWidth(380);
   const size = Math.min(width0, 380);
-  const pad = { left: 46, right: 14, top: 12, bottom: 40 };
+  const pad = { left: 46, right: 24, top: 12, bottom: 40 };
   const inner = size - pad.left - pad.right;
   const height = inner + pad.top + pad.bottom;
   const x = scale([0, 1], [pad.left, pad.left + inner]);
