@@ -34,7 +34,7 @@ export function SignIn() {
     } catch (e) {
       if (e instanceof ApiError && e.status === 401) {
         setError(
-          `That API key was not accepted: ${e.message}. Check that it is complete and has not been revoked.`,
+          `That API key was not accepted (${e.message}). Check that you pasted all of it, or ask an admin for a new one.`,
         );
       } else {
         setError(describeError(e));
