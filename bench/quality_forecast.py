@@ -19,7 +19,8 @@ models the raw series instead of per unit of budget, to see what that buys.
 The settings were tuned on seeds 1-5; report figures on other seeds.
 
 Usage: python bench/quality_forecast.py --seed S [--campaigns N] [--days D]
-       [--start YYYY-MM-DD] [--origin-hour H] [--budget-moves] [--raw] [--json]
+       [--start YYYY-MM-DD] [--origin-hour H] [--spread X] [--budget-moves] [--raw]
+       [--json]
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import statistics
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -85,6 +87,8 @@ def figures(
     budget_moves: bool = False,
     per_budget: bool = True,
     start: datetime = START,
+    spread: float | None = None,
+    level_half_life: float | None = None,
     origin_hour: int = 0,
 ) -> dict[str, object]:
     if days <= warmup_days:
@@ -99,6 +103,10 @@ def figures(
         for r in hour:
             rows[r.campaign_id].append(r)
     model = ForecastConfig(per_budget=per_budget)
+    if spread is not None:
+        model = replace(model, spread=spread)
+    if level_half_life is not None:
+        model = replace(model, level_half_life=level_half_life or None)
     naive = ForecastConfig(model="seasonal_naive", per_budget=per_budget)
     mase: dict[str, list[float]] = {"model": [], "baseline": [], "model_7d": []}
     per_metric: dict[str, list[float]] = {m: [] for m in METRICS}
@@ -143,6 +151,8 @@ def figures(
         "seed": seed,
         "start": start.date().isoformat(),
         "origin_hour": origin_hour,
+        "spread": model.spread,
+        "level_half_life": model.level_half_life,
         "campaigns": campaigns,
         "days": days,
         "budget_moves": budget_moves,
@@ -193,6 +203,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--raw", action="store_true", help="model the raw series, not per unit of budget"
     )
+    parser.add_argument(
+        "--spread", type=float, help="widen the paths by this instead of the service's setting"
+    )
+    parser.add_argument(
+        "--level-half-life",
+        type=float,
+        help="hours over which a shock to the level fades by half in the paths (0: never)",
+    )
     parser.add_argument("--json", action="store_true", help="one JSON object instead of lines")
     args = parser.parse_args(argv)
     result = figures(
@@ -203,6 +221,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         per_budget=not args.raw,
         start=args.start,
         origin_hour=args.origin_hour,
+        spread=args.spread,
+        level_half_life=args.level_half_life,
     )
     print_figures(result, args.json)
     return 0

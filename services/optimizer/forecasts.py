@@ -130,6 +130,7 @@ def row_values(forecast: Forecast, trigger: str) -> dict[str, Any]:
         "period_end": forecast.period_end,
         "model_details": forecast.details(),
         "hourly_forecast": forecast.hourly,
+        "hourly_intervals": forecast.hourly_intervals,
         "trigger": trigger,
     }
 
@@ -298,7 +299,7 @@ async def score_due(runtime: ServiceRuntime, tenant: UUID) -> int:
             updated = await conn.fetchval(
                 """UPDATE ai_campaign_forecasts SET actual_metrics = $3, accuracy_score = $4,
                        mase = $5, interval_hits = $6, hours_observed = $7,
-                       scored_at = clock_timestamp()
+                       hourly_actual = $8, scored_at = clock_timestamp()
                    WHERE tenant_id = $1 AND id = $2 AND scored_at IS NULL RETURNING id""",
                 tenant,
                 row["id"],
@@ -307,6 +308,7 @@ async def score_due(runtime: ServiceRuntime, tenant: UUID) -> int:
                 _rounded(mase),
                 result.hits,
                 result.hours_observed,
+                result.hourly_actual,
             )
             if updated is None:
                 continue  # scored by another replica meanwhile

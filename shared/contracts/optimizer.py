@@ -105,6 +105,11 @@ class Forecast(ResponseModel):
     model_details: JsonValue | None = None
     # The point forecast per hour and metric.
     hourly_forecast: JsonValue | None = None
+    # Each hour's own 80% band per metric (``{"80": {metric: {"low": [], "high": []}}}``), for
+    # charts; the totals' intervals are ``confidence_intervals``.
+    hourly_intervals: JsonValue | None = None
+    # Once scored: what each hour actually was per metric (null where not reported).
+    hourly_actual: JsonValue | None = None
     trigger: ForecastTrigger | None = None
     mase: JsonValue | None = None
     interval_hits: JsonValue | None = None

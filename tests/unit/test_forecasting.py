@@ -115,6 +115,20 @@ def test_paths_equal_statsmodels_simulation_with_the_same_errors() -> None:
     np.testing.assert_allclose(mine, theirs, rtol=1e-10, atol=1e-9)
 
 
+def test_a_fading_level_halves_a_shock_over_its_half_life() -> None:
+    errors = np.zeros((100, 1))
+    errors[0, 0] = 1.0
+    flat = np.zeros(PERIOD)
+    lasting = ets_paths(0.0, flat, 1.0, 0.0, errors)[:, 0]
+    fading = ets_paths(0.0, flat, 1.0, 0.0, errors, level_half_life=10.0)[:, 0]
+    # ETS keeps the whole shock in the level; a half-life of 10 hours leaves half at 10.
+    np.testing.assert_allclose(lasting[1:], 1.0)
+    assert (
+        fading[0] == 1.0 and fading[10] == pytest.approx(0.5) and fading[20] == pytest.approx(0.25)
+    )
+    np.testing.assert_allclose(fading[1:], 0.5 ** (np.arange(1, 100) / 10.0))
+
+
 def test_point_forecast_equals_statsmodels_and_recovers_the_known_season() -> None:
     rng = np.random.default_rng(5)
     spend = seasonal_series(rng, 24 * 14, 100.0, 3.0)
@@ -257,6 +271,25 @@ def test_score_counts_hits_only_over_a_complete_period() -> None:
     assert not part.complete and part.hours_observed == 20
     assert part.hits["95"]["spend"] is None
     assert part.mase["spend"] == pytest.approx(0.5)
+    # Hour by hour, what was reported and a gap where it was not.
+    assert full.hourly_actual["conversions"] == [11.0] * 24
+    assert part.hourly_actual["spend"] == [11.0] * 20 + [None] * 4
+
+
+def test_each_hour_has_its_own_band_around_the_point() -> None:
+    rng = np.random.default_rng(8)
+    rows = rows_of(*(seasonal_series(rng, 24 * 10, v, v / 10) for v in (100, 10, 400)))
+    (made,) = forecast_campaign(
+        CID, rows, START + 24 * 10 * HOUR, horizons=(48,), rng=np.random.default_rng(2)
+    )
+    band = made.hourly_intervals["80"]["spend"]
+    assert len(band["low"]) == len(band["high"]) == 48
+    # Spend never nears zero here: each hour's mean lies inside that hour's band, and the
+    # band grows with the days ahead as the level's uncertainty adds up.
+    point = np.asarray(made.hourly["spend"])
+    assert np.all(np.asarray(band["low"]) < point) and np.all(point < np.asarray(band["high"]))
+    width = np.asarray(band["high"]) - np.asarray(band["low"])
+    assert width[24:].mean() > width[:24].mean()
 
 
 def test_forecasts_are_reproducible_with_a_seeded_generator() -> None:

@@ -2349,6 +2349,10 @@ export interface components {
             model_details?: components["schemas"]["JsonValue"] | null;
             /** @default null */
             hourly_forecast?: components["schemas"]["JsonValue"] | null;
+            /** @default null */
+            hourly_intervals?: components["schemas"]["JsonValue"] | null;
+            /** @default null */
+            hourly_actual?: components["schemas"]["JsonValue"] | null;
             /**
              * Trigger
              * @default null
