@@ -225,7 +225,7 @@ export function useLiveList<T extends Row>(
       window.clearTimeout(timer);
       document.removeEventListener("visibilitychange", onVisibility);
     };
-    // eslint-disable-next-line react-hooks/exhaustive-deps
+    // Options read through refs; a new key or paging shape starts the list afresh.
   }, [key, enabled, limit, base, maxInterval]);
 
   const showFresh = useCallback(() => {

@@ -53,7 +53,7 @@ function AuditTrail() {
       since: toLocal(filters.values.since),
       until: toLocal(filters.values.until),
     });
-    // eslint-disable-next-line react-hooks/exhaustive-deps
+    // The form follows the URL when the filters change from elsewhere (a correlation link).
   }, [filters.key]);
 
   const apply = (event: Event) => {

@@ -141,7 +141,7 @@ function History({ runs }: { runs: Reallocation[] }) {
         color: PALETTE[i % PALETTE.length]!,
         values: ordered.map((r) => allocations(r).find((a) => a.campaign_id === id)?.new_budget ?? null),
       })),
-    // eslint-disable-next-line react-hooks/exhaustive-deps
+    // The runs, not the array holding them, decide the lines.
     [ordered.map((r) => r.id).join(",")],
   );
   if (ordered.length < 2) return <p class="muted">The chart appears after the pool has been reallocated twice.</p>;

@@ -74,7 +74,6 @@ function ForecastChart({ forecasts, metric, campaign }: { forecasts: Forecast[];
       { label: "Forecast", color: "#1f4fd1", values: ordered.map((f) => numAt(f.predicted_metrics, metric)) },
       { label: "Actual", color: "#a1161c", points: true, values: ordered.map((f) => numAt(f.actual_metrics, metric)) },
     ],
-    // eslint-disable-next-line react-hooks/exhaustive-deps
     [ordered, metric],
   );
   if (ordered.length === 0) return <p class="muted">No forecasts for this campaign and horizon yet.</p>;

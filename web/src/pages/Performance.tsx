@@ -80,7 +80,7 @@ export function Performance() {
 
   const accuracyRows = useMemo(
     () => rows.filter((s) => s.metric_type === "accuracy" && s.period_start).sort((a, b) => (a.period_start ?? "").localeCompare(b.period_start ?? "")),
-    // eslint-disable-next-line react-hooks/exhaustive-deps
+    // The rows, not the array holding them, decide the series.
     [rows.map((r) => r.id).join(",")],
   );
   const x = accuracyRows.map((s) => Date.parse(s.period_start ?? s.created_at) / 1000);

@@ -133,7 +133,6 @@ export function TimeChart(props: TimeChartProps) {
       plot.current = null;
     };
     // A new chart when the shape changes; the data alone is set below.
-    // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [lines.length, height, time, spark, band?.upper, band?.lower, props.zero]);
 
   useEffect(() => {
