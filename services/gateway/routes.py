@@ -13,13 +13,19 @@ from services.gateway.proxy import forward_to
 from services.gateway.status import system_status
 from shared.contracts import BACKENDS, gateway, routes_of
 from shared.contracts.spec import Route
-from shared.service import ServiceRuntime
+from shared.service import ServiceRuntime, principal_of
 from shared.web import Handler, json_response
 
 
 def routes(runtime: ServiceRuntime) -> dict[Route, Handler]:
     async def status(_request: web.Request) -> web.Response:
         return json_response(await system_status(runtime))
+
+    async def session(request: web.Request) -> web.Response:
+        who = principal_of(request)
+        return json_response(
+            {"tenant_id": who.tenant_id, "role": who.role, "kind": who.kind, "subject": who.subject}
+        )
 
     forwarded: dict[Route, Handler] = {}
     for service in BACKENDS:
@@ -28,6 +34,7 @@ def routes(runtime: ServiceRuntime) -> dict[Route, Handler]:
     return {
         gateway.RECORD_METRICS: record_metrics(runtime),
         gateway.SYSTEM_STATUS: status,
+        gateway.GET_SESSION: session,
         **key_routes(runtime),
         **preference_routes(runtime),
         **forwarded,

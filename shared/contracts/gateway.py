@@ -88,6 +88,16 @@ class SystemStatus(ResponseModel):
     )
 
 
+class Session(ResponseModel):
+    """Who the credential of the request is: its tenant, its role and what kind it is."""
+
+    tenant_id: UUID
+    role: Role
+    kind: Literal["api_key", "jwt", "system"]
+    # What the audit trail names the caller by (a key's id, a token's subject).
+    subject: str
+
+
 class ApiKeyCreate(RequestModel):
     name: ShortText
     role: Role
@@ -246,6 +256,19 @@ SYSTEM_STATUS = Route(
     Role.VIEWER,
     SystemStatus,
 )
+GET_SESSION = Route(
+    "GET",
+    "/api/ai/session",
+    "get_session",
+    "Get who the credential is",
+    SERVICE,
+    Role.VIEWER,
+    Session,
+    description=(
+        "The tenant and role of the key or token the request carries, so a front end can "
+        "offer only what the role may do. Any valid credential may ask."
+    ),
+)
 _keys = Collection(SERVICE, "keys", KEYS, "API keys", Role.ADMIN, Role.ADMIN)
 LIST_KEYS = _keys.list()
 CREATE_KEY = _keys.create(ApiKeyCreate, response=ApiKeyCreated)
@@ -297,6 +320,7 @@ CONTRACT = ServiceContract(
     routes=(
         RECORD_METRICS,
         SYSTEM_STATUS,
+        GET_SESSION,
         *Collection(SERVICE, "audit-trail", AUDIT_TRAIL, "audit trail entries", Role.ADMIN).read(),
         LIST_KEYS,
         CREATE_KEY,

@@ -128,6 +128,26 @@ async def test_a_valid_token_and_both_key_headers_work(
         assert r.status == 200
 
 
+@pytest.mark.parametrize("role", ["viewer", "operator", "admin"])
+async def test_the_session_says_whose_credential_it_is(
+    anon: aiohttp.ClientSession, tenant_a: Tenant, tenant_b: Tenant, role: str
+) -> None:
+    for tenant in (tenant_a, tenant_b):
+        async with anon.get("/api/ai/session", headers=tenant.headers(role)) as r:
+            assert r.status == 200
+            session = await r.json()
+        assert session["tenant_id"] == str(tenant.id) and session["role"] == role
+        assert session["kind"] == "api_key" and session["subject"]
+    bearer = {"Authorization": f"Bearer {token(tenant_b.id, role)}"}
+    async with anon.get("/api/ai/session", headers=bearer) as r:
+        session = await r.json()
+    assert (session["tenant_id"], session["role"], session["kind"]) == (
+        str(tenant_b.id),
+        role,
+        "jwt",
+    )
+
+
 async def test_a_revoked_key_stops_working(
     platform: Platform, settings: Settings, anon: aiohttp.ClientSession
 ) -> None:

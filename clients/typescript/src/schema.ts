@@ -41,6 +41,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/ai/session": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get who the credential is
+         * @description The tenant and role of the key or token the request carries, so a front end can offer only what the role may do. Any valid credential may ask.
+         */
+        get: operations["get_session"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/ai/audit-trail": {
         parameters: {
             query?: never;
@@ -3320,6 +3340,25 @@ export interface components {
             min_confidence?: number;
         };
         /**
+         * Session
+         * @description Who the credential of the request is: its tenant, its role and what kind it is.
+         */
+        Session: {
+            /**
+             * Tenant Id
+             * Format: uuid
+             */
+            tenant_id: string;
+            role: components["schemas"]["Role"];
+            /**
+             * Kind
+             * @enum {string}
+             */
+            kind: "api_key" | "jwt" | "system";
+            /** Subject */
+            subject: string;
+        };
+        /**
          * Severity
          * @description How bad something is, mildest first: the order is the ranking.
          * @enum {string}
@@ -3674,6 +3713,30 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["SystemStatus"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    get_session: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Session"];
                 };
             };
             401: components["responses"]["Unauthorized"];
