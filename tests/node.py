@@ -8,7 +8,9 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-from collections.abc import Mapping
+import uuid
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -31,6 +33,31 @@ def npm_ok(*args: str, env: Mapping[str, str] | None = None, timeout: float = 30
     output = done.stdout + done.stderr
     if done.returncode != 0:
         pytest.fail(f"npm {' '.join(args)} failed ({done.returncode}):\n{output[-8000:]}")
+    return output
+
+
+@contextmanager
+def compiled(*, check: bool = True) -> Iterator[Path]:
+    """The client and its tests compiled into a folder of this run's own (under dist/, where
+    node finds the client's node_modules), so that runs in one checkout at the same time do
+    not overwrite each other's files. ``check=False`` only strips the types: quicker, for
+    code a type check already passed."""
+    out = CLIENT / "dist" / f"run-{uuid.uuid4().hex[:12]}"
+    flags = () if check else ("--noCheck",)
+    try:
+        npm_ok("run", "--silent", "build", "--", "--outDir", str(out), *flags)
+        yield out
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
+
+
+def node_tests(folder: Path, env: Mapping[str, str] | None = None, timeout: float = 180) -> str:
+    """``node --test`` on ``folder``; its output, which must report every test passed."""
+    _installed()
+    done = _run("node", "--test", str(folder), env=env, timeout=timeout)
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output[-8000:]
+    assert "# fail 0" in output and "# pass 0" not in output, output[-4000:]
     return output
 
 
