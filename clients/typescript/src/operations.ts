@@ -35,6 +35,18 @@ export function operations(api: Client<paths>) {
         api.GET("/api/ai/system-status", { ...init }),
       ),
     /**
+     * Get who the credential is
+     *
+     * The tenant and role of the key or token the request carries, so a front end can offer
+     * only what the role may do. Any valid credential may ask.
+     *
+     * `GET /api/ai/session`, role `viewer`.
+     */
+    getSession: (options?: CallOptions) =>
+      call(options, (init) =>
+        api.GET("/api/ai/session", { ...init }),
+      ),
+    /**
      * List audit trail entries
      *
      * Newest first. Pass `next_cursor` back as `cursor` for the next page. Filters combine with
