@@ -9,9 +9,8 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "..");
-const target = resolve(
-  process.argv[2] ?? process.env.ADPILOT_DOCS_DIR ?? join(ROOT, "services", "gateway", "docs", "swagger-ui"),
-);
+const fallback = join(ROOT, "services", "gateway", "docs", "swagger-ui");
+const target = resolve(process.argv[2] ?? process.env.ADPILOT_DOCS_DIR ?? fallback);
 const dist = dirname(createRequire(import.meta.url).resolve("swagger-ui-dist/package.json"));
 
 mkdirSync(target, { recursive: true });

@@ -13,7 +13,7 @@
  *     await api.acknowledgeAlert(alert.id);
  *     const decision = await api.createDecision({ decision_type: "keyword_bid" });
  *     await api.updateAutomationRule(ruleId, { is_active: false });
- *     for await (const d of items(api.listDecisions, { decision_type: "budget_adjustment" })) { ... }
+ *     for await (const d of items(api.listDecisions, { decision_type: "keyword_bid" })) { ... }
  *
  * - **One function per operation**, named after its `operationId` in camel case
  *   (`list_alerts` -> `listAlerts`; see `operations.ts` for every one, with its route and

@@ -34,7 +34,9 @@ export function idempotencyKeys(newKey: () => string): Middleware {
 }
 
 /** Sends `Authorization: Bearer <key>` when there is a key; without one the API answers 401. */
-export function bearer(getKey: () => string | null | undefined | Promise<string | null | undefined>): Middleware {
+export function bearer(
+  getKey: () => string | null | undefined | Promise<string | null | undefined>,
+): Middleware {
   return {
     async onRequest({ request }) {
       const key = await getKey();
@@ -130,5 +132,6 @@ export function randomUuid(): string {
   bytes[6] = (bytes[6]! & 0x0f) | 0x40;
   bytes[8] = (bytes[8]! & 0x3f) | 0x80;
   const hex = Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+  const part = (from: number, to?: number) => hex.slice(from, to);
+  return `${part(0, 8)}-${part(8, 12)}-${part(12, 16)}-${part(16, 20)}-${part(20)}`;
 }

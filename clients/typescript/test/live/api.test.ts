@@ -27,7 +27,7 @@ const keys = {
   operator: env.ADPILOT_TEST_OPERATOR_KEY ?? "",
   admin: env.ADPILOT_TEST_ADMIN_KEY ?? "",
 };
-const skip = baseUrl && keys.admin ? false : "needs a live gateway: set ADPILOT_TEST_BASE_URL and keys";
+const skip = baseUrl && keys.admin ? false : "needs a live gateway: ADPILOT_TEST_BASE_URL and keys";
 
 function as(role: keyof typeof keys, url: string = baseUrl): AdpilotClient {
   return createClient({ baseUrl: url, apiKey: keys[role], maxAttempts: 2 });
@@ -73,7 +73,9 @@ describe("against a live gateway", { skip }, () => {
     assert.ok(first.next_cursor, "a second page");
 
     const seen = [];
-    for await (const page of pages(viewer.listAlerts, query)) seen.push(page.items.map((a) => a.id));
+    for await (const page of pages(viewer.listAlerts, query)) {
+      seen.push(page.items.map((a) => a.id));
+    }
     assert.equal(seen.length, 2);
     // Newest first, every alert once.
     assert.deepEqual(seen.flat(), created.map((a) => a.id).reverse());
@@ -101,7 +103,13 @@ describe("against a live gateway", { skip }, () => {
       rule_name: `ts client ${entity}`,
       rule_type: "budget_management",
       trigger_conditions: {
-        any: [{ left: { metric: "cpa", timeframe: { last_hours: 6 } }, op: ">", right: { value: 100 } }],
+        any: [
+          {
+            left: { metric: "cpa", timeframe: { last_hours: 6 } },
+            op: ">",
+            right: { value: 100 },
+          },
+        ],
       },
       action_parameters: [{ type: "notify", severity: "low", message: "cpa over 100" }],
     });

@@ -56,7 +56,8 @@ function json(status: number, body: unknown, headers: Record<string, string> = {
 }
 
 function error(status: number, code: string, headers: Record<string, string> = {}): Answer {
-  return json(status, { error: { code, message: `said ${code}`, details: { why: code } } }, headers);
+  const body = { error: { code, message: `said ${code}`, details: { why: code } } };
+  return json(status, body, headers);
 }
 
 /** The request arrived; the answer never does. */
