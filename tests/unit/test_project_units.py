@@ -1,5 +1,6 @@
 """The project's wiring: configuration, CLI, compose file and test-server choice."""
 
+import json
 import os
 import subprocess
 import sys
@@ -188,3 +189,51 @@ def test_every_subcommand_has_help(sub: list[str]) -> None:
         check=True,
     )
     assert "usage: adpilot" in out.stdout
+
+
+def _dockerfile_stages() -> list[tuple[str | None, list[str]]]:
+    """(stage name, instructions with continuation lines joined) per FROM."""
+    text = (ROOT / "Dockerfile").read_text().replace("\\\n", " ")
+    stages: list[tuple[str | None, list[str]]] = []
+    for line in (raw.strip() for raw in text.splitlines()):
+        if not line or line.startswith("#"):
+            continue
+        if line.upper().startswith("FROM "):
+            words = line.split()
+            stages.append((words[3] if len(words) > 3 and words[2].upper() == "AS" else None, []))
+        stages[-1][1].append(line)
+    return stages
+
+
+def test_the_image_copies_only_what_exists_and_serves_what_it_builds() -> None:
+    stages = _dockerfile_stages()
+    names = {name for name, _ in stages if name}
+    ignored = [
+        line.strip()
+        for line in (ROOT / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    env: dict[str, str] = {}
+    copied_to: set[str] = set()
+    for _name, lines in stages:
+        for line in lines:
+            words = line.split()
+            if words[0].upper() == "ENV":
+                env.update(pair.split("=", 1) for pair in words[1:] if "=" in pair)
+            if words[0].upper() != "COPY":
+                continue
+            *sources, target = words[1:]
+            if sources and sources[0].startswith("--from="):
+                assert sources[0].removeprefix("--from=") in names, line
+                copied_to.add(target)
+                continue
+            for source in sources:
+                # Sent to the builder (not excluded by .dockerignore) and present in the repo.
+                assert (ROOT / source).exists(), f"{source} does not exist: {line}"
+                assert source not in ignored, f"{source} is in .dockerignore: {line}"
+    # The gateway is pointed at the builds the first stage made.
+    assert env["ADPILOT_DASHBOARD_DIR"] in copied_to
+    assert env["ADPILOT_DOCS_DIR"] in copied_to
+    scripts = json.loads((ROOT / "web" / "package.json").read_text())["scripts"]
+    assert "build" in scripts
+    assert (ROOT / "clients" / "typescript" / "scripts" / "docs.mjs").exists()
