@@ -1,4 +1,4 @@
-import { useMemo, useState } from "preact/hooks";
+import { useEffect, useMemo, useState } from "preact/hooks";
 
 import {
   api,
@@ -17,7 +17,7 @@ import { Badge, Card, ErrorNote, Loading, Notice, PageHeader } from "../componen
 import { campaignName, campaigns } from "../lib/campaigns";
 import { ago, compact, day, fixed, label, money, num, platformHour, signedPct } from "../lib/format";
 import { gatewayDownSince } from "../lib/connectivity";
-import { systemStatus, systemStatusAt, troublesOf } from "../lib/health";
+import { openIncidents, pendingRecommendations, systemStatus, systemStatusAt, troublesOf } from "../lib/health";
 import { record } from "../lib/json";
 import { accountDays, type Day } from "../lib/kpis";
 import { useLiveList, usePolled } from "../lib/live";
@@ -228,6 +228,11 @@ function Inbox() {
   const topRecs = [...recs.items, ...recs.fresh].sort((a, b) => score(b) - score(a)).slice(0, 5);
   const openCount = alerts.items.length + alerts.fresh.length;
   const pendingCount = recs.items.length + recs.fresh.length;
+  // The navigation's counts follow what this inbox just heard, rather than lag behind it.
+  useEffect(() => {
+    if (!alerts.loading && !alerts.error && !alerts.hasMore) openIncidents.value = openCount;
+    if (!recs.loading && !recs.error && !recs.hasMore) pendingRecommendations.value = pendingCount;
+  }, [openCount, pendingCount, alerts.loading, recs.loading, alerts.error, recs.error, alerts.hasMore, recs.hasMore]);
   return (
     <Card
       title="Needs attention"
