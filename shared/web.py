@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import math
+import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -134,16 +137,66 @@ async def read_json(request: web.Request) -> Any:
     raw = await request.read()
     if not raw:
         raise ApiError(400, "malformed_json", "request body is empty; expected JSON")
-    try:
-        data = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise ApiError(400, "malformed_json", f"request body is not valid JSON: {exc}") from exc
+    data = loads_exact(raw)
     check_json(data)
     return data
 
 
 MAX_JSON_DEPTH = 32
 MAX_JSON_INTEGER = 2**63 - 1
+
+# orjson reads an integer outside [-2**63, 2**64) as a float, which would store it rounded,
+# and a number beyond a double's range not at all. Any integer of 19 digits or more may be
+# one of those, so a body holding such a run is read again, number by number.
+_LONG_DIGITS = re.compile(rb"\d{19}")
+
+
+class OutOfRange:
+    """A number in a request body that cannot be kept exactly; :func:`check_json` refuses
+    it, naming where it stood."""
+
+    __slots__ = ("message",)
+
+    def __init__(self, message: str) -> None:
+        self.message = message
+
+
+def _exact_int(text: str) -> int | OutOfRange:
+    # Twenty digits are beyond 64 bits whatever they are (and int() of many is slow).
+    if len(text.lstrip("-")) > 19:
+        return OutOfRange("integer beyond 64 bits")
+    return int(text)
+
+
+def _finite_float(text: str) -> float | OutOfRange:
+    value = float(text)
+    return value if math.isfinite(value) else OutOfRange("number beyond the range of a double")
+
+
+def _no_constant(text: str) -> Any:
+    raise ValueError(f"{text} is not JSON")
+
+
+def loads_exact(raw: bytes) -> Any:
+    """A request body as JSON, each number either exact or an :class:`OutOfRange`."""
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        if "infinity" not in str(exc):
+            raise _malformed(exc) from exc
+    else:
+        if not _LONG_DIGITS.search(raw):
+            return data
+    try:
+        return json.loads(
+            raw, parse_int=_exact_int, parse_float=_finite_float, parse_constant=_no_constant
+        )
+    except (ValueError, RecursionError) as exc:
+        raise _malformed(exc) from exc
+
+
+def _malformed(exc: Exception) -> ApiError:
+    return ApiError(400, "malformed_json", f"request body is not valid JSON: {exc}")
 
 
 def check_json(data: Any) -> None:
@@ -171,6 +224,8 @@ def check_json(data: Any) -> None:
                 raise invalid(
                     "number out of range", [{"field": where, "message": "integer beyond 64 bits"}]
                 )
+        elif isinstance(value, OutOfRange):
+            raise invalid("number out of range", [{"field": where, "message": value.message}])
         elif isinstance(value, dict):
             for key, item in value.items():
                 if "\x00" in key:

@@ -22,7 +22,7 @@ from shared.config import MissingSecret, Settings
 from shared.contracts import ROUTES
 from shared.internal_auth import InvalidToken, Principal, sign, verify
 from shared.routing import route_def
-from shared.web import ApiError, check_json
+from shared.web import ApiError, check_json, loads_exact
 
 TENANT = uuid.UUID("11111111-2222-3333-4444-555555555555")
 SECRET = b"s" * 32
@@ -213,3 +213,42 @@ def test_json_guards(data: object, status: int | None, field: str | None) -> Non
     assert caught.value.status == status
     if field is not None:
         assert [f["field"] for f in caught.value.details["fields"]] == [field]
+
+
+@pytest.mark.parametrize(
+    ("raw", "field"),
+    [
+        (b'{"n": 18446744073709551616}', "n"),  # 2**64: beyond what orjson reads as an integer
+        (b'{"a": {"n": 1' + b"0" * 40 + b"}}", "a.n"),
+        (b'{"n": -9223372036854775809}', "n"),  # one below int64
+        (b'{"n": [0, 1' + b"0" * 400 + b"]}", "n.1"),  # beyond a double as well
+        (b'{"n": 1e400}', "n"),
+    ],
+)
+def test_numbers_that_cannot_be_kept_are_refused_by_field(raw: bytes, field: str) -> None:
+    with pytest.raises(ApiError) as caught:
+        check_json(loads_exact(raw))
+    assert caught.value.status == 422
+    assert [f["field"] for f in caught.value.details["fields"]] == [field]
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"n": 9223372036854775807, "m": -9223372036854775807}',
+        b'{"digits": "12345678901234567890123", "x": 0.12345678901234567890123}',
+        b'{"x": 1.5e300, "y": -0.0}',
+    ],
+)
+def test_numbers_within_range_read_exactly(raw: bytes) -> None:
+    data = loads_exact(raw)
+    check_json(data)
+    assert data == json.loads(raw)
+    assert [type(v) for v in data.values()] == [type(v) for v in json.loads(raw).values()]
+
+
+@pytest.mark.parametrize("raw", [b'{"n": NaN}', b'{"n": 1' + b"0" * 400 + b", }", b"[1,"])
+def test_malformed_bodies_stay_400(raw: bytes) -> None:
+    with pytest.raises(ApiError) as caught:
+        loads_exact(raw)
+    assert caught.value.status == 400
