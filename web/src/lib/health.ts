@@ -84,6 +84,11 @@ export function watchHealth(): () => void {
   };
 }
 
+/** Count again at once, after a person acted on an incident or a recommendation. */
+export function recountAttention(): void {
+  void countAttention().catch(() => undefined);
+}
+
 /** Check again at once (after an error, say). */
 export function recheckHealth(): void {
   void checkStatus();

@@ -18,6 +18,7 @@ import { campaignName, campaignOptions } from "../lib/campaigns";
 import { useFilters, sent } from "../lib/filters";
 import { label, num, platformHour } from "../lib/format";
 import { numAt, records, strAt } from "../lib/json";
+import { recountAttention } from "../lib/health";
 import { busyReading, useLiveList } from "../lib/live";
 import { can } from "../lib/session";
 
@@ -172,6 +173,7 @@ export function Alerts() {
     if (failures.length > 0) parts.push(`${failures.length} failed: ${failures.join("; ")}`);
     setMessage({ tone: failures.length > 0 ? "bad" : skipped > 0 ? "warn" : "good", text: `${parts.join("; ")}.` });
     list.refresh();
+    recountAttention();
   };
 
   const selectedAlerts = list.items.filter((a) => selected.has(a.id));

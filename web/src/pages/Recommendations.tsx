@@ -19,6 +19,7 @@ import { campaignName } from "../lib/campaigns";
 import { useFilters, sent } from "../lib/filters";
 import { fixed, label, num, pct, signedPct, when } from "../lib/format";
 import { at, numAt, record, strAt } from "../lib/json";
+import { recountAttention } from "../lib/health";
 import { useLiveList } from "../lib/live";
 import { can } from "../lib/session";
 
@@ -211,6 +212,7 @@ export function Recommendations() {
     } finally {
       setBusy(null);
       list.refresh();
+      recountAttention();
     }
   };
 
@@ -337,6 +339,7 @@ export function Recommendations() {
             list.replace(row);
             setMessage({ tone: "good", text });
             list.refresh();
+            recountAttention();
           }}
         />
       ) : null}
