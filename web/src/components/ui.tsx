@@ -187,10 +187,16 @@ export function NewRows({
   onShow: () => void;
   arrived?: number;
 }) {
+  const bar = useRef<HTMLDivElement>(null);
+  const show = () => {
+    onShow();
+    // The rows go on top of the list: take the reader there.
+    bar.current?.parentElement?.scrollIntoView({ block: "start" });
+  };
   return (
-    <div class="new-bar" role="status" aria-live="polite">
+    <div class="new-bar" role="status" aria-live="polite" ref={bar}>
       {count > 0 ? (
-        <button type="button" onClick={onShow}>
+        <button type="button" onClick={show}>
           {count} new — show
         </button>
       ) : arrived > 0 ? (

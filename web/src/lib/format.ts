@@ -111,6 +111,14 @@ export function platformHour(value: string | null | undefined): string {
   return date ? `${utcHour.format(date)} UTC` : DASH;
 }
 
+/** Free text with ISO instants in it ("ends at 2026-11-14T22:00:00+00:00"), each instant
+ * written as a platform hour ("ends at 14 Nov, 22:00 UTC"). */
+export function readableInstants(text: string): string {
+  return text.replace(/\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:\d{2})/g, (instant) =>
+    platformHour(instant),
+  );
+}
+
 export function day(value: string | null | undefined): string {
   const date = toDate(value);
   return date ? dayFormat.format(date) : DASH;

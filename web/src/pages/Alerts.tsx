@@ -16,7 +16,7 @@ import {
 } from "../components/ui";
 import { campaignName, campaignOptions } from "../lib/campaigns";
 import { useFilters, sent } from "../lib/filters";
-import { label, num, platformHour } from "../lib/format";
+import { label, num, platformHour, when } from "../lib/format";
 import { numAt, records, strAt } from "../lib/json";
 import { recountAttention } from "../lib/health";
 import { busyReading, useLiveList } from "../lib/live";
@@ -250,7 +250,7 @@ export function Alerts() {
                     </th>
                   ) : null}
                   <th scope="col">Severity</th>
-                  <th scope="col">Incident</th>
+                  <th scope="col" class="wide">Incident</th>
                   <th scope="col">Campaign</th>
                   <th scope="col">Status</th>
                   <th scope="col">Seen (platform time)</th>
@@ -288,8 +288,14 @@ export function Alerts() {
                             <div class="title">{alert.title}</div>
                             <div class="desc">
                               {primary ? <strong>{label(primary)}</strong> : null}
-                              {symptoms.length > 0 ? ` · ${symptoms.length} ${symptoms.length === 1 ? "symptom" : "symptoms"}` : ""}
-                              {alert.description ? ` · ${alert.description}` : ""}
+                              {[
+                                primary ? "" : null,
+                                symptoms.length > 0 ? `${symptoms.length} ${symptoms.length === 1 ? "symptom" : "symptoms"}` : null,
+                                alert.description,
+                              ]
+                                .filter((part): part is string => part !== null && part !== "")
+                                .map((part) => (primary ? ` · ${part}` : part))
+                                .join(primary ? "" : " · ")}
                             </div>
                             <Evidence alert={alert} />
                           </td>
@@ -297,17 +303,26 @@ export function Alerts() {
                           <td>
                             <Status value={alert.status} />
                           </td>
-                          <td class="small nowrap">
-                            {platformHour(alert.first_seen_hour)}
-                            {alert.last_seen_hour && alert.last_seen_hour !== alert.first_seen_hour ? (
-                              <div class="muted">to {platformHour(alert.last_seen_hour)}</div>
-                            ) : null}
-                            <div class="muted">
-                              {alert.occurrences} {alert.occurrences === 1 ? "hour" : "hours"} seen
-                            </div>
+                          <td class="small">
+                            {alert.first_seen_hour ? (
+                              <>
+                                {platformHour(alert.first_seen_hour)}
+                                {alert.last_seen_hour && alert.last_seen_hour !== alert.first_seen_hour ? (
+                                  <div class="muted">to {platformHour(alert.last_seen_hour)}</div>
+                                ) : null}
+                                <div class="muted">
+                                  {alert.occurrences} {alert.occurrences === 1 ? "hour" : "hours"} seen
+                                </div>
+                              </>
+                            ) : (
+                              <>
+                                raised {when(alert.created_at)}
+                                <div class="muted">by a person or a rule</div>
+                              </>
+                            )}
                           </td>
                           {operator ? (
-                            <td>
+                            <td class="actions-cell">
                               <div class="actions">
                                 {(["acknowledge", "resolve", "dismiss"] as const).map((action) =>
                                   allowed(alert, action) ? (

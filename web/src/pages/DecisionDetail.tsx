@@ -4,7 +4,7 @@ import { api } from "../api";
 import { Severity, Status } from "../components/status";
 import { Card, ErrorNote, JsonDetails, Loading, PageHeader } from "../components/ui";
 import { campaignName } from "../lib/campaigns";
-import { label, money, num, pct, platformHour, ratio, shortId, signedPct, when } from "../lib/format";
+import { label, money, num, pct, platformHour, ratio, readableInstants, shortId, signedPct, when } from "../lib/format";
 import { at, numAt, record, records, strAt } from "../lib/json";
 import { usePolled } from "../lib/live";
 import { Link } from "../lib/router";
@@ -122,7 +122,7 @@ export function DecisionDetail({ id }: { id: string }) {
                 </Fact>
               ) : null}
               {strAt(outcome, "held_back", "detail") ? (
-                <Fact name="Held back">{strAt(outcome, "held_back", "detail")}</Fact>
+                <Fact name="Held back">{readableInstants(strAt(outcome, "held_back", "detail") ?? "")}</Fact>
               ) : null}
               {strAt(outcome, "failure_reason") ? <Fact name="Failure">{strAt(outcome, "failure_reason")}</Fact> : null}
               <Fact name="When">{when(d.outcome_at)}</Fact>

@@ -92,7 +92,7 @@ export function Decisions() {
                 <tr>
                   <th scope="col">When</th>
                   <th scope="col">Campaign</th>
-                  <th scope="col">Decision and rationale</th>
+                  <th scope="col" class="wide">Decision and rationale</th>
                   <th scope="col" class="num">Confidence</th>
                   <th scope="col">Predicted impact</th>
                   <th scope="col">Actual outcome</th>

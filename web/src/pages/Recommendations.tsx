@@ -17,7 +17,7 @@ import {
 } from "../components/ui";
 import { campaignName } from "../lib/campaigns";
 import { useFilters, sent } from "../lib/filters";
-import { fixed, label, num, pct, signedPct, when } from "../lib/format";
+import { fixed, label, num, pct, readableInstants, signedPct, when } from "../lib/format";
 import { at, numAt, record, strAt } from "../lib/json";
 import { recountAttention } from "../lib/health";
 import { useLiveList } from "../lib/live";
@@ -65,11 +65,9 @@ export function expectedText(r: Recommendation): string {
 }
 
 function heldBack(r: Recommendation): string | null {
-  return (
-    strAt(r.recommended_changes, "held_back", "detail") ??
-    strAt(r.recommended_changes, "limits", "detail") ??
-    null
-  );
+  const detail =
+    strAt(r.recommended_changes, "held_back", "detail") ?? strAt(r.recommended_changes, "limits", "detail");
+  return detail === null ? null : readableInstants(detail);
 }
 
 const REASONS = [
