@@ -111,48 +111,11 @@ export function apiWithKey(key: string): Operations {
   return build(() => key, false, { maxAttempts: 2, timeoutMs: 15_000 });
 }
 
-const NIL = "00000000-0000-0000-0000-000000000000";
-
-/** The role a JWT claims, read without checking its signature: it only decides which
- * buttons to show; the gateway checks the token on every call. */
-function claimedRole(credential: string): Role | null {
-  const parts = credential.split(".");
-  if (parts.length !== 3 || !parts[1]) return null;
-  try {
-    const payload = parts[1].replace(/-/g, "+").replace(/_/g, "/");
-    const claims: unknown = JSON.parse(atob(payload.padEnd(Math.ceil(payload.length / 4) * 4, "=")));
-    const role = claims !== null && typeof claims === "object" ? (claims as { role?: unknown }).role : null;
-    return role === "viewer" || role === "operator" || role === "admin" ? role : null;
-  } catch {
-    return null;
-  }
-}
-
-/**
- * The role a credential carries. A JWT says so in its claims. For an API key the API has no
- * "who am I" route, so the role is read from what the key may call: listing API keys is for
- * admins; previewing an automation rule (of a rule that does not exist, which changes
- * nothing) is for operators and admins. A refused probe is the expected answer for the
- * lesser roles, and the browser logs it as a failed request.
- */
-export async function roleOf(client: Operations, credential: string): Promise<Role> {
-  const claimed = claimedRole(credential);
-  if (claimed) return claimed;
-  try {
-    await client.listKeys({ limit: 1 });
-    return "admin";
-  } catch (error) {
-    if (!(error instanceof ApiError) || error.status !== 403) throw error;
-  }
-  try {
-    await client.previewAutomationRule(NIL);
-    return "operator";
-  } catch (error) {
-    if (error instanceof ApiError && error.status === 403) return "viewer";
-    // Past the role check (404 for the missing rule, or the optimizer away): an operator.
-    if (error instanceof ApiError && error.status !== 401 && error.status !== 0) return "operator";
-    throw error;
-  }
+/** The role a credential carries, as the gateway reads it (`GET /api/ai/session`): it only
+ * decides which buttons to show; the gateway checks the credential on every call. */
+export async function roleOf(client: Operations): Promise<Role> {
+  const session = await client.getSession();
+  return session.role;
 }
 
 /** A failure the outage banner already explains: no answer, or a service away. */

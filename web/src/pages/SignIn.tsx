@@ -29,7 +29,7 @@ export function SignIn() {
       const client = apiWithKey(candidate);
       // Any route a viewer may call says whether the key is good.
       await client.getPreferences();
-      const who = await roleOf(client, candidate);
+      const who = await roleOf(client);
       startSession(candidate, who);
     } catch (e) {
       if (e instanceof ApiError && e.status === 401) {
