@@ -11,7 +11,9 @@ class ResponseModel(BaseModel):
     """What an endpoint answers. Unknown fields are an error, so a model that falls behind its
     table fails validation instead of quietly documenting less than the API sends."""
 
-    model_config = ConfigDict(extra="forbid")
+    # An answer always carries every field (null where empty), so the document marks even
+    # the fields with defaults as required: a client's types need not guess.
+    model_config = ConfigDict(extra="forbid", json_schema_serialization_defaults_required=True)
 
 
 T = TypeVar("T", bound=BaseModel)

@@ -1814,17 +1814,17 @@ export interface components {
              */
             created_at: string;
             /** @default null */
-            outcome?: components["schemas"]["JsonValue"] | null;
+            outcome: components["schemas"]["JsonValue"] | null;
             /**
              * Outcome At
              * @default null
              */
-            outcome_at?: string | null;
+            outcome_at: string | null;
             /**
              * Validated At
              * @default null
              */
-            validated_at?: string | null;
+            validated_at: string | null;
         };
         /** DecisionCreate */
         DecisionCreate: {
@@ -2354,44 +2354,44 @@ export interface components {
              * Horizon Hours
              * @default null
              */
-            horizon_hours?: number | null;
+            horizon_hours: number | null;
             /**
              * Period Start
              * @default null
              */
-            period_start?: string | null;
+            period_start: string | null;
             /**
              * Period End
              * @default null
              */
-            period_end?: string | null;
+            period_end: string | null;
             /** @default null */
-            model_details?: components["schemas"]["JsonValue"] | null;
+            model_details: components["schemas"]["JsonValue"] | null;
             /** @default null */
-            hourly_forecast?: components["schemas"]["JsonValue"] | null;
+            hourly_forecast: components["schemas"]["JsonValue"] | null;
             /** @default null */
-            hourly_intervals?: components["schemas"]["JsonValue"] | null;
+            hourly_intervals: components["schemas"]["JsonValue"] | null;
             /** @default null */
-            hourly_actual?: components["schemas"]["JsonValue"] | null;
+            hourly_actual: components["schemas"]["JsonValue"] | null;
             /**
              * Trigger
              * @default null
              */
-            trigger?: ("schedule" | "request") | null;
+            trigger: ("schedule" | "request") | null;
             /** @default null */
-            mase?: components["schemas"]["JsonValue"] | null;
+            mase: components["schemas"]["JsonValue"] | null;
             /** @default null */
-            interval_hits?: components["schemas"]["JsonValue"] | null;
+            interval_hits: components["schemas"]["JsonValue"] | null;
             /**
              * Hours Observed
              * @default null
              */
-            hours_observed?: number | null;
+            hours_observed: number | null;
             /**
              * Scored At
              * @default null
              */
-            scored_at?: string | null;
+            scored_at: string | null;
         };
         /**
          * ForecastBatch
@@ -2744,26 +2744,26 @@ export interface components {
              * Period Start
              * @default null
              */
-            period_start?: string | null;
+            period_start: string | null;
             /** @default null */
-            decision_type?: components["schemas"]["DecisionType"] | null;
+            decision_type: components["schemas"]["DecisionType"] | null;
             /**
              * Model Version
              * @default null
              */
-            model_version?: string | null;
+            model_version: string | null;
             /**
              * Cohort
              * @default null
              */
-            cohort?: ("all" | "applied" | "not_applied") | null;
+            cohort: ("all" | "applied" | "not_applied") | null;
             /**
              * Sample Size
              * @default null
              */
-            sample_size?: number | null;
+            sample_size: number | null;
             /** @default null */
-            details?: components["schemas"]["JsonValue"] | null;
+            details: components["schemas"]["JsonValue"] | null;
         };
         /** Page[PerformanceScore] */
         PerformanceScorePage: {
@@ -3056,12 +3056,12 @@ export interface components {
              * Optimization Id
              * @default null
              */
-            optimization_id?: string | null;
+            optimization_id: string | null;
             /**
              * Failure Reason
              * @default null
              */
-            failure_reason?: string | null;
+            failure_reason: string | null;
         };
         /** RecommendationCreate */
         RecommendationCreate: {
