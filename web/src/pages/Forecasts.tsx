@@ -1,8 +1,8 @@
-import { useMemo } from "preact/hooks";
+import { useMemo, useState } from "preact/hooks";
 
 import { api, type Forecast } from "../api";
-import { ChartFrame } from "../components/charts/ChartFrame";
-import { TimeChart } from "../components/charts/TimeChart";
+import { ChartFrame, type LegendItem } from "../components/charts/ChartFrame";
+import { type Line, TimeChart } from "../components/charts/TimeChart";
 import { Badge, Card, ErrorNote, ListFoot, LiveStamp, Loading, NewRows, PageHeader, SelectField } from "../components/ui";
 import { campaignName, campaignOptions } from "../lib/campaigns";
 import { useFilters } from "../lib/filters";
@@ -103,22 +103,106 @@ function ForecastChart({ forecasts, metric, campaign }: { forecasts: Forecast[];
   );
 }
 
-function HourlyPath({ forecast, metric }: { forecast: Forecast; metric: Metric }) {
-  const values = at(forecast.hourly_forecast, metric);
-  const series = Array.isArray(values) ? values.map((v) => (typeof v === "number" ? v : null)) : [];
-  const start = Date.parse(forecast.period_start ?? forecast.created_at) / 1000;
-  const x = series.map((_, i) => start + i * 3600);
-  const lines = useMemo(() => [{ label: "Forecast per hour", color: "#1f4fd1", values: series }], [forecast.id, metric]);
-  if (series.length === 0) return null;
-  const { format, name } = METRICS[metric];
+type HourlyMetric = Exclude<Metric, "roas">;
+
+/** Per hour the amounts are small: one more digit than a period's total. */
+const HOUR_FORMAT: Record<HourlyMetric, (v: number) => string> = {
+  spend: (v) => money(v, 2),
+  conversions: (v) => num(v, 1),
+  revenue: (v) => money(v, 2),
+};
+
+const FORECAST_COLOR = "#1f4fd1";
+const ACTUAL_COLOR = "#a1161c";
+
+function hourly(value: unknown): (number | null)[] | null {
+  return Array.isArray(value) ? value.map((v: unknown) => (typeof v === "number" && Number.isFinite(v) ? v : null)) : null;
+}
+
+/** The forecast the hour-by-hour chart shows unless the reader picks one: the newest scored, so its actuals show, else the newest. */
+function defaultHourly(forecasts: Forecast[]): Forecast | null {
+  const withHours = forecasts.filter((f) => f.hourly_forecast);
   return (
-    <ChartFrame
-      title={`Latest forecast, hour by hour (${name.toLowerCase()})`}
-      summary={`The newest forecast's ${name.toLowerCase()} for each of its ${series.length} hours from ${platformHour(forecast.period_start)}; the daily rhythm shows as waves.`}
-      table={{ columns: ["Hour (UTC)", name], rows: series.map((v, i) => [platformHour(new Date((start + i * 3600) * 1000).toISOString()), v === null ? "—" : format(v)]) }}
-    >
-      <TimeChart x={x} lines={lines} height={180} yFormat={(v) => format(v)} />
-    </ChartFrame>
+    withHours.find((f) => f.scored_at && f.hourly_actual) ??
+    withHours.find((f) => f.scored_at) ??
+    withHours[0] ??
+    null
+  );
+}
+
+function HourlyPath({ forecast, metric, chosen }: { forecast: Forecast; metric: HourlyMetric; chosen: boolean }) {
+  const format = HOUR_FORMAT[metric];
+  const name = METRICS[metric].name;
+  const data = useMemo(() => {
+    const point = hourly(at(forecast.hourly_forecast, metric)) ?? [];
+    const fit = (values: (number | null)[] | null): (number | null)[] | null =>
+      values === null ? null : point.map((_, i) => values[i] ?? null);
+    const low = fit(hourly(at(forecast.hourly_intervals, "80", metric, "low")));
+    const high = fit(hourly(at(forecast.hourly_intervals, "80", metric, "high")));
+    const band =
+      low !== null && high !== null && low.some((v) => v !== null) && high.some((v) => v !== null) ? { low, high } : null;
+    const actual = forecast.scored_at ? fit(hourly(at(forecast.hourly_actual, metric))) : null;
+    const start = Date.parse(forecast.period_start ?? forecast.created_at) / 1000;
+    const x = point.map((_, i) => start + i * 3600);
+    const lines: Line[] = [
+      ...(band
+        ? [
+            { label: "80% high", color: FORECAST_COLOR, hidden: true, values: band.high },
+            { label: "80% low", color: FORECAST_COLOR, hidden: true, values: band.low },
+          ]
+        : []),
+      { label: "Forecast", color: FORECAST_COLOR, values: point },
+      ...(actual ? [{ label: "Actual", color: ACTUAL_COLOR, points: true, values: actual }] : []),
+    ];
+    return { point, low: band?.low ?? null, high: band?.high ?? null, actual, x, lines };
+  }, [forecast, metric]);
+  const { point, low, high, actual, x, lines } = data;
+  if (point.length === 0) {
+    return <p class="muted">This forecast has no hourly path for {name.toLowerCase()}.</p>;
+  }
+  const reported = actual ? actual.filter((v) => v !== null).length : 0;
+  const hour = (i: number) => platformHour(new Date((x[i] ?? 0) * 1000).toISOString());
+  const which = chosen ? "Chosen forecast" : forecast.scored_at ? "Latest scored forecast" : "Latest forecast";
+  const notes: string[] = [];
+  if (!low) notes.push("No 80% band: this forecast was made before hourly intervals were kept.");
+  if (!forecast.scored_at) notes.push("Not scored yet: each hour's actual shows once the period is over.");
+  else if (!actual) notes.push("No hourly actuals: this forecast was scored before they were kept.");
+  else if (reported < point.length) notes.push(`${point.length - reported} of ${point.length} hours were not reported.`);
+  const legend: LegendItem[] = [
+    { label: "Forecast", color: FORECAST_COLOR },
+    ...(low ? [{ label: "80% band", color: FORECAST_COLOR, kind: "band" as const }] : []),
+    ...(actual ? [{ label: "Actual", color: ACTUAL_COLOR, kind: "point" as const }] : []),
+  ];
+  const parts = [
+    `the forecast per hour`,
+    ...(low ? ["its 80% band"] : []),
+    ...(actual ? [`the actual for the ${reported} hours reported`] : []),
+  ];
+  const said = parts.length > 1 ? `${parts.slice(0, -1).join(", ")} and ${parts.at(-1)}` : parts[0];
+  return (
+    <div class="stack">
+      <ChartFrame
+        title={`${which}, hour by hour (${name.toLowerCase()})`}
+        summary={`${name} of the forecast for the period from ${platformHour(forecast.period_start)} to ${platformHour(forecast.period_end)}, for each of its ${point.length} hours: ${said}.`}
+        table={{
+          columns: ["Hour (UTC)", "Forecast", "80% low", "80% high", "Actual"],
+          rows: point.map((v, i) => {
+            const a = actual?.[i] ?? null;
+            return [
+              hour(i),
+              v === null ? "—" : format(v),
+              low?.[i] == null ? "—" : format(low[i]!),
+              high?.[i] == null ? "—" : format(high[i]!),
+              !forecast.scored_at ? "not yet" : !actual ? "—" : a === null ? "not reported" : format(a),
+            ];
+          }),
+        }}
+        legend={legend}
+      >
+        <TimeChart x={x} lines={lines} {...(low ? { band: { upper: 0, lower: 1, color: FORECAST_COLOR } } : {})} height={200} yFormat={(v) => format(v)} />
+      </ChartFrame>
+      {notes.length ? <p class="muted small">{notes.join(" ")}</p> : null}
+    </div>
   );
 }
 
@@ -134,7 +218,14 @@ export function Forecasts() {
     { limit: 100, enabled: campaign !== "", version: (f) => `${f.scored_at ?? ""}` },
   );
   const all = [...list.fresh, ...list.items];
-  const latest = all.find((f) => f.hourly_forecast) ?? null;
+  const [picked, setPicked] = useState<string | null>(null);
+  const chosen = picked === null ? null : (all.find((f) => f.id === picked && f.hourly_forecast) ?? null);
+  const hours = chosen ?? defaultHourly(all);
+  const showHours = (f: Forecast) => {
+    setPicked(f.id);
+    // The chart is above the table: bring it into view for the reader.
+    requestAnimationFrame(() => document.getElementById("forecast-hours")?.scrollIntoView({ block: "nearest" }));
+  };
   const { format, name } = METRICS[metric];
 
   return (
@@ -157,7 +248,15 @@ export function Forecasts() {
           <div class="stack">
             <Score forecasts={all} metric={metric} />
             <ForecastChart forecasts={all} metric={metric} campaign={campaignName(campaign)} />
-            {latest && metric !== "roas" ? <HourlyPath forecast={latest} metric={metric} /> : null}
+            {hours ? (
+              <div id="forecast-hours">
+                {metric === "roas" ? (
+                  <p class="muted">ROAS has no hourly path; pick spend, conversions or revenue.</p>
+                ) : (
+                  <HourlyPath forecast={hours} metric={metric} chosen={chosen !== null} />
+                )}
+              </div>
+            ) : null}
           </div>
         )}
       </Card>
@@ -176,12 +275,15 @@ export function Forecasts() {
                 <th scope="col" class="num">MASE</th>
                 <th scope="col" class="num">Accuracy</th>
                 <th scope="col">Model</th>
+                <th scope="col">
+                  <span class="visually-hidden">Hour by hour</span>
+                </th>
               </tr>
             </thead>
             <tbody>
               {list.items.length === 0 ? (
                 <tr>
-                  <td colSpan={8} class="empty">
+                  <td colSpan={9} class="empty">
                     {list.loading ? "Loading…" : "No forecasts yet."}
                   </td>
                 </tr>
@@ -192,8 +294,9 @@ export function Forecasts() {
                   const high = numAt(f.confidence_intervals, "80", metric, "high");
                   const actual = numAt(f.actual_metrics, metric);
                   const inside = hit(f, metric);
+                  const shown = hours?.id === f.id;
                   return (
-                    <tr key={f.id}>
+                    <tr key={f.id} class={shown ? "selected" : undefined}>
                       <td class="nowrap">
                         {platformHour(f.period_start)}
                         <div class="desc">to {platformHour(f.period_end)}</div>
@@ -215,6 +318,21 @@ export function Forecasts() {
                       <td class="small">
                         {f.model_used ?? "—"}
                         {strAt(f.model_details, "fallback_reason") ? <div class="muted">{strAt(f.model_details, "fallback_reason")}</div> : null}
+                      </td>
+                      <td class="nowrap">
+                        {f.hourly_forecast ? (
+                          <button
+                            type="button"
+                            class="small subtle"
+                            aria-pressed={shown}
+                            aria-label={`Show hours: ${platformHour(f.period_start)}`}
+                            onClick={() => showHours(f)}
+                          >
+                            Show hours
+                          </button>
+                        ) : (
+                          <span class="muted small">no hours</span>
+                        )}
                       </td>
                     </tr>
                   );

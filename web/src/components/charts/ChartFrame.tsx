@@ -89,7 +89,7 @@ export function ChartFrame({
               {legend.map((item) => (
                 <span key={item.label}>
                   <span
-                    class={`swatch ${item.kind === "band" ? "band" : ""} ${item.kind === "dashed" ? "dashed" : ""}`}
+                    class={`swatch ${item.kind === "band" ? "band" : ""} ${item.kind === "dashed" ? "dashed" : ""} ${item.kind === "point" ? "point" : ""}`}
                     style={{ background: item.color, color: item.color }}
                   />
                   {item.label}
