@@ -2,7 +2,7 @@
 
 Each strategy allocates a seeded pool of 10,000 campaigns (curves with
 posterior uncertainty, a max step, share limits and Act caps) with the same
-function the optimizer runs (services/optimizer/allocator.py). The figure is
+function the optimizer runs (services/optimizer/pools/allocator.py). The figure is
 the median over ``--runs`` runs; ``marginal_eval_ms_10000``, one vectorised
 evaluation of every campaign's marginal return, is measured in the same run as
 a baseline for the machine's speed, and ``*_ratio`` is each strategy's time in
@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np
 
 from bench.report import milliseconds, print_figures
-from services.optimizer.allocator import STRATEGIES, PoolLimits, allocate
+from services.optimizer.pools.allocator import STRATEGIES, PoolLimits, allocate
 from shared.curves import CurveSet
 
 

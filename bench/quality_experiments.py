@@ -1,7 +1,7 @@
 """Error rates and power of the experiment statistics, by simulation.
 
 Every figure comes from many simulated experiments analysed with the functions the
-experiments service runs (services/optimizer/experiment_stats.py: ``sample_size``,
+experiments service runs (services/optimizer/experiments/stats.py: ``sample_size``,
 ``rate_moments``/``mean_moments``, ``compare``, ``holm``), called on numpy arrays so that
 thousands of experiments and all their looks are analysed at once; a sample of them is
 also put through ``analyze`` itself, which must agree.
@@ -47,7 +47,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.report import print_figures
-from services.optimizer.experiment_stats import (
+from services.optimizer.experiments.stats import (
     Comparison,
     VariantData,
     analyze,

@@ -49,10 +49,9 @@ from services.alerts.findings import findings_at
 from services.decision import calibration, policy, validation
 from services.decision.cycles import HISTORY, REPEAT_GUARD, build_views
 from services.decision.views import _observed_and_baseline
-from services.optimizer.applied import AppliedChange
-from services.optimizer.limits import DEFAULT_LIMITS, Apply, clamp
-from services.optimizer.recommend import UnusableAction, desire_from_action
-from services.optimizer.rules import NoAction
+from services.optimizer.core.applied import AppliedChange, NoAction
+from services.optimizer.core.limits import DEFAULT_LIMITS, Apply, clamp
+from services.optimizer.core.recommend import UnusableAction, desire_from_action
 from shared.connectors.base import Change
 from shared.metrics import HourlyMetrics
 

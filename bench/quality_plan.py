@@ -7,7 +7,7 @@ total daily budget, both split evenly over a warm-up. Then, for
 - the *static* copy keeps the even split;
 - the *reallocating* copy, each morning, fits every campaign's revenue curve
   from its own history (shared/curves.py, the optimizer's code) and moves the
-  budgets with services/optimizer/allocator.py's ``performance_based``
+  budgets with services/optimizer/pools/allocator.py's ``performance_based``
   strategy, at most ``MAX_STEP`` per campaign per day. Changes take effect from
   the next hour, as on the sandbox platform.
 
@@ -40,7 +40,7 @@ import numpy as np
 
 from bench.report import print_figures
 from sandbox.simulator import CampaignSimulator
-from services.optimizer.allocator import PoolLimits, allocate
+from services.optimizer.pools.allocator import PoolLimits, allocate
 from shared.connectors.base import Change
 from shared.curves import CurveSet, ResponseCurve, daily_totals, fit_curve
 from shared.metrics import HourlyMetrics

@@ -4,27 +4,47 @@ forecasts campaigns (scoring each forecast once its period has passed).
 
 Replicas share one queue and one table of pending changes, so it scales out: a campaign
 has at most one change in flight whichever replica planned it.
+
+Each feature (rules, pools, experiments, forecasts, recommendations) is a package over
+``core``; this module only puts their routes, handlers and background jobs together.
 """
 
 from collections.abc import Mapping
 from pathlib import Path
 
-from services.optimizer import budget_routes
-from services.optimizer.executor import run_executor
-from services.optimizer.experiment_runner import run_experiments
-from services.optimizer.forecasts import forecast_models, run_forecasts
-from services.optimizer.handlers import subscriptions
-from services.optimizer.platform import connector_lifespan
-from services.optimizer.reallocation import run_pools
-from services.optimizer.routes import routes
-from services.optimizer.rule_runner import run_rules
+from services.optimizer.core import routes as core_routes
+from services.optimizer.core.handlers import subscriptions
+from services.optimizer.core.jobs import run_executor
+from services.optimizer.core.platform import connector_lifespan
+from services.optimizer.experiments import routes as experiment_routes
+from services.optimizer.experiments.runner import run_experiments
+from services.optimizer.forecasts import routes as forecast_routes
+from services.optimizer.forecasts.runner import run_forecasts
+from services.optimizer.forecasts.store import forecast_models
+from services.optimizer.pools import routes as pool_routes
+from services.optimizer.pools.runner import run_pools
+from services.optimizer.recommendations import routes as recommendation_routes
+from services.optimizer.rules import routes as rule_routes
+from services.optimizer.rules.runner import run_rules
 from shared.contracts.spec import Route
 from shared.service import ServiceRuntime, ServiceSpec
 from shared.web import Handler
 
+ROUTES = (
+    core_routes.routes,
+    recommendation_routes.routes,
+    rule_routes.routes,
+    pool_routes.routes,
+    experiment_routes.routes,
+    forecast_routes.routes,
+)
+
 
 def all_routes(runtime: ServiceRuntime) -> Mapping[Route, Handler]:
-    return {**routes(runtime), **budget_routes.routes(runtime)}
+    table: dict[Route, Handler] = {}
+    for routes in ROUTES:
+        table.update(routes(runtime))
+    return table
 
 
 SPEC = ServiceSpec(

@@ -35,7 +35,7 @@ ReallocationStatus = Literal[
     "running", "applied", "partial", "recommended", "observed", "no_change", "failed"
 ]
 CurveMetric = Literal["conversions", "revenue"]
-# What held a campaign's new budget where it is (see services.optimizer.allocator).
+# What held a campaign's new budget where it is (see services.optimizer.pools.allocator).
 BoundBy = Literal["none", "floor", "cap", "step", "limit", "min_share", "max_share"]
 
 _Share = Annotated[float, AllowInfNan(False), Field(ge=0, le=1)]

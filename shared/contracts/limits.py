@@ -4,7 +4,7 @@ change a setting without a person.
 A contract, not logic: the gateway validates a tenant's limits with these models when they
 are set (``PUT /api/ai/preferences``), the ``preferences.updated`` event carries them, and
 the optimizer reads them back with the same models before its ``clamp`` applies them.
-What each limit means is told in ``services.optimizer.limits``.
+What each limit means is told in ``services.optimizer.core.limits``.
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ import aiohttp
 import pytest
 
 from sandbox.simulator import CampaignSimulator, campaign_id_for
-from services.optimizer.allocator import BOUNDS
+from services.optimizer.pools.allocator import BOUNDS
 from shared.config import Settings
 from tests.clock import simulated_now
 from tests.e2e.conftest import make_tenant

@@ -9,7 +9,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from services.optimizer.tenants import TenantPolicy, tenant_policy
+from services.optimizer.core.tenants import TenantPolicy, tenant_policy
 from shared.config import Settings
 from shared.contracts.limits import DEFAULT_LIMITS
 from shared.db import scoped

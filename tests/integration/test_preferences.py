@@ -11,8 +11,8 @@ from pydantic import ValidationError
 
 from adpilot.cli import _demo_key
 from services.gateway.preferences import TENANT_WIDE, get_preferences, set_preferences
-from services.optimizer.handlers import subscriptions
-from services.optimizer.tenants import tenant_policy
+from services.optimizer.core.handlers import subscriptions
+from services.optimizer.core.tenants import tenant_policy
 from shared.config import Settings
 from shared.contracts.gateway import PREFERENCES_UPDATED
 from shared.contracts.limits import DEFAULT_LIMITS, SafetyLimits

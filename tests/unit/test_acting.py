@@ -9,11 +9,11 @@ from uuid import uuid4
 import pytest
 from pydantic import ValidationError
 
-from services.optimizer.execution import change_id_for
-from services.optimizer.recommend import UnusableAction, desire_from_action
-from services.optimizer.routes import _rule_errors
-from services.optimizer.rule_runner import actions_of, actions_path, due, lookback, parse_rule
-from services.optimizer.rules import NoAction
+from services.optimizer.core.applied import NoAction
+from services.optimizer.core.execution import change_id_for
+from services.optimizer.core.recommend import UnusableAction, desire_from_action
+from services.optimizer.rules.routes import _rule_errors
+from services.optimizer.rules.runner import actions_of, actions_path, due, lookback, parse_rule
 from shared.connectors import CampaignState, Change
 
 STATE = CampaignState(uuid4(), "c", "active", 200.0, 1.2, 1.0, ("in-market",))

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import optimize
 
-from services.optimizer.allocator import (
+from services.optimizer.pools.allocator import (
     BOUNDS,
     PoolLimits,
     allocate,

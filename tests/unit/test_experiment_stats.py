@@ -18,8 +18,9 @@ from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.power import NormalIndPower, zt_ind_solve_power
 from statsmodels.stats.proportion import confint_proportions_2indep, proportions_ztest
 
-from services.optimizer import experiment_bayes, sequential
-from services.optimizer.experiment_stats import (
+from services.optimizer.experiments import bayes as experiment_bayes
+from services.optimizer.experiments import sequential
+from services.optimizer.experiments.stats import (
     Analysis,
     VariantData,
     alpha_from_confidence,

@@ -9,7 +9,7 @@ import pytest
 
 from sandbox.platform import PlatformError, SandboxPlatform
 from sandbox.simulator import AdCopy, CampaignSimulator, CopyTest, campaign_id_for
-from services.optimizer import experiments as plan
+from services.optimizer.experiments import plan
 from shared.connectors.base import Change
 
 START = datetime(2026, 3, 2, tzinfo=UTC)

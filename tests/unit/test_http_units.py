@@ -6,7 +6,7 @@ from multidict import MultiDict
 
 from services.gateway.audit import audit_row
 from services.gateway.status import overall
-from services.optimizer.recommend import (
+from services.optimizer.core.recommend import (
     decision_action,
     decision_campaign,
     recommendation_from_decision,

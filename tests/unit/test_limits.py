@@ -10,8 +10,8 @@ from uuid import UUID, uuid4
 import pytest
 from pydantic import ValidationError
 
-from services.optimizer.applied import AppliedChange
-from services.optimizer.limits import (
+from services.optimizer.core.applied import AppliedChange
+from services.optimizer.core.limits import (
     DEFAULT_LIMITS,
     AmountLimits,
     Apply,

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from services.optimizer.limits import clamp
-from services.optimizer.pools import (
+from services.optimizer.core.limits import clamp
+from services.optimizer.pools.pool import (
     CampaignLine,
     act_bounds,
     is_due,
@@ -19,7 +19,7 @@ from services.optimizer.pools import (
     reason_for,
     rounded_budgets,
 )
-from services.optimizer.reallocation import status_of
+from services.optimizer.pools.reallocation import status_of
 from shared.connectors import CampaignState, Change
 from shared.contracts.budgets import PoolCreate, PoolThresholds, pool_problems
 from shared.contracts.limits import AmountLimits, SafetyLimits

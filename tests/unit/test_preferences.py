@@ -14,9 +14,9 @@ from pydantic import ValidationError
 from services.gateway.asyncapi import build_asyncapi
 from services.gateway.openapi import build_openapi
 from services.gateway.preferences import answer
-from services.optimizer.handlers import subscriptions as optimizer_subscriptions
-from services.optimizer.limits import DEFAULT_LIMITS as OPTIMIZER_DEFAULTS
-from services.optimizer.limits import SafetyLimits as OptimizerSafetyLimits
+from services.optimizer.core.handlers import subscriptions as optimizer_subscriptions
+from services.optimizer.core.limits import DEFAULT_LIMITS as OPTIMIZER_DEFAULTS
+from services.optimizer.core.limits import SafetyLimits as OptimizerSafetyLimits
 from shared.contracts import bindings, route_for
 from shared.contracts.gateway import (
     PREFERENCES_UPDATED,

@@ -7,8 +7,8 @@ from uuid import UUID, uuid4
 
 import pytest
 
-from services.optimizer.applied import AppliedChange
-from services.optimizer.rollback import RollbackConflict, RollbackPlan, plan_rollback
+from services.optimizer.core.applied import AppliedChange
+from services.optimizer.core.rollback import RollbackConflict, RollbackPlan, plan_rollback
 from shared.connectors.base import Change, ChangeKind, InvalidChange
 from shared.contracts.enums import RollbackConflictKind
 

@@ -10,7 +10,7 @@ from uuid import UUID
 import pytest
 from pydantic import ValidationError
 
-from services.optimizer.rules import (
+from services.optimizer.rules.rule import (
     MAX_COMPARISONS,
     MAX_DEPTH,
     MAX_ITEMS,

@@ -1,6 +1,6 @@
 """Experiments as plain data: planning the sample, checking submitted results, shaping the
 analysis, and the rule that concludes an experiment on its own. No I/O; the statistics are
-:mod:`services.optimizer.experiment_stats`.
+:mod:`services.optimizer.experiments.stats`.
 
 The rule for concluding on its own (experiments whose results are pulled from the ad
 platform, with ``auto_conclude``), checked at every pull:
@@ -21,8 +21,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from services.optimizer import experiment_stats as stats
-from services.optimizer.experiment_stats import Analysis, VariantData
+from services.optimizer.experiments import stats
+from services.optimizer.experiments.stats import Analysis, VariantData
 
 ConclusionRule = Literal["winner", "planned_sample", "platform_ended"]
 

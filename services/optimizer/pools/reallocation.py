@@ -10,10 +10,10 @@ A run of one pool:
 2. **Compute**, with no transaction held across a call to the platform: the campaigns'
    budgets from the platform, their newest curves (refitted when a new complete day has
    landed), the tenant's safety limits turned into absolute floors and caps per
-   campaign (:func:`services.optimizer.pools.act_bounds`), then
-   :func:`services.optimizer.allocator.allocate`.
+   campaign (:func:`services.optimizer.pools.pool.act_bounds`), then
+   :func:`services.optimizer.pools.allocator.allocate`.
 3. **Apply** each campaign's new budget the way every change goes
-   (:func:`services.optimizer.act.act`): by the tenant's autonomy, within its limits,
+   (:func:`services.optimizer.core.act.act`): by the tenant's autonomy, within its limits,
    with history and rollback; the change id is derived from the reallocation and the
    campaign, so a retry never applies a budget twice. What the limits or the autonomy
    hold back becomes a recommendation.
@@ -27,18 +27,16 @@ import asyncio
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, datetime, time
 from typing import Any
 from uuid import UUID, uuid4
 
 import asyncpg
 import numpy as np
 
-from services.optimizer.act import Outcome, act
-from services.optimizer.allocator import PoolLimits, allocate, predict_pool
-from services.optimizer.campaigns import read_account, store_observed
-from services.optimizer.curve_store import curve_of, last_complete_day, refresh_curves
-from services.optimizer.execution import (
+from services.optimizer.core.act import Outcome, act
+from services.optimizer.core.campaigns import read_account, store_observed
+from services.optimizer.core.execution import (
     Cause,
     Desire,
     applied_changes,
@@ -46,27 +44,26 @@ from services.optimizer.execution import (
     in_flight_change,
     last_change_at,
 )
-from services.optimizer.platform import connector_of
-from services.optimizer.pools import (
+from services.optimizer.core.platform import connector_of
+from services.optimizer.core.recommend import hold_back
+from services.optimizer.core.tenants import TenantPolicy, tenant_policy
+from services.optimizer.pools.allocator import Allocation, PoolLimits, allocate, predict_pool
+from services.optimizer.pools.curves import curve_of, refresh_curves
+from services.optimizer.pools.pool import (
     HOUR,
     LEVEL,
     CampaignLine,
     act_bounds,
     curve_summary,
-    is_due,
     next_due,
     pool_marginal,
     reason_for,
     rounded_budgets,
 )
-from services.optimizer.rule_runner import RULES_CHANNEL
-from services.optimizer.tenants import TenantPolicy, tenant_policy
 from shared.connectors import CampaignState, Change, ConnectorError, UnknownCampaign
 from shared.contracts.budgets import BUDGET_POOLS, BUDGET_REALLOCATED, REALLOCATIONS
-from shared.contracts.optimizer import RECOMMENDATION_CREATED, RECOMMENDATIONS
 from shared.curves import CurveSet, ResponseCurve, fit_curve
-from shared.db import listening
-from shared.metrics_store import campaigns_since, newest_hour
+from shared.metrics_store import newest_hour
 from shared.outbox import enqueue
 from shared.service import ServiceRuntime
 
@@ -158,53 +155,17 @@ def _curves(
     ]
 
 
-async def compute(
-    runtime: ServiceRuntime,
-    tenant: UUID,
-    pool: dict[str, Any],
-    rng: np.random.Generator | None = None,
-) -> Computed:
-    """Work out the pool's reallocation now. Raises ``ConnectorError`` when the platform
-    cannot be asked, :class:`PoolUnusable` when it does not know a campaign."""
-    connector = connector_of(runtime)
-    observed = await read_account(connector, tenant)
-    snapshot = observed.snapshot
-    ids: list[UUID] = list(pool["campaign_ids"])
-    try:
-        states = [snapshot.campaign(c) for c in ids]
-    except UnknownCampaign as exc:
-        raise PoolUnusable(f"the ad platform does not know {exc}") from exc
-    fits = await refresh_curves(runtime, tenant, ids)
-    async with runtime.tenant_tx(tenant) as conn:
-        await store_observed(conn, tenant, connector.name, observed)
-        policy = await tenant_policy(conn, tenant)
-        newest = await newest_hour(conn, tenant)
-        lines = await _lines(conn, tenant, states, snapshot.as_of, policy)
-    as_of = newest + HOUR if newest is not None else snapshot.as_of
-    revenue = _curves(fits, ids, "revenue")
-    conversions = _curves(fits, ids, "conversions")
-    revenue_set = CurveSet.from_curves(revenue)
-    conversions_set = CurveSet.from_curves(conversions)
-    thresholds = pool["performance_thresholds"] or {}
-    current = np.array([line.budget for line in lines])
-    allocation = allocate(
-        float(pool["total_budget"]),
-        current,
-        revenue_set,
-        strategy=pool["allocation_strategy"] or "performance_based",
-        limits=PoolLimits(
-            min_share=float(thresholds.get("min_share", 0.0)),
-            max_share=float(thresholds.get("max_share", 1.0)),
-            max_step=thresholds.get("max_step"),
-        ),
-        floors=np.array([line.bounds.floor for line in lines]),
-        caps=np.array([line.bounds.cap for line in lines]),
-        rng=rng,
-    )
-    budgets = rounded_budgets(allocation.budgets, lines)
-    new = np.array(budgets)
-    marginal_new = revenue_set.marginal(new)
-    settled = pool_marginal(marginal_new, allocation.bound_by)
+def _explain(
+    lines: Sequence[CampaignLine],
+    budgets: Sequence[float],
+    revenue: Sequence[ResponseCurve],
+    conversions: Sequence[ResponseCurve],
+    fits: dict[tuple[UUID, str], dict[str, Any]],
+    allocation: Allocation,
+    marginal_new: np.ndarray,
+    settled: float | None,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Each campaign's new budget with the numbers behind it, and what it should earn."""
     explanations = []
     expected = []
     for i, line in enumerate(lines):
@@ -259,8 +220,15 @@ async def compute(
                 "marginal_roas": {"old": m_old, "new": m_new},
             }
         )
+    return explanations, expected
+
+
+def _predicted_pool(
+    current: np.ndarray, new: np.ndarray, conversions: CurveSet, revenue: CurveSet
+) -> dict[str, dict[str, float]]:
+    """The pool's conversions and revenue before and after, with the interval after."""
     predicted_pool = {}
-    for metric, curve_set in (("conversions", conversions_set), ("revenue", revenue_set)):
+    for metric, curve_set in (("conversions", conversions), ("revenue", revenue)):
         before = predict_pool(current, curve_set, level=LEVEL, rng=np.random.default_rng(0))
         after = predict_pool(new, curve_set, level=LEVEL, rng=np.random.default_rng(0))
         predicted_pool[metric] = {
@@ -270,6 +238,60 @@ async def compute(
             "high": after.high,
             "level": LEVEL,
         }
+    return predicted_pool
+
+
+async def compute(
+    runtime: ServiceRuntime,
+    tenant: UUID,
+    pool: dict[str, Any],
+    rng: np.random.Generator | None = None,
+) -> Computed:
+    """Work out the pool's reallocation now. Raises ``ConnectorError`` when the platform
+    cannot be asked, :class:`PoolUnusable` when it does not know a campaign."""
+    connector = connector_of(runtime)
+    observed = await read_account(connector, tenant)
+    snapshot = observed.snapshot
+    ids: list[UUID] = list(pool["campaign_ids"])
+    try:
+        states = [snapshot.campaign(c) for c in ids]
+    except UnknownCampaign as exc:
+        raise PoolUnusable(f"the ad platform does not know {exc}") from exc
+    fits = await refresh_curves(runtime, tenant, ids)
+    async with runtime.tenant_tx(tenant) as conn:
+        await store_observed(conn, tenant, connector.name, observed)
+        policy = await tenant_policy(conn, tenant)
+        newest = await newest_hour(conn, tenant)
+        lines = await _lines(conn, tenant, states, snapshot.as_of, policy)
+    as_of = newest + HOUR if newest is not None else snapshot.as_of
+    revenue = _curves(fits, ids, "revenue")
+    conversions = _curves(fits, ids, "conversions")
+    revenue_set = CurveSet.from_curves(revenue)
+    conversions_set = CurveSet.from_curves(conversions)
+    thresholds = pool["performance_thresholds"] or {}
+    current = np.array([line.budget for line in lines])
+    allocation = allocate(
+        float(pool["total_budget"]),
+        current,
+        revenue_set,
+        strategy=pool["allocation_strategy"] or "performance_based",
+        limits=PoolLimits(
+            min_share=float(thresholds.get("min_share", 0.0)),
+            max_share=float(thresholds.get("max_share", 1.0)),
+            max_step=thresholds.get("max_step"),
+        ),
+        floors=np.array([line.bounds.floor for line in lines]),
+        caps=np.array([line.bounds.cap for line in lines]),
+        rng=rng,
+    )
+    budgets = rounded_budgets(allocation.budgets, lines)
+    new = np.array(budgets)
+    marginal_new = revenue_set.marginal(new)
+    settled = pool_marginal(marginal_new, allocation.bound_by)
+    explanations, expected = _explain(
+        lines, budgets, revenue, conversions, fits, allocation, marginal_new, settled
+    )
+    predicted_pool = _predicted_pool(current, new, conversions_set, revenue_set)
     return Computed(
         as_of=as_of,
         policy=policy,
@@ -486,41 +508,29 @@ async def _recommend(
 ) -> str:
     """The held-back budget as a recommendation; one open question per campaign and pool
     (a pending one from an earlier run is answered first)."""
-    waiting = await conn.fetchval(
-        """SELECT id FROM ai_recommendations
-           WHERE tenant_id = $1 AND target_entity_id = $2 AND status = 'pending'
-             AND recommended_changes ->> 'pool_id' = $3""",
-        tenant,
-        campaign,
-        str(pool["id"]),
-    )
-    if waiting is not None:
-        return str(waiting)
-    rec = await conn.fetchrow(
-        f"""INSERT INTO ai_recommendations (tenant_id, recommendation_type,
-                target_entity_type, target_entity_id, current_state, recommended_changes,
-                expected_impact, priority_score, implementation_complexity)
-            VALUES ($1, 'budget_optimization', 'campaign', $2, $3, $4, $5, 6, 'low')
-            RETURNING {RECOMMENDATIONS.select_list}""",
-        tenant,
-        campaign,
-        outcome.current_state,
-        {
+    values = {
+        "recommendation_type": "budget_optimization",
+        "target_entity_type": "campaign",
+        "target_entity_id": campaign,
+        "current_state": outcome.current_state,
+        "recommended_changes": {
             "pool_id": str(pool["id"]),
             "pool_name": pool["budget_pool_name"],
             "reallocation_id": str(realloc_id),
             **outcome.changes,
         },
-        cause.expected,
-    )
-    assert rec is not None
-    await enqueue(
+        "expected_impact": cause.expected,
+        "priority_score": 6,
+        "implementation_complexity": "low",
+    }
+    held = await hold_back(
         conn,
-        RECOMMENDATION_CREATED.envelope(
-            dict(rec), tenant_id=tenant, source="optimizer", correlation_id=cause.correlation_id
-        ),
+        tenant,
+        values,
+        same_question={"pool_id": str(pool["id"])},
+        correlation_id=cause.correlation_id,
     )
-    return str(rec["id"])
+    return str(held.id)
 
 
 async def _renew(runtime: ServiceRuntime, tenant: UUID, pool_id: UUID) -> None:
@@ -647,84 +657,3 @@ async def _finish_failed(
         )
     assert row is not None
     return dict(row)
-
-
-# --- the schedule -------------------------------------------------------------------------
-
-
-async def run_pools(runtime: ServiceRuntime) -> None:
-    """Background task: when a tenant's metrics arrive (the rule runner's wake-up), and
-    every ``SWEEP_SECONDS`` anyway, refit its campaigns' curves once a new day is complete
-    and run its pools that are due on its clock."""
-    fitted_through: dict[UUID, date] = {}
-    dirty: set[UUID] = set()
-    wake = asyncio.Event()
-
-    def on_notify(_conn: object, _pid: int, _channel: str, payload: str) -> None:
-        try:
-            dirty.add(UUID(payload))
-        except ValueError:
-            return
-        wake.set()
-
-    async with listening(runtime.db, RULES_CHANNEL, on_notify):
-        while True:
-            try:
-                await asyncio.wait_for(wake.wait(), timeout=SWEEP_SECONDS)
-            except TimeoutError:
-                async with runtime.system_tx() as conn:
-                    rows = await conn.fetch(
-                        "SELECT DISTINCT tenant_id FROM ai_budget_management WHERE is_active"
-                    )
-                dirty.update(r["tenant_id"] for r in rows)
-            wake.clear()
-            tenants, dirty = sorted(dirty, key=str), set()
-            for tenant in tenants:
-                try:
-                    await refit_tenant(runtime, tenant, fitted_through)
-                    await run_tenant(runtime, tenant)
-                except asyncio.CancelledError:
-                    raise
-                except Exception:
-                    log.exception("reallocating the pools of tenant %s failed", tenant)
-
-
-async def refit_tenant(
-    runtime: ServiceRuntime, tenant: UUID, fitted_through: dict[UUID, date]
-) -> None:
-    """Refit the curves of the tenant's live campaigns when a new complete day has landed
-    since this replica last looked (another replica's fit of the same day is kept)."""
-    async with runtime.tenant_tx(tenant) as conn:
-        newest = await newest_hour(conn, tenant)
-        if newest is None:
-            return
-        day = last_complete_day(newest)
-        if fitted_through.get(tenant) == day:
-            return
-        campaigns = await campaigns_since(conn, tenant, newest - timedelta(days=2))
-    await refresh_curves(runtime, tenant, campaigns)
-    fitted_through[tenant] = day
-
-
-async def run_tenant(runtime: ServiceRuntime, tenant: UUID) -> int:
-    """Run the tenant's pools due at the hour after its newest metrics; answers how many
-    ran here (a pool another replica claimed is left to it)."""
-    async with runtime.tenant_tx(tenant) as conn:
-        newest = await newest_hour(conn, tenant)
-        if newest is None:
-            return 0
-        as_of = newest + HOUR
-        rows = await conn.fetch(
-            """SELECT id, next_reallocation_at FROM ai_budget_management
-               WHERE tenant_id = $1 AND is_active ORDER BY created_at, id""",
-            tenant,
-        )
-    ran = 0
-    for row in rows:
-        if not is_due(row["next_reallocation_at"], as_of):
-            continue
-        done = await reallocate(
-            runtime, tenant, row["id"], trigger="scheduled", scheduled_for=as_of
-        )
-        ran += done is not None
-    return ran

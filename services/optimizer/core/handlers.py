@@ -6,28 +6,25 @@ from uuid import UUID
 
 import asyncpg
 
-from services.optimizer import tenants
-from services.optimizer.act import Outcome, act
-from services.optimizer.execution import Cause
-from services.optimizer.experiment_runner import EXPERIMENTS_CHANNEL
-from services.optimizer.forecasts import FORECASTS_CHANNEL
-from services.optimizer.platform import active_runtime
-from services.optimizer.recommend import (
+from services.optimizer.core import tenants
+from services.optimizer.core.act import Outcome, act
+from services.optimizer.core.execution import Cause
+from services.optimizer.core.jobs import METRICS_CHANNEL
+from services.optimizer.core.platform import active_runtime
+from services.optimizer.core.recommend import (
     UnusableAction,
     decision_action,
     decision_campaign,
     desire_from_action,
+    hold_back,
     recommendation_from_decision,
 )
-from services.optimizer.rule_runner import RULES_CHANNEL
-from services.optimizer.tenants import tenant_policy
+from services.optimizer.core.tenants import tenant_policy
 from shared.consumer import Subscriptions
 from shared.contracts.decision import DECISION_MADE, DecisionMade
 from shared.contracts.gateway import METRICS_RECORDED, MetricsRecorded
 from shared.contracts.optimizer import (
     ACTION_SKIPPED,
-    RECOMMENDATION_CREATED,
-    RECOMMENDATIONS,
 )
 from shared.events import Envelope
 from shared.metrics_input import hourly
@@ -96,17 +93,7 @@ async def _recommend(
     values = recommendation_from_decision(
         decision, campaign, outcome.changes, outcome.current_state
     )
-    names = ["tenant_id", *values]
-    row = await conn.fetchrow(
-        f"INSERT INTO ai_recommendations ({', '.join(names)}) "
-        f"VALUES ({', '.join(f'${i}' for i in range(1, len(names) + 1))}) "
-        f"ON CONFLICT (source_decision_id) DO NOTHING "
-        f"RETURNING {RECOMMENDATIONS.select_list}",
-        event.tenant_id,
-        *values.values(),
-    )
-    if row is not None:
-        await enqueue(conn, RECOMMENDATION_CREATED.caused_by(event, row, source=SOURCE))
+    await hold_back(conn, event.tenant_id, values, caused_by=event)
 
 
 async def _skipped(
@@ -125,8 +112,8 @@ async def _skipped(
 async def on_metrics_recorded(
     conn: asyncpg.Connection, event: Envelope, recorded: MetricsRecorded
 ) -> None:
-    """Keep the hours automation rules and forecasts read, and wake the rule runner, the
-    forecaster and the puller of platform experiments (finished hours mean new results)."""
+    """Keep the hours automation rules and forecasts read, and wake the per-tenant jobs:
+    rules, pools, forecasts and the puller of platform experiments (finished hours mean
+    new results)."""
     await upsert_metrics(conn, event.tenant_id, hourly(recorded.metrics))
-    for channel in (RULES_CHANNEL, EXPERIMENTS_CHANNEL, FORECASTS_CHANNEL):
-        await conn.execute("SELECT pg_notify($1, $2)", channel, str(event.tenant_id))
+    await conn.execute("SELECT pg_notify($1, $2)", METRICS_CHANNEL, str(event.tenant_id))

@@ -12,7 +12,6 @@ whatever happens (a unique index). The modelling itself is ``shared.forecasting`
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections import defaultdict
 from collections.abc import AsyncIterator, Sequence
@@ -30,7 +29,6 @@ from shared.contracts.optimizer import (
     FORECASTS,
     MAX_FORECAST_CAMPAIGNS,
 )
-from shared.db import listening
 from shared.forecasting import (
     MODEL_VERSION,
     Forecast,
@@ -41,22 +39,19 @@ from shared.forecasting import (
     score,
 )
 from shared.metrics import HourlyMetrics
-from shared.metrics_store import campaigns_since, load_history, newest_hour, tenants_recorded_within
+from shared.metrics_store import campaigns_since, load_history, newest_hour
 from shared.models_registry import announce_models
 from shared.outbox import enqueue
 from shared.service import ServiceRuntime
 
 log = logging.getLogger(__name__)
 
-FORECASTS_CHANNEL = "optimizer_forecasts"
 HOUR = timedelta(hours=1)
 # On the platform's clock: a new forecast of every campaign each simulated day.
 REFRESH_HOURS = 24
 # A campaign is forecast on schedule while it reported within this many hours.
 ACTIVE_HOURS = 48
-SWEEP_SECONDS = 60.0
 SCORE_BATCH = 500
-FORECAST_LOCK = 0x46434153
 SOURCE = "optimizer"
 CONFIG = ForecastConfig()
 
@@ -336,75 +331,3 @@ async def score_due(runtime: ServiceRuntime, tenant: UUID) -> int:
             )
             scored += 1
     return scored
-
-
-async def refresh_due(conn: asyncpg.Connection, tenant: UUID) -> bool:
-    """True when the tenant's clock has moved ``REFRESH_HOURS`` past its last scheduled
-    forecasts (or it has none)."""
-    newest = await newest_hour(conn, tenant)
-    if newest is None:
-        return False
-    last: datetime | None = await conn.fetchval(
-        """SELECT max(period_start) FROM ai_campaign_forecasts
-           WHERE tenant_id = $1 AND trigger = 'schedule'""",
-        tenant,
-    )
-    return last is None or newest + HOUR >= last + REFRESH_HOURS * HOUR
-
-
-async def run_tenant(runtime: ServiceRuntime, tenant: UUID) -> None:
-    """Score what is due and refresh if due, unless another replica is doing so."""
-    async with runtime.db.acquire() as lock:
-        if not await lock.fetchval(
-            "SELECT pg_try_advisory_lock($1, hashtext($2))", FORECAST_LOCK, str(tenant)
-        ):
-            return
-        try:
-            await score_due(runtime, tenant)
-            async with runtime.tenant_tx(tenant) as conn:
-                due = await refresh_due(conn, tenant)
-            if due:
-                _origin, stored, skipped = await make_forecasts(
-                    runtime, tenant, None, (24, 168), "schedule"
-                )
-                log.info(
-                    "forecasts refreshed",
-                    extra={
-                        "tenant": str(tenant),
-                        "forecasts": len(stored),
-                        "skipped": len(skipped),
-                    },
-                )
-        finally:
-            await lock.execute(
-                "SELECT pg_advisory_unlock($1, hashtext($2))", FORECAST_LOCK, str(tenant)
-            )
-
-
-async def run_forecasts(runtime: ServiceRuntime) -> None:
-    """Background job: woken when a tenant's metrics arrive (``FORECASTS_CHANNEL``), and
-    sweeping every tenant with recent metrics now and then."""
-    dirty: set[UUID] = set()
-    wake = asyncio.Event()
-
-    def on_notify(_conn: object, _pid: int, _channel: str, payload: str) -> None:
-        with contextlib.suppress(ValueError):
-            dirty.add(UUID(payload))
-            wake.set()
-
-    async with listening(runtime.db, FORECASTS_CHANNEL, on_notify):
-        while True:
-            try:
-                await asyncio.wait_for(wake.wait(), timeout=SWEEP_SECONDS)
-            except TimeoutError:
-                async with runtime.system_tx() as conn:
-                    dirty.update(await tenants_recorded_within(conn, timedelta(days=1)))
-            wake.clear()
-            tenants, dirty = sorted(dirty, key=str), set()
-            for tenant in tenants:
-                try:
-                    await run_tenant(runtime, tenant)
-                except asyncio.CancelledError:
-                    raise
-                except Exception:
-                    log.exception("forecasts of tenant %s failed", tenant)

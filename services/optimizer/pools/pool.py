@@ -1,7 +1,7 @@
 """Budget pools, the pure part: when a pool is due, how the tenant's safety limits become
 absolute bounds on each campaign's budget, and how a reallocation explains itself.
 
-The allocation itself is :func:`services.optimizer.allocator.allocate`; this module turns
+The allocation itself is :func:`services.optimizer.pools.allocator.allocate`; this module turns
 its arrays into per-campaign explanations and the pool's predicted totals. Daily spend is
 read as the daily budget: a campaign spends up to its budget, and the curves are fitted
 on spend per day.

@@ -17,7 +17,7 @@ from uuid import UUID
 
 import asyncpg
 
-from services.optimizer.execution import (
+from services.optimizer.core.execution import (
     Cause,
     Desire,
     Held,
@@ -26,8 +26,8 @@ from services.optimizer.execution import (
     Unreachable,
     plan,
 )
-from services.optimizer.limits import Apply, Refusal
-from services.optimizer.tenants import TenantPolicy
+from services.optimizer.core.limits import Apply, Refusal
+from services.optimizer.core.tenants import TenantPolicy
 from shared.connectors import CampaignState, Change
 from shared.contracts.enums import RefusalReason
 from shared.service import ServiceRuntime

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, time
 from typing import Any
@@ -40,11 +40,10 @@ from uuid import UUID, uuid4, uuid5
 
 import asyncpg
 
-from services.optimizer.applied import AppliedChange
-from services.optimizer.campaigns import read_account, store_states
-from services.optimizer.limits import Apply, Refusal, SafetyLimits, Verdict, clamp
-from services.optimizer.platform import CORRELATION, connector_of
-from services.optimizer.rules import NoAction
+from services.optimizer.core.applied import AppliedChange, NoAction
+from services.optimizer.core.campaigns import read_account, store_states
+from services.optimizer.core.limits import Apply, Refusal, SafetyLimits, Verdict, clamp
+from services.optimizer.core.platform import CORRELATION, connector_of
 from shared.config import Settings
 from shared.connectors import (
     CampaignState,
@@ -112,6 +111,8 @@ class Cause:
 
 
 Desire = Callable[[CampaignState], Change | NoAction]
+# The verdict on a change where the safety limits do not decide it.
+Judge = Callable[[asyncpg.Connection, CampaignState, Change], Awaitable[Verdict]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -266,12 +267,19 @@ async def plan(
     limits: SafetyLimits,
     *,
     apply: bool = True,
+    judge: Judge | None = None,
+    keep_unreachable: bool = True,
 ) -> PlanOutcome | Proposal:
     """Plan the change ``desire`` asks for on the campaign, within ``limits``.
 
     With ``apply`` the change, if the limits let it through, is recorded as pending and a
     notification wakes the executor once the transaction commits. Without it, the
     :class:`Proposal` is returned for the caller to turn into a recommendation.
+
+    ``judge`` stands in for the limits where a change obeys rules of its own (a rollback
+    restores a value the campaign had, so step and daily limits do not hold it back).
+    Without ``keep_unreachable`` a platform that cannot be asked is only reported, for
+    a caller that answers a person at once.
     """
     connector = connector_of(runtime)
     await lock_campaign(conn, tenant_id, campaign_id)
@@ -287,7 +295,7 @@ async def plan(
     try:
         observed = await read_account(connector, tenant_id)
     except ConnectorError as exc:
-        if not apply:
+        if not apply or not keep_unreachable:
             return Unreachable(str(exc))
         # Recorded under a change id of its own: the one this request names stays free,
         # so asking again once the platform answers is a new attempt, not a repeat.
@@ -313,7 +321,11 @@ async def plan(
             f"optimization {in_flight} is changing this campaign's {desired.kind}",
         )
         return Held(refusal, state, desired)
-    proposal = await propose(conn, tenant_id, state, snapshot.as_of, desired, cause, limits)
+    if judge is not None:
+        verdict = await judge(conn, state, desired)
+        proposal = Proposal(verdict, state, desired, snapshot.as_of)
+    else:
+        proposal = await propose(conn, tenant_id, state, snapshot.as_of, desired, cause, limits)
     if not apply:
         return proposal
     if isinstance(proposal.verdict, Refusal):

@@ -1,4 +1,6 @@
-"""Turning a decision, or a person's recommendation, into the change it asks for: pure.
+"""Recommendations from the optimizer's side: turning a decision, or a person's
+recommendation, into the change it asks for (pure), and :func:`hold_back`, the one writer
+of a change held back for a person.
 
 Decisions say what to do in ``context_data.action``: ``{"kind": "budget", "to": 450.0}``,
 ``{"kind": "bid", "multiplier": 0.85}`` (relative to the current bid),
@@ -9,16 +11,20 @@ A recommendation's ``recommended_changes`` use the same shape, usually with ``to
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from services.optimizer.applied import current_value, digits
-from services.optimizer.execution import Desire
-from services.optimizer.rules import NoAction
+import asyncpg
+
+from services.optimizer.core.applied import NoAction, current_value, digits
+from services.optimizer.core.execution import Desire
 from shared.connectors import CHANGE_KINDS, CampaignState, Change, InvalidChange
 from shared.contracts.decision import DecisionMade
 from shared.contracts.enums import DecisionType
-from shared.events import optional_uuid
+from shared.contracts.optimizer import RECOMMENDATION_CREATED, RECOMMENDATIONS
+from shared.events import Envelope, optional_uuid
+from shared.outbox import enqueue
 
 RECOMMENDATION_TYPE_OF = {
     DecisionType.BUDGET_ADJUSTMENT: "budget_optimization",
@@ -27,6 +33,7 @@ RECOMMENDATION_TYPE_OF = {
     DecisionType.CAMPAIGN_PAUSE: "campaign_control",
 }
 _RELATIVE = {"bid": "multiplier", "audience": "factor"}
+SOURCE = "optimizer"
 
 
 class UnusableAction(ValueError):
@@ -115,3 +122,67 @@ def recommendation_from_decision(
         "implementation_complexity": "low",
         "source_decision_id": decision.id,
     }
+
+
+@dataclass(frozen=True, slots=True)
+class HeldBack:
+    """The recommendation asking about a held-back change: ``new``, or the one already
+    pending for the same question (``id`` is None when a decision's was written before)."""
+
+    id: UUID | None
+    new: bool
+
+
+async def hold_back(
+    conn: asyncpg.Connection,
+    tenant: UUID,
+    values: Mapping[str, Any],
+    *,
+    same_question: Mapping[str, str] | None = None,
+    caused_by: Envelope | None = None,
+    correlation_id: UUID | None = None,
+) -> HeldBack:
+    """Write a pending recommendation of ``values`` (columns of ``ai_recommendations``)
+    and announce it (``recommendation.created``), in the caller's transaction.
+
+    One question at a time: with ``same_question`` (keys of ``recommended_changes`` and
+    their values, say a rule and a setting), a recommendation still pending for the same
+    target and keys is the answer and nothing is written. A decision is asked about once
+    (``source_decision_id`` is unique). The event follows ``caused_by`` when an event
+    caused this, or carries ``correlation_id``.
+    """
+    if same_question:
+        keys = list(same_question.items())
+        matches = " AND ".join(
+            f"recommended_changes ->> ${3 + 2 * i} = ${4 + 2 * i}" for i in range(len(keys))
+        )
+        waiting = await conn.fetchval(
+            f"""SELECT id FROM ai_recommendations
+                WHERE tenant_id = $1 AND target_entity_id = $2 AND status = 'pending'
+                  AND {matches}""",
+            tenant,
+            values["target_entity_id"],
+            *(part for pair in keys for part in pair),
+        )
+        if waiting is not None:
+            return HeldBack(waiting, new=False)
+    names = ["tenant_id", *values]
+    row = await conn.fetchrow(
+        f"INSERT INTO ai_recommendations ({', '.join(names)}) "
+        f"VALUES ({', '.join(f'${i}' for i in range(1, len(names) + 1))}) "
+        f"ON CONFLICT (source_decision_id) DO NOTHING "
+        f"RETURNING {RECOMMENDATIONS.select_list}",
+        tenant,
+        *values.values(),
+    )
+    if row is None:
+        return HeldBack(None, new=False)
+    event = (
+        RECOMMENDATION_CREATED.caused_by(caused_by, row, source=SOURCE)
+        if caused_by is not None
+        else RECOMMENDATION_CREATED.envelope(
+            dict(row), tenant_id=tenant, source=SOURCE, correlation_id=correlation_id
+        )
+    )
+    await enqueue(conn, event)
+    return HeldBack(row["id"], new=True)

@@ -1,9 +1,10 @@
-"""Undoing an applied change, without silently overwriting what came after it.
+"""Rolling back an applied change, without silently overwriting what came after it.
 
-Pure functions over plain data; no I/O. The service loads the change to undo and the
-changes applied to the same entity since, asks :func:`plan_rollback`, and either
-applies the plan's change (recording it with :meth:`RollbackPlan.applied`) or reports
-the conflict.
+:func:`plan_rollback` is the pure part: given the change to undo and the changes applied
+to the same entity since, it answers the change that undoes it or the conflict.
+:func:`request_rollback` loads those under the campaign's lock and plans the answer
+through the same path as every other change (:func:`~services.optimizer.core.execution.plan`),
+so the executor carries a rollback out like any change.
 
 Undoing restores the change's ``before``. That is safe only while the change is still
 what holds the setting: if a later change moved the same setting, restoring ``before``
@@ -20,11 +21,29 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
-from services.optimizer.applied import AppliedChange, same_value
-from shared.connectors.base import Change
+import asyncpg
+
+from services.optimizer.core.applied import AppliedChange, NoAction, current_value, same_value
+from services.optimizer.core.execution import (
+    Cause,
+    Held,
+    Planned,
+    Unreachable,
+    applied_change_of,
+    applied_changes,
+    in_flight_change,
+    lock_campaign,
+    plan,
+)
+from services.optimizer.core.limits import DEFAULT_LIMITS, Apply, Verdict
+from shared.connectors.base import CampaignState, Change
 from shared.contracts.enums import RollbackConflictKind
+from shared.contracts.optimizer import OPTIMIZATION_HISTORY
+from shared.resources import fetch_one
+from shared.service import ServiceRuntime
+from shared.web import ApiError
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,3 +180,108 @@ def _conflict(
 
 def _names(changes: Sequence[AppliedChange]) -> str:
     return ", ".join(str(c.change_id) for c in changes)
+
+
+async def request_rollback(
+    conn: asyncpg.Connection,
+    runtime: ServiceRuntime,
+    tenant: UUID,
+    optimization_id: UUID,
+    *,
+    force: bool,
+    correlation_id: UUID | None,
+) -> dict[str, Any]:
+    """The pending optimization that undoes ``optimization_id``; raises :class:`ApiError`
+    (404, 409 ``not_applied``/``in_flight``/``rollback_conflict``/``unknown_campaign``,
+    502 ``platform_unavailable``).
+
+    A rollback restores a value the campaign had before, so the step and daily limits do
+    not hold it back: undoing must stay possible after the limits are used up.
+    """
+    target_row = await fetch_one(conn, OPTIMIZATION_HISTORY, tenant, optimization_id)
+    campaign_id = target_row["target_entity_id"]
+    if target_row["status"] != "applied" or campaign_id is None or target_row["setting"] is None:
+        raise ApiError(
+            409,
+            "not_applied",
+            f"optimization {optimization_id} is {target_row['status']}; only an applied "
+            "change can be rolled back",
+            {"status": target_row["status"]},
+        )
+    await lock_campaign(conn, tenant, campaign_id)
+    in_flight = await in_flight_change(conn, tenant, campaign_id, target_row["setting"])
+    if in_flight is not None:
+        raise ApiError(
+            409,
+            "in_flight",
+            f"optimization {in_flight} is changing this setting of the campaign; try again "
+            "when it has finished",
+            {"optimization_id": str(in_flight)},
+        )
+    # Read under the campaign's lock: nothing is applied to it until this commits.
+    target = applied_change_of(target_row, "applied_at")
+    later = await applied_changes(conn, tenant, campaign_id, target.applied_at, "applied_at")
+    planned: RollbackPlan | RollbackConflict | None = None
+
+    def desire(state: CampaignState) -> Change | NoAction:
+        nonlocal planned
+        current = current_value(state, target.kind)
+        planned = plan_rollback(target, later, current=current, force=force)
+        if isinstance(planned, RollbackConflict):
+            return NoAction(planned.detail)
+        return planned.change
+
+    async def judge(_conn: asyncpg.Connection, _state: CampaignState, change: Change) -> Verdict:
+        assert isinstance(planned, RollbackPlan)
+        return Apply(change, planned.replaces, change.value)
+
+    cause = Cause(
+        "rollback",
+        optimization_id,
+        key=f"rollback:{optimization_id}:{uuid4()}",
+        rollback_of=optimization_id,
+        by_person=True,
+        correlation_id=correlation_id,
+    )
+    result = await plan(
+        conn,
+        runtime,
+        tenant,
+        campaign_id,
+        desire,
+        cause,
+        DEFAULT_LIMITS,
+        judge=judge,
+        keep_unreachable=False,
+    )
+    row = _planned_row(result, planned)
+    if isinstance(planned, RollbackPlan) and planned.overrides:
+        row = dict(
+            await conn.fetchrow(
+                f"""UPDATE ai_optimization_history
+                    SET rollback_data = rollback_data || $3
+                    WHERE tenant_id = $1 AND id = $2
+                    RETURNING {OPTIMIZATION_HISTORY.select_list}""",
+                tenant,
+                row["id"],
+                {"forced_over": [str(c.change_id) for c in planned.overrides]},
+            )
+        )
+    return row
+
+
+def _planned_row(result: object, planned: RollbackPlan | RollbackConflict | None) -> dict[str, Any]:
+    """The pending row of a planned rollback, or the API's answer why there is none."""
+    if isinstance(result, Planned):
+        return result.row
+    if isinstance(result, Unreachable):
+        raise ApiError(
+            502, "platform_unavailable", f"the ad platform could not be asked: {result.reason}"
+        )
+    if isinstance(planned, RollbackConflict):
+        # Records are named by optimization id: ``later_change_ids`` are optimizations.
+        raise ApiError(409, "rollback_conflict", planned.detail, planned.as_dict())
+    if isinstance(result, Held) and result.state is None:
+        raise ApiError(409, "unknown_campaign", result.refusal.detail)
+    detail = result.refusal.detail if isinstance(result, Held) else "it could not be planned"
+    raise ApiError(409, "in_flight", detail)

@@ -23,7 +23,7 @@ Sequential (``sequential=True``, the default): the same estimates, but the inter
 asymptotic confidence sequences (Waudby-Smith et al. 2023, the normal-mixture boundary
 GrowthBook uses) and the p-values their anytime-valid counterparts, so the results may be
 looked at after every update without raising the false-positive rate above ``alpha``.
-The price is wider intervals: see :mod:`services.optimizer.sequential`, and plan with
+The price is wider intervals: see :mod:`services.optimizer.experiments.sequential`, and plan with
 ``sample_size(..., sequential=True)``.
 
 Bayesian (both modes): the chance that the variant beats the control and the risk (the
@@ -55,8 +55,8 @@ import numpy as np
 import numpy.typing as npt
 from scipy import stats
 
-from services.optimizer import experiment_bayes
-from services.optimizer import sequential as seq
+from services.optimizer.experiments import bayes as experiment_bayes
+from services.optimizer.experiments import sequential as seq
 
 Metric = Literal["rate", "mean"]
 Correction = Literal["holm", "none"]
@@ -601,16 +601,7 @@ def analyze(
     missing or impossible (negative variance), CUPED aggregates on some variants only,
     ``alpha`` outside (0, 1), a planned split of the wrong length or not positive.
     """
-    _check_unit("alpha", alpha)
-    _check_unit("srm_threshold", srm_threshold)
-    if correction not in ("holm", "none"):
-        raise ValueError(f"correction must be 'holm' or 'none' (got {correction!r})")
-    if (
-        isinstance(sequential_tuning, bool)
-        or not (isinstance(sequential_tuning, int | float) and math.isfinite(sequential_tuning))
-        or sequential_tuning <= 0
-    ):
-        raise ValueError("sequential_tuning must be a positive number of users")
+    _check_options(alpha, srm_threshold, correction, sequential_tuning)
     arms = _validated(variants, metric)
     split = _validated_split(planned_split, len(arms))
 
@@ -643,42 +634,15 @@ def analyze(
 
     results = [VariantResult(name=arms[0].name, users=arms[0].users, mean=control_mean)]
     for arm, m, c, p_adj in zip(arms[1:], moments[1:], comparisons, adjusted, strict=True):
-        if cuped is None and metric == "rate":
-            bayes = experiment_bayes.beta_binomial(
-                int(arms[0].y_sum),
-                arms[0].users,
-                int(arm.y_sum),
-                arm.users,
-                higher_is_better=higher_is_better,
-            )
-        else:
-            bayes = experiment_bayes.normal(
-                control_mean,
-                float(control.var / control.n),
-                float(m.mean),
-                float(m.var / m.n),
-                higher_is_better=higher_is_better,
-            )
-        scale = abs(control_mean)
-        results.append(
-            VariantResult(
-                name=arm.name,
-                users=arm.users,
-                mean=float(m.mean),
-                lift=_finite(float(c.lift)),
-                ci_low=_finite(float(c.ci_low)),
-                ci_high=_finite(float(c.ci_high)),
-                absolute_lift=float(c.absolute_lift),
-                absolute_ci_low=float(c.absolute_ci_low),
-                absolute_ci_high=float(c.absolute_ci_high),
-                p_value=float(c.p_value),
-                p_value_adjusted=p_adj,
-                chance_to_win=bayes.chance_to_win,
-                risk=bayes.risk_variant / scale if scale > 0 else None,
-                risk_control=bayes.risk_control / scale if scale > 0 else None,
-                significant=p_adj < alpha,
-            )
+        bayes = _bayes(
+            arms[0],
+            control,
+            arm,
+            m,
+            rate=cuped is None and metric == "rate",
+            higher_is_better=higher_is_better,
         )
+        results.append(_variant_result(arm, m, c, p_adj, bayes, abs(control_mean), alpha))
 
     srm_p = srm_p_value([a.users for a in arms], split)
     srm_ok = srm_p >= srm_threshold
@@ -706,6 +670,77 @@ def analyze(
         srm_ok=srm_ok,
         winner_variant=winner,
         method=method,
+    )
+
+
+def _check_options(
+    alpha: float, srm_threshold: float, correction: Correction, sequential_tuning: int
+) -> None:
+    _check_unit("alpha", alpha)
+    _check_unit("srm_threshold", srm_threshold)
+    if correction not in ("holm", "none"):
+        raise ValueError(f"correction must be 'holm' or 'none' (got {correction!r})")
+    if (
+        isinstance(sequential_tuning, bool)
+        or not (isinstance(sequential_tuning, int | float) and math.isfinite(sequential_tuning))
+        or sequential_tuning <= 0
+    ):
+        raise ValueError("sequential_tuning must be a positive number of users")
+
+
+def _bayes(
+    control_arm: _Arm,
+    control: Moments,
+    arm: _Arm,
+    m: Moments,
+    *,
+    rate: bool,
+    higher_is_better: bool,
+) -> experiment_bayes.BayesSummary:
+    """The Bayesian reading of one variant against the control: exact for a plain rate,
+    normal on the (possibly CUPED-adjusted) moments otherwise."""
+    if rate:
+        return experiment_bayes.beta_binomial(
+            int(control_arm.y_sum),
+            control_arm.users,
+            int(arm.y_sum),
+            arm.users,
+            higher_is_better=higher_is_better,
+        )
+    return experiment_bayes.normal(
+        float(control.mean),
+        float(control.var / control.n),
+        float(m.mean),
+        float(m.var / m.n),
+        higher_is_better=higher_is_better,
+    )
+
+
+def _variant_result(
+    arm: _Arm,
+    m: Moments,
+    c: Comparison,
+    p_adj: float,
+    bayes: experiment_bayes.BayesSummary,
+    scale: float,
+    alpha: float,
+) -> VariantResult:
+    return VariantResult(
+        name=arm.name,
+        users=arm.users,
+        mean=float(m.mean),
+        lift=_finite(float(c.lift)),
+        ci_low=_finite(float(c.ci_low)),
+        ci_high=_finite(float(c.ci_high)),
+        absolute_lift=float(c.absolute_lift),
+        absolute_ci_low=float(c.absolute_ci_low),
+        absolute_ci_high=float(c.absolute_ci_high),
+        p_value=float(c.p_value),
+        p_value_adjusted=p_adj,
+        chance_to_win=bayes.chance_to_win,
+        risk=bayes.risk_variant / scale if scale > 0 else None,
+        risk_control=bayes.risk_control / scale if scale > 0 else None,
+        significant=p_adj < alpha,
     )
 
 

@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeGuard
 
-from services.optimizer.applied import AppliedChange, current_value, digits, same_value
+from services.optimizer.core.applied import AppliedChange, current_value, digits, same_value
 from shared.connectors.base import CampaignState, Change
 from shared.contracts.enums import Bound, RefusalReason
 

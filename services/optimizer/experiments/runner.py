@@ -4,66 +4,46 @@ When a tenant's metrics arrive (the platform finished hours) and every minute be
 each experiment running on the platform has its cumulative results read from the
 platform; a reading for a platform hour not yet recorded becomes a row of the results
 history (``source: platform``) with its analysis, and the rule in
-:mod:`services.optimizer.experiments` may conclude the experiment and apply its winner.
+:mod:`services.optimizer.experiments.plan` may conclude the experiment and apply its winner.
 One replica handles an experiment at a time (a transaction-level advisory lock), and the
 platform hour keys the row, so a reading is recorded once.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any
 from uuid import UUID
 
-from services.optimizer import experiments as plan
-from services.optimizer.execution import carry_out
-from services.optimizer.experiment_stats import VariantData
-from services.optimizer.experiment_store import conclude, lock_experiment, record_results
-from services.optimizer.platform import connector_of
+import asyncpg
+
+from services.optimizer.core.execution import carry_out
+from services.optimizer.core.jobs import TenantJob, run_per_tenant
+from services.optimizer.core.platform import connector_of
+from services.optimizer.experiments import plan
+from services.optimizer.experiments.stats import VariantData
+from services.optimizer.experiments.store import conclude, lock_experiment, record_results
 from shared.connectors import ConnectorError, PlatformExperiment
 from shared.contracts.experiments import COLLECTING
-from shared.db import listening
 from shared.service import ServiceRuntime
 
 log = logging.getLogger(__name__)
 
-EXPERIMENTS_CHANNEL = "optimizer_experiments"
 SWEEP_SECONDS = 60.0
 
 
 async def run_experiments(runtime: ServiceRuntime) -> None:
     """Background task: pull platform results when a tenant's hours arrive, and sweep."""
-    dirty: set[UUID] = set()
-    wake = asyncio.Event()
+    job = TenantJob("pulling the experiments", pull_tenant, _collecting_tenants, SWEEP_SECONDS)
+    await run_per_tenant(runtime, job)
 
-    def on_notify(_conn: object, _pid: int, _channel: str, payload: str) -> None:
-        try:
-            dirty.add(UUID(payload))
-        except ValueError:
-            return
-        wake.set()
 
-    async with listening(runtime.db, EXPERIMENTS_CHANNEL, on_notify):
-        while True:
-            try:
-                await asyncio.wait_for(wake.wait(), timeout=SWEEP_SECONDS)
-            except TimeoutError:
-                async with runtime.system_tx() as conn:
-                    rows = await conn.fetch(
-                        """SELECT DISTINCT tenant_id FROM ai_testing_experiments
-                           WHERE on_platform AND status IN ('running', 'analyzing')"""
-                    )
-                dirty.update(r["tenant_id"] for r in rows)
-            wake.clear()
-            tenants, dirty = sorted(dirty, key=str), set()
-            for tenant in tenants:
-                try:
-                    await pull_tenant(runtime, tenant)
-                except asyncio.CancelledError:
-                    raise
-                except Exception:
-                    log.exception("pulling the experiments of tenant %s failed", tenant)
+async def _collecting_tenants(conn: asyncpg.Connection) -> list[UUID]:
+    rows = await conn.fetch(
+        """SELECT DISTINCT tenant_id FROM ai_testing_experiments
+           WHERE on_platform AND status IN ('running', 'analyzing')"""
+    )
+    return [r["tenant_id"] for r in rows]
 
 
 async def pull_tenant(runtime: ServiceRuntime, tenant: UUID) -> int:

@@ -33,6 +33,13 @@ class AppliedChange:
     rollback_of: UUID | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class NoAction:
+    """An action that cannot be carried out on the campaign as it stands, and why."""
+
+    reason: str
+
+
 def current_value(state: CampaignState, kind: str) -> float | str:
     """The value ``state`` holds for the setting a change of ``kind`` moves."""
     if kind == "budget":

@@ -5,7 +5,7 @@ Pure functions over plain data; no I/O. The service parses a rule once when it i
 saved (:class:`Rule`), evaluates its conditions on each campaign's hourly metrics
 (:func:`evaluate`), turns each action into the change it asks for
 (:func:`desired_change`) and passes that change through the safety limits
-(``services.optimizer.limits.clamp``).
+(``services.optimizer.core.limits.clamp``).
 
 A rule::
 
@@ -98,8 +98,8 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from services.optimizer.applied import current_value, digits
-from services.optimizer.limits import SafetyLimits
+from services.optimizer.core.applied import NoAction, current_value, digits
+from services.optimizer.core.limits import SafetyLimits
 from shared.connectors.base import CampaignState, Change
 from shared.contracts.enums import Comparator, RuleActionType, RuleMetric, Severity
 from shared.metrics import HourlyMetrics, Rates
@@ -680,13 +680,6 @@ class Notification:
 
     severity: Severity
     message: str
-
-
-@dataclass(frozen=True, slots=True)
-class NoAction:
-    """An action that cannot be carried out on the campaign as it stands, and why."""
-
-    reason: str
 
 
 def desired_change(

@@ -2,7 +2,7 @@
 
 For each tenant with active rules, as of the hour after its newest metrics: every due rule
 is evaluated on every campaign, and where it matches, each of its actions goes the same
-way a decision does (:func:`services.optimizer.act.act`) under the rule's limits laid
+way a decision does (:func:`services.optimizer.core.act.act`) under the rule's limits laid
 over the tenant's. A rule fires at most once per campaign and hour (``rule_firings``), and
 the change ids of its changes are derived from that firing, so nothing is applied twice.
 
@@ -13,7 +13,6 @@ arrive (a corrected hour is looked at again, but a firing still acts once per ho
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -24,12 +23,15 @@ from uuid import UUID
 import asyncpg
 from pydantic import ValidationError
 
-from services.optimizer.act import act
-from services.optimizer.campaigns import read_account, state_of, store_observed
-from services.optimizer.execution import Cause, propose, refresh_rule_stats
-from services.optimizer.limits import SafetyLimits, merge_limits
-from services.optimizer.platform import connector_of
-from services.optimizer.rules import (
+from services.optimizer.core.act import act
+from services.optimizer.core.campaigns import read_account, state_of, store_observed
+from services.optimizer.core.execution import Cause, propose, refresh_rule_stats
+from services.optimizer.core.jobs import TenantJob, run_per_tenant
+from services.optimizer.core.limits import SafetyLimits, merge_limits
+from services.optimizer.core.platform import connector_of
+from services.optimizer.core.recommend import hold_back
+from services.optimizer.core.tenants import TenantPolicy, tenant_policy
+from services.optimizer.rules.rule import (
     AllOf,
     AnyOf,
     Comparison,
@@ -42,7 +44,6 @@ from services.optimizer.rules import (
     desired_change,
     evaluate,
 )
-from services.optimizer.tenants import TenantPolicy, tenant_policy
 from shared.connectors import (
     AccountSnapshot,
     AdPlatformConnector,
@@ -50,15 +51,13 @@ from shared.connectors import (
     Change,
     ConnectorError,
 )
-from shared.contracts.optimizer import RECOMMENDATION_CREATED, RECOMMENDATIONS, RULE_NOTIFIED
-from shared.db import listening
+from shared.contracts.optimizer import RULE_NOTIFIED
 from shared.metrics_store import load_history, newest_hour
 from shared.outbox import enqueue
 from shared.service import ServiceRuntime
 
 log = logging.getLogger(__name__)
 
-RULES_CHANNEL = "optimizer_rules"
 HOUR = timedelta(hours=1)
 # Rules of tenants with no new metrics are still looked at this often (daily rules).
 SWEEP_SECONDS = 60.0
@@ -158,35 +157,14 @@ def limits_for(policy: TenantPolicy, rule: Rule) -> SafetyLimits:
 async def run_rules(runtime: ServiceRuntime) -> None:
     """Background task: run each tenant's rules when its metrics arrive, and sweep now and
     then for rules due by the clock."""
-    dirty: set[UUID] = set()
-    wake = asyncio.Event()
+    await run_per_tenant(
+        runtime, TenantJob("running the rules", run_tenant, _rule_tenants, SWEEP_SECONDS)
+    )
 
-    def on_notify(_conn: object, _pid: int, _channel: str, payload: str) -> None:
-        try:
-            dirty.add(UUID(payload))
-        except ValueError:
-            return
-        wake.set()
 
-    async with listening(runtime.db, RULES_CHANNEL, on_notify):
-        while True:
-            try:
-                await asyncio.wait_for(wake.wait(), timeout=SWEEP_SECONDS)
-            except TimeoutError:
-                async with runtime.system_tx() as conn:
-                    rows = await conn.fetch(
-                        "SELECT DISTINCT tenant_id FROM ai_automation_rules WHERE is_active"
-                    )
-                dirty.update(r["tenant_id"] for r in rows)
-            wake.clear()
-            tenants, dirty = sorted(dirty, key=str), set()
-            for tenant in tenants:
-                try:
-                    await run_tenant(runtime, tenant)
-                except asyncio.CancelledError:
-                    raise
-                except Exception:
-                    log.exception("running the rules of tenant %s failed", tenant)
+async def _rule_tenants(conn: asyncpg.Connection) -> list[UUID]:
+    rows = await conn.fetch("SELECT DISTINCT tenant_id FROM ai_automation_rules WHERE is_active")
+    return [r["tenant_id"] for r in rows]
 
 
 async def run_tenant(runtime: ServiceRuntime, tenant: UUID) -> int:
@@ -407,39 +385,30 @@ async def _carry_action(
     if outcome.detail:
         result["detail"] = outcome.detail
     if outcome.kind == "recommend":
-        waiting = await conn.fetchval(
-            """SELECT id FROM ai_recommendations
-               WHERE tenant_id = $1 AND target_entity_id = $2 AND status = 'pending'
-                 AND recommended_changes ->> 'rule_id' = $3
-                 AND recommended_changes ->> 'kind' = $4""",
-            firing.tenant,
-            state.campaign_id,
-            str(firing.rule_id),
-            change.kind,
-        )
-        if waiting is not None:
-            # One question at a time: the rule asked already and nobody answered yet.
-            result["recommendation_id"] = str(waiting)
-            result["outcome"] = "already_recommended"
-            return result
-        rec = await conn.fetchrow(
-            f"""INSERT INTO ai_recommendations (tenant_id, recommendation_type,
-                    target_entity_type, target_entity_id, current_state, recommended_changes,
-                    confidence_level, priority_score, implementation_complexity)
-                VALUES ($1, $2, 'campaign', $3, $4, $5, 10, 8, 'low')
-                RETURNING {RECOMMENDATIONS.select_list}""",
-            firing.tenant,
-            RECOMMENDATION_TYPE_OF_RULE[firing.rule_type],
-            state.campaign_id,
-            state.as_json(),
-            {"rule_id": str(firing.rule_id), "rule_name": firing.rule_name, **outcome.changes},
-        )
-        assert rec is not None
-        await enqueue(
+        values = {
+            "recommendation_type": RECOMMENDATION_TYPE_OF_RULE[firing.rule_type],
+            "target_entity_type": "campaign",
+            "target_entity_id": state.campaign_id,
+            "current_state": state.as_json(),
+            "recommended_changes": {
+                "rule_id": str(firing.rule_id),
+                "rule_name": firing.rule_name,
+                **outcome.changes,
+            },
+            "confidence_level": 10,
+            "priority_score": 8,
+            "implementation_complexity": "low",
+        }
+        # One question at a time: while the rule's last one is unanswered, it stands.
+        held = await hold_back(
             conn,
-            RECOMMENDATION_CREATED.envelope(dict(rec), tenant_id=firing.tenant, source="optimizer"),
+            firing.tenant,
+            values,
+            same_question={"rule_id": str(firing.rule_id), "kind": change.kind},
         )
-        result["recommendation_id"] = str(rec["id"])
+        result["recommendation_id"] = str(held.id)
+        if not held.new:
+            result["outcome"] = "already_recommended"
     return result
 
 

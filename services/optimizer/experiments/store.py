@@ -11,11 +11,12 @@ from uuid import UUID, uuid4
 
 import asyncpg
 
-from services.optimizer import experiments as plan
-from services.optimizer.act import act
-from services.optimizer.execution import Cause
-from services.optimizer.experiment_stats import VariantData
-from services.optimizer.tenants import tenant_policy
+from services.optimizer.core.act import act
+from services.optimizer.core.execution import Cause
+from services.optimizer.core.recommend import hold_back
+from services.optimizer.core.tenants import tenant_policy
+from services.optimizer.experiments import plan
+from services.optimizer.experiments.stats import VariantData
 from shared.connectors import Change
 from shared.contracts.experiments import (
     EXPERIMENT_CONCLUDED,
@@ -23,7 +24,6 @@ from shared.contracts.experiments import (
     EXPERIMENT_RESULTS,
     EXPERIMENTS,
 )
-from shared.contracts.optimizer import RECOMMENDATION_CREATED, RECOMMENDATIONS
 from shared.contracts.spec import InvalidTransition
 from shared.outbox import enqueue
 from shared.service import ServiceRuntime
@@ -257,31 +257,21 @@ async def _apply_winner(
         result["reason"] = outcome.reason
         result["detail"] = outcome.detail
     if outcome.kind == "recommend":
-        rec = await conn.fetchrow(
-            f"""INSERT INTO ai_recommendations (tenant_id, recommendation_type,
-                    target_entity_type, target_entity_id, current_state, recommended_changes,
-                    expected_impact, confidence_level, priority_score,
-                    implementation_complexity)
-                VALUES ($1, 'creative_testing', 'campaign', $2, $3, $4, $5, $6, $7, 'low')
-                RETURNING {RECOMMENDATIONS.select_list}""",
-            tenant,
-            campaign,
-            outcome.current_state,
-            {
+        values = {
+            "recommendation_type": "creative_testing",
+            "target_entity_type": "campaign",
+            "target_entity_id": campaign,
+            "current_state": outcome.current_state,
+            "recommended_changes": {
                 "action": "creative_change",
                 "experiment_id": str(experiment["id"]),
                 **outcome.changes,
             },
-            expected,
-            round(confidence / 10, 1) if confidence is not None else None,
-            max(1, min(10, round((confidence or 50) / 10))),
-        )
-        assert rec is not None
-        result["recommendation_id"] = str(rec["id"])
-        await enqueue(
-            conn,
-            RECOMMENDATION_CREATED.envelope(
-                dict(rec), tenant_id=tenant, source=SOURCE, correlation_id=correlation_id or uuid4()
-            ),
-        )
+            "expected_impact": expected,
+            "confidence_level": round(confidence / 10, 1) if confidence is not None else None,
+            "priority_score": max(1, min(10, round((confidence or 50) / 10))),
+            "implementation_complexity": "low",
+        }
+        held = await hold_back(conn, tenant, values, correlation_id=correlation_id)
+        result["recommendation_id"] = str(held.id)
     return result

@@ -1,0 +1,130 @@
+"""Routes of recommendations: a person's own, and approving one, which applies its change
+through the same path as the optimizer's own changes."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+from aiohttp import web
+
+from services.optimizer.core.execution import (
+    Cause,
+    Held,
+    Planned,
+    Unreachable,
+    carry_out,
+    fail_recommendation,
+    plan,
+)
+from services.optimizer.core.recommend import UnusableAction, desire_from_action
+from services.optimizer.core.tenants import tenant_policy
+from shared.contracts import optimizer as c
+from shared.contracts.spec import InvalidTransition, Route
+from shared.outbox import enqueue
+from shared.resources import fetch_one, insert
+from shared.service import ServiceRuntime
+from shared.web import ApiError, Handler, json_response, parse_body, path_id
+
+
+async def plan_approved(
+    conn: asyncpg.Connection,
+    runtime: ServiceRuntime,
+    tenant: UUID,
+    rec: dict[str, Any],
+    correlation: UUID | None,
+) -> UUID | str | None:
+    """The pending optimization's id, or why the recommendation cannot be applied."""
+    changes = rec["recommended_changes"]
+    campaign = rec["target_entity_id"]
+    if rec["target_entity_type"] != "campaign" or campaign is None:
+        return "only a change to a named campaign can be applied"
+    if not isinstance(changes, dict):
+        return "recommended_changes names no change"
+    try:
+        desire = desire_from_action(changes)
+    except UnusableAction as exc:
+        return f"recommended_changes cannot be applied: {exc}"
+    policy = await tenant_policy(conn, tenant)
+    cause = Cause(
+        "recommendation",
+        rec["id"],
+        key=f"recommendation:{rec['id']}",
+        expected=rec["expected_impact"] if isinstance(rec["expected_impact"], dict) else None,
+        decision_id=rec["source_decision_id"],
+        recommendation_id=rec["id"],
+        by_person=True,
+        correlation_id=correlation,
+    )
+    result = await plan(conn, runtime, tenant, campaign, desire, cause, policy.limits)
+    if isinstance(result, Planned):
+        if result.row["status"] == "pending":
+            return UUID(str(result.row["id"]))
+        return f"its change was already {result.row['status']}"
+    if isinstance(result, Unreachable):
+        return result.reason
+    if isinstance(result, Held):
+        return f"{result.refusal.reason}: {result.refusal.detail}"
+    return "the change could not be planned"
+
+
+def routes(runtime: ServiceRuntime) -> dict[Route, Handler]:
+    async def create_recommendation(request: web.Request) -> web.Response:
+        body = await parse_body(request, c.RecommendationCreate)
+        tenant = runtime.tenant_of(request)
+        async with runtime.tenant_tx(tenant) as conn:
+            row = await insert(conn, c.RECOMMENDATIONS, tenant, body.model_dump())
+            await enqueue(conn, runtime.event(request, c.RECOMMENDATION_CREATED, row, tenant))
+        return json_response(row, status=201)
+
+    async def approve_recommendation(request: web.Request) -> web.Response:
+        """Approve, then apply the change through the same path as the optimizer's own."""
+        rec_id = path_id(request, "recommendation")
+        tenant = runtime.tenant_of(request)
+        correlation = request.get("correlation_id")
+        pending_id: UUID | None = None
+        async with runtime.tenant_tx(tenant) as conn:
+            await conn.execute(
+                "SELECT 1 FROM ai_recommendations WHERE tenant_id = $1 AND id = $2 FOR UPDATE",
+                tenant,
+                rec_id,
+            )
+            before = await fetch_one(conn, c.RECOMMENDATIONS, tenant, rec_id)
+            try:
+                c.RECOMMENDATION_LIFECYCLE.next_status("approve", before["status"])
+            except InvalidTransition as exc:
+                raise ApiError(
+                    409, "invalid_transition", str(exc), {"status": exc.status, "action": "approve"}
+                ) from exc
+            row = await conn.fetchrow(
+                f"""UPDATE ai_recommendations SET status = 'approved',
+                        decided_at = clock_timestamp(), updated_at = clock_timestamp()
+                    WHERE tenant_id = $1 AND id = $2 RETURNING {c.RECOMMENDATIONS.select_list}""",
+                tenant,
+                rec_id,
+            )
+            assert row is not None
+            await enqueue(
+                conn,
+                runtime.event(
+                    request,
+                    c.RECOMMENDATION_APPROVED,
+                    {**dict(row), "before": {"status": before["status"]}},
+                    tenant,
+                ),
+            )
+            reason = await plan_approved(conn, runtime, tenant, dict(row), correlation)
+            if isinstance(reason, UUID):
+                pending_id = reason
+            elif reason is not None:
+                await fail_recommendation(conn, tenant, rec_id, reason)
+        if pending_id is not None:
+            await carry_out(runtime, tenant, pending_id, wait=True)
+        async with runtime.tenant_tx(tenant) as conn:
+            return json_response(await fetch_one(conn, c.RECOMMENDATIONS, tenant, rec_id))
+
+    return {
+        c.CREATE_RECOMMENDATION: create_recommendation,
+        c.APPROVE_RECOMMENDATION: approve_recommendation,
+    }
