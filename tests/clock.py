@@ -7,7 +7,7 @@ history taken from the wall clock would make a test pass or fail with the day it
 The clock is fixed instead: ``ADPILOT_TEST_CLOCK`` (an ISO date or time, UTC unless it
 says otherwise) moves it, to prove the suite does not depend on the date:
 
-    ADPILOT_TEST_CLOCK=2027-08-19T13:00 make test
+    ADPILOT_TEST_CLOCK=2025-08-19T13:00 make test
 
 It must lie at least :data:`HEADROOM` before the real present: the gateway refuses hours
 from the future, and the tests advance their accounts' clocks by days.
@@ -36,7 +36,7 @@ def parse(text: str, present: datetime) -> datetime:
         moment = datetime.fromisoformat(text.strip())
     except ValueError:
         raise ClockSettingError(
-            f"{ENV}={text!r} is not an ISO date or time (e.g. 2027-08-19 or 2027-08-19T13:00)"
+            f"{ENV}={text!r} is not an ISO date or time (e.g. 2025-08-19 or 2025-08-19T13:00)"
         ) from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
