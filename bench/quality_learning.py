@@ -49,8 +49,7 @@ from services.alerts.findings import findings_at
 from services.decision import calibration, policy, validation
 from services.decision.cycles import HISTORY, REPEAT_GUARD, build_views
 from services.decision.views import _observed_and_baseline
-from services.optimizer.core.applied import AppliedChange, NoAction
-from services.optimizer.core.limits import DEFAULT_LIMITS, Apply, clamp
+from services.optimizer.core.limits import DEFAULT_LIMITS, AppliedChange, Apply, NoAction, clamp
 from services.optimizer.core.recommend import UnusableAction, desire_from_action
 from shared.connectors.base import Change
 from shared.metrics import HourlyMetrics

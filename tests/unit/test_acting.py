@@ -9,8 +9,8 @@ from uuid import uuid4
 import pytest
 from pydantic import ValidationError
 
-from services.optimizer.core.applied import NoAction
 from services.optimizer.core.execution import change_id_for
+from services.optimizer.core.limits import NoAction
 from services.optimizer.core.recommend import UnusableAction, desire_from_action
 from services.optimizer.rules.routes import _rule_errors
 from services.optimizer.rules.runner import actions_of, actions_path, due, lookback, parse_rule

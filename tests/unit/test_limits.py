@@ -10,10 +10,10 @@ from uuid import UUID, uuid4
 import pytest
 from pydantic import ValidationError
 
-from services.optimizer.core.applied import AppliedChange
 from services.optimizer.core.limits import (
     DEFAULT_LIMITS,
     AmountLimits,
+    AppliedChange,
     Apply,
     Clamp,
     Refusal,

@@ -7,7 +7,7 @@ from uuid import UUID, uuid4
 
 import pytest
 
-from services.optimizer.core.applied import AppliedChange
+from services.optimizer.core.limits import AppliedChange
 from services.optimizer.core.rollback import RollbackConflict, RollbackPlan, plan_rollback
 from shared.connectors.base import Change, ChangeKind, InvalidChange
 from shared.contracts.enums import RollbackConflictKind

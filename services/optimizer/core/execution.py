@@ -40,10 +40,16 @@ from uuid import UUID, uuid4, uuid5
 
 import asyncpg
 
-from services.optimizer.core.applied import AppliedChange, NoAction
-from services.optimizer.core.campaigns import read_account, store_states
-from services.optimizer.core.limits import Apply, Refusal, SafetyLimits, Verdict, clamp
-from services.optimizer.core.platform import CORRELATION, connector_of
+from services.optimizer.core.limits import (
+    AppliedChange,
+    Apply,
+    NoAction,
+    Refusal,
+    SafetyLimits,
+    Verdict,
+    clamp,
+)
+from services.optimizer.core.platform import CORRELATION, connector_of, read_account, store_states
 from shared.config import Settings
 from shared.connectors import (
     CampaignState,

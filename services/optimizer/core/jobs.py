@@ -115,12 +115,12 @@ async def run_per_tenant(runtime: ServiceRuntime, job: TenantJob) -> None:
             sweep_at = quiet_since + job.sweep_seconds
             # A tenant backing off waits for its turn, not for the next sweep.
             deadline = min([sweep_at, *(not_before.get(t, 0.0) for t in dirty)])
-            woken = True
+            worked = True
             try:
                 await asyncio.wait_for(wake.wait(), max(0.0, deadline - loop.time()))
             except TimeoutError:
-                woken = loop.time() >= sweep_at
-                if woken:
+                worked = loop.time() >= sweep_at
+                if worked:
                     async with runtime.system_tx() as conn:
                         dirty.update(await job.sweep(conn))
             wake.clear()
@@ -146,7 +146,7 @@ async def run_per_tenant(runtime: ServiceRuntime, job: TenantJob) -> None:
                 else:
                     failures.pop(tenant, None)
                     not_before.pop(tenant, None)
-            if woken:
+            if worked:
                 # Quiet is counted from the end of the work, not from the wake-up.
                 quiet_since = loop.time()
 

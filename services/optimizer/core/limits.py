@@ -1,7 +1,9 @@
 """Safety limits: how far, how often and on how much confidence the optimizer may change a
 setting without a person.
 
-Pure functions over plain data; no I/O. The service merges a rule's ``safety_limits``
+Pure functions over plain data; no I/O. A change already applied is an
+:class:`AppliedChange`: the limits read today's (the daily cap), rollback reads the later
+ones (what an undo would overwrite). The service merges a rule's ``safety_limits``
 into the tenant's (:func:`merge_limits`), and asks :func:`clamp` what to do with each
 desired change. ``clamp`` never raises: odd input is a refusal that says what was odd,
 because a safety check that crashes would leave the change to whatever runs next.
@@ -38,9 +40,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeGuard
+from uuid import UUID
 
-from services.optimizer.core.applied import AppliedChange, current_value, digits, same_value
-from shared.connectors.base import CampaignState, Change
+from shared.connectors.base import NAMED_KINDS, CampaignState, Change, ChangeKind
 from shared.contracts.enums import Bound, RefusalReason
 
 # The limit models are a JSON contract the gateway validates too, so they live with the
@@ -59,14 +61,79 @@ __all__ = [
     "DEFAULT_LIMITS",
     "AmountKind",
     "AmountLimits",
+    "AppliedChange",
     "Apply",
     "Clamp",
+    "NoAction",
     "Refusal",
     "SafetyLimits",
     "Verdict",
     "clamp",
+    "current_value",
+    "digits",
     "merge_limits",
+    "same_value",
 ]
+
+# --- changes as applied -----------------------------------------------------------------
+
+# Money moves in cents; multipliers and factors in four decimals, as the policy writes them.
+_DIGITS: dict[str, int] = {"budget": 2, "bid": 4, "audience": 4}
+
+
+@dataclass(frozen=True, slots=True)
+class AppliedChange:
+    """One setting of one entity moved from ``before`` to ``after`` at ``applied_at``.
+
+    ``rollback_of`` names the change this one undid, so an undo can itself be undone
+    and a second undo of the same change can be told apart from a new change.
+    """
+
+    change_id: UUID
+    entity_id: UUID
+    kind: ChangeKind
+    before: float | str
+    after: float | str
+    applied_at: datetime
+    rollback_of: UUID | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NoAction:
+    """An action that cannot be carried out on the campaign as it stands, and why."""
+
+    reason: str
+
+
+def current_value(state: CampaignState, kind: str) -> float | str:
+    """The value ``state`` holds for the setting a change of ``kind`` moves."""
+    if kind == "budget":
+        return state.daily_budget
+    if kind == "bid":
+        return state.bid_multiplier
+    if kind == "audience":
+        return state.audience_factor
+    if kind == "status":
+        return state.status
+    if kind == "creative":
+        # No named copy: there is nothing a creative change could go back to.
+        if state.creative is None:
+            raise ValueError("the campaign has no named ad copies")
+        return state.creative
+    raise ValueError(f"unknown change kind {kind!r}")
+
+
+def digits(kind: str) -> int:
+    """Decimal places a value of ``kind`` is kept to."""
+    return _DIGITS[kind]
+
+
+def same_value(kind: str, a: float | str, b: float | str) -> bool:
+    """Whether two values of one setting are the same once kept to that setting's precision."""
+    if kind in NAMED_KINDS or isinstance(a, str) or isinstance(b, str):
+        return a == b
+    return round(float(a), digits(kind)) == round(float(b), digits(kind))
+
 
 # --- verdicts ---------------------------------------------------------------------------
 

@@ -17,8 +17,8 @@ from uuid import UUID
 
 import asyncpg
 
-from services.optimizer.core.applied import NoAction, current_value, digits
 from services.optimizer.core.execution import Desire
+from services.optimizer.core.limits import NoAction, current_value, digits
 from shared.connectors import CHANGE_KINDS, CampaignState, Change, InvalidChange
 from shared.contracts.decision import DecisionMade
 from shared.contracts.enums import DecisionType

@@ -25,7 +25,6 @@ from uuid import UUID, uuid4
 
 import asyncpg
 
-from services.optimizer.core.applied import AppliedChange, NoAction, current_value, same_value
 from services.optimizer.core.execution import (
     Cause,
     Held,
@@ -37,7 +36,15 @@ from services.optimizer.core.execution import (
     lock_campaign,
     plan,
 )
-from services.optimizer.core.limits import DEFAULT_LIMITS, Apply, Verdict
+from services.optimizer.core.limits import (
+    DEFAULT_LIMITS,
+    AppliedChange,
+    Apply,
+    NoAction,
+    Verdict,
+    current_value,
+    same_value,
+)
 from shared.connectors.base import CampaignState, Change
 from shared.contracts.enums import RollbackConflictKind
 from shared.contracts.optimizer import OPTIMIZATION_HISTORY

@@ -35,7 +35,6 @@ import asyncpg
 import numpy as np
 
 from services.optimizer.core.act import Outcome, act
-from services.optimizer.core.campaigns import read_account, store_observed
 from services.optimizer.core.execution import (
     Cause,
     Desire,
@@ -44,7 +43,7 @@ from services.optimizer.core.execution import (
     in_flight_change,
     last_change_at,
 )
-from services.optimizer.core.platform import connector_of
+from services.optimizer.core.platform import connector_of, read_account, store_observed
 from services.optimizer.core.recommend import hold_back
 from services.optimizer.core.tenants import TenantPolicy, tenant_policy
 from services.optimizer.pools.allocator import Allocation, PoolLimits, allocate, predict_pool

@@ -69,6 +69,55 @@ async def plan_approved(
     return "the change could not be planned"
 
 
+async def approve(
+    runtime: ServiceRuntime, request: web.Request, tenant: UUID, rec_id: UUID
+) -> dict[str, Any]:
+    """Approve, then apply the change through the same path as the optimizer's own; answers
+    the recommendation as it then stands."""
+    pending_id = await _approve_and_plan(runtime, request, tenant, rec_id)
+    if pending_id is not None:
+        await carry_out(runtime, tenant, pending_id, wait=True)
+    async with runtime.tenant_tx(tenant) as conn:
+        return await fetch_one(conn, c.RECOMMENDATIONS, tenant, rec_id)
+
+
+async def _approve_and_plan(
+    runtime: ServiceRuntime, request: web.Request, tenant: UUID, rec_id: UUID
+) -> UUID | None:
+    """Mark the recommendation approved and plan its change, in one transaction; answers
+    the pending optimization, or None when it failed (and says why on the recommendation)."""
+    async with runtime.tenant_tx(tenant) as conn:
+        await conn.execute(
+            "SELECT 1 FROM ai_recommendations WHERE tenant_id = $1 AND id = $2 FOR UPDATE",
+            tenant,
+            rec_id,
+        )
+        before = await fetch_one(conn, c.RECOMMENDATIONS, tenant, rec_id)
+        try:
+            c.RECOMMENDATION_LIFECYCLE.next_status("approve", before["status"])
+        except InvalidTransition as exc:
+            raise ApiError(
+                409, "invalid_transition", str(exc), {"status": exc.status, "action": "approve"}
+            ) from exc
+        row = await conn.fetchrow(
+            f"""UPDATE ai_recommendations SET status = 'approved',
+                    decided_at = clock_timestamp(), updated_at = clock_timestamp()
+                WHERE tenant_id = $1 AND id = $2 RETURNING {c.RECOMMENDATIONS.select_list}""",
+            tenant,
+            rec_id,
+        )
+        assert row is not None
+        approved = {**dict(row), "before": {"status": before["status"]}}
+        await enqueue(conn, runtime.event(request, c.RECOMMENDATION_APPROVED, approved, tenant))
+        correlation = request.get("correlation_id")
+        reason = await plan_approved(conn, runtime, tenant, dict(row), correlation)
+        if isinstance(reason, UUID):
+            return reason
+        if reason is not None:
+            await fail_recommendation(conn, tenant, rec_id, reason)
+        return None
+
+
 def routes(runtime: ServiceRuntime) -> dict[Route, Handler]:
     async def create_recommendation(request: web.Request) -> web.Response:
         body = await parse_body(request, c.RecommendationCreate)
@@ -79,50 +128,9 @@ def routes(runtime: ServiceRuntime) -> dict[Route, Handler]:
         return json_response(row, status=201)
 
     async def approve_recommendation(request: web.Request) -> web.Response:
-        """Approve, then apply the change through the same path as the optimizer's own."""
         rec_id = path_id(request, "recommendation")
         tenant = runtime.tenant_of(request)
-        correlation = request.get("correlation_id")
-        pending_id: UUID | None = None
-        async with runtime.tenant_tx(tenant) as conn:
-            await conn.execute(
-                "SELECT 1 FROM ai_recommendations WHERE tenant_id = $1 AND id = $2 FOR UPDATE",
-                tenant,
-                rec_id,
-            )
-            before = await fetch_one(conn, c.RECOMMENDATIONS, tenant, rec_id)
-            try:
-                c.RECOMMENDATION_LIFECYCLE.next_status("approve", before["status"])
-            except InvalidTransition as exc:
-                raise ApiError(
-                    409, "invalid_transition", str(exc), {"status": exc.status, "action": "approve"}
-                ) from exc
-            row = await conn.fetchrow(
-                f"""UPDATE ai_recommendations SET status = 'approved',
-                        decided_at = clock_timestamp(), updated_at = clock_timestamp()
-                    WHERE tenant_id = $1 AND id = $2 RETURNING {c.RECOMMENDATIONS.select_list}""",
-                tenant,
-                rec_id,
-            )
-            assert row is not None
-            await enqueue(
-                conn,
-                runtime.event(
-                    request,
-                    c.RECOMMENDATION_APPROVED,
-                    {**dict(row), "before": {"status": before["status"]}},
-                    tenant,
-                ),
-            )
-            reason = await plan_approved(conn, runtime, tenant, dict(row), correlation)
-            if isinstance(reason, UUID):
-                pending_id = reason
-            elif reason is not None:
-                await fail_recommendation(conn, tenant, rec_id, reason)
-        if pending_id is not None:
-            await carry_out(runtime, tenant, pending_id, wait=True)
-        async with runtime.tenant_tx(tenant) as conn:
-            return json_response(await fetch_one(conn, c.RECOMMENDATIONS, tenant, rec_id))
+        return json_response(await approve(runtime, request, tenant, rec_id))
 
     return {
         c.CREATE_RECOMMENDATION: create_recommendation,

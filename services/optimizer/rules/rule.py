@@ -98,8 +98,7 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from services.optimizer.core.applied import NoAction, current_value, digits
-from services.optimizer.core.limits import SafetyLimits
+from services.optimizer.core.limits import NoAction, SafetyLimits, current_value, digits
 from shared.connectors.base import CampaignState, Change
 from shared.contracts.enums import Comparator, RuleActionType, RuleMetric, Severity
 from shared.metrics import HourlyMetrics, Rates

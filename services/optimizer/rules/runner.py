@@ -24,11 +24,10 @@ import asyncpg
 from pydantic import ValidationError
 
 from services.optimizer.core.act import act
-from services.optimizer.core.campaigns import read_account, state_of, store_observed
 from services.optimizer.core.execution import Cause, propose, refresh_rule_stats
 from services.optimizer.core.jobs import TenantJob, run_per_tenant
 from services.optimizer.core.limits import SafetyLimits, merge_limits
-from services.optimizer.core.platform import connector_of
+from services.optimizer.core.platform import connector_of, read_account, state_of, store_observed
 from services.optimizer.core.recommend import hold_back
 from services.optimizer.core.tenants import TenantPolicy, tenant_policy
 from services.optimizer.rules.rule import (
