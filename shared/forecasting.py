@@ -24,10 +24,12 @@ the model's own one-step residuals (a bootstrap, so skew and heavy tails carry o
 whole day at a time (so a day that runs high on every hour, which the simulator's and real
 demand have, is kept), centred step by step so that the paths average the model's own
 forecast, widened by ``spread`` for what the fit itself does not know, and clipped at zero
-per hour. The hourly point is the paths' mean hour by hour, the point total its sum (the
-mean of the path totals), and the intervals are the quantiles of the path totals: the
-point and its band describe the same forecast, clipping included, so the point lies
-inside its own interval. The same resampled days drive all three metrics of a campaign, so spend and
+per hour. Each point is the median of what its interval is the quantiles of: a total's
+point the median of the path totals, ROAS the median of the paths' revenue over spend, an
+hour's point the median of that hour (``hourly``, beside each hour's own 80% band). The
+point and its band describe the same forecast, clipping included, so a point always lies
+inside its own interval; the hourly points need not add up exactly to the total's. The
+same resampled days drive all three metrics of a campaign, so spend and
 revenue keep their correlation and the ROAS interval (revenue over spend, path by path)
 is not inflated by treating them as independent.
 
@@ -467,27 +469,28 @@ def _horizon(
     params: dict[str, dict[str, float]],
     budget: float | None,
 ) -> Forecast:
-    # The point and the intervals are read off the same paths: the hourly point is the
-    # paths' mean after clipping at zero, so its total is the mean of the path totals
-    # whose quantiles are the intervals. (The model's own mean path, clipped, is lower
-    # wherever an hour sits near zero and some paths would go below it.)
+    # Every number is read off the same clipped paths as its own interval: each total's
+    # point is the median of the path totals whose quantiles are its intervals, each
+    # hour's point the median of that hour, and ROAS the median of the paths' ROAS. A
+    # mean would not do: the paths resample a few weeks of days, and one unusual day among
+    # them can pull the mean of a day's total past the 90th percentile.
     clipped = {m: np.clip(f.paths[:hours], 0.0, None) for m, f in fitted.items()}
     totals = {m: c.sum(axis=0) for m, c in clipped.items()}
-    hourly = {m: c.mean(axis=1) for m, c in clipped.items()}
-    sums: dict[str, float] = {m: float(hourly[m].sum()) for m in METRICS}
+    hourly = {m: np.median(c, axis=1) for m, c in clipped.items()}
+    sums: dict[str, float] = {m: float(np.median(totals[m])) for m in METRICS}
     low, high = np.quantile(np.stack([clipped[m] for m in METRICS]), [0.1, 0.9], axis=2)
     hourly_intervals: dict[str, dict[str, dict[str, list[float]]]] = {
         "80": {m: {"low": _four(low[i]), "high": _four(high[i])} for i, m in enumerate(METRICS)}
-    }
-    predicted: dict[str, float | None] = {
-        **sums,
-        "roas": sums["revenue"] / sums["spend"] if sums["spend"] > 0 else None,
     }
     intervals: dict[str, dict[str, dict[str, float] | None]] = {str(lv): {} for lv in LEVELS}
     bounds = {m: _quantiles(totals[m]) for m in METRICS}
     with np.errstate(divide="ignore", invalid="ignore"):
         roas_paths = totals["revenue"] / totals["spend"]
     roas_paths = roas_paths[np.isfinite(roas_paths)]
+    predicted: dict[str, float | None] = {
+        **sums,
+        "roas": float(np.median(roas_paths)) if sums["spend"] > 0 and len(roas_paths) else None,
+    }
     roas_bounds = _quantiles(roas_paths) if len(roas_paths) else None
     for level in intervals:
         for m in METRICS:

@@ -54,8 +54,10 @@ async def test_forecasts_are_made_with_intervals_then_scored(forecast_account: A
         start, end = (datetime.fromisoformat(f[k]) for k in ("period_start", "period_end"))
         assert start == as_of and end - start == f["horizon_hours"] * HOUR
         predicted, intervals = f["predicted_metrics"], f["confidence_intervals"]
+        # ROAS is the median of the paths' revenue over spend: near, though not exactly, the
+        # ratio of the two medians.
         assert predicted["roas"] == pytest.approx(
-            predicted["revenue"] / predicted["spend"], rel=1e-4
+            predicted["revenue"] / predicted["spend"], rel=0.05
         )
         for metric in ("spend", "conversions", "revenue", "roas"):
             inner, outer = intervals["80"][metric], intervals["95"][metric]

@@ -19,6 +19,7 @@ from shared.forecasting import (
     ForecastConfig,
     NotEnoughHistory,
     accuracy_score,
+    centred,
     ets_paths,
     forecast_campaign,
     hourly_grid,
@@ -115,6 +116,24 @@ def test_paths_equal_statsmodels_simulation_with_the_same_errors() -> None:
     np.testing.assert_allclose(mine, theirs, rtol=1e-10, atol=1e-9)
 
 
+def test_centred_paths_average_the_model_forecast() -> None:
+    """Skewed, uncentred errors: once centred step by step, the paths' mean is exactly
+    statsmodels' forecast with no errors, whatever the draws."""
+    rng = np.random.default_rng(4)
+    y = seasonal_series(rng, 24 * 10, 100.0, 4.0)
+    fit = _statsmodels_fit(y)
+    errors = rng.gamma(2.0, 3.0, (72, 200))  # mean 6, skewed
+    mine = ets_paths(
+        float(fit.level[-1]),  # type: ignore[attr-defined]
+        np.asarray(fit.season)[-PERIOD:],  # type: ignore[attr-defined]
+        float(fit.params["smoothing_level"]),  # type: ignore[attr-defined]
+        float(fit.params["smoothing_seasonal"]),  # type: ignore[attr-defined]
+        centred(errors),
+    )
+    zero = fit.simulate(72, repetitions=1, random_errors=np.zeros((72, 1)))  # type: ignore[attr-defined]
+    np.testing.assert_allclose(mine.mean(axis=1), np.asarray(zero).ravel(), atol=1e-9)
+
+
 def test_a_fading_level_halves_a_shock_over_its_half_life() -> None:
     errors = np.zeros((100, 1))
     errors[0, 0] = 1.0
@@ -129,7 +148,7 @@ def test_a_fading_level_halves_a_shock_over_its_half_life() -> None:
     np.testing.assert_allclose(fading[1:], 0.5 ** (np.arange(1, 100) / 10.0))
 
 
-def test_point_forecast_equals_statsmodels_and_recovers_the_known_season() -> None:
+def test_point_forecast_follows_statsmodels_and_recovers_the_known_season() -> None:
     rng = np.random.default_rng(5)
     spend = seasonal_series(rng, 24 * 14, 100.0, 3.0)
     conversions = seasonal_series(rng, 24 * 14, 10.0, 1.0)
@@ -138,6 +157,7 @@ def test_point_forecast_equals_statsmodels_and_recovers_the_known_season() -> No
     rows = rows_of(spend, conversions, revenue)
     (made,) = forecast_campaign(CID, rows, origin, horizons=(48,))
     assert made.model == "ets" and made.fallback_reason is None
+    noise = {"spend": 3.0, "conversions": 1.0, "revenue": 30.0}
     for metric in ("spend", "conversions", "revenue"):
         # The series as stored (conversions are whole numbers), per unit of daily budget.
         fit = _statsmodels_fit(np.array([float(getattr(r, metric)) / r.budget for r in rows]))
@@ -147,13 +167,19 @@ def test_point_forecast_equals_statsmodels_and_recovers_the_known_season() -> No
                 fit.simulate(48, repetitions=1, random_errors=np.zeros((48, 1)))  # type: ignore[attr-defined]
             ).ravel()
         )
-        np.testing.assert_allclose(made.hourly[metric], zero, atol=1e-3)
+        # The hourly point is the paths' median, which lies within a fraction of the noise of
+        # the model's own forecast (the paths' mean is exactly it: see
+        # test_centred_paths_average_the_model_forecast); conversions, stored whole, have the
+        # most lopsided residuals.
+        np.testing.assert_allclose(made.hourly[metric], zero, atol=0.6 * noise[metric])
         # statsmodels' own forecast() agrees except at the last hour of each day, where it
         # seeds the final seasonal state differently from its own state-space simulation.
         theirs = 2400.0 * np.asarray(fit.forecast(48))  # type: ignore[attr-defined]
         other_hours = np.arange(48) % PERIOD != PERIOD - 1
         np.testing.assert_allclose(
-            np.asarray(made.hourly[metric])[other_hours], theirs[other_hours], atol=1e-3
+            np.asarray(made.hourly[metric])[other_hours],
+            theirs[other_hours],
+            atol=0.6 * noise[metric],
         )
     # The known daily shape comes back: 100 * SHAPE, within the noise.
     np.testing.assert_allclose(made.hourly["spend"][:24], 100.0 * SHAPE, atol=4.0)
@@ -220,8 +246,9 @@ def test_short_history_falls_back_to_seasonal_naive_and_says_so() -> None:
     origin = START + hours * HOUR
     short, week = forecast_campaign(CID, rows, origin, rng=rng)
     assert short.model == "seasonal_naive" and "ETS needs" in (short.fallback_reason or "")
-    # Seasonal naive repeats the last day.
-    assert short.hourly["spend"] == pytest.approx([r.spend for r in rows[-24:]], abs=1e-3)
+    # Seasonal naive repeats the last day (up to the Monte Carlo noise of the paths' median;
+    # the day's shape spans 40 to 160).
+    np.testing.assert_allclose(short.hourly["spend"], [r.spend for r in rows[-24:]], atol=1.5)
     assert week.horizon_hours == 168 and week.model_used == "forecast_seasonal_naive/1.0"
     # A seasonal random walk: the week's interval is wider than seven days' worth of one.
     day_width = short.intervals["80"]["spend"]["high"] - short.intervals["80"]["spend"]["low"]  # type: ignore[index]
@@ -318,17 +345,20 @@ def test_spread_widens_the_intervals_around_the_same_point() -> None:
         )[0]
         for spread in (1.0, 2.0)
     }
-    # Spend stays far from zero, so its paths are never clipped and its point is the model's
-    # mean path whatever the spread.
-    assert made[1.0].predicted["spend"] == pytest.approx(made[2.0].predicted["spend"], rel=1e-9)
     for level in ("80", "95"):
         narrow, wide = made[1.0].intervals[level]["spend"], made[2.0].intervals[level]["spend"]
         assert narrow is not None and wide is not None
-        centre = made[1.0].predicted["spend"]
-        assert centre is not None
-        # Far from zero no path is clipped, so every deviation doubles exactly.
-        assert wide["high"] - centre == pytest.approx(2 * (narrow["high"] - centre), rel=1e-6)
-        assert centre - wide["low"] == pytest.approx(2 * (centre - narrow["low"]), rel=1e-6)
+        # Spend stays far from zero, so no path is clipped and every deviation from the
+        # model's forecast doubles exactly: so do the interval's width and the point's
+        # distance from each bound.
+        assert wide["high"] - wide["low"] == pytest.approx(
+            2 * (narrow["high"] - narrow["low"]), rel=1e-6
+        )
+        for made_at in (made[1.0], made[2.0]):
+            point = made_at.predicted["spend"]
+            bound = made_at.intervals[level]["spend"]
+            assert point is not None and bound is not None
+            assert bound["low"] < point < bound["high"]
 
 
 def test_a_budget_change_moves_the_forecast_at_once() -> None:
