@@ -72,7 +72,12 @@ run: install front-end
 
 # The browser tests need the dashboard and the reference built; the client's tests need Node.
 test: install $(CLIENT_DEPS) docs $(if $(HAVE_WEB),$(DASHBOARD))
-	$(BIN)/pytest
+	$(BIN)/pytest -n 3
+
+# Unit and integration tests on the real servers: no platform processes, no browser.
+.PHONY: test-fast
+test-fast: install
+	$(BIN)/pytest -n 2 tests/unit tests/integration
 
 test-unit: install
 	$(BIN)/pytest tests/unit

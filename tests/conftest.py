@@ -8,18 +8,17 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import asyncpg
 import pytest
 
-from adpilot.registry import migration_folders
 from shared.bus import Bus
 from shared.config import Settings
-from shared.contracts import SERVICES
-from shared.db import connect, create_pool, migrate_all
+from shared.db import create_pool
 from tests.clock import ENV as CLOCK_ENV
 from tests.clock import simulated_now
-from tests.infra import Servers, private_settings, run_id, servers, with_database
+from tests.infra import Servers, private_settings, provisioned, run_id, servers, worker
 
 # Bearer tokens in the tests are signed with this; nothing outside the test run trusts it.
 JWT_SECRET = secrets.token_hex(32)
@@ -53,20 +52,8 @@ async def settings(infrastructure: Servers) -> AsyncIterator[Settings]:
         change_attempts=3,
         change_retry_seconds=0.2,
     )
-    database = configured.database_url.rsplit("/", 1)[1]
-    await migrate_all(configured.database_url, migration_folders())
-    yield configured
-    bus = Bus(configured.amqp_url, configured.exchange)
-    try:
-        await bus.connect()
-        await bus.delete_topology([*SERVICES, "probe"])
-    finally:
-        await bus.close()
-    admin = await connect(with_database(infrastructure.database_server_url, "postgres"))
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
-    finally:
-        await admin.close()
+    async with provisioned(configured) as ready:
+        yield ready
 
 
 @pytest.fixture
@@ -85,10 +72,71 @@ def pytest_report_header() -> str:
     return f"simulated clock: {simulated_now():%Y-%m-%dT%H:%M}Z (set {CLOCK_ENV} to move it)"
 
 
+# One process runs the fast tests first. Parallel workers (pytest -n) take groups from a
+# queue in another order: the suites that start platforms of their own first, as they take
+# longest, and unit tests last, filling the gaps while the long ones finish. The end-to-end
+# platform has a database of its own (tests/e2e/conftest.py), so an integration test never
+# meets its services, whichever runs first on a worker.
 _ORDER = {"unit": 0, "integration": 1, "e2e": 2}
+_PARALLEL_ORDER = {"e2e": 0, "browser": 0, "faults": 0, "integration": 1, "unit": 2}
+# Tests that share a module or package fixture run on one worker, and start it once there.
+_GROUPED_BY_PACKAGE = {"browser", "faults"}
+# End-to-end modules go to one of two workers, so no more than two end-to-end platforms run
+# at once (besides the browser suite's): each takes 24 of PostgreSQL's 100 connections. The
+# modules that start a platform of their own besides (`adpilot up`, one behind a proxy) go
+# together, so that only one such runs at a time.
+_E2E_FIRST = {
+    "test_shutdown",
+    "test_outages",
+    "test_security",
+    "test_contract",
+    "test_typescript_client",
+    "test_static",
+    "test_preferences",
+    "test_outside_subscriber",
+    "test_supervision",
+}
+
+
+def _kind(item: pytest.Item) -> str:
+    return item.path.parent.name
+
+
+def group_of(nodeid: str) -> str:
+    """The work a parallel worker takes whole, by the test's place in tests/: its package
+    for the browser and fault suites (one `adpilot up`, one set of private servers), one
+    of two halves for the end-to-end tests, its module for integration tests (module
+    fixtures start once); a unit test on its own."""
+    path = nodeid.split("::", 1)[0]
+    parts = path.split("/")
+    kind, module = (parts[-2], parts[-1].removesuffix(".py")) if len(parts) > 1 else ("", "")
+    if kind in _GROUPED_BY_PACKAGE:
+        return kind
+    if kind == "e2e":
+        return "e2e.first" if module in _E2E_FIRST else "e2e.second"
+    if kind == "integration":
+        return path
+    return nodeid
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """With ``--dist loadgroup`` (the default here), workers take the groups of
+    :func:`group_of`, in the order of :func:`pytest_collection_modifyitems`. Computed from
+    the test's id rather than read from ``xdist_group`` marks, which pytest-xdist 3.8
+    loses under pytest 9.2's node ids."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class GroupScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return group_of(nodeid)
+
+    return GroupScheduling(config, log)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Fast tests first; the end-to-end platform (whose services claim work from the shared
-    test database) starts only after the integration tests are done with it."""
-    items.sort(key=lambda item: _ORDER.get(item.path.parent.name, 1))
+    """Order the tests for one process or several (``pytest -n``)."""
+    order = _PARALLEL_ORDER if worker() != "main" else _ORDER
+    items.sort(key=lambda item: order.get(_kind(item), 1))

@@ -1,7 +1,7 @@
 """Where tests find PostgreSQL and RabbitMQ: configured URLs, throwaway containers, or local.
 
-Each test session gets its own database and its own exchange (queue names derive from it),
-so two runs on one machine never collide.
+Each test session, and each parallel worker of one (pytest-xdist), gets its own database
+and its own exchange (queue names derive from it), so two runs on one machine never collide.
 """
 
 from __future__ import annotations
@@ -13,13 +13,16 @@ import secrets
 import socket
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
+from adpilot.registry import migration_folders
+from shared.bus import Bus
 from shared.config import Settings
 from shared.contracts import SERVICES
+from shared.db import connect, migrate_all
 
 Source = Literal["configured", "docker", "local"]
 
@@ -122,8 +125,17 @@ def servers() -> Iterator[Servers]:
                 container.stop(timeout=5)
 
 
+def worker() -> str:
+    """This process's name among parallel test workers (``gw0``, ``gw1``, ...; pytest-xdist
+    sets it), or ``main`` in a run without workers."""
+    return os.environ.get("PYTEST_XDIST_WORKER") or "main"
+
+
 def run_id() -> str:
-    return uuid.uuid4().hex[:12]
+    """A fresh name for what a test process creates on the shared servers: random hex
+    first, then the worker, so parallel workers and concurrent runs never share a database,
+    an exchange or a queue, and a leftover names the worker that made it."""
+    return f"{uuid.uuid4().hex[:12]}.{worker()}"
 
 
 def private_settings(database_server: str, amqp_url: str, name: str, **overrides: Any) -> Settings:
@@ -141,3 +153,56 @@ def private_settings(database_server: str, amqp_url: str, name: str, **overrides
             **overrides,
         }
     )
+
+
+# Advisory lock key under which test processes migrate their databases one at a time.
+MIGRATION_LOCK = 0x61647074
+
+
+def database_of(settings: Settings) -> str:
+    return settings.database_url.rsplit("/", 1)[1]
+
+
+def apart(settings: Settings, suffix: str) -> Settings:
+    """``settings`` on a database, exchange and ports of their own (``suffix`` appended)."""
+    return settings.model_copy(
+        update={
+            "database_url": with_database(
+                settings.database_url, f"{database_of(settings)}_{suffix}"
+            ),
+            "exchange": f"{settings.exchange}.{suffix}",
+            **{f"{service}_port": free_port() for service in SERVICES},
+            "sandbox_port": free_port(),
+        }
+    )
+
+
+@contextlib.asynccontextmanager
+async def provisioned(settings: Settings) -> AsyncIterator[Settings]:
+    """``settings``' database, migrated, for as long as the block runs; afterwards the
+    database is dropped and the exchange's queues deleted.
+
+    Migrations also set up the services' login roles, which belong to the whole server:
+    two processes doing so at once (parallel workers starting together) fail with "tuple
+    concurrently updated", so they take turns, under a lock held in the server's
+    ``postgres`` database that every worker and run shares."""
+    admin = await connect(with_database(settings.database_url, "postgres"))
+    try:
+        await admin.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK)
+        await migrate_all(settings.database_url, migration_folders())
+    finally:
+        await admin.close()  # and with it the lock
+    try:
+        yield settings
+    finally:
+        bus = Bus(settings.amqp_url, settings.exchange)
+        try:
+            await bus.connect()
+            await bus.delete_topology([*SERVICES, "probe"])
+        finally:
+            await bus.close()
+        admin = await connect(with_database(settings.database_url, "postgres"))
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{database_of(settings)}" WITH (FORCE)')
+        finally:
+            await admin.close()

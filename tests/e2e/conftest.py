@@ -11,6 +11,17 @@ from services.gateway.keys import create_key, ensure_tenant
 from shared.config import Settings
 from shared.db import create_pool, scoped
 from tests.e2e.platform import Platform
+from tests.infra import apart, provisioned
+
+
+@pytest.fixture(scope="session")
+async def settings(settings: Settings) -> AsyncIterator[Settings]:
+    """The session's settings on a database, exchange and ports of the end-to-end tests'
+    own. The platform's services claim work from their database (cycles, outbox rows,
+    jobs) for as long as the process runs, so the integration tests, which run in the same
+    process before or after, must not share it."""
+    async with provisioned(apart(settings, "e2e")) as own:
+        yield own
 
 
 @pytest.fixture(scope="session")

@@ -209,7 +209,8 @@ async def test_filters_select_matching_rows(api: aiohttp.ClientSession) -> None:
     [
         ("POST", "/api/ai/decisions", b'{"decision_type": ', 400, "malformed_json"),
         ("POST", "/api/ai/alerts", b"", 400, "malformed_json"),
-        ("GET", f"/api/ai/decisions/{uuid.uuid4()}", None, 404, "not_found"),
+        # A decision nobody made; fixed, so that parallel workers collect the same tests.
+        ("GET", "/api/ai/decisions/5d1c0de5-0000-4000-8000-000000000404", None, 404, "not_found"),
         ("GET", "/api/ai/alerts/not-a-uuid", None, 404, "not_found"),
         ("GET", "/api/ai/nowhere", None, 404, "not_found"),
         ("GET", "/api/ai/alerts?limit=501", None, 422, "validation_error"),
