@@ -245,23 +245,53 @@ TENANT_POLICY = """
 APPEND_ONLY_MARK = "append-only"
 
 
-async def secure_schema(conn: asyncpg.Connection, schema: str, password: str | None = None) -> None:
-    """Give ``schema`` its service login role and put every tenant table under row-level
-    security. Runs after every migration, so a table added later is secured by construction.
-    """
-    role = service_role(schema)
+async def _ensure_login_role(conn: asyncpg.Connection, role: str, password: str | None) -> None:
+    """The role exists, logs in, and has no privilege beyond its grants.
+
+    Roles belong to the whole server, not to one database, so processes migrating two
+    databases of one server (test runs, several platforms) meet here. PostgreSQL refuses
+    one of two simultaneous changes to a role ("tuple concurrently updated"): the role is
+    changed only where it differs, and a refused change is tried again once the other is
+    done."""
+    for attempt in range(5):
+        try:
+            await _create_or_align_role(conn, role, password)
+            return
+        except asyncpg.InternalServerError as exc:
+            if "concurrently" not in str(exc) or attempt == 4:
+                raise
+            await asyncio.sleep(0.05 * (attempt + 1))
+
+
+async def _create_or_align_role(conn: asyncpg.Connection, role: str, password: str | None) -> None:
     await conn.execute(
         f"""DO $$ BEGIN
                 CREATE ROLE "{role}" LOGIN;
             EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$"""
     )
-    await conn.execute(
-        f'ALTER ROLE "{role}" LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE NOREPLICATION'
+    aligned = await conn.fetchval(
+        """SELECT rolcanlogin AND NOT (rolsuper OR rolbypassrls OR rolcreatedb OR rolcreaterole
+                                       OR rolreplication)
+           FROM pg_roles WHERE rolname = $1""",
+        role,
     )
+    if not aligned:
+        await conn.execute(
+            f'ALTER ROLE "{role}" LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE '
+            "NOREPLICATION"
+        )
     if password:
         # DDL takes no parameters; the literal is quoted the way PostgreSQL quotes literals.
         literal = "'" + password.replace("'", "''") + "'"
         await conn.execute(f'ALTER ROLE "{role}" PASSWORD {literal}')
+
+
+async def secure_schema(conn: asyncpg.Connection, schema: str, password: str | None = None) -> None:
+    """Give ``schema`` its service login role and put every tenant table under row-level
+    security. Runs after every migration, so a table added later is secured by construction.
+    """
+    role = service_role(schema)
+    await _ensure_login_role(conn, role, password)
     await conn.execute(f'GRANT USAGE ON SCHEMA "{schema}" TO "{role}"')
     await conn.execute(
         f'GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA "{schema}" TO "{role}"'

@@ -15,6 +15,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
@@ -57,10 +58,49 @@ def with_database(url: str, name: str) -> str:
     return urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
 
 
+# Ports for the servers tests start come from below the kernel's ephemeral range, one
+# slice per pytest worker. A port the kernel hands out for bind(0) can be taken, before the
+# service that was given it binds, by any outgoing connection (each test opens hundreds to
+# PostgreSQL and RabbitMQ) or by another worker asking the kernel for a port of its own.
+_PORTS_FROM = 10_000
+_WORKER_SLICE = 2_500
+
+
+def _ephemeral_floor() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32_768
+
+
+def _worker_index() -> int:
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    return int(worker[2:]) if worker[2:].isdigit() else 0
+
+
+def _port_candidates() -> Iterator[int]:
+    floor = _ephemeral_floor()
+    slices = max(1, (floor - _PORTS_FROM) // _WORKER_SLICE)
+    start = _PORTS_FROM + (_worker_index() % slices) * _WORKER_SLICE
+    while True:  # round and round: a port given out long ago is free again by now
+        yield from range(start, min(start + _WORKER_SLICE, floor))
+
+
+_candidates = _port_candidates()
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A port nothing listens on now, and that no other test worker or outgoing connection
+    will be given meanwhile."""
+    for _ in range(_WORKER_SLICE):
+        port = next(_candidates)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue  # something of the machine's own listens there
+            return port
+    raise RuntimeError("no free port in this worker's slice")
 
 
 @dataclass(frozen=True)
