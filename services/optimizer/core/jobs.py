@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from uuid import UUID
@@ -38,6 +39,10 @@ FRESH_SECONDS = 5.0
 SWEEP_SECONDS = 2.0
 
 
+# Tenants whose changes are carried out side by side; each takes a pooled connection.
+EXECUTOR_LANES = 4
+
+
 async def run_executor(runtime: ServiceRuntime) -> None:
     woken: asyncio.Queue[tuple[UUID, UUID]] = asyncio.Queue()
 
@@ -49,7 +54,8 @@ async def run_executor(runtime: ServiceRuntime) -> None:
             log.warning("ignoring a malformed %s notification: %r", PENDING_CHANNEL, payload)
 
     loop = asyncio.get_running_loop()
-    async with listening(runtime.db, PENDING_CHANNEL, on_notify):
+    async with listening(runtime.db, PENDING_CHANNEL, on_notify), asyncio.TaskGroup() as tasks:
+        lanes = _Lanes(runtime, tasks, EXECUTOR_LANES)
         next_sweep = loop.time() + SWEEP_SECONDS
         while True:
             try:
@@ -59,9 +65,41 @@ async def run_executor(runtime: ServiceRuntime) -> None:
                 async with runtime.system_tx() as conn:
                     due = await pending_rows(conn, FRESH_SECONDS)
                 for tenant, optimization in due:
-                    await _carry_out(runtime, tenant, optimization)
+                    lanes.submit(tenant, optimization)
             else:
-                await _carry_out(runtime, *item)
+                lanes.submit(*item)
+
+
+class _Lanes:
+    """One lane per tenant: a tenant's changes are carried out one after another, in the
+    order they came (two changes to one campaign must reach the platform in order), while
+    up to ``width`` tenants are served at once, so one slow account holds up no other."""
+
+    def __init__(self, runtime: ServiceRuntime, tasks: asyncio.TaskGroup, width: int) -> None:
+        self.runtime = runtime
+        self.tasks = tasks
+        self.slots = asyncio.Semaphore(width)
+        self.waiting: dict[UUID, deque[UUID]] = {}
+
+    def submit(self, tenant: UUID, optimization: UUID) -> None:
+        queue = self.waiting.get(tenant)
+        if queue is None:
+            self.waiting[tenant] = deque([optimization])
+            self.tasks.create_task(self._drain(tenant))
+        elif optimization not in queue:  # a sweep may name one its notification named
+            queue.append(optimization)
+
+    async def _drain(self, tenant: UUID) -> None:
+        queue = self.waiting[tenant]
+        try:
+            async with self.slots:
+                while queue:
+                    await _carry_out(self.runtime, tenant, queue[0])
+                    queue.popleft()
+        finally:
+            # Nothing awaits between the last look at the queue and this: a change
+            # submitted meanwhile found the queue and is done, or starts a new lane.
+            del self.waiting[tenant]
 
 
 async def _carry_out(runtime: ServiceRuntime, tenant: UUID, optimization: UUID) -> None:
