@@ -8,7 +8,7 @@ from uuid import UUID
 from aiohttp import web
 
 from shared.resources import Resource, fetch_one, list_page, parse_list_query
-from shared.web import Handler, json_response, path_id
+from shared.web import json_response, path_id
 
 if TYPE_CHECKING:
     from shared.service import ServiceRuntime
@@ -22,27 +22,23 @@ def _tenant(runtime: ServiceRuntime, request: web.Request, resource: Resource) -
     return runtime.tenant_of(request)
 
 
-def list_handler(runtime: ServiceRuntime, resource: Resource) -> Handler:
+async def list_items(
+    runtime: ServiceRuntime, resource: Resource, request: web.Request
+) -> web.Response:
     """``GET <collection>``: filtered, keyset-paginated, newest first."""
-
-    async def list_items(request: web.Request) -> web.Response:
-        query = parse_list_query(resource, request.query)
-        tenant = _tenant(runtime, request, resource)
-        async with runtime.tenant_tx(tenant) as conn:
-            page = await list_page(conn, resource, tenant, query)
-        return json_response(page)
-
-    return list_items
+    query = parse_list_query(resource, request.query)
+    tenant = _tenant(runtime, request, resource)
+    async with runtime.tenant_tx(tenant) as conn:
+        page = await list_page(conn, resource, tenant, query)
+    return json_response(page)
 
 
-def get_handler(runtime: ServiceRuntime, resource: Resource) -> Handler:
+async def get_item(
+    runtime: ServiceRuntime, resource: Resource, request: web.Request
+) -> web.Response:
     """``GET <collection>/{id}``."""
-
-    async def get_item(request: web.Request) -> web.Response:
-        id_ = path_id(request, resource.name)
-        tenant = _tenant(runtime, request, resource)
-        async with runtime.tenant_tx(tenant) as conn:
-            row = await fetch_one(conn, resource, tenant, id_)
-        return json_response(row)
-
-    return get_item
+    id_ = path_id(request, resource.name)
+    tenant = _tenant(runtime, request, resource)
+    async with runtime.tenant_tx(tenant) as conn:
+        row = await fetch_one(conn, resource, tenant, id_)
+    return json_response(row)

@@ -1,24 +1,30 @@
-"""Declarative resources: list (filtered, keyset-paginated), get by id and insert.
+"""Declarative resources: list (filtered, keyset-paginated), get, insert, update and
+delete by id, and status changes along a lifecycle.
 
 Identifiers come only from the resource definitions in code; every value is a query
-parameter.
+parameter. What cannot be done is raised as a domain error (:mod:`shared.errors`); only
+parsing a list's query string, which happens at the edge, answers in HTTP terms.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, get_args
+from typing import TYPE_CHECKING, Any, get_args
 from uuid import UUID
 
 import asyncpg
 from multidict import MultiMapping
 from pydantic import BaseModel
 
+from shared.errors import NotFound
 from shared.pagination import BadCursor, decode_cursor, encode_cursor, parse_limit
 from shared.schemas import page_of
-from shared.web import invalid, not_found
+from shared.web import invalid
+
+if TYPE_CHECKING:
+    from shared.contracts.spec import Lifecycle
 
 
 def parse_bool(raw: str) -> bool:
@@ -98,11 +104,15 @@ class Resource:
     # Rows of the platform itself (heartbeats, the model registry) live in the system
     # tenant and are the same for every caller.
     platform_wide: bool = False
+    # Columns :func:`update` may set; naming any other is a bug, so no request field can
+    # reach a column the resource does not mean to have changed.
+    updatable: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        unknown = set(self.filters) - set(self.model.model_fields)
-        if unknown:
-            raise ValueError(f"{self.name}: filters on unknown columns {sorted(unknown)}")
+        for role, names in (("filters on", self.filters), ("updates", self.updatable)):
+            unknown = set(names) - set(self.model.model_fields)
+            if unknown:
+                raise ValueError(f"{self.name}: {role} unknown columns {sorted(unknown)}")
 
     @property
     def parsers(self) -> dict[str, Parser]:
@@ -207,15 +217,23 @@ async def list_page(
 
 
 async def fetch_one(
-    conn: asyncpg.Connection, resource: Resource, tenant_id: UUID, id_: UUID
+    conn: asyncpg.Connection,
+    resource: Resource,
+    tenant_id: UUID,
+    id_: UUID,
+    *,
+    lock: bool = False,
 ) -> dict[str, Any]:
+    """The row ``id_``; :class:`NotFound` if the tenant has none. ``lock`` holds it
+    (``FOR UPDATE``) until the transaction ends, for a change that depends on it."""
     row = await conn.fetchrow(
-        f"SELECT {resource.select_list} FROM {resource.table} WHERE tenant_id = $1 AND id = $2",
+        f"SELECT {resource.select_list} FROM {resource.table} WHERE tenant_id = $1 AND id = $2"
+        + (" FOR UPDATE" if lock else ""),
         tenant_id,
         id_,
     )
     if row is None:
-        raise not_found(resource.name, id_)
+        raise NotFound(resource.name, id_)
     return dict(row)
 
 
@@ -231,4 +249,98 @@ async def insert(
         *values.values(),
     )
     assert row is not None
+    return dict(row)
+
+
+async def update(
+    conn: asyncpg.Connection,
+    resource: Resource,
+    tenant_id: UUID,
+    id_: UUID,
+    changes: Mapping[str, Any],
+) -> dict[str, Any]:
+    """Set ``changes`` (columns in ``resource.updatable``) on the row ``id_`` and answer it
+    as it then is; with no changes, the row as it is. :class:`NotFound` if there is none."""
+    if not changes:
+        return await fetch_one(conn, resource, tenant_id, id_)
+    refused = set(changes) - set(resource.updatable)
+    if refused:
+        raise ValueError(f"{resource.name}: {sorted(refused)} cannot be updated")
+    return await _set(conn, resource, tenant_id, id_, changes)
+
+
+async def delete(
+    conn: asyncpg.Connection, resource: Resource, tenant_id: UUID, id_: UUID
+) -> dict[str, Any]:
+    """Delete the row ``id_`` and answer it as it was; :class:`NotFound` if there is none."""
+    row = await conn.fetchrow(
+        f"DELETE FROM {resource.table} WHERE tenant_id = $1 AND id = $2 "
+        f"RETURNING {resource.select_list}",
+        tenant_id,
+        id_,
+    )
+    if row is None:
+        raise NotFound(resource.name, id_)
+    return dict(row)
+
+
+@dataclass(frozen=True, slots=True)
+class StatusChange:
+    """A row before and after a status change (events carry the status it left)."""
+
+    before: dict[str, Any]
+    after: dict[str, Any]
+
+
+async def change_status(
+    conn: asyncpg.Connection,
+    resource: Resource,
+    tenant_id: UUID,
+    id_: UUID,
+    lifecycle: Lifecycle,
+    action: str,
+    also: Mapping[str, Any] | None = None,
+) -> StatusChange:
+    """Move the row ``id_`` along ``lifecycle`` by ``action``, setting the columns in
+    ``also`` with it and stamping the time the new status was reached.
+
+    The row is locked first, so two requests cannot both move it from the same status:
+    the second sees where the first left it and is refused with
+    :class:`~shared.contracts.spec.InvalidTransition` (a 409 ``invalid_transition``).
+    :class:`NotFound` if there is no such row."""
+    extra = dict(also or {})
+    unknown = set(extra) - set(resource.columns)
+    if unknown:
+        raise ValueError(f"{resource.name}: no columns {sorted(unknown)}")
+    before = await fetch_one(conn, resource, tenant_id, id_, lock=True)
+    status = lifecycle.next_status(action, before["status"])
+    stamps = sorted({column for reached, column in lifecycle.stamps.items() if reached == status})
+    after = await _set(conn, resource, tenant_id, id_, {"status": status, **extra}, now=stamps)
+    return StatusChange(before, after)
+
+
+async def _set(
+    conn: asyncpg.Connection,
+    resource: Resource,
+    tenant_id: UUID,
+    id_: UUID,
+    values: Mapping[str, Any],
+    now: Collection[str] = (),
+) -> dict[str, Any]:
+    """One UPDATE of the row: ``values``, the time in the columns ``now``, and
+    ``updated_at`` when the resource has one."""
+    assigned = [f"{name} = ${i}" for i, name in enumerate(values, start=3)]
+    # clock_timestamp(), not now(): copies elsewhere order versions of a row by it, and
+    # one transaction may change a row more than once.
+    timed = [*now, *(["updated_at"] if "updated_at" in resource.columns else [])]
+    assigned += [f"{column} = clock_timestamp()" for column in timed]
+    row = await conn.fetchrow(
+        f"UPDATE {resource.table} SET {', '.join(assigned)} "
+        f"WHERE tenant_id = $1 AND id = $2 RETURNING {resource.select_list}",
+        tenant_id,
+        id_,
+        *values.values(),
+    )
+    if row is None:
+        raise NotFound(resource.name, id_)
     return dict(row)

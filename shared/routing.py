@@ -9,14 +9,15 @@ from starting: the contract and the code cannot drift apart.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import partial
 from typing import TYPE_CHECKING
 
 from aiohttp import web
 
 from shared.contracts import routes_of
 from shared.contracts.spec import Route
-from shared.crud import get_handler, list_handler
-from shared.lifecycle import transition_handler
+from shared.crud import get_item, list_items
+from shared.lifecycle import transition
 from shared.web import Handler
 
 if TYPE_CHECKING:
@@ -32,11 +33,11 @@ def standard_handler(runtime: ServiceRuntime, route: Route) -> Handler | None:
     if resource is None:
         return None
     if route.kind == "list":
-        return list_handler(runtime, resource)
+        return partial(list_items, runtime, resource)
     if route.kind == "get":
-        return get_handler(runtime, resource)
+        return partial(get_item, runtime, resource)
     if route.kind == "action" and route.lifecycle is not None and route.action is not None:
-        return transition_handler(runtime, resource, route.lifecycle, route.action)
+        return partial(transition, runtime, resource, route.lifecycle, route.action)
     return None
 
 

@@ -37,6 +37,7 @@ from shared.web import (
     Middleware,
     context_middleware,
     dependency_unavailable,
+    domain_error_middleware,
     error_middleware,
     json_response,
 )
@@ -375,6 +376,7 @@ def create_app(spec: ServiceSpec, settings: Settings) -> web.Application:
             runtime.telemetry.middleware(),
             error_middleware,
             *own,
+            domain_error_middleware,
         ],
         client_max_size=settings.max_body_bytes,
     )

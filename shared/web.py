@@ -18,6 +18,7 @@ from aiohttp.typedefs import Middleware as Middleware  # re-exported for the ser
 from pydantic import BaseModel, ValidationError
 
 from shared.db import DependencyUnavailable, database_unavailable
+from shared.errors import Conflict, DomainError, Invalid, NotFound, UpstreamFailed
 from shared.events import to_json
 from shared.logs import correlation_id_var, request_id_var
 
@@ -58,6 +59,25 @@ def not_found(resource: str, id_: object) -> ApiError:
 
 def invalid(message: str, fields: list[dict[str, Any]]) -> ApiError:
     return ApiError(422, "validation_error", message, {"fields": fields})
+
+
+# The status each kind of domain error is answered with.
+DOMAIN_STATUS: dict[type[DomainError], int] = {
+    NotFound: 404,
+    Invalid: 422,
+    Conflict: 409,
+    UpstreamFailed: 502,
+}
+
+
+def api_error(exc: DomainError) -> ApiError:
+    """A domain error as the API answers it: same code, message and details, with the
+    status of its kind. A kind without a status is a bug, answered as one."""
+    status = next((DOMAIN_STATUS[k] for k in type(exc).__mro__ if k in DOMAIN_STATUS), None)
+    if status is None:
+        log.error("domain error of no known kind: %r", exc)
+        return ApiError(500, "internal_error", "internal server error")
+    return ApiError(status, exc.code, exc.message, exc.details)
 
 
 def unavailable(message: str, details: Any = None) -> ApiError:
@@ -274,6 +294,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         response = await handler(request)
     except ApiError as exc:
         return error_response(exc)
+    except DomainError as exc:
+        return error_response(api_error(exc))
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
@@ -300,6 +322,16 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         log.exception("unhandled error", extra={"path": request.path, "method": request.method})
         return error_response(ApiError(500, "internal_error", "internal server error"))
     return with_retry_after(response)
+
+
+@web.middleware
+async def domain_error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Domain errors become :class:`ApiError` right at the handler, so every middleware
+    around it (the gateway's audit and idempotency among them) sees one kind of error."""
+    try:
+        return await handler(request)
+    except DomainError as exc:
+        raise api_error(exc) from exc
 
 
 @web.middleware

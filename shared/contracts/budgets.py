@@ -267,6 +267,9 @@ BUDGET_POOLS = Resource(
     "ai_budget_management",
     BudgetPool,
     ("allocation_strategy", "reallocation_frequency", "is_active", "budget_pool_name"),
+    # What a person changes, and what follows from it: the budget left over, and the
+    # next run of a new rhythm.
+    updatable=(*PoolUpdate.model_fields, "remaining_budget", "next_reallocation_at"),
 )
 REALLOCATIONS = Resource(
     "reallocation", "budget_reallocations", Reallocation, ("trigger", "status")

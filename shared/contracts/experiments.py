@@ -239,11 +239,36 @@ class ExperimentAnalysis(EventPayload):
 
 # --- table, events, routes -------------------------------------------------------------
 
+# The columns of an experiment's plan that are the request's fields as they were sent.
+PLANNING_FIELDS = (
+    "experiment_name",
+    "experiment_type",
+    "hypothesis",
+    "campaign_id",
+    "metric_kind",
+    "metric_name",
+    "traffic_split",
+    "minimum_detectable_effect",
+    "mde_kind",
+    "baseline_value",
+    "baseline_std",
+    "power",
+    "daily_traffic",
+    "statistical_significance_threshold",
+)
 EXPERIMENTS = Resource(
     "experiment",
     "ai_testing_experiments",
     Experiment,
     ("status", "experiment_type", "campaign_id", "winner_variant", "metric_kind"),
+    # Editing a planned experiment sets its plan again, and what is worked out from it.
+    updatable=(
+        *PLANNING_FIELDS,
+        "variant_configs",
+        "control_group_config",
+        "test_configuration",
+        "sample_size_calculation",
+    ),
 )
 EXPERIMENT_RESULTS = Resource(
     "experiment results", "experiment_results", ExperimentResults, ("source",)

@@ -333,6 +333,7 @@ AUTOMATION_RULES = Resource(
     "ai_automation_rules",
     AutomationRule,
     ("rule_type", "is_active", "execution_frequency"),
+    updatable=tuple(RuleUpdate.model_fields),
 )
 
 OPTIMIZATION_HISTORY = Resource(

@@ -8,7 +8,7 @@ bindings and the consumers' dispatch are all derived from these declarations.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Generic, Literal, NamedTuple, TypeVar
@@ -16,6 +16,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict
 
+from shared.errors import Conflict
 from shared.events import Envelope, to_payload
 from shared.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from shared.resources import Resource
@@ -71,10 +72,25 @@ class Lifecycle:
             raise InvalidTransition(self.noun, action, current)
         return target
 
+    def require(self, action: str, current: str, allowed: Iterable[str]) -> None:
+        """Refuse ``action`` unless ``current`` is one of ``allowed``: for what may be done
+        only in some statuses without moving the item along (editing, deleting it)."""
+        allowed = frozenset(allowed)
+        if current not in allowed:
+            raise InvalidTransition(self.noun, action, current, allowed)
 
-class InvalidTransition(ValueError):
-    def __init__(self, noun: str, action: str, status: str) -> None:
-        super().__init__(f"cannot {action} {noun} that is {status}")
+
+class InvalidTransition(Conflict):
+    """The item's status does not allow ``action`` (answered 409 ``invalid_transition``).
+    ``allowed``, when given, lists the statuses that would."""
+
+    def __init__(
+        self, noun: str, action: str, status: str, allowed: Iterable[str] | None = None
+    ) -> None:
+        details: dict[str, Any] = {"status": status, "action": action}
+        if allowed is not None:
+            details["allowed_in"] = sorted(allowed)
+        super().__init__("invalid_transition", f"cannot {action} {noun} that is {status}", details)
         self.action = action
         self.status = status
 
