@@ -15,17 +15,15 @@ from services.optimizer.core.platform import CORRELATION, connector_of
 from services.optimizer.experiments import plan
 from services.optimizer.experiments.store import (
     conclude,
-    conflict,
     latest_results,
     lock_experiment,
     record_results,
-    transition,
 )
 from shared.connectors import ChangeRefused, ConnectorError, ExperimentArm, UnknownAccount
 from shared.contracts import experiments as c
 from shared.contracts.spec import Route
 from shared.outbox import enqueue
-from shared.resources import fetch_one, insert
+from shared.resources import change_status, delete, fetch_one, insert, update
 from shared.service import ServiceRuntime
 from shared.web import (
     ApiError,
@@ -37,29 +35,13 @@ from shared.web import (
     validation_fields,
 )
 
-_PLANNING_FIELDS = (
-    "experiment_name",
-    "experiment_type",
-    "hypothesis",
-    "campaign_id",
-    "metric_kind",
-    "metric_name",
-    "traffic_split",
-    "minimum_detectable_effect",
-    "mde_kind",
-    "baseline_value",
-    "baseline_std",
-    "power",
-    "daily_traffic",
-    "statistical_significance_threshold",
-)
 _AUTO = ("auto_conclude", "auto_apply")
 
 
 def _columns(body: c.ExperimentCreate) -> dict[str, Any]:
     """The table's columns for a checked plan; 422 if its sample size cannot be worked out."""
     variants = [v.model_dump(exclude_none=True) for v in body.variants]
-    values: dict[str, Any] = {name: getattr(body, name) for name in _PLANNING_FIELDS}
+    values: dict[str, Any] = {name: getattr(body, name) for name in c.PLANNING_FIELDS}
     values["traffic_split"] = plan.normalised_split(body.traffic_split, len(variants))
     values["variant_configs"] = variants
     values["control_group_config"] = variants[0]
@@ -81,7 +63,7 @@ def _columns(body: c.ExperimentCreate) -> dict[str, Any]:
 def _as_request(row: dict[str, Any]) -> dict[str, Any]:
     """A stored experiment as the create body that would make it."""
     config = row["test_configuration"] if isinstance(row["test_configuration"], dict) else {}
-    body = {name: row[name] for name in _PLANNING_FIELDS}
+    body = {name: row[name] for name in c.PLANNING_FIELDS}
     for name in ("minimum_detectable_effect", "statistical_significance_threshold"):
         if body[name] is not None:
             body[name] = float(body[name])
@@ -125,14 +107,13 @@ async def create(runtime: ServiceRuntime, request: web.Request) -> web.Response:
     return json_response(row, status=201)
 
 
-async def update(runtime: ServiceRuntime, request: web.Request) -> web.Response:
-    experiment_id = path_id(request, "experiment")
+async def update_experiment(runtime: ServiceRuntime, request: web.Request) -> web.Response:
+    experiment_id = path_id(request, c.EXPERIMENTS.name)
     changes = (await parse_body(request, c.ExperimentUpdate)).model_dump(exclude_unset=True)
     tenant = runtime.tenant_of(request)
     async with runtime.tenant_tx(tenant) as conn:
         current = await lock_experiment(conn, tenant, experiment_id)
-        if current["status"] != "planning":
-            raise conflict(current, "change", ["planning"])
+        c.EXPERIMENT_LIFECYCLE.require("change", current["status"], ["planning"])
         merged = {**_as_request(current), **changes}
         if "variants" in changes and "traffic_split" not in changes:
             merged.pop("traffic_split", None)
@@ -140,32 +121,18 @@ async def update(runtime: ServiceRuntime, request: web.Request) -> web.Response:
             body = c.ExperimentCreate.model_validate(merged)
         except ValidationError as exc:
             raise invalid("the experiment is invalid", validation_fields(exc)) from exc
-        values = _columns(body)
-        names = list(values)
-        sets = ", ".join(f"{n} = ${i}" for i, n in enumerate(names, start=3))
-        row = await conn.fetchrow(
-            f"""UPDATE ai_testing_experiments SET {sets}, updated_at = clock_timestamp()
-                WHERE tenant_id = $1 AND id = $2 RETURNING {c.EXPERIMENTS.select_list}""",
-            tenant,
-            experiment_id,
-            *values.values(),
-        )
-    return json_response(dict(row) if row else current)
+        row = await update(conn, c.EXPERIMENTS, tenant, experiment_id, _columns(body))
+    return json_response(row)
 
 
-async def delete(runtime: ServiceRuntime, request: web.Request) -> web.Response:
-    experiment_id = path_id(request, "experiment")
+async def delete_experiment(runtime: ServiceRuntime, request: web.Request) -> web.Response:
+    experiment_id = path_id(request, c.EXPERIMENTS.name)
     tenant = runtime.tenant_of(request)
     async with runtime.tenant_tx(tenant) as conn:
         current = await lock_experiment(conn, tenant, experiment_id)
-        if current["status"] != "planning":
-            raise conflict(current, "delete", ["planning"])
-        await conn.execute(
-            "DELETE FROM ai_testing_experiments WHERE tenant_id = $1 AND id = $2",
-            tenant,
-            experiment_id,
-        )
-    return json_response(current)
+        c.EXPERIMENT_LIFECYCLE.require("delete", current["status"], ["planning"])
+        row = await delete(conn, c.EXPERIMENTS, tenant, experiment_id)
+    return json_response(row)
 
 
 async def start(runtime: ServiceRuntime, request: web.Request) -> web.Response:
@@ -174,7 +141,7 @@ async def start(runtime: ServiceRuntime, request: web.Request) -> web.Response:
     on_platform = False
     async with runtime.tenant_tx(tenant) as conn:
         current = await fetch_one(conn, c.EXPERIMENTS, tenant, experiment_id)
-        transition("start", current)
+        c.EXPERIMENT_LIFECYCLE.next_status("start", current["status"])
         on_platform = _on_platform(current)
         if on_platform:
             # Asked before the platform is: a split started there for an experiment
@@ -230,22 +197,18 @@ async def _mark_started(
     experiment_id: UUID,
     on_platform: bool,
 ) -> dict[str, Any]:
-    current = await lock_experiment(conn, tenant, experiment_id)
-    transition("start", current)
-    row = await conn.fetchrow(
-        f"""UPDATE ai_testing_experiments
-            SET status = 'running', on_platform = $3, started_at = clock_timestamp(),
-                updated_at = clock_timestamp()
-            WHERE tenant_id = $1 AND id = $2 RETURNING {c.EXPERIMENTS.select_list}""",
+    started = await change_status(
+        conn,
+        c.EXPERIMENTS,
         tenant,
         experiment_id,
-        on_platform,
+        c.EXPERIMENT_LIFECYCLE,
+        "start",
+        also={"on_platform": on_platform},
     )
-    assert row is not None
-    started = dict(row)
-    payload = {**started, "before": {"status": "planning"}}
+    payload = {**started.after, "before": {"status": started.before["status"]}}
     await enqueue(conn, runtime.event(request, c.EXPERIMENT_STARTED, payload, tenant))
-    return started
+    return started.after
 
 
 async def results(runtime: ServiceRuntime, request: web.Request) -> web.Response:
@@ -254,8 +217,7 @@ async def results(runtime: ServiceRuntime, request: web.Request) -> web.Response
     tenant = runtime.tenant_of(request)
     async with runtime.tenant_tx(tenant) as conn:
         current = await lock_experiment(conn, tenant, experiment_id)
-        if current["status"] not in c.COLLECTING:
-            raise conflict(current, "record results of", c.COLLECTING)
+        c.EXPERIMENT_LIFECYCLE.require("record results of", current["status"], c.COLLECTING)
         names = plan.variant_names(current["variant_configs"])
         submitted = [v.model_dump() for v in body.variants]
         try:
@@ -292,8 +254,7 @@ async def analyze(runtime: ServiceRuntime, request: web.Request) -> web.Response
     tenant = runtime.tenant_of(request)
     async with runtime.tenant_tx(tenant) as conn:
         current = await fetch_one(conn, c.EXPERIMENTS, tenant, experiment_id)
-        if current["status"] not in c.ANALYSABLE:
-            raise conflict(current, "analyze", c.ANALYSABLE)
+        c.EXPERIMENT_LIFECYCLE.require("analyze", current["status"], c.ANALYSABLE)
         newest = await latest_results(conn, tenant, experiment_id)
     if newest is None:
         raise ApiError(
@@ -328,7 +289,7 @@ async def conclude_route(runtime: ServiceRuntime, request: web.Request) -> web.R
     tenant = runtime.tenant_of(request)
     async with runtime.tenant_tx(tenant) as conn:
         current = await lock_experiment(conn, tenant, experiment_id)
-        transition("conclude", current)
+        c.EXPERIMENT_LIFECYCLE.next_status("conclude", current["status"])
         names = plan.variant_names(current["variant_configs"])
         if given and body.winner_variant is not None and body.winner_variant not in names:
             raise invalid(
@@ -365,8 +326,8 @@ async def conclude_route(runtime: ServiceRuntime, request: web.Request) -> web.R
 def routes(runtime: ServiceRuntime) -> dict[Route, Handler]:
     return {
         c.CREATE_EXPERIMENT: partial(create, runtime),
-        c.UPDATE_EXPERIMENT: partial(update, runtime),
-        c.DELETE_EXPERIMENT: partial(delete, runtime),
+        c.UPDATE_EXPERIMENT: partial(update_experiment, runtime),
+        c.DELETE_EXPERIMENT: partial(delete_experiment, runtime),
         c.START_EXPERIMENT: partial(start, runtime),
         c.RECORD_RESULTS: partial(results, runtime),
         c.LIST_RESULTS: partial(list_results, runtime),

@@ -3,7 +3,7 @@ platform. Shared by the routes (a person's requests) and the runner (platform pu
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -18,16 +18,10 @@ from services.optimizer.core.tenants import tenant_policy
 from services.optimizer.experiments import plan
 from services.optimizer.experiments.stats import VariantData
 from shared.connectors import Change
-from shared.contracts.experiments import (
-    EXPERIMENT_CONCLUDED,
-    EXPERIMENT_LIFECYCLE,
-    EXPERIMENT_RESULTS,
-    EXPERIMENTS,
-)
-from shared.contracts.spec import InvalidTransition
+from shared.contracts.experiments import EXPERIMENT_CONCLUDED, EXPERIMENT_RESULTS, EXPERIMENTS
 from shared.outbox import enqueue
+from shared.resources import fetch_one
 from shared.service import ServiceRuntime
-from shared.web import ApiError, not_found
 
 SOURCE = "optimizer"
 
@@ -35,36 +29,8 @@ SOURCE = "optimizer"
 async def lock_experiment(
     conn: asyncpg.Connection, tenant: UUID, experiment_id: UUID
 ) -> dict[str, Any]:
-    """The experiment, locked until the transaction ends; 404 if unknown."""
-    row = await conn.fetchrow(
-        f"""SELECT {EXPERIMENTS.select_list} FROM ai_testing_experiments
-            WHERE tenant_id = $1 AND id = $2 FOR UPDATE""",
-        tenant,
-        experiment_id,
-    )
-    if row is None:
-        raise not_found(EXPERIMENTS.name, experiment_id)
-    return dict(row)
-
-
-def transition(action: str, experiment: dict[str, Any]) -> str:
-    """The status ``action`` leads to, or 409."""
-    try:
-        return EXPERIMENT_LIFECYCLE.next_status(action, experiment["status"])
-    except InvalidTransition as exc:
-        raise ApiError(
-            409, "invalid_transition", str(exc), {"status": exc.status, "action": action}
-        ) from exc
-
-
-def conflict(experiment: dict[str, Any], action: str, allowed: Iterable[str]) -> ApiError:
-    status = experiment["status"]
-    return ApiError(
-        409,
-        "invalid_transition",
-        f"cannot {action} an experiment that is {status}",
-        {"status": status, "action": action, "allowed_in": sorted(allowed)},
-    )
+    """The experiment, locked until the transaction ends; NotFound if unknown."""
+    return await fetch_one(conn, EXPERIMENTS, tenant, experiment_id, lock=True)
 
 
 async def latest_results(

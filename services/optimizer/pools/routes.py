@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from functools import partial
 from typing import Any
-from uuid import UUID
 
-import asyncpg
 from aiohttp import web
 
 from services.optimizer.pools.curves import fit_json, refresh_curves
@@ -20,7 +18,7 @@ from services.optimizer.pools.reallocation import (
 from shared.connectors import ConnectorError, UnknownAccount
 from shared.contracts import budgets as c
 from shared.contracts.spec import Route
-from shared.resources import fetch_one, insert, list_page, parse_list_query
+from shared.resources import delete, fetch_one, insert, list_page, parse_list_query, update
 from shared.service import ServiceRuntime
 from shared.web import (
     ApiError,
@@ -51,15 +49,6 @@ def _stored(values: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-async def _locked_pool(conn: asyncpg.Connection, tenant: UUID, pool_id: UUID) -> dict[str, Any]:
-    await conn.execute(
-        "SELECT 1 FROM ai_budget_management WHERE tenant_id = $1 AND id = $2 FOR UPDATE",
-        tenant,
-        pool_id,
-    )
-    return await fetch_one(conn, c.BUDGET_POOLS, tenant, pool_id)
-
-
 async def create_pool(runtime: ServiceRuntime, request: web.Request) -> web.Response:
     body = await parse_body(request, c.PoolCreate)
     values = body.model_dump()
@@ -73,51 +62,32 @@ async def create_pool(runtime: ServiceRuntime, request: web.Request) -> web.Resp
 
 
 async def update_pool(runtime: ServiceRuntime, request: web.Request) -> web.Response:
-    pool_id = path_id(request, "budget pool")
+    pool_id = path_id(request, c.BUDGET_POOLS.name)
     body = await parse_body(request, c.PoolUpdate)
     # A null keeps the field as it is, like a field left out.
     changes = _stored(body.model_dump(exclude_unset=True, exclude_none=True))
     tenant = runtime.tenant_of(request)
     async with runtime.tenant_tx(tenant) as conn:
-        current = await _locked_pool(conn, tenant, pool_id)
+        current = await fetch_one(conn, c.BUDGET_POOLS, tenant, pool_id, lock=True)
         _checked({**current, **changes})
-        if not changes:
-            return json_response(current)
         if "reallocation_frequency" in changes:
             # A new rhythm starts at the next run.
             changes["next_reallocation_at"] = None
-        names = list(changes)
-        sets = ", ".join(f"{n} = ${i}" for i, n in enumerate(names, start=3))
-        row = await conn.fetchrow(
-            f"""UPDATE ai_budget_management SET {sets}, updated_at = clock_timestamp()
-                WHERE tenant_id = $1 AND id = $2
-                RETURNING {c.BUDGET_POOLS.select_list}""",
-            tenant,
-            pool_id,
-            *changes.values(),
-        )
-        assert row is not None
+        row = await update(conn, c.BUDGET_POOLS, tenant, pool_id, changes)
         if "total_budget" in changes:
-            await conn.execute(
-                """UPDATE ai_budget_management
-                   SET remaining_budget = total_budget - coalesce(allocated_budget, 0)
-                   WHERE tenant_id = $1 AND id = $2""",
-                tenant,
-                pool_id,
+            # From the total as stored (rounded to cents), in the column's exact numbers.
+            remaining = row["total_budget"] - (row["allocated_budget"] or 0)
+            row = await update(
+                conn, c.BUDGET_POOLS, tenant, pool_id, {"remaining_budget": remaining}
             )
-        return json_response(await fetch_one(conn, c.BUDGET_POOLS, tenant, pool_id))
+    return json_response(row)
 
 
 async def delete_pool(runtime: ServiceRuntime, request: web.Request) -> web.Response:
-    pool_id = path_id(request, "budget pool")
+    pool_id = path_id(request, c.BUDGET_POOLS.name)
     tenant = runtime.tenant_of(request)
     async with runtime.tenant_tx(tenant) as conn:
-        row = await _locked_pool(conn, tenant, pool_id)
-        await conn.execute(
-            "DELETE FROM ai_budget_management WHERE tenant_id = $1 AND id = $2",
-            tenant,
-            pool_id,
-        )
+        row = await delete(conn, c.BUDGET_POOLS, tenant, pool_id)
     return json_response(row)
 
 

@@ -3,6 +3,7 @@ through the same path as the optimizer's own changes."""
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 from uuid import UUID
 
@@ -21,11 +22,11 @@ from services.optimizer.core.execution import (
 from services.optimizer.core.recommend import UnusableAction, desire_from_action
 from services.optimizer.core.tenants import tenant_policy
 from shared.contracts import optimizer as c
-from shared.contracts.spec import InvalidTransition, Route
+from shared.contracts.spec import Route
 from shared.outbox import enqueue
-from shared.resources import fetch_one, insert
+from shared.resources import change_status, fetch_one, insert
 from shared.service import ServiceRuntime
-from shared.web import ApiError, Handler, json_response, parse_body, path_id
+from shared.web import Handler, json_response, parse_body, path_id
 
 
 async def plan_approved(
@@ -87,30 +88,13 @@ async def _approve_and_plan(
     """Mark the recommendation approved and plan its change, in one transaction; answers
     the pending optimization, or None when it failed (and says why on the recommendation)."""
     async with runtime.tenant_tx(tenant) as conn:
-        await conn.execute(
-            "SELECT 1 FROM ai_recommendations WHERE tenant_id = $1 AND id = $2 FOR UPDATE",
-            tenant,
-            rec_id,
+        moved = await change_status(
+            conn, c.RECOMMENDATIONS, tenant, rec_id, c.RECOMMENDATION_LIFECYCLE, "approve"
         )
-        before = await fetch_one(conn, c.RECOMMENDATIONS, tenant, rec_id)
-        try:
-            c.RECOMMENDATION_LIFECYCLE.next_status("approve", before["status"])
-        except InvalidTransition as exc:
-            raise ApiError(
-                409, "invalid_transition", str(exc), {"status": exc.status, "action": "approve"}
-            ) from exc
-        row = await conn.fetchrow(
-            f"""UPDATE ai_recommendations SET status = 'approved',
-                    decided_at = clock_timestamp(), updated_at = clock_timestamp()
-                WHERE tenant_id = $1 AND id = $2 RETURNING {c.RECOMMENDATIONS.select_list}""",
-            tenant,
-            rec_id,
-        )
-        assert row is not None
-        approved = {**dict(row), "before": {"status": before["status"]}}
+        approved = {**moved.after, "before": {"status": moved.before["status"]}}
         await enqueue(conn, runtime.event(request, c.RECOMMENDATION_APPROVED, approved, tenant))
         correlation = request.get("correlation_id")
-        reason = await plan_approved(conn, runtime, tenant, dict(row), correlation)
+        reason = await plan_approved(conn, runtime, tenant, moved.after, correlation)
         if isinstance(reason, UUID):
             return reason
         if reason is not None:
@@ -118,21 +102,23 @@ async def _approve_and_plan(
         return None
 
 
+async def create_recommendation(runtime: ServiceRuntime, request: web.Request) -> web.Response:
+    body = await parse_body(request, c.RecommendationCreate)
+    tenant = runtime.tenant_of(request)
+    async with runtime.tenant_tx(tenant) as conn:
+        row = await insert(conn, c.RECOMMENDATIONS, tenant, body.model_dump())
+        await enqueue(conn, runtime.event(request, c.RECOMMENDATION_CREATED, row, tenant))
+    return json_response(row, status=201)
+
+
+async def approve_recommendation(runtime: ServiceRuntime, request: web.Request) -> web.Response:
+    rec_id = path_id(request, c.RECOMMENDATIONS.name)
+    tenant = runtime.tenant_of(request)
+    return json_response(await approve(runtime, request, tenant, rec_id))
+
+
 def routes(runtime: ServiceRuntime) -> dict[Route, Handler]:
-    async def create_recommendation(request: web.Request) -> web.Response:
-        body = await parse_body(request, c.RecommendationCreate)
-        tenant = runtime.tenant_of(request)
-        async with runtime.tenant_tx(tenant) as conn:
-            row = await insert(conn, c.RECOMMENDATIONS, tenant, body.model_dump())
-            await enqueue(conn, runtime.event(request, c.RECOMMENDATION_CREATED, row, tenant))
-        return json_response(row, status=201)
-
-    async def approve_recommendation(request: web.Request) -> web.Response:
-        rec_id = path_id(request, "recommendation")
-        tenant = runtime.tenant_of(request)
-        return json_response(await approve(runtime, request, tenant, rec_id))
-
     return {
-        c.CREATE_RECOMMENDATION: create_recommendation,
-        c.APPROVE_RECOMMENDATION: approve_recommendation,
+        c.CREATE_RECOMMENDATION: partial(create_recommendation, runtime),
+        c.APPROVE_RECOMMENDATION: partial(approve_recommendation, runtime),
     }

@@ -3,6 +3,7 @@ routes are the standard ones)."""
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 from uuid import UUID
 
@@ -15,7 +16,7 @@ from services.optimizer.core.tenants import tenant_policy
 from services.optimizer.rules.runner import actions_path, parse_rule, preview
 from shared.contracts import optimizer as c
 from shared.contracts.spec import Route
-from shared.resources import fetch_one, insert
+from shared.resources import delete, fetch_one, insert, update
 from shared.service import ServiceRuntime
 from shared.web import ApiError, Handler, invalid, json_response, parse_body, path_id
 
@@ -54,73 +55,57 @@ async def _checked_rule(conn: asyncpg.Connection, tenant: UUID, values: dict[str
         ) from exc
 
 
+async def create_rule(runtime: ServiceRuntime, request: web.Request) -> web.Response:
+    body = await parse_body(request, c.RuleCreate)
+    tenant = runtime.tenant_of(request)
+    values = body.model_dump()
+    async with runtime.tenant_tx(tenant) as conn:
+        await _checked_rule(conn, tenant, values)
+        row = await insert(conn, c.AUTOMATION_RULES, tenant, values)
+    return json_response(row, status=201)
+
+
+async def update_rule(runtime: ServiceRuntime, request: web.Request) -> web.Response:
+    rule_id = path_id(request, c.AUTOMATION_RULES.name)
+    body = await parse_body(request, c.RuleUpdate)
+    tenant = runtime.tenant_of(request)
+    changes = body.model_dump(exclude_unset=True)
+    async with runtime.tenant_tx(tenant) as conn:
+        current = await fetch_one(conn, c.AUTOMATION_RULES, tenant, rule_id, lock=True)
+        await _checked_rule(conn, tenant, {**current, **changes})
+        row = await update(conn, c.AUTOMATION_RULES, tenant, rule_id, changes)
+    return json_response(row)
+
+
+async def delete_rule(runtime: ServiceRuntime, request: web.Request) -> web.Response:
+    rule_id = path_id(request, c.AUTOMATION_RULES.name)
+    tenant = runtime.tenant_of(request)
+    async with runtime.tenant_tx(tenant) as conn:
+        row = await delete(conn, c.AUTOMATION_RULES, tenant, rule_id)
+    return json_response(row)
+
+
+async def preview_rule(runtime: ServiceRuntime, request: web.Request) -> web.Response:
+    rule_id = path_id(request, c.AUTOMATION_RULES.name)
+    tenant = runtime.tenant_of(request)
+    async with runtime.tenant_tx(tenant) as conn:
+        row = await fetch_one(conn, c.AUTOMATION_RULES, tenant, rule_id)
+        try:
+            result = await preview(conn, runtime, tenant, row)
+        except ValidationError as exc:
+            raise ApiError(
+                409,
+                "rule_invalid",
+                "the rule no longer fits the tenant's safety limits; update it",
+                {"errors": _rule_errors(exc, "action_parameters")},
+            ) from exc
+    return json_response(result)
+
+
 def routes(runtime: ServiceRuntime) -> dict[Route, Handler]:
-    async def create_rule(request: web.Request) -> web.Response:
-        body = await parse_body(request, c.RuleCreate)
-        tenant = runtime.tenant_of(request)
-        values = body.model_dump()
-        async with runtime.tenant_tx(tenant) as conn:
-            await _checked_rule(conn, tenant, values)
-            row = await insert(conn, c.AUTOMATION_RULES, tenant, values)
-        return json_response(row, status=201)
-
-    async def update_rule(request: web.Request) -> web.Response:
-        rule_id = path_id(request, "automation rule")
-        body = await parse_body(request, c.RuleUpdate)
-        tenant = runtime.tenant_of(request)
-        changes = body.model_dump(exclude_unset=True)
-        async with runtime.tenant_tx(tenant) as conn:
-            await conn.execute(
-                "SELECT 1 FROM ai_automation_rules WHERE tenant_id = $1 AND id = $2 FOR UPDATE",
-                tenant,
-                rule_id,
-            )
-            current = await fetch_one(conn, c.AUTOMATION_RULES, tenant, rule_id)
-            merged = {**current, **changes}
-            await _checked_rule(conn, tenant, merged)
-            if not changes:
-                return json_response(current)
-            names = list(changes)
-            sets = ", ".join(f"{n} = ${i}" for i, n in enumerate(names, start=3))
-            row = await conn.fetchrow(
-                f"""UPDATE ai_automation_rules SET {sets}, updated_at = clock_timestamp()
-                    WHERE tenant_id = $1 AND id = $2
-                    RETURNING {c.AUTOMATION_RULES.select_list}""",
-                tenant,
-                rule_id,
-                *changes.values(),
-            )
-        return json_response(dict(row) if row else current)
-
-    async def delete_rule(request: web.Request) -> web.Response:
-        rule_id = path_id(request, "automation rule")
-        tenant = runtime.tenant_of(request)
-        async with runtime.tenant_tx(tenant) as conn:
-            row = await fetch_one(conn, c.AUTOMATION_RULES, tenant, rule_id)
-            await conn.execute(
-                "DELETE FROM ai_automation_rules WHERE tenant_id = $1 AND id = $2", tenant, rule_id
-            )
-        return json_response(row)
-
-    async def preview_rule(request: web.Request) -> web.Response:
-        rule_id = path_id(request, "automation rule")
-        tenant = runtime.tenant_of(request)
-        async with runtime.tenant_tx(tenant) as conn:
-            row = await fetch_one(conn, c.AUTOMATION_RULES, tenant, rule_id)
-            try:
-                result = await preview(conn, runtime, tenant, row)
-            except ValidationError as exc:
-                raise ApiError(
-                    409,
-                    "rule_invalid",
-                    "the rule no longer fits the tenant's safety limits; update it",
-                    {"errors": _rule_errors(exc, "action_parameters")},
-                ) from exc
-        return json_response(result)
-
     return {
-        c.CREATE_RULE: create_rule,
-        c.UPDATE_RULE: update_rule,
-        c.DELETE_RULE: delete_rule,
-        c.PREVIEW_RULE: preview_rule,
+        c.CREATE_RULE: partial(create_rule, runtime),
+        c.UPDATE_RULE: partial(update_rule, runtime),
+        c.DELETE_RULE: partial(delete_rule, runtime),
+        c.PREVIEW_RULE: partial(preview_rule, runtime),
     }
