@@ -48,9 +48,9 @@ from services.optimizer.core.limits import (
 from shared.connectors.base import CampaignState, Change
 from shared.contracts.enums import RollbackConflictKind
 from shared.contracts.optimizer import OPTIMIZATION_HISTORY
+from shared.errors import Conflict, UpstreamFailed
 from shared.resources import fetch_one
 from shared.service import ServiceRuntime
-from shared.web import ApiError
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,9 +198,10 @@ async def request_rollback(
     force: bool,
     correlation_id: UUID | None,
 ) -> dict[str, Any]:
-    """The pending optimization that undoes ``optimization_id``; raises :class:`ApiError`
-    (404, 409 ``not_applied``/``in_flight``/``rollback_conflict``/``unknown_campaign``,
-    502 ``platform_unavailable``).
+    """The pending optimization that undoes ``optimization_id``; raises
+    :class:`~shared.errors.NotFound`, :class:`Conflict` (``not_applied``, ``in_flight``,
+    ``rollback_conflict``, ``unknown_campaign``) or :class:`UpstreamFailed`
+    (``platform_unavailable``).
 
     A rollback restores a value the campaign had before, so the step and daily limits do
     not hold it back: undoing must stay possible after the limits are used up.
@@ -208,8 +209,7 @@ async def request_rollback(
     target_row = await fetch_one(conn, OPTIMIZATION_HISTORY, tenant, optimization_id)
     campaign_id = target_row["target_entity_id"]
     if target_row["status"] != "applied" or campaign_id is None or target_row["setting"] is None:
-        raise ApiError(
-            409,
+        raise Conflict(
             "not_applied",
             f"optimization {optimization_id} is {target_row['status']}; only an applied "
             "change can be rolled back",
@@ -218,8 +218,7 @@ async def request_rollback(
     await lock_campaign(conn, tenant, campaign_id)
     in_flight = await in_flight_change(conn, tenant, campaign_id, target_row["setting"])
     if in_flight is not None:
-        raise ApiError(
-            409,
+        raise Conflict(
             "in_flight",
             f"optimization {in_flight} is changing this setting of the campaign; try again "
             "when it has finished",
@@ -278,17 +277,17 @@ async def request_rollback(
 
 
 def _planned_row(result: object, planned: RollbackPlan | RollbackConflict | None) -> dict[str, Any]:
-    """The pending row of a planned rollback, or the API's answer why there is none."""
+    """The pending row of a planned rollback, or the error that says why there is none."""
     if isinstance(result, Planned):
         return result.row
     if isinstance(result, Unreachable):
-        raise ApiError(
-            502, "platform_unavailable", f"the ad platform could not be asked: {result.reason}"
+        raise UpstreamFailed(
+            "platform_unavailable", f"the ad platform could not be asked: {result.reason}"
         )
     if isinstance(planned, RollbackConflict):
         # Records are named by optimization id: ``later_change_ids`` are optimizations.
-        raise ApiError(409, "rollback_conflict", planned.detail, planned.as_dict())
+        raise Conflict("rollback_conflict", planned.detail, planned.as_dict())
     if isinstance(result, Held) and result.state is None:
-        raise ApiError(409, "unknown_campaign", result.refusal.detail)
+        raise Conflict("unknown_campaign", result.refusal.detail)
     detail = result.refusal.detail if isinstance(result, Held) else "it could not be planned"
-    raise ApiError(409, "in_flight", detail)
+    raise Conflict("in_flight", detail)
