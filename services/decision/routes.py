@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from uuid import UUID
 
 import asyncpg
@@ -31,75 +32,78 @@ MAX_PENDING_REQUESTED = 5
 REQUEST_LOCK_CLASS = 0x41445052
 
 
-def routes(runtime: ServiceRuntime) -> dict[Route, Handler]:
-    async def create_cycle(request: web.Request) -> web.Response:
-        """Queue a cycle of the caller's own; the runner picks it up like any other."""
-        body = await parse_body(request, c.CycleCreate)
-        tenant = runtime.tenant_of(request)
-        values = {**body.model_dump(), "trigger_event": body.trigger_event or "api"}
-        values["metadata"] = {**body.metadata, "triggers": [values["trigger_event"]]}
-        async with runtime.tenant_tx(tenant) as conn:
-            # Concurrent requests take turns, so the count below is the truth when we insert.
-            await conn.execute(
-                "SELECT pg_advisory_xact_lock($1, hashtext($2))", REQUEST_LOCK_CLASS, str(tenant)
+async def create_cycle(runtime: ServiceRuntime, request: web.Request) -> web.Response:
+    """Queue a cycle of the caller's own; the runner picks it up like any other."""
+    body = await parse_body(request, c.CycleCreate)
+    tenant = runtime.tenant_of(request)
+    values = {**body.model_dump(), "trigger_event": body.trigger_event or "api"}
+    values["metadata"] = {**body.metadata, "triggers": [values["trigger_event"]]}
+    async with runtime.tenant_tx(tenant) as conn:
+        # Concurrent requests take turns, so the count below is the truth when we insert.
+        await conn.execute(
+            "SELECT pg_advisory_xact_lock($1, hashtext($2))", REQUEST_LOCK_CLASS, str(tenant)
+        )
+        waiting = await conn.fetchval(
+            "SELECT count(*) FROM master_ai_cycles "
+            "WHERE tenant_id = $1 AND status = 'pending' AND NOT joinable",
+            tenant,
+        )
+        if waiting >= MAX_PENDING_REQUESTED:
+            raise ApiError(
+                409,
+                "too_many_pending_cycles",
+                f"{waiting} requested cycles are already waiting; try again when they ran",
+                {"pending": waiting},
             )
-            waiting = await conn.fetchval(
-                "SELECT count(*) FROM master_ai_cycles "
-                "WHERE tenant_id = $1 AND status = 'pending' AND NOT joinable",
-                tenant,
+        row = await insert(conn, c.CYCLES, tenant, values)
+        await enqueue(conn, runtime.event(request, c.CYCLE_QUEUED, row, tenant))
+    return json_response(row, status=201)
+
+
+async def create_decision(runtime: ServiceRuntime, request: web.Request) -> web.Response:
+    body = await parse_body(request, c.DecisionCreate)
+    tenant = runtime.tenant_of(request)
+    async with runtime.tenant_tx(tenant) as conn:
+        if body.cycle_id is not None:
+            await _require(conn, c.CYCLES.table, tenant, body.cycle_id, "cycle_id")
+        row = await insert(conn, c.DECISIONS, tenant, body.model_dump())
+        await enqueue(conn, runtime.event(request, c.DECISION_MADE, row, tenant))
+    return json_response(row, status=201)
+
+
+async def create_feedback(runtime: ServiceRuntime, request: web.Request) -> web.Response:
+    """Feedback on a decision. A person's correction (``user_correction``) says in
+    ``feedback_value.correct`` whether the decision was right (a correction that
+    does not say is taken to say it was wrong); with its
+    ``learning_weight`` it counts in the scores and in the confidence of the
+    decision's type from the next cycle on."""
+    body = await parse_body(request, c.FeedbackCreate)
+    tenant = runtime.tenant_of(request)
+    values = body.model_dump()
+    correction = body.feedback_type == "user_correction"
+    if correction:
+        if not isinstance(body.feedback_value.get("correct", False), bool):
+            raise invalid(
+                "a correction says whether the decision was right",
+                [{"field": "feedback_value.correct", "message": "must be true or false"}],
             )
-            if waiting >= MAX_PENDING_REQUESTED:
-                raise ApiError(
-                    409,
-                    "too_many_pending_cycles",
-                    f"{waiting} requested cycles are already waiting; try again when they ran",
-                    {"pending": waiting},
-                )
-            row = await insert(conn, c.CYCLES, tenant, values)
-            await enqueue(conn, runtime.event(request, c.CYCLE_QUEUED, row, tenant))
-        return json_response(row, status=201)
-
-    async def create_decision(request: web.Request) -> web.Response:
-        body = await parse_body(request, c.DecisionCreate)
-        tenant = runtime.tenant_of(request)
-        async with runtime.tenant_tx(tenant) as conn:
-            if body.cycle_id is not None:
-                await _require(conn, c.CYCLES.table, tenant, body.cycle_id, "cycle_id")
-            row = await insert(conn, c.DECISIONS, tenant, body.model_dump())
-            await enqueue(conn, runtime.event(request, c.DECISION_MADE, row, tenant))
-        return json_response(row, status=201)
-
-    async def create_feedback(request: web.Request) -> web.Response:
-        """Feedback on a decision. A person's correction (``user_correction``) says in
-        ``feedback_value.correct`` whether the decision was right (a correction that
-        does not say is taken to say it was wrong); with its
-        ``learning_weight`` it counts in the scores and in the confidence of the
-        decision's type from the next cycle on."""
-        body = await parse_body(request, c.FeedbackCreate)
-        tenant = runtime.tenant_of(request)
-        values = body.model_dump()
-        correction = body.feedback_type == "user_correction"
+        values["integration_status"] = "integrated"
+    async with runtime.tenant_tx(tenant) as conn:
+        await _require(conn, c.DECISIONS.table, tenant, body.decision_id, "decision_id")
+        row = await insert(conn, c.FEEDBACK, tenant, values)
         if correction:
-            if not isinstance(body.feedback_value.get("correct", False), bool):
-                raise invalid(
-                    "a correction says whether the decision was right",
-                    [{"field": "feedback_value.correct", "message": "must be true or false"}],
-                )
-            values["integration_status"] = "integrated"
-        async with runtime.tenant_tx(tenant) as conn:
-            await _require(conn, c.DECISIONS.table, tenant, body.decision_id, "decision_id")
-            row = await insert(conn, c.FEEDBACK, tenant, values)
-            if correction:
-                made_for = await conn.fetchval(
-                    "SELECT coalesce(as_of, created_at) FROM ai_decision_logs WHERE id = $1",
-                    body.decision_id,
-                )
-                await refresh_scores(conn, tenant, [made_for])
-            await enqueue(conn, runtime.event(request, c.FEEDBACK_RECORDED, row, tenant))
-        return json_response(row, status=201)
+            made_for = await conn.fetchval(
+                "SELECT coalesce(as_of, created_at) FROM ai_decision_logs WHERE id = $1",
+                body.decision_id,
+            )
+            await refresh_scores(conn, tenant, [made_for])
+        await enqueue(conn, runtime.event(request, c.FEEDBACK_RECORDED, row, tenant))
+    return json_response(row, status=201)
 
+
+def routes(runtime: ServiceRuntime) -> dict[Route, Handler]:
     return {
-        c.CREATE_CYCLE: create_cycle,
-        c.CREATE_DECISION: create_decision,
-        c.CREATE_FEEDBACK: create_feedback,
+        c.CREATE_CYCLE: partial(create_cycle, runtime),
+        c.CREATE_DECISION: partial(create_decision, runtime),
+        c.CREATE_FEEDBACK: partial(create_feedback, runtime),
     }

@@ -8,16 +8,13 @@ from shared.contracts.gateway import METRICS_RECORDED
 from shared.metrics_input import MetricsBatch, latest_per_hour
 from shared.outbox import enqueue
 from shared.service import ServiceRuntime
-from shared.web import Handler, json_response, parse_body
+from shared.web import json_response, parse_body
 
 
-def record_metrics(runtime: ServiceRuntime) -> Handler:
-    async def record(request: web.Request) -> web.Response:
-        batch = await parse_body(request, MetricsBatch)
-        tenant = runtime.tenant_of(request)
-        rows = latest_per_hour(batch.metrics)
-        async with runtime.tenant_tx(tenant) as conn:
-            await enqueue(conn, runtime.event(request, METRICS_RECORDED, {"metrics": rows}, tenant))
-        return json_response({"accepted": len(batch.metrics), "campaign_hours": len(rows)}, 202)
-
-    return record
+async def record_metrics(runtime: ServiceRuntime, request: web.Request) -> web.Response:
+    batch = await parse_body(request, MetricsBatch)
+    tenant = runtime.tenant_of(request)
+    rows = latest_per_hour(batch.metrics)
+    async with runtime.tenant_tx(tenant) as conn:
+        await enqueue(conn, runtime.event(request, METRICS_RECORDED, {"metrics": rows}, tenant))
+    return json_response({"accepted": len(batch.metrics), "campaign_hours": len(rows)}, 202)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from aiohttp import web
 from pydantic import ValidationError
 
@@ -12,27 +14,29 @@ from shared.service import ServiceRuntime
 from shared.web import Handler, invalid, json_response, parse_body, validation_fields
 
 
-def preference_routes(runtime: ServiceRuntime) -> dict[Route, Handler]:
-    async def read(request: web.Request) -> web.Response:
-        tenant = runtime.tenant_of(request)
+async def read(runtime: ServiceRuntime, request: web.Request) -> web.Response:
+    tenant = runtime.tenant_of(request)
+    async with runtime.tenant_tx(tenant) as conn:
+        return json_response(await get_preferences(conn, tenant))
+
+
+async def write(runtime: ServiceRuntime, request: web.Request) -> web.Response:
+    body = await parse_body(request, c.PreferencesUpdate)
+    tenant = runtime.tenant_of(request)
+    try:
         async with runtime.tenant_tx(tenant) as conn:
-            return json_response(await get_preferences(conn, tenant))
+            saved = await set_preferences(
+                conn,
+                tenant,
+                body.autonomy,
+                body.safety_limits,
+                correlation_id=request.get("correlation_id"),
+            )
+    except ValidationError as exc:
+        fields = validation_fields(exc, ("safety_limits",))
+        raise invalid("request body is invalid", fields) from exc
+    return json_response(saved)
 
-    async def write(request: web.Request) -> web.Response:
-        body = await parse_body(request, c.PreferencesUpdate)
-        tenant = runtime.tenant_of(request)
-        try:
-            async with runtime.tenant_tx(tenant) as conn:
-                saved = await set_preferences(
-                    conn,
-                    tenant,
-                    body.autonomy,
-                    body.safety_limits,
-                    correlation_id=request.get("correlation_id"),
-                )
-        except ValidationError as exc:
-            fields = validation_fields(exc, ("safety_limits",))
-            raise invalid("request body is invalid", fields) from exc
-        return json_response(saved)
 
-    return {c.GET_PREFERENCES: read, c.SET_PREFERENCES: write}
+def preference_routes(runtime: ServiceRuntime) -> dict[Route, Handler]:
+    return {c.GET_PREFERENCES: partial(read, runtime), c.SET_PREFERENCES: partial(write, runtime)}

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from functools import partial
+from typing import Any
+
 from aiohttp import web
 
 from services.gateway.asyncapi import build_asyncapi
@@ -17,23 +20,25 @@ from shared.service import ServiceRuntime, principal_of
 from shared.web import Handler, json_response
 
 
+async def status(runtime: ServiceRuntime, _request: web.Request) -> web.Response:
+    return json_response(await system_status(runtime))
+
+
+async def session(request: web.Request) -> web.Response:
+    who = principal_of(request)
+    return json_response(
+        {"tenant_id": who.tenant_id, "role": who.role, "kind": who.kind, "subject": who.subject}
+    )
+
+
 def routes(runtime: ServiceRuntime) -> dict[Route, Handler]:
-    async def status(_request: web.Request) -> web.Response:
-        return json_response(await system_status(runtime))
-
-    async def session(request: web.Request) -> web.Response:
-        who = principal_of(request)
-        return json_response(
-            {"tenant_id": who.tenant_id, "role": who.role, "kind": who.kind, "subject": who.subject}
-        )
-
     forwarded: dict[Route, Handler] = {}
     for service in BACKENDS:
         forward = forward_to(runtime, service)
         forwarded.update({route: forward for route in routes_of(service)})
     return {
-        gateway.RECORD_METRICS: record_metrics(runtime),
-        gateway.SYSTEM_STATUS: status,
+        gateway.RECORD_METRICS: partial(record_metrics, runtime),
+        gateway.SYSTEM_STATUS: partial(status, runtime),
         gateway.GET_SESSION: session,
         **key_routes(runtime),
         **preference_routes(runtime),
@@ -41,17 +46,14 @@ def routes(runtime: ServiceRuntime) -> dict[Route, Handler]:
     }
 
 
+async def document(body: dict[str, Any], _request: web.Request) -> web.Response:
+    return json_response(body)
+
+
 def documents(runtime: ServiceRuntime) -> list[web.RouteDef]:
     """The API's own description: public, and the same for everyone."""
     openapi, asyncapi = build_openapi(), build_asyncapi(runtime.settings.exchange)
-
-    async def openapi_document(_request: web.Request) -> web.Response:
-        return json_response(openapi)
-
-    async def asyncapi_document(_request: web.Request) -> web.Response:
-        return json_response(asyncapi)
-
     return [
-        web.get("/api/ai/openapi.json", openapi_document),
-        web.get("/api/ai/asyncapi.json", asyncapi_document),
+        web.get("/api/ai/openapi.json", partial(document, openapi)),
+        web.get("/api/ai/asyncapi.json", partial(document, asyncapi)),
     ]

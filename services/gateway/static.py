@@ -5,6 +5,7 @@ call they make goes to ``/api/ai`` with the user's own key."""
 from __future__ import annotations
 
 import html
+from functools import partial
 from pathlib import Path
 
 from aiohttp import web
@@ -64,67 +65,67 @@ def static_file(path: Path, cache: str, extra: dict[str, str] | None = None) -> 
     return web.FileResponse(path, headers=headers)
 
 
+async def dashboard(root: Path, request: web.Request) -> web.StreamResponse:
+    """A file of the dashboard's build in ``root``, or its index.html for any page."""
+    relative = request.match_info["path"]
+    if relative:
+        found = file_in(root, relative)
+        if found is not None:
+            return static_file(found, IMMUTABLE if relative.startswith("assets/") else REVALIDATE)
+        # A missing script or image is a 404, not a page: the browser would try to run
+        # or draw the HTML.
+        if relative.startswith("assets/") or "." in relative.rsplit("/", 1)[-1]:
+            raise web.HTTPNotFound()
+    index = file_in(root, "index.html")
+    if index is None:
+        return not_built(
+            "The dashboard is not built",
+            "Run <code>make web</code> to build it (it needs Node.js 20 or later and npm), "
+            f"or point <code>ADPILOT_DASHBOARD_DIR</code> at a build; looked in "
+            f"<code>{html.escape(str(root))}</code>. The API is at "
+            '<code>/api/ai</code> and its reference at <a href="/docs">/docs</a>.',
+        )
+    return static_file(index, REVALIDATE)
+
+
 def dashboard_routes(settings: Settings) -> list[web.RouteDef]:
     """The dashboard's build: its files, and index.html for every other page's path."""
-    root = settings.dashboard_dir
+    return [web.get(DASHBOARD_PATH, partial(dashboard, settings.dashboard_dir))]
 
-    async def dashboard(request: web.Request) -> web.StreamResponse:
-        relative = request.match_info["path"]
-        if relative:
-            found = file_in(root, relative)
-            if found is not None:
-                return static_file(
-                    found, IMMUTABLE if relative.startswith("assets/") else REVALIDATE
-                )
-            # A missing script or image is a 404, not a page: the browser would try to run
-            # or draw the HTML.
-            if relative.startswith("assets/") or "." in relative.rsplit("/", 1)[-1]:
-                raise web.HTTPNotFound()
-        index = file_in(root, "index.html")
-        if index is None:
-            return not_built(
-                "The dashboard is not built",
-                "Run <code>make web</code> to build it (it needs Node.js 20 or later and npm), "
-                f"or point <code>ADPILOT_DASHBOARD_DIR</code> at a build; looked in "
-                f"<code>{html.escape(str(root))}</code>. The API is at "
-                '<code>/api/ai</code> and its reference at <a href="/docs">/docs</a>.',
-            )
-        return static_file(index, REVALIDATE)
 
-    return [web.get(DASHBOARD_PATH, dashboard)]
+async def reference_page(vendor: Path, _request: web.Request) -> web.StreamResponse:
+    """Swagger UI's page, when its files are in ``vendor``."""
+    if any(file_in(vendor, name) is None for name in SWAGGER_UI):
+        return not_built(
+            "The API reference is not built",
+            "Run <code>make docs</code> to build it (it needs Node.js and npm), or point "
+            "<code>ADPILOT_DOCS_DIR</code> at Swagger UI's files; looked in "
+            f"<code>{html.escape(str(vendor))}</code>. The OpenAPI document it shows is "
+            'at <a href="/api/ai/openapi.json">/api/ai/openapi.json</a>.',
+        )
+    return static_file(
+        REFERENCE / "index.html",
+        REVALIDATE,
+        {"Content-Security-Policy": REFERENCE_POLICY, "Referrer-Policy": "no-referrer"},
+    )
+
+
+async def reference_asset(vendor: Path, request: web.Request) -> web.StreamResponse:
+    name = request.match_info["name"]
+    found = file_in(vendor, name) if name in SWAGGER_UI else None
+    if name == "reference.js":
+        found = REFERENCE / name
+    if found is None:
+        raise web.HTTPNotFound()
+    return static_file(found, REVALIDATE)
 
 
 def reference_routes(settings: Settings) -> list[web.RouteDef]:
     """``/docs``: Swagger UI over ``/api/ai/openapi.json``. Reading needs no key; "Try it
     out" sends the one given under Authorize."""
-    vendor = settings.docs_dir
-
-    async def page(_request: web.Request) -> web.StreamResponse:
-        if any(file_in(vendor, name) is None for name in SWAGGER_UI):
-            return not_built(
-                "The API reference is not built",
-                "Run <code>make docs</code> to build it (it needs Node.js and npm), or point "
-                "<code>ADPILOT_DOCS_DIR</code> at Swagger UI's files; looked in "
-                f"<code>{html.escape(str(vendor))}</code>. The OpenAPI document it shows is "
-                'at <a href="/api/ai/openapi.json">/api/ai/openapi.json</a>.',
-            )
-        return static_file(
-            REFERENCE / "index.html",
-            REVALIDATE,
-            {"Content-Security-Policy": REFERENCE_POLICY, "Referrer-Policy": "no-referrer"},
-        )
-
-    async def asset(request: web.Request) -> web.StreamResponse:
-        name = request.match_info["name"]
-        found = file_in(vendor, name) if name in SWAGGER_UI else None
-        if name == "reference.js":
-            found = REFERENCE / name
-        if found is None:
-            raise web.HTTPNotFound()
-        return static_file(found, REVALIDATE)
-
+    page = partial(reference_page, settings.docs_dir)
     return [
         web.get("/docs", page),
         web.get("/docs/", page),
-        web.get("/docs/{name}", asset),
+        web.get("/docs/{name}", partial(reference_asset, settings.docs_dir)),
     ]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from aiohttp import web
 
 from services.optimizer.forecasts.store import NoMetrics, UnknownCampaigns, make_forecasts
@@ -11,42 +13,43 @@ from shared.service import ServiceRuntime
 from shared.web import ApiError, Handler, invalid, json_response, parse_body
 
 
-def routes(runtime: ServiceRuntime) -> dict[Route, Handler]:
-    async def create_forecasts(request: web.Request) -> web.Response:
-        body = await parse_body(request, c.ForecastRequest)
-        tenant = runtime.tenant_of(request)
-        try:
-            as_of, items, skipped = await make_forecasts(
-                runtime,
-                tenant,
-                body.campaign_ids,
-                sorted(set(body.horizons)),
-                "request",
-                request.get("correlation_id"),
-            )
-        except NoMetrics as exc:
-            raise ApiError(
-                409, "no_metrics", "no campaign of this tenant has reported metrics yet"
-            ) from exc
-        except UnknownCampaigns as exc:
-            raise invalid(
-                "no metrics for some campaigns",
-                [
-                    {
-                        "field": f"campaign_ids.{body.campaign_ids.index(cid)}",
-                        "message": "no metrics for this campaign",
-                    }
-                    for cid in exc.campaign_ids
-                    if body.campaign_ids is not None
-                ],
-            ) from exc
-        return json_response(
-            {
-                "as_of": as_of,
-                "items": items,
-                "skipped": [{"campaign_id": cid, "reason": why} for cid, why in skipped],
-            },
-            status=201,
+async def create_forecasts(runtime: ServiceRuntime, request: web.Request) -> web.Response:
+    body = await parse_body(request, c.ForecastRequest)
+    tenant = runtime.tenant_of(request)
+    try:
+        as_of, items, skipped = await make_forecasts(
+            runtime,
+            tenant,
+            body.campaign_ids,
+            sorted(set(body.horizons)),
+            "request",
+            request.get("correlation_id"),
         )
+    except NoMetrics as exc:
+        raise ApiError(
+            409, "no_metrics", "no campaign of this tenant has reported metrics yet"
+        ) from exc
+    except UnknownCampaigns as exc:
+        raise invalid(
+            "no metrics for some campaigns",
+            [
+                {
+                    "field": f"campaign_ids.{body.campaign_ids.index(cid)}",
+                    "message": "no metrics for this campaign",
+                }
+                for cid in exc.campaign_ids
+                if body.campaign_ids is not None
+            ],
+        ) from exc
+    return json_response(
+        {
+            "as_of": as_of,
+            "items": items,
+            "skipped": [{"campaign_id": cid, "reason": why} for cid, why in skipped],
+        },
+        status=201,
+    )
 
-    return {c.CREATE_FORECASTS: create_forecasts}
+
+def routes(runtime: ServiceRuntime) -> dict[Route, Handler]:
+    return {c.CREATE_FORECASTS: partial(create_forecasts, runtime)}
