@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, TypeVar
 
 import asyncpg
@@ -41,8 +43,15 @@ class Undeliverable(ValueError):
 
 @dataclass(frozen=True)
 class Subscription:
-    handler: Handler
+    handler: Callable[..., Awaitable[None]]
     event: EventType[Any] | None
+    # The handler takes the running service first: it runs once bound to one.
+    takes_service: bool = False
+
+    def bound(self, service: Any) -> Subscription:
+        if not self.takes_service:
+            return self
+        return Subscription(partial(self.handler, service), self.event)
 
 
 class Subscriptions:
@@ -51,6 +60,9 @@ class Subscriptions:
     ``@subscriptions.subscriber(ALERT_RAISED)`` registers the handler for that event and
     version; the queue is bound to every event the contracts subscribe the service to, so a
     handler for an event the contract does not name is refused when it is declared.
+    A handler that needs the running service is registered with
+    :meth:`service_subscriber` and gets it from :meth:`bind`, as routes get theirs: no
+    handler looks for a service in a global.
     """
 
     def __init__(self, service: str) -> None:
@@ -61,20 +73,39 @@ class Subscriptions:
     def subscriber(
         self, *events: EventType[Any]
     ) -> Callable[[Callable[[asyncpg.Connection, Envelope, P], Awaitable[None]]], Any]:
+        def register(handler: Callable[[asyncpg.Connection, Envelope, P], Awaitable[None]]) -> Any:
+            self._register(events, Subscription(handler, None))
+            return handler
+
+        self._check(events)
+        return register
+
+    def service_subscriber(
+        self, *events: EventType[Any]
+    ) -> Callable[[Callable[[Any, asyncpg.Connection, Envelope, P], Awaitable[None]]], Any]:
+        """Like :meth:`subscriber`, for a handler that takes the running service first."""
+
+        def register(
+            handler: Callable[[Any, asyncpg.Connection, Envelope, P], Awaitable[None]],
+        ) -> Any:
+            self._register(events, Subscription(handler, None, takes_service=True))
+            return handler
+
+        self._check(events)
+        return register
+
+    def _check(self, events: tuple[EventType[Any], ...]) -> None:
         for event in events:
             if self.service not in event.subscribers:
                 raise NotSubscribed(
                     f"{self.service} is not a subscriber of {event.name} in its contract"
                 )
 
-        def register(handler: Callable[[asyncpg.Connection, Envelope, P], Awaitable[None]]) -> Any:
-            for event in events:
-                if event.key in self._by_version:
-                    raise ValueError(f"{event.name} v{event.version} already has a handler")
-                self._by_version[event.key] = Subscription(handler, event)
-            return handler
-
-        return register
+    def _register(self, events: tuple[EventType[Any], ...], subscription: Subscription) -> None:
+        for event in events:
+            if event.key in self._by_version:
+                raise ValueError(f"{event.name} v{event.version} already has a handler")
+            self._by_version[event.key] = dataclasses.replace(subscription, event=event)
 
     def pattern(self, pattern: str) -> Callable[[Handler], Handler]:
         """A handler for every event matching ``pattern`` (``#``, ``alert.*``)."""
@@ -99,6 +130,13 @@ class Subscriptions:
             self._patterns.update(other._patterns)
         return self
 
+    def bind(self, service: Any) -> Subscriptions:
+        """These subscriptions with ``service`` given to the handlers that take it."""
+        bound = Subscriptions(self.service)
+        bound._by_version = {k: s.bound(service) for k, s in self._by_version.items()}
+        bound._patterns = {k: s.bound(service) for k, s in self._patterns.items()}
+        return bound
+
     @property
     def routing_keys(self) -> tuple[str, ...]:
         return (*self._patterns, *sorted({name for name, _version in self._by_version}))
@@ -110,6 +148,8 @@ class Subscriptions:
         """The handler for ``envelope`` and the payload it takes; None if nobody here
         handles the type. Raises ``Undeliverable`` when no handler can ever take it."""
         exact = self._by_version.get((envelope.type, envelope.version))
+        if exact is not None and exact.takes_service:
+            raise RuntimeError(f"the handler of {envelope.type} needs the service: bind() first")
         if exact is not None and exact.event is not None:
             try:
                 return exact.handler, exact.event.parse(envelope)

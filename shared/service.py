@@ -327,7 +327,7 @@ async def _consumer(runtime: ServiceRuntime, _app: web.Application) -> AsyncIter
         runtime.bus,
         runtime.db,
         runtime.name,
-        subscriptions,
+        subscriptions.bind(runtime),
         prefetch_count=settings.prefetch_count,
         max_deliveries=settings.max_deliveries,
         ordered=runtime.spec.ordered,

@@ -106,6 +106,30 @@ async def _noop(_conn: Any, _event: Envelope, _payload: Any) -> None:
     return None
 
 
+async def test_a_handler_that_needs_the_service_gets_it_when_bound() -> None:
+    """Such a handler is given the running service as routes are, never found in a global;
+    unbound, it refuses to run rather than run without it."""
+    subs = Subscriptions("optimizer")
+    seen: list[object] = []
+
+    @subs.service_subscriber(PRICE_V1)
+    async def priced(service: object, _conn: Any, _event: Envelope, payload: PriceV1) -> None:
+        seen.append((service, payload.sku))
+
+    event = envelope(1, {"sku": "a", "price": 1.0})
+    with pytest.raises(RuntimeError, match="bind"):
+        subs.resolve(event)
+    service = object()
+    resolved = subs.bind(service).resolve(event)
+    assert resolved is not None
+    handler, payload = resolved
+    await handler(None, event, payload)
+    assert seen == [(service, "a")]
+    assert subs.bind(service).routing_keys == subs.routing_keys
+    with pytest.raises(NotSubscribed):
+        Subscriptions("alerts").service_subscriber(DECISION_MADE)
+
+
 def test_a_consumer_takes_the_hours_the_gateway_accepted_whatever_its_own_clock() -> None:
     """The future-hour check is the gateway's, at the door; a consumer with a clock behind
     it must not dead-letter a batch that was accepted."""

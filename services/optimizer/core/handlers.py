@@ -10,7 +10,6 @@ from services.optimizer.core import tenants
 from services.optimizer.core.act import Outcome, act
 from services.optimizer.core.execution import Cause
 from services.optimizer.core.jobs import METRICS_CHANNEL
-from services.optimizer.core.platform import active_runtime
 from services.optimizer.core.recommend import (
     UnusableAction,
     decision_action,
@@ -30,6 +29,7 @@ from shared.events import Envelope
 from shared.metrics_input import hourly
 from shared.metrics_store import upsert_metrics
 from shared.outbox import enqueue
+from shared.service import ServiceRuntime
 
 SOURCE = "optimizer"
 OBSERVING = Outcome(
@@ -40,9 +40,9 @@ OBSERVING = Outcome(
 subscriptions = Subscriptions("optimizer").include(tenants.subscriptions)
 
 
-@subscriptions.subscriber(DECISION_MADE)
+@subscriptions.service_subscriber(DECISION_MADE)
 async def on_decision_made(
-    conn: asyncpg.Connection, event: Envelope, decision: DecisionMade
+    runtime: ServiceRuntime, conn: asyncpg.Connection, event: Envelope, decision: DecisionMade
 ) -> None:
     """Carry the decision out, recommend it, or say why neither (by the tenant's autonomy)."""
     if not decision.action_taken:
@@ -76,7 +76,7 @@ async def on_decision_made(
         decision_id=decision.id,
         correlation_id=event.correlation_id,
     )
-    outcome = await act(conn, active_runtime(), tenant, campaign, desire, cause, policy, action)
+    outcome = await act(conn, runtime, tenant, campaign, desire, cause, policy, action)
     if outcome.kind == "recommend":
         await _recommend(conn, event, decision, campaign, outcome)
     elif outcome.kind == "skip":

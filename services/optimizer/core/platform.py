@@ -42,9 +42,6 @@ log = logging.getLogger(__name__)
 CORRELATION: ContextVar[UUID | None] = ContextVar("platform_call_correlation", default=None)
 
 _CONNECTOR = "connector"
-# Event handlers take (connection, envelope, payload); the ones that reach the platform find
-# the process's runtime here. One optimizer runtime runs per process.
-_ACTIVE: list[ServiceRuntime] = []
 
 # Calls waiting to be written; past this the oldest news is the least useful, and a call
 # beyond it is dropped (and counted) rather than slowing the caller down.
@@ -128,23 +125,14 @@ async def connector_lifespan(runtime: ServiceRuntime) -> AsyncIterator[None]:
     writer = asyncio.create_task(journal.run(), name="integration-log")
     connector = connector_from_settings(runtime.settings, journal.record)
     runtime.state[_CONNECTOR] = connector
-    _ACTIVE.append(runtime)
     log.info("ad platform connector: %s", connector.name)
     try:
         yield
     finally:
-        _ACTIVE.remove(runtime)
         await connector.close()
         writer.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await writer
-
-
-def active_runtime() -> ServiceRuntime:
-    """The runtime of the optimizer running in this process."""
-    if not _ACTIVE:
-        raise RuntimeError("the optimizer's connector is not started")
-    return _ACTIVE[-1]
 
 
 def connector_of(runtime: ServiceRuntime) -> AdPlatformConnector:
