@@ -144,3 +144,122 @@ def test_a_wrong_arrow_is_caught() -> None:
     assert not arrows(rules, "from shared.db import listening")
     assert not arrows(core, "from services.optimizer.core import limits")
     assert not arrows(f"{OPTIMIZER}.app", "from services.optimizer.rules import routes")
+
+
+# --- HTTP at the edge only ---------------------------------------------------------------
+
+# What speaks HTTP: aiohttp's server side, and the API's error type with its makers.
+HTTP_MODULES = ("aiohttp.web", "shared.web")
+# The gateway's own HTTP plumbing beside its route modules: the metrics intake, forwarding,
+# static files and the middlewares.
+GATEWAY_EDGE = {
+    f"services.gateway.{name}" for name in ("intake", "proxy", "static", "security", "idempotency")
+}
+
+
+def at_the_edge(module: str) -> bool:
+    """Route modules (``routes``, ``*_routes``), a service's ``app`` and the gateway's
+    plumbing answer requests; everything else is domain code."""
+    last = module.rpartition(".")[2]
+    return last in ("routes", "app") or last.endswith("_routes") or module in GATEWAY_EDGE
+
+
+def http_uses(source: str, module: str, is_package: bool) -> list[str]:
+    """What of HTTP ``source`` imports or reaches (``aiohttp.web.X`` by attribute)."""
+    uses = {
+        target
+        for target in imported(source, module, is_package)
+        if any(within(target, http) for http in HTTP_MODULES)
+    }
+    for node in ast.walk(ast.parse(source)):
+        if (
+            isinstance(node, ast.Attribute)
+            and node.attr == "web"
+            and isinstance(node.value, ast.Name)
+            and node.value.id == "aiohttp"
+        ):
+            uses.add("aiohttp.web")
+    return sorted(uses)
+
+
+def test_only_the_edge_speaks_http() -> None:
+    """Stores, logic and runners raise the domain errors of ``shared.errors``; the edge
+    answers them. So no module but a route module, an app or the gateway's plumbing
+    imports aiohttp's server side or ``shared.web`` (``ApiError``, ``not_found``...)."""
+    speaking = [
+        f"{module} -> {', '.join(uses)}"
+        for module, (path, is_package) in sorted(all_modules().items())
+        if not at_the_edge(module) and (uses := http_uses(path.read_text(), module, is_package))
+    ]
+    assert not speaking, "domain modules that speak HTTP:\n" + "\n".join(speaking)
+
+
+def test_speaking_http_is_caught() -> None:
+    store = f"{OPTIMIZER}.experiments.store"
+    assert http_uses("from shared.web import ApiError", store, False)
+    assert http_uses("from shared.web import not_found", store, False)
+    assert http_uses("from aiohttp import web", store, False)
+    assert http_uses("import aiohttp\nraise aiohttp.web.HTTPNotFound()", store, False)
+    assert http_uses("from aiohttp.web import HTTPConflict", store, False)
+    assert not http_uses("import aiohttp\nfrom shared.errors import Conflict", store, False)
+    assert at_the_edge(f"{OPTIMIZER}.experiments.routes")
+    assert at_the_edge("services.gateway.key_routes")
+    assert at_the_edge("services.gateway.security")
+    assert not at_the_edge(store)
+    assert not at_the_edge(f"{CORE}.rollback")
+
+
+# --- short functions, handlers at module level ---------------------------------------------
+
+MAX_FUNCTION_LINES = 100
+
+
+def functions(tree: ast.AST) -> Iterator[ast.FunctionDef | ast.AsyncFunctionDef]:
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            yield node
+
+
+def test_every_function_is_short() -> None:
+    long = [
+        f"{module}.{fn.name}: {fn.end_lineno - fn.lineno + 1} lines"
+        for module, (path, _) in sorted(all_modules().items())
+        for fn in functions(ast.parse(path.read_text()))
+        if fn.end_lineno is not None and fn.end_lineno - fn.lineno + 1 > MAX_FUNCTION_LINES
+    ]
+    assert not long, f"functions over {MAX_FUNCTION_LINES} lines:\n" + "\n".join(long)
+
+
+def closures_in_route_tables(source: str) -> list[str]:
+    """Functions defined inside a route table (``routes``, ``*_routes``): a handler is a
+    module-level function given its runtime with ``functools.partial``."""
+    return [
+        f"{fn.name}.{inner.name}"
+        for fn in ast.parse(source).body
+        if isinstance(fn, ast.FunctionDef) and fn.name.endswith("routes")
+        for inner in functions(fn)
+        if inner is not fn
+    ]
+
+
+def test_route_tables_define_no_handlers() -> None:
+    nested = [
+        f"{module}: {name}"
+        for module, (path, _) in sorted(all_modules().items())
+        for name in closures_in_route_tables(path.read_text())
+    ]
+    assert not nested, "handlers defined inside route tables:\n" + "\n".join(nested)
+
+
+def test_a_handler_inside_a_route_table_is_caught() -> None:
+    source = (
+        "def routes(runtime):\n"
+        "    async def create(request):\n"
+        "        return runtime\n"
+        "    return {1: create}\n"
+    )
+    assert closures_in_route_tables(source) == ["routes.create"]
+    assert not closures_in_route_tables(
+        "async def create(runtime, request):\n    return runtime\n"
+        "def routes(runtime):\n    return {1: partial(create, runtime)}\n"
+    )
