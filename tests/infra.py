@@ -7,10 +7,12 @@ and its own exchange (queue names derive from it), so two runs on one machine ne
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import functools
 import os
 import secrets
 import socket
+import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
@@ -62,8 +64,12 @@ def with_database(url: str, name: str) -> str:
 # slice per pytest worker. A port the kernel hands out for bind(0) can be taken, before the
 # service that was given it binds, by any outgoing connection (each test opens hundreds to
 # PostgreSQL and RabbitMQ) or by another worker asking the kernel for a port of its own.
+# Another test run on the same machine has workers of the same names: a lock file per port
+# keeps a port given out by one run from being given out by the other while it lives.
 _PORTS_FROM = 10_000
 _WORKER_SLICE = 2_500
+_PORT_LOCKS = Path(tempfile.gettempdir()) / "adpilot-test-ports"
+_claimed: dict[int, int] = {}  # port -> the open lock file that keeps it this process's
 
 
 def _ephemeral_floor() -> int:
@@ -89,16 +95,33 @@ def _port_candidates() -> Iterator[int]:
 _candidates = _port_candidates()
 
 
+def _claim(port: int) -> bool:
+    """Whether ``port`` is this process's to give out: claimed before, or claimed now."""
+    if port in _claimed:
+        return True
+    _PORT_LOCKS.mkdir(exist_ok=True)
+    fd = os.open(_PORT_LOCKS / str(port), os.O_CREAT | os.O_RDWR, 0o666)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        return False  # another test process has it
+    _claimed[port] = fd  # held until this process ends
+    return True
+
+
 def free_port() -> int:
-    """A port nothing listens on now, and that no other test worker or outgoing connection
-    will be given meanwhile."""
-    for _ in range(_WORKER_SLICE):
+    """A port nothing listens on now, and that no other test worker, test run or outgoing
+    connection will be given meanwhile."""
+    for _ in range(_WORKER_SLICE * 4):
         port = next(_candidates)
+        if not _claim(port):
+            continue
         with socket.socket() as s:
             try:
                 s.bind(("127.0.0.1", port))
             except OSError:
-                continue  # something of the machine's own listens there
+                continue  # something listens there (still, or of the machine's own)
             return port
     raise RuntimeError("no free port in this worker's slice")
 
@@ -232,6 +255,14 @@ async def provisioned(settings: Settings) -> AsyncIterator[Settings]:
         await migrate_all(settings.database_url, migration_folders())
     finally:
         await admin.close()  # and with it the lock
+    async with discarded(settings):
+        yield settings
+
+
+@contextlib.asynccontextmanager
+async def discarded(settings: Settings) -> AsyncIterator[Settings]:
+    """``settings`` for as long as the block runs; afterwards its database is dropped and
+    its exchange's queues deleted, whatever created them (a fixture, `adpilot up`)."""
     try:
         yield settings
     finally:

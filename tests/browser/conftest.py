@@ -26,13 +26,12 @@ import pytest
 from playwright.async_api import Browser, BrowserContext, Playwright, async_playwright, expect
 
 from services.gateway.keys import create_key
-from shared.bus import Bus
 from shared.config import Settings
 from shared.contracts import SERVICES
-from shared.db import connect, create_pool, scoped
+from shared.db import create_pool, scoped
 from tests.browser.dashboard import HERE, Console, Tab, Up
 from tests.e2e.platform import service_env
-from tests.infra import free_port, with_database
+from tests.infra import apart, discarded
 
 REPOSITORY = HERE.parents[1]
 DASHBOARD = REPOSITORY / "web" / "dist"
@@ -122,27 +121,8 @@ async def _ready(settings: Settings, up: asyncio.subprocess.Process, within: flo
 @pytest.fixture(scope="package")
 async def own_settings(settings: Settings) -> AsyncIterator[Settings]:
     """The session's settings on a database, exchange and ports of the browser suite's own."""
-    database = f"{settings.database_url.rsplit('/', 1)[1]}_browser"
-    own = settings.model_copy(
-        update={
-            "database_url": with_database(settings.database_url, database),
-            "exchange": f"{settings.exchange}.browser",
-            "sandbox_port": free_port(),
-            **{f"{name}_port": free_port() for name in SERVICES},
-        }
-    )
-    yield own
-    bus = Bus(own.amqp_url, own.exchange)
-    try:
-        await bus.connect()
-        await bus.delete_topology(SERVICES)
-    finally:
-        await bus.close()
-    admin = await connect(with_database(settings.database_url, "postgres"))
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
-    finally:
-        await admin.close()
+    async with discarded(apart(settings, "browser")) as own:
+        yield own
 
 
 @pytest.fixture(scope="package")

@@ -16,6 +16,7 @@ import pytest
 
 from sandbox.simulator import campaign_id_for
 from shared.config import Settings
+from shared.db import connect
 from tests.clock import simulated_now
 from tests.e2e.conftest import Tenant, make_tenant
 from tests.e2e.platform import Platform
@@ -296,17 +297,33 @@ async def test_redelivered_decision_is_applied_once(
     from shared.bus import Bus
     from shared.contracts.decision import DECISION_MADE
 
+    payload = {**decision, "campaign_id": str(campaign)}
+    again = [
+        DECISION_MADE.envelope(payload, tenant_id=account.tenant.id, source="decision")
+        for _ in range(2)
+    ]
     bus = Bus(settings.amqp_url, settings.exchange)
     await bus.connect()
     try:
-        payload = {**decision, "campaign_id": str(campaign)}
-        for _ in range(2):
-            await bus.publish(
-                DECISION_MADE.envelope(payload, tenant_id=account.tenant.id, source="decision")
-            )
+        for envelope in again:
+            await bus.publish(envelope)
     finally:
         await bus.close()
-    await asyncio.sleep(2.0)
+    # The optimizer has taken both (its inbox holds their ids) and done what it does.
+    conn = await connect(settings.database_url)
+    try:
+
+        async def consumed() -> bool:
+            taken = await conn.fetchval(
+                "SELECT count(*) FROM optimizer.inbox WHERE consumer = 'optimizer' "
+                "AND event_id = ANY($1::uuid[])",
+                [e.event_id for e in again],
+            )
+            return bool(taken == len(again))
+
+        await eventually(consumed)
+    finally:
+        await conn.close()
     rows = await account.optimizations(decision_id=decision["id"])
     assert [r["id"] for r in rows] == [first["id"]]
     changes = [c for c in await account.platform_changes() if c["campaign_id"] == str(campaign)]

@@ -15,12 +15,11 @@ import aiohttp
 import pytest
 
 from adpilot.registry import migration_folders
-from shared.bus import Bus
 from shared.config import Settings
 from shared.contracts import SERVICES
-from shared.db import connect, migrate_all
+from shared.db import migrate_all
 from tests.e2e.platform import service_env
-from tests.infra import free_port, with_database
+from tests.infra import apart, discarded
 
 pytestmark = pytest.mark.e2e
 
@@ -46,26 +45,8 @@ async def own_settings(settings: Settings) -> AsyncIterator[Settings]:
 
     The session's platform keeps running meanwhile; sharing its database or exchange would
     let these services relay its outbox or take its messages."""
-    database = f"{settings.database_url.rsplit('/', 1)[1]}_up"
-    own = settings.model_copy(
-        update={
-            "database_url": with_database(settings.database_url, database),
-            "exchange": f"{settings.exchange}.up",
-            **{f"{name}_port": free_port() for name in SERVICES},
-        }
-    )
-    yield own
-    bus = Bus(own.amqp_url, own.exchange)
-    try:
-        await bus.connect()
-        await bus.delete_topology(SERVICES)
-    finally:
-        await bus.close()
-    admin = await connect(with_database(settings.database_url, "postgres"))
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
-    finally:
-        await admin.close()
+    async with discarded(apart(settings, "up")) as own:
+        yield own
 
 
 async def _all_ready(settings: Settings, proc: asyncio.subprocess.Process, within: float) -> None:

@@ -13,12 +13,10 @@ from dataclasses import dataclass
 
 import pytest
 
-from shared.bus import Bus
 from shared.config import Settings
 from shared.contracts import SERVICES
-from shared.db import connect
 from tests.e2e.platform import Platform, service_env
-from tests.infra import free_port, with_database
+from tests.infra import apart, discarded, free_port, with_database
 
 pytestmark = pytest.mark.integration
 
@@ -121,26 +119,8 @@ def row_of(table: str, service: str) -> list[str]:
 @pytest.fixture(scope="module")
 async def own(settings: Settings) -> AsyncIterator[Settings]:
     """Settings for a platform of this module's own: database, exchange and ports."""
-    database = f"{settings.database_url.rsplit('/', 1)[1]}_cli"
-    own = settings.model_copy(
-        update={
-            "database_url": with_database(settings.database_url, database),
-            "exchange": f"{settings.exchange}.cli",
-            **{f"{name}_port": free_port() for name in SERVICES},
-        }
-    )
-    yield own
-    bus = Bus(own.amqp_url, own.exchange)
-    try:
-        await bus.connect()
-        await bus.delete_topology(SERVICES)
-    finally:
-        await bus.close()
-    admin = await connect(with_database(settings.database_url, "postgres"))
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
-    finally:
-        await admin.close()
+    async with discarded(apart(settings, "cli")) as own:
+        yield own
 
 
 @pytest.fixture(scope="module")
