@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
@@ -65,16 +66,19 @@ class Sandbox:
     gateway: Gateway
     calls: list[CallRecord]
     connector: SandboxConnector
+    # The test's own look at the sandbox: not the connector's client, whose timeout is
+    # short on purpose (a busy machine may take longer than that to create an account).
+    http: aiohttp.ClientSession
 
     def url(self, path: str) -> str:
         return str(self.server.make_url(path))
 
     async def post(self, path: str, body: dict[str, Any]) -> tuple[int, Any]:
-        async with self.connector._client().post(self.url(path), json=body) as response:
+        async with self.http.post(self.url(path), json=body) as response:
             return response.status, await response.json()
 
     async def get(self, path: str) -> Any:
-        async with self.connector._client().get(self.url(path)) as response:
+        async with self.http.get(self.url(path)) as response:
             assert response.status == 200, await response.text()
             return await response.json()
 
@@ -103,7 +107,8 @@ async def sandbox() -> AsyncIterator[Sandbox]:
     connector = SandboxConnector(
         str(server.make_url("")), recorder=recorder, timeout_seconds=0.3, backoff=FAST
     )
-    found = Sandbox(server, gateway, calls, connector)
+    http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
+    found = Sandbox(server, gateway, calls, connector, http)
     status, body = await found.post(
         "/v1/accounts",
         {
@@ -117,6 +122,7 @@ async def sandbox() -> AsyncIterator[Sandbox]:
     )
     assert status == 201, body
     yield found
+    await http.close()
     await connector.close()
     await server.close()
     await gateway_server.close()
