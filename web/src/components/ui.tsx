@@ -62,6 +62,16 @@ export function PageHeader({
   );
 }
 
+/** A wide table's horizontal scroller. It can take the focus, so a keyboard alone can
+ * scroll a table wider than the screen; ``label`` names it for screen readers. */
+export function TableWrap({ label, children }: { label: string; children: ComponentChildren }) {
+  return (
+    <div class="table-wrap" tabIndex={0} role="region" aria-label={label}>
+      {children}
+    </div>
+  );
+}
+
 export function Card({
   title,
   description,

@@ -2,7 +2,7 @@ import { api, type Experiment, type QueryOf } from "../api";
 import { ChartFrame } from "../components/charts/ChartFrame";
 import { IntervalChart, type IntervalRow } from "../components/charts/svg";
 import { Status } from "../components/status";
-import { Badge, Card, ErrorNote, ListFoot, LiveStamp, Loading, NewRows, Notice, PageHeader, SelectField } from "../components/ui";
+import { Badge, Card, ErrorNote, ListFoot, LiveStamp, Loading, NewRows, Notice, PageHeader, SelectField, TableWrap } from "../components/ui";
 import { campaignName } from "../lib/campaigns";
 import { useFilters, sent } from "../lib/filters";
 import { fixed, int, label, num, pct, shortId, signedPct, when } from "../lib/format";
@@ -15,6 +15,14 @@ function chance(value: number | null): string {
   if (value > 0.999) return "> 99.9%";
   if (value < 0.001) return "< 0.1%";
   return pct(value, 1);
+}
+
+/** A difference between two variants: percentage points for a rate, the metric's own
+ * units for a mean; signed either way. */
+function signedDifference(value: number | null, rate: boolean, digits = 2): string {
+  if (value === null) return "—";
+  const size = rate ? `${num(Math.abs(value) * 100, digits)} pp` : num(Math.abs(value), digits + 1);
+  return value > 0 ? `+${size}` : value < 0 ? `−${size}` : size;
 }
 
 function analysisOf(e: Experiment): unknown {
@@ -30,10 +38,15 @@ function Readout({ experiment: e }: { experiment: Experiment }) {
   const higherIsBetter = boolAt(analysis, "method", "higher_is_better") ?? true;
   const conclusion = e.conclusion;
   const rate = e.metric_kind === "rate";
+  // The interval shown is the difference's: the p-value and the verdict come from the test
+  // on the difference, so its interval leaves out zero exactly when the verdict says
+  // "significant" (the relative lift's interval adds the control's own uncertainty and
+  // may cross zero when the test does not).
+  const diff = (value: number | null, digits = 2) => signedDifference(value, rate, digits);
   const rows: IntervalRow[] = variants.map((v, i) => {
-    const lift = numAt(v, "lift");
-    const low = numAt(v, "ci_low");
-    const high = numAt(v, "ci_high");
+    const lift = numAt(v, "absolute_lift");
+    const low = numAt(v, "absolute_ci_low");
+    const high = numAt(v, "absolute_ci_high");
     const better = low !== null && (higherIsBetter ? low > 0 : (high ?? 0) < 0);
     const worse = high !== null && (higherIsBetter ? high < 0 : (low ?? 0) > 0);
     return {
@@ -110,19 +123,19 @@ function Readout({ experiment: e }: { experiment: Experiment }) {
       {variants.length > 0 ? (
         <>
           <ChartFrame
-            title={`Lift against the control, ${pct(level, 0)} interval`}
-            summary={`Relative lift of each variant over the control with its ${pct(level, 0)} interval, on an axis centred on no difference: ${rows
+            title={`Difference from the control, ${pct(level, 0)} interval`}
+            summary={`Difference of each variant from the control${rate ? " in percentage points" : ""} with its ${pct(level, 0)} interval, on an axis centred on no difference: ${rows
               .slice(1)
-              .map((r) => `${r.label} ${signedPct(r.estimate)} (from ${signedPct(r.low)} to ${signedPct(r.high)})`)
+              .map((r) => `${r.label} ${diff(r.estimate)} (from ${diff(r.low)} to ${diff(r.high)})`)
               .join("; ")}.`}
             table={{
-              columns: ["Variant", "Lift", "Interval low", "Interval high"],
-              rows: rows.map((r) => [r.label, r.estimate === null ? "baseline" : signedPct(r.estimate), signedPct(r.low), signedPct(r.high)]),
+              columns: ["Variant", "Difference", "Interval low", "Interval high"],
+              rows: rows.map((r) => [r.label, r.estimate === null ? "baseline" : diff(r.estimate), diff(r.low), diff(r.high)]),
             }}
           >
-            <IntervalChart rows={rows} format={(v) => signedPct(v, 0)} />
+            <IntervalChart rows={rows} format={(v) => diff(v, 1)} />
           </ChartFrame>
-          <div class="table-wrap">
+          <TableWrap label="Each variant's results">
             <table>
               <caption class="visually-hidden">Each variant's results</caption>
               <thead>
@@ -131,6 +144,7 @@ function Readout({ experiment: e }: { experiment: Experiment }) {
                   <th scope="col" class="num">Users</th>
                   <th scope="col" class="num">{rate ? "Conversion rate" : "Mean"}</th>
                   <th scope="col" class="num">Lift</th>
+                  <th scope="col" class="num">Difference</th>
                   <th scope="col" class="num">{pct(level, 0)} interval</th>
                   <th scope="col" class="num">Chance to win</th>
                   <th scope="col" class="num">p-value</th>
@@ -147,7 +161,8 @@ function Readout({ experiment: e }: { experiment: Experiment }) {
                     <td class="num">{int(numAt(v, "users"))}</td>
                     <td class="num">{rate ? pct(numAt(v, "mean"), 2) : num(numAt(v, "mean"), 3)}</td>
                     <td class="num">{i === 0 ? "—" : signedPct(numAt(v, "lift"))}</td>
-                    <td class="num">{i === 0 ? "—" : `${signedPct(numAt(v, "ci_low"))} to ${signedPct(numAt(v, "ci_high"))}`}</td>
+                    <td class="num">{i === 0 ? "—" : diff(numAt(v, "absolute_lift"))}</td>
+                    <td class="num">{i === 0 ? "—" : `${diff(numAt(v, "absolute_ci_low"))} to ${diff(numAt(v, "absolute_ci_high"))}`}</td>
                     <td class="num">{i === 0 ? "—" : chance(numAt(v, "chance_to_win"))}</td>
                     <td class="num">{i === 0 ? "—" : (numAt(v, "p_value_adjusted") ?? numAt(v, "p_value"))?.toPrecision(2) ?? "—"}</td>
                     <td>{i === 0 ? null : boolAt(v, "significant") ? <Badge tone="good">Significant</Badge> : <Badge tone="neutral">Not significant</Badge>}</td>
@@ -155,7 +170,7 @@ function Readout({ experiment: e }: { experiment: Experiment }) {
                 ))}
               </tbody>
             </table>
-          </div>
+          </TableWrap>
         </>
       ) : (
         <p class="muted">No results yet.</p>
@@ -186,7 +201,7 @@ export function Experiments() {
         {list.loading ? (
           <Loading what="Loading experiments…" />
         ) : (
-          <div class="table-wrap">
+          <TableWrap label="Experiments">
             <table>
               <caption class="visually-hidden">Experiments, newest first</caption>
               <thead>
@@ -232,7 +247,7 @@ export function Experiments() {
                 )}
               </tbody>
             </table>
-          </div>
+          </TableWrap>
         )}
         <ListFoot shown={list.items.length} hasMore={list.hasMore} loadingMore={list.loadingMore} onMore={() => void list.loadMore()} noun="experiments" />
       </Card>

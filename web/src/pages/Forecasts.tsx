@@ -3,7 +3,7 @@ import { useMemo, useState } from "preact/hooks";
 import { api, type Forecast } from "../api";
 import { ChartFrame, type LegendItem } from "../components/charts/ChartFrame";
 import { type Line, TimeChart } from "../components/charts/TimeChart";
-import { Badge, Card, ErrorNote, ListFoot, LiveStamp, Loading, NewRows, PageHeader, SelectField } from "../components/ui";
+import { Badge, Card, ErrorNote, ListFoot, LiveStamp, Loading, NewRows, PageHeader, SelectField, TableWrap } from "../components/ui";
 import { campaignName, campaignOptions } from "../lib/campaigns";
 import { useFilters } from "../lib/filters";
 import { fixed, money, num, pct, platformHour, ratio } from "../lib/format";
@@ -32,14 +32,14 @@ function Score({ forecasts, metric }: { forecasts: Forecast[]; metric: Metric })
   return (
     <div class="grid grid-3">
       <div class="kpi">
-        <span class="kpi-label">MASE, {METRICS[metric].name.toLowerCase()} (mean of {mases.length})</span>
+        <span class="kpi-label">MASE, {METRICS[metric].name.toLowerCase()}</span>
         <span class="kpi-value">{mase === null ? "—" : fixed(mase, 2)}</span>
         <span class="kpi-note">
           {mase === null
             ? "No forecast scored yet: a forecast is scored once its period has passed."
-            : mase < 1
-              ? "Better than the seasonal naive forecast (1.0)."
-              : "No better than the seasonal naive forecast (1.0)."}
+            : `Mean of ${mases.length} scored ${mases.length === 1 ? "forecast" : "forecasts"}: ${
+                mase < 1 ? "better than" : "no better than"
+              } the seasonal naive forecast (1.0).`}
         </span>
       </div>
       <div class="kpi">
@@ -77,6 +77,16 @@ function ForecastChart({ forecasts, metric, campaign }: { forecasts: Forecast[];
     [ordered, metric],
   );
   if (ordered.length === 0) return <p class="muted">No forecasts for this campaign and horizon yet.</p>;
+  if (ordered.length === 1) {
+    // One period is a number, not a line: the chart is drawn from the second period on.
+    const only = (i: number) => (lines[i]!.values[0] == null ? "—" : format(lines[i]!.values[0]!));
+    return (
+      <p class="muted">
+        One period so far, from {platformHour(ordered[0]!.period_start)}: {name.toLowerCase()} forecast {only(2)} (80% interval {only(1)} – {only(0)}),
+        actual {lines[3]!.values[0] == null ? "not known yet" : only(3)}. The chart of periods starts with the second forecast; the hours of this one are below.
+      </p>
+    );
+  }
   const scored = ordered.filter((f) => f.actual_metrics);
   return (
     <ChartFrame
@@ -226,7 +236,7 @@ export function Forecasts() {
     // The chart is above the table: bring it into view for the reader.
     requestAnimationFrame(() => document.getElementById("forecast-hours")?.scrollIntoView({ block: "nearest" }));
   };
-  const { format, name } = METRICS[metric];
+  const { format } = METRICS[metric];
 
   return (
     <>
@@ -262,13 +272,13 @@ export function Forecasts() {
       </Card>
       <Card title="Every forecast" labelledBy="forecast-list-title" description={`${campaignName(campaign)}, ${horizon === 24 ? "next 24 hours" : "next 7 days"}, newest first.`}>
         <NewRows count={list.fresh.length} arrived={list.arrived.size} onShow={list.showFresh} />
-        <div class="table-wrap">
+        <TableWrap label="Forecasts">
           <table>
             <caption class="visually-hidden">Forecasts, newest first</caption>
             <thead>
               <tr>
                 <th scope="col">Period (platform time)</th>
-                <th scope="col" class="num">{name} forecast</th>
+                <th scope="col" class="num">Forecast</th>
                 <th scope="col" class="num">80% interval</th>
                 <th scope="col" class="num">Actual</th>
                 <th scope="col">In interval</th>
@@ -328,7 +338,7 @@ export function Forecasts() {
                             aria-label={`Show hours: ${platformHour(f.period_start)}`}
                             onClick={() => showHours(f)}
                           >
-                            Show hours
+                            Hours
                           </button>
                         ) : (
                           <span class="muted small">no hours</span>
@@ -340,7 +350,7 @@ export function Forecasts() {
               )}
             </tbody>
           </table>
-        </div>
+        </TableWrap>
         <ListFoot shown={list.items.length} hasMore={list.hasMore} loadingMore={list.loadingMore} onMore={() => void list.loadMore()} noun="forecasts" />
       </Card>
     </>
