@@ -1,14 +1,17 @@
-"""The standard read handlers: every list and get-by-id looks and behaves the same."""
+"""The standard handlers: every list, get-by-id and plain create looks and behaves the same."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from aiohttp import web
+from pydantic import BaseModel
 
-from shared.resources import Resource, fetch_one, list_page, parse_list_query
-from shared.web import json_response, path_id
+from shared.contracts.spec import EventType
+from shared.outbox import enqueue
+from shared.resources import Resource, fetch_one, insert, list_page, parse_list_query
+from shared.web import json_response, parse_body, path_id
 
 if TYPE_CHECKING:
     from shared.service import ServiceRuntime
@@ -42,3 +45,20 @@ async def get_item(
     async with runtime.tenant_tx(tenant) as conn:
         row = await fetch_one(conn, resource, tenant, id_)
     return json_response(row)
+
+
+async def create_item(
+    runtime: ServiceRuntime,
+    resource: Resource,
+    body_model: type[BaseModel],
+    created: EventType[Any],
+    request: web.Request,
+) -> web.Response:
+    """``POST <collection>``: the body as sent, stored, and its event in the same
+    transaction (so a subscriber hears of every row, and of no row that was not stored)."""
+    body = await parse_body(request, body_model)
+    tenant = runtime.tenant_of(request)
+    async with runtime.tenant_tx(tenant) as conn:
+        row = await insert(conn, resource, tenant, body.model_dump())
+        await enqueue(conn, runtime.event(request, created, row, tenant))
+    return json_response(row, status=201)

@@ -9,20 +9,11 @@ from aiohttp import web
 from services.alerts.health import latest_per_component
 from shared.contracts import alerts as c
 from shared.contracts.spec import Route
-from shared.outbox import enqueue
+from shared.crud import create_item
 from shared.pagination import DEFAULT_LIMIT, parse_limit
-from shared.resources import insert, parse_text
+from shared.resources import parse_text
 from shared.service import ServiceRuntime
-from shared.web import Handler, invalid, json_response, parse_body
-
-
-async def create_alert(runtime: ServiceRuntime, request: web.Request) -> web.Response:
-    body = await parse_body(request, c.AlertCreate)
-    tenant = runtime.tenant_of(request)
-    async with runtime.tenant_tx(tenant) as conn:
-        row = await insert(conn, c.ALERTS, tenant, body.model_dump())
-        await enqueue(conn, runtime.event(request, c.ALERT_RAISED, row, tenant))
-    return json_response(row, status=201)
+from shared.web import Handler, invalid, json_response
 
 
 async def system_health(runtime: ServiceRuntime, request: web.Request) -> web.Response:
@@ -53,6 +44,6 @@ async def system_health(runtime: ServiceRuntime, request: web.Request) -> web.Re
 
 def routes(runtime: ServiceRuntime) -> dict[Route, Handler]:
     return {
-        c.CREATE_ALERT: partial(create_alert, runtime),
+        c.CREATE_ALERT: partial(create_item, runtime, c.ALERTS, c.AlertCreate, c.ALERT_RAISED),
         c.LIST_SYSTEM_HEALTH: partial(system_health, runtime),
     }

@@ -23,10 +23,11 @@ from services.optimizer.core.recommend import UnusableAction, desire_from_action
 from services.optimizer.core.tenants import tenant_policy
 from shared.contracts import optimizer as c
 from shared.contracts.spec import Route
+from shared.crud import create_item
 from shared.outbox import enqueue
-from shared.resources import change_status, fetch_one, insert
+from shared.resources import change_status, fetch_one
 from shared.service import ServiceRuntime
-from shared.web import Handler, json_response, parse_body, path_id
+from shared.web import Handler, json_response, path_id
 
 
 async def plan_approved(
@@ -102,15 +103,6 @@ async def _approve_and_plan(
         return None
 
 
-async def create_recommendation(runtime: ServiceRuntime, request: web.Request) -> web.Response:
-    body = await parse_body(request, c.RecommendationCreate)
-    tenant = runtime.tenant_of(request)
-    async with runtime.tenant_tx(tenant) as conn:
-        row = await insert(conn, c.RECOMMENDATIONS, tenant, body.model_dump())
-        await enqueue(conn, runtime.event(request, c.RECOMMENDATION_CREATED, row, tenant))
-    return json_response(row, status=201)
-
-
 async def approve_recommendation(runtime: ServiceRuntime, request: web.Request) -> web.Response:
     rec_id = path_id(request, c.RECOMMENDATIONS.name)
     tenant = runtime.tenant_of(request)
@@ -119,6 +111,12 @@ async def approve_recommendation(runtime: ServiceRuntime, request: web.Request) 
 
 def routes(runtime: ServiceRuntime) -> dict[Route, Handler]:
     return {
-        c.CREATE_RECOMMENDATION: partial(create_recommendation, runtime),
+        c.CREATE_RECOMMENDATION: partial(
+            create_item,
+            runtime,
+            c.RECOMMENDATIONS,
+            c.RecommendationCreate,
+            c.RECOMMENDATION_CREATED,
+        ),
         c.APPROVE_RECOMMENDATION: partial(approve_recommendation, runtime),
     }
