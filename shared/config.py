@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
 from uuid import UUID
@@ -11,6 +12,11 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # The checkout the code runs from: where `make web` and `make docs` put their builds.
 REPOSITORY = Path(__file__).resolve().parents[1]
+
+
+# The shortest ADPILOT_METRICS_RETENTION_DAYS accepted: beyond the longest window of
+# metrics a service reads (an automation rule's 90 days, then some).
+METRICS_RETENTION_FLOOR_DAYS = 100
 
 
 class MissingSecret(RuntimeError):
@@ -59,6 +65,13 @@ class Settings(BaseSettings):
     status_timeout_seconds: float = 2.0
     log_level: str = "INFO"
 
+    # campaign_metrics is partitioned by month (shared/migrations/campaign_metrics/): the
+    # hourly housekeeping keeps the current month's partition and this many after it ready,
+    metrics_partitions_ahead: int = Field(default=3, ge=1, le=24)
+    # and drops the months that ended more than this many days ago, whole. Unset: every
+    # month is kept.
+    metrics_retention_days: int | None = Field(default=None, ge=METRICS_RETENTION_FLOOR_DAYS)
+
     heartbeat_seconds: float = Field(default=15.0, gt=0)
     # Scheduled master cycles; alerts trigger extra cycles in between.
     cycle_interval_seconds: float = Field(default=60.0, gt=0)
@@ -104,6 +117,12 @@ class Settings(BaseSettings):
     @property
     def allowed_origins(self) -> frozenset[str]:
         return frozenset(o.strip() for o in self.cors_origins.split(",") if o.strip())
+
+    @property
+    def metrics_retention(self) -> timedelta | None:
+        if self.metrics_retention_days is None:
+            return None
+        return timedelta(days=self.metrics_retention_days)
 
     @property
     def service_password(self) -> str | None:

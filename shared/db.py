@@ -297,12 +297,16 @@ async def secure_schema(conn: asyncpg.Connection, schema: str, password: str | N
         f'GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA "{schema}" TO "{role}"'
     )
     await conn.execute(f'GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA "{schema}" TO "{role}"')
+    # Functions a migration revoked from PUBLIC (such as those that keep the partitions of
+    # campaign_metrics) are the service's to call.
+    await conn.execute(f'GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA "{schema}" TO "{role}"')
+    # Partitioned tables ('p') hold the policy their partitions are read through.
     tables = await conn.fetch(
         """SELECT c.relname AS name, obj_description(c.oid, 'pg_class') AS note,
                   EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid
                           AND a.attname = 'tenant_id' AND NOT a.attisdropped) AS tenanted
            FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-           WHERE n.nspname = $1 AND c.relkind = 'r'""",
+           WHERE n.nspname = $1 AND c.relkind IN ('r', 'p')""",
         schema,
     )
     for table in tables:

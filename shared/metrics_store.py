@@ -112,3 +112,29 @@ async def tenants_recorded_within(conn: asyncpg.Connection, within: timedelta) -
         within,
     )
     return [r["tenant_id"] for r in rows]
+
+
+# --- partitions ----------------------------------------------------------------------
+# campaign_metrics is partitioned by month of `hour` (migrations/campaign_metrics/002);
+# the functions that add and drop partitions run as the table's owner, in the system scope.
+
+
+async def prepare_partitions(
+    conn: asyncpg.Connection, months_ahead: int, now: datetime | None = None
+) -> list[str]:
+    """Make the partitions of the month of ``now`` (default: the database's) and of
+    ``months_ahead`` months after it, and of every month the default partition caught rows
+    of (they move into it); answers the partitions made."""
+    rows = await conn.fetch(
+        "SELECT campaign_metrics_prepare($1, coalesce($2, now())) AS name",
+        months_ahead,
+        now,
+    )
+    return [r["name"] for r in rows]
+
+
+async def drop_partitions_before(conn: asyncpg.Connection, cutoff: datetime) -> list[str]:
+    """Drop the month partitions that end at or before ``cutoff``, whole (a month the
+    cutoff falls inside stays, and so does the default partition); answers their names."""
+    rows = await conn.fetch("SELECT campaign_metrics_drop_before($1) AS name", cutoff)
+    return [r["name"] for r in rows]

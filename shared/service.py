@@ -61,6 +61,9 @@ class ServiceSpec:
     # Event types this service must apply one at a time, in the order they arrive.
     ordered: frozenset[str] = frozenset()
     background: Sequence[Callable[[ServiceRuntime], Awaitable[None]]] = ()
+    # Upkeep of the service's own tables, run by the hourly housekeeping after its sweep
+    # (shared.housekeeping.metric_partitions in the services that keep campaign_metrics).
+    upkeep: Sequence[Callable[[ServiceRuntime], Awaitable[None]]] = ()
     # Resources that live as long as the service (HTTP client sessions, connectors),
     # entered after the database and broker are up and left before they close.
     lifespans: Sequence[Callable[[ServiceRuntime], AbstractAsyncContextManager[None]]] = ()

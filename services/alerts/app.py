@@ -8,6 +8,7 @@ from services.alerts import anomaly, health, risk, rule_alerts, watch
 from services.alerts.routes import routes
 from shared.consumer import Subscriptions
 from shared.contracts.gateway import METRICS_RECORDED
+from shared.housekeeping import metric_partitions
 from shared.models_registry import announce_models
 from shared.service import ServiceRuntime, ServiceSpec
 
@@ -39,4 +40,6 @@ SPEC = ServiceSpec(
     # Detection and auto-resolution read the hours before each new one: apply batches in order.
     ordered=frozenset({METRICS_RECORDED.name}),
     lifespans=(register_models,),
+    # It keeps a copy of campaign_metrics (adpilot/registry.py): its partitions, too.
+    upkeep=(metric_partitions,),
 )

@@ -8,6 +8,7 @@ from services.decision import forecasts, outcomes, policy, views
 from services.decision.cycles import run_cycles
 from services.decision.learning import run_learning
 from services.decision.routes import routes
+from shared.housekeeping import metric_partitions
 from shared.models_registry import announce_models
 from shared.service import ServiceRuntime, ServiceSpec
 
@@ -28,4 +29,6 @@ SPEC = ServiceSpec(
     subscriptions=views.subscriptions.include(outcomes.subscriptions, forecasts.subscriptions),
     background=(run_cycles, forecasts.run_model_accuracy, run_learning),
     lifespans=(register_models,),
+    # It keeps a copy of campaign_metrics (adpilot/registry.py): its partitions, too.
+    upkeep=(metric_partitions,),
 )

@@ -27,6 +27,7 @@ from services.optimizer.recommendations import routes as recommendation_routes
 from services.optimizer.rules import routes as rule_routes
 from services.optimizer.rules.runner import run_rules
 from shared.contracts.spec import Route
+from shared.housekeeping import metric_partitions
 from shared.service import ServiceRuntime, ServiceSpec
 from shared.web import Handler
 
@@ -54,4 +55,6 @@ SPEC = ServiceSpec(
     subscriptions=subscriptions,
     lifespans=(connector_lifespan, forecast_models),
     background=(run_executor, run_rules, run_experiments, run_forecasts, run_pools),
+    # It keeps a copy of campaign_metrics (adpilot/registry.py): its partitions, too.
+    upkeep=(metric_partitions,),
 )

@@ -38,6 +38,7 @@ TENANT_TABLES = {
         "ai_competitive_intelligence",
         "ai_performance_benchmarks",
         "ai_integration_logs",
+        "campaign_metrics",
     ],
     "gateway": ["ai_user_preferences", "ai_audit_trail", "api_keys", "idempotency_keys"],
 }
@@ -84,7 +85,7 @@ async def test_every_tenant_table_has_a_forced_policy(settings: Settings) -> Non
                           c.relforcerowsecurity AS forced,
                           EXISTS (SELECT 1 FROM pg_policy p WHERE p.polrelid = c.oid) AS policy
                    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-                   WHERE n.nspname = ANY($1::text[]) AND c.relkind = 'r'""",
+                   WHERE n.nspname = ANY($1::text[]) AND c.relkind IN ('r', 'p')""",
                 list(TENANT_TABLES),
             )
     finally:
