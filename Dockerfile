@@ -29,10 +29,15 @@ COPY shared ./shared
 COPY services ./services
 COPY adpilot ./adpilot
 COPY sandbox ./sandbox
-RUN pip install . && useradd --system --uid 10001 adpilot
+# The user is named by number, so that Kubernetes' runAsNonRoot can tell it is not root.
+RUN pip install . \
+    && groupadd --system --gid 10001 adpilot \
+    && useradd --system --uid 10001 --gid 10001 --no-create-home --home-dir /nonexistent \
+       --shell /usr/sbin/nologin adpilot
 COPY --from=front-end /src/web/dist /app/front-end/dashboard
 COPY --from=front-end /src/swagger-ui /app/front-end/swagger-ui
-USER adpilot
+USER 10001:10001
 
-EXPOSE 8080 8081 8082 8083
+# The services' ports (gateway, decision, alerts, optimizer), then the sandbox's.
+EXPOSE 8080 8081 8082 8083 8090
 CMD ["adpilot", "--help"]
