@@ -9,7 +9,7 @@ from uuid import UUID
 
 from pydantic import Field, JsonValue
 
-from shared.contracts import budgets, experiments
+from shared.contracts import experiments, pools
 from shared.contracts.spec import (
     LENIENT,
     Collection,
@@ -644,7 +644,7 @@ CONTRACT = ServiceContract(
         *Collection(SERVICE, "campaigns", CAMPAIGNS, "campaigns").read(),
         *Collection(SERVICE, "integration-logs", INTEGRATION_LOGS, "integration logs").read(),
         *experiments.ROUTES,
-        *budgets.ROUTES,
+        *pools.ROUTES,
     ),
     events=(
         RECOMMENDATION_CREATED,
@@ -658,6 +658,6 @@ CONTRACT = ServiceContract(
         *experiments.EVENTS,
         FORECAST_CREATED,
         FORECAST_SCORED,
-        *budgets.EVENTS,
+        *pools.EVENTS,
     ),
 )

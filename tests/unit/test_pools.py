@@ -21,8 +21,8 @@ from services.optimizer.pools.pool import (
 )
 from services.optimizer.pools.reallocation import status_of
 from shared.connectors import CampaignState, Change
-from shared.contracts.budgets import PoolCreate, PoolThresholds, pool_problems
 from shared.contracts.limits import AmountLimits, SafetyLimits
+from shared.contracts.pools import PoolCreate, PoolThresholds, pool_problems
 
 AS_OF = datetime(2026, 11, 3, 14, tzinfo=UTC)
 

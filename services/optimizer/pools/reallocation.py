@@ -60,7 +60,7 @@ from services.optimizer.pools.pool import (
     rounded_budgets,
 )
 from shared.connectors import CampaignState, Change, ConnectorError, UnknownCampaign
-from shared.contracts.budgets import BUDGET_POOLS, BUDGET_REALLOCATED, REALLOCATIONS
+from shared.contracts.pools import BUDGET_POOLS, BUDGET_REALLOCATED, REALLOCATIONS
 from shared.curves import CurveSet, ResponseCurve, fit_curve
 from shared.metrics_store import newest_hour
 from shared.outbox import enqueue

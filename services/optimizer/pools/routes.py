@@ -16,7 +16,7 @@ from services.optimizer.pools.reallocation import (
     reallocate,
 )
 from shared.connectors import ConnectorError, UnknownAccount
-from shared.contracts import budgets as c
+from shared.contracts import pools as c
 from shared.contracts.spec import Route
 from shared.resources import delete, fetch_one, insert, list_page, parse_list_query, update
 from shared.service import ServiceRuntime
