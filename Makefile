@@ -77,7 +77,7 @@ test: install $(CLIENT_DEPS) docs $(if $(HAVE_WEB),$(DASHBOARD))
 # Unit and integration tests on the real servers: no platform processes, no browser.
 .PHONY: test-fast
 test-fast: install
-	$(BIN)/pytest -n 2 tests/unit tests/integration
+	$(BIN)/pytest -n 3 tests/unit tests/integration
 
 test-unit: install
 	$(BIN)/pytest tests/unit
