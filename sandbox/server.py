@@ -104,13 +104,18 @@ class Advance(_Body):
 class FaultPlan(_Body):
     """The next ``fail_next`` matching requests wait ``delay_seconds``, then answer
     ``status`` (500 unless only a delay is asked); with ``after_apply`` the request is
-    served first and its answer replaced by the failure."""
+    served first and its answer replaced by the failure.
+
+    ``scope``: change requests only (``changes``), every request (``any``), or every
+    request from the next change on (``from_change``: the platform goes down as a change
+    reaches it, so the reads before the change are answered and those after it are not).
+    """
 
     fail_next: int = Field(ge=0)
     status: int | None = Field(default=None, ge=400, le=599)
     delay_seconds: float = Field(default=0.0, ge=0, le=300)
     after_apply: bool = False
-    scope: Literal["changes", "any"] = "changes"
+    scope: Literal["changes", "any", "from_change"] = "changes"
     # Only requests for this account's URLs, when given: other accounts go on unharmed.
     account: uuid.UUID | None = None
 
@@ -122,12 +127,19 @@ class FaultPlan(_Body):
 class Faults:
     plan: FaultPlan | None = None
 
+    # Whether a ``from_change`` plan has met its change.
+    armed: bool = False
+
     def take(self, is_change: bool, path: str) -> FaultPlan | None:
         plan = self.plan
         if plan is None or plan.fail_next <= 0 or (plan.scope == "changes" and not is_change):
             return None
         if plan.account is not None and not path.startswith(f"/v1/accounts/{plan.account}/"):
             return None
+        if plan.scope == "from_change" and not self.armed:
+            if not is_change:
+                return None
+            self.armed = True
         plan.fail_next -= 1
         if plan.fail_next == 0:
             self.plan = None
@@ -428,6 +440,7 @@ async def get_clock(request: web.Request) -> web.Response:
 async def post_faults(request: web.Request) -> web.Response:
     plan: FaultPlan = await _body(request, FaultPlan)
     request.app[FAULTS].plan = plan if plan.fail_next > 0 else None
+    request.app[FAULTS].armed = False
     return web.json_response(plan.model_dump(mode="json"))
 
 

@@ -47,7 +47,7 @@ RuleKind = Literal[
 Frequency = Literal["continuous", "hourly", "daily"]
 Direction = Literal["outbound", "inbound"]
 CallOutcome = Literal["success", "error"]
-OptimizationStatus = Literal["pending", "applied", "failed"]
+OptimizationStatus = Literal["pending", "applied", "failed", "unknown"]
 Setting = Literal["budget", "bid", "status", "audience", "creative"]
 CauseKind = Literal["decision", "rule", "recommendation", "rollback", "experiment", "reallocation"]
 

@@ -811,8 +811,9 @@ async def test_an_unreachable_platform_fails_the_change_honestly(
     finally:
         async with account.sandbox.delete("/v1/_faults") as r:
             assert r.status == 200
+    # Read back after the last try, the campaign says the change was never made.
     assert row["failure_code"] == "platform_unavailable"
-    assert "not known" in row["failure_reason"]
+    assert "the change was not made" in row["failure_reason"], row["failure_reason"]
     assert (await account.platform_campaign(campaign))["daily_budget"] == before
     assert [c for c in await account.platform_changes() if c["campaign_id"] == str(campaign)] == []
 
@@ -823,6 +824,73 @@ async def test_an_unreachable_platform_fails_the_change_honestly(
         return errors if len(errors) >= 3 * settings.change_attempts else None
 
     await eventually(attempts)
+
+
+async def _faults(account: Account, **plan: Any) -> None:
+    body = {"fail_next": 40, "status": 503, "account": str(account.tenant.id), **plan}
+    async with account.sandbox.post("/v1/_faults", json=body) as r:
+        assert r.status == 200, await r.text()
+
+
+async def _no_faults(account: Account) -> None:
+    async with account.sandbox.delete("/v1/_faults") as r:
+        assert r.status == 200
+
+
+async def _status_of(account: Account, decision: dict[str, Any], status: str) -> Any:
+    async def reached() -> dict[str, Any] | None:
+        rows = await account.optimizations(decision_id=decision["id"])
+        return rows[0] if rows and rows[0]["status"] == status else None
+
+    return await eventually(reached, within=60.0)
+
+
+async def test_a_change_whose_every_answer_was_lost_is_read_back_as_applied(
+    account: Account,
+) -> None:
+    await account.act_on_certain()
+    campaign = account.campaigns[2]
+    target = round((await account.platform_campaign(campaign))["daily_budget"] * 0.9, 2)
+    # The platform makes the change, then every answer to it is lost on the way back.
+    await _faults(account, after_apply=True)
+    try:
+        decision = await account.decide(
+            campaign, {"kind": "budget", "to": target}, 100.0, "budget_adjustment"
+        )
+        row = await _status_of(account, decision, "applied")
+    finally:
+        await _no_faults(account)
+    assert row["value_after"] == pytest.approx(target)
+    assert row["failure_reason"] is None
+    assert (await account.platform_campaign(campaign))["daily_budget"] == pytest.approx(target)
+    changes = [c for c in await account.platform_changes() if c["campaign_id"] == str(campaign)]
+    assert [c["change_id"] for c in changes] == [row["change_id"]]  # made once
+
+
+async def test_an_outcome_is_unknown_while_the_platform_cannot_be_read_then_found(
+    account: Account,
+) -> None:
+    await account.act_on_certain()
+    campaign = account.campaigns[0]
+    target = round((await account.platform_campaign(campaign))["daily_budget"] * 0.9, 2)
+    # From the change on, every request of this account is served and its answer lost.
+    await _faults(account, after_apply=True, scope="from_change", fail_next=1000)
+    try:
+        decision = await account.decide(
+            campaign, {"kind": "budget", "to": target}, 100.0, "budget_adjustment"
+        )
+        unknown = await _status_of(account, decision, "unknown")
+        assert unknown["failure_code"] == "outcome_unknown"
+        assert "not known" in unknown["failure_reason"]
+        # Nothing is recorded as made or not made while it cannot be seen.
+        assert unknown["applied_at"] is None
+    finally:
+        await _no_faults(account)
+    row = await _status_of(account, decision, "applied")
+    assert row["id"] == unknown["id"]
+    assert row["failure_code"] is None
+    changes = [c for c in await account.platform_changes() if c["campaign_id"] == str(campaign)]
+    assert [c["change_id"] for c in changes] == [row["change_id"]]
 
 
 async def test_a_recommendation_posted_by_hand_is_applied_when_approved(

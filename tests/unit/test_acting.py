@@ -9,7 +9,7 @@ from uuid import uuid4
 import pytest
 from pydantic import ValidationError
 
-from services.optimizer.core.execution import change_id_for
+from services.optimizer.core.execution import _holds, change_id_for
 from services.optimizer.core.limits import NoAction
 from services.optimizer.core.recommend import UnusableAction, desire_from_action
 from services.optimizer.rules.routes import _rule_errors
@@ -119,3 +119,18 @@ def test_rule_errors_point_into_the_request_body(actions: object, prefix: str) -
     fields = [f["field"] for f in _rule_errors(caught.value, actions_path(actions))]
     assert any(f.startswith("trigger_conditions.any.0.left.metric") for f in fields), fields
     assert any(f.startswith(prefix) for f in fields), fields
+
+
+def test_a_campaign_read_back_holds_a_change_to_the_cent() -> None:
+    state = CampaignState(
+        campaign_id=uuid4(),
+        name="c",
+        status="paused",
+        daily_budget=120.0,
+        bid_multiplier=1.1,
+        audience_factor=1.0,
+    )
+    assert _holds(state, "budget", 120.004)  # the platform keeps cents
+    assert not _holds(state, "budget", 120.01)
+    assert _holds(state, "bid", 1.1) and not _holds(state, "bid", 1.11)
+    assert _holds(state, "status", "paused") and not _holds(state, "status", "active")

@@ -460,3 +460,21 @@ async def test_an_ad_copy_experiment_through_the_connector(sandbox: Sandbox) -> 
     others = [c for c in listed["campaigns"] if c["campaign_id"] != str(CAMPAIGN)]
     assert others and all("creative" not in c for c in others)
     assert {c.operation for c in sandbox.calls} >= {"start_experiment", "experiment_results"}
+
+
+async def test_a_platform_that_goes_down_as_a_change_reaches_it(sandbox: Sandbox) -> None:
+    await sandbox.faults(fail_next=50, status=503, scope="from_change", after_apply=True)
+    # Reads before the change are answered: a fault "from the change" is not armed yet.
+    before = (await sandbox.connector.list_campaigns(ACCOUNT)).campaign(CAMPAIGN)
+    change_id = uuid.uuid4()
+    with pytest.raises(PlatformUnavailable):
+        await sandbox.connector.apply_change(
+            ACCOUNT, CAMPAIGN, Change("budget", before.daily_budget * 0.5), change_id
+        )
+    # The change was made, its answer lost, and nothing after it is answered.
+    with pytest.raises(PlatformUnavailable):
+        await sandbox.connector.list_campaigns(ACCOUNT)
+    async with sandbox.http.delete(sandbox.url("/v1/_faults")) as response:
+        assert response.status == 200
+    [made] = await sandbox.changes()
+    assert made["change_id"] == str(change_id)

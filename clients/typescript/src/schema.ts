@@ -2638,7 +2638,7 @@ export interface components {
              * Status
              * @enum {string}
              */
-            status: "pending" | "applied" | "failed";
+            status: "pending" | "applied" | "failed" | "unknown";
             /** Setting */
             setting: ("budget" | "bid" | "status" | "audience" | "creative") | null;
             value_before: components["schemas"]["JsonValue"] | null;

@@ -16,8 +16,11 @@ A change goes through three short transactions, none held across a call to the p
    change either pending or finished, never finishing between its read of the platform
    and its check for changes in flight. A platform
    that did not answer leaves the row pending for another attempt with the same change
-   id, after a backoff; after ``ADPILOT_CHANGE_ATTEMPTS`` tries it is ``failed``
-   (``platform_unavailable``) and says that the outcome is not known.
+   id, after a backoff. After ``ADPILOT_CHANGE_ATTEMPTS`` tries the campaign is read back
+   (:func:`settle`): ``applied`` if the platform holds the new value (it made the change
+   and its answer was lost), ``failed`` if it does not. While the platform cannot be read
+   either, the row is ``unknown``: no other change to that setting is planned, and the
+   executor's sweep reads again, backing off, until the outcome is known.
 
 A crash anywhere leaves a pending row whose lease runs out; the executor's sweep finishes
 it with the same change id, which the platform applies once. Nothing is marked applied
@@ -48,6 +51,7 @@ from services.optimizer.core.limits import (
     SafetyLimits,
     Verdict,
     clamp,
+    current_value,
 )
 from services.optimizer.core.platform import CORRELATION, connector_of, read_account, store_states
 from shared.config import Settings
@@ -166,11 +170,12 @@ class Proposal:
 async def in_flight_change(
     conn: asyncpg.Connection, tenant_id: UUID, campaign_id: UUID, setting: str
 ) -> UUID | None:
-    """The pending change to this setting of the campaign, if one is being carried out."""
+    """The change to this setting of the campaign that is being carried out, or whose
+    outcome is not known yet: no other may be planned until it is finished."""
     found: UUID | None = await conn.fetchval(
         """SELECT id FROM ai_optimization_history
            WHERE tenant_id = $1 AND target_entity_id = $2 AND setting = $3
-             AND status = 'pending'""",
+             AND status IN ('pending', 'unknown')""",
         tenant_id,
         campaign_id,
         setting,
@@ -474,6 +479,8 @@ async def carry_out(
         async with runtime.tenant_tx(tenant_id) as conn:
             claimed = await _claim(conn, tenant_id, optimization_id, first_try=wait)
             if claimed is not None:
+                if claimed["status"] == "unknown":
+                    break  # sent before: only its outcome is left to find out
                 cancelled = await _cancelled(conn, tenant_id, claimed)
                 if cancelled is not None:
                     return await _finish_failed(conn, tenant_id, claimed, "cancelled", cancelled)
@@ -484,6 +491,8 @@ async def carry_out(
         if asyncio.get_running_loop().time() > deadline:
             return row
         await asyncio.sleep(0.05)
+    if claimed["status"] == "unknown":
+        return await settle(runtime, tenant_id, claimed, claimed["last_error"] or "")
     return await _send(runtime, tenant_id, claimed)
 
 
@@ -502,16 +511,16 @@ async def _load(
 async def _claim(
     conn: asyncpg.Connection, tenant_id: UUID, optimization_id: UUID, *, first_try: bool
 ) -> dict[str, Any] | None:
-    """Lease the pending row if nobody holds it and its next attempt is due (a person's
-    request does not wait for the backoff)."""
+    """Lease the pending row (or the one whose outcome is unknown) if nobody holds it and
+    its next attempt is due (a person's request does not wait for the backoff)."""
     row = await conn.fetchrow(
         f"""UPDATE ai_optimization_history
             SET claimed_until = clock_timestamp() + make_interval(secs => $3),
                 attempts = attempts + 1, updated_at = clock_timestamp()
-            WHERE tenant_id = $1 AND id = $2 AND status = 'pending'
+            WHERE tenant_id = $1 AND id = $2 AND status IN ('pending', 'unknown')
               AND (claimed_until IS NULL OR claimed_until < clock_timestamp())
               AND ($4 OR next_attempt_at IS NULL OR next_attempt_at <= clock_timestamp())
-            RETURNING {OPTIMIZATION_HISTORY.select_list}, attempts""",
+            RETURNING {OPTIMIZATION_HISTORY.select_list}, attempts, last_error""",
         tenant_id,
         optimization_id,
         LEASE_SECONDS,
@@ -550,12 +559,16 @@ async def _send(runtime: ServiceRuntime, tenant_id: UUID, row: dict[str, Any]) -
             return await _finish_failed(conn, tenant_id, row, code, reason)
     except Exception as exc:
         # Unreachable, timed out, or an answer that made no sense: the change may or may
-        # not have been made. Try again later with the same change id.
+        # not have been made. Try again later with the same change id; after the last
+        # try, find out from the campaign itself.
         if not isinstance(exc, ConnectorError):
             log.exception("the platform's answer to change %s was unusable", row["change_id"])
+        why = f"{type(exc).__name__}: {exc}"[:1000]
+        if int(row["attempts"]) >= runtime.settings.change_attempts:
+            return await settle(runtime, tenant_id, row, why)
         async with runtime.tenant_tx(tenant_id) as conn:
             await lock_campaign(conn, tenant_id, row["target_entity_id"])
-            return await _unanswered(conn, runtime.settings, tenant_id, row, exc)
+            return await _try_again(conn, runtime.settings, tenant_id, row, why)
     finally:
         CORRELATION.reset(token)
     async with runtime.tenant_tx(tenant_id) as conn:
@@ -563,31 +576,89 @@ async def _send(runtime: ServiceRuntime, tenant_id: UUID, row: dict[str, Any]) -
         return await _finish_applied(conn, tenant_id, row, change, receipt, observed_at)
 
 
-async def _unanswered(
-    conn: asyncpg.Connection,
-    settings: Settings,
-    tenant_id: UUID,
-    row: dict[str, Any],
-    exc: BaseException,
+async def _try_again(
+    conn: asyncpg.Connection, settings: Settings, tenant_id: UUID, row: dict[str, Any], why: str
 ) -> dict[str, Any]:
+    """Leave the change for another attempt, after a backoff."""
+    return await _release(conn, tenant_id, row, "pending", why, settings)
+
+
+async def settle(
+    runtime: ServiceRuntime, tenant_id: UUID, row: dict[str, Any], why: str
+) -> dict[str, Any]:
+    """What became of a change the platform never answered: read the campaign back.
+
+    The new value there means the platform made the change and only its answer was lost
+    (``applied``); anything else, that it did not (``failed``). A platform that cannot be
+    read either leaves the outcome ``unknown``, to be read again after a backoff."""
     attempts = int(row["attempts"])
-    if attempts >= settings.change_attempts:
+    try:
+        observed = await read_account(connector_of(runtime), tenant_id)
+        state: CampaignState | None = observed.snapshot.campaign(row["target_entity_id"])
+    except UnknownCampaign:
+        state = None  # the platform answers, and has no such campaign (any more)
+    except Exception as exc:
+        if not isinstance(exc, ConnectorError):
+            log.exception("reading back change %s failed", row["change_id"])
+        async with runtime.tenant_tx(tenant_id) as conn:
+            await lock_campaign(conn, tenant_id, row["target_entity_id"])
+            return await _release(conn, tenant_id, row, "unknown", why, runtime.settings)
+    async with runtime.tenant_tx(tenant_id) as conn:
+        await lock_campaign(conn, tenant_id, row["target_entity_id"])
+        if state is not None and _holds(state, row["setting"], row["value_after"]):
+            receipt = ChangeReceipt(row["change_id"], state, observed.snapshot.as_of, replayed=True)
+            change = Change(row["setting"], row["value_after"])
+            return await _finish_applied(conn, tenant_id, row, change, receipt, observed.at)
+        held = "no such campaign" if state is None else repr(current_value(state, row["setting"]))
         reason = (
-            f"the ad platform did not answer {attempts} attempts ({exc}); whether it made the "
-            "change is not known: the campaign view shows the platform's settings once it "
-            "answers again"
+            f"the ad platform answered none of {attempts} attempts ({why}); read back "
+            f"afterwards, the campaign holds {held}, not {row['value_after']!r}: the "
+            "change was not made"
         )
         return await _finish_failed(conn, tenant_id, row, "platform_unavailable", reason)
+
+
+def _holds(state: CampaignState, setting: str, value: Any) -> bool:
+    """Whether the campaign holds ``value`` for ``setting`` (money to the cent, factors to
+    a millionth: what the platform stores may be rounded)."""
+    held = current_value(state, setting)
+    if isinstance(held, str) or isinstance(value, str):
+        return held == value
+    tolerance = 0.005 if setting == "budget" else 1e-6
+    return abs(float(held) - float(value)) <= tolerance
+
+
+async def _release(
+    conn: asyncpg.Connection,
+    tenant_id: UUID,
+    row: dict[str, Any],
+    status: str,
+    why: str,
+    settings: Settings,
+) -> dict[str, Any]:
+    """Give up the lease, for another attempt (``pending``) or another read
+    (``unknown``, which says so in ``failure_reason``) after a backoff."""
+    unknown = None
+    if status == "unknown":
+        unknown = (
+            f"the ad platform answered none of the attempts ({why}) and cannot be read "
+            "back yet: whether it made the change is not known; it is read again until it is"
+        )
     updated = await conn.fetchrow(
         f"""UPDATE ai_optimization_history
-            SET claimed_until = NULL, last_error = $3, updated_at = clock_timestamp(),
-                next_attempt_at = clock_timestamp() + make_interval(secs => $4)
-            WHERE tenant_id = $1 AND id = $2 AND status = 'pending'
+            SET status = $3, claimed_until = NULL, last_error = $4,
+                updated_at = clock_timestamp(),
+                next_attempt_at = clock_timestamp() + make_interval(secs => $5),
+                failure_code = CASE WHEN $6::text IS NULL THEN NULL ELSE 'outcome_unknown' END,
+                failure_reason = $6
+            WHERE tenant_id = $1 AND id = $2 AND status IN ('pending', 'unknown')
             RETURNING {OPTIMIZATION_HISTORY.select_list}""",
         tenant_id,
         row["id"],
-        f"{type(exc).__name__}: {exc}"[:1000],
-        retry_after(attempts, settings.change_retry_seconds),
+        status,
+        why,
+        retry_after(int(row["attempts"]), settings.change_retry_seconds),
+        unknown,
     )
     return dict(updated) if updated is not None else row
 
@@ -604,8 +675,8 @@ async def _finish_applied(
         f"""UPDATE ai_optimization_history
             SET status = 'applied', after_state = $3, value_after = $4,
                 effective_from = $5, applied_at = clock_timestamp(), claimed_until = NULL,
-                updated_at = clock_timestamp()
-            WHERE tenant_id = $1 AND id = $2 AND status = 'pending'
+                failure_code = NULL, failure_reason = NULL, updated_at = clock_timestamp()
+            WHERE tenant_id = $1 AND id = $2 AND status IN ('pending', 'unknown')
             RETURNING {OPTIMIZATION_HISTORY.select_list}""",
         tenant_id,
         row["id"],
@@ -661,7 +732,7 @@ async def _finish_failed(
             SET status = 'failed', failure_code = $3, failure_reason = $4,
                 after_state = before_state, claimed_until = NULL,
                 updated_at = clock_timestamp()
-            WHERE tenant_id = $1 AND id = $2 AND status = 'pending'
+            WHERE tenant_id = $1 AND id = $2 AND status IN ('pending', 'unknown')
             RETURNING {OPTIMIZATION_HISTORY.select_list}""",
         tenant_id,
         row["id"],
@@ -739,7 +810,7 @@ async def pending_rows(conn: asyncpg.Connection, fresh_seconds: float) -> list[t
     left by a worker whose lease ran out."""
     rows = await conn.fetch(
         """SELECT tenant_id, id FROM ai_optimization_history
-           WHERE status = 'pending'
+           WHERE status IN ('pending', 'unknown')
              AND (claimed_until IS NULL OR claimed_until < clock_timestamp())
              AND CASE WHEN next_attempt_at IS NULL
                       THEN created_at < clock_timestamp() - make_interval(secs => $1)

@@ -32,6 +32,7 @@ const STATUS: Record<string, [Tone, string]> = {
   failed: ["bad", "✕"],
   // optimizations
   applied: ["good", "✓"],
+  unknown: ["warn", "?"],
   // decisions
   validated: ["good", "✓"],
   incorrect: ["bad", "✕"],

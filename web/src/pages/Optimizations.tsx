@@ -68,7 +68,7 @@ export function canRollBack(o: Optimization): boolean {
   return o.status === "applied" && o.rolled_back_by === null && o.setting !== null;
 }
 
-const STATUSES = ["applied", "pending", "failed"];
+const STATUSES = ["applied", "pending", "unknown", "failed"];
 const SETTINGS = ["budget", "bid", "status", "audience", "creative"];
 const CAUSES = ["decision", "rule", "recommendation", "rollback", "experiment", "reallocation"];
 
