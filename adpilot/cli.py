@@ -17,6 +17,7 @@ from shared.bus import BrokerUnavailable
 from shared.config import MissingSecret, Settings, get_settings
 from shared.contracts import SERVICES
 from shared.db import DependencyUnavailable, migrate_all
+from shared.replicas import BadReplicas, format_replicas, parse_replicas, replica_names
 
 if TYPE_CHECKING:
     from shared import dead_letters
@@ -586,10 +587,15 @@ async def _up(args: argparse.Namespace, settings: Settings) -> int:
         extra["ADPILOT_INTERNAL_SECRET"] = secrets.token_hex(32)
     demo_key = await _demo_key(settings)
     extra["ADPILOT_API_KEY"] = demo_key
+    # Every process knows how many replicas each service runs: a gateway spreads requests
+    # over them (Settings.urls_of).
+    extra["ADPILOT_REPLICAS"] = format_replicas(settings.replica_counts)
     cli = [sys.executable, "-m", "adpilot.cli"]
     supervisor = Supervisor()
     for name in SERVICES:
-        supervisor.add(name, [*cli, "serve", name], extra)
+        ports = settings.replica_ports(name)
+        for replica, port in zip(replica_names(name, len(ports)), ports, strict=True):
+            supervisor.add(replica, [*cli, "serve", name, "--port", str(port)], extra)
     base = f"http://{settings.host}:{settings.gateway_port}"
     print(
         "\nDemo tenant 'demo' has an admin API key (a new one each start):\n"
@@ -631,10 +637,13 @@ async def _up(args: argparse.Namespace, settings: Settings) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         loop.add_signal_handler(sig, stop.set)
-    print(
-        f"adpilot is starting: gateway on http://{settings.host}:{settings.gateway_port}/api/ai",
-        flush=True,
-    )
+    gateways = [f"{url}/api/ai" for url in settings.urls_of("gateway")]
+    which = "gateways" if len(gateways) > 1 else "gateway"
+    print(f"adpilot is starting: {which} on {', '.join(gateways)}", flush=True)
+    for name in SERVICES:
+        if (ports := settings.replica_ports(name)) and len(ports) > 1:
+            listed = ", ".join(str(p) for p in ports)
+            print(f"{name}: {len(ports)} replicas, on ports {listed}", flush=True)
     pool: asyncio.Task[None] | None = None
     if args.simulate:
         print(f"sandbox ad platform on {settings.url_of('sandbox')}/v1", flush=True)
@@ -673,7 +682,40 @@ async def _demo_experiment(settings: Settings, key: str) -> None:
         )
 
 
+def replicas_argument(text: str) -> dict[str, int]:
+    """``--replicas``' value, or argparse's usage error saying what is wrong with it."""
+    try:
+        counts = parse_replicas(text, SERVICES)
+    except BadReplicas as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if not counts:
+        raise argparse.ArgumentTypeError("give SERVICE=COUNT, e.g. optimizer=3,gateway=2")
+    return counts
+
+
+def colliding_ports(settings: Settings, simulate: bool) -> list[str]:
+    """The ports two of ``up``'s processes would both listen on."""
+    taken: dict[int, str] = {}
+    clashes = []
+    for name in SERVICES:
+        ports = settings.replica_ports(name)
+        for replica, port in zip(replica_names(name, len(ports)), ports, strict=True):
+            if port in taken:
+                clashes.append(f"{replica} and {taken[port]} on {port}")
+            taken.setdefault(port, replica)
+    if simulate and settings.sandbox_port in taken:
+        clashes.append(f"sandbox and {taken[settings.sandbox_port]} on {settings.sandbox_port}")
+    return clashes
+
+
 def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
+    if args.replicas is not None:
+        settings = settings.model_copy(update={"replicas": format_replicas(args.replicas)})
+    if clashes := colliding_ports(settings, args.simulate):
+        return _fail(
+            f"replica ports collide ({'; '.join(clashes)}): set ADPILOT_REPLICA_PORT_STEP "
+            "or the services' ports (ADPILOT_*_PORT) further apart"
+        )
     return asyncio.run(_up(args, settings))
 
 
@@ -717,7 +759,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Migrate, then run gateway, decision, alerts and optimizer "
         "as child processes with their logs prefixed. A child that exits is restarted after "
         "1 s, doubling up to 30 s; one that exits 5 times within 60 s is left down while "
-        "the rest keep running. Ctrl-C or SIGTERM stops them all.",
+        "the rest keep running. With --replicas a service runs as several processes, each "
+        "supervised alone. Ctrl-C or SIGTERM stops them all.",
     )
     p.add_argument(
         "--no-simulate",
@@ -730,6 +773,15 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=3600.0,
         help="demo account speed in simulated seconds per second (default 3600)",
+    )
+    p.add_argument(
+        "--replicas",
+        type=replicas_argument,
+        default=None,
+        metavar="SERVICE=N,...",
+        help="run N processes of a service, e.g. optimizer=3,gateway=2 (default: one "
+        "each, or ADPILOT_REPLICAS); replica i listens on the service's port + i * "
+        "ADPILOT_REPLICA_PORT_STEP (default 100)",
     )
     p.set_defaults(run=cmd_up)
 

@@ -150,7 +150,8 @@ class Supervisor:
         self.report(f"started {child.name} (pid {child.process.pid})")
 
     async def _pump(self, name: str, stream: asyncio.StreamReader) -> None:
-        prefix = name.ljust(9)
+        # One column for every child's prefix, replicas' longer names included.
+        prefix = name.ljust(max(9, *(len(n) for n in self.children)))
         while line := await stream.readline():
             self.out.write(f"{prefix} | {line.decode(errors='replace')}")
             self.out.flush()

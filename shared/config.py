@@ -7,8 +7,10 @@ from functools import lru_cache
 from pathlib import Path
 from uuid import UUID
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shared.replicas import parse_replicas, replica_ports
 
 # The checkout the code runs from: where `make web` and `make docs` put their builds.
 REPOSITORY = Path(__file__).resolve().parents[1]
@@ -17,6 +19,10 @@ REPOSITORY = Path(__file__).resolve().parents[1]
 # The shortest ADPILOT_METRICS_RETENTION_DAYS accepted: beyond the longest window of
 # metrics a service reads (an automation rule's 90 days, then some).
 METRICS_RETENTION_FLOOR_DAYS = 100
+
+# The services with a port of their own (shared.contracts.SERVICES, which a test holds
+# this to; named here so that reading the settings loads no contracts).
+SERVICE_NAMES = ("gateway", "decision", "alerts", "optimizer")
 
 
 class MissingSecret(RuntimeError):
@@ -41,6 +47,16 @@ class Settings(BaseSettings):
     decision_url: str = ""
     alerts_url: str = ""
     optimizer_url: str = ""
+    # Processes of each service, e.g. "optimizer=3,gateway=2" (`adpilot up --replicas`
+    # passes it to every process); a service not named runs one. Replica i (from 0)
+    # listens on its service's port + i * replica_port_step (shared/replicas.py), and the
+    # gateway spreads each service's requests over its replicas.
+    replicas: str = ""
+    replica_port_step: int = Field(default=100, ge=1, le=10_000)
+    # Or a service's replicas' addresses outright, comma-separated (other hosts, say).
+    decision_urls: str = ""
+    alerts_urls: str = ""
+    optimizer_urls: str = ""
 
     # Which ad platform the services talk to (see shared.connectors.CONNECTORS), and
     # where the sandbox ad platform listens; empty sandbox_url means http://{host}:{port}.
@@ -114,6 +130,12 @@ class Settings(BaseSettings):
                 setattr(self, name, SecretStr(value))
         return self
 
+    @field_validator("replicas")
+    @classmethod
+    def _known_replicas(cls, value: str) -> str:
+        parse_replicas(value, SERVICE_NAMES)  # a ValueError names what is wrong
+        return value
+
     @property
     def allowed_origins(self) -> frozenset[str]:
         return frozenset(o.strip() for o in self.cors_origins.split(",") if o.strip())
@@ -144,6 +166,26 @@ class Settings(BaseSettings):
     def url_of(self, service: str) -> str:
         configured = getattr(self, f"{service}_url", "")
         return configured or f"http://{self.host}:{self.port_of(service)}"
+
+    @property
+    def replica_counts(self) -> dict[str, int]:
+        """How many processes of each service run: one unless ``replicas`` says more."""
+        return {name: 1 for name in SERVICE_NAMES} | parse_replicas(self.replicas, SERVICE_NAMES)
+
+    def replica_ports(self, service: str) -> list[int]:
+        """Where each replica of ``service`` listens, the first on its port."""
+        count = self.replica_counts[service]
+        return replica_ports(self.port_of(service), count, self.replica_port_step)
+
+    def urls_of(self, service: str) -> list[str]:
+        """Where the gateway finds ``service``'s replicas: ``{service}_urls`` if set, else
+        one on each of :meth:`replica_ports`, else :meth:`url_of`."""
+        listed = getattr(self, f"{service}_urls", "")
+        if listed:
+            return [url.strip().rstrip("/") for url in listed.split(",") if url.strip()]
+        if self.replica_counts[service] == 1:
+            return [self.url_of(service)]
+        return [f"http://{self.host}:{port}" for port in self.replica_ports(service)]
 
 
 @lru_cache(maxsize=1)
