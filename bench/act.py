@@ -12,19 +12,22 @@ call, the code the optimizer itself sends changes with.
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+# Run as a script, this folder comes first on the path, and its http.py would hide the
+# standard library's http package: the repository's root comes first instead.
+HERE = Path(__file__).resolve().parent
+sys.path[:] = [str(HERE.parent), *(p for p in sys.path if Path(p or ".").resolve() != HERE)]
+
 import argparse
 import asyncio
-import sys
 import time
 import uuid
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import aiohttp
-
-# Run as a script from the checkout: the project's packages are importable from its root.
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.harness import Bench, own_platform
 from bench.report import milliseconds as _ms

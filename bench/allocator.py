@@ -15,13 +15,17 @@ Usage: python bench/allocator.py [--campaigns N] [--runs R] [--json]
 
 from __future__ import annotations
 
-import argparse
 import sys
-import time
-from collections.abc import Callable, Sequence
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+# Run as a script, this folder comes first on the path, and its http.py would hide the
+# standard library's http package: the repository's root comes first instead.
+HERE = Path(__file__).resolve().parent
+sys.path[:] = [str(HERE.parent), *(p for p in sys.path if Path(p or ".").resolve() != HERE)]
+
+import argparse
+import time
+from collections.abc import Callable, Sequence
 
 import numpy as np
 

@@ -32,27 +32,28 @@ import sys
 from pathlib import Path
 
 # Run as a script, this folder comes first on the path, and its http.py would hide the
-# standard library's http package: the repository's root takes its place.
-sys.path[0] = str(Path(__file__).resolve().parents[1])
+# standard library's http package: the repository's root comes first instead.
+HERE = Path(__file__).resolve().parent
+sys.path[:] = [str(HERE.parent), *(p for p in sys.path if Path(p or ".").resolve() != HERE)]
 
-import argparse  # noqa: E402
-import asyncio  # noqa: E402
-import math  # noqa: E402
-import os  # noqa: E402
-import time  # noqa: E402
-from collections.abc import Mapping, Sequence  # noqa: E402
-from dataclasses import dataclass  # noqa: E402
-from datetime import UTC, datetime, timedelta  # noqa: E402
-from typing import Any  # noqa: E402
+import argparse
+import asyncio
+import math
+import os
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
-import aiohttp  # noqa: E402
+import aiohttp
 
-from bench.harness import Bench, own_platform  # noqa: E402
-from bench.report import print_figures  # noqa: E402
-from sandbox.driver import to_body  # noqa: E402
-from sandbox.simulator import CampaignSimulator  # noqa: E402
-from shared.contracts import SERVICES  # noqa: E402
-from shared.db import connect  # noqa: E402
+from bench.harness import Bench, own_platform
+from bench.report import print_figures
+from sandbox.driver import to_body
+from sandbox.simulator import CampaignSimulator
+from shared.contracts import SERVICES
+from shared.db import connect
 
 HOUR = timedelta(hours=1)
 # The schemas that keep a copy of the metric rows (each stores what it reads).

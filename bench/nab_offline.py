@@ -23,15 +23,19 @@ Usage: python bench/nab_offline.py [--nab-only | --sim-only] [--json] [--verbose
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+# Run as a script, this folder comes first on the path, and its http.py would hide the
+# standard library's http package: the repository's root comes first instead.
+HERE = Path(__file__).resolve().parent
+sys.path[:] = [str(HERE.parent), *(p for p in sys.path if Path(p or ".").resolve() != HERE)]
+
 import argparse
 import json
-import sys
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from datetime import datetime, timedelta
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.nab_data import NabScore, NabSeries, load_nab, score_nab
 from bench.quality import IncidentTracker, run

@@ -21,18 +21,22 @@ Usage: python bench/quality.py --seed S [--area all|alerts|plan|...] [--campaign
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+# Run as a script, this folder comes first on the path, and its http.py would hide the
+# standard library's http package: the repository's root comes first instead.
+HERE = Path(__file__).resolve().parent
+sys.path[:] = [str(HERE.parent), *(p for p in sys.path if Path(p or ".").resolve() != HERE)]
+
 import argparse
 import importlib
 import statistics
-import sys
 from collections import defaultdict, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from uuid import UUID
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from adpilot.progress import add_task, progress_bar
 from bench.report import print_figures

@@ -36,15 +36,19 @@ Usage: python bench/quality_experiments.py --seed S [--sims N] [--json]
 
 from __future__ import annotations
 
-import argparse
-import math
 import sys
-from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
+# Run as a script, this folder comes first on the path, and its http.py would hide the
+# standard library's http package: the repository's root comes first instead.
+HERE = Path(__file__).resolve().parent
+sys.path[:] = [str(HERE.parent), *(p for p in sys.path if Path(p or ".").resolve() != HERE)]
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import argparse
+import math
+from collections.abc import Sequence
+
+import numpy as np
 
 from bench.report import print_figures
 from services.optimizer.experiments.stats import (

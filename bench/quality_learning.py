@@ -29,17 +29,21 @@ Usage: python bench/quality_learning.py --seed S [--campaigns N] [--days D] [--j
 
 from __future__ import annotations
 
-import argparse
 import sys
+from pathlib import Path
+
+# Run as a script, this folder comes first on the path, and its http.py would hide the
+# standard library's http package: the repository's root comes first instead.
+HERE = Path(__file__).resolve().parent
+sys.path[:] = [str(HERE.parent), *(p for p in sys.path if Path(p or ".").resolve() != HERE)]
+
+import argparse
 from collections import defaultdict, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 from uuid import UUID
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.quality import DEFAULT_QUIET_HOURS, IncidentTracker
 from bench.report import print_figures

@@ -26,15 +26,19 @@ Usage: python bench/quality_plan.py --seed S [--campaigns N] [--days D] [--json]
 
 from __future__ import annotations
 
-import argparse
 import sys
+from pathlib import Path
+
+# Run as a script, this folder comes first on the path, and its http.py would hide the
+# standard library's http package: the repository's root comes first instead.
+HERE = Path(__file__).resolve().parent
+sys.path[:] = [str(HERE.parent), *(p for p in sys.path if Path(p or ".").resolve() != HERE)]
+
+import argparse
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from uuid import UUID
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np
 

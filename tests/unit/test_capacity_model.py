@@ -3,15 +3,9 @@ make of a size."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
 from bench.capacity import Reading, model, per_unit
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_costs_are_the_loads_deltas_less_the_idle_rate() -> None:
@@ -41,13 +35,3 @@ def test_a_size_needs_cores_in_proportion_and_names_its_bottleneck() -> None:
     assert out["replicas_alerts_1000"] == 1  # never fewer than one
     # 24 x 30 rows a campaign, three copies, 250 bytes each.
     assert out["metrics_gb_per_30_days_1000000"] == pytest.approx(540.0)
-
-
-def test_the_script_starts_from_its_own_folder() -> None:
-    """Run as `python bench/capacity.py`, it finds the project and the standard library's
-    http package, whatever else lives in bench/."""
-    ran = subprocess.run(
-        [sys.executable, "bench/capacity.py", "--help"], cwd=ROOT, capture_output=True, text=True
-    )
-    assert ran.returncode == 0, ran.stderr
-    assert "--campaigns" in ran.stdout
