@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 import aiohttp
 from aiohttp import web
 
+from services.gateway.upstreams import Upstreams, may_try_next
 from shared.internal_auth import HEADER as INTERNAL_HEADER
 from shared.internal_auth import sign
 from shared.service import ServiceRuntime, principal_of
@@ -38,9 +39,11 @@ def client(runtime: ServiceRuntime) -> aiohttp.ClientSession:
 
 
 def forward_to(runtime: ServiceRuntime, service: str) -> Handler:
-    """A handler that passes the request on to ``service`` and its answer back."""
+    """A handler that passes the request on to one of ``service``'s replicas and its answer
+    back; a replica that cannot be reached is passed over for the next."""
     settings = runtime.settings
     secret, ttl = settings.require_internal_secret(), settings.internal_token_ttl_seconds
+    upstreams = Upstreams(settings.urls_of(service))
 
     async def forward(request: web.Request) -> web.Response:
         headers = {h: request.headers[h] for h in FORWARDED_REQUEST_HEADERS if h in request.headers}
@@ -51,38 +54,47 @@ def forward_to(runtime: ServiceRuntime, service: str) -> Handler:
             headers["X-Forwarded-For"] = request.remote
         # `body_exists`, not `can_read_body`: a middleware may have read (and cached) it.
         body = await request.read() if request.body_exists else None
-        url = settings.url_of(service) + request.rel_url.raw_path_qs
         timeout = aiohttp.ClientTimeout(total=settings.upstream_timeout_seconds)
-        try:
-            async with client(runtime).request(
-                request.method,
-                url,
-                headers=headers,
-                data=body,
-                timeout=timeout,
-                allow_redirects=False,
-            ) as upstream:
-                payload = await upstream.read()
-                out = {
-                    h: upstream.headers[h]
-                    for h in FORWARDED_RESPONSE_HEADERS
-                    if h in upstream.headers
-                }
-                return web.Response(body=payload, status=upstream.status, headers=out)
-        except TimeoutError as exc:
-            raise ApiError(
-                504,
-                "upstream_timeout",
-                f"the {service} service did not answer in time",
-                {"service": service},
-            ) from exc
-        except aiohttp.ClientConnectionError as exc:
-            log.warning("upstream unavailable", extra={"service": service, "error": repr(exc)})
-            raise ApiError(
-                503,
-                "service_unavailable",
-                f"the {service} service is unavailable",
-                {"service": service},
-            ) from exc
+        failed: aiohttp.ClientConnectionError | None = None
+        for base in upstreams.order():
+            try:
+                async with client(runtime).request(
+                    request.method,
+                    base + request.rel_url.raw_path_qs,
+                    headers=headers,
+                    data=body,
+                    timeout=timeout,
+                    allow_redirects=False,
+                ) as upstream:
+                    payload = await upstream.read()
+                    out = {
+                        h: upstream.headers[h]
+                        for h in FORWARDED_RESPONSE_HEADERS
+                        if h in upstream.headers
+                    }
+                    upstreams.answered(base)
+                    return web.Response(body=payload, status=upstream.status, headers=out)
+            except TimeoutError as exc:
+                raise ApiError(
+                    504,
+                    "upstream_timeout",
+                    f"the {service} service did not answer in time",
+                    {"service": service},
+                ) from exc
+            except aiohttp.ClientConnectionError as exc:
+                log.warning(
+                    "upstream unavailable",
+                    extra={"service": service, "upstream": base, "error": repr(exc)},
+                )
+                upstreams.unreachable(base)
+                failed = exc
+                if not may_try_next(exc, request.method):
+                    break
+        raise ApiError(
+            503,
+            "service_unavailable",
+            f"the {service} service is unavailable",
+            {"service": service},
+        ) from failed
 
     return forward
