@@ -5,7 +5,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from services.decision import forecasts, outcomes, policy, views
-from services.decision.cycles import run_cycles
+from services.decision.cycles import forget_periods, run_cycles, run_schedule
 from services.decision.learning import run_learning
 from services.decision.routes import routes
 from shared.housekeeping import metric_partitions
@@ -27,8 +27,8 @@ SPEC = ServiceSpec(
     migrations=Path(__file__).parent / "migrations",
     routes=routes,
     subscriptions=views.subscriptions.include(outcomes.subscriptions, forecasts.subscriptions),
-    background=(run_cycles, forecasts.run_model_accuracy, run_learning),
+    background=(run_cycles, run_schedule, forecasts.run_model_accuracy, run_learning),
     lifespans=(register_models,),
     # It keeps a copy of campaign_metrics (adpilot/registry.py): its partitions, too.
-    upkeep=(metric_partitions,),
+    upkeep=(metric_partitions, forget_periods),
 )

@@ -3,6 +3,11 @@
 A cycle gathers the tenant's state from this service's own copies (metrics, open alerts,
 risks), analyses it per campaign, asks the pure policy for decisions, and publishes them.
 Each step is a row in ``ai_workflow_states``.
+
+Scheduled cycles come once per tenant and period of ``cycle_interval_seconds``, however
+many replicas run: each period is a row of ``cycle_schedule`` that the first replica to
+reach it inserts, together with the cycle it queues. A scheduled cycle whose run is cut
+short (its process stopped or died) hands its periods to a cycle queued in its place.
 """
 
 from __future__ import annotations
@@ -52,6 +57,13 @@ HISTORY = timedelta(days=8)
 # The same action on the same campaign is not decided again within this much data time.
 REPEAT_GUARD = timedelta(hours=24)
 STEPS = ("gather", "analyse", "decide", "publish")
+INTERRUPTED = "interrupted: the service stopped"
+# Replicas wake this long after a period starts (by their own clocks), so that the
+# database's clock, which names the period, has surely reached it too.
+PERIOD_MARGIN_SECONDS = 0.05
+# Periods that began while no replica could queue their cycles are queued late, up to
+# this many back; one cycle then does their work and the current period's.
+CATCH_UP_PERIODS = 5
 # Response curves are fitted on this many most recent complete days...
 CURVE_DAYS = 28
 # ...and a cycle fits at most this many campaigns' new curves (two each, ~2 ms apiece);
@@ -84,6 +96,21 @@ async def request_cycle(
     assert row is not None
     data = dict(row)
     return data, bool(data.pop("created"))
+
+
+async def requeue_schedule(conn: asyncpg.Connection, cycle: dict[str, Any]) -> UUID | None:
+    """Queue a cycle in the place of ``cycle``, a scheduled one whose run was cut short,
+    and hand it the periods ``cycle`` was to do; None when ``cycle`` had none."""
+    scheduled = await conn.fetchval(
+        "SELECT count(*) FROM cycle_schedule WHERE cycle_id = $1", cycle["id"]
+    )
+    if not scheduled:
+        return None
+    fresh, _ = await request_cycle(conn, cycle["tenant_id"], "schedule")
+    await conn.execute(
+        "UPDATE cycle_schedule SET cycle_id = $2 WHERE cycle_id = $1", cycle["id"], fresh["id"]
+    )
+    return UUID(str(fresh["id"]))
 
 
 # --- gathering -----------------------------------------------------------------------
@@ -335,9 +362,7 @@ class CycleRunner:
         except asyncio.CancelledError:
             # Stopping mid-cycle: say so while we can; the reaper covers a hard stop.
             with contextlib.suppress(Exception):
-                await asyncio.shield(
-                    self._finish(cycle, started, summary, "interrupted: the service stopped")
-                )
+                await asyncio.shield(self._finish(cycle, started, summary, INTERRUPTED))
             raise
         except Exception as exc:
             error = f"{exc.__class__.__name__}: {exc}"
@@ -417,6 +442,8 @@ class CycleRunner:
             finished = dict(row)
             finished.pop("tenant_id")
             await enqueue(conn, self._event(cycle, CYCLE_COMPLETED, finished))
+            if error == INTERRUPTED:
+                await requeue_schedule(conn, dict(row))
         return finished
 
     async def claim_and_run(self) -> bool:
@@ -492,6 +519,8 @@ class CycleRunner:
                                WHERE workflow_id = $1 AND status = 'running'""",
                             cycle["id"],
                         )
+                        if done == "UPDATE 1":
+                            await requeue_schedule(conn, dict(cycle))
                     reaped += done == "UPDATE 1"
                 finally:
                     await lock.execute(
@@ -499,11 +528,53 @@ class CycleRunner:
                     )
         return reaped
 
-    async def schedule(self) -> None:
-        """Queue a scheduled cycle for every tenant with recent metrics."""
+    async def schedule(self) -> float:
+        """Queue the current period's cycle of every tenant with recent metrics, and of
+        the periods since its last scheduled one that nobody queued (a replica busy or
+        down when they began; at most ``CATCH_UP_PERIODS``), unless another replica has;
+        answers the seconds until the next period starts.
+
+        Periods start at multiples of ``cycle_interval_seconds`` on the database's clock,
+        the one clock every replica shares. A replica inserting a period's row waits for
+        another's uncommitted insert of it, and then leaves it: one cycle per period."""
+        interval = self.runtime.settings.cycle_interval_seconds
         async with scoped(self.pool, system=True) as conn:
-            for tenant in await tenants_recorded_within(conn, timedelta(days=1)):
-                await request_cycle(conn, tenant, "schedule")
+            now = float(await conn.fetchval("SELECT extract(epoch FROM clock_timestamp())"))
+            current = int(now // interval)
+            for tenant in sorted(await tenants_recorded_within(conn, timedelta(days=1)), key=str):
+                last = await conn.fetchval(
+                    "SELECT extract(epoch FROM max(period_start)) FROM cycle_schedule "
+                    "WHERE tenant_id = $1",
+                    tenant,
+                )
+                first = current
+                if last is not None:
+                    after_last = round(float(last) / interval) + 1
+                    first = max(after_last, current - CATCH_UP_PERIODS)
+                for period in range(first, current + 1):
+                    await _schedule_period(conn, tenant, period * interval)
+        return (current + 1) * interval - now + PERIOD_MARGIN_SECONDS
+
+
+async def _schedule_period(conn: asyncpg.Connection, tenant: UUID, start: float) -> None:
+    """Queue the tenant's cycle for the period starting at ``start`` (seconds since the
+    epoch), unless it has been."""
+    first = await conn.fetchval(
+        """INSERT INTO cycle_schedule (tenant_id, period_start)
+           VALUES ($1, to_timestamp($2)) ON CONFLICT DO NOTHING RETURNING true""",
+        tenant,
+        start,
+    )
+    if not first:
+        return
+    cycle, _ = await request_cycle(conn, tenant, "schedule")
+    await conn.execute(
+        """UPDATE cycle_schedule SET cycle_id = $3
+           WHERE tenant_id = $1 AND period_start = to_timestamp($2)""",
+        tenant,
+        start,
+        cycle["id"],
+    )
 
 
 def _count_by(decisions: list[policy.Decision]) -> dict[str, int]:
@@ -513,21 +584,38 @@ def _count_by(decisions: list[policy.Decision]) -> dict[str, int]:
     return counts
 
 
+# The periods scheduled are kept this long, for a look at how the schedule went.
+SCHEDULE_RETENTION = timedelta(days=2)
+
+
+async def forget_periods(runtime: ServiceRuntime) -> None:
+    """Upkeep: remove the rows of periods long past."""
+    async with runtime.system_tx() as conn:
+        await conn.execute(
+            "DELETE FROM cycle_schedule WHERE period_start < now() - $1::interval",
+            SCHEDULE_RETENTION,
+        )
+
+
 async def run_cycles(runtime: ServiceRuntime) -> None:
-    """Background job: run queued cycles as they come, and queue scheduled ones."""
+    """Background job: run queued cycles as they come."""
     runner = CycleRunner(runtime)
     wake = asyncio.Event()
-    interval = runtime.settings.cycle_interval_seconds
-    next_schedule = time.monotonic() + interval
-    await runner.reap_abandoned()
     async with listening(runtime.db, "decision_cycles", lambda *_: wake.set()):
         while True:
             wake.clear()
-            if time.monotonic() >= next_schedule:
-                await runner.reap_abandoned()
-                await runner.schedule()
-                next_schedule = time.monotonic() + interval
             if await runner.claim_and_run():
                 continue
+            # Woken when a cycle is queued; the timeout covers a notification missed.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(wake.wait(), max(0.1, next_schedule - time.monotonic()))
+                await asyncio.wait_for(wake.wait(), runtime.settings.cycle_interval_seconds)
+
+
+async def run_schedule(runtime: ServiceRuntime) -> None:
+    """Background job: at the start of each period, fail the cycles of replicas that
+    stopped mid-cycle (queueing their periods' work again) and queue the period's cycles.
+    A job of its own, so that a long cycle never holds up the schedule."""
+    runner = CycleRunner(runtime)
+    while True:
+        await runner.reap_abandoned()
+        await asyncio.sleep(await runner.schedule())
