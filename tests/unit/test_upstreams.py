@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 from uuid import uuid4
 
 import aiohttp
+import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
@@ -21,6 +22,9 @@ from shared.config import Settings
 from shared.internal_auth import Principal
 from shared.service import ServiceRuntime
 from shared.web import error_middleware
+
+# The gateway's own request keys are strings, as the gateway sets them.
+pytestmark = pytest.mark.filterwarnings("ignore::aiohttp.web.NotAppKeyWarning")
 
 
 class Clock:
