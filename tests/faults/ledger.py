@@ -24,8 +24,10 @@ import asyncpg
 from tests.e2e.test_act import Account
 
 # Answers after which the request is sent again with the same key: the platform was busy,
-# away, or the answer was lost. Anything else (a 4xx) means the request itself is wrong.
-RETRIED = frozenset({401, 429, 500, 502, 503, 504})
+# away, or the answer was lost; or (409) an earlier attempt with the key is still being
+# answered, after a client gave up waiting for it. Anything else (a 4xx) means the request
+# itself is wrong.
+RETRIED = frozenset({401, 409, 429, 500, 502, 503, 504})
 
 
 @dataclass
