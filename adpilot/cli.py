@@ -62,13 +62,14 @@ def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     from adpilot.registry import spec_of
     from shared.logs import setup_logging
+    from shared.loop import run
     from shared.service import create_app, serve
 
     setup_logging(args.service, settings.log_level)
     host = args.host or settings.host
     port = args.port or settings.port_of(args.service)
     try:
-        asyncio.run(serve(create_app(spec_of(args.service), settings), host, port))
+        run(serve(create_app(spec_of(args.service), settings), host, port))
     except OSError as exc:
         return _fail(f"cannot listen on {host}:{port}: {exc.strerror}")
     return 0

@@ -105,6 +105,10 @@ class Settings(BaseSettings):
     jwt_secret_file: Path | None = None
     jwks_file: Path | None = None
     jwt_audience: str = "adpilot"
+    # How long the gateway trusts an API key it has found good without looking it up again;
+    # a key revoked elsewhere (another gateway, `adpilot keys revoke`) stops working
+    # within this time. 0: every request is looked up.
+    key_cache_seconds: float = Field(default=5.0, ge=0, le=300)
     rate_limit_per_minute: int = Field(default=1200, gt=0)
     rate_limit_burst: int = Field(default=200, gt=0)
     max_body_bytes: int = Field(default=4 * 1024 * 1024, gt=0)

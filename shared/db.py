@@ -111,6 +111,41 @@ def service_url(url: str, schema: str, password: str | None = None) -> str:
     return urlunsplit(parts._replace(netloc=f"{credentials}@{host}"))
 
 
+class _PooledConnection(asyncpg.Connection):
+    """A service pool's connection, which knows whether its session needs a reset when it
+    goes back to the pool.
+
+    asyncpg resets every connection it takes back (``RESET ALL``, ``UNLISTEN *``, advisory
+    locks released: a round trip). A connection that comes back from :func:`scoped` has
+    changed nothing outside its transaction: row-level security's settings are
+    transaction-local, and the transaction is over. It skips that round trip. Session
+    state set inside :func:`scoped` (a plain ``SET``, ``LISTEN``, a session advisory lock)
+    would outlive it: use the transaction-scoped forms there, or a connection of its own.
+    """
+
+    __slots__ = ("_session_unchanged",)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._session_unchanged = False
+
+    def session_unchanged(self) -> None:
+        self._session_unchanged = True
+
+    async def reset_session(self) -> None:
+        unchanged, self._session_unchanged = self._session_unchanged, False
+        if not unchanged and (query := self.get_reset_query()):
+            await self.execute(query)
+
+
+async def _reset(conn: asyncpg.Connection) -> None:
+    """The pool's reset (after asyncpg has rolled back any open transaction)."""
+    if isinstance(conn, _PooledConnection):
+        await conn.reset_session()
+    elif query := conn.get_reset_query():
+        await conn.execute(query)
+
+
 async def create_pool(
     url: str,
     schema: str,
@@ -133,6 +168,8 @@ async def create_pool(
             min_size=min_size,
             max_size=max_size,
             init=_init_connection,
+            connection_class=_PooledConnection,
+            reset=_reset,
             server_settings={
                 "search_path": schema,
                 "application_name": f"adpilot-{schema}",
@@ -358,12 +395,35 @@ async def scoped(
     """
     if (tenant_id is None) == (not system):
         raise ValueError("scoped() needs exactly one of a tenant or system=True")
-    async with pool.acquire() as conn, conn.transaction():
-        if system:
-            await conn.execute("SELECT set_config('adpilot.scope', 'system', true)")
-        else:
-            await conn.execute("SELECT set_config('adpilot.tenant_id', $1, true)", str(tenant_id))
-        yield conn
+    # The transaction opens and takes its scope in one round trip. The value is a UUID's
+    # canonical text (hex digits and dashes), so it needs no quoting; a simple query is
+    # not prepared, so no tenant fills the statement cache.
+    if system:
+        opening = "BEGIN; SELECT set_config('adpilot.scope', 'system', true)"
+    else:
+        opening = f"BEGIN; SELECT set_config('adpilot.tenant_id', '{UUID(str(tenant_id))}', true)"
+    async with pool.acquire() as conn:
+        try:
+            await conn.execute(opening)
+            yield conn
+        except BaseException:
+            await _roll_back(conn)
+            raise
+        await conn.execute("COMMIT")
+        # Nothing but this transaction's settings changed the session, and COMMIT undid
+        # them: the pool need not reset it (see _PooledConnection).
+        mark = getattr(conn, "session_unchanged", None)
+        if callable(mark):
+            mark()
+
+
+async def _roll_back(conn: asyncpg.Connection) -> None:
+    """End the transaction a failed block left open. A connection that cannot is left to
+    the pool, which resets or drops it; the block's own error is the one that counts."""
+    if conn.is_closed() or not conn.is_in_transaction():
+        return
+    with contextlib.suppress(Exception):
+        await conn.execute("ROLLBACK")
 
 
 Notified = Callable[[asyncpg.Connection, int, str, str], None]

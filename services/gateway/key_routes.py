@@ -7,6 +7,7 @@ from functools import partial
 from aiohttp import web
 
 from services.gateway.keys import create_key, revoke_key
+from services.gateway.security import key_cache
 from shared.contracts import gateway as c
 from shared.contracts.spec import Route
 from shared.service import ServiceRuntime
@@ -26,6 +27,8 @@ async def revoke(runtime: ServiceRuntime, request: web.Request) -> web.Response:
     tenant = runtime.tenant_of(request)
     async with runtime.tenant_tx(tenant) as conn:
         row = await revoke_key(conn, tenant, key_id)
+    # The key stops working here at once; elsewhere once their caches let it go.
+    key_cache(runtime).forget()
     if row is None:
         raise not_found(c.KEYS.name, key_id)
     return json_response(row)

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
@@ -105,19 +108,61 @@ async def list_keys(
     return [dict(r) for r in rows]
 
 
-async def principal_for_key(conn: asyncpg.Connection, key: str) -> Principal | None:
-    """The principal a live key stands for. Needs a system-scoped connection: the tenant is
-    what we are trying to learn."""
+async def principal_for_key(
+    conn: asyncpg.Connection, key: str, key_hash: str | None = None
+) -> Principal | None:
+    """The principal a live key stands for (``key_hash``: its hash, where the caller has it
+    already). Needs a system-scoped connection: the tenant is what we are trying to learn.
+    ``last_used_at`` is brought up to date at most once a minute, in the same statement."""
     row = await conn.fetchrow(
-        """UPDATE api_keys SET last_used_at = now()
-           WHERE key_hash = $1 AND revoked_at IS NULL
-             AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')
-           RETURNING id, tenant_id, role""",
-        hash_key(key),
-    ) or await conn.fetchrow(
-        "SELECT id, tenant_id, role FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL",
-        hash_key(key),
+        """WITH live AS (
+               SELECT id, tenant_id, role, last_used_at FROM api_keys
+               WHERE key_hash = $1 AND revoked_at IS NULL),
+           used AS (
+               UPDATE api_keys k SET last_used_at = now() FROM live
+               WHERE k.id = live.id
+                 AND (live.last_used_at IS NULL
+                      OR live.last_used_at < now() - interval '1 minute'))
+           SELECT id, tenant_id, role FROM live""",
+        key_hash or hash_key(key),
     )
     if row is None:
         return None
     return Principal(row["tenant_id"], row["role"], f"key:{row['id']}", "api_key")
+
+
+@dataclass
+class KeyCache:
+    """Principals of the keys found good in the last ``seconds``, by the key's hash.
+
+    A key used again within that time is not looked up again, so a key revoked by anyone
+    but this gateway (another replica, ``adpilot keys revoke``) keeps working for at most
+    ``seconds``; :meth:`forget` makes a revocation through this gateway count at once.
+    Unknown and revoked keys are never kept: each of their requests is looked up."""
+
+    seconds: float
+    limit: int = 10_000
+    clock: Callable[[], float] = time.monotonic
+    _found: dict[str, tuple[float, Principal]] = field(default_factory=dict)
+
+    def get(self, key_hash: str) -> Principal | None:
+        found = self._found.get(key_hash)
+        if found is None:
+            return None
+        if found[0] <= self.clock():
+            del self._found[key_hash]
+            return None
+        return found[1]
+
+    def put(self, key_hash: str, principal: Principal) -> None:
+        if self.seconds <= 0:
+            return
+        now = self.clock()
+        if len(self._found) >= self.limit:
+            self._found = {k: v for k, v in self._found.items() if v[0] > now}
+            if len(self._found) >= self.limit:
+                self._found.clear()
+        self._found[key_hash] = (now + self.seconds, principal)
+
+    def forget(self) -> None:
+        self._found.clear()

@@ -44,6 +44,7 @@ def forward_to(runtime: ServiceRuntime, service: str) -> Handler:
     settings = runtime.settings
     secret, ttl = settings.require_internal_secret(), settings.internal_token_ttl_seconds
     upstreams = Upstreams(settings.urls_of(service))
+    timeout = aiohttp.ClientTimeout(total=settings.upstream_timeout_seconds)
 
     async def forward(request: web.Request) -> web.Response:
         headers = {h: request.headers[h] for h in FORWARDED_REQUEST_HEADERS if h in request.headers}
@@ -54,7 +55,6 @@ def forward_to(runtime: ServiceRuntime, service: str) -> Handler:
             headers["X-Forwarded-For"] = request.remote
         # `body_exists`, not `can_read_body`: a middleware may have read (and cached) it.
         body = await request.read() if request.body_exists else None
-        timeout = aiohttp.ClientTimeout(total=settings.upstream_timeout_seconds)
         failed: aiohttp.ClientConnectionError | None = None
         for base in upstreams.order():
             try:
@@ -66,6 +66,7 @@ def forward_to(runtime: ServiceRuntime, service: str) -> Handler:
                     timeout=timeout,
                     allow_redirects=False,
                 ) as upstream:
+                    # The answer's bytes go back as they came: nothing is parsed or re-encoded.
                     payload = await upstream.read()
                     out = {
                         h: upstream.headers[h]

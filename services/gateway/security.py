@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from services.gateway.keys import looks_like_key, principal_for_key
+from services.gateway.keys import KeyCache, hash_key, looks_like_key, principal_for_key
 from services.gateway.ratelimit import RateLimiter, retry_after
 from services.gateway.tokens import BadToken, JwtVerifier
 from shared.contracts import route_for
@@ -88,25 +88,42 @@ def _cors(origins: frozenset[str]) -> Middleware:
     return cors
 
 
+KEY_CACHE = "key_cache"
+KEY_UNCHECKED = "cannot check the API key: the database is unavailable; try again shortly"
+
+
+def key_cache(runtime: ServiceRuntime) -> KeyCache:
+    """The gateway's cache of keys found good (see :class:`KeyCache`)."""
+    cache: KeyCache = runtime.state.setdefault(
+        KEY_CACHE, KeyCache(runtime.settings.key_cache_seconds)
+    )
+    return cache
+
+
 def _authenticate(runtime: ServiceRuntime) -> Middleware:
     verifier = JwtVerifier(runtime.settings)
     limiter = RateLimiter(runtime.settings.rate_limit_per_minute, runtime.settings.rate_limit_burst)
 
+    keys = key_cache(runtime)
+
     async def identify(request: web.Request) -> Principal:
         credential = credential_of(request)
         if looks_like_key(credential):
+            key_hash = hash_key(credential)
+            principal = keys.get(key_hash)
+            if principal is not None:
+                return principal
             try:
                 async with runtime.system_tx() as conn:
-                    principal = await principal_for_key(conn, credential)
+                    principal = await principal_for_key(conn, credential, key_hash)
             except Exception as exc:
                 # Not knowing whether a key is good is no reason to call it bad.
                 if database_unavailable(exc):
-                    raise unavailable(
-                        "cannot check the API key: the database is unavailable; try again shortly"
-                    ) from exc
+                    raise unavailable(KEY_UNCHECKED) from exc
                 raise
             if principal is None:
                 raise unauthorized("unknown or revoked API key")
+            keys.put(key_hash, principal)
             return principal
         try:
             return verifier.verify(credential)

@@ -6,6 +6,7 @@ import asyncio
 from typing import Any
 
 import aiohttp
+import orjson
 
 from services.gateway.proxy import client
 from shared.contracts import BACKENDS
@@ -24,7 +25,7 @@ async def _ask(runtime: ServiceRuntime, service: str) -> dict[str, Any]:
         async with client(runtime).get(url, timeout=timeout, headers={HEADER: token}) as response:
             if response.status != 200:
                 return {"service": service, "status": "down", "error": f"HTTP {response.status}"}
-            report: dict[str, Any] = await response.json()
+            report: dict[str, Any] = await response.json(loads=orjson.loads)
             return report
     except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
         return {"service": service, "status": "down", "error": exc.__class__.__name__}
