@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from adpilot.registry import migration_folders
 from bench.report import BENCH_SETTINGS
@@ -35,11 +36,14 @@ class Bench:
 
 
 @asynccontextmanager
-async def own_platform(label: str) -> AsyncIterator[Bench]:
+async def own_platform(label: str, **overrides: Any) -> AsyncIterator[Bench]:
     """Migrate a fresh database, start every service and the sandbox, and make a tenant
-    with a key per role; tear it all down on the way out."""
+    with a key per role; tear it all down on the way out. ``overrides``: settings that
+    differ from :data:`~bench.report.BENCH_SETTINGS`."""
     rid = secrets.token_hex(5)
-    settings = private_settings(SERVER, Settings().amqp_url, f"bench.{rid}", **BENCH_SETTINGS)
+    settings = private_settings(
+        SERVER, Settings().amqp_url, f"bench.{rid}", **{**BENCH_SETTINGS, **overrides}
+    )
     await migrate_all(settings.database_url, migration_folders())
     pool = await create_pool(settings.database_url, "gateway", min_size=1, max_size=1)
     try:
