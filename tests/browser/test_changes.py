@@ -23,8 +23,10 @@ ROLL_BACK = re.compile(r"^Roll ?back\b", re.I)
 async def campaign(platform: Up, index: int) -> dict[str, Any]:
     """One of the demo account's campaigns, the same one each run."""
 
-    async def listed() -> list[dict[str, Any]]:
-        return await platform.items("/campaigns")
+    async def listed() -> list[dict[str, Any]] | None:
+        # The view fills as the platform is read: wait until it holds the one asked for.
+        found = await platform.items("/campaigns")
+        return found if len(found) > index else None
 
     found = await waited("the demo account's campaigns", listed, 60)
     return sorted(found, key=lambda c: c["name"])[index]
@@ -57,9 +59,13 @@ async def test_approving_a_recommendation_applies_its_change(tab: Tab, platform:
 
     await tab.sign_in(platform.admin_key)
     await tab.open("Recommendations")
+    # The engine may propose changes of its own to the same campaign meanwhile: the row is
+    # the one whose change is this bid, as the page writes it (three decimals at most).
+    shown = f"{bid:.3f}".rstrip("0").rstrip(".")
     row = (
         entries(tab.page)
         .filter(has_text=target["name"])
+        .filter(has_text=f"→ {shown}\N{MULTIPLICATION SIGN}")
         .filter(has=tab.page.get_by_role("button", name=APPROVE))
     )
     await expect(row).to_have_count(1)
