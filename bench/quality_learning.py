@@ -158,7 +158,7 @@ def _calibration(logged: Sequence[Logged]) -> dict[str, calibration.Fit]:
             history[item.decision.decision_type].append(
                 calibration.Judged(evidence, item.verdict.status == validation.VALIDATED)
             )
-    return {kind: calibration.fit_recalibration(h) for kind, h in history.items()}
+    return {kind: calibration.fit_type(history[kind]) for kind in policy.DECISION_TYPES}
 
 
 def _act(
@@ -266,12 +266,7 @@ def run(
             if i.as_of > as_of - REPEAT_GUARD
         }
         fits = _calibration(result.logged)
-        chosen = policy.decide(
-            views,
-            params,
-            {kind: f.calibration for kind, f in fits.items()},
-            {kind: f.slope for kind, f in fits.items()},
-        )
+        chosen = policy.decide(views, params, fits=fits)
         for decision in chosen:
             if (str(decision.campaign_id), decision.action_taken) in recent:
                 continue
@@ -314,6 +309,8 @@ def figures(
         "validated_decision_accuracy": _r(calibration.accuracy(every)),
         "calibration_ece": _r(calibration.ece(every)),
         "brier": _r(calibration.brier(every)),
+        # What always saying the share right would score: p(1 - p).
+        "brier_base_rate": _r(_base_rate(calibration.accuracy(every))),
         "applied_accuracy": _r(calibration.accuracy(done)),
         "applied_ece": _r(calibration.ece(done)),
         "not_applied_accuracy": _r(calibration.accuracy(undone)),
@@ -346,10 +343,32 @@ def figures(
     by_type: dict[str, list[calibration.Outcome]] = defaultdict(list)
     for item in judged:
         by_type[item.decision.decision_type].append(outcome(item))
+    fits = _calibration(result.logged)
     for kind in policy.DECISION_TYPES:
         figures[f"accuracy_{kind}"] = _r(calibration.accuracy(by_type.get(kind, [])))
         figures[f"judged_{kind}"] = len(by_type.get(kind, []))
+        # The calibrator the type ends with, and the verdicts it was fitted on.
+        figures[f"calibrator_{kind}"] = f"{fits[kind].kind} ({fits[kind].outcomes:g})"
+    figures["reliability"] = [b.as_json() for b in calibration.reliability(every)]
     return figures
+
+
+def _base_rate(share: float | None) -> float | None:
+    return None if share is None else share * (1.0 - share)
+
+
+def reliability_table(bins: Sequence[dict[str, float | None]]) -> str:
+    """The reliability table as aligned text: each confidence bin's decisions, mean
+    confidence and share right."""
+    lines = ["confidence   decisions  mean_confidence  accuracy"]
+    for b in bins:
+        mean, right = b["mean_confidence"], b["accuracy"]
+        lines.append(
+            f"{b['low']:.1f}-{b['high']:.1f}  {b['count']:>11g}"
+            f"  {'-' if mean is None else f'{mean:.3f}':>15}"
+            f"  {'-' if right is None else f'{right:.3f}':>8}"
+        )
+    return "\n".join(lines)
 
 
 def _status(item: Logged) -> str | None:
@@ -371,7 +390,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--days", type=int, default=21)
     parser.add_argument("--json", action="store_true", help="one JSON object instead of lines")
     args = parser.parse_args(argv)
-    print_figures(figures(args.seed, args.campaigns, args.days), args.json)
+    result = figures(args.seed, args.campaigns, args.days)
+    if args.json:
+        print_figures(result, True)
+        return 0
+    table = result.pop("reliability")
+    assert isinstance(table, list)
+    print_figures(result, False)
+    print(reliability_table(table))
     return 0
 
 

@@ -33,9 +33,15 @@ outcomes cannot swing it far.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Literal
+
+import numpy as np
+from scipy.optimize import isotonic_regression
+
+from shared.contracts.enums import Calibrator
 
 Trend = Literal["improving", "declining", "stable"]
 
@@ -250,11 +256,26 @@ def fit_calibration(history: Iterable[Judged], alpha: float = 2.0, beta: float =
 
 @dataclass(frozen=True, slots=True)
 class Fit:
-    """How a decision type's evidence becomes confidence: ``sigmoid(slope * logit(e) +
-    logit(calibration))``."""
+    """How a decision type's evidence becomes confidence.
+
+    A ``prior`` or ``platt`` fit gives ``sigmoid(slope * logit(e) + logit(calibration))``;
+    an ``isotonic`` one interpolates its ``knots`` (evidence, probability) linearly,
+    constant past either end. ``outcomes`` is the weight of the verdicts it was fitted on.
+    """
 
     calibration: float
     slope: float = 1.0
+    kind: Calibrator = Calibrator.PLATT
+    outcomes: float = 0.0
+    knots: tuple[tuple[float, float], ...] = ()
+
+    def probability(self, evidence: float) -> float:
+        """The confidence (0-1) this fit gives ``evidence``."""
+        if not 0.0 <= evidence <= 1.0 or math.isnan(evidence):
+            raise ValueError(f"evidence must lie in [0, 1], got {evidence}")
+        if self.kind == Calibrator.ISOTONIC:
+            return _interpolate(self.knots, evidence)
+        return _sigmoid(self.slope * _logit(evidence) + _logit(self.calibration))
 
 
 # How strongly the slope is held at 1 (a Gaussian prior of this precision): evidence
@@ -291,7 +312,7 @@ def fit_recalibration(
     points = [(_logit(h.evidence), float(h.correct), h.weight) for h in history if h.weight > 0]
     total = sum(w for _, _, w in points)
     if total <= 0:
-        return Fit(0.5, 1.0)
+        return Fit(0.5, 1.0, Calibrator.PLATT, 0.0)
     z_bar = sum(z * w for z, _, w in points) / total
     centred = [(z - z_bar, y, w) for z, y, w in points]
     a, b = 1.0, 0.0
@@ -322,4 +343,135 @@ def fit_recalibration(
         a, b = a_new, b_new
         if done:
             break
-    return Fit(_sigmoid(b - a * z_bar), a)
+    return Fit(_sigmoid(b - a * z_bar), a, Calibrator.PLATT, total)
+
+
+def _interpolate(knots: Sequence[tuple[float, float]], x: float) -> float:
+    if not knots:
+        raise ValueError("an isotonic fit needs at least one knot")
+    if x <= knots[0][0]:
+        return knots[0][1]
+    for (x0, y0), (x1, y1) in pairwise(knots):
+        if x <= x1:
+            return y0 if x1 == x0 else y0 + (y1 - y0) * (x - x0) / (x1 - x0)
+    return knots[-1][1]
+
+
+# Isotonic confidence stays this far from 0 and 1: a block of verdicts all right (or all
+# wrong) says the type is very likely right there, not that it cannot be wrong.
+ISOTONIC_FLOOR = 0.02
+
+
+def fit_isotonic(history: Iterable[Judged], floor: float = ISOTONIC_FLOOR) -> Fit:
+    """Isotonic regression of the verdict on the evidence (pool adjacent violators,
+    Barlow et al. 1972; Zadrozny and Elkan 2002): the weighted least-squares
+    non-decreasing step function, kept between ``floor`` and ``1 - floor``.
+
+    Verdicts at the same evidence are pooled first (their weighted mean), and the fit is
+    read between its blocks by linear interpolation through each block's first and last
+    evidence, constant past the ends: what scikit-learn's ``IsotonicRegression(
+    out_of_bounds="clip")`` predicts (with ``floor=0``)."""
+    if not 0.0 <= floor < 0.5:
+        raise ValueError(f"floor must lie in [0, 0.5), got {floor}")
+    pooled: dict[float, list[float]] = {}
+    for h in history:
+        if not 0.0 <= h.evidence <= 1.0 or math.isnan(h.evidence):
+            raise ValueError(f"evidence must lie in [0, 1], got {h.evidence}")
+        if h.weight < 0 or math.isnan(h.weight):
+            raise ValueError(f"weight must be non-negative, got {h.weight}")
+        if h.weight > 0:
+            cell = pooled.setdefault(h.evidence, [0.0, 0.0])
+            cell[0] += h.weight * float(h.correct)
+            cell[1] += h.weight
+    if not pooled:
+        raise ValueError("an isotonic fit needs at least one weighted verdict")
+    xs = sorted(pooled)
+    ys = np.array([pooled[x][0] / pooled[x][1] for x in xs])
+    ws = np.array([pooled[x][1] for x in xs])
+    result = isotonic_regression(ys, weights=ws, increasing=True)
+    values = np.clip(result.x, floor, 1.0 - floor)
+    knots: list[tuple[float, float]] = []
+    for start, end in zip(result.blocks[:-1], result.blocks[1:], strict=True):
+        value = float(values[start])
+        knots.append((xs[start], value))
+        if end - 1 > start:
+            knots.append((xs[end - 1], value))
+    total = float(ws.sum())
+    mean = float(np.dot(ys, ws) / total)
+    return Fit(mean, 0.0, Calibrator.ISOTONIC, total, tuple(knots))
+
+
+# A type with less verdict weight than this keeps the prior; isotonic regression is
+# tried from ISOTONIC_FROM on and kept only where it predicts held-out verdicts better
+# than Platt's fit, over CV_FOLDS folds.
+PRIOR_UNTIL = 20.0
+ISOTONIC_FROM = 80.0
+CV_FOLDS = 5
+# Without a track record the rule's evidence counts at this fraction of its log-odds:
+# first decisions of a type are less sure than their evidence alone would make them.
+PRIOR_SLOPE = 0.5
+
+
+def prior_fit(outcomes: float = 0.0) -> Fit:
+    """The calibrator of a type with (almost) no verdicts yet."""
+    return Fit(0.5, PRIOR_SLOPE, Calibrator.PRIOR, outcomes)
+
+
+def log_loss(fit: Fit, history: Sequence[Judged], eps: float = 1e-3) -> float:
+    """Weighted mean negative log-likelihood of ``history``'s verdicts under ``fit``."""
+    total = sum(h.weight for h in history)
+    if total <= 0:
+        raise ValueError("log loss needs at least one weighted verdict")
+    loss = 0.0
+    for h in history:
+        p = min(max(fit.probability(h.evidence), eps), 1.0 - eps)
+        loss -= h.weight * math.log(p if h.correct else 1.0 - p)
+    return loss / total
+
+
+def cross_validated_loss(
+    history: Sequence[Judged], fitter: Callable[[Sequence[Judged]], Fit], folds: int = CV_FOLDS
+) -> float:
+    """Mean held-out log loss of ``fitter`` over ``folds`` interleaved folds (verdict
+    ``i`` is held out in fold ``i mod folds``, so each fold spans the whole record)."""
+    if folds < 2:
+        raise ValueError("cross-validation needs at least two folds")
+    if len(history) < folds:
+        raise ValueError(f"{len(history)} verdicts cannot fill {folds} folds")
+    loss, weight = 0.0, 0.0
+    for k in range(folds):
+        train = [h for i, h in enumerate(history) if i % folds != k]
+        test = [h for i, h in enumerate(history) if i % folds == k]
+        test_weight = sum(h.weight for h in test)
+        if test_weight <= 0:
+            continue
+        loss += log_loss(fitter(train), test) * test_weight
+        weight += test_weight
+    if weight <= 0:
+        raise ValueError("no fold holds a weighted verdict")
+    return loss / weight
+
+
+def fit_type(
+    history: Sequence[Judged],
+    prior_until: float = PRIOR_UNTIL,
+    isotonic_from: float = ISOTONIC_FROM,
+    folds: int = CV_FOLDS,
+) -> Fit:
+    """The calibrator a decision type's track record earns: the prior with less verdict
+    weight than ``prior_until``; else Platt's fit (:func:`fit_recalibration`), or
+    isotonic regression (:func:`fit_isotonic`) from ``isotonic_from`` on where its
+    cross-validated log loss is lower than Platt's."""
+    if prior_until < 0 or isotonic_from < prior_until:
+        raise ValueError("need 0 <= prior_until <= isotonic_from")
+    weight = sum(h.weight for h in history if h.weight > 0)
+    if weight < prior_until or weight <= 0:
+        return prior_fit(weight)
+    platt = fit_recalibration(history)
+    if weight < isotonic_from or len(history) < folds:
+        return platt
+    if cross_validated_loss(history, fit_isotonic, folds) < cross_validated_loss(
+        history, fit_recalibration, folds
+    ):
+        return fit_isotonic(history)
+    return platt

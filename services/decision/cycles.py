@@ -308,7 +308,12 @@ class CycleRunner:
                     "open_alerts": len(state.get("alerts", [])),
                     "risks": len(state.get("risks", [])),
                     "calibration": {
-                        kind: {"calibration": round(f.calibration, 4), "slope": round(f.slope, 4)}
+                        kind: {
+                            "calibrator": f.kind.value,
+                            "outcomes": round(f.outcomes, 4),
+                            "calibration": round(f.calibration, 4),
+                            "slope": round(f.slope, 4),
+                        }
                         for kind, f in state.get("fits", {}).items()
                     },
                 }
@@ -334,13 +339,7 @@ class CycleRunner:
             async def decide() -> dict[str, Any]:
                 if not views:
                     return {"decisions": 0, "suppressed": 0}
-                fits = state["fits"]
-                proposals = policy.decide(
-                    views,
-                    self.params,
-                    {kind: f.calibration for kind, f in fits.items()},
-                    {kind: f.slope for kind, f in fits.items()},
-                )
+                proposals = policy.decide(views, self.params, fits=state["fits"])
                 async with self._tx(cycle) as conn:
                     recent = await _recent_actions(conn, tenant, state["as_of"])
                 fresh = [d for d in proposals if (str(d.campaign_id), d.action_taken) not in recent]

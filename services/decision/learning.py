@@ -26,6 +26,7 @@ import asyncpg
 
 from services.decision import calibration, validation
 from shared.contracts.decision import DECISION_VALIDATED, DECISIONS, FEEDBACK
+from shared.contracts.enums import DecisionType
 from shared.db import scoped
 from shared.metrics import HourlyMetrics
 from shared.metrics_store import load_history, newest_hour
@@ -307,16 +308,24 @@ async def _scored_in(
 async def refresh_scores(
     conn: asyncpg.Connection, tenant: UUID, moments: Iterable[datetime]
 ) -> int:
-    """Recompute every score of each period holding one of ``moments``; returns rows written."""
+    """Recompute every score of each period holding one of ``moments``; returns rows written.
+
+    A decision type's rows also name the calibrator its track record earns now, which
+    the next cycle uses."""
+    fits = await type_calibration(conn, tenant)
     written = 0
     for kind in PERIODS:
         for start in sorted({period_start(kind, m) for m in moments}):
-            written += await _refresh_period(conn, tenant, kind, start)
+            written += await _refresh_period(conn, tenant, kind, start, fits)
     return written
 
 
 async def _refresh_period(
-    conn: asyncpg.Connection, tenant: UUID, kind: str, start: datetime
+    conn: asyncpg.Connection,
+    tenant: UUID,
+    kind: str,
+    start: datetime,
+    fits: Mapping[str, calibration.Fit],
 ) -> int:
     length = _period_length(kind)
     items = await _scored_in(conn, tenant, start, start + length)
@@ -346,6 +355,7 @@ async def _refresh_period(
             details: dict[str, Any] = {"entries": len(outcomes)}
             if metric == "ece":
                 details["reliability"] = [b.as_json() for b in calibration.reliability(outcomes)]
+            fit = fits.get(decision_type) if decision_type and model_version is None else None
             records.append(
                 (
                     tenant,
@@ -366,14 +376,16 @@ async def _refresh_period(
                     cohort,
                     weight,
                     details,
+                    None if fit is None else fit.kind.value,
+                    None if fit is None else fit.outcomes,
                 )
             )
     await conn.executemany(
         """INSERT INTO ai_performance_scores (tenant_id, metric_type, score_value,
                measurement_period, context_filters, benchmark_comparison, trend_direction,
                period_start, decision_type, model_version, cohort, sample_size, details,
-               calculated_at)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, now())
+               calibrator, calibrator_outcomes, calculated_at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, now())
            ON CONFLICT (tenant_id, metric_type, measurement_period, period_start,
                         coalesce(decision_type, ''), coalesce(model_version, ''),
                         coalesce(cohort, ''))
@@ -383,6 +395,8 @@ async def _refresh_period(
                benchmark_comparison = EXCLUDED.benchmark_comparison,
                trend_direction = EXCLUDED.trend_direction,
                sample_size = EXCLUDED.sample_size, details = EXCLUDED.details,
+               calibrator = EXCLUDED.calibrator,
+               calibrator_outcomes = EXCLUDED.calibrator_outcomes,
                calculated_at = now()""",
         records,
     )
@@ -393,8 +407,10 @@ async def _refresh_period(
 
 
 async def type_calibration(conn: asyncpg.Connection, tenant: UUID) -> dict[str, calibration.Fit]:
-    """Per decision type, the calibration its recent track record earns (the platform's
-    verdicts and people's weighted corrections; see calibration.fit_recalibration)."""
+    """Per decision type, the calibrator its recent track record earns (the platform's
+    verdicts and people's weighted corrections; see calibration.fit_type). Only judged
+    decisions count, and every call refits, so the fits follow the record as it grows;
+    a type without verdicts gets the prior."""
     rows = await conn.fetch(
         f"""SELECT decision_type, evidence, correct, weight FROM (
                 SELECT d.decision_type, {_EVIDENCE} AS evidence,
@@ -417,7 +433,7 @@ async def type_calibration(conn: asyncpg.Connection, tenant: UUID) -> dict[str, 
         history[r["decision_type"]].append(
             calibration.Judged(float(r["evidence"]), bool(r["correct"]), float(r["weight"]))
         )
-    return {kind: calibration.fit_recalibration(judged) for kind, judged in history.items()}
+    return {kind: calibration.fit_type(history[kind]) for kind in DecisionType}
 
 
 # The rule's evidence the decision was made on; a decision logged by hand has only its

@@ -69,7 +69,8 @@ from typing import Any
 from uuid import UUID
 
 from services.decision import budget_curves, validation
-from shared.contracts.enums import AlertKind, DecisionType, Severity, severity_rank
+from services.decision import calibration as calibration_fits
+from shared.contracts.enums import AlertKind, Calibrator, DecisionType, Severity, severity_rank
 from shared.metrics import HourlyMetrics, Rates
 
 MODEL_NAME = "decision_policy"
@@ -422,12 +423,14 @@ def decide(
     params: PolicyParams | None = None,
     calibration: float | Mapping[str, float] = DEFAULT_CALIBRATION,
     slopes: Mapping[str, float] | None = None,
+    fits: Mapping[str, calibration_fits.Fit] | None = None,
 ) -> list[Decision]:
     """At most one decision per campaign; most urgent first, then most confident.
 
     ``calibration`` is one track record for every decision type, or one per type (a type
     missing from the mapping has none yet: the neutral calibration); ``slopes`` per type
-    scale the evidence (1 when missing).
+    scale the evidence (1 when missing). A type in ``fits`` takes its confidence from its
+    fitted calibrator instead (services/decision/calibration.fit_type).
     Ties are broken by campaign id so the same input always yields the same list.
     """
     p = params or PolicyParams()
@@ -452,9 +455,17 @@ def decide(
         plan = _first_plan(view, p)
         if plan is None:
             continue
-        type_calibration = by_type.get(plan.decision_type, p.neutral_calibration)
-        slope = (slopes or {}).get(plan.decision_type, 1.0)
-        confidence = calibrated_confidence(plan.evidence, type_calibration, p, slope)
+        fit = (fits or {}).get(plan.decision_type)
+        if fit is None:
+            type_calibration = by_type.get(plan.decision_type, p.neutral_calibration)
+            slope = (slopes or {}).get(plan.decision_type, 1.0)
+            confidence = calibrated_confidence(plan.evidence, type_calibration, p, slope)
+        elif fit.kind == Calibrator.ISOTONIC:
+            type_calibration = fit.calibration
+            confidence = round(100.0 * fit.probability(_clamp(plan.evidence, 0.0, 1.0)), 2)
+        else:
+            type_calibration = fit.calibration
+            confidence = calibrated_confidence(plan.evidence, fit.calibration, p, fit.slope)
         if confidence < p.min_confidence:
             continue
         decision = Decision(
@@ -462,7 +473,10 @@ def decide(
             campaign_id=view.campaign_id,
             action_taken=plan.action_taken,
             action=plan.action,
-            context_data=_context(view, plan, type_calibration, p),
+            context_data={
+                **_context(view, plan, type_calibration, p),
+                **({"calibrator": fit.kind} if fit is not None else {}),
+            },
             rationale=plan.rationale,
             confidence=confidence,
             impact_prediction=_with_noise(plan.impact, view, p),

@@ -8,7 +8,7 @@ from uuid import UUID
 
 from pydantic import Field, JsonValue
 
-from shared.contracts.enums import DecisionType
+from shared.contracts.enums import Calibrator, DecisionType
 from shared.contracts.spec import LENIENT, Collection, EventType, ServiceContract
 from shared.models import JsonObject, LongText, RequestModel, ShortText
 from shared.resources import Resource
@@ -78,7 +78,10 @@ class PerformanceScore(ResponseModel):
     ``period_start`` (the data time decisions were made for). A null ``decision_type`` or
     ``model_version`` means all of them; ``cohort`` is all, applied or not_applied.
     ``benchmark_comparison`` is the latest earlier period's value, ``trend_direction`` the way it
-    moved. ECE rows carry the reliability table in ``details``.
+    moved. ECE rows carry the reliability table in ``details``. A decision type's rows
+    (``model_version`` null) name the ``calibrator`` that turned the type's evidence into
+    confidence when they were calculated (prior, platt or isotonic) and the verdict
+    weight it was fitted on (``calibrator_outcomes``).
     """
 
     id: UUID
@@ -96,6 +99,8 @@ class PerformanceScore(ResponseModel):
     cohort: ScoreCohort | None = None
     sample_size: float | None = None
     details: JsonValue | None = None
+    calibrator: Calibrator | None = None
+    calibrator_outcomes: float | None = None
 
 
 class LearningFeedback(ResponseModel):

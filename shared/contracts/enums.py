@@ -44,6 +44,15 @@ class DecisionType(StrEnum):
     AUDIENCE_EXPANSION = "audience_expansion"
 
 
+class Calibrator(StrEnum):
+    """How a decision type's evidence becomes confidence: a prior (few verdicts yet),
+    Platt's fit, or isotonic regression."""
+
+    PRIOR = "prior"
+    PLATT = "platt"
+    ISOTONIC = "isotonic"
+
+
 class AlertType(StrEnum):
     """The family an alert belongs to (the ``alert_type`` column)."""
 
