@@ -1581,6 +1581,13 @@ export interface components {
             next_cursor: string | null;
         };
         /**
+         * Calibrator
+         * @description How a decision type's evidence becomes confidence: a prior (few verdicts yet),
+         *     Platt's fit, or isotonic regression.
+         * @enum {string}
+         */
+        Calibrator: "prior" | "platt" | "isotonic";
+        /**
          * CampaignAllocation
          * @description What a reallocation does, or would do, to one campaign's daily budget, and why.
          */
@@ -2714,7 +2721,10 @@ export interface components {
          *     ``period_start`` (the data time decisions were made for). A null ``decision_type`` or
          *     ``model_version`` means all of them; ``cohort`` is all, applied or not_applied.
          *     ``benchmark_comparison`` is the latest earlier period's value, ``trend_direction`` the way it
-         *     moved. ECE rows carry the reliability table in ``details``.
+         *     moved. ECE rows carry the reliability table in ``details``. A decision type's rows
+         *     (``model_version`` null) name the ``calibrator`` that turned the type's evidence into
+         *     confidence when they were calculated (prior, platt or isotonic) and the verdict
+         *     weight it was fitted on (``calibrator_outcomes``).
          */
         PerformanceScore: {
             /**
@@ -2764,6 +2774,13 @@ export interface components {
             sample_size: number | null;
             /** @default null */
             details: components["schemas"]["JsonValue"] | null;
+            /** @default null */
+            calibrator: components["schemas"]["Calibrator"] | null;
+            /**
+             * Calibrator Outcomes
+             * @default null
+             */
+            calibrator_outcomes: number | null;
         };
         /** Page[PerformanceScore] */
         PerformanceScorePage: {
