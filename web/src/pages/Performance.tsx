@@ -23,6 +23,12 @@ const METRICS: Record<string, { name: string; format: (v: number) => string; bet
 
 const TYPES = ["budget_adjustment", "campaign_pause", "keyword_bid", "audience_expansion"];
 
+const CALIBRATORS: Record<string, string> = {
+  prior: "Prior (few verdicts yet: evidence at half its log-odds)",
+  platt: "Platt scaling",
+  isotonic: "Isotonic regression",
+};
+
 function Trend({ score }: { score: PerformanceScore }) {
   const meta = METRICS[score.metric_type];
   if (!score.trend_direction || !meta) return null;
@@ -77,6 +83,14 @@ export function Performance() {
   }));
   const judged = ece?.sample_size ?? bins.reduce((s, b) => s + b.count, 0);
   const enough = judged >= MIN_SAMPLE;
+
+  // Each type's calibrator as of its most recently calculated scores.
+  const calibrators = new Map<string, PerformanceScore>();
+  for (const s of [...list.fresh, ...list.items]) {
+    if (!s.decision_type || s.model_version !== null || !s.calibrator) continue;
+    const known = calibrators.get(s.decision_type);
+    if (!known || (s.calculated_at ?? "") > (known.calculated_at ?? "")) calibrators.set(s.decision_type, s);
+  }
 
   const accuracyRows = useMemo(
     () => rows.filter((s) => s.metric_type === "accuracy" && s.period_start).sort((a, b) => (a.period_start ?? "").localeCompare(b.period_start ?? "")),
@@ -182,6 +196,38 @@ export function Performance() {
                 </p>
               ) : null}
             </Card>
+          </div>
+          <div style={{ marginTop: "1rem" }}>
+          <Card title="Confidence per decision type" labelledBy="calibrators-title" description="How each decision type's evidence becomes confidence, refitted on its judged decisions every cycle.">
+            {calibrators.size === 0 ? (
+              <p class="muted">No decision type has scores yet.</p>
+            ) : (
+              <div class="table-wrap">
+                <table>
+                  <caption class="visually-hidden">Calibrator in use per decision type</caption>
+                  <thead>
+                    <tr>
+                      <th scope="col">Decision type</th>
+                      <th scope="col">Calibrator</th>
+                      <th scope="col">Fitted on (verdicts)</th>
+                    </tr>
+                  </thead>
+                  <tbody>
+                    {TYPES.filter((t) => calibrators.has(t)).map((t) => {
+                      const s = calibrators.get(t)!;
+                      return (
+                        <tr key={t}>
+                          <td>{label(t)}</td>
+                          <td>{CALIBRATORS[s.calibrator ?? ""] ?? s.calibrator}</td>
+                          <td>{num(s.calibrator_outcomes ?? 0, 0)}</td>
+                        </tr>
+                      );
+                    })}
+                  </tbody>
+                </table>
+              </div>
+            )}
+          </Card>
           </div>
         </>
       )}
