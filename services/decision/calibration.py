@@ -226,17 +226,22 @@ def _sigmoid(x: float) -> float:
     return z / (1.0 + z)
 
 
-def fit_calibration(history: Iterable[Judged], alpha: float = 2.0, beta: float = 2.0) -> float:
+def fit_calibration(
+    history: Iterable[Judged], alpha: float = 2.0, beta: float = 2.0, slope: float = 1.0
+) -> float:
     """The calibration ``c`` (0-1) that makes confidence match this track record.
 
-    Solves ``alpha - (alpha + beta) * sigmoid(b) + sum w_i (y_i - sigmoid(z_i + b)) = 0``
-    for the offset ``b`` by bisection (the left side falls strictly in ``b``) and returns
-    ``sigmoid(b)``. With no history that is ``alpha / (alpha + beta)``; when every
-    evidence is 0.5 it is the Beta posterior mean ``(alpha + right) / (alpha + beta + n)``.
+    Solves ``alpha - (alpha + beta) * sigmoid(b) + sum w_i (y_i - sigmoid(s * z_i + b)) =
+    0`` for the offset ``b`` by bisection (the left side falls strictly in ``b``) and
+    returns ``sigmoid(b)``; ``s`` is the fixed ``slope``. With no history that is ``alpha /
+    (alpha + beta)``; when every evidence is 0.5 it is the Beta posterior mean ``(alpha +
+    right) / (alpha + beta + n)``.
     """
     if alpha <= 0 or beta <= 0:
         raise ValueError("alpha and beta must be positive")
-    points = [(_logit(h.evidence), float(h.correct), h.weight) for h in history if h.weight > 0]
+    points = [
+        (slope * _logit(h.evidence), float(h.correct), h.weight) for h in history if h.weight > 0
+    ]
 
     def gap(b: float) -> float:
         value = alpha - (alpha + beta) * _sigmoid(b)
@@ -407,14 +412,20 @@ def fit_isotonic(history: Iterable[Judged], floor: float = ISOTONIC_FLOOR) -> Fi
 PRIOR_UNTIL = 20.0
 ISOTONIC_FROM = 80.0
 CV_FOLDS = 5
-# Without a track record the rule's evidence counts at this fraction of its log-odds:
-# first decisions of a type are less sure than their evidence alone would make them.
+# Until a type's record can fit a slope, the rule's evidence counts at this fraction of
+# its log-odds: first decisions of a type are less sure than their evidence alone would
+# make them.
 PRIOR_SLOPE = 0.5
 
 
-def prior_fit(outcomes: float = 0.0) -> Fit:
-    """The calibrator of a type with (almost) no verdicts yet."""
-    return Fit(0.5, PRIOR_SLOPE, Calibrator.PRIOR, outcomes)
+def prior_fit(history: Iterable[Judged] = ()) -> Fit:
+    """The calibrator of a type with few verdicts: the evidence at ``PRIOR_SLOPE`` of its
+    log-odds, shifted by the offset the verdicts so far earn (:func:`fit_calibration`,
+    Beta(2, 2) pseudo-outcomes), so a few weighty corrections still move it. Without
+    verdicts confidence is ``sigmoid(PRIOR_SLOPE * logit(evidence))``."""
+    judged = [h for h in history if h.weight > 0]
+    weight = sum(h.weight for h in judged)
+    return Fit(fit_calibration(judged, slope=PRIOR_SLOPE), PRIOR_SLOPE, Calibrator.PRIOR, weight)
 
 
 def log_loss(fit: Fit, history: Sequence[Judged], eps: float = 1e-3) -> float:
@@ -458,15 +469,15 @@ def fit_type(
     isotonic_from: float = ISOTONIC_FROM,
     folds: int = CV_FOLDS,
 ) -> Fit:
-    """The calibrator a decision type's track record earns: the prior with less verdict
-    weight than ``prior_until``; else Platt's fit (:func:`fit_recalibration`), or
+    """The calibrator a decision type's track record earns: the prior (:func:`prior_fit`)
+    with less verdict weight than ``prior_until``; else Platt's fit (:func:`fit_recalibration`), or
     isotonic regression (:func:`fit_isotonic`) from ``isotonic_from`` on where its
     cross-validated log loss is lower than Platt's."""
     if prior_until < 0 or isotonic_from < prior_until:
         raise ValueError("need 0 <= prior_until <= isotonic_from")
     weight = sum(h.weight for h in history if h.weight > 0)
     if weight < prior_until or weight <= 0:
-        return prior_fit(weight)
+        return prior_fit(history)
     platt = fit_recalibration(history)
     if weight < isotonic_from or len(history) < folds:
         return platt

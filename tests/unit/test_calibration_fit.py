@@ -130,6 +130,19 @@ def test_the_prior_takes_evidence_at_half_its_log_odds() -> None:
     assert fit.probability(0.2) == pytest.approx(1 / 3)
 
 
+def test_weighty_corrections_move_the_prior() -> None:
+    # Three corrections of weight 5 saying "wrong", one verdict saying "right": under the
+    # weight a slope needs, yet the type's confidence drops well under its evidence.
+    history = [Judged(0.9, False, 5.0)] * 3 + [Judged(0.9, True)]
+    fit = fit_type(history)
+    assert fit.kind == Calibrator.PRIOR
+    assert fit.outcomes == 16
+    assert fit.probability(0.9) < 0.3
+    # At even evidence the offset is the Beta(2, 2) posterior mean: (2 + 1) / (4 + 16).
+    even = prior_fit([Judged(0.5, False, 5.0)] * 3 + [Judged(0.5, True)])
+    assert even.probability(0.5) == pytest.approx(3 / 20, abs=1e-9)
+
+
 def test_evidence_outside_zero_to_one_is_refused() -> None:
     with pytest.raises(ValueError, match="evidence must lie in"):
         prior_fit().probability(1.2)
