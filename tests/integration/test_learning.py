@@ -129,6 +129,12 @@ async def test_an_applied_cut_is_validated_scored_and_announced(
     assert ("accuracy", "weekly", "all", "budget_adjustment", None) in scores
     assert ("accuracy", "daily", "all", None, "1.0.0") in scores
     assert ("accuracy", "daily", "not_applied", None, None) not in scores
+    # A type's rows name the calibrator its record earns now (one verdict: the prior);
+    # rows over every type or a model version name none.
+    by_type = scores[("accuracy", "weekly", "all", "budget_adjustment", None)]
+    assert (by_type["calibrator"], by_type["calibrator_outcomes"]) == ("prior", 1.0)
+    assert accuracy["calibrator"] is None and accuracy["calibrator_outcomes"] is None
+    assert scores[("accuracy", "daily", "all", None, "1.0.0")]["calibrator"] is None
     ece = scores[("ece", "hourly", "all", None, None)]
     assert ece["score_value"] == pytest.approx(0.2)  # one decision at 80%, right
     assert sum(b["count"] for b in ece["details"]["reliability"]) == 1

@@ -10,6 +10,7 @@ from uuid import NAMESPACE_OID, UUID, uuid5
 
 import pytest
 
+from services.decision.calibration import Fit, prior_fit
 from services.decision.policy import (
     DECISION_TYPES,
     DEFAULT_CALIBRATION,
@@ -28,6 +29,7 @@ from services.decision.policy import (
     summarise,
     update_calibration,
 )
+from shared.contracts.enums import Calibrator
 from shared.metrics import HourlyMetrics
 
 NOW = datetime(2024, 5, 8, 12, tzinfo=UTC)
@@ -186,6 +188,25 @@ def test_feedback_moves_future_confidence() -> None:
     good = only(decide([v], calibration=update_calibration(18, 20))).confidence
     bad = only(decide([v], calibration=update_calibration(5, 20))).confidence
     assert good > bad
+
+
+def test_a_fitted_calibrator_sets_the_confidence_and_is_named_in_the_context() -> None:
+    v = view(A, last=BROKEN_LAST, alerts=(CVR_CRASH,), risks=(TRACKING_HIGH,))
+    evidence = only(decide([v])).context_data["evidence"]
+    kind = only(decide([v])).decision_type
+    step = Fit(0.6, 0.0, Calibrator.ISOTONIC, 100.0, ((0.0, 0.55), (1.0, 0.95)))
+    d = only(decide([v], fits={kind: step}))
+    assert d.confidence == pytest.approx(100 * (0.55 + 0.4 * evidence), abs=0.01)
+    assert d.context_data["calibrator"] == "isotonic"
+    prior = only(decide([v], fits={kind: prior_fit()}))
+    assert prior.confidence == pytest.approx(
+        100 / (1 + ((1 - evidence) / evidence) ** 0.5), abs=0.01
+    )
+    assert prior.context_data["calibrator"] == "prior"
+    # A type without a fit keeps the plain calibration.
+    assert only(decide([v], fits={"keyword_bid": step})).confidence == pytest.approx(
+        100 * evidence, abs=0.01
+    )
 
 
 def test_low_calibration_drops_a_weak_decision() -> None:
