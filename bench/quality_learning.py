@@ -360,11 +360,11 @@ def _base_rate(share: float | None) -> float | None:
 def reliability_table(bins: Sequence[dict[str, float | None]]) -> str:
     """The reliability table as aligned text: each confidence bin's decisions, mean
     confidence and share right."""
-    lines = ["confidence   decisions  mean_confidence  accuracy"]
+    lines = [f"{'confidence':<10}{'decisions':>10}  {'mean_confidence':>15}  {'accuracy':>8}"]
     for b in bins:
         mean, right = b["mean_confidence"], b["accuracy"]
         lines.append(
-            f"{b['low']:.1f}-{b['high']:.1f}  {b['count']:>11g}"
+            f"{b['low']:.1f}-{b['high']:.1f}   {b['count']:>10g}"
             f"  {'-' if mean is None else f'{mean:.3f}':>15}"
             f"  {'-' if right is None else f'{right:.3f}':>8}"
         )
