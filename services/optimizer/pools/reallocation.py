@@ -46,7 +46,14 @@ from services.optimizer.core.execution import (
 from services.optimizer.core.platform import connector_of, read_account, store_observed
 from services.optimizer.core.recommend import hold_back
 from services.optimizer.core.tenants import TenantPolicy, tenant_policy
-from services.optimizer.pools.allocator import Allocation, PoolLimits, allocate, predict_pool
+from services.optimizer.pools.allocator import (
+    GUARD_TOLERANCE,
+    Allocation,
+    Guarded,
+    PoolLimits,
+    predict_pool,
+    reallocation,
+)
 from services.optimizer.pools.curves import curve_of, refresh_curves
 from services.optimizer.pools.pool import (
     HOUR,
@@ -222,6 +229,18 @@ def _explain(
     return explanations, expected
 
 
+def _held(planned: Allocation, kept: Guarded) -> Allocation:
+    """The allocation that keeps the current budgets when the guard held the plan back."""
+    return Allocation(
+        budgets=kept.budgets,
+        bound_by=["none"] * len(kept.budgets),
+        marginal_old=planned.marginal_old,
+        marginal_new=planned.marginal_old,
+        unallocated=planned.unallocated + float(planned.budgets.sum() - kept.budgets.sum()),
+        lam=None,
+    )
+
+
 def _predicted_pool(
     current: np.ndarray, new: np.ndarray, conversions: CurveSet, revenue: CurveSet
 ) -> dict[str, dict[str, float]]:
@@ -269,7 +288,7 @@ async def compute(
     conversions_set = CurveSet.from_curves(conversions)
     thresholds = pool["performance_thresholds"] or {}
     current = np.array([line.budget for line in lines])
-    allocation = allocate(
+    allocation, kept = reallocation(
         float(pool["total_budget"]),
         current,
         revenue_set,
@@ -282,7 +301,10 @@ async def compute(
         floors=np.array([line.bounds.floor for line in lines]),
         caps=np.array([line.bounds.cap for line in lines]),
         rng=rng,
+        turn=int(pool.get("reallocation_count") or 0),
     )
+    if kept.held:
+        allocation = _held(allocation, kept)
     budgets = rounded_budgets(allocation.budgets, lines)
     new = np.array(budgets)
     marginal_new = revenue_set.marginal(new)
@@ -290,6 +312,14 @@ async def compute(
     explanations, expected = _explain(
         lines, budgets, revenue, conversions, fits, allocation, marginal_new, settled
     )
+    if kept.held:
+        change = kept.plan
+        for explanation in explanations:
+            explanation["reason"] += (
+                f"; the planned move was held back: the pool's revenue could credibly fall"
+                f" (its change, {change.level:.0%} interval, {change.low:+.1%} to"
+                f" {change.high:+.1%}) by more than {GUARD_TOLERANCE:.0%}"
+            )
     predicted_pool = _predicted_pool(current, new, conversions_set, revenue_set)
     return Computed(
         as_of=as_of,
