@@ -15,6 +15,7 @@ from services.optimizer.pools.allocator import (
     explore,
     guard,
     move_gain,
+    reallocation,
 )
 from shared.curves import CurveSet
 
@@ -30,7 +31,12 @@ def _curves(
     chol = np.zeros((n, 2, 2))
     for i, sd in enumerate(sd_top or [0.0] * n):
         chol[i, 0, 0] = sd
-    return CurveSet(np.array(top, float), np.array(scale, float), chol, supported)
+    return CurveSet(
+        np.array(top, float),
+        np.array(scale, float),
+        chol,
+        None if supported is None else np.array(supported, dtype=bool),
+    )
 
 
 def test_move_gain_interval_is_the_lognormal_known_answer() -> None:
@@ -163,6 +169,28 @@ def test_allocate_explores_with_performance_based_but_not_with_an_even_split() -
         6000.0, current, curves, strategy="equal_distribution", limits=limits, exploration=0.1
     )
     assert even.budgets == pytest.approx(current)
+
+
+def test_a_reallocation_holds_a_bet_on_unsure_curves_but_never_an_even_split() -> None:
+    # Money planned into a campaign whose curve may be far lower than its mean: held.
+    unsure = _curves([20000.0, 40000.0], [3000.0, 3000.0], [0.0, 1.0])
+    current = np.array([3000.0, 3000.0])
+    limits = PoolLimits(max_step=0.5)
+    planned, kept = reallocation(
+        6000.0, current, unsure, strategy="performance_based", limits=limits
+    )
+    assert planned.budgets[1] > current[1]
+    assert kept.held and kept.budgets == pytest.approx(current)
+    # The owner's even split is applied whatever the curves say, even where the guard
+    # would hold it back as a plan.
+    curves = _curves([10000.0, 40000.0], [3000.0, 3000.0], [0.0, 1.0])
+    start = np.array([2000.0, 4000.0])
+    even = np.array([3000.0, 3000.0])
+    assert guard(start, even, curves, start, rng=np.random.default_rng(0)).held
+    planned, kept = reallocation(
+        6000.0, start, curves, strategy="equal_distribution", limits=limits
+    )
+    assert not kept.held and kept.budgets == pytest.approx(even)
 
 
 def test_bad_guard_and_exploration_arguments_are_refused() -> None:
