@@ -17,6 +17,7 @@ from services.optimizer.pools.allocator import (
     move_gain,
     reallocation,
 )
+from services.optimizer.pools.pool import held, held_note
 from shared.curves import CurveSet
 
 
@@ -204,3 +205,20 @@ def test_bad_guard_and_exploration_arguments_are_refused() -> None:
         move_gain(one, one, curves, level=0.0)
     with pytest.raises(ValueError):
         explore(one, curves, bounds(1.0, one, PoolLimits()), amplitude=-0.1, turn=0)
+
+
+def test_a_held_plan_is_explained_as_kept_budgets_with_the_plans_interval() -> None:
+    curves = _curves([20000.0, 40000.0], [3000.0, 3000.0], [0.0, 1.0])
+    current = np.array([3000.0, 3000.0])
+    planned, kept = reallocation(
+        6000.0, current, curves, strategy="performance_based", limits=PoolLimits(max_step=0.5)
+    )
+    assert kept.held
+    shown = held(planned, kept)
+    assert shown.budgets == pytest.approx(current)
+    assert shown.bound_by == ["none", "none"]
+    assert shown.marginal_new == pytest.approx(curves.marginal(current))
+    assert shown.unallocated == pytest.approx(0.0)
+    note = held_note(kept.plan, 0.01)
+    assert "more than 1%" in note
+    assert f"{kept.plan.low:+.1%} to {kept.plan.high:+.1%}" in note

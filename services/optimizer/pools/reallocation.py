@@ -49,7 +49,6 @@ from services.optimizer.core.tenants import TenantPolicy, tenant_policy
 from services.optimizer.pools.allocator import (
     GUARD_TOLERANCE,
     Allocation,
-    Guarded,
     PoolLimits,
     predict_pool,
     reallocation,
@@ -61,6 +60,8 @@ from services.optimizer.pools.pool import (
     CampaignLine,
     act_bounds,
     curve_summary,
+    held,
+    held_note,
     next_due,
     pool_marginal,
     reason_for,
@@ -229,18 +230,6 @@ def _explain(
     return explanations, expected
 
 
-def _held(planned: Allocation, kept: Guarded) -> Allocation:
-    """The allocation that keeps the current budgets when the guard held the plan back."""
-    return Allocation(
-        budgets=kept.budgets,
-        bound_by=["none"] * len(kept.budgets),
-        marginal_old=planned.marginal_old,
-        marginal_new=planned.marginal_old,
-        unallocated=planned.unallocated + float(planned.budgets.sum() - kept.budgets.sum()),
-        lam=None,
-    )
-
-
 def _predicted_pool(
     current: np.ndarray, new: np.ndarray, conversions: CurveSet, revenue: CurveSet
 ) -> dict[str, dict[str, float]]:
@@ -304,7 +293,7 @@ async def compute(
         turn=int(pool.get("reallocation_count") or 0),
     )
     if kept.held:
-        allocation = _held(allocation, kept)
+        allocation = held(allocation, kept)
     budgets = rounded_budgets(allocation.budgets, lines)
     new = np.array(budgets)
     marginal_new = revenue_set.marginal(new)
@@ -313,13 +302,9 @@ async def compute(
         lines, budgets, revenue, conversions, fits, allocation, marginal_new, settled
     )
     if kept.held:
-        change = kept.plan
+        note = held_note(kept.plan, GUARD_TOLERANCE)
         for explanation in explanations:
-            explanation["reason"] += (
-                f"; the planned move was held back: the pool's revenue could credibly fall"
-                f" (its change, {change.level:.0%} interval, {change.low:+.1%} to"
-                f" {change.high:+.1%}) by more than {GUARD_TOLERANCE:.0%}"
-            )
+            explanation["reason"] += f"; {note}"
     predicted_pool = _predicted_pool(current, new, conversions_set, revenue_set)
     return Computed(
         as_of=as_of,
