@@ -1,6 +1,5 @@
-"""The allocator's use of the curves' uncertainty: the credible gain of a move, the guard
-that holds back a move not credibly good enough, and the exploration of unmeasured
-curves."""
+"""The allocator's use of the curves' uncertainty: the credible gain of a move, and the
+guard that holds back a move not credibly good enough."""
 
 from __future__ import annotations
 
@@ -10,9 +9,6 @@ from scipy import stats
 
 from services.optimizer.pools.allocator import (
     PoolLimits,
-    allocate,
-    bounds,
-    explore,
     guard,
     move_gain,
     reallocation,
@@ -131,47 +127,6 @@ def test_guard_tolerance_is_the_share_it_may_lose() -> None:
     assert guard(even, plan, curves, even, tolerance=loss * 0.99).held is True
 
 
-def test_explore_nudges_only_unmeasured_curves_alternately_and_keeps_total_and_bounds() -> None:
-    curves = _curves([9000.0] * 4, [3000.0] * 4, supported=[False, True, False, False])
-    budgets = np.array([1000.0, 2000.0, 3000.0, 4000.0])
-    b = bounds(10000.0, budgets, PoolLimits(max_step=0.2))
-    even_turn = explore(budgets, curves, b, amplitude=0.05, turn=0)
-    odd_turn = explore(budgets, curves, b, amplitude=0.05, turn=1)
-    assert even_turn.sum() == pytest.approx(10000.0)
-    assert odd_turn.sum() == pytest.approx(10000.0)
-    assert np.all(even_turn >= b.low - 1e-9) and np.all(even_turn <= b.high + 1e-9)
-    # Campaign 0 goes up on even turns and down on odd ones; its neighbour 2 the other way.
-    assert even_turn[0] > budgets[0] and odd_turn[0] < budgets[0]
-    assert even_turn[2] < budgets[2] and odd_turn[2] > budgets[2]
-    # The measured campaign moves only by its share of putting the total back.
-    assert abs(even_turn[1] - budgets[1]) < 0.05 * budgets[1]
-    assert explore(budgets, curves, b, amplitude=0.0, turn=0) == pytest.approx(budgets)
-    measured = _curves([9000.0] * 4, [3000.0] * 4)
-    assert explore(budgets, measured, b, amplitude=0.05, turn=0) == pytest.approx(budgets)
-
-
-def test_allocate_explores_with_performance_based_but_not_with_an_even_split() -> None:
-    curves = _curves([9000.0, 9000.0], [3000.0, 3000.0], supported=[False, False])
-    current = np.array([3000.0, 3000.0])
-    limits = PoolLimits(max_step=0.2)
-    plain = allocate(6000.0, current, curves, strategy="performance_based", limits=limits)
-    nudged = allocate(
-        6000.0,
-        current,
-        curves,
-        strategy="performance_based",
-        limits=limits,
-        exploration=0.1,
-        turn=0,
-    )
-    assert plain.budgets == pytest.approx(current)
-    assert nudged.budgets == pytest.approx([3300.0, 2700.0])
-    even = allocate(
-        6000.0, current, curves, strategy="equal_distribution", limits=limits, exploration=0.1
-    )
-    assert even.budgets == pytest.approx(current)
-
-
 def test_a_reallocation_holds_a_bet_on_unsure_curves_but_never_an_even_split() -> None:
     # Money planned into a campaign whose curve may be far lower than its mean: held.
     unsure = _curves([20000.0, 40000.0], [3000.0, 3000.0], [0.0, 1.0])
@@ -194,7 +149,7 @@ def test_a_reallocation_holds_a_bet_on_unsure_curves_but_never_an_even_split() -
     assert not kept.held and kept.budgets == pytest.approx(even)
 
 
-def test_bad_guard_and_exploration_arguments_are_refused() -> None:
+def test_bad_guard_arguments_are_refused() -> None:
     curves = _curves([1.0], [1.0])
     one = np.ones(1)
     with pytest.raises(ValueError):
@@ -203,8 +158,6 @@ def test_bad_guard_and_exploration_arguments_are_refused() -> None:
         guard(one, one, curves, one, level=1.0)
     with pytest.raises(ValueError):
         move_gain(one, one, curves, level=0.0)
-    with pytest.raises(ValueError):
-        explore(one, curves, bounds(1.0, one, PoolLimits()), amplitude=-0.1, turn=0)
 
 
 def test_a_held_plan_is_explained_as_kept_budgets_with_the_plans_interval() -> None:

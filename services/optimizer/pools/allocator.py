@@ -315,17 +315,13 @@ def allocate(
     floors: np.ndarray | None = None,
     caps: np.ndarray | None = None,
     rng: np.random.Generator | None = None,
-    exploration: float = 0.0,
-    turn: int = 0,
 ) -> Allocation:
     """New daily budgets for the pool's campaigns; see the module.
 
     ``current`` are today's budgets (for the step and the old marginal return),
     ``curves`` the campaigns' curves in the same order, ``floors``/``caps`` the Act
     safety limits as absolute budgets, ``rng`` the generator for
-    ``opportunity_weighted`` (a fresh unseeded one if not given). ``exploration``
-    and ``turn`` nudge the campaigns whose curves are unmeasured (:func:`explore`;
-    not under ``equal_distribution``).
+    ``opportunity_weighted`` (a fresh unseeded one if not given).
     """
     current = np.asarray(current, dtype=float)
     n = len(current)
@@ -349,8 +345,6 @@ def allocate(
     else:
         draw = curves.sample(rng if rng is not None else np.random.default_rng())
         budgets, lam = _equalise(total, draw, b)
-    if strategy != "equal_distribution" and exploration > 0:
-        budgets = explore(budgets, curves, b, amplitude=exploration, turn=turn)
     return Allocation(
         budgets=budgets,
         bound_by=_bound_names(budgets, b),
@@ -511,43 +505,11 @@ def guard(
     return Guarded(reference.copy(), held=True, plan=plan)
 
 
-def explore(
-    budgets: np.ndarray,
-    curves: CurveSet,
-    b: Bounds,
-    *,
-    amplitude: float,
-    turn: int,
-) -> np.ndarray:
-    """Budgets nudged up and down by ``amplitude`` of themselves on the campaigns whose
-    curve's bend is assumed rather than measured (``curves.supported`` False),
-    alternating from one reallocation (``turn``) to the next and from one such campaign
-    to the next (so the nudges nearly cancel in the total): the spend of those
-    campaigns then varies enough for their curves to be fitted.
-
-    Measured curves are left where the allocator put them; the total is kept (the
-    difference is spread over the campaigns with room) and every bound holds.
-    """
-    if amplitude < 0:
-        raise ValueError("amplitude must be >= 0")
-    budgets = np.asarray(budgets, dtype=float)
-    unknown = ~curves.supported
-    if amplitude == 0 or not unknown.any():
-        return budgets.copy()
-    total = float(budgets.sum())
-    rank = np.cumsum(unknown) - 1
-    sign = np.where((rank + turn) % 2 == 0, 1.0, -1.0)
-    nudged = np.where(unknown, budgets * (1 + amplitude * sign), budgets)
-    nudged = np.clip(nudged, b.low, b.high)
-    return _fill(total, nudged, b)
-
-
-# What a pool's reallocation runs with (the service and the plan bench alike). A plan
+# What a pool's reallocation runs with (the service and the plan bench alike): a plan
 # whose pool return may credibly (the lower end of its 80% interval) fall more than 1%
-# below the split it replaces is held back. Nudging unmeasured curves by 5% a turn
-# measured no better on the plan bench's development seeds (1-5, 10-19: 89.8% of the
-# oracle's lift captured on average against 91.3% without), so it is off.
-EXPLORATION = 0.0
+# below the split it replaces is held back. (Nudging campaigns with unmeasured curves by
+# 5% a turn, to explore them, measured no better on the plan bench's development seeds
+# 1-5 and 10-19: 89.8% of the oracle's lift captured on average against 91.3% without.)
 GUARD_TOLERANCE = 0.01
 GUARD_LEVEL = 0.8
 
@@ -564,9 +526,9 @@ def reallocation(
     rng: np.random.Generator | None = None,
     turn: int = 0,
 ) -> tuple[Allocation, Guarded]:
-    """One reallocation of a pool: :func:`allocate` with :data:`EXPLORATION` on turn
-    ``turn`` (the pool's count of reallocations so far), then :func:`guard` against the
-    current split (not under ``equal_distribution``). The guarded budgets are the ones
+    """One reallocation of a pool: :func:`allocate`, then :func:`guard` against the
+    current split (not under ``equal_distribution``), its draws seeded by ``turn`` (the
+    pool's count of reallocations so far). The guarded budgets are the ones
     to apply; the allocation says what was planned and why."""
     current = np.asarray(current, dtype=float)
     allocation = allocate(
@@ -578,8 +540,6 @@ def reallocation(
         floors=floors,
         caps=caps,
         rng=rng,
-        exploration=EXPLORATION,
-        turn=turn,
     )
     kept = guard(
         current,
