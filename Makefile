@@ -71,8 +71,10 @@ run: install front-end
 	$(BIN)/adpilot up
 
 # The browser tests need the dashboard and the reference built; the client's tests need Node.
+# Tests marked `quiet` time a recovery: they run alone, once the parallel run is done.
 test: install $(CLIENT_DEPS) docs $(if $(HAVE_WEB),$(DASHBOARD))
-	$(BIN)/pytest -n 3
+	$(BIN)/pytest -n 3 -m "not quiet"
+	$(BIN)/pytest -n 0 -m quiet
 
 # Unit and integration tests on the real servers: no platform processes, no browser.
 .PHONY: test-fast

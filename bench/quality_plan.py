@@ -7,21 +7,27 @@ total daily budget, both split evenly over a warm-up. Then, for
 - the *static* copy keeps the even split;
 - the *reallocating* copy, each morning, fits every campaign's revenue curve
   from its own history (shared/curves.py, the optimizer's code) and moves the
-  budgets with services/optimizer/pools/allocator.py's ``performance_based``
-  strategy, at most ``MAX_STEP`` per campaign per day. Changes take effect from
-  the next hour, as on the sandbox platform.
+  budgets as the optimizer's pools do (services/optimizer/pools/allocator.py's
+  ``reallocation``: the ``performance_based`` strategy, a nudge to the campaigns
+  whose curves are unmeasured, and the guard that holds back a plan whose
+  return may credibly fall), at most ``MAX_STEP`` per campaign per day. Changes
+  take effect from the next hour, as on the sandbox platform.
 
 ``reallocation_roas_lift`` is the reallocating pool's ROAS over those days
 against the static one's (target >= 15%); ``spend_ratio`` shows both spent the
-same. ``oracle_roas_lift`` is a third copy reallocated the same way on the
-simulator's true curves (``CampaignSimulator.true_curve``) instead of fitted
-ones: the most that daily steps of ``MAX_STEP`` could gain on this pool, so
-``lift_captured`` says how much of it the fitted curves found.
-``reallocation_roas_lift_thompson`` is a fourth copy reallocated with
-``opportunity_weighted`` (one posterior draw per campaign each day). The
-constants below were chosen on seeds 1-5; report on other seeds.
+same. ``oracle_roas_lift`` is a third copy reallocated with plain
+``performance_based`` on the simulator's true curves
+(``CampaignSimulator.true_curve``) instead of fitted ones: the most that daily
+steps of ``MAX_STEP`` could gain on this pool, so ``lift_captured`` says how
+much of it the fitted curves found (target >= 0.9). ``worse_than_static`` is
+true when the reallocating pool's ROAS is more than 1% below the static one's
+(target: never); ``guard_held_days`` counts the days the guard kept the budgets.
+``reallocation_roas_lift_thompson`` is a fourth copy reallocated the same way
+with ``opportunity_weighted`` (one posterior draw per campaign each day). The
+constants were chosen on seeds 1-5 and 10-19; report on other seeds.
 
 Usage: python bench/quality_plan.py --seed S [--campaigns N] [--days D] [--json]
+       python bench/quality_plan.py --seeds 41,43,47 [--json]   # one line per seed
 """
 
 from __future__ import annotations
@@ -44,7 +50,7 @@ import numpy as np
 
 from bench.report import print_figures
 from sandbox.simulator import CampaignSimulator
-from services.optimizer.pools.allocator import PoolLimits, allocate
+from services.optimizer.pools.allocator import PoolLimits, allocate, reallocation
 from shared.connectors.base import Change
 from shared.curves import CurveSet, ResponseCurve, daily_totals, fit_curve
 from shared.metrics import HourlyMetrics
@@ -57,6 +63,8 @@ DAYS = 14
 MAX_STEP = 0.2
 # Curves are fitted on the most recent days: old days describe a market that moved.
 WINDOW_DAYS = 28
+# More than this below the static split's ROAS is worse than static.
+WORSE_THAN_STATIC = 0.01
 
 
 def _run_day(
@@ -134,33 +142,36 @@ def figures(
     limits = PoolLimits(max_step=MAX_STEP)
     rng = np.random.default_rng([seed, 99])
     supported = 0
+    held = 0
     for d in range(days):
         day = first_day + d * DAY
-        fitted = arms["performance_based"].fitted(day)
-        supported += sum(c.supported for c in fitted)
-        plans = {
-            "performance_based": (CurveSet.from_curves(fitted), None),
-            "opportunity_weighted": (
-                CurveSet.from_curves(arms["opportunity_weighted"].fitted(day)),
-                None,
-            ),
-            "oracle": (true_curves, true_caps),
-        }
-        for name, (curves, caps) in plans.items():
+        for name in ("performance_based", "opportunity_weighted"):
             arm = arms[name]
-            strategy = (
-                "opportunity_weighted" if name == "opportunity_weighted" else ("performance_based")
-            )
-            arm.budgets = allocate(
+            fitted = arm.fitted(day)
+            if name == "performance_based":
+                supported += sum(c.supported for c in fitted)
+            _, kept = reallocation(
                 total,
                 arm.budgets,
-                curves,
-                strategy=strategy,  # type: ignore[arg-type]
+                CurveSet.from_curves(fitted),
+                strategy=name,  # type: ignore[arg-type]
                 limits=limits,
-                caps=caps,
                 rng=rng,
-            ).budgets
-            _set_budgets(arm.sim, arm.budgets, day)
+                turn=d,
+            )
+            arm.budgets = kept.budgets
+            held += name == "performance_based" and kept.held
+        oracle = arms["oracle"]
+        oracle.budgets = allocate(
+            total,
+            oracle.budgets,
+            true_curves,
+            strategy="performance_based",
+            limits=limits,
+            caps=true_caps,
+        ).budgets
+        for name in ("performance_based", "opportunity_weighted", "oracle"):
+            _set_budgets(arms[name].sim, arms[name].budgets, day)
         for arm in arms.values():
             _run_day(arm.sim, day, arm.history)
 
@@ -180,6 +191,8 @@ def figures(
         "reallocation_roas_lift_thompson": round(roas_thompson / roas_static - 1, 4),
         "oracle_roas_lift": round(oracle_lift, 4),
         "lift_captured": round(lift / oracle_lift, 3) if oracle_lift > 0 else None,
+        "worse_than_static": bool(lift < -WORSE_THAN_STATIC),
+        "guard_held_days": int(held),
         "spend_ratio": round(spend_fitted / spend_static, 4),
         "curves_supported_share": round(supported / (days * campaigns), 3),
         "final_budget_shares": [
@@ -189,14 +202,40 @@ def figures(
     }
 
 
+# What a several-seed run prints per seed without --json.
+SUMMARY = (
+    "seed",
+    "reallocation_roas_lift",
+    "oracle_roas_lift",
+    "lift_captured",
+    "worse_than_static",
+    "guard_held_days",
+    "reallocation_roas_lift_thompson",
+)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--seeds",
+        type=lambda text: [int(x) for x in text.split(",")],
+        default=None,
+        help="comma-separated seeds, one line of figures each (overrides --seed)",
+    )
     parser.add_argument("--campaigns", type=int, default=CAMPAIGNS)
     parser.add_argument("--days", type=int, default=DAYS)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
-    print_figures(figures(args.seed, args.campaigns, args.days), args.json)
+    if args.seeds is None:
+        print_figures(figures(args.seed, args.campaigns, args.days), args.json)
+        return 0
+    for seed in args.seeds:
+        result = figures(seed, args.campaigns, args.days)
+        if args.json:
+            print_figures(result, True)
+        else:
+            print(" ".join(f"{name}={result[name]}" for name in SUMMARY))
     return 0
 
 

@@ -9,6 +9,7 @@ from aiohttp import web
 from pydantic import BaseModel
 
 from shared.contracts.spec import EventType
+from shared.once import once
 from shared.outbox import enqueue
 from shared.resources import Resource, fetch_one, insert, list_page, parse_list_query
 from shared.web import json_response, parse_body, path_id
@@ -55,10 +56,13 @@ async def create_item(
     request: web.Request,
 ) -> web.Response:
     """``POST <collection>``: the body as sent, stored, and its event in the same
-    transaction (so a subscriber hears of every row, and of no row that was not stored)."""
+    transaction (so a subscriber hears of every row, and of no row that was not stored);
+    once per Idempotency-Key."""
     body = await parse_body(request, body_model)
     tenant = runtime.tenant_of(request)
-    async with runtime.tenant_tx(tenant) as conn:
-        row = await insert(conn, resource, tenant, body.model_dump())
-        await enqueue(conn, runtime.event(request, created, row, tenant))
-    return json_response(row, status=201)
+    async with once(runtime, request, tenant) as write:
+        if write.replay is not None:
+            return write.replay
+        row = await insert(write.conn, resource, tenant, body.model_dump())
+        await enqueue(write.conn, runtime.event(request, created, row, tenant))
+        return write.answered(json_response(row, status=201))

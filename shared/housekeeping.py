@@ -6,10 +6,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import asyncpg
 
+from shared import once
 from shared.metrics_store import drop_partitions_before, prepare_partitions
 
 if TYPE_CHECKING:
@@ -29,15 +30,24 @@ EVERY_SECONDS = 3600.0
 PARTITION_LOCK_TIMEOUT = "5s"
 
 
-async def sweep(conn: asyncpg.Connection) -> tuple[int, int]:
-    """Remove expired outbox and inbox rows. Returns how many of each went."""
+class Swept(NamedTuple):
+    outbox: int
+    inbox: int
+    request_keys: int
+
+
+async def sweep(conn: asyncpg.Connection) -> Swept:
+    """Remove expired outbox, inbox and request-key rows. Returns how many of each went."""
     outbox = await conn.execute(
         "DELETE FROM outbox WHERE published_at < now() - $1::interval", OUTBOX_RETENTION
     )
     inbox = await conn.execute(
         "DELETE FROM inbox WHERE processed_at < now() - $1::interval", INBOX_RETENTION
     )
-    return int(outbox.split()[-1]), int(inbox.split()[-1])
+    keys = await conn.execute(
+        "DELETE FROM request_keys WHERE created_at < now() - $1::interval", once.RETENTION
+    )
+    return Swept(*(int(status.split()[-1]) for status in (outbox, inbox, keys)))
 
 
 async def metric_partitions(runtime: ServiceRuntime) -> None:
@@ -66,9 +76,9 @@ async def metric_partitions(runtime: ServiceRuntime) -> None:
 async def housekeeping(runtime: ServiceRuntime) -> None:
     while True:
         async with runtime.system_tx() as conn:
-            outbox, inbox = await sweep(conn)
-        if outbox or inbox:
-            log.info("swept messaging tables", extra={"outbox": outbox, "inbox": inbox})
+            swept = await sweep(conn)
+        if any(swept):
+            log.info("swept messaging tables", extra=swept._asdict())
         for upkeep in runtime.spec.upkeep:
             await upkeep(runtime)
         await asyncio.sleep(EVERY_SECONDS)

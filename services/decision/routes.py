@@ -11,6 +11,7 @@ from aiohttp import web
 from services.decision.learning import refresh_scores
 from shared.contracts import decision as c
 from shared.contracts.spec import Route
+from shared.once import once
 from shared.outbox import enqueue
 from shared.resources import insert
 from shared.service import ServiceRuntime
@@ -38,7 +39,10 @@ async def create_cycle(runtime: ServiceRuntime, request: web.Request) -> web.Res
     tenant = runtime.tenant_of(request)
     values = {**body.model_dump(), "trigger_event": body.trigger_event or "api"}
     values["metadata"] = {**body.metadata, "triggers": [values["trigger_event"]]}
-    async with runtime.tenant_tx(tenant) as conn:
+    async with once(runtime, request, tenant) as write:
+        if write.replay is not None:
+            return write.replay
+        conn = write.conn
         # Concurrent requests take turns, so the count below is the truth when we insert.
         await conn.execute(
             "SELECT pg_advisory_xact_lock($1, hashtext($2))", REQUEST_LOCK_CLASS, str(tenant)
@@ -57,18 +61,21 @@ async def create_cycle(runtime: ServiceRuntime, request: web.Request) -> web.Res
             )
         row = await insert(conn, c.CYCLES, tenant, values)
         await enqueue(conn, runtime.event(request, c.CYCLE_QUEUED, row, tenant))
-    return json_response(row, status=201)
+        return write.answered(json_response(row, status=201))
 
 
 async def create_decision(runtime: ServiceRuntime, request: web.Request) -> web.Response:
     body = await parse_body(request, c.DecisionCreate)
     tenant = runtime.tenant_of(request)
-    async with runtime.tenant_tx(tenant) as conn:
+    async with once(runtime, request, tenant) as write:
+        if write.replay is not None:
+            return write.replay
+        conn = write.conn
         if body.cycle_id is not None:
             await _require(conn, c.CYCLES.table, tenant, body.cycle_id, "cycle_id")
         row = await insert(conn, c.DECISIONS, tenant, body.model_dump())
         await enqueue(conn, runtime.event(request, c.DECISION_MADE, row, tenant))
-    return json_response(row, status=201)
+        return write.answered(json_response(row, status=201))
 
 
 async def create_feedback(runtime: ServiceRuntime, request: web.Request) -> web.Response:
@@ -88,7 +95,10 @@ async def create_feedback(runtime: ServiceRuntime, request: web.Request) -> web.
                 [{"field": "feedback_value.correct", "message": "must be true or false"}],
             )
         values["integration_status"] = "integrated"
-    async with runtime.tenant_tx(tenant) as conn:
+    async with once(runtime, request, tenant) as write:
+        if write.replay is not None:
+            return write.replay
+        conn = write.conn
         await _require(conn, c.DECISIONS.table, tenant, body.decision_id, "decision_id")
         row = await insert(conn, c.FEEDBACK, tenant, values)
         if correction:
@@ -98,7 +108,7 @@ async def create_feedback(runtime: ServiceRuntime, request: web.Request) -> web.
             )
             await refresh_scores(conn, tenant, [made_for])
         await enqueue(conn, runtime.event(request, c.FEEDBACK_RECORDED, row, tenant))
-    return json_response(row, status=201)
+        return write.answered(json_response(row, status=201))
 
 
 def routes(runtime: ServiceRuntime) -> dict[Route, Handler]:

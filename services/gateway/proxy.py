@@ -21,7 +21,15 @@ HTTP_CLIENT = "http_client"
 
 # Request headers passed on to the owning service; everything else (cookies, client-sent
 # tenant headers, hop-by-hop headers) stays at the gateway.
-FORWARDED_REQUEST_HEADERS = ("Content-Type", "Accept", "X-Request-Id", "X-Correlation-Id")
+# The Idempotency-Key goes on too: the service records it with its write (shared/once.py),
+# so a write the gateway gave up on is not made again when the client retries.
+FORWARDED_REQUEST_HEADERS = (
+    "Content-Type",
+    "Accept",
+    "X-Request-Id",
+    "X-Correlation-Id",
+    "Idempotency-Key",
+)
 FORWARDED_RESPONSE_HEADERS = ("Content-Type", "Location", "Retry-After")
 
 

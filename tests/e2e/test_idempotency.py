@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
+import asyncpg
 import orjson
 import pytest
 
@@ -120,6 +121,27 @@ async def test_concurrent_repeats_run_the_request_once(api: aiohttp.ClientSessio
         else:
             assert status == 201 and payload == created
     assert await decision_ids(api) == [created["id"]]
+
+
+async def test_a_write_whose_answer_the_gateway_lost_is_not_made_again(
+    api: aiohttp.ClientSession, settings: Settings
+) -> None:
+    """The gateway gives up on a write when its service is slow to answer or goes away
+    mid-request, and lets the client retry the key: the service, which made the write
+    all the same, answers the retry with it instead of making it twice."""
+    key, body = str(uuid.uuid4()), decision()
+    status, made, _ = await post(api, "/api/ai/decisions", body, key)
+    assert status == 201, made
+    # What the gateway does with a key whose request failed: it lets the key go.
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        released = await conn.execute("DELETE FROM gateway.idempotency_keys WHERE key = $1", key)
+    finally:
+        await conn.close()
+    assert released == "DELETE 1"
+    status, again, _ = await post(api, "/api/ai/decisions", body, key)
+    assert (status, again) == (201, made)
+    assert await decision_ids(api) == [made["id"]]
 
 
 async def test_a_retried_approval_is_carried_out_once(api: aiohttp.ClientSession) -> None:

@@ -37,7 +37,9 @@ from tests.faults.servers import PrivatePostgres, RabbitCluster
 from tests.faults.test_cluster import Forwarder
 from tests.infra import discarded, free_port, private_settings, run_id
 
-pytestmark = pytest.mark.faults
+# Throughput "back within 10 s" is a time: measured with the machine to itself (`make test`
+# runs quiet tests after the parallel run), not while other suites take its two cores.
+pytestmark = [pytest.mark.faults, pytest.mark.quiet]
 
 REPLICAS = {name: 2 for name in SERVICES}
 CYCLE_SECONDS = 3.0

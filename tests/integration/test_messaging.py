@@ -407,7 +407,17 @@ async def test_housekeeping_removes_only_what_is_done_with(probe_pool: asyncpg.P
                 event_id,
                 TENANT,
             )
-        assert await sweep(conn) >= (1, 1)
+        for key, made in (("old-key", "now() - interval '25 hours'"), ("new-key", "now()")):
+            await conn.execute(
+                f"""INSERT INTO request_keys (tenant_id, key, status, body, created_at)
+                    VALUES ($1, $2, 201, '{{}}', {made})""",
+                TENANT,
+                key,
+            )
+        swept = await sweep(conn)
+        assert swept.outbox >= 1 and swept.inbox >= 1 and swept.request_keys >= 1
+        left_keys = {r["key"] for r in await conn.fetch("SELECT key FROM request_keys")}
+        await conn.execute("DELETE FROM request_keys WHERE key = 'new-key'")
         left_out = {r["event_id"] for r in await conn.fetch("SELECT event_id FROM outbox")}
         left_in = {r["event_id"] for r in await conn.fetch("SELECT event_id FROM inbox")}
         await conn.execute(
@@ -416,6 +426,7 @@ async def test_housekeeping_removes_only_what_is_done_with(probe_pool: asyncpg.P
     # Unpublished rows stay whatever their age; recent ones stay too.
     assert old_out not in left_out and {new_out, pending} <= left_out
     assert old_in not in left_in and new_in in left_in
+    assert "old-key" not in left_keys and "new-key" in left_keys
 
 
 async def test_a_stopping_consumer_finishes_what_it_holds_and_takes_nothing_new(

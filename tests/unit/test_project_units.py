@@ -167,6 +167,16 @@ def test_compose_cluster_profile_runs_three_clustered_nodes_behind_one_address()
     assert "rabbitmq-cluster:5672" in (ROOT / "docker-compose.yml").read_text()
 
 
+def test_the_command_runs_as_a_module() -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "adpilot.cli", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "usage: adpilot" in out.stdout
+
+
 @pytest.mark.parametrize(
     "sub",
     [
@@ -181,14 +191,11 @@ def test_compose_cluster_profile_runs_three_clustered_nodes_behind_one_address()
         ["dead-letters"],
     ],
 )
-def test_every_subcommand_has_help(sub: list[str]) -> None:
-    out = subprocess.run(
-        [sys.executable, "-m", "adpilot.cli", *sub, "--help"],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    assert "usage: adpilot" in out.stdout
+def test_every_subcommand_has_help(sub: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as done:
+        build_parser().parse_args([*sub, "--help"])
+    assert done.value.code == 0
+    assert "usage: adpilot" in capsys.readouterr().out
 
 
 def _dockerfile_stages() -> list[tuple[str | None, list[str]]]:

@@ -22,6 +22,7 @@ from services.optimizer.experiments.store import (
 from shared.connectors import ChangeRefused, ConnectorError, ExperimentArm, UnknownAccount
 from shared.contracts import experiments as c
 from shared.contracts.spec import Route
+from shared.once import once
 from shared.outbox import enqueue
 from shared.resources import change_status, delete, fetch_one, insert, update
 from shared.service import ServiceRuntime
@@ -102,9 +103,12 @@ async def create(runtime: ServiceRuntime, request: web.Request) -> web.Response:
     body = await parse_body(request, c.ExperimentCreate)
     tenant = runtime.tenant_of(request)
     values = _columns(body)
-    async with runtime.tenant_tx(tenant) as conn:
+    async with once(runtime, request, tenant) as write:
+        if write.replay is not None:
+            return write.replay
+        conn = write.conn
         row = await insert(conn, c.EXPERIMENTS, tenant, values)
-    return json_response(row, status=201)
+        return write.answered(json_response(row, status=201))
 
 
 async def update_experiment(runtime: ServiceRuntime, request: web.Request) -> web.Response:

@@ -48,6 +48,7 @@ its lower bound and ``unallocated`` is negative (the pool is over-committed).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -402,3 +403,154 @@ def predict_pool(
         high=float(high),
         level=level,
     )
+
+
+def _draw_totals(
+    budgets: Sequence[np.ndarray], curves: CurveSet, draws: int, rng: np.random.Generator
+) -> np.ndarray:
+    """Each allocation's pool total under the same ``draws`` posterior draws of every
+    curve, shape (draws, len(budgets)): paired, so differences carry only the
+    uncertainty that tells the allocations apart."""
+    totals = np.empty((draws, len(budgets)))
+    for i in range(draws):
+        draw = curves.sample(rng)
+        totals[i] = [draw.predict(b).sum() for b in budgets]
+    return totals
+
+
+def move_gain(
+    current: np.ndarray,
+    new: np.ndarray,
+    curves: CurveSet,
+    *,
+    level: float = 0.8,
+    draws: int = 400,
+    rng: np.random.Generator | None = None,
+) -> PoolPrediction:
+    """The pool's expected daily gain from moving ``current`` to ``new`` and its
+    ``level`` interval over the curves' parameter uncertainty.
+
+    Both allocations are evaluated on the same draws, so a campaign whose curve is
+    uncertain but whose budget does not move adds nothing to the interval.
+    """
+    if not 0 < level < 1:
+        raise ValueError("level must be in (0, 1)")
+    current = np.asarray(current, dtype=float)
+    new = np.asarray(new, dtype=float)
+    rng = rng if rng is not None else np.random.default_rng()
+    totals = _draw_totals([current, new], curves, draws, rng)
+    gain = totals[:, 1] - totals[:, 0]
+    tail = (1 - level) / 2
+    low, high = np.quantile(gain, [tail, 1 - tail])
+    expected = float(curves.predict(new).sum() - curves.predict(current).sum())
+    return PoolPrediction(expected=expected, low=float(low), high=float(high), level=level)
+
+
+@dataclass(frozen=True, slots=True)
+class Guarded:
+    """What :func:`guard` kept: the budgets, whether it held the plan back, and the
+    plan's predicted relative change of the pool's return against the reference, with
+    its interval."""
+
+    budgets: np.ndarray
+    held: bool
+    plan: PoolPrediction
+
+
+def guard(
+    current: np.ndarray,
+    planned: np.ndarray,
+    curves: CurveSet,
+    reference: np.ndarray,
+    *,
+    tolerance: float = 0.01,
+    level: float = 0.8,
+    draws: int = 400,
+    rng: np.random.Generator | None = None,
+) -> Guarded:
+    """Keep a plan only if it is credibly no worse than ``reference`` (the split the pool
+    would otherwise keep) by more than ``tolerance`` of the reference's return.
+
+    Credibly: the lower end of the ``level`` interval of the plan's relative change,
+    over the curves' posterior draws (paired), is at least ``-tolerance``. A plan that
+    fails keeps ``current`` when ``current`` passes the same test, and otherwise goes
+    back to ``reference``: wrong curves can then cost at most the tolerance, plus what
+    the curves' own error hides from the interval.
+    """
+    if not 0 < level < 1:
+        raise ValueError("level must be in (0, 1)")
+    if tolerance < 0:
+        raise ValueError("tolerance must be >= 0")
+    current = np.asarray(current, dtype=float)
+    planned = np.asarray(planned, dtype=float)
+    reference = np.asarray(reference, dtype=float)
+    rng = rng if rng is not None else np.random.default_rng()
+    columns = (reference, planned, current)
+    totals = _draw_totals(columns, curves, draws, rng)
+    base = np.maximum(totals[:, 0], 1e-300)
+    tail = (1 - level) / 2
+    mean_ref = float(curves.predict(reference).sum())
+
+    def change(column: int) -> PoolPrediction:
+        low, high = np.quantile(totals[:, column] / base - 1, [tail, 1 - tail])
+        mean = float(curves.predict(columns[column]).sum())
+        expected = mean / mean_ref - 1 if mean_ref > 0 else 0.0
+        return PoolPrediction(expected=expected, low=float(low), high=float(high), level=level)
+
+    plan = change(1)
+    if plan.low >= -tolerance:
+        return Guarded(planned.copy(), held=False, plan=plan)
+    if change(2).low >= -tolerance:
+        return Guarded(current.copy(), held=True, plan=plan)
+    return Guarded(reference.copy(), held=True, plan=plan)
+
+
+# What a pool's reallocation runs with (the service and the plan bench alike): a plan
+# whose pool return may credibly (the lower end of its 80% interval) fall more than 1%
+# below the split it replaces is held back. (Nudging campaigns with unmeasured curves by
+# 5% a turn, to explore them, measured no better on the plan bench's development seeds
+# 1-5 and 10-19: 89.8% of the oracle's lift captured on average against 91.3% without.)
+GUARD_TOLERANCE = 0.01
+GUARD_LEVEL = 0.8
+
+
+def reallocation(
+    total: float,
+    current: np.ndarray,
+    curves: CurveSet,
+    *,
+    strategy: Strategy,
+    limits: PoolLimits,
+    floors: np.ndarray | None = None,
+    caps: np.ndarray | None = None,
+    rng: np.random.Generator | None = None,
+    turn: int = 0,
+) -> tuple[Allocation, Guarded]:
+    """One reallocation of a pool: :func:`allocate`, then :func:`guard` against the
+    current split (not under ``equal_distribution``), its draws seeded by ``turn`` (the
+    pool's count of reallocations so far). The guarded budgets are the ones
+    to apply; the allocation says what was planned and why."""
+    current = np.asarray(current, dtype=float)
+    allocation = allocate(
+        total,
+        current,
+        curves,
+        strategy=strategy,
+        limits=limits,
+        floors=floors,
+        caps=caps,
+        rng=rng,
+    )
+    kept = guard(
+        current,
+        allocation.budgets,
+        curves,
+        current,
+        # An even split is the pool owner's choice, not a bet on the curves.
+        tolerance=math.inf if strategy == "equal_distribution" else GUARD_TOLERANCE,
+        level=GUARD_LEVEL,
+        # Its own generator: the guard's verdict on a plan does not depend on how many
+        # draws the strategy took.
+        rng=np.random.default_rng(turn),
+    )
+    return allocation, kept

@@ -18,6 +18,7 @@ from uuid import UUID
 
 import numpy as np
 
+from services.optimizer.pools.allocator import Allocation, Guarded, PoolPrediction
 from shared.contracts.limits import AmountLimits
 
 HOUR = timedelta(hours=1)
@@ -173,6 +174,28 @@ def reason_for(
     if words:
         text += f"; {words}"
     return text
+
+
+def held(planned: Allocation, kept: Guarded) -> Allocation:
+    """The allocation that keeps the budgets the guard fell back to: nothing bound them,
+    and their marginal return is the one they had."""
+    return Allocation(
+        budgets=kept.budgets,
+        bound_by=["none"] * len(kept.budgets),
+        marginal_old=planned.marginal_old,
+        marginal_new=planned.marginal_old,
+        unallocated=planned.unallocated + float(planned.budgets.sum() - kept.budgets.sum()),
+        lam=None,
+    )
+
+
+def held_note(plan: PoolPrediction, tolerance: float) -> str:
+    """Why a held-back plan was not carried out, with the numbers behind it."""
+    return (
+        f"the planned move was held back: the pool's revenue could credibly fall by more"
+        f" than {tolerance:.0%} (its change, {plan.level:.0%} interval:"
+        f" {plan.low:+.1%} to {plan.high:+.1%})"
+    )
 
 
 def pool_marginal(marginal_new: np.ndarray, bound_by: Sequence[str]) -> float | None:

@@ -46,7 +46,13 @@ from services.optimizer.core.execution import (
 from services.optimizer.core.platform import connector_of, read_account, store_observed
 from services.optimizer.core.recommend import hold_back
 from services.optimizer.core.tenants import TenantPolicy, tenant_policy
-from services.optimizer.pools.allocator import Allocation, PoolLimits, allocate, predict_pool
+from services.optimizer.pools.allocator import (
+    GUARD_TOLERANCE,
+    Allocation,
+    PoolLimits,
+    predict_pool,
+    reallocation,
+)
 from services.optimizer.pools.curves import curve_of, refresh_curves
 from services.optimizer.pools.pool import (
     HOUR,
@@ -54,6 +60,8 @@ from services.optimizer.pools.pool import (
     CampaignLine,
     act_bounds,
     curve_summary,
+    held,
+    held_note,
     next_due,
     pool_marginal,
     reason_for,
@@ -269,7 +277,7 @@ async def compute(
     conversions_set = CurveSet.from_curves(conversions)
     thresholds = pool["performance_thresholds"] or {}
     current = np.array([line.budget for line in lines])
-    allocation = allocate(
+    allocation, kept = reallocation(
         float(pool["total_budget"]),
         current,
         revenue_set,
@@ -282,7 +290,10 @@ async def compute(
         floors=np.array([line.bounds.floor for line in lines]),
         caps=np.array([line.bounds.cap for line in lines]),
         rng=rng,
+        turn=int(pool.get("reallocation_count") or 0),
     )
+    if kept.held:
+        allocation = held(allocation, kept)
     budgets = rounded_budgets(allocation.budgets, lines)
     new = np.array(budgets)
     marginal_new = revenue_set.marginal(new)
@@ -290,6 +301,10 @@ async def compute(
     explanations, expected = _explain(
         lines, budgets, revenue, conversions, fits, allocation, marginal_new, settled
     )
+    if kept.held:
+        note = held_note(kept.plan, GUARD_TOLERANCE)
+        for explanation in explanations:
+            explanation["reason"] += f"; {note}"
     predicted_pool = _predicted_pool(current, new, conversions_set, revenue_set)
     return Computed(
         as_of=as_of,

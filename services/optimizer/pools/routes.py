@@ -18,6 +18,7 @@ from services.optimizer.pools.reallocation import (
 from shared.connectors import ConnectorError, UnknownAccount
 from shared.contracts import pools as c
 from shared.contracts.spec import Route
+from shared.once import once
 from shared.resources import delete, fetch_one, insert, list_page, parse_list_query, update
 from shared.service import ServiceRuntime
 from shared.web import (
@@ -56,9 +57,12 @@ async def create_pool(runtime: ServiceRuntime, request: web.Request) -> web.Resp
     tenant = runtime.tenant_of(request)
     values = _stored(values)
     values["remaining_budget"] = values["total_budget"]
-    async with runtime.tenant_tx(tenant) as conn:
+    async with once(runtime, request, tenant) as write:
+        if write.replay is not None:
+            return write.replay
+        conn = write.conn
         row = await insert(conn, c.BUDGET_POOLS, tenant, values)
-    return json_response(row, status=201)
+        return write.answered(json_response(row, status=201))
 
 
 async def update_pool(runtime: ServiceRuntime, request: web.Request) -> web.Response:

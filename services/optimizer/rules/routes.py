@@ -16,6 +16,7 @@ from services.optimizer.core.tenants import tenant_policy
 from services.optimizer.rules.runner import actions_path, parse_rule, preview
 from shared.contracts import optimizer as c
 from shared.contracts.spec import Route
+from shared.once import once
 from shared.resources import delete, fetch_one, insert, update
 from shared.service import ServiceRuntime
 from shared.web import ApiError, Handler, invalid, json_response, parse_body, path_id
@@ -59,10 +60,13 @@ async def create_rule(runtime: ServiceRuntime, request: web.Request) -> web.Resp
     body = await parse_body(request, c.RuleCreate)
     tenant = runtime.tenant_of(request)
     values = body.model_dump()
-    async with runtime.tenant_tx(tenant) as conn:
+    async with once(runtime, request, tenant) as write:
+        if write.replay is not None:
+            return write.replay
+        conn = write.conn
         await _checked_rule(conn, tenant, values)
         row = await insert(conn, c.AUTOMATION_RULES, tenant, values)
-    return json_response(row, status=201)
+        return write.answered(json_response(row, status=201))
 
 
 async def update_rule(runtime: ServiceRuntime, request: web.Request) -> web.Response:
