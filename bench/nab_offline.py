@@ -16,9 +16,14 @@ Simulator: ``bench/quality.py``'s own run and scoring on seeds 1..5 (tuned on)
 and 11..15 (held out); and quiet campaigns (nothing injected), where every
 alert is a false one, as alerts per campaign-week.
 
+With ``--loso``, NAB is also scored leaving one series out: for each series, the setting
+of ``GRID`` (the detector's defaults and moves of its key thresholds) with the best
+precision at recall >= 0.8 on the other series, among those that keep the simulator's
+precision and recall >= 0.9 on its tuning seeds, is scored on the series left out.
+
 It is the fast offline figure, not the platform benchmark (``bench/nab.py``).
 
-Usage: python bench/nab_offline.py [--nab-only | --sim-only] [--json] [--verbose]
+Usage: python bench/nab_offline.py [--loso] [--nab-only | --sim-only] [--json] [--verbose]
 """
 
 from __future__ import annotations
