@@ -16,9 +16,14 @@ Simulator: ``bench/quality.py``'s own run and scoring on seeds 1..5 (tuned on)
 and 11..15 (held out); and quiet campaigns (nothing injected), where every
 alert is a false one, as alerts per campaign-week.
 
+With ``--loso``, NAB is also scored leaving one series out: for each series, the setting
+of ``GRID`` (the detector's defaults and moves of its key thresholds) with the best
+precision at recall >= 0.8 on the other series, among those that keep the simulator's
+precision and recall >= 0.9 on its tuning seeds, is scored on the series left out.
+
 It is the fast offline figure, not the platform benchmark (``bench/nab.py``).
 
-Usage: python bench/nab_offline.py [--nab-only | --sim-only] [--json] [--verbose]
+Usage: python bench/nab_offline.py [--loso] [--nab-only | --sim-only] [--json] [--verbose]
 """
 
 from __future__ import annotations
@@ -33,12 +38,15 @@ sys.path[:] = [str(HERE.parent), *(p for p in sys.path if Path(p or ".").resolve
 
 import argparse
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from functools import partial
 
-from bench.nab_data import NabScore, NabSeries, load_nab, score_nab
+from bench.nab_data import NabScore, NabSeries, Opened, load_nab, score_nab, series_label
 from bench.quality import IncidentTracker, run
+from services.alerts.anomaly import DEFAULT_PARAMS, DetectorParams
 from services.alerts.findings import Finding, findings_at, lookback
 from shared.metrics import HourlyMetrics
 
@@ -91,9 +99,12 @@ def replay_nab(
 # ------------------------------------------------------------------- simulator
 
 
-def _sim_one(args: tuple[int, int, int, bool]) -> dict[str, object]:
-    seed, campaigns, days, quiet = args
-    result = run(seed, campaigns, days, anomalies=0 if quiet else None)
+def _sim_one(
+    args: tuple[int, int, int, bool] | tuple[int, int, int, bool, DetectorParams],
+) -> dict[str, object]:
+    seed, campaigns, days, quiet = args[:4]
+    params = args[4] if len(args) > 4 else DEFAULT_PARAMS  # type: ignore[misc]
+    result = run(seed, campaigns, days, anomalies=0 if quiet else None, params=params)
     if quiet:
         return {
             "seed": seed,
@@ -119,6 +130,11 @@ def score_simulator(
 ) -> dict[str, object]:
     with ProcessPoolExecutor(workers) as pool:
         runs = list(pool.map(_sim_one, [(s, campaigns, days, False) for s in seeds]))
+    return pool_runs(runs)
+
+
+def pool_runs(runs: Sequence[Mapping[str, object]]) -> dict[str, object]:
+    """Precision and recall of simulator runs, pooled over their counts."""
     alerts = sum(int(r["alerts"]) for r in runs)
     true_alerts = sum(int(r["true_alerts"]) for r in runs)
     injected = sum(int(r["injected"]) for r in runs)
@@ -129,7 +145,7 @@ def score_simulator(
         "min_seed_precision": round(min(float(r["precision"]) for r in runs), 4),
         "min_seed_recall": round(min(float(r["recall"]) for r in runs), 4),
         "alerts": alerts,
-        "runs": runs,
+        "runs": list(runs),
     }
 
 
@@ -143,6 +159,166 @@ def quiet_rate(
     return {"alerts_per_campaign_week": round(alerts / weeks, 4), "alerts": alerts, "runs": runs}
 
 
+# --------------------------------------------------------- leave one series out
+
+# The detector settings tried: the service's own defaults and moves of its key
+# thresholds either way. Each is the service's DetectorParams, fed to its own findings_at.
+GRID: tuple[tuple[str, DetectorParams], ...] = (
+    ("default", DEFAULT_PARAMS),
+    ("looser", replace(DEFAULT_PARAMS, z_threshold=5.0, single_hour_z=6.0)),
+    ("stricter", replace(DEFAULT_PARAMS, z_threshold=7.0, single_hour_z=8.0)),
+    ("larger_move", replace(DEFAULT_PARAMS, min_relative_change=0.8, single_hour_change=2.0)),
+)
+MIN_RECALL = 0.8
+MIN_SIM = 0.9
+
+
+@dataclass(frozen=True, slots=True)
+class Fold:
+    """One series left out: the setting chosen on the others, and its score on this one."""
+
+    held_out: str
+    setting: str
+    # The chosen setting's figures on the series it was chosen on.
+    tuned_precision: float
+    tuned_recall: float
+    score: NabScore
+
+
+@dataclass(frozen=True, slots=True)
+class Loso:
+    folds: list[Fold]
+    precision: float
+    recall: float
+    alerts: int
+    true_alerts: int
+    windows: int
+    windows_found: int
+
+
+def choose(
+    data: Sequence[NabSeries],
+    opened: Mapping[str, Mapping[str, Sequence[Opened]]],
+    admissible: Mapping[str, bool],
+    min_recall: float = MIN_RECALL,
+) -> tuple[str, NabScore]:
+    """The setting (a key of ``opened``, in its order) with the best precision on ``data``
+    among those with recall >= ``min_recall`` that are ``admissible`` (the simulator's
+    figures hold); ties go to the higher recall, then to the earlier setting. When none
+    qualifies, the first admissible setting (the defaults come first)."""
+    scored = {name: score_nab(data, by_series) for name, by_series in opened.items()}
+    allowed = [name for name in opened if admissible.get(name, False)]
+    if not allowed:
+        raise ValueError("no admissible setting to choose from")
+    qualified = [name for name in allowed if scored[name].recall >= min_recall]
+    if not qualified:
+        return allowed[0], scored[allowed[0]]
+    best = max(qualified, key=lambda n: (scored[n].precision, scored[n].recall, -allowed.index(n)))
+    return best, scored[best]
+
+
+def leave_one_out(
+    data: Sequence[NabSeries],
+    opened: Mapping[str, Mapping[str, Sequence[Opened]]],
+    admissible: Mapping[str, bool],
+    min_recall: float = MIN_RECALL,
+) -> Loso:
+    """For each series: choose a setting on the other series, score it on the one left
+    out; precision and recall pool the held-out counts of all folds."""
+    folds = []
+    for series in data:
+        others = [s for s in data if s.name != series.name]
+        setting, tuned = choose(others, opened, admissible, min_recall)
+        score = score_nab([series], opened[setting])
+        folds.append(Fold(series.name, setting, tuned.precision, tuned.recall, score))
+    alerts = sum(f.score.alerts for f in folds)
+    true_alerts = sum(f.score.true_alerts for f in folds)
+    windows = sum(f.score.windows for f in folds)
+    found = sum(f.score.windows_found for f in folds)
+    return Loso(
+        folds,
+        precision=true_alerts / alerts if alerts else 1.0,
+        recall=found / windows if windows else 1.0,
+        alerts=alerts,
+        true_alerts=true_alerts,
+        windows=windows,
+        windows_found=found,
+    )
+
+
+def _grid_job(job: tuple[str, object, DetectorParams]) -> object:
+    kind, item, params = job
+    if kind == "nab":
+        assert isinstance(item, NabSeries)
+        return replay(item.rows, partial(findings_at, params=params))
+    assert isinstance(item, tuple)
+    return _sim_one((*item, params))
+
+
+def grid_runs(
+    data: Sequence[NabSeries],
+    grid: Sequence[tuple[str, DetectorParams]] = GRID,
+    seeds: Sequence[int] = TUNING_SEEDS,
+    campaigns: int = 20,
+    days: int = 14,
+    workers: int = 2,
+) -> tuple[dict[str, dict[str, list[Opened]]], dict[str, dict[str, object]]]:
+    """Every setting on every NAB series (alerts opened) and on the simulator's tuning
+    seeds (pooled figures), all in one pool of workers."""
+    jobs: list[tuple[str, object, DetectorParams]] = []
+    for _, params in grid:
+        jobs += [("nab", series, params) for series in data]
+        jobs += [("sim", (seed, campaigns, days, False), params) for seed in seeds]
+    with ProcessPoolExecutor(workers) as pool:
+        results = iter(list(pool.map(_grid_job, jobs)))
+    opened: dict[str, dict[str, list[Opened]]] = {}
+    simulator: dict[str, dict[str, object]] = {}
+    for name, _ in grid:
+        opened[name] = {series.name: next(results) for series in data}  # type: ignore[misc]
+        simulator[name] = pool_runs([next(results) for _ in seeds])  # type: ignore[misc]
+    return opened, simulator
+
+
+def sim_holds(figures: Mapping[str, object], floor: float = MIN_SIM) -> bool:
+    return float(figures["precision"]) >= floor and float(figures["recall"]) >= floor  # type: ignore[arg-type]
+
+
+def loso_figures(
+    data: Sequence[NabSeries] | None = None, workers: int = 2, verbose: bool = False
+) -> dict[str, object]:
+    """Leave-one-series-out figures on NAB, flat, as the benches print them."""
+    data = load_nab() if data is None else data
+    opened, simulator = grid_runs(data, workers=workers)
+    admissible = {name: sim_holds(figures) for name, figures in simulator.items()}
+    loso = leave_one_out(data, opened, admissible)
+    figures: dict[str, object] = {
+        "nab_loso_precision": round(loso.precision, 4),
+        "nab_loso_recall": round(loso.recall, 4),
+        "nab_loso_alerts": loso.alerts,
+        "nab_loso_true_alerts": loso.true_alerts,
+        "nab_loso_windows_found": f"{loso.windows_found}/{loso.windows}",
+    }
+    for fold in loso.folds:
+        label = series_label(fold.held_out)
+        counts = fold.score.per_series[fold.held_out]
+        figures[f"nab_loso_{label}_setting"] = fold.setting
+        figures[f"nab_loso_{label}_alerts"] = counts["alerts"]
+        figures[f"nab_loso_{label}_true_alerts"] = counts["true"]
+        figures[f"nab_loso_{label}_windows_found"] = counts["windows_found"]
+        figures[f"nab_loso_{label}_tuned_precision"] = round(fold.tuned_precision, 4)
+        figures[f"nab_loso_{label}_tuned_recall"] = round(fold.tuned_recall, 4)
+        if verbose:
+            figures[f"nab_loso_{label}_opened"] = " ".join(counts["opened"])  # type: ignore[arg-type]
+    for name, sim in simulator.items():
+        whole = score_nab(data, opened[name])
+        figures[f"grid_{name}"] = (
+            f"nab P {whole.precision:.3f} R {whole.recall:.3f} ({whole.alerts} alerts); "
+            f"sim tuning P {sim['precision']} R {sim['recall']}"
+            f"{'' if admissible[name] else ' (fails the simulator)'}"
+        )
+    return figures
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--nab-only", action="store_true")
@@ -152,9 +328,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--days", type=int, default=14)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--verbose", action="store_true", help="list every alert and seed")
+    parser.add_argument(
+        "--loso",
+        action="store_true",
+        help="leave one NAB series out: tune a setting of the grid on the others, score it",
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     figures: dict[str, object] = {}
+    if args.loso:
+        figures.update(loso_figures(workers=args.workers, verbose=args.verbose))
     if not args.sim_only:
         nab = replay_nab(load_nab(), workers=args.workers)
         figures.update(

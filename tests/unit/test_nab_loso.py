@@ -1,0 +1,76 @@
+"""Leave one NAB series out: a setting is chosen on the other series, scored on the one left
+out (pure; the replay itself is not run here)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from bench.nab_data import NabSeries, campaign_id_of
+from bench.nab_offline import choose, leave_one_out, sim_holds
+
+HOUR = timedelta(hours=1)
+T0 = datetime(2011, 7, 1, tzinfo=UTC)
+
+
+def _series(name: str, *window_starts: int) -> NabSeries:
+    windows = [(T0 + h * HOUR, T0 + (h + 10) * HOUR) for h in window_starts]
+    return NabSeries(name, campaign_id_of(name), [], windows)
+
+
+def _hits(*hours: int) -> list[tuple[str, datetime]]:
+    return [("cpc_up", T0 + h * HOUR) for h in hours]
+
+
+# Three series, one window each at hour 100; "a" catches every window with a false alert
+# on each series, "b" catches every window cleanly except on "z", where it misses.
+DATA = [_series("x", 100), _series("y", 100), _series("z", 100)]
+OPENED = {
+    "a": {"x": _hits(100, 500), "y": _hits(100, 500), "z": _hits(100, 500)},
+    "b": {"x": _hits(100), "y": _hits(100), "z": []},
+}
+
+
+def test_choose_prefers_precision_among_settings_with_enough_recall() -> None:
+    name, score = choose(DATA[:2], OPENED, {"a": True, "b": True})
+    assert name == "b"
+    assert (score.precision, score.recall) == (1.0, 1.0)
+
+
+def test_choose_skips_a_setting_whose_recall_is_too_low() -> None:
+    # On y and z, "b" finds one window of two (recall 0.5): "a" is the only one with recall.
+    name, score = choose(DATA[1:], OPENED, {"a": True, "b": True})
+    assert name == "a"
+    assert score.recall == 1.0
+
+
+def test_choose_skips_a_setting_the_simulator_rejects() -> None:
+    name, _ = choose(DATA[:2], OPENED, {"a": True, "b": False})
+    assert name == "a"
+
+
+def test_choose_falls_back_to_the_first_admissible_setting_when_none_has_the_recall() -> None:
+    opened = {"a": {"x": []}, "b": {"x": []}}
+    name, _ = choose(DATA[:1], opened, {"a": False, "b": True})
+    assert name == "b"
+    with pytest.raises(ValueError):
+        choose(DATA[:1], opened, {})
+
+
+def test_each_series_is_scored_with_the_setting_chosen_without_it() -> None:
+    loso = leave_one_out(DATA, OPENED, {"a": True, "b": True})
+    chosen = {fold.held_out: fold.setting for fold in loso.folds}
+    # x out: y and z need "a"; y out: likewise; z out: "b" is perfect on x and y.
+    assert chosen == {"x": "a", "y": "a", "z": "b"}
+    # Held out: x and y under "a" give 2 alerts, 1 true each; z under "b" gives none.
+    assert (loso.alerts, loso.true_alerts) == (4, 2)
+    assert (loso.windows, loso.windows_found) == (3, 2)
+    assert loso.precision == 0.5
+    assert loso.recall == pytest.approx(2 / 3)
+
+
+def test_the_simulator_holds_only_when_precision_and_recall_both_reach_the_floor() -> None:
+    assert sim_holds({"precision": 0.95, "recall": 0.9})
+    assert not sim_holds({"precision": 0.95, "recall": 0.89})
+    assert not sim_holds({"precision": 0.8, "recall": 1.0})
