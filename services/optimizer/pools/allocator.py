@@ -418,39 +418,11 @@ def _draw_totals(
     return totals
 
 
-def move_gain(
-    current: np.ndarray,
-    new: np.ndarray,
-    curves: CurveSet,
-    *,
-    level: float = 0.8,
-    draws: int = 400,
-    rng: np.random.Generator | None = None,
-) -> PoolPrediction:
-    """The pool's expected daily gain from moving ``current`` to ``new`` and its
-    ``level`` interval over the curves' parameter uncertainty.
-
-    Both allocations are evaluated on the same draws, so a campaign whose curve is
-    uncertain but whose budget does not move adds nothing to the interval.
-    """
-    if not 0 < level < 1:
-        raise ValueError("level must be in (0, 1)")
-    current = np.asarray(current, dtype=float)
-    new = np.asarray(new, dtype=float)
-    rng = rng if rng is not None else np.random.default_rng()
-    totals = _draw_totals([current, new], curves, draws, rng)
-    gain = totals[:, 1] - totals[:, 0]
-    tail = (1 - level) / 2
-    low, high = np.quantile(gain, [tail, 1 - tail])
-    expected = float(curves.predict(new).sum() - curves.predict(current).sum())
-    return PoolPrediction(expected=expected, low=float(low), high=float(high), level=level)
-
-
 @dataclass(frozen=True, slots=True)
 class Guarded:
     """What :func:`guard` kept: the budgets, whether it held the plan back, and the
-    plan's predicted relative change of the pool's return against the reference, with
-    its interval."""
+    plan's predicted relative change of the pool's return against the current split,
+    with its interval."""
 
     budgets: np.ndarray
     held: bool
@@ -461,21 +433,20 @@ def guard(
     current: np.ndarray,
     planned: np.ndarray,
     curves: CurveSet,
-    reference: np.ndarray,
     *,
     tolerance: float = 0.01,
     level: float = 0.8,
     draws: int = 400,
     rng: np.random.Generator | None = None,
 ) -> Guarded:
-    """Keep a plan only if it is credibly no worse than ``reference`` (the split the pool
-    would otherwise keep) by more than ``tolerance`` of the reference's return.
+    """Keep a plan only if it is credibly no worse than ``current`` (the split the pool
+    keeps otherwise) by more than ``tolerance`` of its return; else keep ``current``.
 
     Credibly: the lower end of the ``level`` interval of the plan's relative change,
-    over the curves' posterior draws (paired), is at least ``-tolerance``. A plan that
-    fails keeps ``current`` when ``current`` passes the same test, and otherwise goes
-    back to ``reference``: wrong curves can then cost at most the tolerance, plus what
-    the curves' own error hides from the interval.
+    over the curves' posterior draws, is at least ``-tolerance``. Both splits are
+    scored on the same draws, so a campaign whose curve is uncertain but whose budget
+    does not move adds nothing to the interval. Wrong curves can then cost at most the
+    tolerance, plus what the curves' own error hides from the interval.
     """
     if not 0 < level < 1:
         raise ValueError("level must be in (0, 1)")
@@ -483,26 +454,17 @@ def guard(
         raise ValueError("tolerance must be >= 0")
     current = np.asarray(current, dtype=float)
     planned = np.asarray(planned, dtype=float)
-    reference = np.asarray(reference, dtype=float)
     rng = rng if rng is not None else np.random.default_rng()
-    columns = (reference, planned, current)
-    totals = _draw_totals(columns, curves, draws, rng)
-    base = np.maximum(totals[:, 0], 1e-300)
+    totals = _draw_totals((current, planned), curves, draws, rng)
     tail = (1 - level) / 2
-    mean_ref = float(curves.predict(reference).sum())
-
-    def change(column: int) -> PoolPrediction:
-        low, high = np.quantile(totals[:, column] / base - 1, [tail, 1 - tail])
-        mean = float(curves.predict(columns[column]).sum())
-        expected = mean / mean_ref - 1 if mean_ref > 0 else 0.0
-        return PoolPrediction(expected=expected, low=float(low), high=float(high), level=level)
-
-    plan = change(1)
+    low, high = np.quantile(totals[:, 1] / np.maximum(totals[:, 0], 1e-300) - 1, [tail, 1 - tail])
+    mean_current = float(curves.predict(current).sum())
+    mean_planned = float(curves.predict(planned).sum())
+    expected = mean_planned / mean_current - 1 if mean_current > 0 else 0.0
+    plan = PoolPrediction(expected=expected, low=float(low), high=float(high), level=level)
     if plan.low >= -tolerance:
         return Guarded(planned.copy(), held=False, plan=plan)
-    if change(2).low >= -tolerance:
-        return Guarded(current.copy(), held=True, plan=plan)
-    return Guarded(reference.copy(), held=True, plan=plan)
+    return Guarded(current.copy(), held=True, plan=plan)
 
 
 # What a pool's reallocation runs with (the service and the plan bench alike): a plan
@@ -527,9 +489,9 @@ def reallocation(
     turn: int = 0,
 ) -> tuple[Allocation, Guarded]:
     """One reallocation of a pool: :func:`allocate`, then :func:`guard` against the
-    current split (not under ``equal_distribution``), its draws seeded by ``turn`` (the
-    pool's count of reallocations so far). The guarded budgets are the ones
-    to apply; the allocation says what was planned and why."""
+    current shares of the planned total (not under ``equal_distribution``), its draws
+    seeded by ``turn`` (the pool's count of reallocations so far). The guarded budgets
+    are the ones to apply; the allocation says what was planned and why."""
     current = np.asarray(current, dtype=float)
     allocation = allocate(
         total,
@@ -541,11 +503,15 @@ def reallocation(
         caps=caps,
         rng=rng,
     )
+    # The guard judges the plan's bet on the curves, not the pool's total: it compares the
+    # plan with today's shares of the same money, and falls back to those (a pool whose
+    # total was cut is cut whatever the curves say).
+    spent = float(current.sum())
+    same_money = current * (allocation.budgets.sum() / spent) if spent > 0 else current
     kept = guard(
-        current,
+        same_money,
         allocation.budgets,
         curves,
-        current,
         # An even split is the pool owner's choice, not a bet on the curves.
         tolerance=math.inf if strategy == "equal_distribution" else GUARD_TOLERANCE,
         level=GUARD_LEVEL,
