@@ -9,7 +9,7 @@ from uuid import UUID
 
 from pydantic import Field, JsonValue
 
-from shared.contracts import experiments, pools
+from shared.contracts import competition, experiments, pools
 from shared.contracts.spec import (
     LENIENT,
     Collection,
@@ -645,6 +645,7 @@ CONTRACT = ServiceContract(
         *Collection(SERVICE, "integration-logs", INTEGRATION_LOGS, "integration logs").read(),
         *experiments.ROUTES,
         *pools.ROUTES,
+        *competition.ROUTES,
     ),
     events=(
         RECOMMENDATION_CREATED,
@@ -659,5 +660,6 @@ CONTRACT = ServiceContract(
         FORECAST_CREATED,
         FORECAST_SCORED,
         *pools.EVENTS,
+        *competition.EVENTS,
     ),
 )
