@@ -11,9 +11,10 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from sandbox.auctions import InsightFigures
 from sandbox.simulator import HOUR, AdCopy, CampaignSimulator, CopyTest, InjectedAnomaly
 from shared.connectors.base import CampaignState, Change, InvalidChange, UnknownCampaign
 from shared.metrics import HourlyMetrics
@@ -22,6 +23,7 @@ from shared.metrics import HourlyMetrics
 MINIMUM_DAILY_BUDGET = 1.00
 # The longest report one request may ask for.
 MAX_REPORT_HOURS = 24 * 93
+MAX_REPORT_DAYS = MAX_REPORT_HOURS // 24
 
 
 class PlatformError(Exception):
@@ -353,6 +355,29 @@ class SandboxPlatform:
                 422, "range_too_long", f"a report covers at most {MAX_REPORT_HOURS} hours"
             )
         return rows_for(account, hours)
+
+    def auction_insights(
+        self, account_id: uuid.UUID, start: date, end: date
+    ) -> list[InsightFigures]:
+        """Auction Insights of every campaign in auctions, for each finished UTC day in
+        ``[start, end)``: a day is reported once the account's clock has passed it."""
+        account = self.account(account_id)
+        if end <= start:
+            return []
+        if (end - start).days > MAX_REPORT_DAYS:
+            raise PlatformError(
+                422, "range_too_long", f"a report covers at most {MAX_REPORT_DAYS} days"
+            )
+        simulator = account.simulator
+        first = max(start, account.start.date())
+        finished = account.clock.date()  # days before the clock's day are over
+        rows: list[InsightFigures] = []
+        day = first
+        while day < min(end, finished):
+            for campaign_id in simulator.campaign_ids:
+                rows.extend(simulator.auction_insights(campaign_id, day))
+            day += timedelta(days=1)
+        return rows
 
 
 def rows_for(account: Account, hours: Sequence[datetime]) -> list[HourlyMetrics]:

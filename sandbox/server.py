@@ -12,13 +12,20 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, Literal
 
 import aiohttp
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from sandbox.auctions import (
+    DEFAULT_MOVE_FACTORS,
+    DOMAINS,
+    CompetitorMove,
+    add_moves,
+    random_moves,
+)
 from sandbox.driver import floor_hour, post_batch
 from sandbox.platform import (
     Account,
@@ -31,6 +38,7 @@ from sandbox.simulator import (
     DEFAULT_MAGNITUDES,
     HOUR,
     AdCopy,
+    CampaignSimulator,
     InjectedAnomaly,
     campaign_id_for,
 )
@@ -70,6 +78,34 @@ class AccountCreate(_Body):
     # in [1 - budget_variation, 1 + budget_variation] (see CampaignSimulator.vary_budgets);
     # 0 keeps budgets constant.
     budget_variation: float = Field(default=0.0, ge=0.0, lt=1.0)
+    # Optional: search auctions against competitors for some campaigns.
+    auctions: AuctionSpec | None = None
+
+
+class MoveSpec(_Body):
+    """A competitor's move in the ``campaign_index``-th campaign's auctions, hours
+    counted from the start; ``competitor`` is one of its market's domains (by default the
+    market's first)."""
+
+    kind: Literal["entered", "exited", "aggressive", "retreated"]
+    campaign_index: int = Field(ge=0)
+    start_hour: int = Field(ge=0)
+    competitor: str | None = None
+    bid_factor: float | None = Field(default=None, gt=0, le=20)
+    reach_factor: float | None = Field(default=None, gt=0, le=20)
+
+
+class AuctionSpec(_Body):
+    """The first ``campaigns`` campaigns buy their traffic in search auctions against
+    ``competitors`` seeded competitors each (four to seven when not given), who make
+    ``moves`` and, per campaign, ``random_moves`` seeded ones over the first
+    ``random_move_days`` days."""
+
+    campaigns: int = Field(ge=1, le=500)
+    competitors: int | None = Field(default=None, ge=1, le=len(DOMAINS))
+    moves: list[MoveSpec] = []
+    random_moves: int = Field(default=0, ge=0, le=len(DOMAINS))
+    random_move_days: int = Field(default=42, ge=16, le=366)
 
 
 class ChangeRequest(_Body):
@@ -327,6 +363,37 @@ def _anomaly(spec: AnomalySpec, campaign_ids: tuple[uuid.UUID, ...], start: date
         raise PlatformError(422, "invalid_request", f"anomaly: {exc}") from None
 
 
+def open_markets(
+    simulator: CampaignSimulator, spec: AuctionSpec, ids: tuple[uuid.UUID, ...], start: datetime
+) -> None:
+    """Put the spec's campaigns in auctions and schedule its competitors' moves."""
+    if spec.campaigns > len(ids):
+        raise PlatformError(422, "invalid_request", "auctions: more campaigns than the account has")
+    try:
+        for campaign_id in ids[: spec.campaigns]:
+            market = simulator.open_market(campaign_id, spec.competitors)
+            if spec.random_moves:
+                moves = random_moves(market, start, spec.random_move_days, count=spec.random_moves)
+                add_moves(market, moves)
+        for move in spec.moves:
+            if move.campaign_index >= spec.campaigns:
+                raise ValueError(f"campaign {move.campaign_index} is not in auctions")
+            moving = simulator.market(ids[move.campaign_index])
+            assert moving is not None
+            simulator.add_competitor_move(
+                CompetitorMove(
+                    moving.campaign_id,
+                    move.competitor or moving.domains[0],
+                    move.kind,
+                    start + move.start_hour * HOUR,
+                    move.bid_factor or DEFAULT_MOVE_FACTORS[move.kind][0],
+                    move.reach_factor or DEFAULT_MOVE_FACTORS[move.kind][1],
+                )
+            )
+    except ValueError as exc:
+        raise PlatformError(422, "invalid_request", f"auctions: {exc}") from None
+
+
 async def create_account(request: web.Request) -> web.Response:
     body: AccountCreate = await _body(request, AccountCreate)
     platform = request.app[PLATFORM]
@@ -349,6 +416,12 @@ async def create_account(request: web.Request) -> web.Response:
             anomalies=anomalies,
         )
         account.simulator.vary_budgets(start + body.backfill_hours * HOUR, body.budget_variation)
+        if body.auctions is not None:
+            try:
+                open_markets(account.simulator, body.auctions, ids, start)
+            except PlatformError:
+                del platform.accounts[account.account_id]
+                raise
         platform.finish_hours(account.account_id, body.backfill_hours)
         await deliver(request.app, account)
     return web.json_response(account_json(account), status=201)
@@ -428,6 +501,44 @@ async def hourly_report(request: web.Request) -> web.Response:
     return web.json_response({"rows": [metrics_json(r) for r in rows]})
 
 
+def _day(request: web.Request, name: str) -> date:
+    text = request.query.get(name)
+    if not text:
+        raise PlatformError(422, "invalid_request", f"query parameter {name} is required")
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise PlatformError(422, "invalid_request", f"{name} must be a date, YYYY-MM-DD") from None
+
+
+async def auction_insights(request: web.Request) -> web.Response:
+    """Auction Insights per campaign, competitor and finished day in ``[start, end)``."""
+    account_id = _uuid(request, "account")
+    start, end = _day(request, "start"), _day(request, "end")
+    rows = request.app[PLATFORM].auction_insights(account_id, start, end)
+    return web.json_response({"rows": [r.as_json() for r in rows]})
+
+
+async def competitor_moves(request: web.Request) -> web.Response:
+    """Every competitor move scheduled in the account's auctions: the ground truth."""
+    account = request.app[PLATFORM].account(_uuid(request, "account"))
+    return web.json_response(
+        {
+            "moves": [
+                {
+                    "campaign_id": str(m.campaign_id),
+                    "competitor": m.domain,
+                    "kind": m.kind,
+                    "start_hour": m.start_hour.isoformat(),
+                    "bid_factor": m.bid_factor,
+                    "reach_factor": m.reach_factor,
+                }
+                for m in account.simulator.competitor_moves
+            ]
+        }
+    )
+
+
 async def post_advance(request: web.Request) -> web.Response:
     body: Advance = await _body(request, Advance)
     return web.json_response(await advance_all(request.app, body.hours, body.account))
@@ -478,6 +589,8 @@ def create_app(
     )
     app.router.add_get("/v1/accounts/{account}/changes", list_changes)
     app.router.add_get("/v1/accounts/{account}/reports/hourly", hourly_report)
+    app.router.add_get("/v1/accounts/{account}/auction-insights", auction_insights)
+    app.router.add_get("/v1/accounts/{account}/competitor-moves", competitor_moves)
     app.router.add_post("/v1/clock/advance", post_advance)
     app.router.add_get("/v1/clock", get_clock)
     app.router.add_post("/v1/_faults", post_faults)

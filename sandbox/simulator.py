@@ -17,11 +17,20 @@ import math
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Literal
 
 import numpy as np
 
+from sandbox.auctions import (
+    AuctionLog,
+    CompetitorMove,
+    HourTally,
+    InsightFigures,
+    Market,
+    build_market,
+    insights,
+)
 from shared.connectors.base import CampaignState, Change, UnknownCampaign
 from shared.metrics import HourlyMetrics
 
@@ -82,6 +91,11 @@ _BID_REACH_ELASTICITY = 0.5
 _AUDIENCE_CTR_ELASTICITY = -0.3
 # Mean of the delivery factor 1 - 0.12 * Beta(2, 5) that each hour's spend is drawn with.
 _MEAN_DELIVERY = 1.0 - 0.12 * 2.0 / 7.0
+# A campaign in auctions: clicks in the first position at this multiple of its average
+# click-through rate (its ads show in the second or third position on average).
+_FIRST_POSITION_CTR = 2.2
+# Campaign-hours of auctions kept summed up (a month of twenty campaigns).
+_TALLY_CACHE = 24 * 31 * 20
 # Gamma shape per order: order values vary with a coefficient of variation of 0.5.
 _ORDER_VALUE_SHAPE = 4.0
 
@@ -330,6 +344,9 @@ class CampaignSimulator:
         for anomaly in anomalies:
             self.inject(anomaly)
         self._day_factors: dict[tuple[int, int], float] = {}
+        # Campaigns that buy their traffic in search auctions against competitors.
+        self._markets: dict[uuid.UUID, Market] = {}
+        self._tallies: dict[tuple[object, ...], HourTally] = {}
 
     # ----------------------------------------------------------------- setup
 
@@ -470,6 +487,137 @@ class CampaignSimulator:
                 self._changes[model.campaign_id].append((effective, Change("budget", budget)))
             self._changes[model.campaign_id].append((until, Change("budget", model.daily_budget)))
 
+    # --------------------------------------------------------------- auctions
+
+    def open_market(self, campaign_id: uuid.UUID, competitors: int | None = None) -> Market:
+        """Let the campaign buy its traffic in search auctions against seeded competitors
+        from now on (every hour, past or future); its CPC, impressions and lost impression
+        share then come out of the auctions."""
+        model = self._model(campaign_id)
+        if campaign_id in self._markets:
+            raise ValueError(f"campaign {campaign_id} already has a market")
+        mean_ctr = sum(s * c for s, c in zip(model.hourly_share, model.ctr_by_hour, strict=True))
+        reach = model.daily_inventory * -math.expm1(
+            -model.daily_budget / (model.impression_price * model.daily_inventory)
+        )
+        cpc = model.daily_budget * _MEAN_DELIVERY / max(reach * mean_ctr, 1.0)
+        market = build_market(
+            campaign_id,
+            model.index,
+            self.seed,
+            self.start,
+            daily_budget=model.daily_budget,
+            cpc=cpc,
+            ctr=mean_ctr * _FIRST_POSITION_CTR,
+            competitors=competitors,
+        )
+        self._markets[campaign_id] = market
+        return market
+
+    def market(self, campaign_id: uuid.UUID) -> Market | None:
+        self._model(campaign_id)
+        return self._markets.get(campaign_id)
+
+    def add_competitor_move(self, move: CompetitorMove) -> None:
+        market = self.market(move.campaign_id)
+        if market is None:
+            raise ValueError(f"campaign {move.campaign_id} buys no traffic in auctions")
+        market.add_move(move)
+
+    @property
+    def competitor_moves(self) -> list[CompetitorMove]:
+        """Every competitor move in every market, ordered by start: the ground truth."""
+        moves = [m for market in self._markets.values() for m in market.moves]
+        return sorted(moves, key=lambda m: (m.start_hour, str(m.campaign_id), m.domain))
+
+    def auction_log(self, campaign_id: uuid.UUID, hour: datetime) -> AuctionLog | None:
+        """Every auction of the campaign in ``hour`` (None: it buys no traffic in
+        auctions, or was paused)."""
+        model = self._model(campaign_id)
+        hour = _normalise_hour(hour)
+        market = self._markets.get(campaign_id)
+        state = self.state_at(campaign_id, hour)
+        if market is None or state.status == "paused":
+            return None
+        return self._auctions(market, model, state, hour, self._active_anomalies(model, hour))
+
+    def auction_insights(self, campaign_id: uuid.UUID, day: date) -> list[InsightFigures]:
+        """The campaign's Auction Insights for one UTC day (none for a campaign outside
+        auctions, or one that took part in none that day)."""
+        market = self.market(campaign_id)
+        if market is None:
+            return []
+        first = datetime(day.year, day.month, day.day, tzinfo=UTC)
+        model = self._model(campaign_id)
+        tallies = []
+        for h in range(24):
+            hour = first + h * HOUR
+            state = self.state_at(campaign_id, hour)
+            if state.status != "paused":
+                anomalies = self._active_anomalies(model, hour)
+                tallies.append(self._tally(market, model, state, hour, anomalies))
+        if not tallies:
+            return []
+        total = tallies[0]
+        for tally in tallies[1:]:
+            total = total + tally
+        return insights(campaign_id, day, market.domains, total) if total.eligible else []
+
+    def _tally(
+        self,
+        market: Market,
+        model: _CampaignModel,
+        state: CampaignState,
+        hour: datetime,
+        anomalies: dict[str, float],
+    ) -> HourTally:
+        """The hour's auctions summed up, kept: an hour's metrics and its Auction Insights
+        read the same auctions."""
+        key = (model.index, hour, state, tuple(sorted(anomalies.items())), len(market.moves))
+        tally = self._tallies.get(key)
+        if tally is None:
+            if len(self._tallies) >= _TALLY_CACHE:
+                self._tallies.clear()
+            tally = HourTally.of(self._auctions(market, model, state, hour, anomalies))
+            self._tallies[key] = tally
+        return tally
+
+    def _auctions(
+        self,
+        market: Market,
+        model: _CampaignModel,
+        state: CampaignState,
+        hour: datetime,
+        anomalies: dict[str, float],
+    ) -> AuctionLog:
+        index = hour_index(hour)
+        rng = np.random.default_rng([self.seed, _HOUR_STREAM, model.index, index])
+        hour_noise = rng.lognormal(0.0, 0.04)
+        delivery = 1.0 - 0.12 * rng.beta(2.0, 5.0)
+        ctr_noise = rng.lognormal(0.0, 0.05)
+        share = model.hourly_share[hour.hour]
+        queries = (
+            market.queries_per_day
+            * share
+            * state.audience_factor
+            * self._day_factor(model, index // 24)
+            * hour_noise
+        )
+        ctr = (
+            model.ctr_by_hour[hour.hour]
+            * state.audience_factor**_AUDIENCE_CTR_ELASTICITY
+            * ctr_noise
+            * _FIRST_POSITION_CTR
+        )
+        return market.run(
+            hour,
+            queries=queries,
+            bid_multiplier=state.bid_multiplier,
+            ctr=ctr,
+            budget=state.daily_budget * share * delivery * anomalies.get("spend_spike", 1.0),
+            price_factor=anomalies.get("cpc_jump", 1.0),
+        )
+
     # ------------------------------------------------------------ simulation
 
     def simulate_hour(self, hour: datetime) -> list[HourlyMetrics]:
@@ -564,19 +712,23 @@ class CampaignSimulator:
         if "spend_spike" in anomalies:
             spend *= anomalies["spend_spike"]
 
-        # Saturating response: the first dollars buy cheap impressions, later
-        # ones compete for what is left of the hour's inventory.
-        expected_impressions = (
-            inventory * -math.expm1(-spend / (price * inventory)) if spend else 0.0
-        )
-        if "cpc_jump" in anomalies:
-            expected_impressions /= anomalies["cpc_jump"]
-        impressions = int(impression_stream.poisson(expected_impressions))
-
         ctr = min(
             model.ctr_by_hour[hour.hour] * audience**_AUDIENCE_CTR_ELASTICITY * ctr_noise, 1.0
         )
-        clicks = int(click_stream.binomial(impressions, ctr))
+        market = self._markets.get(model.campaign_id)
+        if market is not None:
+            tally = self._tally(market, model, state, hour, anomalies)
+            impressions, clicks, spend = tally.impressions, tally.clicks, tally.spend
+        else:
+            # Saturating response: the first dollars buy cheap impressions, later
+            # ones compete for what is left of the hour's inventory.
+            expected_impressions = (
+                inventory * -math.expm1(-spend / (price * inventory)) if spend else 0.0
+            )
+            if "cpc_jump" in anomalies:
+                expected_impressions /= anomalies["cpc_jump"]
+            impressions = int(impression_stream.poisson(expected_impressions))
+            clicks = int(click_stream.binomial(impressions, ctr))
         cvr = model.cvr_by_hour[hour.hour] * cvr_noise
         drop = anomalies.get("conversion_drop", 1.0)
         arms: tuple[ArmCount, ...] | None = None
