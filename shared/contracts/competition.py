@@ -113,4 +113,4 @@ COMPETITOR_EVENT_DETECTED = EventType(
 # --- routes ----------------------------------------------------------------------------
 
 ROUTES: tuple[Route, ...] = ()
-EVENTS = (COMPETITOR_EVENT_DETECTED,)
+EVENTS: tuple[EventType[CompetitorEventDetected], ...] = (COMPETITOR_EVENT_DETECTED,)
