@@ -466,7 +466,7 @@ def build_market(
     rivals = tuple(
         Competitor(
             domain=DOMAINS[int(i)],
-            bid=float(bid * rng.lognormal(-0.15, 0.35)),
+            bid=float(cpc * 1.6 * rng.lognormal(-0.15, 0.35)),
             quality=float(rng.uniform(0.6, 1.4)),
             participation=float(rng.uniform(0.25, 0.75)),
             daypart=_daypart(rng),
