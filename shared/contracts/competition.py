@@ -6,13 +6,15 @@ Part of the optimizer's contract (its ``CONTRACT`` lists these routes and events
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Literal
+from typing import Literal, get_args
 from uuid import UUID
 
 from pydantic import JsonValue
 
 from shared.contracts.spec import (
+    CURSOR,
     LENIENT,
+    LIMIT,
     LIST_NOTE,
     PREFIX,
     EventType,
@@ -150,9 +152,16 @@ class ImportSummary(ResponseModel):
 # --- routes ----------------------------------------------------------------------------
 
 _PATH = f"{PREFIX}/competitive-intelligence"
-_DATE = {"type": "string", "format": "date"}
-_TEXT = {"type": "string", "maxLength": 200}
+_DATE: dict[str, str | int] = {"type": "string", "format": "date"}
+_TEXT: dict[str, str | int] = {"type": "string", "maxLength": 200}
+_UUID: dict[str, str | int] = {"type": "string", "format": "uuid"}
 
+
+def _equals(name: str, schema: dict[str, str | int], what: str) -> QueryParam:
+    return QueryParam(name, schema, f"Only items whose `{name}` equals this{what}.")
+
+
+# Read like every list's equality filters: a UUID, or any text matching what equals it.
 LIST_INSIGHTS = Route(
     "GET",
     _PATH,
@@ -161,23 +170,25 @@ LIST_INSIGHTS = Route(
     SERVICE,
     Role.VIEWER,
     COMPETITIVE_INTELLIGENCE.page_model,
-    kind="list",
     resource=COMPETITIVE_INTELLIGENCE,
     paginated=True,
     query=(
-        QueryParam(
-            "competitor",
-            _TEXT,
-            "Only this competitor's rows (its display URL domain, "
-            f"or `{OWN_DOMAIN}`); the same as `competitor_identifier`.",
-        ),
+        LIMIT,
+        CURSOR,
+        _equals("campaign_id", _UUID, ""),
+        _equals("competitor_identifier", _TEXT, f": a display URL domain, or `{OWN_DOMAIN}`"),
+        QueryParam("competitor", _TEXT, "The same as `competitor_identifier`."),
+        _equals("data_source", _TEXT, ": " + ", ".join(f"`{s}`" for s in get_args(InsightSource))),
+        _equals("intelligence_type", _TEXT, ": `auction_insights`"),
         QueryParam("day_from", _DATE, "Only rows of this day or later."),
         QueryParam("day_to", _DATE, "Only rows of this day or earlier."),
     ),
     description=(
         "One row per campaign, competitor, day and source: `intelligence_data` holds the "
         "six Auction Insights figures as shares in [0, 1] (null where the report shows "
-        "none) and `impression_share_below_10`. " + LIST_NOTE
+        "none), `impression_share_below_10`, and `period` (`day`, `week` for a weekly "
+        "report's row, which stands on the week's first day, or `range` for a report not "
+        "segmented by time, whose `day` is null). " + LIST_NOTE
     ),
 )
 IMPORT_INSIGHTS = Route(
@@ -188,7 +199,6 @@ IMPORT_INSIGHTS = Route(
     SERVICE,
     Role.OPERATOR,
     ImportSummary,
-    status=201,
     resource=COMPETITIVE_INTELLIGENCE,
     query=(
         QueryParam(
@@ -234,10 +244,14 @@ LIST_COMPETITOR_EVENTS = Route(
     SERVICE,
     Role.VIEWER,
     COMPETITOR_EVENTS.page_model,
-    kind="list",
     resource=COMPETITOR_EVENTS,
     paginated=True,
     query=(
+        LIMIT,
+        CURSOR,
+        _equals("campaign_id", _UUID, ""),
+        _equals("competitor", _TEXT, ""),
+        _equals("kind", _TEXT, ": " + ", ".join(f"`{k}`" for k in get_args(CompetitorEventKind))),
         QueryParam("started_from", _DATE, "Only events that started on this day or later."),
         QueryParam("started_to", _DATE, "Only events that started on this day or earlier."),
     ),

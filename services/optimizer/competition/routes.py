@@ -212,7 +212,7 @@ async def import_insights(runtime: ServiceRuntime, request: web.Request) -> web.
             "unchanged": stored.unchanged,
             **summary(rows),
         }
-        return write.answered(json_response(answer, status=201))
+        return write.answered(json_response(answer))
 
 
 def routes(runtime: ServiceRuntime) -> dict[Route, Handler]:
