@@ -27,7 +27,13 @@ Microsoft's API answers ``GetAuctionInsightData`` (Ad Insight service, v13) with
 ``AggregatedKpi`` and, per segment value, ``SegmentedKpis``, each an
 ``AuctionInsightKpi`` with ``ImpressionShare``, ``OverlapRate``, ``AboveRate``,
 ``TopOfPageRate``, ``AbsoluteTopOfPageRate``, ``OutrankingShare`` and its
-``Segments`` values) and ``UsedImpressionShare``.
+``Segments`` values) and ``UsedImpressionShare``; a call takes up to 200 entity ids.
+
+(As the platforms document them: Google Ads Help, "Use auction insights to compare
+performance", lists the six Search statistics and the three of Shopping; Microsoft
+Advertising Help, "See how you compete with the auction insights report", names the
+"Display url domain" column; the Ad Insight service's operations and data objects
+reference describes GetAuctionInsightData and its result.)
 """
 
 from __future__ import annotations
