@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from datetime import date
 from functools import partial
-from typing import Any, get_args
+from typing import Any, cast, get_args
 from uuid import UUID
 
 from aiohttp import BodyPartReader, web
@@ -53,7 +53,7 @@ def parse_ranged(
     a range of days; every problem is answered at once (422 naming each parameter)."""
     aliases = aliases or {}
     rest: MultiDict[str] = MultiDict()
-    bounds: dict[str, Any] = {}
+    bounds: dict[str, date] = {}
     errors: list[dict[str, Any]] = []
     for key, value in params.items():
         if key in (between.start, between.end):
@@ -71,7 +71,8 @@ def parse_ranged(
     try:
         base = parse_list_query(resource, rest)
     except ApiError as exc:
-        errors += [_renamed(f, between) for f in exc.details.get("fields", [])]
+        more = [*aliases, between.start, between.end]
+        errors += [_also_allowed(f, more) for f in exc.details.get("fields", [])]
     lower, upper = bounds.get(between.start), bounds.get(between.end)
     if lower is not None and upper is not None and lower > upper:
         errors.append({"field": between.end, "message": f"is before {between.start}"})
@@ -80,11 +81,11 @@ def parse_ranged(
     return RangedQuery(base, lower, upper)
 
 
-def _renamed(error: dict[str, Any], between: Between) -> dict[str, Any]:
-    """The shared parser's error, with the range's parameters among those allowed."""
+def _also_allowed(error: dict[str, Any], more: list[str]) -> dict[str, Any]:
+    """The shared parser's error, with this list's own parameters among those allowed."""
     message = str(error.get("message", ""))
     if message.startswith("unknown parameter; allowed: "):
-        error = {**error, "message": f"{message}, {between.start}, {between.end}"}
+        error = {**error, "message": f"{message}, {', '.join(more)}"}
     return error
 
 
@@ -152,9 +153,10 @@ async def read_upload(request: web.Request) -> bytes:
     return data
 
 
-def _import_params(params: MultiMapping[str]) -> tuple[UUID | None, str | None]:
+def _import_params(params: MultiMapping[str]) -> tuple[UUID | None, c.ImportPlatform | None]:
     errors: list[dict[str, Any]] = []
-    campaign_id = platform = None
+    campaign_id: UUID | None = None
+    platform: c.ImportPlatform | None = None
     for key, value in params.items():
         if key == "campaign_id":
             try:
@@ -163,7 +165,7 @@ def _import_params(params: MultiMapping[str]) -> tuple[UUID | None, str | None]:
                 errors.append({"field": key, "message": "not a valid UUID"})
         elif key == "platform":
             if value in PLATFORMS:
-                platform = value
+                platform = cast(c.ImportPlatform, value)
             else:
                 errors.append({"field": key, "message": f"one of {', '.join(PLATFORMS)}"})
         else:
@@ -176,7 +178,7 @@ def _import_params(params: MultiMapping[str]) -> tuple[UUID | None, str | None]:
 
 
 def _read_rows(
-    data: bytes, json_body: bool, campaign_id: UUID | None, platform: str | None
+    data: bytes, json_body: bool, campaign_id: UUID | None, platform: c.ImportPlatform | None
 ) -> tuple[c.InsightSource, list[InsightRow]]:
     """The upload's source and rows, campaigns not yet assigned for report files."""
     if json_body:
@@ -188,7 +190,7 @@ def _read_rows(
         if campaign_id is None:
             raise BadReport([RowProblem(None, "pass campaign_id: the answer does not name it")])
         return "microsoft_ads_api", read_auction_insight_result(loads_exact(data), campaign_id)
-    report = read_report(data, platform)  # type: ignore[arg-type]
+    report = read_report(data, platform)
     return report.data_source, report.rows
 
 
