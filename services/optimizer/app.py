@@ -12,6 +12,7 @@ Each feature (rules, pools, experiments, forecasts, recommendations) is a packag
 from collections.abc import Mapping
 from pathlib import Path
 
+from services.optimizer.competition import routes as competition_routes
 from services.optimizer.core import routes as core_routes
 from services.optimizer.core.handlers import subscriptions
 from services.optimizer.core.jobs import run_executor
@@ -38,6 +39,7 @@ ROUTES = (
     pool_routes.routes,
     experiment_routes.routes,
     forecast_routes.routes,
+    competition_routes.routes,
 )
 
 

@@ -11,7 +11,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Iterator, Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
@@ -36,6 +36,9 @@ from shared.metrics import HourlyMetrics
 from shared.retry import Backoff, retry
 
 log = logging.getLogger("connector.sandbox")
+
+# Where the sandbox answers an account's Auction Insights by day.
+AUCTION_INSIGHTS_PATH = "/v1/accounts/{account}/auction-insights"
 
 # Short: a caller waits for the whole series of attempts.
 QUICK = Backoff(first=0.1, cap=1.0)
@@ -247,6 +250,25 @@ class SandboxConnector:
         )
         with _parsing("experiment_results"):
             return _experiment(body)
+
+    async def auction_insights(self, account: UUID, start: date, end: date) -> list[dict[str, Any]]:
+        """The account's Auction Insights rows of the days ``start`` up to, not including,
+        ``end`` (UTC), as the platform answers them: campaign, day, domain and the figures
+        as shares. Reading them is left to the caller."""
+        params = {"start": start.isoformat(), "end": end.isoformat()}
+        body = await self._call(
+            "auction_insights",
+            account,
+            "GET",
+            AUCTION_INSIGHTS_PATH.format(account=account),
+            record={"account": str(account), **params},
+            params=params,
+        )
+        with _parsing("auction_insights"):
+            rows = body["rows"]
+            if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+                raise ValueError("rows is not a list of objects")
+            return rows
 
     # --- one call, retried ---------------------------------------------------------
 

@@ -6,12 +6,22 @@ Part of the optimizer's contract (its ``CONTRACT`` lists these routes and events
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Literal
+from typing import Literal, get_args
 from uuid import UUID
 
 from pydantic import JsonValue
 
-from shared.contracts.spec import LENIENT, EventType, Route
+from shared.contracts.spec import (
+    CURSOR,
+    LENIENT,
+    LIMIT,
+    LIST_NOTE,
+    PREFIX,
+    EventType,
+    QueryParam,
+    Role,
+    Route,
+)
 from shared.resources import Resource
 from shared.schemas import ResponseModel
 
@@ -110,7 +120,161 @@ COMPETITOR_EVENT_DETECTED = EventType(
 )
 
 
+# --- imports ---------------------------------------------------------------------------
+
+# What an import may be: a report exported from Google Ads or Microsoft Advertising, or
+# the answer of Microsoft Advertising's GetAuctionInsightData.
+ImportPlatform = Literal["google_ads", "microsoft_ads"]
+# The largest file an import takes (a year of a campaign's daily report, with twenty
+# competitors, in the UTF-16 variant, is about a third of it).
+MAX_IMPORT_BYTES = 2 * 1024 * 1024
+# At most this many bad rows are listed in a 422; ``details.more`` counts the rest.
+MAX_IMPORT_ERRORS = 50
+
+
+class ImportSummary(ResponseModel):
+    """What an import stored: rows new, changed and already as the file says."""
+
+    data_source: InsightSource
+    rows: int
+    inserted: int
+    updated: int
+    unchanged: int
+    campaign_ids: list[UUID]
+    # The days covered; both null for a report that is not segmented by day or week.
+    day_from: date | None
+    day_to: date | None
+    days: int
+    # Competitors' display URL domains, without the tenant's own row.
+    competitors: list[str]
+
+
 # --- routes ----------------------------------------------------------------------------
 
-ROUTES: tuple[Route, ...] = ()
+_PATH = f"{PREFIX}/competitive-intelligence"
+_DATE: dict[str, str | int] = {"type": "string", "format": "date"}
+_TEXT: dict[str, str | int] = {"type": "string", "maxLength": 200}
+_UUID: dict[str, str | int] = {"type": "string", "format": "uuid"}
+
+
+def _equals(name: str, schema: dict[str, str | int], what: str) -> QueryParam:
+    return QueryParam(name, schema, f"Only items whose `{name}` equals this{what}.")
+
+
+# Read like every list's equality filters: a UUID, or any text matching what equals it.
+LIST_INSIGHTS = Route(
+    "GET",
+    _PATH,
+    "list_competitive_intelligence",
+    "List Auction Insights rows",
+    SERVICE,
+    Role.VIEWER,
+    COMPETITIVE_INTELLIGENCE.page_model,
+    resource=COMPETITIVE_INTELLIGENCE,
+    paginated=True,
+    query=(
+        LIMIT,
+        CURSOR,
+        _equals("campaign_id", _UUID, ""),
+        _equals("competitor_identifier", _TEXT, f": a display URL domain, or `{OWN_DOMAIN}`"),
+        QueryParam("competitor", _TEXT, "The same as `competitor_identifier`."),
+        _equals("data_source", _TEXT, ": " + ", ".join(f"`{s}`" for s in get_args(InsightSource))),
+        _equals("intelligence_type", _TEXT, ": `auction_insights`"),
+        QueryParam("day_from", _DATE, "Only rows of this day or later."),
+        QueryParam("day_to", _DATE, "Only rows of this day or earlier."),
+    ),
+    description=(
+        "One row per campaign, competitor, day and source: `intelligence_data` holds the "
+        "six Auction Insights figures as shares in [0, 1] (null where the report shows "
+        "none), `impression_share_below_10`, and `period` (`day`, `week` for a weekly "
+        "report's row, which stands on the week's first day, or `range` for a report not "
+        "segmented by time, whose `day` is null). " + LIST_NOTE
+    ),
+)
+IMPORT_INSIGHTS = Route(
+    "POST",
+    f"{_PATH}/imports",
+    "import_competitive_intelligence",
+    "Import an Auction Insights report",
+    SERVICE,
+    Role.OPERATOR,
+    ImportSummary,
+    resource=COMPETITIVE_INTELLIGENCE,
+    query=(
+        QueryParam(
+            "campaign_id",
+            {"type": "string", "format": "uuid"},
+            "The campaign the report is of. Required unless the file has a `Campaign` "
+            "column naming the tenant's campaigns (by name or id).",
+        ),
+        QueryParam(
+            "platform",
+            {"type": "string", "enum": ["google_ads", "microsoft_ads"]},
+            "Where the report comes from; by default read from its column headers.",
+        ),
+    ),
+    description=(
+        "The body is the report as Google Ads or Microsoft Advertising download it: "
+        "`text/csv` (UTF-8, with or without a byte order mark, comma-separated; or the "
+        "UTF-16 tab-separated Excel variant), the same as the `file` field of a "
+        "`multipart/form-data` form, or Microsoft Advertising's `GetAuctionInsightData` "
+        "answer as `application/json`. Rows are keyed by campaign, competitor, day and "
+        "source, so importing a report again updates its rows instead of adding to them. "
+        "All or nothing: a file with bad rows is answered 422 listing each one's `line` "
+        f"and `reason` (at most {MAX_IMPORT_ERRORS}), and nothing is stored. Larger than "
+        f"{MAX_IMPORT_BYTES // (1024 * 1024)} MiB: 413."
+    ),
+)
+GET_INSIGHT = Route(
+    "GET",
+    f"{_PATH}/{{id}}",
+    "get_competitive_intelligence_row",
+    "Get one Auction Insights row",
+    SERVICE,
+    Role.VIEWER,
+    CompetitiveIntelligence,
+    kind="get",
+    resource=COMPETITIVE_INTELLIGENCE,
+)
+LIST_COMPETITOR_EVENTS = Route(
+    "GET",
+    f"{_PATH}/events",
+    "list_competitor_events",
+    "List competitor events",
+    SERVICE,
+    Role.VIEWER,
+    COMPETITOR_EVENTS.page_model,
+    resource=COMPETITOR_EVENTS,
+    paginated=True,
+    query=(
+        LIMIT,
+        CURSOR,
+        _equals("campaign_id", _UUID, ""),
+        _equals("competitor", _TEXT, ""),
+        _equals("kind", _TEXT, ": " + ", ".join(f"`{k}`" for k in get_args(CompetitorEventKind))),
+        QueryParam("started_from", _DATE, "Only events that started on this day or later."),
+        QueryParam("started_to", _DATE, "Only events that started on this day or earlier."),
+    ),
+    description="Competitors entering, exiting, becoming aggressive or retreating. " + LIST_NOTE,
+)
+GET_COMPETITOR_EVENT = Route(
+    "GET",
+    f"{_PATH}/events/{{id}}",
+    "get_competitor_event",
+    "Get one competitor event",
+    SERVICE,
+    Role.VIEWER,
+    CompetitorEvent,
+    kind="get",
+    resource=COMPETITOR_EVENTS,
+)
+
+# The fixed paths before `{id}`: routers match in this order.
+ROUTES: tuple[Route, ...] = (
+    LIST_INSIGHTS,
+    IMPORT_INSIGHTS,
+    LIST_COMPETITOR_EVENTS,
+    GET_COMPETITOR_EVENT,
+    GET_INSIGHT,
+)
 EVENTS: tuple[EventType[CompetitorEventDetected], ...] = (COMPETITOR_EVENT_DETECTED,)

@@ -871,6 +871,71 @@ export function operations(api: Client<paths>) {
       call(options, (init) =>
         api.GET("/api/ai/campaigns/{id}/curve", { ...init, params: { path: { id } } }),
       ),
+    /**
+     * List Auction Insights rows
+     *
+     * One row per campaign, competitor, day and source: `intelligence_data` holds the six
+     * Auction Insights figures as shares in [0, 1] (null where the report shows none),
+     * `impression_share_below_10`, and `period` (`day`, `week` for a weekly report's row, which
+     * stands on the week's first day, or `range` for a report not segmented by time, whose
+     * `day` is null). Newest first. Pass `next_cursor` back as `cursor` for the next page.
+     * Filters combine with AND; an unknown query parameter is answered 422.
+     *
+     * `GET /api/ai/competitive-intelligence`, role `viewer`.
+     */
+    listCompetitiveIntelligence: (query?: Query<"list_competitive_intelligence">, options?: CallOptions) =>
+      call(options, (init) =>
+        api.GET("/api/ai/competitive-intelligence", { ...init, params: { query: query ?? {} } }),
+      ),
+    /**
+     * Import an Auction Insights report
+     *
+     * The body is the report as Google Ads or Microsoft Advertising download it: `text/csv`
+     * (UTF-8, with or without a byte order mark, comma-separated; or the UTF-16 tab-separated
+     * Excel variant), the same as the `file` field of a `multipart/form-data` form, or
+     * Microsoft Advertising's `GetAuctionInsightData` answer as `application/json`. Rows are
+     * keyed by campaign, competitor, day and source, so importing a report again updates its
+     * rows instead of adding to them. All or nothing: a file with bad rows is answered 422
+     * listing each one's `line` and `reason` (at most 50), and nothing is stored. Larger than 2
+     * MiB: 413.
+     *
+     * `POST /api/ai/competitive-intelligence/imports`, role `operator`.
+     */
+    importCompetitiveIntelligence: (query?: Query<"import_competitive_intelligence">, options?: CallOptions) =>
+      call(options, (init) =>
+        api.POST("/api/ai/competitive-intelligence/imports", { ...init, params: { query: query ?? {} } }),
+      ),
+    /**
+     * List competitor events
+     *
+     * Competitors entering, exiting, becoming aggressive or retreating. Newest first. Pass
+     * `next_cursor` back as `cursor` for the next page. Filters combine with AND; an unknown
+     * query parameter is answered 422.
+     *
+     * `GET /api/ai/competitive-intelligence/events`, role `viewer`.
+     */
+    listCompetitorEvents: (query?: Query<"list_competitor_events">, options?: CallOptions) =>
+      call(options, (init) =>
+        api.GET("/api/ai/competitive-intelligence/events", { ...init, params: { query: query ?? {} } }),
+      ),
+    /**
+     * Get one competitor event
+     *
+     * `GET /api/ai/competitive-intelligence/events/{id}`, role `viewer`.
+     */
+    getCompetitorEvent: (id: string, options?: CallOptions) =>
+      call(options, (init) =>
+        api.GET("/api/ai/competitive-intelligence/events/{id}", { ...init, params: { path: { id } } }),
+      ),
+    /**
+     * Get one Auction Insights row
+     *
+     * `GET /api/ai/competitive-intelligence/{id}`, role `viewer`.
+     */
+    getCompetitiveIntelligenceRow: (id: string, options?: CallOptions) =>
+      call(options, (init) =>
+        api.GET("/api/ai/competitive-intelligence/{id}", { ...init, params: { path: { id } } }),
+      ),
   };
 }
 

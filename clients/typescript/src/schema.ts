@@ -1147,6 +1147,100 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/ai/competitive-intelligence": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Auction Insights rows
+         * @description One row per campaign, competitor, day and source: `intelligence_data` holds the six Auction Insights figures as shares in [0, 1] (null where the report shows none), `impression_share_below_10`, and `period` (`day`, `week` for a weekly report's row, which stands on the week's first day, or `range` for a report not segmented by time, whose `day` is null). Newest first. Pass `next_cursor` back as `cursor` for the next page. Filters combine with AND; an unknown query parameter is answered 422.
+         */
+        get: operations["list_competitive_intelligence"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/ai/competitive-intelligence/imports": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Import an Auction Insights report
+         * @description The body is the report as Google Ads or Microsoft Advertising download it: `text/csv` (UTF-8, with or without a byte order mark, comma-separated; or the UTF-16 tab-separated Excel variant), the same as the `file` field of a `multipart/form-data` form, or Microsoft Advertising's `GetAuctionInsightData` answer as `application/json`. Rows are keyed by campaign, competitor, day and source, so importing a report again updates its rows instead of adding to them. All or nothing: a file with bad rows is answered 422 listing each one's `line` and `reason` (at most 50), and nothing is stored. Larger than 2 MiB: 413.
+         */
+        post: operations["import_competitive_intelligence"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/ai/competitive-intelligence/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List competitor events
+         * @description Competitors entering, exiting, becoming aggressive or retreating. Newest first. Pass `next_cursor` back as `cursor` for the next page. Filters combine with AND; an unknown query parameter is answered 422.
+         */
+        get: operations["list_competitor_events"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/ai/competitive-intelligence/events/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get one competitor event */
+        get: operations["get_competitor_event"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/ai/competitive-intelligence/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get one Auction Insights row */
+        get: operations["get_competitive_intelligence_row"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -1640,6 +1734,117 @@ export interface components {
             campaign_id: string;
             conversions: components["schemas"]["CurveFit"] | null;
             revenue: components["schemas"]["CurveFit"] | null;
+        };
+        /**
+         * CompetitiveIntelligence
+         * @description One competitor's Auction Insights in one campaign's auctions on one day.
+         *
+         *     ``intelligence_type`` is ``auction_insights``; ``intelligence_data`` holds the six
+         *     figures of ``INSIGHT_METRICS`` and ``impression_share_below_10``.
+         */
+        CompetitiveIntelligence: {
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /** Competitor Identifier */
+            competitor_identifier: string | null;
+            /** Intelligence Type */
+            intelligence_type: string;
+            /** Data Source */
+            data_source: string | null;
+            intelligence_data: components["schemas"]["JsonValue"];
+            /** Confidence Score */
+            confidence_score: number | null;
+            actionable_insights: components["schemas"]["JsonValue"] | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * Campaign Id
+             * @default null
+             */
+            campaign_id: string | null;
+            /**
+             * Day
+             * @default null
+             */
+            day: string | null;
+            /**
+             * Updated At
+             * @default null
+             */
+            updated_at: string | null;
+        };
+        /** Page[CompetitiveIntelligence] */
+        CompetitiveIntelligencePage: {
+            /** Items */
+            items: components["schemas"]["CompetitiveIntelligence"][];
+            /**
+             * Next Cursor
+             * @description Pass as `cursor` to get the next page; null on the last page.
+             */
+            next_cursor: string | null;
+        };
+        /**
+         * CompetitorEvent
+         * @description A competitor's move in a campaign's auctions from ``started_on``.
+         *
+         *     ``size``: the change in its impression share, in points (entered/exited: the share
+         *     it came in with or left from); ``score``: that change times its position-above rate,
+         *     what incidents rank candidate explanations by; ``evidence``: the baseline and the
+         *     figures it was judged on.
+         */
+        CompetitorEvent: {
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /**
+             * Campaign Id
+             * Format: uuid
+             */
+            campaign_id: string;
+            /** Competitor */
+            competitor: string;
+            /**
+             * Kind
+             * @enum {string}
+             */
+            kind: "entered" | "exited" | "aggressive" | "retreated";
+            /**
+             * Started On
+             * Format: date
+             */
+            started_on: string;
+            /** Size */
+            size: number;
+            /** Score */
+            score: number;
+            /** Confidence */
+            confidence: number;
+            evidence: components["schemas"]["JsonValue"];
+            /** Data Source */
+            data_source: string | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+        };
+        /** Page[CompetitorEvent] */
+        CompetitorEventPage: {
+            /** Items */
+            items: components["schemas"]["CompetitorEvent"][];
+            /**
+             * Next Cursor
+             * @description Pass as `cursor` to get the next page; null on the last page.
+             */
+            next_cursor: string | null;
         };
         /**
          * ConcludeRequest
@@ -2439,6 +2644,35 @@ export interface components {
             campaign_ids?: string[] | null;
             /** Horizons */
             horizons?: (24 | 168)[];
+        };
+        /**
+         * ImportSummary
+         * @description What an import stored: rows new, changed and already as the file says.
+         */
+        ImportSummary: {
+            /**
+             * Data Source
+             * @enum {string}
+             */
+            data_source: "sandbox" | "google_ads_csv" | "microsoft_ads_csv" | "microsoft_ads_api";
+            /** Rows */
+            rows: number;
+            /** Inserted */
+            inserted: number;
+            /** Updated */
+            updated: number;
+            /** Unchanged */
+            unchanged: number;
+            /** Campaign Ids */
+            campaign_ids: string[];
+            /** Day From */
+            day_from: string | null;
+            /** Day To */
+            day_to: string | null;
+            /** Days */
+            days: number;
+            /** Competitors */
+            competitors: string[];
         };
         /**
          * IntegrationLog
@@ -6337,6 +6571,191 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["CampaignCurves"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+            504: components["responses"]["GatewayTimeout"];
+        };
+    };
+    list_competitive_intelligence: {
+        parameters: {
+            query?: {
+                /** @description Items per page, 1 to 500. */
+                limit?: number;
+                /** @description The previous page's `next_cursor`. Opaque: only cursors this API issued are accepted. */
+                cursor?: string;
+                /** @description Only items whose `campaign_id` equals this. */
+                campaign_id?: string;
+                /** @description Only items whose `competitor_identifier` equals this: a display URL domain, or `You`. */
+                competitor_identifier?: string;
+                /** @description The same as `competitor_identifier`. */
+                competitor?: string;
+                /** @description Only items whose `data_source` equals this: `sandbox`, `google_ads_csv`, `microsoft_ads_csv`, `microsoft_ads_api`. */
+                data_source?: string;
+                /** @description Only items whose `intelligence_type` equals this: `auction_insights`. */
+                intelligence_type?: string;
+                /** @description Only rows of this day or later. */
+                day_from?: string;
+                /** @description Only rows of this day or earlier. */
+                day_to?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CompetitiveIntelligencePage"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            422: components["responses"]["ValidationError"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+            504: components["responses"]["GatewayTimeout"];
+        };
+    };
+    import_competitive_intelligence: {
+        parameters: {
+            query?: {
+                /** @description The campaign the report is of. Required unless the file has a `Campaign` column naming the tenant's campaigns (by name or id). */
+                campaign_id?: string;
+                /** @description Where the report comes from; by default read from its column headers. */
+                platform?: "google_ads" | "microsoft_ads";
+            };
+            header?: {
+                /** @description Makes a retry safe: a repeat with the same key and the same request answers the first response (with `Idempotent-Replayed: true`) instead of acting again; the same key with a different request is a 422. Keys are kept per tenant for 24 hours; a 5xx answer is not kept, so the request may be retried with the same key. */
+                "Idempotency-Key"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    /** @description `true` when this is the stored answer to an earlier request with the same `Idempotency-Key`. */
+                    "Idempotent-Replayed"?: "true";
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ImportSummary"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            409: components["responses"]["Conflict"];
+            422: components["responses"]["ValidationError"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+            504: components["responses"]["GatewayTimeout"];
+        };
+    };
+    list_competitor_events: {
+        parameters: {
+            query?: {
+                /** @description Items per page, 1 to 500. */
+                limit?: number;
+                /** @description The previous page's `next_cursor`. Opaque: only cursors this API issued are accepted. */
+                cursor?: string;
+                /** @description Only items whose `campaign_id` equals this. */
+                campaign_id?: string;
+                /** @description Only items whose `competitor` equals this. */
+                competitor?: string;
+                /** @description Only items whose `kind` equals this: `entered`, `exited`, `aggressive`, `retreated`. */
+                kind?: string;
+                /** @description Only events that started on this day or later. */
+                started_from?: string;
+                /** @description Only events that started on this day or earlier. */
+                started_to?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CompetitorEventPage"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            422: components["responses"]["ValidationError"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+            504: components["responses"]["GatewayTimeout"];
+        };
+    };
+    get_competitor_event: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CompetitorEvent"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+            504: components["responses"]["GatewayTimeout"];
+        };
+    };
+    get_competitive_intelligence_row: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CompetitiveIntelligence"];
                 };
             };
             401: components["responses"]["Unauthorized"];
