@@ -298,9 +298,7 @@ def _own_candidates(incident: IncidentFacts, changes: Iterable[OwnChange]) -> li
     ]
 
 
-def _seasonal_candidates(
-    incident: IncidentFacts, check: SeasonalCheck | None
-) -> list[Candidate]:
+def _seasonal_candidates(incident: IncidentFacts, check: SeasonalCheck | None) -> list[Candidate]:
     if check is None or not check.seasonal:
         return []
     if (check.metric, check.direction) != (incident.metric, incident.direction):
@@ -413,7 +411,9 @@ def seasonal_check(
     return SeasonalCheck(metric, direction, tuple(moves), len(checked), moved, threshold)
 
 
-def _week_move(by_hour: Mapping[datetime, HourlyMetrics], metric: str, slot: datetime) -> float | None:
+def _week_move(
+    by_hour: Mapping[datetime, HourlyMetrics], metric: str, slot: datetime
+) -> float | None:
     row = by_hour.get(slot)
     value = None if row is None else metric_value(row, metric)
     if value is None:
