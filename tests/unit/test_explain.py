@@ -371,3 +371,21 @@ def test_the_explanation_as_evidence_holds() -> None:
     assert got["lead"] == "competitor"
     assert got["opened_hour"] == OPENED.isoformat()
     assert [c["label"] for c in got["candidates"]] == [COMPETITOR_LABEL]
+
+
+def test_an_alert_row_without_kind_campaign_or_first_hour_is_no_incident() -> None:
+    from services.alerts.explaining import facts_of
+
+    row = {
+        "alert_key": "cpc_up",
+        "affected_entity_id": CAMPAIGN,
+        "first_seen_hour": OPENED,
+        "last_seen_hour": OPENED + HOUR,
+        "evidence": {"primary": "cpc_up", "metric": "cpc", "observed": 2.0, "baseline": 1.0},
+    }
+    facts = facts_of(row)
+    assert facts is not None and facts.kind == "cpc_up" and facts.change == pytest.approx(1.0)
+    # A person's alert: no kind. An alert about no campaign. One with no hours.
+    assert facts_of({**row, "alert_key": None, "evidence": {}}) is None
+    assert facts_of({**row, "affected_entity_id": None}) is None
+    assert facts_of({**row, "first_seen_hour": None}) is None
