@@ -4,7 +4,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from services.alerts import anomaly, health, risk, rule_alerts, watch
+from services.alerts import anomaly, explaining, health, risk, rule_alerts, watch
 from services.alerts.routes import routes
 from shared.consumer import Subscriptions
 from shared.contracts.gateway import METRICS_RECORDED
@@ -35,7 +35,10 @@ SPEC = ServiceSpec(
     migrations=Path(__file__).parent / "migrations",
     routes=routes,
     subscriptions=Subscriptions("alerts").include(
-        watch.subscriptions, health.subscriptions, rule_alerts.subscriptions
+        watch.subscriptions,
+        health.subscriptions,
+        rule_alerts.subscriptions,
+        explaining.subscriptions,
     ),
     # Detection and auto-resolution read the hours before each new one: apply batches in order.
     ordered=frozenset({METRICS_RECORDED.name}),

@@ -10,7 +10,7 @@ from uuid import UUID
 
 import asyncpg
 
-from services.alerts import store
+from services.alerts import explaining, store
 from services.alerts.alert_lifecycle import QUIET_HOURS
 from services.alerts.findings import findings_at, lookback
 from services.alerts.incidents import group
@@ -78,11 +78,13 @@ async def _watch_campaign(
             raised = await store.raise_or_update(conn, tenant, campaign_id, incident, hour)
             for resolved in raised.resolved:
                 await _emit_resolved(conn, event, campaign_id, resolved)
+            # What may explain it: our own changes, seasonality, competitors' moves.
+            alert, _ = await explaining.explained(conn, tenant, raised.alert)
             await _emit(
                 conn,
                 event,
                 c.ALERT_RAISED if raised.created else c.ALERT_UPDATED,
-                store.event_payload(raised.alert, campaign_id),
+                store.event_payload(alert, campaign_id),
             )
     # Only a batch that reaches the newest stored hour speaks for how things are now.
     if hours[-1] < newest:

@@ -123,7 +123,8 @@ async def _gather(conn: asyncpg.Connection, tenant: UUID) -> dict[str, Any]:
     campaign_ids = await campaigns_since(conn, tenant, now_hour - ACTIVE_WINDOW)
     history = await load_history(conn, tenant, campaign_ids, now_hour - HISTORY, now_hour)
     alerts = await conn.fetch(
-        """SELECT alert_id, campaign_id, kind, symptoms, metric, severity, observed, baseline
+        """SELECT alert_id, campaign_id, kind, symptoms, metric, severity, observed, baseline,
+                  competitors
            FROM alert_view WHERE tenant_id = $1 AND status IN ('active', 'acknowledged')""",
         tenant,
     )
@@ -188,6 +189,7 @@ def build_views(state: dict[str, Any]) -> list[policy.CampaignView]:
                 severity=a["severity"],
                 observed=a["observed"],
                 baseline=a["baseline"],
+                competitors=tuple(policy.CompetitorLink.of(k) for k in a.get("competitors") or ()),
             )
             for a in state["alerts"]
             if a["campaign_id"] == campaign_id

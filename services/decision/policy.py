@@ -194,6 +194,35 @@ def summarise(campaign_id: UUID, rows: Sequence[HourlyMetrics], now: datetime) -
 
 
 @dataclass(frozen=True, slots=True)
+class CompetitorLink:
+    """A competitor event the alerts service linked to an incident as a candidate
+    explanation (``evidence.explanation``): co-occurring, not shown to be causal.
+    ``size``: the change in the competitor's impression share, in points; ``score``: that
+    change times its position-above rate."""
+
+    competitor: str
+    kind: str
+    started_on: str
+    size: float
+    score: float
+    confidence: float
+
+    @classmethod
+    def of(cls, candidate: Mapping[str, Any]) -> CompetitorLink:
+        return cls(
+            str(candidate["competitor"]),
+            str(candidate["kind"]),
+            str(candidate["started_on"]),
+            float(candidate["size"]),
+            float(candidate["score"]),
+            float(candidate["confidence"]),
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
 class AlertView:
     """An open alert as the policy needs it: an incident, whose ``kind`` is the primary
     cause and ``symptoms`` the other kinds it moved. It is evidence for each of its
@@ -207,6 +236,8 @@ class AlertView:
     observed: float | None = None
     baseline: float | None = None
     symptoms: tuple[str, ...] = ()
+    # Competitor events linked to the incident, highest score first.
+    competitors: tuple[CompetitorLink, ...] = ()
 
     @property
     def kinds(self) -> frozenset[str]:
@@ -224,6 +255,7 @@ class AlertView:
             "severity": self.severity,
             "observed": self.observed,
             "baseline": self.baseline,
+            "competitors": [c.as_dict() for c in self.competitors],
         }
 
 
@@ -477,7 +509,7 @@ def decide(
                 **_context(view, plan, type_calibration, p),
                 **({"calibrator": fit.kind} if fit is not None else {}),
             },
-            rationale=plan.rationale,
+            rationale=_with_competition(plan.rationale, plan.action, view),
             confidence=confidence,
             impact_prediction=_with_noise(plan.impact, view, p),
         )
@@ -882,6 +914,52 @@ def _budget_down(
         impact=_impact("spend", multiplier - 1.0, p),
         triggers=case.triggers,
     )
+
+
+# --- competitors ----------------------------------------------------------------------------
+
+COMPETITOR_LABEL = "co-occurring, not shown to be causal"
+
+
+def competitor_links(view: CampaignView) -> list[CompetitorLink]:
+    """The competitor events linked to any of the campaign's open incidents, each once,
+    highest score first."""
+    seen: dict[tuple[str, str, str], CompetitorLink] = {}
+    for alert in view.alerts:
+        for link in alert.competitors:
+            seen.setdefault((link.competitor, link.kind, link.started_on), link)
+    return sorted(seen.values(), key=lambda k: (-k.score, k.competitor))
+
+
+def raises_bids(action: Mapping[str, Any]) -> bool:
+    multiplier = action.get("multiplier")
+    return action.get("kind") == "bid" and isinstance(multiplier, int | float) and multiplier > 1
+
+
+def competition_note(links: Sequence[CompetitorLink], action: Mapping[str, Any]) -> str:
+    """What a rationale says of the competitor events linked to the campaign's incidents:
+    each with its figures and that it is co-occurring, not shown to be causal; and, for a
+    bid raise while a competitor turned aggressive, that it bids into that competitor's
+    step jump. Empty without links."""
+    if not links:
+        return ""
+    described = "; ".join(
+        f"{k.competitor} {k.kind} from {k.started_on} (impression share {k.size:+.1f} "
+        f"points, score {k.score:.2f}, confidence {k.confidence:.2f})"
+        for k in links
+    )
+    noun = "event" if len(links) == 1 else "events"
+    note = f"Linked competitor {noun}: {described}; {COMPETITOR_LABEL}."
+    aggressive = [k for k in links if k.kind == "aggressive"]
+    if aggressive and raises_bids(action):
+        names = ", ".join(f"{k.competitor}'s" for k in aggressive)
+        note += f" This is raising bids into {names} step jump."
+    return note
+
+
+def _with_competition(rationale: str, action: Mapping[str, Any], view: CampaignView) -> str:
+    note = competition_note(competitor_links(view), action)
+    return f"{rationale} {note}" if note else rationale
 
 
 # --- internals ------------------------------------------------------------------------------

@@ -33,6 +33,14 @@ def _observed_and_baseline(evidence: dict[str, Any]) -> tuple[float | None, floa
     return evidence.get("observed"), evidence.get("baseline")
 
 
+def _competitor_candidates(evidence: dict[str, Any]) -> list[dict[str, Any]]:
+    """The competitor events the alerts service linked to the incident
+    (``evidence.explanation``), highest score first."""
+    explanation = evidence.get("explanation")
+    candidates = explanation.get("candidates") if isinstance(explanation, dict) else None
+    return [c for c in candidates or () if isinstance(c, dict) and c.get("source") == "competitor"]
+
+
 async def _store_alert(conn: asyncpg.Connection, event: Envelope, alert: Any) -> str | None:
     """Upsert the alert (an incident: its primary kind and its symptoms' kinds); returns
     the severity it had before (None if new to us)."""
@@ -42,12 +50,13 @@ async def _store_alert(conn: asyncpg.Connection, event: Envelope, alert: Any) ->
     )
     await conn.execute(
         """INSERT INTO alert_view (tenant_id, alert_id, campaign_id, kind, metric, severity,
-                                   observed, baseline, status, source_updated_at, symptoms)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+                                   observed, baseline, status, source_updated_at, symptoms,
+                                   competitors)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
            ON CONFLICT (alert_id) DO UPDATE SET severity = EXCLUDED.severity,
                observed = EXCLUDED.observed, baseline = EXCLUDED.baseline,
                status = EXCLUDED.status, kind = EXCLUDED.kind, metric = EXCLUDED.metric,
-               symptoms = EXCLUDED.symptoms,
+               symptoms = EXCLUDED.symptoms, competitors = EXCLUDED.competitors,
                source_updated_at = EXCLUDED.source_updated_at, updated_at = now()
            -- Resolved and dismissed are final, and an older picture never replaces a newer.
            WHERE alert_view.status NOT IN ('resolved', 'dismissed')
@@ -63,6 +72,7 @@ async def _store_alert(conn: asyncpg.Connection, event: Envelope, alert: Any) ->
         alert.status or "active",
         alert.updated_at,
         alert.symptoms,
+        _competitor_candidates(evidence),
     )
     return before
 

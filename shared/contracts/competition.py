@@ -115,6 +115,7 @@ COMPETITOR_EVENT_DETECTED = EventType(
     "competitor.event_detected",
     CompetitorEventDetected,
     (SERVICE,),
+    subscribers=("alerts",),
     summary="A competitor entered, exited, became aggressive or retreated in a campaign's "
     "auctions; incidents near its start may be linked to it.",
 )

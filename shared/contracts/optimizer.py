@@ -420,7 +420,7 @@ OPTIMIZATION_APPLIED = EventType(
     "optimization.applied",
     OptimizationEvent,
     (SERVICE,),
-    subscribers=("decision",),
+    subscribers=("decision", "alerts"),
     summary="A change was made on the ad platform; before and after, cause and change id.",
 )
 OPTIMIZATION_FAILED = EventType(

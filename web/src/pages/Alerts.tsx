@@ -17,7 +17,7 @@ import {
 import { campaignName, campaignOptions } from "../lib/campaigns";
 import { useFilters, sent } from "../lib/filters";
 import { label, num, platformHour, when } from "../lib/format";
-import { numAt, records, strAt } from "../lib/json";
+import { at, numAt, records, strAt, type JsonRecord } from "../lib/json";
 import { recountAttention } from "../lib/health";
 import { busyReading, useLiveList } from "../lib/live";
 import { can } from "../lib/session";
@@ -121,6 +121,53 @@ function Evidence({ alert }: { alert: Alert }) {
           </Fragment>
         ))}
       </dl>
+    </details>
+  );
+}
+
+const SOURCE_LABEL: Record<string, string> = {
+  own_change: "Our change",
+  seasonality: "Seasonality",
+  competitor: "Competitor",
+};
+
+function describeCandidate(c: JsonRecord): string {
+  const source = strAt(c, "source");
+  if (source === "own_change") {
+    const hours = numAt(c, "hours_before");
+    return `${label(strAt(c, "setting"))} changed${hours !== null ? ` ${num(hours, 1)} h before` : ""}`;
+  }
+  if (source === "seasonality") {
+    return `same move in ${numAt(c, "weeks_moved") ?? "?"} of ${numAt(c, "weeks_checked") ?? "?"} prior weeks at this weekday and hour`;
+  }
+  const size = numAt(c, "size");
+  return [
+    `${strAt(c, "competitor") ?? "?"} ${strAt(c, "kind") ?? ""} from ${strAt(c, "started_on") ?? "?"}`,
+    size !== null ? `impression share ${size >= 0 ? "+" : ""}${num(size, 1)} points` : null,
+    `score ${num(numAt(c, "score"), 2)}`,
+    `confidence ${num(numAt(c, "confidence"), 2)}`,
+  ]
+    .filter((part): part is string => part !== null)
+    .join(", ");
+}
+
+/** What may explain the incident, in the order alerts ranks it: our changes, seasonality,
+ * then competitor events (co-occurring, not shown to be causal). */
+function Explanation({ alert }: { alert: Alert }) {
+  const candidates = records(at(alert.evidence, "explanation", "candidates"));
+  if (candidates.length === 0) return null;
+  return (
+    <details style={{ marginTop: "0.3rem" }} class="explanation">
+      <summary>Possible explanations ({candidates.length})</summary>
+      <ol class="small" style={{ marginTop: "0.4rem" }}>
+        {candidates.map((c, i) => (
+          <li key={i}>
+            <strong>{SOURCE_LABEL[strAt(c, "source") ?? ""] ?? label(strAt(c, "source"))}</strong>
+            {": "}
+            {describeCandidate(c)} <span class="muted">({strAt(c, "label") ?? ""})</span>
+          </li>
+        ))}
+      </ol>
     </details>
   );
 }
@@ -298,6 +345,7 @@ export function Alerts() {
                                 .join(primary ? "" : " · ")}
                             </div>
                             <Evidence alert={alert} />
+                            <Explanation alert={alert} />
                           </td>
                           <td>{alert.affected_entity_type === "campaign" ? campaignName(alert.affected_entity_id) : label(alert.affected_entity_type)}</td>
                           <td>
