@@ -323,8 +323,8 @@ SET_PREFERENCES = Route(
         f"{AUTONOMY_MEANING} Replaces both: `safety_limits` omitted or null leaves the "
         "tenant with the defaults alone. `industry` omitted keeps the tenant's industry "
         "(what benchmarks compare its campaigns with); null clears it. Limits that "
-        "contradict themselves or the defaults (a floor above a ceiling) are answered 422 naming the field. The optimizer takes "
-        "the change up shortly after the answer."
+        "contradict themselves or the defaults (a floor above a ceiling) are answered 422 "
+        "naming the field. The optimizer takes the change up shortly after the answer."
     ),
 )
 
