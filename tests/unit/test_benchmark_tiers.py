@@ -102,9 +102,7 @@ def test_metrics_are_ratios_of_totals_and_none_without_a_denominator() -> None:
     empty = metric_values(Totals(impressions=0, clicks=0, conversions=0, spend=0.0))
     assert set(empty.values()) == {None}
     # An account is its campaigns' totals together, not the mean of their ratios.
-    whole = account_values(
-        {uuid4(): Totals(100, 10, 1, 10.0), uuid4(): Totals(900, 10, 1, 30.0)}
-    )
+    whole = account_values({uuid4(): Totals(100, 10, 1, 10.0), uuid4(): Totals(900, 10, 1, 30.0)})
     assert whole["ctr"] == pytest.approx(20 / 1000)
     assert whole["cpc"] == pytest.approx(2.0)
     assert by_metric([{"ctr": 0.1, "cpc": None}, {"ctr": 0.2, "cpc": 1.0}]) == {
