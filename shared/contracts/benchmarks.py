@@ -201,9 +201,13 @@ class BenchmarkCreate(_Percentiles):
         return self
 
 
+# What a benchmark cannot be without: a change may not null them.
+REQUIRED_FIELDS: tuple[str, ...] = ("source", "industry", "platform", "metric")
+
+
 class BenchmarkUpdate(_Percentiles):
-    """The fields to change (null or left out: kept); the percentiles are checked again
-    as a whole."""
+    """The fields to change (left out: kept; null: cleared, for the optional ones); the
+    percentiles are checked again as a whole."""
 
     source: ShortText | None = None
     url: _Url | None = None
@@ -266,7 +270,9 @@ UPDATE_BENCHMARK = Route(
     resource=BENCHMARKS,
     conflict=True,
     description=(
-        f"Fields not given are kept; the percentiles are checked as a whole (422). {_READ_ONLY}"
+        "Fields not given are kept; null clears an optional one (a percentile the source "
+        "does not give). The percentiles are checked as a whole, at least one and in order "
+        f"(422 naming the field). {_READ_ONLY}"
     ),
 )
 DELETE_BENCHMARK = Route(

@@ -217,6 +217,12 @@ async def test_own_published_rows_are_the_tenants_alone(optimizer: Optimizer) ->
     status, changed = await optimizer.call("PATCH", path, a, {"p50": 0.05, "p90": 0.09})
     assert status == 200, changed
     assert (changed["p50"], changed["p90"], changed["benchmark_value"]) == (0.05, 0.09, 0.05)
+    status, changed = await optimizer.call("PATCH", path, a, {"p25": None, "url": None})
+    assert status == 200 and (changed["p25"], changed["url"], changed["p50"]) == (None, None, 0.05)
+    status, error = await optimizer.call("PATCH", path, a, {"metric": None, "source": None})
+    assert status == 422 and sorted(fields_of(error)) == ["metric", "source"], error
+    status, error = await optimizer.call("PATCH", path, a, {"p50": None, "p90": None})
+    assert status == 422 and fields_of(error) == ["p50"], error  # none left
     assert (await optimizer.call("PATCH", f"/benchmarks/{uuid.uuid4()}", a, {}))[0] == 404
     status, gone = await optimizer.call("DELETE", path, a)
     assert status == 200 and gone["id"] == made["id"]

@@ -922,9 +922,10 @@ export function operations(api: Client<paths>) {
     /**
      * Change a benchmark
      *
-     * Fields not given are kept; the percentiles are checked as a whole (422). The shipped seed
-     * rows, the peer pools and own-history rows are not the tenant's to change: 409
-     * `read_only_benchmark`.
+     * Fields not given are kept; null clears an optional one (a percentile the source does not
+     * give). The percentiles are checked as a whole, at least one and in order (422 naming the
+     * field). The shipped seed rows, the peer pools and own-history rows are not the tenant's
+     * to change: 409 `read_only_benchmark`.
      *
      * `PATCH /api/ai/benchmarks/{id}`, role `admin`.
      */

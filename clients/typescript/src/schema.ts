@@ -1191,7 +1191,7 @@ export interface paths {
         head?: never;
         /**
          * Change a benchmark
-         * @description Fields not given are kept; the percentiles are checked as a whole (422). The shipped seed rows, the peer pools and own-history rows are not the tenant's to change: 409 `read_only_benchmark`.
+         * @description Fields not given are kept; null clears an optional one (a percentile the source does not give). The percentiles are checked as a whole, at least one and in order (422 naming the field). The shipped seed rows, the peer pools and own-history rows are not the tenant's to change: 409 `read_only_benchmark`.
          */
         patch: operations["update_benchmark"];
         trace?: never;
@@ -1774,8 +1774,8 @@ export interface components {
         };
         /**
          * BenchmarkUpdate
-         * @description The fields to change (null or left out: kept); the percentiles are checked again
-         *     as a whole.
+         * @description The fields to change (left out: kept; null: cleared, for the optional ones); the
+         *     percentiles are checked again as a whole.
          */
         BenchmarkUpdate: {
             /**

@@ -120,7 +120,13 @@ async def create_benchmark(runtime: ServiceRuntime, request: web.Request) -> web
 async def update_benchmark(runtime: ServiceRuntime, request: web.Request) -> web.Response:
     id_ = path_id(request, c.BENCHMARKS.name)
     body = await parse_body(request, c.BenchmarkUpdate)
-    changes = body.model_dump(exclude_unset=True, exclude_none=True)
+    changes = body.model_dump(exclude_unset=True)
+    nulled = [name for name in c.REQUIRED_FIELDS if name in changes and changes[name] is None]
+    if nulled:
+        raise invalid(
+            "the benchmark cannot stand",
+            [{"field": name, "message": "cannot be null"} for name in nulled],
+        )
     tenant = runtime.tenant_of(request)
     async with runtime.tenant_tx(tenant) as conn:
         try:
