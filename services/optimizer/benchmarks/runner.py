@@ -52,6 +52,7 @@ SWEEP_SECONDS = 3600.0
 POOL_SECONDS = 3600.0
 _OWN_LOCK = 0x42454E43
 _POOL_LOCK = 0x42504F4C
+_REFRESH_LOCK = 0x42524652
 
 
 def _percentile_columns(values: list[float]) -> dict[str, float]:
@@ -86,6 +87,9 @@ async def refresh_own_history(
 ) -> tuple[datetime | None, dict[UUID, Totals], list[dict[str, Any]]]:
     """Recompute the tenant's own-history rows in its transaction; answers the newest hour,
     the campaigns' totals and the rows stored."""
+    # One refresh of a tenant at a time (the job and requests alike): two replacing the
+    # rows at once would each insert a set.
+    await conn.execute("SELECT pg_advisory_xact_lock($1, hashtext($2))", _REFRESH_LOCK, str(tenant))
     as_of, totals = await campaign_totals(conn, tenant)
     if as_of is None:
         return None, {}, await replace_kind(conn, tenant, "own_history", None, [])
