@@ -7,7 +7,7 @@ from functools import partial
 from aiohttp import web
 from pydantic import ValidationError
 
-from services.gateway.preferences import get_preferences, set_preferences
+from services.gateway.preferences import KEEP, get_preferences, set_preferences
 from shared.contracts import gateway as c
 from shared.contracts.spec import Route
 from shared.service import ServiceRuntime
@@ -30,6 +30,7 @@ async def write(runtime: ServiceRuntime, request: web.Request) -> web.Response:
                 tenant,
                 body.autonomy,
                 body.safety_limits,
+                industry=body.industry if "industry" in body.model_fields_set else KEEP,
                 correlation_id=request.get("correlation_id"),
             )
     except ValidationError as exc:

@@ -5,13 +5,15 @@ forecasts campaigns (scoring each forecast once its period has passed).
 Replicas share one queue and one table of pending changes, so it scales out: a campaign
 has at most one change in flight whichever replica planned it.
 
-Each feature (rules, pools, experiments, forecasts, recommendations) is a package over
+Each feature (rules, pools, experiments, forecasts, recommendations, benchmarks) is a package over
 ``core``; this module only puts their routes, handlers and background jobs together.
 """
 
 from collections.abc import Mapping
 from pathlib import Path
 
+from services.optimizer.benchmarks import routes as benchmark_routes
+from services.optimizer.benchmarks.runner import run_own_history, run_peer_pools, seed_benchmarks
 from services.optimizer.competition import routes as competition_routes
 from services.optimizer.core import routes as core_routes
 from services.optimizer.core.handlers import subscriptions
@@ -40,6 +42,7 @@ ROUTES = (
     experiment_routes.routes,
     forecast_routes.routes,
     competition_routes.routes,
+    benchmark_routes.routes,
 )
 
 
@@ -55,8 +58,16 @@ SPEC = ServiceSpec(
     migrations=Path(__file__).parent / "migrations",
     routes=all_routes,
     subscriptions=subscriptions,
-    lifespans=(connector_lifespan, forecast_models),
-    background=(run_executor, run_rules, run_experiments, run_forecasts, run_pools),
+    lifespans=(connector_lifespan, forecast_models, seed_benchmarks),
+    background=(
+        run_executor,
+        run_rules,
+        run_experiments,
+        run_forecasts,
+        run_pools,
+        run_own_history,
+        run_peer_pools,
+    ),
     # It keeps a copy of campaign_metrics (adpilot/registry.py): its partitions, too.
     upkeep=(metric_partitions,),
 )

@@ -10,6 +10,7 @@ from uuid import UUID
 
 from pydantic import BeforeValidator, Field, JsonValue, field_validator
 
+from shared.contracts.benchmarks import Industry
 from shared.contracts.limits import OwnLimits, SafetyLimits
 from shared.contracts.spec import (
     LENIENT,
@@ -140,6 +141,13 @@ class PreferencesUpdate(RequestModel):
             "keeps its default. Null or omitted: the defaults alone."
         ),
     )
+    industry: Industry | None = Field(
+        default=None,
+        description=(
+            "The tenant's industry: what its campaigns are benchmarked against and the peer "
+            "pool it contributes to. Omitted: kept as it is; null: none."
+        ),
+    )
 
 
 class Preferences(ResponseModel):
@@ -154,6 +162,9 @@ class Preferences(ResponseModel):
     )
     updated_at: datetime | None = Field(
         description="When they were last set; null while the tenant has the defaults."
+    )
+    industry: Industry | None = Field(
+        default=None, description="The tenant's industry for benchmarks; null while unset."
     )
 
 
@@ -217,6 +228,9 @@ class PreferencesUpdated(EventPayload):
     autonomy: Autonomy
     safety_limits: OwnLimits | None
     updated_at: datetime
+    # The tenant's industry as it stands (null: none); events from before it was
+    # settable lack it.
+    industry: Industry | None = None
 
 
 PREFERENCES_UPDATED = EventType(
@@ -307,9 +321,10 @@ SET_PREFERENCES = Route(
     request=PreferencesUpdate,
     description=(
         f"{AUTONOMY_MEANING} Replaces both: `safety_limits` omitted or null leaves the "
-        "tenant with the defaults alone. Limits that contradict themselves or the defaults "
-        "(a floor above a ceiling) are answered 422 naming the field. The optimizer takes "
-        "the change up shortly after the answer."
+        "tenant with the defaults alone. `industry` omitted keeps the tenant's industry "
+        "(what benchmarks compare its campaigns with); null clears it. Limits that "
+        "contradict themselves or the defaults (a floor above a ceiling) are answered 422 "
+        "naming the field. The optimizer takes the change up shortly after the answer."
     ),
 )
 

@@ -9,7 +9,7 @@ from uuid import UUID
 
 from pydantic import Field, JsonValue
 
-from shared.contracts import competition, experiments, pools
+from shared.contracts import benchmarks, competition, experiments, pools
 from shared.contracts.spec import (
     LENIENT,
     Collection,
@@ -646,6 +646,7 @@ CONTRACT = ServiceContract(
         *experiments.ROUTES,
         *pools.ROUTES,
         *competition.ROUTES,
+        *benchmarks.ROUTES,
     ),
     events=(
         RECOMMENDATION_CREATED,

@@ -54,6 +54,7 @@ async def test_a_tenant_starts_at_recommend(
         "safety_limits": None,
         "effective_limits": DEFAULT_LIMITS.model_dump(mode="json"),
         "updated_at": None,
+        "industry": None,
     }
 
 

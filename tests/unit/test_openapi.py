@@ -126,6 +126,8 @@ def test_error_responses_match_what_each_operation_can_do() -> None:
                 or path == f"{PREFIX}/optimizations/{{id}}/rollback"
                 # An experiment can be deleted only while it is planning.
                 or (method == "delete" and path == f"{PREFIX}/experiments/{{id}}")
+                # Shipped seed rows and computed benchmarks are no one's to delete.
+                or (method == "delete" and path == f"{PREFIX}/benchmarks/{{id}}")
             )
             assert ("409" in statuses) == can_conflict, (method, path)
             route = route_for(method.upper(), path)
@@ -156,6 +158,7 @@ def test_success_statuses() -> None:
             "forecasts",
             "budgets",
             "budgets/{id}/reallocate",
+            "benchmarks",
         )
     }
     for path, item in SPEC["paths"].items():
@@ -266,6 +269,8 @@ def test_request_bodies_forbid_additional_properties() -> None:
         "ForecastRequest",
         "PoolCreate",
         "PoolUpdate",
+        "BenchmarkCreate",
+        "BenchmarkUpdate",
     }
     assert _resolve(bodies["MetricsBatch"])["properties"]["metrics"]["items"] == {
         "$ref": "#/components/schemas/MetricRow"

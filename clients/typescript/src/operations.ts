@@ -119,9 +119,10 @@ export function operations(api: Client<paths>) {
      * `observe`: decide and log, change nothing. `recommend`: every action waits for a person
      * to approve it. `act`: apply what the safety limits allow, and recommend, for a person to
      * approve, what they forbid. Replaces both: `safety_limits` omitted or null leaves the
-     * tenant with the defaults alone. Limits that contradict themselves or the defaults (a
-     * floor above a ceiling) are answered 422 naming the field. The optimizer takes the change
-     * up shortly after the answer.
+     * tenant with the defaults alone. `industry` omitted keeps the tenant's industry (what
+     * benchmarks compare its campaigns with); null clears it. Limits that contradict themselves
+     * or the defaults (a floor above a ceiling) are answered 422 naming the field. The
+     * optimizer takes the change up shortly after the answer.
      *
      * `PUT /api/ai/preferences`, role `admin`.
      */
@@ -935,6 +936,89 @@ export function operations(api: Client<paths>) {
     getCompetitiveIntelligenceRow: (id: string, options?: CallOptions) =>
       call(options, (init) =>
         api.GET("/api/ai/competitive-intelligence/{id}", { ...init, params: { path: { id } } }),
+      ),
+    /**
+     * List benchmarks
+     *
+     * The shipped published figures and the peer pools (every tenant sees them) and the
+     * tenant's own rows: its published figures and its own history. Filter by `industry`,
+     * `platform`, `metric` or `source_kind`. Newest first. Pass `next_cursor` back as `cursor`
+     * for the next page. Filters combine with AND; an unknown query parameter is answered 422.
+     *
+     * `GET /api/ai/benchmarks`, role `viewer`.
+     */
+    listBenchmarks: (query?: Query<"list_benchmarks">, options?: CallOptions) =>
+      call(options, (init) =>
+        api.GET("/api/ai/benchmarks", { ...init, params: { query: query ?? {} } }),
+      ),
+    /**
+     * Create a benchmark
+     *
+     * A published figure of the tenant's own (`source_kind` `published`). Percentiles not given
+     * stay null; at least one is needed, in order (422 naming the field).
+     *
+     * `POST /api/ai/benchmarks`, role `admin`.
+     */
+    createBenchmark: (body: Body<"create_benchmark">, options?: CallOptions) =>
+      call(options, (init) =>
+        api.POST("/api/ai/benchmarks", { ...init, body }),
+      ),
+    /**
+     * Get one benchmark
+     *
+     * `GET /api/ai/benchmarks/{id}`, role `viewer`.
+     */
+    getBenchmark: (id: string, options?: CallOptions) =>
+      call(options, (init) =>
+        api.GET("/api/ai/benchmarks/{id}", { ...init, params: { path: { id } } }),
+      ),
+    /**
+     * Delete a benchmark
+     *
+     * Answers the deleted benchmark. The shipped seed rows, the peer pools and own-history rows
+     * are not the tenant's to change: 409 `read_only_benchmark`.
+     *
+     * `DELETE /api/ai/benchmarks/{id}`, role `admin`.
+     */
+    deleteBenchmark: (id: string, options?: CallOptions) =>
+      call(options, (init) =>
+        api.DELETE("/api/ai/benchmarks/{id}", { ...init, params: { path: { id } } }),
+      ),
+    /**
+     * Change a benchmark
+     *
+     * Fields not given are kept; null clears an optional one (a percentile the source does not
+     * give). The percentiles are checked as a whole, at least one and in order (422 naming the
+     * field). The shipped seed rows, the peer pools and own-history rows are not the tenant's
+     * to change: 409 `read_only_benchmark`.
+     *
+     * `PATCH /api/ai/benchmarks/{id}`, role `admin`.
+     */
+    updateBenchmark: (id: string, body: Body<"update_benchmark">, options?: CallOptions) =>
+      call(options, (init) =>
+        api.PATCH("/api/ai/benchmarks/{id}", { ...init, params: { path: { id } }, body }),
+      ),
+    /**
+     * Get a campaign's tiers against the benchmarks
+     *
+     * The campaign's CTR, CPC, conversion rate and cost per conversion (`cpl`, `cpa`) over the
+     * last 90 days of its metrics, and its tier per metric against each kind of benchmark:
+     * `published` (the newest edition per platform and source, for the tenant's industry and
+     * across all industries), `own_history` (the tenant's campaigns) and `peer_pool` (tenants
+     * of its industry, where at least 10 contribute), each with its percentiles and provenance.
+     * Tiers rank performance, so `90_plus` is always best: for `cpc`, `cpl` and `cpa`, where
+     * lower is better, a value at or below the 10th percentile is `90_plus`. The standard bands
+     * are `below_10`, `10_25`, `25_50`, `50_75`, `75_90` and `90_plus`. Where a benchmark gives
+     * only some percentiles (a published average is usually only the median), the tier is the
+     * narrowest band those decide, named the same way: `below_50` or `50_plus` against a median
+     * alone. A value equal to a percentile counts as having reached it. 404 for a campaign the
+     * tenant has no metrics or record of.
+     *
+     * `GET /api/ai/campaigns/{id}/benchmarks`, role `viewer`.
+     */
+    getCampaignBenchmarks: (id: string, options?: CallOptions) =>
+      call(options, (init) =>
+        api.GET("/api/ai/campaigns/{id}/benchmarks", { ...init, params: { path: { id } } }),
       ),
   };
 }

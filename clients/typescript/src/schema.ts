@@ -153,7 +153,7 @@ export interface paths {
         get: operations["get_preferences"];
         /**
          * Set the tenant's autonomy and safety limits
-         * @description `observe`: decide and log, change nothing. `recommend`: every action waits for a person to approve it. `act`: apply what the safety limits allow, and recommend, for a person to approve, what they forbid. Replaces both: `safety_limits` omitted or null leaves the tenant with the defaults alone. Limits that contradict themselves or the defaults (a floor above a ceiling) are answered 422 naming the field. The optimizer takes the change up shortly after the answer.
+         * @description `observe`: decide and log, change nothing. `recommend`: every action waits for a person to approve it. `act`: apply what the safety limits allow, and recommend, for a person to approve, what they forbid. Replaces both: `safety_limits` omitted or null leaves the tenant with the defaults alone. `industry` omitted keeps the tenant's industry (what benchmarks compare its campaigns with); null clears it. Limits that contradict themselves or the defaults (a floor above a ceiling) are answered 422 naming the field. The optimizer takes the change up shortly after the answer.
          */
         put: operations["set_preferences"];
         post?: never;
@@ -1241,6 +1241,75 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/ai/benchmarks": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List benchmarks
+         * @description The shipped published figures and the peer pools (every tenant sees them) and the tenant's own rows: its published figures and its own history. Filter by `industry`, `platform`, `metric` or `source_kind`. Newest first. Pass `next_cursor` back as `cursor` for the next page. Filters combine with AND; an unknown query parameter is answered 422.
+         */
+        get: operations["list_benchmarks"];
+        put?: never;
+        /**
+         * Create a benchmark
+         * @description A published figure of the tenant's own (`source_kind` `published`). Percentiles not given stay null; at least one is needed, in order (422 naming the field).
+         */
+        post: operations["create_benchmark"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/ai/benchmarks/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get one benchmark */
+        get: operations["get_benchmark"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete a benchmark
+         * @description Answers the deleted benchmark. The shipped seed rows, the peer pools and own-history rows are not the tenant's to change: 409 `read_only_benchmark`.
+         */
+        delete: operations["delete_benchmark"];
+        options?: never;
+        head?: never;
+        /**
+         * Change a benchmark
+         * @description Fields not given are kept; null clears an optional one (a percentile the source does not give). The percentiles are checked as a whole, at least one and in order (422 naming the field). The shipped seed rows, the peer pools and own-history rows are not the tenant's to change: 409 `read_only_benchmark`.
+         */
+        patch: operations["update_benchmark"];
+        trace?: never;
+    };
+    "/api/ai/campaigns/{id}/benchmarks": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get a campaign's tiers against the benchmarks
+         * @description The campaign's CTR, CPC, conversion rate and cost per conversion (`cpl`, `cpa`) over the last 90 days of its metrics, and its tier per metric against each kind of benchmark: `published` (the newest edition per platform and source, for the tenant's industry and across all industries), `own_history` (the tenant's campaigns) and `peer_pool` (tenants of its industry, where at least 10 contribute), each with its percentiles and provenance. Tiers rank performance, so `90_plus` is always best: for `cpc`, `cpl` and `cpa`, where lower is better, a value at or below the 10th percentile is `90_plus`. The standard bands are `below_10`, `10_25`, `25_50`, `50_75`, `75_90` and `90_plus`. Where a benchmark gives only some percentiles (a published average is usually only the median), the tier is the narrowest band those decide, named the same way: `below_50` or `50_plus` against a median alone. A value equal to a percentile counts as having reached it. 404 for a campaign the tenant has no metrics or record of.
+         */
+        get: operations["get_campaign_benchmarks"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -1620,6 +1689,283 @@ export interface components {
             next_cursor: string | null;
         };
         /**
+         * Benchmark
+         * @description One benchmark of one metric: who says so (``source``, ``url``, ``edition``), over
+         *     which period, for which industry, platform, objective, country and currency, and its
+         *     percentiles (null where the source gives none). ``shared`` rows (the shipped seed set
+         *     and the peer pools) are read by every tenant and changed by none; ``benchmark_value``
+         *     is the median.
+         */
+        Benchmark: {
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /**
+             * Source Kind
+             * @enum {string}
+             */
+            source_kind: "published" | "own_history" | "peer_pool";
+            /** Source */
+            source: string | null;
+            /** Url */
+            url: string | null;
+            /** Edition */
+            edition: string | null;
+            /** Period Start */
+            period_start: string | null;
+            /** Period End */
+            period_end: string | null;
+            /** Industry */
+            industry: string;
+            /** Platform */
+            platform: string;
+            /** Objective */
+            objective: string | null;
+            /** Country */
+            country: string | null;
+            /** Currency */
+            currency: string | null;
+            /**
+             * Metric
+             * @enum {string}
+             */
+            metric: "ctr" | "cpc" | "cvr" | "cpl" | "cpa";
+            /** P10 */
+            p10: number | null;
+            /** P25 */
+            p25: number | null;
+            /** P50 */
+            p50: number | null;
+            /** P75 */
+            p75: number | null;
+            /** P90 */
+            p90: number | null;
+            /** Benchmark Value */
+            benchmark_value: number | null;
+            /** Sample Size */
+            sample_size: number | null;
+            /** Shared */
+            shared: boolean;
+            metadata: components["schemas"]["JsonValue"] | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+        };
+        /**
+         * BenchmarkCreate
+         * @description A published figure the tenant has (its own kind is ``published``). Ratios (`ctr`,
+         *     `cvr`) are fractions: 0.0642 for 6.42%.
+         */
+        BenchmarkCreate: {
+            /**
+             * P10
+             * @default null
+             */
+            p10?: number | null;
+            /**
+             * P25
+             * @default null
+             */
+            p25?: number | null;
+            /**
+             * P50
+             * @default null
+             */
+            p50?: number | null;
+            /**
+             * P75
+             * @default null
+             */
+            p75?: number | null;
+            /**
+             * P90
+             * @default null
+             */
+            p90?: number | null;
+            /** Source */
+            source: string;
+            /**
+             * Url
+             * @default null
+             */
+            url?: string | null;
+            /**
+             * Edition
+             * @default null
+             */
+            edition?: string | null;
+            /**
+             * Period Start
+             * @default null
+             */
+            period_start?: string | null;
+            /**
+             * Period End
+             * @default null
+             */
+            period_end?: string | null;
+            /**
+             * Industry
+             * @enum {string}
+             */
+            industry: "all" | "animals_pets" | "apparel_fashion_jewelry" | "arts_entertainment" | "attorneys_legal" | "automotive_for_sale" | "automotive_repair" | "beauty_personal_care" | "business_services" | "career_employment" | "dentists_dental" | "education_instruction" | "finance_insurance" | "furniture" | "health_fitness" | "home_improvement" | "industrial_commercial" | "personal_services" | "physicians_surgeons" | "real_estate" | "restaurants_food" | "shopping_collectibles_gifts" | "sports_recreation" | "travel";
+            /**
+             * Platform
+             * @enum {string}
+             */
+            platform: "google_ads" | "microsoft_ads" | "search" | "meta" | "linkedin_ads" | "tiktok_ads" | "all";
+            /**
+             * Objective
+             * @default null
+             */
+            objective?: string | null;
+            /**
+             * Country
+             * @default null
+             */
+            country?: string | null;
+            /**
+             * Currency
+             * @default null
+             */
+            currency?: string | null;
+            /**
+             * Metric
+             * @enum {string}
+             */
+            metric: "ctr" | "cpc" | "cvr" | "cpl" | "cpa";
+            /**
+             * Sample Size
+             * @default null
+             */
+            sample_size?: number | null;
+            /**
+             * Metadata
+             * @default null
+             */
+            metadata?: {
+                [key: string]: unknown;
+            } | null;
+        };
+        /** Page[Benchmark] */
+        BenchmarkPage: {
+            /** Items */
+            items: components["schemas"]["Benchmark"][];
+            /**
+             * Next Cursor
+             * @description Pass as `cursor` to get the next page; null on the last page.
+             */
+            next_cursor: string | null;
+        };
+        /**
+         * BenchmarkUpdate
+         * @description The fields to change (left out: kept; null: cleared, for the optional ones); the
+         *     percentiles are checked again as a whole.
+         */
+        BenchmarkUpdate: {
+            /**
+             * P10
+             * @default null
+             */
+            p10?: number | null;
+            /**
+             * P25
+             * @default null
+             */
+            p25?: number | null;
+            /**
+             * P50
+             * @default null
+             */
+            p50?: number | null;
+            /**
+             * P75
+             * @default null
+             */
+            p75?: number | null;
+            /**
+             * P90
+             * @default null
+             */
+            p90?: number | null;
+            /**
+             * Source
+             * @default null
+             */
+            source?: string | null;
+            /**
+             * Url
+             * @default null
+             */
+            url?: string | null;
+            /**
+             * Edition
+             * @default null
+             */
+            edition?: string | null;
+            /**
+             * Period Start
+             * @default null
+             */
+            period_start?: string | null;
+            /**
+             * Period End
+             * @default null
+             */
+            period_end?: string | null;
+            /**
+             * Industry
+             * @default null
+             */
+            industry?: ("all" | "animals_pets" | "apparel_fashion_jewelry" | "arts_entertainment" | "attorneys_legal" | "automotive_for_sale" | "automotive_repair" | "beauty_personal_care" | "business_services" | "career_employment" | "dentists_dental" | "education_instruction" | "finance_insurance" | "furniture" | "health_fitness" | "home_improvement" | "industrial_commercial" | "personal_services" | "physicians_surgeons" | "real_estate" | "restaurants_food" | "shopping_collectibles_gifts" | "sports_recreation" | "travel") | null;
+            /**
+             * Platform
+             * @default null
+             */
+            platform?: ("google_ads" | "microsoft_ads" | "search" | "meta" | "linkedin_ads" | "tiktok_ads" | "all") | null;
+            /**
+             * Objective
+             * @default null
+             */
+            objective?: string | null;
+            /**
+             * Country
+             * @default null
+             */
+            country?: string | null;
+            /**
+             * Currency
+             * @default null
+             */
+            currency?: string | null;
+            /**
+             * Metric
+             * @default null
+             */
+            metric?: ("ctr" | "cpc" | "cvr" | "cpl" | "cpa") | null;
+            /**
+             * Sample Size
+             * @default null
+             */
+            sample_size?: number | null;
+            /**
+             * Metadata
+             * @default null
+             */
+            metadata?: {
+                [key: string]: unknown;
+            } | null;
+        };
+        /**
          * BudgetPool
          * @description A total daily budget over ``campaign_ids``, reallocated at
          *     ``reallocation_frequency`` on the platform's clock (``next_reallocation_at``).
@@ -1722,6 +2068,30 @@ export interface components {
             reason: string;
         };
         /**
+         * CampaignBenchmarks
+         * @description A campaign's metrics over the ``window_days`` up to ``as_of`` (the newest hour of
+         *     the tenant's metrics), and its tier against every benchmark that applies.
+         */
+        CampaignBenchmarks: {
+            /**
+             * Campaign Id
+             * Format: uuid
+             */
+            campaign_id: string;
+            /** Industry */
+            industry: string | null;
+            /** As Of */
+            as_of: string | null;
+            /** Window Days */
+            window_days: number;
+            /** Values */
+            values: {
+                [key: string]: number | null;
+            };
+            /** Comparisons */
+            comparisons: components["schemas"]["Comparison"][];
+        };
+        /**
          * CampaignCurves
          * @description The newest fits of a campaign's conversions and revenue curves (null before the
          *     campaign has a complete day of metrics).
@@ -1734,6 +2104,31 @@ export interface components {
             campaign_id: string;
             conversions: components["schemas"]["CurveFit"] | null;
             revenue: components["schemas"]["CurveFit"] | null;
+        };
+        /**
+         * Comparison
+         * @description A campaign's value of one metric against one benchmark.
+         */
+        Comparison: {
+            /**
+             * Metric
+             * @enum {string}
+             */
+            metric: "ctr" | "cpc" | "cvr" | "cpl" | "cpa";
+            /**
+             * Kind
+             * @enum {string}
+             */
+            kind: "published" | "own_history" | "peer_pool";
+            /** Higher Is Better */
+            higher_is_better: boolean;
+            /** Campaign Value */
+            campaign_value: number | null;
+            /** Tier */
+            tier: string | null;
+            /** Decided By */
+            decided_by: number[];
+            benchmark: components["schemas"]["Benchmark"];
         };
         /**
          * CompetitiveIntelligence
@@ -3150,6 +3545,12 @@ export interface components {
              * @description When they were last set; null while the tenant has the defaults.
              */
             updated_at: string | null;
+            /**
+             * Industry
+             * @description The tenant's industry for benchmarks; null while unset.
+             * @default null
+             */
+            industry: ("all" | "animals_pets" | "apparel_fashion_jewelry" | "arts_entertainment" | "attorneys_legal" | "automotive_for_sale" | "automotive_repair" | "beauty_personal_care" | "business_services" | "career_employment" | "dentists_dental" | "education_instruction" | "finance_insurance" | "furniture" | "health_fitness" | "home_improvement" | "industrial_commercial" | "personal_services" | "physicians_surgeons" | "real_estate" | "restaurants_food" | "shopping_collectibles_gifts" | "sports_recreation" | "travel") | null;
         };
         /**
          * PreferencesUpdate
@@ -3167,6 +3568,12 @@ export interface components {
              * @default null
              */
             safety_limits?: components["schemas"]["SafetyLimits"] | null;
+            /**
+             * Industry
+             * @description The tenant's industry: what its campaigns are benchmarked against and the peer pool it contributes to. Omitted: kept as it is; null: none.
+             * @default null
+             */
+            industry?: ("all" | "animals_pets" | "apparel_fashion_jewelry" | "arts_entertainment" | "attorneys_legal" | "automotive_for_sale" | "automotive_repair" | "beauty_personal_care" | "business_services" | "career_employment" | "dentists_dental" | "education_instruction" | "finance_insurance" | "furniture" | "health_fitness" | "home_improvement" | "industrial_commercial" | "personal_services" | "physicians_surgeons" | "real_estate" | "restaurants_food" | "shopping_collectibles_gifts" | "sports_recreation" | "travel") | null;
         };
         /**
          * Reallocation
@@ -6756,6 +7163,221 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["CompetitiveIntelligence"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+            504: components["responses"]["GatewayTimeout"];
+        };
+    };
+    list_benchmarks: {
+        parameters: {
+            query?: {
+                /** @description Items per page, 1 to 500. */
+                limit?: number;
+                /** @description The previous page's `next_cursor`. Opaque: only cursors this API issued are accepted. */
+                cursor?: string;
+                /** @description Only items whose `industry` equals this. */
+                industry?: string;
+                /** @description Only items whose `platform` equals this. */
+                platform?: string;
+                /** @description Only items whose `metric` equals this. */
+                metric?: string;
+                /** @description Only items whose `source_kind` equals this. */
+                source_kind?: string;
+                /** @description Only items whose `objective` equals this. */
+                objective?: string;
+                /** @description Only items whose `country` equals this. */
+                country?: string;
+                /** @description Only items whose `edition` equals this. */
+                edition?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BenchmarkPage"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            422: components["responses"]["ValidationError"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+            504: components["responses"]["GatewayTimeout"];
+        };
+    };
+    create_benchmark: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Makes a retry safe: a repeat with the same key and the same request answers the first response (with `Idempotent-Replayed: true`) instead of acting again; the same key with a different request is a 422. Keys are kept per tenant for 24 hours; a 5xx answer is not kept, so the request may be retried with the same key. */
+                "Idempotency-Key"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["BenchmarkCreate"];
+            };
+        };
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    /** @description `true` when this is the stored answer to an earlier request with the same `Idempotency-Key`. */
+                    "Idempotent-Replayed"?: "true";
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Benchmark"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            422: components["responses"]["ValidationError"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+            504: components["responses"]["GatewayTimeout"];
+        };
+    };
+    get_benchmark: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Benchmark"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+            504: components["responses"]["GatewayTimeout"];
+        };
+    };
+    delete_benchmark: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Benchmark"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+            504: components["responses"]["GatewayTimeout"];
+        };
+    };
+    update_benchmark: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Makes a retry safe: a repeat with the same key and the same request answers the first response (with `Idempotent-Replayed: true`) instead of acting again; the same key with a different request is a 422. Keys are kept per tenant for 24 hours; a 5xx answer is not kept, so the request may be retried with the same key. */
+                "Idempotency-Key"?: string;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["BenchmarkUpdate"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    /** @description `true` when this is the stored answer to an earlier request with the same `Idempotency-Key`. */
+                    "Idempotent-Replayed"?: "true";
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Benchmark"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            422: components["responses"]["ValidationError"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+            504: components["responses"]["GatewayTimeout"];
+        };
+    };
+    get_campaign_benchmarks: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CampaignBenchmarks"];
                 };
             };
             401: components["responses"]["Unauthorized"];

@@ -31,17 +31,20 @@ async def on_preferences_updated(
     """Keep the newest settings: an event older than the stored row changes nothing, so
     out-of-order delivery cannot roll a setting back."""
     await conn.execute(
-        """INSERT INTO optimizer_tenant_settings (tenant_id, autonomy, safety_limits, updated_at)
-           VALUES ($1, $2, $3, $4)
+        """INSERT INTO optimizer_tenant_settings
+                  (tenant_id, autonomy, safety_limits, updated_at, industry)
+           VALUES ($1, $2, $3, $4, $5)
            ON CONFLICT (tenant_id) DO UPDATE
               SET autonomy = EXCLUDED.autonomy,
                   safety_limits = EXCLUDED.safety_limits,
-                  updated_at = EXCLUDED.updated_at
+                  updated_at = EXCLUDED.updated_at,
+                  industry = EXCLUDED.industry
               WHERE optimizer_tenant_settings.updated_at < EXCLUDED.updated_at""",
         event.tenant_id,
         settings.autonomy,
         settings.safety_limits,
         settings.updated_at,
+        settings.industry,
     )
 
 
@@ -83,3 +86,11 @@ async def tenant_policy(conn: asyncpg.Connection, tenant_id: UUID) -> TenantPoli
         )
         return DEFAULT_POLICY
     return TenantPolicy(row["autonomy"], limits)
+
+
+async def tenant_industry(conn: asyncpg.Connection, tenant_id: UUID) -> str | None:
+    """The tenant's industry as last set with its preferences; None while it has none."""
+    industry: str | None = await conn.fetchval(
+        "SELECT industry FROM optimizer_tenant_settings WHERE tenant_id = $1", tenant_id
+    )
+    return industry
