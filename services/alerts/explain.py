@@ -13,8 +13,9 @@ explanation candidates in a fixed order of precedence:
 3. **Competitor events** (``competitor``): only for incidents on CPC up, CPA up or lost
    impression share (rank) up (``COMPETITOR_MOVES``); a competitor of the same campaign
    that ``entered`` or turned ``aggressive`` (the kinds that push those figures up)
-   with ``started_on`` on the incident's first day or the day before (Auction Insights
-   are daily, and a day's move shows in the auctions of that day and the next). Highest
+   with ``started_on`` from the day before the incident's first day to the day after it
+   (Auction Insights are daily: a day's move shows in the auctions of that day and the
+   next, and one that began late in a day may be dated to the next day). Highest
    ``score`` first. Each says it is co-occurring, not shown to be causal: the data shows
    the two at the same time, nothing more.
 
@@ -49,9 +50,11 @@ WEEK = timedelta(days=7)
 
 # How long before an incident's first hour a change of ours counts as a candidate.
 OWN_CHANGE_WINDOW = timedelta(hours=48)
-# Competitor events that started this many days before the incident's first day, up to
-# that day itself, are candidates (0: the same day, 1: the day before).
+# Competitor events that started from this many days before the incident's first day to
+# this many days after it are candidates. After: a daily report dates a move that began
+# late in a day, when too little of that day showed it, to the next day.
 COMPETITOR_DAYS_BEFORE = 1
+COMPETITOR_DAYS_AFTER = 1
 # Seasonality: prior weeks looked at, the reference hours before each, how many of
 # those hours need a value, how many weeks must show the move, and how large the move
 # must be there (a share of the incident's own move; the floor when that is unknown).
@@ -252,7 +255,7 @@ def own_change_window(incident: IncidentFacts) -> tuple[datetime, datetime]:
 def competitor_days(incident: IncidentFacts) -> tuple[date, date]:
     """The first and last ``started_on`` (inclusive) a competitor event may have."""
     day = incident.opened_hour.date()
-    return day - COMPETITOR_DAYS_BEFORE * DAY, day
+    return day - COMPETITOR_DAYS_BEFORE * DAY, day + COMPETITOR_DAYS_AFTER * DAY
 
 
 def plausibly_moves(change: OwnChange, metric: str | None, direction: str | None) -> bool:

@@ -204,8 +204,9 @@ async def on_competitor_event(
         found.score,
         found.confidence,
     )
-    # The incidents whose competitor window holds its start: opened that day or the next.
-    start = _midnight(found.started_on)
+    # The incidents whose competitor window holds its start: opened from the day before
+    # it to the day after.
+    start = _midnight(found.started_on) - explain.COMPETITOR_DAYS_AFTER * explain.DAY
     end = _midnight(found.started_on) + (explain.COMPETITOR_DAYS_BEFORE + 1) * explain.DAY
     await _reexplain(conn, event, found.campaign_id, start, end)
 

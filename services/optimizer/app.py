@@ -5,8 +5,9 @@ forecasts campaigns (scoring each forecast once its period has passed).
 Replicas share one queue and one table of pending changes, so it scales out: a campaign
 has at most one change in flight whichever replica planned it.
 
-Each feature (rules, pools, experiments, forecasts, recommendations, benchmarks) is a package over
-``core``; this module only puts their routes, handlers and background jobs together.
+Each feature (rules, pools, experiments, forecasts, recommendations, competition,
+benchmarks) is a package over ``core``; this module only puts their routes, handlers and
+background jobs together.
 """
 
 from collections.abc import Mapping
@@ -15,6 +16,7 @@ from pathlib import Path
 from services.optimizer.benchmarks import routes as benchmark_routes
 from services.optimizer.benchmarks.runner import run_own_history, run_peer_pools, seed_benchmarks
 from services.optimizer.competition import routes as competition_routes
+from services.optimizer.competition.runner import run_competition
 from services.optimizer.core import routes as core_routes
 from services.optimizer.core.handlers import subscriptions
 from services.optimizer.core.jobs import run_executor
@@ -67,6 +69,7 @@ SPEC = ServiceSpec(
         run_pools,
         run_own_history,
         run_peer_pools,
+        run_competition,
     ),
     # It keeps a copy of campaign_metrics (adpilot/registry.py): its partitions, too.
     upkeep=(metric_partitions,),

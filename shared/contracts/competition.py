@@ -148,6 +148,8 @@ class ImportSummary(ResponseModel):
     days: int
     # Competitors' display URL domains, without the tenant's own row.
     competitors: list[str]
+    # Competitor events found in the imported days that were not known before.
+    events: int = 0
 
 
 # --- routes ----------------------------------------------------------------------------

@@ -205,10 +205,11 @@ def test_a_competitor_candidate_carries_its_numbers_and_the_label() -> None:
         (OPENED.date(), True),
         (OPENED.date() - DAY, True),
         (OPENED.date() - 2 * DAY, False),
-        (OPENED.date() + DAY, False),
+        (OPENED.date() + DAY, True),
+        (OPENED.date() + 2 * DAY, False),
     ],
 )
-def test_the_competitor_window_is_the_same_day_and_the_day_before(
+def test_the_competitor_window_is_from_the_day_before_to_the_day_after(
     started_on: date, counted: bool
 ) -> None:
     got = explain.explain(

@@ -3068,6 +3068,11 @@ export interface components {
             days: number;
             /** Competitors */
             competitors: string[];
+            /**
+             * Events
+             * @default 0
+             */
+            events: number;
         };
         /**
          * IntegrationLog

@@ -12,6 +12,7 @@ from uuid import UUID
 from aiohttp import BodyPartReader, web
 from multidict import MultiDict, MultiMapping
 
+from services.optimizer.competition.runner import record_events
 from services.optimizer.competition.sources import (
     BadReport,
     InsightRow,
@@ -207,12 +208,14 @@ async def import_insights(runtime: ServiceRuntime, request: web.Request) -> web.
             names = {} if campaign_id is not None else await campaign_names(write.conn, tenant)
             rows = assign_campaigns(rows, campaign_id, names)
         stored = await upsert_insights(write.conn, tenant, source, rows)
+        found = await record_events(write.conn, tenant, {r.campaign_id for r in rows}, source)
         answer = {
             "data_source": source,
             "inserted": stored.inserted,
             "updated": stored.updated,
             "unchanged": stored.unchanged,
             **summary(rows),
+            "events": len(found),
         }
         return write.answered(json_response(answer))
 
