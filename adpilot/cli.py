@@ -629,6 +629,13 @@ async def _up(args: argparse.Namespace, settings: Settings) -> int:
             # Budgets that moved in the past give the demo pool curves the data supports.
             "--budget-variation",
             "0.3",
+            # Three campaigns buy their traffic in search auctions; a day and a half into
+            # the live hours a competitor triples its bids in the third one's, its CPC
+            # jumps, and the incident is linked to the competitor's move.
+            "--auctions",
+            "3",
+            "--competitor-move",
+            "aggressive:2:200",
         ]
         supervisor.add("sandbox", [*cli, *demo], extra)
     experiment = (

@@ -56,12 +56,12 @@ TARGET_POSITION = 2
 # How much less often an ad is clicked in each position than in the first.
 POSITION_CTR: tuple[float, ...] = (1.0, 0.55, 0.42, 0.33, 0.13, 0.11, 0.09, 0.08)
 # A move's bid and reach factors when a schedule does not say: an aggressive competitor
-# doubles its bids and takes part in half as many auctions again; one retreating bids
-# and takes part less than half as much.
+# triples its bids and takes part in 60% more auctions; one retreating bids and takes
+# part less than half as much.
 DEFAULT_MOVE_FACTORS: dict[str, tuple[float, float]] = {
     "entered": (1.0, 1.0),
     "exited": (1.0, 1.0),
-    "aggressive": (2.2, 1.5),
+    "aggressive": (3.0, 1.6),
     "retreated": (0.4, 0.45),
 }
 # Our own row in an Auction Insights report.
@@ -485,7 +485,7 @@ def build_market(
         queries_per_day=float(queries),
         bid=float(bid),
         quality=float(rng.uniform(0.8, 1.2)),
-        reserve=float(bid * 0.15),
+        reserve=float(cpc * 0.25),
         competitors=rivals,
     )
 
@@ -515,7 +515,16 @@ def random_moves(
     moves = []
     for m in range(count):
         kind = order[m % len(order)]
-        competitor = market.competitors[int(free.pop())]
+        if kind == "aggressive":
+            # a close rival: the second or third strongest, the ones that set the price
+            # of the position we are bid for (a step jump by a minor one changes little)
+            ranked = sorted(free, key=lambda c: -_strength(market.competitors[int(c)]))
+            near = ranked[1:3] or ranked
+            pick = near[int(rng.integers(len(near)))]
+            free.remove(pick)
+        else:
+            pick = free.pop()
+        competitor = market.competitors[int(pick)]
         low = first_day + math.ceil(m * spacing)
         high = max(low, first_day + math.floor((m + 1) * spacing) - min_gap_days + 1)
         day = int(rng.integers(low, high + 1))
@@ -534,6 +543,10 @@ def random_moves(
     return sorted(moves, key=lambda m: m.start_hour)
 
 
+def _strength(competitor: Competitor) -> float:
+    return competitor.bid * competitor.quality * competitor.participation
+
+
 def _draw_factors(
     rng: np.random.Generator, kind: str, competitor: Competitor
 ) -> tuple[float, float]:
@@ -542,7 +555,7 @@ def _draw_factors(
     and not only in its position."""
     if kind == "aggressive":
         lift = (competitor.participation + 0.2) / competitor.participation
-        return float(rng.uniform(1.8, 2.6)), float(max(rng.uniform(1.3, 1.8), lift))
+        return float(rng.uniform(2.4, 3.6)), float(max(rng.uniform(1.3, 1.8), lift))
     if kind == "retreated":
         return float(rng.uniform(0.3, 0.5)), float(rng.uniform(0.35, 0.6))
     return 1.0, 1.0

@@ -18,10 +18,20 @@ import uuid
 from datetime import UTC, datetime
 
 from aiohttp import web
+from pydantic import ValidationError
 
 from sandbox.driver import HOUR, floor_hour, parse_injection
 from sandbox.platform import PlatformError, SandboxPlatform
-from sandbox.server import CLOCK_LOCK, PLATFORM, advance_all, create_app, deliver
+from sandbox.server import (
+    CLOCK_LOCK,
+    PLATFORM,
+    AuctionSpec,
+    MoveSpec,
+    advance_all,
+    create_app,
+    deliver,
+    open_markets,
+)
 from sandbox.simulator import CampaignSimulator, InjectedAnomaly, random_schedule
 from shared.config import Settings
 
@@ -80,12 +90,58 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "share, so curves can be fitted from the history (default 0: constant budgets)",
     )
     parser.add_argument(
+        "--auctions",
+        type=int,
+        default=0,
+        help="the first N campaigns buy their traffic in search auctions against seeded "
+        "competitors (default 0)",
+    )
+    parser.add_argument(
+        "--competitor-move",
+        action="append",
+        default=[],
+        metavar="SPEC",
+        help="a competitor's move in a campaign's auctions, "
+        "KIND:CAMPAIGN_INDEX:START_HOUR[:DOMAIN] with KIND entered, exited, aggressive or "
+        "retreated; repeatable",
+    )
+    parser.add_argument(
         "--inject",
         action="append",
         default=[],
         metavar="SPEC",
         help="inject KIND:CAMPAIGN_INDEX:START_HOUR[:DURATION[:MAGNITUDE]]; repeatable",
     )
+
+
+def parse_move(spec: str) -> MoveSpec:
+    """``KIND:CAMPAIGN_INDEX:START_HOUR[:DOMAIN]`` as a competitor's move."""
+    parts = spec.split(":")
+    if not 3 <= len(parts) <= 4:
+        raise ValueError(
+            f"--competitor-move {spec!r}: expected KIND:CAMPAIGN_INDEX:START_HOUR[:DOMAIN]"
+        )
+    try:
+        return MoveSpec.model_validate(
+            {
+                "kind": parts[0],
+                "campaign_index": parts[1],
+                "start_hour": parts[2],
+                "competitor": parts[3] if len(parts) == 4 else None,
+            }
+        )
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise ValueError(f"--competitor-move {spec!r}: {problems}") from None
+
+
+def _auctions(args: argparse.Namespace) -> AuctionSpec | None:
+    moves = [parse_move(spec) for spec in args.competitor_move]
+    if not args.auctions:
+        if moves:
+            raise ValueError("--competitor-move needs --auctions")
+        return None
+    return AuctionSpec(campaigns=args.auctions, moves=moves)
 
 
 def _schedule(args: argparse.Namespace, start: datetime) -> list[InjectedAnomaly]:
@@ -147,11 +203,22 @@ async def serve(args: argparse.Namespace, settings: Settings) -> int:
             api_key=args.api_key,
             anomalies=_schedule(args, start),
         )
-        platform.account(account_id).simulator.vary_budgets(
-            start + backfill * HOUR, args.budget_variation
-        )
+        simulator = platform.account(account_id).simulator
+        simulator.vary_budgets(start + backfill * HOUR, args.budget_variation)
+        auctions = _auctions(args)
+        if auctions is not None:
+            try:
+                open_markets(simulator, auctions, simulator.campaign_ids, start)
+            except PlatformError as exc:
+                raise ValueError(exc.message) from None
         platform.finish_hours(account_id, backfill)
-        for anomaly in platform.account(account_id).simulator.ground_truth:
+        for move in simulator.competitor_moves:
+            print(
+                f"  competitor {move.domain} {move.kind} on {move.campaign_id} "
+                f"from {move.start_hour.isoformat()}",
+                file=sys.stderr,
+            )
+        for anomaly in simulator.ground_truth:
             print(
                 f"  injecting {anomaly.kind} on {anomaly.campaign_id} "
                 f"from {anomaly.start_hour.isoformat()} to {anomaly.end_hour.isoformat()}",
