@@ -170,6 +170,7 @@ async def open_account(
     anomalies: list[dict[str, Any]] | None = None,
     headroom_hours: int = 72,
     preferences: dict[str, Any] | None = None,
+    auctions: dict[str, Any] | None = None,
 ) -> AsyncIterator[Account]:
     """A tenant and its sandbox account, whose history the sandbox sends at once.
     ``preferences`` are the tenant's from before the history arrives, so the engine's first
@@ -195,6 +196,7 @@ async def open_account(
                 "backfill_hours": backfill_hours,
                 "api_key": tenant.keys["operator"],
                 "anomalies": anomalies or [],
+                **({"auctions": auctions} if auctions is not None else {}),
             },
         ) as r:
             assert r.status == 201, await r.text()
