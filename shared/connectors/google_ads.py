@@ -81,15 +81,15 @@ MICROS = 1_000_000
 QUICK = Backoff(first=0.2, cap=5.0)
 # ISO 4217 minor units where they are not 2 (the currencies Google Ads bills in).
 _MINOR_UNITS = {
-    **dict.fromkeys(
-        ("BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF", "UGX", "VND")
-        + ("VUV", "XAF", "XOF", "XPF"),
-        0,
-    ),
-    **dict.fromkeys(("BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"), 3),
+    **dict.fromkeys("BIF CLP DJF GNF ISK JPY KMF KRW PYG RWF UGX VND VUV XAF XOF XPF".split(), 0),
+    **dict.fromkeys("BHD IQD JOD KWD LYD OMR TND".split(), 3),
 }
 _REQUEST_IDS: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar(
     "google_ads_request_ids", default=None
+)
+# The tenant whose call is in progress (the records of nested reads name it).
+_ACCOUNT: contextvars.ContextVar[UUID | None] = contextvars.ContextVar(
+    "google_ads_account", default=None
 )
 _RETRYABLE_STATUS = {
     grpc.StatusCode.UNAVAILABLE,
@@ -474,7 +474,9 @@ class GoogleAdsConnector:
                 revenue=float(f[4]),
                 budget=f[5] / MICROS,
             )
-            for (campaign_id, hour), f in sorted(found.items(), key=lambda kv: (kv[0][1], str(kv[0][0])))
+            for (campaign_id, hour), f in sorted(
+                found.items(), key=lambda kv: (kv[0][1], str(kv[0][0]))
+            )
         ]
 
     async def apply_change(
@@ -571,11 +573,8 @@ class GoogleAdsConnector:
 
     @property
     def account_for_records(self) -> UUID:
-        return self._current_account.get() or UUID(int=0)
-
-    _current_account: contextvars.ContextVar[UUID | None] = contextvars.ContextVar(
-        "google_ads_account", default=None
-    )
+        """The tenant of the read or change in progress, for call records."""
+        return _ACCOUNT.get() or self.account or UUID(int=0)
 
     async def _search(self, account: UUID, operation: str, query: str) -> list[Any]:
         request = {"customer_id": self.customer_id, "query": query}
@@ -591,12 +590,14 @@ class GoogleAdsConnector:
                 request_id = batch.request_id or request_id
             return rows, request_id
 
-        return await self._rpc(account, operation, {"query": query}, send, lambda r: len(r))
+        return await self._rpc(account, operation, {"query": query}, send, lambda r: (len(r), None))
 
-    async def _reading(self, account: UUID, operation: str, read: Callable[[str], Awaitable[Any]]) -> Any:
+    async def _reading(
+        self, account: UUID, operation: str, read: Callable[[str], Awaitable[Any]]
+    ) -> Any:
         """A read, retried; Google's refusals become :class:`UnknownAccount`,
         :class:`GoogleAdsAuthFailed` or :class:`PlatformUnavailable`."""
-        token = self._current_account.set(account)
+        token = _ACCOUNT.set(account)
         try:
             last: _Retry | None = None
             refreshed = False
@@ -606,8 +607,7 @@ class GoogleAdsConnector:
                     return await read(operation)
                 except _Retry as exc:
                     last = exc
-                    if attempt < self.attempts:
-                        await self._back_off(exc, attempt)
+                    await self._back_off(exc, attempt)
                 except _Refusal as exc:
                     if exc.code == "oauth_token_expired" and not refreshed:
                         refreshed = True
@@ -621,7 +621,7 @@ class GoogleAdsConnector:
                 f"google_ads {operation} failed after {self.attempts} attempt(s): {last}"
             )
         finally:
-            self._current_account.reset(token)
+            _ACCOUNT.reset(token)
 
     def _raise_for_account(self, exc: _Refusal, account: UUID) -> None:
         if exc.code in _ACCOUNT_CODES:
@@ -638,16 +638,17 @@ class GoogleAdsConnector:
             await self.sleep(remaining)
 
     async def _back_off(self, exc: _Retry, attempt: int) -> None:
-        if exc.delay > self.max_retry_delay:
+        """Wait before attempt ``attempt + 1`` (none after the last). A delay Google asked
+        for holds back every call to the account, not only this one."""
+        if exc.delay > 0:
             self._resume_at = max(self._resume_at, time.monotonic() + exc.delay)
+        if exc.delay > self.max_retry_delay:
             raise PlatformUnavailable(
                 f"google_ads asked to wait {exc.delay:.0f} s, longer than "
                 f"{self.max_retry_delay:.0f} s: {exc}"
             )
-        if exc.delay > 0:
-            # Every call to this account waits, not only this one.
-            self._resume_at = max(self._resume_at, time.monotonic() + exc.delay)
-        await self.sleep(max(self.backoff.delay(attempt), exc.delay))
+        if attempt < self.attempts:
+            await self.sleep(max(self.backoff.delay(attempt), exc.delay))
 
     # --- one RPC -------------------------------------------------------------------
 
@@ -657,7 +658,7 @@ class GoogleAdsConnector:
         operation: str,
         request: dict[str, Any],
         send: Callable[[], Awaitable[tuple[Any, str]]],
-        summary: Callable[[Any], Any],
+        summary: Callable[[Any], tuple[Any, str | None]],
     ) -> Any:
         """One attempt, recorded with Google's request id. Raises :class:`_Retry` or
         :class:`_Refusal` for what failed."""
@@ -674,7 +675,9 @@ class GoogleAdsConnector:
             message = "; ".join(m for _c, m, _i, _d in errors) or str(exc).splitlines()[0]
             code = codes[0] if codes else _enum_name(status) if status else "unknown"
             error = f"{code}: {message}"
-            await self._record(account, operation, request, {"request_id": request_id}, error, started)
+            await self._record(
+                account, operation, request, {"request_id": request_id}, error, started
+            )
             delay = max((d for _c, _m, _i, d in errors), default=0.0)
             if any(c in _RETRYABLE_CODES for c in codes) or (
                 not codes and status in _RETRYABLE_STATUS and not _plugin_failure(exc)
@@ -687,12 +690,13 @@ class GoogleAdsConnector:
         finally:
             _REQUEST_IDS.reset(token)
         request_id = request_id or (sink[-1] if sink else "")
+        result, partly_failed = summary(answer)
         await self._record(
             account,
             operation,
             request,
-            {"request_id": request_id, "result": summary(answer)},
-            None,
+            {"request_id": request_id, "result": result},
+            partly_failed,
             started,
         )
         return answer
@@ -737,8 +741,7 @@ class GoogleAdsConnector:
             if campaign.shared_budget:
                 raise ChangeRefused(
                     "shared_budget",
-                    "the campaign's budget is shared with other campaigns; change it in "
-                    "Google Ads",
+                    "the campaign's budget is shared with other campaigns; change it in Google Ads",
                 )
             micros = self._to_micros(float(change.value))
             if micros < self.min_budget_micros:
@@ -794,7 +797,7 @@ class GoogleAdsConnector:
             if change_id is not None and change_id in self._receipts:
                 outcomes[index] = replace(self._receipts[change_id], replayed=True)
         operation = "preview_change" if validate else "apply_change"
-        token = self._current_account.set(account)
+        token = _ACCOUNT.set(account)
         try:
             last: Exception | None = None
             refreshed = False
@@ -810,8 +813,14 @@ class GoogleAdsConnector:
                     await self._attempt(changes, pending, campaigns, outcomes, validate, operation)
                 except _Retry as exc:
                     last = exc
-                    if attempt < self.attempts:
-                        await self._back_off(exc, attempt)
+                    if exc.ambiguous:
+                        # The change may have been made: the next attempt reads first and
+                        # sends only what does not hold yet.
+                        log.warning(
+                            "google_ads change outcome unknown; re-reading before retrying",
+                            extra={"error": str(exc), "attempt": attempt},
+                        )
+                    await self._back_off(exc, attempt)
                 except _Refusal as exc:
                     if exc.code == "oauth_token_expired" and not refreshed:
                         refreshed = True
@@ -826,7 +835,7 @@ class GoogleAdsConnector:
                     f"google_ads {operation} failed after {self.attempts} attempt(s): {last}"
                 )
         finally:
-            self._current_account.reset(token)
+            _ACCOUNT.reset(token)
         return [outcomes[i] for i in range(len(changes))]
 
     async def _attempt(
@@ -854,7 +863,9 @@ class GoogleAdsConnector:
                 outcomes[i] = refused
         failed: dict[int, ChangeRefused] = {}
         for service in ("CampaignBudgetService", "CampaignService", "AdGroupService"):
-            batch = [(i, op) for i, (_c, ops) in plans.items() for op in ops if op.service == service]
+            batch = [
+                (i, op) for i, (_c, ops) in plans.items() for op in ops if op.service == service
+            ]
             if batch:
                 errors = await self._mutate(service, [op for _i, op in batch], validate, operation)
                 for position, (code, message) in errors.items():
@@ -910,18 +921,24 @@ class GoogleAdsConnector:
         record = {
             "service": service,
             "validate_only": validate,
-            "operations": [
-                {"resource_name": op.resource_name, op.field: op.value} for op in ops
-            ],
+            "operations": [{"resource_name": op.resource_name, op.field: op.value} for op in ops],
         }
         response = await self._rpc(
             self.account_for_records,
             f"{operation}:{service}",
             record,
             send,
-            lambda r: [res.resource_name for res in r.results],
+            _mutate_summary,
         )
         return _partial_errors(response, API_VERSION)
+
+
+def _mutate_summary(response: Any) -> tuple[Any, str | None]:
+    """A mutate's results for the record, and its operations' errors (partial failure):
+    a request some of whose operations failed is recorded as an error."""
+    errors = _partial_errors(response, API_VERSION)
+    error = "; ".join(f"operation {i}: {code}: {message}" for i, (code, message) in errors.items())
+    return [res.resource_name for res in response.results], error or None
 
 
 def _snake(name: str) -> str:
@@ -929,8 +946,12 @@ def _snake(name: str) -> str:
 
 
 def _plugin_failure(exc: BaseException) -> bool:
-    """Whether the access token could not be had (the refresh token was refused)."""
-    return "metadata from plugin failed" in str(exc).lower() or "refresherror" in str(exc).lower()
+    """Whether the token endpoint refused the OAuth client or refresh token (a token
+    endpoint that could not be reached is worth another try)."""
+    text = str(exc).lower()
+    return "metadata from plugin failed" in text and any(
+        reason in text for reason in ("invalid_grant", "invalid_client", "unauthorized_client")
+    )
 
 
 def _auth_code(code: str) -> str:

@@ -24,6 +24,7 @@ budget (:attr:`FakeGoogleAds.min_budget_micros`).
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import ipaddress
 import itertools
@@ -35,6 +36,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
+from uuid import UUID
 
 import grpc
 from aiohttp import web
@@ -76,7 +78,13 @@ DEVELOPER_TOKEN = "fake-developer-token"
 CampaignStatus = campaign_status.CampaignStatusEnum.CampaignStatus
 AdGroupStatus = ad_group_status.AdGroupStatusEnum.AdGroupStatus
 
-FAULTS = ("concurrent_modification", "quota", "token_expired", "commit_then_drop")
+FAULTS = (
+    "concurrent_modification",
+    "quota",
+    "token_expired",
+    "commit_then_drop",
+    "commit_then_hang",
+)
 _CA: tuple[bytes, bytes, str] | None = None
 
 
@@ -205,6 +213,7 @@ class FakeGoogleAds:
     time_zone: str = "America/New_York"
     currency: str = "USD"
     min_budget_micros: int = 1_000_000
+    hang_seconds: float = 3.0
     campaigns: dict[int, FakeCampaign] = field(default_factory=dict)
     budgets: dict[int, FakeBudget] = field(default_factory=dict)
     ad_groups: dict[int, FakeAdGroup] = field(default_factory=dict)
@@ -283,7 +292,9 @@ class FakeGoogleAds:
                 )
             },
             "CampaignService": {
-                "MutateCampaigns": self._unary(self._mutate_campaigns, campaign_service, "Campaigns")
+                "MutateCampaigns": self._unary(
+                    self._mutate_campaigns, campaign_service, "Campaigns"
+                )
             },
             "AdGroupService": {
                 "MutateAdGroups": self._unary(self._mutate_ad_groups, ad_group_service, "AdGroups")
@@ -411,6 +422,8 @@ class FakeGoogleAds:
             await self._fail(context, call, grpc.StatusCode.RESOURCE_EXHAUSTED, error)
         if fault is not None and fault.kind == "commit_then_drop":
             call.code = grpc.StatusCode.UNAVAILABLE  # read by the mutate after committing
+        if fault is not None and fault.kind == "commit_then_hang":
+            call.code = grpc.StatusCode.DEADLINE_EXCEEDED
         context.set_trailing_metadata((("request-id", request_id),))
         return call
 
@@ -601,6 +614,9 @@ class FakeGoogleAds:
         if call.code == grpc.StatusCode.UNAVAILABLE:
             # Committed, but the answer never reaches the caller.
             await context.abort(grpc.StatusCode.UNAVAILABLE, "Connection reset by peer")
+        if call.code == grpc.StatusCode.DEADLINE_EXCEEDED:
+            # Committed, then no answer before the caller's deadline.
+            await asyncio.sleep(self.hang_seconds)
         return response
 
     async def _mutate_budgets(self, request: Any, context: Any) -> Any:
@@ -723,3 +739,159 @@ class FakeGoogleAds:
             ad_group_service.MutateAdGroupsResponse,
             ad_group_service.MutateAdGroupResult,
         )
+
+
+class GoogleAdsPlatform:
+    """The fake Google Ads customer and a factory of connectors to it, in adpilot's terms.
+
+    This is the shape a connector contract suite needs from each platform:
+
+    - ``name``, ``account`` (the tenant the connector serves);
+    - ``connector(**options)``: a connected :class:`GoogleAdsConnector` (``options``
+      override its constructor's, e.g. ``timeout_seconds``, ``recorder``);
+    - ``add_campaign(name, daily_budget=, status=, bids=)`` returns adpilot's campaign id;
+      ``add_local_hour(campaign_id, local_date, hour, ...)`` adds a report row in the
+      account's time zone;
+    - ``settings(campaign_id)``: what the platform holds (``daily_budget``, ``status``,
+      ``bids``); ``writes()``: mutate operations committed; ``request_ids()``: the ids the
+      platform answered with; ``sleeps``: the waits connectors asked for (not waited);
+    - ``inject(fault, method=, retry_delay=)`` with a platform-neutral fault name
+      (:attr:`FAULTS`), ``set_min_budget(amount)``.
+    """
+
+    name = "google_ads"
+    FAULTS = {
+        "conflict": "concurrent_modification",
+        "rate_limited": "quota",
+        "token_expired": "token_expired",
+        "commit_then_drop": "commit_then_drop",
+        "commit_then_timeout": "commit_then_hang",
+    }
+    # adpilot's operations to the fake's RPC names.
+    METHODS = {
+        "read": "SearchStream",
+        "budget": "MutateCampaignBudgets",
+        "status": "MutateCampaigns",
+        "bid": "MutateAdGroups",
+    }
+
+    def __init__(self, fake: FakeGoogleAds, account: UUID) -> None:
+        self.fake = fake
+        self.account = account
+        self.sleeps: list[float] = []
+        self.records: list[Any] = []
+        self._next_id = itertools.count(1001)
+
+    @classmethod
+    async def started(cls, **fake_options: Any) -> GoogleAdsPlatform:
+        fake = FakeGoogleAds(**fake_options)
+        await fake.start()
+        return cls(fake, UUID("00000000-0000-0000-0000-00000000a0a0"))
+
+    async def stop(self) -> None:
+        await self.fake.stop()
+
+    async def _sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        await asyncio.sleep(0)
+
+    async def _record(self, call: Any) -> None:
+        self.records.append(call)
+
+    def connector(self, **options: Any) -> Any:
+        from shared.connectors.google_ads import GoogleAdsConnector, GoogleAdsCredentials
+
+        settings: dict[str, Any] = {
+            "time_zone": self.fake.time_zone,
+            "currency": self.fake.currency,
+            "account": self.account,
+            "endpoint": self.fake.endpoint,
+            "token_uri": self.fake.token_uri,
+            "recorder": self._record,
+            "sleep": self._sleep,
+            "timeout_seconds": 5.0,
+        }
+        credentials = options.pop(
+            "credentials",
+            GoogleAdsCredentials(
+                developer_token=DEVELOPER_TOKEN,
+                client_id=CLIENT_ID,
+                client_secret=CLIENT_SECRET,
+                refresh_token=REFRESH_TOKEN,
+                login_customer_id="1112223333",
+            ),
+        )
+        settings.update(options)
+        customer_id = settings.pop("customer_id", self.fake.customer_id)
+        return GoogleAdsConnector(credentials, customer_id, **settings)
+
+    def campaign_uuid(self, google_id: int) -> UUID:
+        from shared.connectors.google_ads import campaign_uuid
+
+        return campaign_uuid(self.fake.customer_id, google_id)
+
+    def google_id(self, campaign_id: UUID) -> int:
+        for google_id in self.fake.campaigns:
+            if self.campaign_uuid(google_id) == campaign_id:
+                return google_id
+        raise KeyError(campaign_id)
+
+    def add_campaign(
+        self,
+        name: str,
+        *,
+        daily_budget: float,
+        status: str = "active",
+        bids: tuple[float, ...] = (1.0,),
+        shared_budget: bool = False,
+    ) -> UUID:
+        google_id = next(self._next_id)
+        self.fake.add_campaign(
+            google_id,
+            name,
+            budget_micros=round(daily_budget * 1_000_000),
+            status="ENABLED" if status == "active" else "PAUSED",
+            bids=tuple(round(b * 1_000_000) for b in bids),
+            shared_budget=shared_budget,
+        )
+        return self.campaign_uuid(google_id)
+
+    def add_local_hour(
+        self, campaign_id: UUID, local_date: dt.date, hour: int, **figures: Any
+    ) -> None:
+        self.fake.add_hour(self.google_id(campaign_id), local_date, hour, **figures)
+
+    def settings(self, campaign_id: UUID) -> dict[str, Any]:
+        campaign = self.fake.campaigns[self.google_id(campaign_id)]
+        return {
+            "daily_budget": self.fake.budgets[campaign.budget_id].amount_micros / 1_000_000,
+            "status": "active" if campaign.status == "ENABLED" else "paused",
+            "bids": [
+                g.cpc_bid_micros / 1_000_000
+                for g in sorted(self.fake.ad_groups.values(), key=lambda g: g.id)
+                if g.campaign_id == campaign.id
+            ],
+        }
+
+    def writes(self, kind: str | None = None) -> int:
+        return len(self.fake.mutations(self.METHODS[kind] if kind else None))
+
+    def calls(self, kind: str | None = None) -> list[Call]:
+        method = self.METHODS[kind] if kind else None
+        return [c for c in self.fake.calls if method is None or c.method == method]
+
+    def request_ids(self) -> list[str]:
+        return [c.request_id for c in self.fake.calls]
+
+    def inject(self, fault: str, *, on: str | None = None, retry_delay: float = 0.0) -> None:
+        self.fake.inject(
+            self.FAULTS[fault],
+            method=self.METHODS[on] if on else None,
+            retry_delay=retry_delay,
+        )
+
+    def set_min_budget(self, amount: float) -> None:
+        self.fake.min_budget_micros = round(amount * 1_000_000)
+
+    def expire_tokens(self) -> None:
+        self.fake.expire_tokens()
