@@ -119,6 +119,8 @@ _AUTH_CODES = {
     "google_account_authentication_failed",
     "not_ads_user",
 }
+# Bidding strategies under which the ad groups' own CPC bids are what Google bids.
+_CPC_STRATEGIES = {"manual_cpc", "enhanced_cpc"}
 _ACCOUNT_CODES = {"customer_not_found", "client_customer_id_invalid"}
 _BUDGET_MINIMUM_CODES = {
     "budget_below_per_day_minimum",
@@ -126,6 +128,7 @@ _BUDGET_MINIMUM_CODES = {
 }
 CAMPAIGNS_QUERY = (
     "SELECT campaign.id, campaign.name, campaign.status, campaign.campaign_budget, "
+    "campaign.bidding_strategy_type, "
     "campaign_budget.resource_name, campaign_budget.amount_micros, "
     "campaign_budget.explicitly_shared FROM campaign WHERE campaign.status != 'REMOVED'"
 )
@@ -213,6 +216,7 @@ class _Campaign:
     budget_resource: str
     budget_micros: int
     shared_budget: bool
+    manual_cpc: bool = True
     groups: list[_AdGroup] = field(default_factory=list)
 
 
@@ -556,6 +560,7 @@ class GoogleAdsConnector:
                 budget_resource=str(row.campaign.campaign_budget),
                 budget_micros=int(row.campaign_budget.amount_micros),
                 shared_budget=bool(row.campaign_budget.explicitly_shared),
+                manual_cpc=_enum_name(row.campaign.bidding_strategy_type) in _CPC_STRATEGIES,
             )
         for row in await self._search(self.account_for_records, operation, AD_GROUPS_QUERY):
             campaign = campaigns.get(int(row.campaign.id))
@@ -759,11 +764,17 @@ class GoogleAdsConnector:
                 return []
             return [_Op("CampaignService", campaign.resource_name, "status", wanted)]
         if change.kind == "bid":
-            if not campaign.groups:
+            if not campaign.manual_cpc:
+                raise ChangeRefused(
+                    "automated_bidding",
+                    "the campaign uses an automated bidding strategy: Google sets its bids",
+                )
+            groups = [g for g in campaign.groups if g.id in self.baselines.store]
+            if not groups:
                 raise ChangeRefused("no_ad_groups", "the campaign has no ad group with a bid")
             ops = []
-            for group in campaign.groups:
-                base = self.baselines.store.get(group.id, group.bid_micros)
+            for group in groups:
+                base = self.baselines.store[group.id]
                 target = max(self._to_micros(base * float(change.value) / MICROS), self.unit_micros)
                 if target != group.bid_micros:
                     ops.append(_Op("AdGroupService", group.resource_name, "cpc_bid_micros", target))
@@ -851,12 +862,20 @@ class GoogleAdsConnector:
         service, settling each change's outcome in ``outcomes``."""
         by_uuid = {c.uuid: c for c in campaigns.values()}
         plans: dict[int, tuple[_Campaign, list[_Op]]] = {}
+        settings: set[tuple[UUID, str]] = set()
         for i in pending:
             campaign_id, change, _change_id = changes[i]
             campaign = by_uuid.get(campaign_id)
             if campaign is None:
                 outcomes[i] = ChangeRefused("unknown_campaign", f"no campaign {campaign_id}")
                 continue
+            if (campaign_id, change.kind) in settings:
+                outcomes[i] = ChangeRefused(
+                    "conflicting_change",
+                    f"another change to the {change.kind} of {campaign_id} is in the same batch",
+                )
+                continue
+            settings.add((campaign_id, change.kind))
             try:
                 plans[i] = (campaign, self._plan(campaign, change))
             except ChangeRefused as refused:

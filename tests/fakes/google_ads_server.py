@@ -46,7 +46,11 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from google.ads.googleads.v26.common.types import metrics as metrics_types
 from google.ads.googleads.v26.common.types import segments as segments_types
-from google.ads.googleads.v26.enums.types import ad_group_status, campaign_status
+from google.ads.googleads.v26.enums.types import (
+    ad_group_status,
+    bidding_strategy_type,
+    campaign_status,
+)
 from google.ads.googleads.v26.errors.types import errors as error_types
 from google.ads.googleads.v26.errors.types.authentication_error import AuthenticationErrorEnum
 from google.ads.googleads.v26.errors.types.campaign_budget_error import CampaignBudgetErrorEnum
@@ -77,6 +81,7 @@ DEVELOPER_TOKEN = "fake-developer-token"
 
 CampaignStatus = campaign_status.CampaignStatusEnum.CampaignStatus
 AdGroupStatus = ad_group_status.AdGroupStatusEnum.AdGroupStatus
+BiddingStrategyType = bidding_strategy_type.BiddingStrategyTypeEnum.BiddingStrategyType
 
 FAULTS = (
     "concurrent_modification",
@@ -138,6 +143,7 @@ class FakeCampaign:
     name: str
     status: str  # ENABLED, PAUSED, REMOVED
     budget_id: int
+    bidding: str = "MANUAL_CPC"
 
 
 @dataclass
@@ -241,10 +247,11 @@ class FakeGoogleAds:
         status: str = "ENABLED",
         bids: tuple[int, ...] = (1_000_000,),
         shared_budget: bool = False,
+        bidding: str = "MANUAL_CPC",
     ) -> None:
         budget_id = campaign_id * 10
         self.budgets[budget_id] = FakeBudget(budget_id, budget_micros, shared_budget)
-        self.campaigns[campaign_id] = FakeCampaign(campaign_id, name, status, budget_id)
+        self.campaigns[campaign_id] = FakeCampaign(campaign_id, name, status, budget_id, bidding)
         for n, bid in enumerate(bids, start=1):
             group_id = campaign_id * 100 + n
             self.ad_groups[group_id] = FakeAdGroup(group_id, campaign_id, bid)
@@ -543,6 +550,7 @@ class FakeGoogleAds:
             name=c.name,
             status=CampaignStatus[c.status],
             campaign_budget=f"customers/{self.customer_id}/campaignBudgets/{c.budget_id}",
+            bidding_strategy_type=BiddingStrategyType[c.bidding],
         )
 
     def _budget_message(self, b: FakeBudget) -> budget_types.CampaignBudget:
@@ -844,6 +852,7 @@ class GoogleAdsPlatform:
         status: str = "active",
         bids: tuple[float, ...] = (1.0,),
         shared_budget: bool = False,
+        bidding: str = "MANUAL_CPC",
     ) -> UUID:
         google_id = next(self._next_id)
         self.fake.add_campaign(
@@ -853,6 +862,7 @@ class GoogleAdsPlatform:
             status="ENABLED" if status == "active" else "PAUSED",
             bids=tuple(round(b * 1_000_000) for b in bids),
             shared_budget=shared_budget,
+            bidding=bidding,
         )
         return self.campaign_uuid(google_id)
 

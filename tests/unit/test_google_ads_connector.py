@@ -248,6 +248,26 @@ async def test_bid_multiplier_scales_every_ad_group_and_undo_restores_them(
     assert undone.campaign.bid_multiplier == 1.0
 
 
+async def test_bids_of_a_campaign_on_automated_bidding_are_left_to_google(
+    platform: GoogleAdsPlatform, connector: GoogleAdsConnector
+) -> None:
+    campaign = platform.add_campaign(
+        "Smart", daily_budget=80.0, bids=(1.0,), bidding="MAXIMIZE_CONVERSIONS"
+    )
+    with pytest.raises(ChangeRefused) as refused:
+        await connector.apply_change(platform.account, campaign, Change("bid", 1.2), uuid4())
+    assert refused.value.code == "automated_bidding"
+    assert platform.calls("bid") == []
+
+
+async def test_ad_groups_without_a_bid_of_their_own_are_not_given_one(
+    platform: GoogleAdsPlatform, connector: GoogleAdsConnector
+) -> None:
+    campaign = platform.add_campaign("Search", daily_budget=80.0, bids=(2.0, 0.0))
+    await connector.apply_change(platform.account, campaign, Change("bid", 1.5), uuid4())
+    assert platform.settings(campaign)["bids"] == [3.0, 0.0]
+
+
 async def test_bid_preview_changes_no_bid(
     platform: GoogleAdsPlatform, connector: GoogleAdsConnector
 ) -> None:
@@ -530,6 +550,19 @@ async def test_partial_failure_is_mapped_to_each_change(
     # Both budgets went in one request.
     (budget_call,) = platform.calls("budget")
     assert budget_call.operations == 2
+
+
+async def test_two_changes_to_one_setting_in_a_batch_keep_the_first(
+    platform: GoogleAdsPlatform, connector: GoogleAdsConnector
+) -> None:
+    campaign = platform.add_campaign("Search", daily_budget=80.0)
+    first, second = await connector.apply_changes(
+        platform.account,
+        [(campaign, Change("budget", 90.0), uuid4()), (campaign, Change("budget", 60.0), uuid4())],
+    )
+    assert not isinstance(first, ChangeRefused)
+    assert isinstance(second, ChangeRefused) and second.code == "conflicting_change"
+    assert platform.settings(campaign)["daily_budget"] == 90.0
 
 
 async def test_every_call_is_recorded_with_googles_request_id(
