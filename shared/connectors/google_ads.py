@@ -137,6 +137,7 @@ AD_GROUPS_QUERY = (
     "ad_group.cpc_bid_micros FROM ad_group "
     "WHERE ad_group.status != 'REMOVED' AND campaign.status != 'REMOVED'"
 )
+CUSTOMER_QUERY = "SELECT customer.id, customer.time_zone, customer.currency_code FROM customer"
 HOURLY_QUERY = (
     "SELECT campaign.id, campaign_budget.amount_micros, segments.date, segments.hour, "
     "metrics.cost_micros, metrics.clicks, metrics.impressions, metrics.conversions, "
@@ -247,6 +248,23 @@ class _Refusal(Exception):
         self.code = code
         self.message = message
         self.request_id = request_id
+
+
+@dataclass(frozen=True, slots=True)
+class GoogleAdsReceipt(ChangeReceipt):
+    """A receipt with the ids of the Google requests that made the change (none when the
+    change already held), for the optimization record."""
+
+    request_ids: tuple[str, ...] = ()
+
+
+class GoogleAdsRefused(ChangeRefused):
+    """A refusal with the id of the Google request that was refused (``None`` when
+    adpilot refused before sending)."""
+
+    def __init__(self, code: str, message: str, request_id: str | None = None) -> None:
+        super().__init__(code, message)
+        self.request_id = request_id or None
 
 
 class GoogleAdsAuthFailed(PlatformUnavailable):
@@ -511,6 +529,23 @@ class GoogleAdsConnector:
         self._check_account(account)
         return await self._changes(account, list(changes), validate=False)
 
+    async def account_settings(self, account: UUID) -> tuple[str, str]:
+        """The customer's time zone and currency as Google holds them, to check (or fill
+        in) what the connector was configured with."""
+        self._check_account(account)
+
+        async def read(operation: str) -> list[Any]:
+            return await self._search(account, operation, CUSTOMER_QUERY)
+
+        rows = await self._reading(account, "account_settings", read)
+        if not rows:
+            raise UnknownAccount(account)
+        return str(rows[0].customer.time_zone), str(rows[0].customer.currency_code)
+
+    def google_campaign_id(self, campaign_id: UUID) -> int | None:
+        """Google's id of a campaign the connector has read (``None`` for any other)."""
+        return self._ids.get(campaign_id)
+
     async def start_experiment(
         self,
         account: UUID,
@@ -595,7 +630,10 @@ class GoogleAdsConnector:
                 request_id = batch.request_id or request_id
             return rows, request_id
 
-        return await self._rpc(account, operation, {"query": query}, send, lambda r: (len(r), None))
+        rows, _request_id = await self._rpc(
+            account, operation, {"query": query}, send, lambda r: (len(r), None)
+        )
+        return list(rows)
 
     async def _reading(
         self, account: UUID, operation: str, read: Callable[[str], Awaitable[Any]]
@@ -664,9 +702,9 @@ class GoogleAdsConnector:
         request: dict[str, Any],
         send: Callable[[], Awaitable[tuple[Any, str]]],
         summary: Callable[[Any], tuple[Any, str | None]],
-    ) -> Any:
-        """One attempt, recorded with Google's request id. Raises :class:`_Retry` or
-        :class:`_Refusal` for what failed."""
+    ) -> tuple[Any, str]:
+        """One attempt, recorded with Google's request id; the answer and that id.
+        Raises :class:`_Retry` or :class:`_Refusal` for what failed."""
         started = time.monotonic()
         sink: list[str] = []
         token = _REQUEST_IDS.set(sink)
@@ -704,7 +742,7 @@ class GoogleAdsConnector:
             partly_failed,
             started,
         )
-        return answer
+        return answer, request_id
 
     async def _record(
         self,
@@ -838,7 +876,7 @@ class GoogleAdsConnector:
                         self._oauth.token = None
                         continue
                     self._raise_for_account(exc, account)
-                    refusal = ChangeRefused(_auth_code(exc.code), exc.message)
+                    refusal = GoogleAdsRefused(_auth_code(exc.code), exc.message, exc.request_id)
                     for i in pending:
                         outcomes.setdefault(i, refusal)
             if len(outcomes) < len(changes):
@@ -880,38 +918,45 @@ class GoogleAdsConnector:
                 plans[i] = (campaign, self._plan(campaign, change))
             except ChangeRefused as refused:
                 outcomes[i] = refused
-        failed: dict[int, ChangeRefused] = {}
+        # A change's operations all go to one service: each is settled with its request.
+        effective_from = self._hour_now()
         for service in ("CampaignBudgetService", "CampaignService", "AdGroupService"):
             batch = [
                 (i, op) for i, (_c, ops) in plans.items() for op in ops if op.service == service
             ]
+            request_id = ""
+            failed: dict[int, ChangeRefused] = {}
             if batch:
-                errors = await self._mutate(service, [op for _i, op in batch], validate, operation)
+                errors, request_id = await self._mutate(
+                    service, [op for _i, op in batch], validate, operation
+                )
                 for position, (code, message) in errors.items():
                     i = batch[position][0]
-                    failed.setdefault(i, ChangeRefused(_auth_code(code), message))
-        effective_from = self._hour_now()
-        for i, (campaign, ops) in plans.items():
-            if i in failed:
-                outcomes[i] = failed[i]
-                continue
-            after = self._after(campaign, ops)
-            campaign_id, change, change_id = changes[i]
-            receipt = ChangeReceipt(
-                change_id=change_id or UUID(int=0),
-                campaign=self._state(after),
-                effective_from=effective_from,
-            )
-            outcomes[i] = receipt
-            if change_id is not None and not validate:
-                self._receipts[change_id] = receipt
-                while len(self._receipts) > 10_000:
-                    self._receipts.popitem(last=False)
+                    failed.setdefault(i, GoogleAdsRefused(_auth_code(code), message, request_id))
+            for i, (campaign, ops) in plans.items():
+                if i in outcomes or any(op.service != service for op in ops):
+                    continue
+                if i in failed:
+                    outcomes[i] = failed[i]
+                    continue
+                campaign_id, change, change_id = changes[i]
+                receipt = GoogleAdsReceipt(
+                    change_id=change_id or UUID(int=0),
+                    campaign=self._state(self._after(campaign, ops)),
+                    effective_from=effective_from,
+                    request_ids=(request_id,) if ops else (),
+                )
+                outcomes[i] = receipt
+                if change_id is not None and not validate:
+                    self._receipts[change_id] = receipt
+                    while len(self._receipts) > 10_000:
+                        self._receipts.popitem(last=False)
 
     async def _mutate(
         self, service: str, ops: list[_Op], validate: bool, operation: str
-    ) -> dict[int, tuple[str, str]]:
-        """One mutate request with ``partial_failure``; the errors by operation index."""
+    ) -> tuple[dict[int, tuple[str, str]], str]:
+        """One mutate request with ``partial_failure``: the errors by operation index, and
+        Google's request id."""
         plural, module = {
             "CampaignBudgetService": ("CampaignBudgets", "campaign_budget_service"),
             "CampaignService": ("Campaigns", "campaign_service"),
@@ -942,14 +987,14 @@ class GoogleAdsConnector:
             "validate_only": validate,
             "operations": [{"resource_name": op.resource_name, op.field: op.value} for op in ops],
         }
-        response = await self._rpc(
+        response, request_id = await self._rpc(
             self.account_for_records,
             f"{operation}:{service}",
             record,
             send,
             _mutate_summary,
         )
-        return _partial_errors(response, API_VERSION)
+        return _partial_errors(response, API_VERSION), request_id
 
 
 def _mutate_summary(response: Any) -> tuple[Any, str | None]:

@@ -25,6 +25,8 @@ from shared.connectors.google_ads import (
     GoogleAdsAuthFailed,
     GoogleAdsConnector,
     GoogleAdsCredentials,
+    GoogleAdsReceipt,
+    GoogleAdsRefused,
     campaign_uuid,
 )
 from tests.fakes.google_ads_server import (
@@ -81,6 +83,21 @@ async def test_campaigns_are_read_with_budget_status_and_bids(
     )
     assert (states[brand].status, states[brand].daily_budget) == ("paused", 35.5)
     assert states[search].bid_multiplier == 1.0
+
+
+async def test_campaign_ids_map_back_to_googles(
+    platform: GoogleAdsPlatform, connector: GoogleAdsConnector
+) -> None:
+    campaign = platform.add_campaign("Search", daily_budget=120.0)
+    assert connector.google_campaign_id(campaign) is None  # not read yet
+    await connector.list_campaigns(platform.account)
+    assert connector.google_campaign_id(campaign) == platform.google_id(campaign)
+
+
+async def test_account_settings_are_read_from_the_customer(
+    platform: GoogleAdsPlatform, connector: GoogleAdsConnector
+) -> None:
+    assert await connector.account_settings(platform.account) == ("America/New_York", "USD")
 
 
 def test_campaign_ids_map_deterministically_to_uuids() -> None:
@@ -300,6 +317,7 @@ async def test_a_change_that_changes_nothing_sends_nothing(
     for change in (Change("budget", 80.0), Change("status", "active"), Change("bid", 1.0)):
         receipt = await connector.apply_change(platform.account, campaign, change, uuid4())
         assert not receipt.replayed
+        assert isinstance(receipt, GoogleAdsReceipt) and receipt.request_ids == ()
     assert platform.calls("budget") == platform.calls("status") == platform.calls("bid") == []
 
 
@@ -570,9 +588,17 @@ async def test_every_call_is_recorded_with_googles_request_id(
 ) -> None:
     platform.set_min_budget(10.0)
     campaign = platform.add_campaign("Search", daily_budget=80.0)
-    await connector.apply_change(platform.account, campaign, Change("budget", 90.0), uuid4())
-    with pytest.raises(ChangeRefused):
+    receipt = await connector.apply_change(
+        platform.account, campaign, Change("budget", 90.0), uuid4()
+    )
+    with pytest.raises(ChangeRefused) as refused:
         await connector.apply_change(platform.account, campaign, Change("budget", 5.0), uuid4())
+
+    # The receipt and the refusal name the mutate that made or refused the change.
+    budget_calls = [c.request_id for c in platform.calls("budget")]
+    assert isinstance(receipt, GoogleAdsReceipt) and receipt.request_ids == (budget_calls[0],)
+    assert isinstance(refused.value, GoogleAdsRefused)
+    assert refused.value.request_id == budget_calls[1]
 
     recorded = [r.response["request_id"] for r in platform.records if r.response]
     assert recorded == platform.request_ids()
