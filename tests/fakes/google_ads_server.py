@@ -25,6 +25,7 @@ budget (:attr:`FakeGoogleAds.min_budget_micros`).
 from __future__ import annotations
 
 import asyncio
+import atexit
 import datetime as dt
 import ipaddress
 import itertools
@@ -132,6 +133,7 @@ def tls_identity() -> tuple[bytes, bytes, str]:
         handle, path = tempfile.mkstemp(prefix="fake-google-ads-", suffix=".pem")
         with os.fdopen(handle, "wb") as out:
             out.write(cert_pem)
+        atexit.register(os.unlink, path)
         os.environ["GRPC_DEFAULT_SSL_ROOTS_FILE_PATH"] = path
         _CA = (key_pem, cert_pem, path)
     return _CA
@@ -191,6 +193,10 @@ class Call:
     validate_only: bool
     code: grpc.StatusCode
     operations: int = 0
+
+    @property
+    def succeeded(self) -> bool:
+        return self.code == grpc.StatusCode.OK
 
 
 class _Refused(Exception):
@@ -761,10 +767,14 @@ class GoogleAdsPlatform:
       ``add_local_hour(campaign_id, local_date, hour, ...)`` adds a report row in the
       account's time zone;
     - ``settings(campaign_id)``: what the platform holds (``daily_budget``, ``status``,
-      ``bids``); ``writes()``: mutate operations committed; ``request_ids()``: the ids the
-      platform answered with; ``sleeps``: the waits connectors asked for (not waited);
-    - ``inject(fault, method=, retry_delay=)`` with a platform-neutral fault name
-      (:attr:`FAULTS`), ``set_min_budget(amount)``.
+      ``bids``); ``edit(campaign_id, daily_budget=)``: a change made outside adpilot;
+    - ``writes(kind)``: operations committed, ``written(kind)``: their values in adpilot's
+      terms; ``calls(kind)``: the requests answered (``validate_only``, ``succeeded``,
+      ``request_id``), ``kind`` one of ``read``, ``budget``, ``status``, ``bid``;
+      ``request_ids()``; ``tokens_issued()``; ``records``: the connector's call records;
+      ``sleeps``: the waits the connector asked for (recorded, not waited);
+    - ``inject(fault, on=kind, retry_delay=)`` with a platform-neutral fault name
+      (:attr:`FAULTS`), ``expire_tokens()``, ``set_min_budget(amount)``.
     """
 
     name = "google_ads"
@@ -882,6 +892,21 @@ class GoogleAdsPlatform:
                 if g.campaign_id == campaign.id
             ],
         }
+
+    def edit(self, campaign_id: UUID, *, daily_budget: float) -> None:
+        """A change made outside adpilot (in the Google Ads interface)."""
+        campaign = self.fake.campaigns[self.google_id(campaign_id)]
+        self.fake.budgets[campaign.budget_id].amount_micros = round(daily_budget * 1_000_000)
+
+    def written(self, kind: str) -> list[Any]:
+        """The values the platform committed for ``kind``, in order, in adpilot's terms."""
+        values = [m[3] for m in self.fake.mutations(self.METHODS[kind])]
+        if kind == "status":
+            return ["active" if v == "ENABLED" else "paused" for v in values]
+        return [v / 1_000_000 for v in values]
+
+    def tokens_issued(self) -> int:
+        return self.fake.tokens_issued
 
     def writes(self, kind: str | None = None) -> int:
         return len(self.fake.mutations(self.METHODS[kind] if kind else None))
