@@ -16,8 +16,10 @@ One connector serves one Google Ads customer (the tenant's ad account). What it 
   (``min_daily_budget``, 1.00 by default) or on a budget shared by several campaigns is
   refused before anything is sent.
 - **Hours.** Google reports hours of the account's day in its time zone
-  (``segments.date``, ``segments.hour``); rows become UTC hours. A row's ``budget`` is
-  the budget as it stands now (Google keeps no hourly history of it).
+  (``segments.date``, ``segments.hour``); rows become UTC hours. On the night clocks go
+  back Google reports the repeated hour once, and it becomes the first of the two UTC
+  hours. A row's ``budget`` is the budget as it stands now (Google keeps no hourly
+  history of it).
 
 **Failures.** ``CONCURRENT_MODIFICATION``, quota errors (waiting at least the
 ``retry_delay`` Google sends, and holding back every call to the account meanwhile),

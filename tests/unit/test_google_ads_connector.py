@@ -191,6 +191,33 @@ async def test_hourly_report_in_winter_uses_standard_time(platform: GoogleAdsPla
     assert [(r.hour, r.clicks) for r in rows] == [(datetime(2026, 1, 15, 14, tzinfo=UTC), 3)]
 
 
+async def test_hourly_report_across_daylight_saving_changes(platform: GoogleAdsPlatform) -> None:
+    campaign = platform.add_campaign("Search", daily_budget=50.0)
+    # New York springs forward at 2:00 on March 8th 2026 (no hour 2 that day) and falls
+    # back at 2:00 on November 1st (hour 1 twice; Google reports it once).
+    for local_date, hour, clicks in [
+        (date(2026, 3, 8), 1, 1),
+        (date(2026, 3, 8), 3, 2),
+        (date(2026, 11, 1), 0, 3),
+        (date(2026, 11, 1), 1, 4),
+        (date(2026, 11, 1), 2, 5),
+    ]:
+        platform.add_local_hour(campaign, local_date, hour, clicks=clicks)
+    made = platform.connector(clock=lambda: NOW.replace(year=2027))
+    try:
+        spring = await made.hourly_report(
+            platform.account, datetime(2026, 3, 8, tzinfo=UTC), datetime(2026, 3, 9, tzinfo=UTC)
+        )
+        autumn = await made.hourly_report(
+            platform.account, datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 11, 2, tzinfo=UTC)
+        )
+    finally:
+        await made.close()
+    assert [(r.hour.hour, r.clicks) for r in spring] == [(6, 1), (7, 2)]
+    # 0:00 and 1:00 are still summer time (UTC-4), 2:00 is winter time (UTC-5).
+    assert [(r.hour.hour, r.clicks) for r in autumn] == [(4, 3), (5, 4), (7, 5)]
+
+
 async def test_a_tenant_the_connector_does_not_serve_is_an_unknown_account(
     connector: GoogleAdsConnector,
 ) -> None:
