@@ -2,9 +2,9 @@
 
 One connector serves one Google Ads customer (the tenant's ad account). What it maps:
 
-- **Campaign ids.** Google's int64 campaign id becomes ``uuid5(CAMPAIGN_NAMESPACE,
-  "google_ads:<customer id>:<campaign id>")``: stable across processes, and mapped back
-  from the campaigns the connector has read.
+- **Campaign ids.** Google's int64 campaign id becomes ``uuid5(NAMESPACE_URL,
+  "google_ads:<customer id>:<campaign id>")`` (:func:`campaign_uuid`): stable across
+  processes, and mapped back from the campaigns the connector has read.
 - **Settings.** ``daily_budget`` is the campaign budget's ``amount_micros``; ``status``
   is ``ENABLED`` (active) or ``PAUSED``; ``bid_multiplier`` scales the ad groups'
   ``cpc_bid_micros`` (see :class:`BidBaselines`); ``audience_factor`` is always 1.0 (not
@@ -24,15 +24,21 @@ One connector serves one Google Ads customer (the tenant's ad account). What it 
 **Failures.** ``CONCURRENT_MODIFICATION``, quota errors (waiting at least the
 ``retry_delay`` Google sends, and holding back every call to the account meanwhile),
 unavailable, deadline and internal errors are retried; an expired access token is
-refreshed once. Everything else Google refused is :class:`ChangeRefused` with a code
-(``budget_below_minimum``, ``authentication_failed``, ``permission_denied``, or the
-Google error's own name in lower case). **Every attempt of a change starts by reading the
+refreshed once. Any other refusal of a change is :class:`ChangeRefused` with a code
+(``budget_below_minimum``, ``authentication_failed``, ``permission_denied``,
+``unknown_campaign``, or the Google error's own name in lower case); a refused read is
+:class:`PlatformUnavailable` (:class:`GoogleAdsAuthFailed` for credentials), an unknown
+customer :class:`UnknownAccount`. **Every attempt of a change starts by reading the
 campaign**: after an ambiguous failure (a deadline passed or the connection dropped after
 sending) the next attempt sees whether the change holds and, if so, sends nothing again.
-A change id answered once is answered again from memory (``replayed``).
+A change id answered once is answered again from memory (``replayed``); after a restart
+the read does the same work, since values are absolute.
 
-Every request is reported to the recorder, with Google's ``request_id`` in the record's
-``response``.
+:meth:`GoogleAdsConnector.preview_change` has Google validate a change without making it
+(``validate_only``); :meth:`GoogleAdsConnector.apply_changes` sends several at once with
+``partial_failure`` and answers each. Every request is reported to the recorder with
+Google's ``request_id`` in the record's ``response``; receipts
+(:class:`GoogleAdsReceipt`) and refusals (:class:`GoogleAdsRefused`) carry it too.
 """
 
 from __future__ import annotations
@@ -659,8 +665,9 @@ class GoogleAdsConnector:
                         self._oauth.token = None  # the next call fetches a new one
                         continue
                     self._raise_for_account(exc, account)
-                    if exc.code in _AUTH_CODES or exc.code.startswith("authorization"):
-                        raise GoogleAdsAuthFailed(_auth_code(exc.code), exc.message) from None
+                    code = _auth_code(exc.code)
+                    if code in ("authentication_failed", "permission_denied"):
+                        raise GoogleAdsAuthFailed(code, exc.message) from None
                     raise PlatformUnavailable(f"google_ads {operation}: {exc}") from None
             raise PlatformUnavailable(
                 f"google_ads {operation} failed after {self.attempts} attempt(s): {last}"
