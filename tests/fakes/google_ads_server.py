@@ -17,9 +17,10 @@ HTTP token endpoint hands out access tokens for the refresh token it was made wi
 the gRPC methods accept only a token it issued and has not expired.
 
 Injectable behaviours (:meth:`FakeGoogleAds.inject`): ``concurrent_modification``,
-``quota`` (with a retry delay), ``token_expired``, ``commit_then_drop`` (the mutate is
-committed, then the call fails as a dropped connection does), and the minimum daily
-budget (:attr:`FakeGoogleAds.min_budget_micros`).
+``quota`` (with a retry delay), ``token_expired``, ``permission_denied``,
+``commit_then_drop`` (the mutate is committed, then the call fails as a dropped connection
+does), ``commit_then_hang`` (committed, and the answer comes after the caller's deadline);
+and the minimum daily budget (:attr:`FakeGoogleAds.min_budget_micros`).
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ from google.ads.googleads.v26.enums.types import (
 )
 from google.ads.googleads.v26.errors.types import errors as error_types
 from google.ads.googleads.v26.errors.types.authentication_error import AuthenticationErrorEnum
+from google.ads.googleads.v26.errors.types.authorization_error import AuthorizationErrorEnum
 from google.ads.googleads.v26.errors.types.campaign_budget_error import CampaignBudgetErrorEnum
 from google.ads.googleads.v26.errors.types.database_error import DatabaseErrorEnum
 from google.ads.googleads.v26.errors.types.field_error import FieldErrorEnum
@@ -90,6 +92,7 @@ FAULTS = (
     "token_expired",
     "commit_then_drop",
     "commit_then_hang",
+    "permission_denied",
 )
 _CA: tuple[bytes, bytes, str] | None = None
 
@@ -410,6 +413,16 @@ class FakeGoogleAds:
                 _error(
                     "The customer can't be used.",
                     authentication_error=AuthenticationErrorEnum.AuthenticationError.CUSTOMER_NOT_FOUND,
+                ),
+            )
+        if fault is not None and fault.kind == "permission_denied":
+            await self._fail(
+                context,
+                call,
+                grpc.StatusCode.PERMISSION_DENIED,
+                _error(
+                    "The user does not have permission to access the customer.",
+                    authorization_error=AuthorizationErrorEnum.AuthorizationError.USER_PERMISSION_DENIED,
                 ),
             )
         if fault is not None and fault.kind == "concurrent_modification":
@@ -784,6 +797,7 @@ class GoogleAdsPlatform:
         "token_expired": "token_expired",
         "commit_then_drop": "commit_then_drop",
         "commit_then_timeout": "commit_then_hang",
+        "permission_denied": "permission_denied",
     }
     # adpilot's operations to the fake's RPC names.
     METHODS = {

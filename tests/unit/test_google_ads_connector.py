@@ -562,6 +562,24 @@ async def test_a_wrong_developer_token_is_an_authentication_failure(
     assert google_ads.writes() == 0
 
 
+async def test_a_user_without_access_is_refused_as_permission_denied(
+    google_ads: GoogleAdsPlatform, google_connector: GoogleAdsConnector
+) -> None:
+    campaign = google_ads.add_campaign("Search", daily_budget=80.0)
+    google_ads.inject("permission_denied", on="budget")
+    with pytest.raises(ChangeRefused) as refused:
+        await google_connector.apply_change(
+            google_ads.account, campaign, Change("budget", 90.0), uuid4()
+        )
+    assert refused.value.code == "permission_denied"
+    google_ads.inject("permission_denied", on="read")
+    with pytest.raises(GoogleAdsAuthFailed) as failed:
+        await google_connector.list_campaigns(google_ads.account)
+    assert failed.value.code == "permission_denied"
+    assert google_ads.writes() == 0
+    assert google_ads.sleeps == []  # never retried
+
+
 @pytest.mark.parametrize("fault", ["commit_then_drop", "commit_then_timeout"])
 async def test_an_ambiguous_failure_rereads_and_does_not_apply_twice(
     platform: GoogleAdsPlatform, fault: str
