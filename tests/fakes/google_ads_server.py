@@ -670,7 +670,9 @@ class FakeGoogleAds:
                     ),
                 )
             amount = update.amount_micros
-            unit = 10_000 if self.currency not in ("JPY", "KRW") else 1_000_000
+            unit = {"JPY": 1_000_000, "KRW": 1_000_000, "KWD": 1_000, "BHD": 1_000}.get(
+                self.currency, 10_000
+            )
             if amount % unit:
                 raise _Refused(
                     grpc.StatusCode.INVALID_ARGUMENT,
