@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import AsyncIterator
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -91,6 +91,7 @@ async def test_an_import_stores_each_row_once_and_a_second_import_updates_it(
         "day_to": "2026-11-02",
         "days": 2,
         "competitors": ["rival.example"],
+        "events": 0,
     }
     rows = await a.rows(campaign_id=campaign)
     stored = figures(rows)
@@ -318,3 +319,38 @@ async def _events(
         ]
     finally:
         await conn.close()
+
+
+def daily_report(days: int, jump_day: int) -> bytes:
+    """A Google Ads daily download in which rival.example takes 30% of the auctions with a
+    position-above rate of 20%, then from ``jump_day`` on 45% at 35%."""
+    lines = [
+        "Auction insights report",
+        "Day,Display URL domain,Impression share,Overlap rate,Position above rate,"
+        "Top of page rate,Abs. Top of page rate,Outranking share",
+    ]
+    for d in range(days):
+        day = date(2026, 10, 1) + timedelta(days=d)
+        share, above = (45.0, 35.0) if d >= jump_day else (30.0, 20.0)
+        lines.append(f"{day},You,50.00%,--,--,60.00%,20.00%,--")
+        lines.append(f"{day},rival.example,{share:.2f}%,30.00%,{above:.2f}%,55.00%,10.00%,40.00%")
+    return ("\n".join(lines) + "\n").encode()
+
+
+async def test_an_import_finds_a_competitors_move_once(two: tuple[Client, Client]) -> None:
+    a, b = two
+    campaign = str(uuid.uuid4())
+    status, answer = await a.upload(daily_report(21, 14), campaign_id=campaign)
+    assert status == 200, answer
+    assert answer["events"] == 1
+    events = (await a.get("/events", campaign_id=campaign))["items"]
+    assert [(e["competitor"], e["kind"], e["started_on"]) for e in events] == [
+        ("rival.example", "aggressive", "2026-10-15")
+    ]
+    assert events[0]["size"] == pytest.approx(15.0)
+    assert events[0]["data_source"] == "google_ads_csv"
+    # the same report again finds nothing new; the other tenant sees none of it
+    status, again = await a.upload(daily_report(21, 14), campaign_id=campaign)
+    assert status == 200 and again["events"] == 0
+    assert len((await a.get("/events", campaign_id=campaign))["items"]) == 1
+    assert (await b.get("/events", campaign_id=campaign))["items"] == []
