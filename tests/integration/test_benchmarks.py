@@ -18,7 +18,7 @@ from aiohttp.test_utils import TestServer
 
 from services.gateway.preferences import KEEP, set_preferences
 from services.optimizer.app import SPEC
-from services.optimizer.benchmarks.percentiles import percentiles
+from services.optimizer.benchmarks.percentiles import percentiles, pooled_percentiles
 from services.optimizer.benchmarks.runner import pool_peers, seed_benchmarks
 from services.optimizer.benchmarks.store import seed_rows
 from services.optimizer.core.handlers import subscriptions
@@ -311,7 +311,7 @@ async def test_the_peer_pool_needs_ten_tenants_and_shows_none_alone(
     ctr = [r for r in pooled if r["metric"] == "ctr"]
     assert len(ctr) == 1 and ctr[0]["shared"] and ctr[0]["sample_size"] == MIN_PEER_TENANTS
     contributed = [0.01 * (i + 1) for i in range(MIN_PEER_TENANTS)]
-    expected = percentiles(contributed)
+    expected = pooled_percentiles(contributed)
     stored = [ctr[0][f"p{p}"] for p in (10, 25, 50, 75, 90)]
     assert stored == pytest.approx([expected[p] for p in (10, 25, 50, 75, 90)])
     # No tenant's own figure is among what is shown.

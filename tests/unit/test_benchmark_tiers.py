@@ -6,10 +6,17 @@ from __future__ import annotations
 import json
 from uuid import uuid4
 
+import numpy as np
 import pytest
 
 from services.optimizer.benchmarks.compare import applicable, comparisons
-from services.optimizer.benchmarks.percentiles import Totals, by_metric, metric_values, percentiles
+from services.optimizer.benchmarks.percentiles import (
+    Totals,
+    by_metric,
+    metric_values,
+    percentiles,
+    pooled_percentiles,
+)
 from services.optimizer.benchmarks.runner import account_values, own_history_rows, peer_rows
 from services.optimizer.benchmarks.store import SEED_FILE, seed_rows
 from services.optimizer.benchmarks.tiers import tier
@@ -94,6 +101,25 @@ def test_percentiles_match_known_answers() -> None:
     assert percentiles([0.0, 10.0, 20.0, 30.0, 100.0])[90] == pytest.approx(72.0)
     with pytest.raises(ValueError):
         percentiles([])
+
+
+def test_pooled_percentiles_are_harrell_davis_estimates() -> None:
+    # The estimator's definition: a mean of the order statistics weighted by the
+    # Beta(q (n + 1), (1 - q)(n + 1)) mass of each one's slice of [0, 1].
+    from scipy.stats import beta
+
+    rng = np.random.default_rng(4)
+    values = sorted(float(v) for v in rng.lognormal(0.0, 0.5, 11))
+    n = len(values)
+    found = pooled_percentiles(values)
+    for p, estimate in found.items():
+        q = p / 100
+        edges = beta.cdf(np.arange(n + 1) / n, q * (n + 1), (1 - q) * (n + 1))
+        assert estimate == pytest.approx(float(np.dot(np.diff(edges), values)), rel=1e-9)
+        # a weighted mean of all eleven: no tenant's own value
+        assert min(abs(estimate - v) for v in values) > 1e-6
+    with pytest.raises(ValueError):
+        pooled_percentiles([])
 
 
 def test_metrics_are_ratios_of_totals_and_none_without_a_denominator() -> None:

@@ -9,9 +9,10 @@ hour with few impressions weighs what it is worth:
 
 A metric whose denominator is zero has no value (None).
 
-Percentiles are numpy's default (linear interpolation between order statistics,
-``method="linear"``, Hyndman and Fan's type 7): for values 1..10 the 10th percentile is
-1.9 and the median 5.5.
+A tenant's own percentiles are numpy's default (linear interpolation between order
+statistics, ``method="linear"``, Hyndman and Fan's type 7): for values 1..10 the 10th
+percentile is 1.9 and the median 5.5. A peer pool's are Harrell-Davis estimates
+(:func:`pooled_percentiles`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.stats.mstats import hdquantiles
 
 from shared.contracts.benchmarks import PERCENTILES
 
@@ -54,6 +56,20 @@ def percentiles(values: Sequence[float]) -> dict[int, float]:
         raise ValueError("percentiles of no values")
     found = np.percentile(np.asarray(values, dtype=float), PERCENTILES)
     return {p: float(v) for p, v in zip(PERCENTILES, found, strict=True)}
+
+
+def pooled_percentiles(values: Sequence[float]) -> dict[int, float]:
+    """The percentiles of a peer pool: the Harrell-Davis estimator (scipy's
+    ``mstats.hdquantiles``), a weighted mean of every contributor's value, so a pooled
+    figure is no one tenant's own value as an order statistic would be (the median of 11
+    values by linear interpolation is the sixth tenant's); it is also steadier than
+    interpolation on a few dozen values."""
+    if not values:
+        raise ValueError("percentiles of no values")
+    found = hdquantiles(np.asarray(values, dtype=float), prob=[p / 100 for p in PERCENTILES])
+    # In order, as percentiles are, also where rounding of equal values says otherwise.
+    ordered = np.maximum.accumulate(np.asarray(found, dtype=float))
+    return {p: float(v) for p, v in zip(PERCENTILES, ordered, strict=True)}
 
 
 def by_metric(members: Iterable[Mapping[str, float | None]]) -> dict[str, list[float]]:

@@ -33,6 +33,7 @@ from services.optimizer.benchmarks.percentiles import (
     by_metric,
     metric_values,
     percentiles,
+    pooled_percentiles,
 )
 from services.optimizer.benchmarks.store import (
     campaign_totals,
@@ -55,8 +56,9 @@ _POOL_LOCK = 0x42504F4C
 _REFRESH_LOCK = 0x42524652
 
 
-def _percentile_columns(values: list[float]) -> dict[str, float]:
-    return {f"p{p}": v for p, v in percentiles(values).items()}
+def _percentile_columns(values: list[float], pooled: bool = False) -> dict[str, float]:
+    found = pooled_percentiles(values) if pooled else percentiles(values)
+    return {f"p{p}": v for p, v in found.items()}
 
 
 def own_history_rows(
@@ -72,7 +74,7 @@ def own_history_rows(
             "industry": industry or "all",
             "platform": "all",
             "metric": metric,
-            **_percentile_columns(found),
+            **_percentile_columns(found, pooled=True),
             "sample_size": len(found),
             "currency": None,
             "metadata": {"sample_unit": "campaigns", "window_days": HISTORY_DAYS},
@@ -134,7 +136,7 @@ def peer_rows(industry: str, contributions: list[dict[str, float | None]]) -> li
             "industry": industry,
             "platform": "all",
             "metric": metric,
-            **_percentile_columns(found),
+            **_percentile_columns(found, pooled=True),
             "sample_size": len(found),
             "shared": True,
             "metadata": {"sample_unit": "tenants", "window_days": HISTORY_DAYS},
