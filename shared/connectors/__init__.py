@@ -10,6 +10,7 @@ from shared.connectors.base import (
     AccountSnapshot,
     AdPlatformConnector,
     ArmResult,
+    AuthFailed,
     CallRecord,
     CallRecorder,
     CampaignState,
@@ -21,6 +22,7 @@ from shared.connectors.base import (
     InvalidChange,
     PlatformExperiment,
     PlatformUnavailable,
+    RateLimited,
     UnknownAccount,
     UnknownCampaign,
 )
@@ -30,6 +32,8 @@ if TYPE_CHECKING:
 
 # Values of ADPILOT_CONNECTOR.
 CONNECTORS: tuple[str, ...] = ("sandbox",)
+# Platforms a tenant can link an account of (``/api/ai/connections``).
+PLATFORMS: tuple[str, ...] = ("sandbox", "google_ads", "meta")
 
 
 def connector_from_settings(
@@ -50,9 +54,11 @@ __all__ = [
     "CAMPAIGN_STATUSES",
     "CHANGE_KINDS",
     "CONNECTORS",
+    "PLATFORMS",
     "AccountSnapshot",
     "AdPlatformConnector",
     "ArmResult",
+    "AuthFailed",
     "CallRecord",
     "CallRecorder",
     "CampaignState",
@@ -64,6 +70,7 @@ __all__ = [
     "InvalidChange",
     "PlatformExperiment",
     "PlatformUnavailable",
+    "RateLimited",
     "UnknownAccount",
     "UnknownCampaign",
     "connector_from_settings",

@@ -20,6 +20,7 @@ import aiohttp
 from shared.connectors.base import (
     AccountSnapshot,
     ArmResult,
+    AuthFailed,
     CallRecord,
     CallRecorder,
     CampaignState,
@@ -30,6 +31,7 @@ from shared.connectors.base import (
     InvalidChange,
     PlatformExperiment,
     PlatformUnavailable,
+    RateLimited,
     UnknownAccount,
 )
 from shared.metrics import HourlyMetrics
@@ -51,11 +53,19 @@ class _Transient(Exception):
 class _Refusal(Exception):
     """A 4xx answer: the platform's code and message."""
 
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(self, status: int, code: str, message: str, retry_after: float = 60.0) -> None:
         super().__init__(f"{code}: {message}")
         self.status = status
         self.code = code
         self.message = message
+        self.retry_after = retry_after
+
+
+def _retry_after(value: str | None) -> float:
+    try:
+        return max(0.0, float(value)) if value is not None else 60.0
+    except ValueError:
+        return 60.0
 
 
 def _campaign(data: dict[str, Any]) -> CampaignState:
@@ -302,6 +312,7 @@ class SandboxConnector:
                     except ValueError:
                         body = None
                     status = response.status
+                    wait = _retry_after(response.headers.get("Retry-After"))
             except (aiohttp.ClientError, TimeoutError) as exc:
                 error = f"{type(exc).__name__}: {exc}".rstrip(": ")
                 await self._record(operation, account, record, None, error, started)
@@ -318,7 +329,7 @@ class SandboxConnector:
                 await self._record(
                     operation, account, record, answer, f"{code}: {message}", started
                 )
-                raise _Refusal(status, code, message)
+                raise _Refusal(status, code, message, wait)
             if answer is None:
                 error = f"HTTP {status} without a JSON object"
                 await self._record(operation, account, record, None, error, started)
@@ -340,6 +351,12 @@ class SandboxConnector:
                 f"sandbox {operation} failed after {self.attempts} attempt(s): {exc}"
             ) from exc
         except _Refusal as exc:
+            if exc.status in (401, 403):
+                raise AuthFailed(f"sandbox {operation}: credentials refused ({exc.code})") from None
+            if exc.status == 429:
+                raise RateLimited(
+                    f"sandbox {operation}: rate limited ({exc.code})", exc.retry_after
+                ) from None
             if exc.code == "unknown_account":
                 raise UnknownAccount(account) from None
             if refusals:
