@@ -285,6 +285,17 @@ class PlatformExperiment:
 
 
 @runtime_checkable
+class PreviewsChanges(Protocol):
+    """A connector that can check a change without making it (Meta's ``validate_only``)."""
+
+    async def preview_change(
+        self, account: UUID, campaign_id: UUID, change: Change
+    ) -> CampaignState:
+        """The campaign as the change would leave it; raises what ``apply_change`` would."""
+        ...
+
+
+@runtime_checkable
 class AdPlatformConnector(Protocol):
     """Read campaigns and reports from, and push changes to, one ad platform.
 

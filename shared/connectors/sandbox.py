@@ -42,6 +42,9 @@ log = logging.getLogger("connector.sandbox")
 # Where the sandbox answers an account's Auction Insights by day.
 AUCTION_INSIGHTS_PATH = "/v1/accounts/{account}/auction-insights"
 
+# The sandbox platform's floor for a daily budget (sandbox/platform.py), checked by previews.
+MINIMUM_DAILY_BUDGET = 1.00
+
 # Short: a caller waits for the whole series of attempts.
 QUICK = Backoff(first=0.1, cap=1.0)
 
@@ -203,6 +206,22 @@ class SandboxConnector:
                 effective_from=datetime.fromisoformat(body["effective_from"]),
                 replayed=bool(body["replayed"]),
             )
+
+    async def preview_change(
+        self, account: UUID, campaign_id: UUID, change: Change
+    ) -> CampaignState:
+        """The campaign as ``change`` would leave it, checked as the sandbox checks it; the
+        sandbox has no validate-only call, so nothing is sent but a read."""
+        snapshot = await self.list_campaigns(account)
+        found = [c for c in snapshot.campaigns if c.campaign_id == campaign_id]
+        if not found:
+            raise ChangeRefused("unknown_campaign", f"no campaign {campaign_id}")
+        if change.kind == "budget" and float(change.value) < MINIMUM_DAILY_BUDGET:
+            raise ChangeRefused(
+                "budget_below_minimum",
+                f"a daily budget must be at least {MINIMUM_DAILY_BUDGET:.2f}, got {change.value}",
+            )
+        return found[0].with_change(change)
 
     async def hourly_report(
         self, account: UUID, start: datetime, end: datetime

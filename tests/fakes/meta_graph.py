@@ -22,6 +22,7 @@ from typing import Any
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
+PARAMS = web.RequestKey("params", dict[str, str])
 BUDGET_LIMIT_SUBCODE = 1885621  # our fake's subcode for a blocked ad set budget
 
 
@@ -134,7 +135,7 @@ class MetaGraph:
             return self._error(
                 17, "User request limit reached", subcode=2446079, headers=self._usage_headers()
             )
-        request["params"] = params
+        request[PARAMS] = params
         response: web.StreamResponse = await handler(request)
         return response
 
@@ -166,7 +167,7 @@ class MetaGraph:
         adset = self.adsets.get(adset_id)
         if adset is None:
             return self._error(100, "Unsupported post request.", subcode=33, kind="GraphMethodException")
-        params = dict(request["params"])
+        params = dict(request[PARAMS])
         params.pop("access_token", None)
         validate_only = "validate_only" in params.pop("execution_options", "")
         changes = {k: params[k] for k in ("daily_budget", "status", "bid_amount") if k in params}
@@ -197,7 +198,7 @@ class MetaGraph:
         return self._ok({"success": True})
 
     async def insights(self, request: web.Request) -> web.Response:
-        params = request["params"]
+        params = request[PARAMS]
         span = json.loads(params["time_range"])
         day = date.fromisoformat(span["since"])
         last = date.fromisoformat(span["until"])
