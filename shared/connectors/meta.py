@@ -190,9 +190,7 @@ class MetaConnector:
             return [dict(item.export_all_data()) for item in cursor]
 
         adsets = await self._call("list_campaigns", account, {"account": self.account}, read)
-        states = tuple(
-            self._state(a) for a in adsets if str(a.get("status")) in _STATUS_IN
-        )
+        states = tuple(self._state(a) for a in adsets if str(a.get("status")) in _STATUS_IN)
         return AccountSnapshot(as_of=self._now_hour(), campaigns=states)
 
     async def _adset(self, account: UUID, adset_id: str) -> CampaignState:
@@ -237,10 +235,10 @@ class MetaConnector:
             cursor = AdAccount(f"act_{self.account}", api=self._api).get_insights(params=params)
             return [dict(item.export_all_data()) for item in cursor]
 
-        rows = await self._call(
-            "hourly_report", account, {"account": self.account, **params}, read
-        )
-        budgets = {s.campaign_id: s.daily_budget for s in (await self.list_campaigns(account)).campaigns}
+        rows = await self._call("hourly_report", account, {"account": self.account, **params}, read)
+        budgets = {
+            s.campaign_id: s.daily_budget for s in (await self.list_campaigns(account)).campaigns
+        }
         finished = self._now_hour()
         found = []
         for row in rows:
@@ -285,14 +283,17 @@ class MetaConnector:
     ) -> tuple[str, CampaignState, CampaignState]:
         if change.kind not in ("budget", "bid", "status"):
             raise ChangeRefused(
-                "unsupported_change", f"Meta ad sets take budget, bid and status changes, not {change.kind}"
+                "unsupported_change",
+                f"Meta ad sets take budget, bid and status changes, not {change.kind}",
             )
         adset_id = self.ids.to_external(campaign_id)
         if adset_id is None:
             await self.list_campaigns(account)
             adset_id = self.ids.to_external(campaign_id)
         if adset_id is None:
-            raise ChangeRefused("unknown_campaign", f"no ad set of act_{self.account} is {campaign_id}")
+            raise ChangeRefused(
+                "unknown_campaign", f"no ad set of act_{self.account} is {campaign_id}"
+            )
         current = await self._adset(account, adset_id)
         target = current.with_change(change)
         if change.kind == "budget":
@@ -344,7 +345,9 @@ class MetaConnector:
     ) -> ChangeReceipt:
         known = self._receipts.get(change_id)
         if known is not None:
-            return ChangeReceipt(known.change_id, known.campaign, known.effective_from, True, known.request_id)
+            return ChangeReceipt(
+                known.change_id, known.campaign, known.effective_from, True, known.request_id
+            )
         adset_id, current, target = await self._target(account, campaign_id, change)
         receipt = ChangeReceipt(change_id, target, self._now_hour())
         if target == current:
@@ -423,7 +426,9 @@ class MetaConnector:
             result = await asyncio.to_thread(work)
         except FacebookRequestError as exc:
             error, trace = self._mapped(exc, operation, writes)
-            await self._record(operation, account, request, {"fbtrace_id": trace}, str(error), started)
+            await self._record(
+                operation, account, request, {"fbtrace_id": trace}, str(error), started
+            )
             raise error from None
         except (requests.Timeout, requests.ConnectionError) as exc:
             text = self.scrub(f"{type(exc).__name__}: {exc}")
@@ -435,7 +440,11 @@ class MetaConnector:
             text = self.scrub(f"{type(exc).__name__}: {exc}")
             await self._record(operation, account, request, None, text, started)
             raise PlatformUnavailable(f"meta {operation}: unusable answer ({text})") from None
-        response = {"fbtrace_id": result} if writes else {"rows": len(result) if isinstance(result, list) else 1}
+        response = (
+            {"fbtrace_id": result}
+            if writes
+            else {"rows": len(result) if isinstance(result, list) else 1}
+        )
         await self._record(operation, account, request, response, None, started)
         return result
 

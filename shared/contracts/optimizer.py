@@ -9,7 +9,7 @@ from uuid import UUID
 
 from pydantic import Field, JsonValue
 
-from shared.contracts import benchmarks, competition, experiments, pools
+from shared.contracts import benchmarks, competition, connections, experiments, pools
 from shared.contracts.spec import (
     LENIENT,
     Collection,
@@ -647,6 +647,7 @@ CONTRACT = ServiceContract(
         *pools.ROUTES,
         *competition.ROUTES,
         *benchmarks.ROUTES,
+        *connections.ROUTES,
     ),
     events=(
         RECOMMENDATION_CREATED,

@@ -33,9 +33,7 @@ def _writes(harness: Harness) -> None:
 
 
 def _value(state: CampaignState, kind: str) -> object:
-    return {"budget": state.daily_budget, "bid": state.bid_multiplier, "status": state.status}[
-        kind
-    ]
+    return {"budget": state.daily_budget, "bid": state.bid_multiplier, "status": state.status}[kind]
 
 
 async def _first(harness: Harness) -> CampaignState:
@@ -61,7 +59,9 @@ async def test_campaigns_are_read_with_stable_ids(harness: Harness) -> None:
 async def test_hourly_metrics_are_of_listed_campaigns_and_finished_hours(harness: Harness) -> None:
     start, end = harness.window
     rows = await harness.connector.hourly_report(harness.account, start, end)
-    campaigns = {c.campaign_id for c in (await harness.connector.list_campaigns(harness.account)).campaigns}
+    campaigns = {
+        c.campaign_id for c in (await harness.connector.list_campaigns(harness.account)).campaigns
+    }
     assert rows, f"{harness.name}: no metrics in {start}..{end}"
     assert {r.campaign_id for r in rows} <= campaigns
     assert all(start <= r.hour < end and r.hour.minute == 0 for r in rows)
@@ -110,7 +110,10 @@ async def test_a_budget_below_the_minimum_is_refused_unsent(harness: Harness) ->
     before = await harness.applied()
     with pytest.raises(ChangeRefused) as refused:
         await harness.connector.apply_change(
-            harness.account, state.campaign_id, Change("budget", harness.below_minimum), uuid.uuid4()
+            harness.account,
+            state.campaign_id,
+            Change("budget", harness.below_minimum),
+            uuid.uuid4(),
         )
     assert refused.value.code == "budget_below_minimum"
     assert await harness.applied() == before

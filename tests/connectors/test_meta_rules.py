@@ -30,12 +30,16 @@ async def test_the_fifth_budget_change_in_an_hour_is_refused_without_sending(met
         )
     assert await meta.applied() == 4
     with pytest.raises(ChangeRefused) as refused:
-        await meta.connector.apply_change(meta.account, campaign, Change("budget", 90.0), uuid.uuid4())
+        await meta.connector.apply_change(
+            meta.account, campaign, Change("budget", 90.0), uuid.uuid4()
+        )
     assert refused.value.code == "budget_change_limit"
     assert "4 budget changes per ad set per hour" in refused.value.message
     assert await meta.applied() == 4
     # other settings and other ad sets are not held back
-    await meta.connector.apply_change(meta.account, campaign, Change("status", "paused"), uuid.uuid4())
+    await meta.connector.apply_change(
+        meta.account, campaign, Change("status", "paused"), uuid.uuid4()
+    )
     other = snapshot.campaigns[1].campaign_id
     await meta.connector.apply_change(meta.account, other, Change("budget", 90.0), uuid.uuid4())
     assert await meta.applied() == 6
@@ -59,9 +63,16 @@ async def test_the_rate_limit_delay_is_read_from_the_usage_headers(meta: Harness
 
 
 def test_usage_headers_known_answers() -> None:
-    assert retry_after_from({"x-ad-account-usage": '{"acc_id_util_pct": 100, "reset_time_duration": 90}'})[0] == 90
+    assert (
+        retry_after_from(
+            {"x-ad-account-usage": '{"acc_id_util_pct": 100, "reset_time_duration": 90}'}
+        )[0]
+        == 90
+    )
     assert retry_after_from({})[0] == 60  # nothing said: a minute
-    usage = '{"1": [{"estimated_time_to_regain_access": 3}, {"estimated_time_to_regain_access": 11}]}'
+    usage = (
+        '{"1": [{"estimated_time_to_regain_access": 3}, {"estimated_time_to_regain_access": 11}]}'
+    )
     assert retry_after_from({"x-business-use-case-usage": usage})[0] == 660
 
 

@@ -86,7 +86,12 @@ class MetaGraph:
         status: int = 400,
     ) -> web.Response:
         trace = self._trace()
-        error: dict[str, Any] = {"message": message, "type": kind, "code": code, "fbtrace_id": trace}
+        error: dict[str, Any] = {
+            "message": message,
+            "type": kind,
+            "code": code,
+            "fbtrace_id": trace,
+        }
         if subcode is not None:
             error["error_subcode"] = subcode
         return web.json_response(
@@ -143,7 +148,9 @@ class MetaGraph:
 
     async def account_node(self, request: web.Request) -> web.Response:
         if request.match_info["account"] != self.account:
-            return self._error(100, "Unsupported get request.", subcode=33, kind="GraphMethodException")
+            return self._error(
+                100, "Unsupported get request.", subcode=33, kind="GraphMethodException"
+            )
         return self._ok(
             {
                 "id": f"act_{self.account}",
@@ -159,14 +166,18 @@ class MetaGraph:
     async def get_adset(self, request: web.Request) -> web.Response:
         adset = self.adsets.get(request.match_info["node"])
         if adset is None:
-            return self._error(100, "Unsupported get request.", subcode=33, kind="GraphMethodException")
+            return self._error(
+                100, "Unsupported get request.", subcode=33, kind="GraphMethodException"
+            )
         return self._ok(dict(adset))
 
     async def update_adset(self, request: web.Request) -> web.StreamResponse:
         adset_id = request.match_info["node"]
         adset = self.adsets.get(adset_id)
         if adset is None:
-            return self._error(100, "Unsupported post request.", subcode=33, kind="GraphMethodException")
+            return self._error(
+                100, "Unsupported post request.", subcode=33, kind="GraphMethodException"
+            )
         params = dict(request[PARAMS])
         params.pop("access_token", None)
         validate_only = "validate_only" in params.pop("execution_options", "")

@@ -53,7 +53,7 @@ from services.optimizer.core.limits import (
     clamp,
     current_value,
 )
-from services.optimizer.core.platform import CORRELATION, connector_of, read_account, store_states
+from services.optimizer.core.platform import CORRELATION, connector_for, read_account, store_states
 from shared.config import Settings
 from shared.connectors import (
     CampaignState,
@@ -292,7 +292,7 @@ async def plan(
     Without ``keep_unreachable`` a platform that cannot be asked is only reported, for
     a caller that answers a person at once.
     """
-    connector = connector_of(runtime)
+    connector = await connector_for(runtime, tenant_id, conn)
     await lock_campaign(conn, tenant_id, campaign_id)
     change_id = change_id_for(tenant_id, cause.key)
     existing = await conn.fetchrow(
@@ -544,7 +544,7 @@ async def _cancelled(conn: asyncpg.Connection, tenant_id: UUID, row: dict[str, A
 
 
 async def _send(runtime: ServiceRuntime, tenant_id: UUID, row: dict[str, Any]) -> dict[str, Any]:
-    connector = connector_of(runtime)
+    connector = await connector_for(runtime, tenant_id)
     change = Change(row["setting"], row["value_after"])
     token = CORRELATION.set(row["correlation_id"])
     try:
@@ -593,7 +593,7 @@ async def settle(
     read either leaves the outcome ``unknown``, to be read again after a backoff."""
     attempts = int(row["attempts"])
     try:
-        observed = await read_account(connector_of(runtime), tenant_id)
+        observed = await read_account(await connector_for(runtime, tenant_id), tenant_id)
         state: CampaignState | None = observed.snapshot.campaign(row["target_entity_id"])
     except UnknownCampaign:
         state = None  # the platform answers, and has no such campaign (any more)
