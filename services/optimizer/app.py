@@ -6,8 +6,8 @@ Replicas share one queue and one table of pending changes, so it scales out: a c
 has at most one change in flight whichever replica planned it.
 
 Each feature (rules, pools, experiments, forecasts, recommendations, competition,
-benchmarks, connections) is a package over ``core``; this module only puts their routes, handlers and
-background jobs together.
+benchmarks, connections) is a package over ``core``; this module only puts their routes,
+handlers and background jobs together.
 """
 
 from collections.abc import Mapping

@@ -9,7 +9,6 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from services.optimizer.core.platform import seal_context, status_of
 from shared.connectors import ConnectorError, connector_for_account
 from shared.connectors.meta import account_number
-from shared.contracts import connections as c
 from shared.errors import Invalid
 from shared.secrets import Keyring, SecretsUnavailable
 from shared.service import ServiceRuntime
