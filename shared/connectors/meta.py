@@ -20,7 +20,8 @@ The SDK is synchronous, so every request runs in a worker thread. What it keeps:
 - **Errors**: rate limits (codes 4, 17, 32, 613, 80000-80014) are :class:`RateLimited`
   with the delay the usage headers ask for; an expired or revoked token (190, 102) or a
   missing permission (10, 200) is :class:`AuthFailed`.
-- **No secret leaves it**: the access token travels in the SDK's session only; every
+- **No secret leaves it**: the access token travels in the session's Authorization
+  header only (never in a URL); every
   error text it records or raises is scrubbed of it.
 - Every request's ``fbtrace_id`` is kept on its call record, and a change's on its
   receipt (``request_id``).
@@ -143,6 +144,10 @@ class MetaConnector:
         session = FacebookSession(access_token=access_token, timeout=timeout_seconds)
         if graph_url is not None:
             session.GRAPH = graph_url.rstrip("/")
+        # The token goes in a header, not the query string, so no URL that an HTTP
+        # library or proxy logs carries it.
+        session.requests.params.pop("access_token", None)
+        session.requests.headers["Authorization"] = f"OAuth {access_token}"
         # Built by hand, never with FacebookAdsApi.init(): that one reports crashes to
         # Meta and sets a process-wide default.
         self._api = FacebookAdsApi(session, api_version=api_version)

@@ -105,7 +105,6 @@ CONNECTIONS = Resource(
         "status_reason",
         "credentials_key_id",
         "checked_at",
-        "updated_at",
     ),
 )
 

@@ -127,7 +127,9 @@ class MetaGraph:
     async def gate(self, request: web.Request, handler: Any) -> web.StreamResponse:
         self.requests += 1
         params = await self._params(request)
-        if params.get("access_token") != self.token:
+        header = request.headers.get("Authorization", "")
+        token = header.split(" ", 1)[1] if " " in header else params.get("access_token")
+        if token != self.token:
             return self._error(190, "Invalid OAuth access token - Cannot parse access token")
         if self.behaviour.token_expired:
             return self._error(

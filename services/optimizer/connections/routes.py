@@ -97,7 +97,6 @@ async def update_connection(runtime: ServiceRuntime, request: web.Request) -> we
     if merged["status"] != "disabled":
         status, reason = await check(runtime, tenant, merged, credentials)
         changes.update(status=status, status_reason=reason, checked_at=datetime.now(UTC))
-    changes["updated_at"] = datetime.now(UTC)
     async with runtime.tenant_tx(tenant) as conn:
         await _write(conn, tenant, connection_id, changes)
         row = await fetch_one(conn, c.CONNECTIONS, tenant, connection_id)

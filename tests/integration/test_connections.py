@@ -1,0 +1,218 @@
+"""Ad-platform connections on real PostgreSQL, through the optimizer's own HTTP routes,
+with a tenant linked to the fake Meta Graph server: validation per platform, the check on
+creation and the status calls leave, credentials sealed at rest, the tenant's campaigns
+read through its own connector, and a planted secret found in no answer, log line or
+row of the run."""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import logging
+import os
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestServer
+
+from services.optimizer.app import SPEC
+from services.optimizer.core.platform import connector_for, connector_lifespan, connector_of
+from shared.config import Settings
+from shared.db import scoped
+from shared.connectors import AuthFailed
+from shared.contracts import connections
+from shared.contracts.spec import Role
+from shared.internal_auth import HEADER, Principal, sign
+from shared.secrets import KEY_ENV, KEY_ID_ENV, OLD_KEYS_ENV, Keyring
+from shared.service import RUNTIME, ServiceRuntime, create_app
+from tests.conftest import schema_pool
+from tests.fakes.meta_graph import MetaGraph
+from tests.fakes.meta_graph import start as start_meta
+from tests.infra import apart, provisioned
+
+pytestmark = pytest.mark.integration
+
+SECRET = "EAAplanted" + uuid.uuid4().hex
+
+
+@dataclasses.dataclass
+class Optimizer:
+    url: str
+    settings: Settings
+    runtime: ServiceRuntime
+    graph: MetaGraph
+
+    async def call(
+        self, method: str, path: str, tenant: uuid.UUID, body: Any = None, role: str = "admin"
+    ) -> tuple[int, Any]:
+        token = sign(
+            Principal(tenant, role, "test"),  # type: ignore[arg-type]
+            self.settings.require_internal_secret(),
+            60,
+        )
+        async with (
+            aiohttp.ClientSession() as session,
+            session.request(
+                method, f"{self.url}/api/ai{path}", json=body, headers={HEADER: token}
+            ) as r,
+        ):
+            return r.status, await r.json()
+
+
+@pytest.fixture(scope="module")
+async def optimizer(settings: Settings) -> AsyncIterator[Optimizer]:
+    key = base64.b64encode(os.urandom(32)).decode()
+    saved = {
+        name: os.environ.get(name)
+        for name in (KEY_ENV, KEY_ID_ENV, OLD_KEYS_ENV, "ADPILOT_META_GRAPH_URL")
+    }
+    graph = MetaGraph(token=SECRET)
+    graph.seed(3)
+    graph_server = await start_meta(graph)
+    os.environ.update(
+        {
+            KEY_ENV: key,
+            KEY_ID_ENV: "test-1",
+            "ADPILOT_META_GRAPH_URL": str(graph_server.make_url("")),
+        }
+    )
+    os.environ.pop(OLD_KEYS_ENV, None)
+    async with provisioned(apart(settings, "connections")) as own:
+        spec = dataclasses.replace(
+            SPEC, lifespans=(connector_lifespan,), background=(), subscriptions=None
+        )
+        app = create_app(spec, own)
+        server = TestServer(app)
+        await server.start_server()
+        try:
+            yield Optimizer(str(server.make_url("")).rstrip("/"), own, app[RUNTIME], graph)
+        finally:
+            await server.close()
+            await graph_server.close()
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
+
+
+def meta_body(**changes: Any) -> dict[str, Any]:
+    return {
+        "platform": "meta",
+        "account_id": "act_1234567890",
+        "time_zone": "America/New_York",
+        "currency": "USD",
+        "credentials": {"access_token": SECRET},
+        **changes,
+    }
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        (meta_body(credentials={}), "credentials.access_token"),
+        (meta_body(credentials={"access_token": SECRET, "extra": "x"}), "credentials.extra"),
+        (
+            {**meta_body(platform="google_ads"), "account_id": "123-456-7890"},
+            "credentials.developer_token",
+        ),
+        (meta_body(time_zone="Mars/Olympus"), "time_zone"),
+        (meta_body(account_id="act_12ab"), "account_id"),
+        (meta_body(currency="usd"), "currency"),
+    ],
+)
+async def test_invalid_connections_are_422_naming_the_field(
+    optimizer: Optimizer, body: dict[str, Any], field: str
+) -> None:
+    status, answer = await optimizer.call("POST", "/connections", uuid.uuid4(), body)
+    assert status == 422, answer
+    fields = [f["field"] for f in answer["error"]["details"]["fields"]]
+    assert field in fields
+    assert SECRET not in str(answer)
+
+
+def test_only_admins_may_reach_connections() -> None:
+    # the gateway asks every route for its declared role
+    assert {route.role for route in connections.ROUTES} == {Role.ADMIN}
+    assert len(connections.ROUTES) == 6
+
+
+async def test_a_tenant_linked_to_meta_is_read_through_its_own_connector(
+    optimizer: Optimizer, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    tenant = uuid.uuid4()
+    status, created = await optimizer.call("POST", "/connections", tenant, meta_body())
+    assert status == 201, created
+    assert created["status"] == "ok" and created["credentials_key_id"] == "test-1"
+    status, again = await optimizer.call("POST", "/connections", tenant, meta_body())
+    assert status == 409
+
+    connector = await connector_for(optimizer.runtime, tenant)
+    assert connector.name == "meta"
+    assert (await connector_for(optimizer.runtime, uuid.uuid4())) is connector_of(optimizer.runtime)
+    snapshot = await connector.list_campaigns(tenant)
+    assert len(snapshot.campaigns) == 3
+
+    # the token expires: the check says so, and so do the calls made through it
+    optimizer.graph.behaviour.token_expired = True
+    status, checked = await optimizer.call("POST", f"/connections/{created['id']}/check", tenant)
+    assert status == 200 and checked["status"] == "auth_failed", checked
+    connector = await connector_for(optimizer.runtime, tenant)
+    with pytest.raises(AuthFailed):
+        await connector.list_campaigns(tenant)
+    optimizer.graph.behaviour.token_expired = False
+
+    status, disabled = await optimizer.call(
+        "PATCH", f"/connections/{created['id']}", tenant, {"status": "disabled"}
+    )
+    assert status == 200 and disabled["status"] == "disabled"
+    status, enabled = await optimizer.call(
+        "PATCH", f"/connections/{created['id']}", tenant, {"status": "ok"}
+    )
+    assert status == 200 and enabled["status"] == "ok", enabled
+
+    pool = await schema_pool(optimizer.settings, "optimizer")
+    try:
+        async with scoped(pool, tenant) as conn:  # row-level security: this tenant's rows
+            sealed = await conn.fetchrow(
+                "SELECT credentials, credentials_key_id, id FROM ai_ad_connections WHERE tenant_id = $1",
+                tenant,
+            )
+            assert SECRET.encode() not in bytes(sealed["credentials"])
+            # every row of every table of the run, as text
+            tables = await conn.fetch(
+                """SELECT table_schema, table_name FROM information_schema.tables
+                   WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'"""
+            )
+            for table in tables:
+                rows = await conn.fetch(f'SELECT t::text AS r FROM "{table["table_name"]}" t')
+                for row in rows:
+                    assert SECRET not in row["r"], table["table_name"]
+    finally:
+        await pool.close()
+    for answer in (created, checked, disabled, enabled):
+        assert SECRET not in str(answer)
+    for record in caplog.records:
+        assert SECRET not in record.getMessage()
+        assert SECRET not in str(record.args or "")
+
+    status, gone = await optimizer.call("DELETE", f"/connections/{created['id']}", tenant)
+    assert status == 200
+    assert (await connector_for(optimizer.runtime, tenant)) is connector_of(optimizer.runtime)
+
+
+def test_rotation_reseals_with_the_current_key() -> None:
+    old = base64.b64encode(os.urandom(32)).decode()
+    new = base64.b64encode(os.urandom(32)).decode()
+    before = Keyring.from_env({KEY_ENV: old, KEY_ID_ENV: "k1"})
+    sealed = before.seal({"access_token": SECRET}, b"ctx")
+    after = Keyring.from_env({KEY_ENV: new, KEY_ID_ENV: "k2", OLD_KEYS_ENV: f"k1:{old}"})
+    resealed = after.reseal(sealed, b"ctx")
+    assert resealed is not None and resealed.key_id == "k2"
+    assert after.open(resealed, b"ctx") == {"access_token": SECRET}
+    assert after.reseal(resealed, b"ctx") is None
+    assert SECRET not in repr(resealed) and SECRET not in repr(after)
