@@ -21,10 +21,10 @@ from aiohttp.test_utils import TestServer
 from services.optimizer.app import SPEC
 from services.optimizer.core.platform import connector_for, connector_lifespan, connector_of
 from shared.config import Settings
-from shared.db import scoped
 from shared.connectors import AuthFailed
 from shared.contracts import connections
 from shared.contracts.spec import Role
+from shared.db import scoped
 from shared.internal_auth import HEADER, Principal, sign
 from shared.secrets import KEY_ENV, KEY_ID_ENV, OLD_KEYS_ENV, Keyring
 from shared.service import RUNTIME, ServiceRuntime, create_app
@@ -149,7 +149,7 @@ async def test_a_tenant_linked_to_meta_is_read_through_its_own_connector(
     assert status == 201, created
     assert created["status"] == "ok" and created["credentials_key_id"] == "test-1"
     status, again = await optimizer.call("POST", "/connections", tenant, meta_body())
-    assert status == 409
+    assert status == 409 and again["error"]["code"] == "connection_exists"
 
     connector = await connector_for(optimizer.runtime, tenant)
     assert connector.name == "meta"
@@ -179,7 +179,7 @@ async def test_a_tenant_linked_to_meta_is_read_through_its_own_connector(
     try:
         async with scoped(pool, tenant) as conn:  # row-level security: this tenant's rows
             sealed = await conn.fetchrow(
-                "SELECT credentials, credentials_key_id, id FROM ai_ad_connections WHERE tenant_id = $1",
+                "SELECT credentials FROM ai_ad_connections WHERE tenant_id = $1",
                 tenant,
             )
             assert SECRET.encode() not in bytes(sealed["credentials"])
@@ -201,7 +201,7 @@ async def test_a_tenant_linked_to_meta_is_read_through_its_own_connector(
         assert SECRET not in str(record.args or "")
 
     status, gone = await optimizer.call("DELETE", f"/connections/{created['id']}", tenant)
-    assert status == 200
+    assert status == 200 and gone["id"] == created["id"]
     assert (await connector_for(optimizer.runtime, tenant)) is connector_of(optimizer.runtime)
 
 
