@@ -216,3 +216,27 @@ def test_rotation_reseals_with_the_current_key() -> None:
     assert after.open(resealed, b"ctx") == {"access_token": SECRET}
     assert after.reseal(resealed, b"ctx") is None
     assert SECRET not in repr(resealed) and SECRET not in repr(after)
+
+
+async def test_rotate_secrets_reseals_every_connection_and_they_still_work(
+    optimizer: Optimizer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from adpilot.cli import _rotate_secrets
+
+    tenant = uuid.uuid4()
+    status, created = await optimizer.call("POST", "/connections", tenant, meta_body())
+    assert status == 201 and created["credentials_key_id"] == "test-1"
+    old = os.environ[KEY_ENV]
+    monkeypatch.setenv(KEY_ENV, base64.b64encode(os.urandom(32)).decode())
+    monkeypatch.setenv(KEY_ID_ENV, "test-2")
+    monkeypatch.setenv(OLD_KEYS_ENV, f"test-1:{old}")
+    resealed, current = await _rotate_secrets(optimizer.settings)
+    assert resealed >= 1
+    assert await _rotate_secrets(optimizer.settings) == (0, resealed + current)
+    status, got = await optimizer.call("GET", f"/connections/{created['id']}", tenant)
+    assert status == 200 and got["credentials_key_id"] == "test-2"
+    # without the old key the new seal is all there is, and it opens
+    monkeypatch.delenv(OLD_KEYS_ENV)
+    status, checked = await optimizer.call("POST", f"/connections/{created['id']}/check", tenant)
+    assert status == 200 and checked["status"] == "ok", checked
+    await optimizer.call("DELETE", f"/connections/{created['id']}", tenant)

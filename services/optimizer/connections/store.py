@@ -6,11 +6,13 @@ from typing import Any
 from uuid import UUID
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import asyncpg
+
 from services.optimizer.core.platform import seal_context, status_of
 from shared.connectors import ConnectorError, connector_for_account
 from shared.connectors.meta import account_number
 from shared.errors import Invalid
-from shared.secrets import Keyring, SecretsUnavailable
+from shared.secrets import Keyring, Sealed, SecretsUnavailable
 from shared.service import ServiceRuntime
 
 
@@ -73,3 +75,30 @@ async def check(
     finally:
         await connector.close()
     return "ok", None
+
+
+async def rotate_secrets(conn: asyncpg.Connection, keyring: Keyring) -> tuple[int, int]:
+    """Seal every stored credential again with ``keyring``'s current key (in a
+    system-scoped transaction: every tenant's). Answers how many were sealed again and
+    how many already were under the current key."""
+    rows = await conn.fetch(
+        """SELECT tenant_id, id, credentials, credentials_key_id FROM ai_ad_connections
+           WHERE credentials IS NOT NULL FOR UPDATE"""
+    )
+    resealed = 0
+    for row in rows:
+        context = seal_context(row["tenant_id"], row["id"])
+        fresh = keyring.reseal(
+            Sealed(row["credentials_key_id"], bytes(row["credentials"])), context
+        )
+        if fresh is None:
+            continue
+        await conn.execute(
+            """UPDATE ai_ad_connections SET credentials = $2, credentials_key_id = $3
+               WHERE id = $1""",
+            row["id"],
+            fresh.blob,
+            fresh.key_id,
+        )
+        resealed += 1
+    return resealed, len(rows) - resealed
