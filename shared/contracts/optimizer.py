@@ -175,6 +175,8 @@ class OptimizationRecord(ResponseModel):
     effective_from: datetime | None
     applied_at: datetime | None
     correlation_id: UUID | None
+    # The platform's id of the request that made the change (Meta's fbtrace_id).
+    platform_request_id: str | None = None
     created_at: datetime
     updated_at: datetime
 

@@ -3511,6 +3511,11 @@ export interface components {
             /** Correlation Id */
             correlation_id: string | null;
             /**
+             * Platform Request Id
+             * @default null
+             */
+            platform_request_id: string | null;
+            /**
              * Created At
              * Format: date-time
              */

@@ -675,7 +675,8 @@ async def _finish_applied(
         f"""UPDATE ai_optimization_history
             SET status = 'applied', after_state = $3, value_after = $4,
                 effective_from = $5, applied_at = clock_timestamp(), claimed_until = NULL,
-                failure_code = NULL, failure_reason = NULL, updated_at = clock_timestamp()
+                failure_code = NULL, failure_reason = NULL, updated_at = clock_timestamp(),
+                platform_request_id = $6
             WHERE tenant_id = $1 AND id = $2 AND status IN ('pending', 'unknown')
             RETURNING {OPTIMIZATION_HISTORY.select_list}""",
         tenant_id,
@@ -683,6 +684,7 @@ async def _finish_applied(
         receipt.campaign.as_json(),
         change.value,
         receipt.effective_from,
+        receipt.request_id,
     )
     if updated is None:
         # Finished meanwhile by a worker whose lease had run out: that record stands.
