@@ -18,6 +18,7 @@ from services.optimizer.benchmarks.runner import run_own_history, run_peer_pools
 from services.optimizer.competition import routes as competition_routes
 from services.optimizer.competition.runner import run_competition
 from services.optimizer.connections import routes as connection_routes
+from services.optimizer.connections.pull import run_metric_pulls
 from services.optimizer.core import routes as core_routes
 from services.optimizer.core.handlers import subscriptions
 from services.optimizer.core.jobs import run_executor
@@ -72,6 +73,7 @@ SPEC = ServiceSpec(
         run_own_history,
         run_peer_pools,
         run_competition,
+        run_metric_pulls,
     ),
     # It keeps a copy of campaign_metrics (adpilot/registry.py): its partitions, too.
     upkeep=(metric_partitions,),

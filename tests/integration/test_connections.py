@@ -6,6 +6,7 @@ row of the run."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import dataclasses
 import logging
@@ -19,9 +20,11 @@ import pytest
 from aiohttp.test_utils import TestServer
 
 from services.optimizer.app import SPEC
+from services.optimizer.connections.pull import pull_tenant
 from services.optimizer.core.platform import connector_for, connector_lifespan, connector_of
 from shared.config import Settings
-from shared.connectors import AuthFailed
+from shared.connectors import AuthFailed, RateLimited
+from shared.connectors.ids import campaign_uuid
 from shared.contracts import connections
 from shared.contracts.spec import Role
 from shared.db import scoped
@@ -240,3 +243,76 @@ async def test_rotate_secrets_reseals_every_connection_and_they_still_work(
     status, checked = await optimizer.call("POST", f"/connections/{created['id']}/check", tenant)
     assert status == 200 and checked["status"] == "ok", checked
     await optimizer.call("DELETE", f"/connections/{created['id']}", tenant)
+
+
+async def _connection_row(optimizer: Optimizer, tenant: uuid.UUID) -> Any:
+    pool = await schema_pool(optimizer.settings, "optimizer")
+    try:
+        async with scoped(pool, tenant) as conn:
+            return await conn.fetchrow(
+                "SELECT * FROM ai_ad_connections WHERE tenant_id = $1", tenant
+            )
+    finally:
+        await pool.close()
+
+
+async def test_metrics_are_pulled_from_the_linked_account_and_published(
+    optimizer: Optimizer,
+) -> None:
+    tenant = uuid.uuid4()
+    status, created = await optimizer.call("POST", "/connections", tenant, meta_body())
+    assert status == 201
+    sent = await pull_tenant(optimizer.runtime, tenant)
+    hours = (await _connection_row(optimizer, tenant))["metrics_pulled_until"]
+    assert hours is not None and hours.minute == 0
+    assert sent == 3 * 48  # three ad sets, the first pull reaches back 48 finished hours
+    pool = await schema_pool(optimizer.settings, "optimizer")
+    try:
+        async with scoped(pool, tenant) as conn:
+            bodies = await conn.fetch(
+                """SELECT body FROM outbox WHERE tenant_id = $1
+                   AND routing_key = 'metrics.recorded'""",
+                tenant,
+            )
+    finally:
+        await pool.close()
+    assert len(bodies) == 1
+    rows = bodies[0]["body"]["payload"]["metrics"]
+    ids = {uuid.UUID(r["campaign_id"]) for r in rows}
+    assert ids == {campaign_uuid("meta", "1234567890", a) for a in optimizer.graph.adsets}
+    # again at once: only the last hours are read again
+    assert await pull_tenant(optimizer.runtime, tenant) == 3 * 3
+    await optimizer.call("DELETE", f"/connections/{created['id']}", tenant)
+
+
+async def test_calls_through_the_tenants_connector_keep_its_status(optimizer: Optimizer) -> None:
+    tenant = uuid.uuid4()
+    status, created = await optimizer.call("POST", "/connections", tenant, meta_body())
+    assert status == 201
+    connector = await connector_for(optimizer.runtime, tenant)
+    optimizer.graph.behaviour.token_expired = True
+    try:
+        with pytest.raises(AuthFailed):
+            await connector.list_campaigns(tenant)
+    finally:
+        optimizer.graph.behaviour.token_expired = False
+
+    async def status_now() -> str:
+        await asyncio.sleep(0.05)
+        return str((await _connection_row(optimizer, tenant))["status"])
+
+    assert await _settled(status_now, "auth_failed")
+    optimizer.graph.behaviour.rate_limited = 1
+    with pytest.raises(RateLimited):
+        await connector.list_campaigns(tenant)
+    assert await _settled(status_now, "rate_limited")
+    await connector.list_campaigns(tenant)
+    assert await _settled(status_now, "ok")
+    await optimizer.call("DELETE", f"/connections/{created['id']}", tenant)
+
+
+async def _settled(probe: Any, wanted: str, tries: int = 40) -> bool:
+    for _ in range(tries):
+        if await probe() == wanted:
+            return True
+    return False

@@ -18,6 +18,10 @@ CREATE TABLE ai_ad_connections (
         CHECK (status IN ('ok', 'auth_failed', 'rate_limited', 'disabled')),
     status_reason text,
     checked_at timestamptz,
+    -- Metrics pulled from the platform (services/optimizer/connections/pull.py): the end
+    -- of the last hour pulled, and when a replica last claimed the pull.
+    metrics_pulled_until timestamptz,
+    metrics_pull_claimed_at timestamptz,
     created_at timestamptz NOT NULL DEFAULT clock_timestamp(),
     updated_at timestamptz NOT NULL DEFAULT clock_timestamp(),
     CHECK ((credentials IS NULL) = (credentials_key_id IS NULL))
