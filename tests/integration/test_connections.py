@@ -316,3 +316,60 @@ async def _settled(probe: Any, wanted: str, tries: int = 40) -> bool:
         if await probe() == wanted:
             return True
     return False
+
+
+async def test_a_change_is_applied_on_meta_and_undone_with_metas_request_ids(
+    optimizer: Optimizer,
+) -> None:
+    tenant = uuid.uuid4()
+    status, created = await optimizer.call("POST", "/connections", tenant, meta_body())
+    assert status == 201
+    adset = sorted(optimizer.graph.adsets)[0]
+    campaign = campaign_uuid("meta", "1234567890", adset)
+    budget_before = optimizer.graph.adsets[adset]["daily_budget"]
+    writes_before = len(optimizer.graph.writes)
+    status, rec = await optimizer.call(
+        "POST",
+        "/recommendations",
+        tenant,
+        {
+            "recommendation_type": "budget_optimization",
+            "target_entity_type": "campaign",
+            "target_entity_id": str(campaign),
+            "recommended_changes": {"kind": "budget", "to": 55.0},
+        },
+    )
+    assert status == 201, rec
+    status, approved = await optimizer.call("POST", f"/recommendations/{rec['id']}/approve", tenant)
+    assert status == 200 and approved["status"] == "implemented", approved
+    assert optimizer.graph.adsets[adset]["daily_budget"] == "5500"
+    assert len(optimizer.graph.writes) == writes_before + 1
+    status, page = await optimizer.call(
+        "GET", f"/optimizations?target_entity_id={campaign}", tenant
+    )
+    assert status == 200
+    (applied,) = page["items"]
+    assert applied["connector"] == "meta" and applied["status"] == "applied"
+    assert applied["platform_request_id"].startswith("AfakeTrace")
+
+    status, undo = await optimizer.call(
+        "POST", f"/optimizations/{applied['id']}/rollback", tenant, {}
+    )
+    assert status == 201 and undo["status"] == "applied", undo
+    assert optimizer.graph.adsets[adset]["daily_budget"] == budget_before
+    assert undo["platform_request_id"].startswith("AfakeTrace")
+    assert undo["platform_request_id"] != applied["platform_request_id"]
+    pool = await schema_pool(optimizer.settings, "optimizer")
+    try:
+        async with scoped(pool, tenant) as conn:
+            events = await conn.fetch(
+                """SELECT routing_key, body FROM outbox WHERE tenant_id = $1
+                   AND routing_key IN ('optimization.applied', 'optimization.rolled_back')
+                   ORDER BY id""",
+                tenant,
+            )
+    finally:
+        await pool.close()
+    traces = [e["body"]["payload"]["platform_request_id"] for e in events]
+    assert traces == [applied["platform_request_id"], undo["platform_request_id"]]
+    await optimizer.call("DELETE", f"/connections/{created['id']}", tenant)
