@@ -1,14 +1,16 @@
 """A tenant links a Meta ad account through the gateway (the Graph API being a fake on a
 local port): validation, the check on creation and after the token expires, metrics
-pulled from the account, a change applied on Meta and undone with Meta's request ids in
-the audit trail; and the access token, planted once, found in no answer, log line, event,
-outbox or audit row of the run."""
+pulled from the account, a conversion collapse there opening an incident, the decision's
+change applied on Meta and undone with Meta's request ids in the audit trail; and the
+access token, planted once, found in no answer, log line, event, outbox or audit row of
+the run."""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiohttp
@@ -100,38 +102,46 @@ async def test_a_meta_account_is_linked_acted_on_and_its_token_never_shows(
     assert status == 422
     assert [f["field"] for f in bad["error"]["details"]["fields"]] == ["credentials.x"]
 
+    # ad set 0 stops converting six hours ago; the tenant lets the platform act
+    adset = sorted(graph.adsets)[0]
+    campaign = campaign_uuid("meta", "1234567890", adset)
+    now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    graph.collapse[adset] = now - timedelta(hours=6)
+    status, _ = await api("PUT", "/preferences", {"autonomy": "act"})
+    assert status == 200
     status, created = await api("POST", "/connections", BODY)
     assert status == 201 and created["status"] == "ok", created
 
-    # metrics flow in from the account
+    # metrics flow in from the account, and the collapse opens an incident
     async def pulled() -> Any:
         status, page = await api("GET", "/audit-trail?action=metrics.recorded")
         return status == 200 and page["items"]
 
     await eventually(pulled)
 
-    # a change applied on Meta and undone, with Meta's request ids on record
-    adset = sorted(graph.adsets)[0]
-    campaign = campaign_uuid("meta", "1234567890", adset)
-    status, rec = await api(
-        "POST",
-        "/recommendations",
-        {
-            "recommendation_type": "budget_optimization",
-            "target_entity_type": "campaign",
-            "target_entity_id": str(campaign),
-            "recommended_changes": {"kind": "budget", "to": 55.0},
-        },
-    )
-    assert status == 201, rec
-    status, approved = await api("POST", f"/recommendations/{rec['id']}/approve")
-    assert status == 200 and approved["status"] == "implemented", approved
-    assert graph.adsets[adset]["daily_budget"] == "5500"
-    status, page = await api("GET", f"/optimizations?target_entity_id={campaign}")
-    (applied,) = page["items"]
+    async def incident() -> Any:
+        _, page = await api("GET", f"/alerts?affected_entity_id={campaign}")
+        return page["items"]
+
+    alerts = await eventually(incident, 120)
+    assert alerts[0]["affected_entity_id"] == str(campaign)
+
+    # the platform acts on Meta, and the change is undone, Meta's request ids on record
+    async def acted() -> Any:
+        _, page = await api("GET", f"/optimizations?target_entity_id={campaign}&status=applied")
+        return page["items"]
+
+    (applied,) = await eventually(acted, 120)
+    assert applied["connector"] == "meta" and applied["cause_type"] == "decision", applied
+    assert applied["platform_request_id"].startswith("AfakeTrace")
+    assert len(graph.writes) >= 1
     status, undo = await api("POST", f"/optimizations/{applied['id']}/rollback", {})
     assert status == 201 and undo["status"] == "applied", undo
-    assert graph.adsets[adset]["daily_budget"] == "5000"
+    setting = applied["setting"]
+    if setting == "budget":
+        assert graph.adsets[adset]["daily_budget"] == "5000"
+    elif setting == "status":
+        assert graph.adsets[adset]["status"] == "ACTIVE"
 
     async def audited() -> Any:
         _, page = await api("GET", "/audit-trail?action=optimization.rolled_back")
@@ -140,6 +150,10 @@ async def test_a_meta_account_is_linked_acted_on_and_its_token_never_shows(
     (entry,) = await eventually(audited)
     assert entry["after_state"]["platform_request_id"] == undo["platform_request_id"]
     assert undo["platform_request_id"].startswith("AfakeTrace")
+    status, page = await api("GET", "/audit-trail?action=optimization.applied")
+    assert applied["platform_request_id"] in {
+        e["after_state"].get("platform_request_id") for e in page["items"]
+    }
 
     # the token expires: the check says so
     graph.behaviour.token_expired = True

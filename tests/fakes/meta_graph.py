@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from aiohttp import web
 from aiohttp.test_utils import TestServer
@@ -51,6 +52,8 @@ class MetaGraph:
     adsets: dict[str, dict[str, Any]] = field(default_factory=dict)
     writes: list[dict[str, Any]] = field(default_factory=list)
     validated: list[dict[str, Any]] = field(default_factory=list)
+    # Ad set -> the hour (UTC) from which it converts no more.
+    collapse: dict[str, datetime] = field(default_factory=dict)
     requests: int = 0
     _budget_times: dict[str, list[float]] = field(default_factory=dict)
     _traces: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
@@ -216,10 +219,14 @@ class MetaGraph:
         day = date.fromisoformat(span["since"])
         last = date.fromisoformat(span["until"])
         rows = []
+        zone = ZoneInfo(self.time_zone)
         while day <= last:
             for adset_id in self.adsets:
                 for hour in range(24):
-                    rows.append(hour_row(adset_id, day, hour))
+                    at = datetime(day.year, day.month, day.day, hour, tzinfo=zone)
+                    since = self.collapse.get(adset_id)
+                    collapsed = since is not None and at >= since
+                    rows.append(hour_row(adset_id, day, hour, collapsed=collapsed))
             day += timedelta(days=1)
         return self._ok({"data": rows})
 
@@ -233,18 +240,20 @@ class MetaGraph:
         return app
 
 
-def hour_row(adset_id: str, day: date, hour: int) -> dict[str, Any]:
-    """The fake's insights for one ad set and hour: a known answer for the tests."""
+def hour_row(adset_id: str, day: date, hour: int, *, collapsed: bool = False) -> dict[str, Any]:
+    """The fake's insights for one ad set and hour: a known answer for the tests
+    (``collapsed``: the clicks go on and nothing converts)."""
+    conversions = 0 if collapsed else 10 + hour % 3
     return {
         "adset_id": adset_id,
         "date_start": day.isoformat(),
         "date_stop": day.isoformat(),
         "hourly_stats_aggregated_by_advertiser_time_zone": f"{hour:02d}:00:00 - {hour:02d}:59:59",
         "impressions": str(1000 + hour),
-        "clicks": str(20 + hour % 5),
-        "spend": f"{2 + hour / 10:.2f}",
-        "actions": [{"action_type": "purchase", "value": str(hour % 3)}],
-        "action_values": [{"action_type": "purchase", "value": f"{(hour % 3) * 25:.2f}"}],
+        "spend": f"{1.5 + hour / 100:.2f}",
+        "clicks": str(200 + hour % 5),
+        "actions": [{"action_type": "purchase", "value": str(conversions)}],
+        "action_values": [{"action_type": "purchase", "value": f"{conversions * 25:.2f}"}],
     }
 
 

@@ -28,7 +28,8 @@ log = logging.getLogger(__name__)
 
 PULL_SECONDS_ENV = "ADPILOT_METRICS_PULL_SECONDS"
 DEFAULT_PULL_SECONDS = 300.0
-FIRST_PULL = timedelta(hours=48)
+FIRST_PULL_HOURS_ENV = "ADPILOT_METRICS_FIRST_PULL_HOURS"
+DEFAULT_FIRST_PULL_HOURS = 48
 REPULL_HOURS = 3
 HOUR = timedelta(hours=1)
 
@@ -75,7 +76,10 @@ async def _claim(runtime: ServiceRuntime, tenant: UUID, every: float) -> datetim
         return None
     now = _hour(datetime.now(UTC))
     until = row["metrics_pulled_until"]
-    return now - FIRST_PULL if until is None else until - REPULL_HOURS * HOUR
+    if until is None:
+        first = int(os.environ.get(FIRST_PULL_HOURS_ENV) or DEFAULT_FIRST_PULL_HOURS)
+        return now - first * HOUR
+    return until - REPULL_HOURS * HOUR
 
 
 def _hour(at: datetime) -> datetime:
