@@ -372,4 +372,15 @@ async def test_a_change_is_applied_on_meta_and_undone_with_metas_request_ids(
         await pool.close()
     traces = [e["body"]["payload"]["platform_request_id"] for e in events]
     assert traces == [applied["platform_request_id"], undo["platform_request_id"]]
+
+    async def logged() -> list[Any]:
+        await asyncio.sleep(0.1)
+        _, page = await optimizer.call("GET", "/integration-logs?operation=apply_change", tenant)
+        return [r for r in page["items"] if r["integration_name"] == "meta"]
+
+    for _ in range(50):
+        calls = await logged()
+        if len(calls) >= 2:
+            break
+    assert {c["response_payload"]["fbtrace_id"] for c in calls} == set(traces)
     await optimizer.call("DELETE", f"/connections/{created['id']}", tenant)

@@ -55,6 +55,8 @@ async def _recent_tenants(conn: asyncpg.Connection) -> list[UUID]:
 
 async def run_tenant(runtime: ServiceRuntime, tenant: UUID) -> None:
     connector = await connector_for(runtime, tenant)
+    # A tenant linked to the sandbox is reached through a status-keeping wrapper.
+    connector = getattr(connector, "inner", connector)
     if not isinstance(connector, SandboxConnector):
         return
     async with runtime.tenant_tx(tenant) as conn:

@@ -56,11 +56,13 @@ from services.optimizer.core.limits import (
 from services.optimizer.core.platform import CORRELATION, connector_for, read_account, store_states
 from shared.config import Settings
 from shared.connectors import (
+    AuthFailed,
     CampaignState,
     Change,
     ChangeReceipt,
     ChangeRefused,
     ConnectorError,
+    RateLimited,
     UnknownAccount,
     UnknownCampaign,
 )
@@ -552,7 +554,9 @@ async def _send(runtime: ServiceRuntime, tenant_id: UUID, row: dict[str, Any]) -
             tenant_id, row["target_entity_id"], change, row["change_id"]
         )
         observed_at = datetime.now(UTC)
-    except (ChangeRefused, UnknownAccount) as exc:
+    except (ChangeRefused, UnknownAccount, AuthFailed) as exc:
+        # Credentials refused fail the change at once: no retry helps before a person
+        # links the account again.
         async with runtime.tenant_tx(tenant_id) as conn:
             await lock_campaign(conn, tenant_id, row["target_entity_id"])
             code, reason = _failure(exc)
@@ -566,9 +570,11 @@ async def _send(runtime: ServiceRuntime, tenant_id: UUID, row: dict[str, Any]) -
         why = f"{type(exc).__name__}: {exc}"[:1000]
         if int(row["attempts"]) >= runtime.settings.change_attempts:
             return await settle(runtime, tenant_id, row, why)
+        # A platform that throttled us named its delay: no attempt before it is over.
+        wait = exc.retry_after if isinstance(exc, RateLimited) else 0.0
         async with runtime.tenant_tx(tenant_id) as conn:
             await lock_campaign(conn, tenant_id, row["target_entity_id"])
-            return await _try_again(conn, runtime.settings, tenant_id, row, why)
+            return await _try_again(conn, runtime.settings, tenant_id, row, why, wait)
     finally:
         CORRELATION.reset(token)
     async with runtime.tenant_tx(tenant_id) as conn:
@@ -577,10 +583,15 @@ async def _send(runtime: ServiceRuntime, tenant_id: UUID, row: dict[str, Any]) -
 
 
 async def _try_again(
-    conn: asyncpg.Connection, settings: Settings, tenant_id: UUID, row: dict[str, Any], why: str
+    conn: asyncpg.Connection,
+    settings: Settings,
+    tenant_id: UUID,
+    row: dict[str, Any],
+    why: str,
+    at_least: float = 0.0,
 ) -> dict[str, Any]:
-    """Leave the change for another attempt, after a backoff."""
-    return await _release(conn, tenant_id, row, "pending", why, settings)
+    """Leave the change for another attempt, after a backoff (``at_least`` seconds)."""
+    return await _release(conn, tenant_id, row, "pending", why, settings, at_least)
 
 
 async def settle(
@@ -635,9 +646,11 @@ async def _release(
     status: str,
     why: str,
     settings: Settings,
+    at_least: float = 0.0,
 ) -> dict[str, Any]:
     """Give up the lease, for another attempt (``pending``) or another read
-    (``unknown``, which says so in ``failure_reason``) after a backoff."""
+    (``unknown``, which says so in ``failure_reason``) after a backoff of at least
+    ``at_least`` seconds."""
     unknown = None
     if status == "unknown":
         unknown = (
@@ -657,7 +670,7 @@ async def _release(
         row["id"],
         status,
         why,
-        retry_after(int(row["attempts"]), settings.change_retry_seconds),
+        max(at_least, retry_after(int(row["attempts"]), settings.change_retry_seconds)),
         unknown,
     )
     return dict(updated) if updated is not None else row
@@ -723,6 +736,8 @@ def _failure(exc: ConnectorError) -> tuple[str, str]:
         return exc.code, f"the ad platform refused the change: {exc.message}"
     if isinstance(exc, UnknownAccount):
         return "unknown_account", str(exc)
+    if isinstance(exc, AuthFailed):
+        return "auth_failed", f"the ad platform refused the account's credentials: {exc}"
     return "platform_unavailable", f"the ad platform could not be reached: {exc}"
 
 

@@ -71,18 +71,33 @@ LOG_QUEUE_SIZE = 10_000
 LOG_BATCH = 200
 
 
+# A call, the conversation it belongs to, and the connector that made it.
+_Queued = tuple[CallRecord, UUID | None, str]
+
+
 class IntegrationLog:
     """Writes the connector's call records in batches, one transaction per tenant."""
 
     def __init__(self, runtime: ServiceRuntime, name: str) -> None:
         self._runtime = runtime
         self._name = name
-        self._queue: asyncio.Queue[tuple[CallRecord, UUID | None]] = asyncio.Queue(LOG_QUEUE_SIZE)
+        self._queue: asyncio.Queue[_Queued] = asyncio.Queue(LOG_QUEUE_SIZE)
         self.dropped = 0
 
     async def record(self, call: CallRecord) -> None:
+        await self._put(call, self._name)
+
+    def recorder_for(self, name: str) -> Callable[[CallRecord], Awaitable[None]]:
+        """A recorder whose calls are logged under ``name`` (a tenant's own connector)."""
+
+        async def record(call: CallRecord) -> None:
+            await self._put(call, name)
+
+        return record
+
+    async def _put(self, call: CallRecord, name: str) -> None:
         try:
-            self._queue.put_nowait((call, CORRELATION.get()))
+            self._queue.put_nowait((call, CORRELATION.get(), name))
         except asyncio.QueueFull:
             self.dropped += 1
             if self.dropped % 1000 == 1:
@@ -99,16 +114,16 @@ class IntegrationLog:
             await self._write(self._drain(LOG_QUEUE_SIZE))
             raise
 
-    def _drain(self, most: int) -> list[tuple[CallRecord, UUID | None]]:
-        taken: list[tuple[CallRecord, UUID | None]] = []
+    def _drain(self, most: int) -> list[_Queued]:
+        taken: list[_Queued] = []
         while len(taken) < most and not self._queue.empty():
             taken.append(self._queue.get_nowait())
         return taken
 
-    async def _write(self, batch: list[tuple[CallRecord, UUID | None]]) -> None:
-        by_tenant: dict[UUID, list[tuple[CallRecord, UUID | None]]] = {}
-        for call, correlation in batch:
-            by_tenant.setdefault(call.account, []).append((call, correlation))
+    async def _write(self, batch: list[_Queued]) -> None:
+        by_tenant: dict[UUID, list[_Queued]] = {}
+        for queued in batch:
+            by_tenant.setdefault(queued[0].account, []).append(queued)
         for tenant, calls in by_tenant.items():
             try:
                 async with self._runtime.tenant_tx(tenant) as conn:
@@ -118,8 +133,8 @@ class IntegrationLog:
                                error_message, duration_ms, correlation_id)
                            VALUES ($1, $2, $3, 'outbound', $4, $5, $6, $7, $8, $9)""",
                         [
-                            _row(tenant, self._name, call, correlation)
-                            for call, correlation in calls
+                            _row(tenant, name, call, correlation)
+                            for call, correlation, name in calls
                         ],
                     )
             except Exception as exc:
@@ -262,7 +277,7 @@ class ConnectorRegistry:
             return Unreachable(
                 "the tenant's ad platform connection is disabled", "connection_disabled"
             )
-        journal = self._runtime.state.get(_JOURNAL)
+        journal: IntegrationLog | None = self._runtime.state.get(_JOURNAL)
         try:
             inner = connector_for_account(
                 row["platform"],
@@ -270,7 +285,7 @@ class ConnectorRegistry:
                 row["time_zone"],
                 open_credentials(row, tenant),
                 self._runtime.settings,
-                journal.record if journal is not None else None,
+                journal.recorder_for(row["platform"]) if journal is not None else None,
             )
         except (SecretsUnavailable, ValueError, KeyError) as exc:
             log.warning("tenant %s: connection %s unusable: %s", tenant, row["id"], exc)
