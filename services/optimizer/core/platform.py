@@ -290,7 +290,7 @@ class ConnectorRegistry:
         except (SecretsUnavailable, ValueError, KeyError) as exc:
             log.warning("tenant %s: connection %s unusable: %s", tenant, row["id"], exc)
             return Unreachable(f"the connection cannot be used: {exc}", "connection_unusable")
-        return Tracked(inner, tenant, self._status_changed)
+        return Tracked(inner, tenant, self._status_changed, row["status"])
 
     def forget(self, tenant: UUID) -> None:
         """Read the tenant's connection again on its next call (it was just changed)."""
@@ -345,12 +345,14 @@ class Tracked:
         inner: AdPlatformConnector,
         tenant: UUID,
         changed: Callable[[UUID, str, str | None], None],
+        status: str = "ok",
     ) -> None:
         self.inner = inner
         self.name = inner.name
         self._tenant = tenant
         self._changed = changed
-        self._status = "ok"
+        # As the connection last said: a success after a failure writes ``ok`` again.
+        self._status = status
 
     async def _watch(self, call: Awaitable[T]) -> T:
         try:
