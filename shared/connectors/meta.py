@@ -34,7 +34,7 @@ import logging
 import re
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, TypeVar
 from uuid import UUID
@@ -154,7 +154,8 @@ class MetaConnector:
         self._session = session
         self.ids = IdMap("meta", self.account)
         self._base_bids: dict[str, int] = {}
-        self._budget_changes: dict[str, deque[float]] = {}
+        # Budget changes per campaign (ad set) in the last hour, as wall-clock seconds.
+        self._budget_changes: dict[UUID, deque[float]] = {}
         self._receipts: dict[UUID, ChangeReceipt] = {}
         self._min_budget: int | None = None
 
@@ -320,9 +321,20 @@ class MetaConnector:
             return {"bid_amount": round(self._base_bids[adset_id] * float(change.value))}
         return {"status": _STATUS_OUT[str(change.value)]}
 
-    def _check_budget_window(self, adset_id: str) -> None:
+    def remember_budget_changes(self, changes: Iterable[tuple[UUID, float]]) -> None:
+        """Budget changes made before this connector existed (by another process, or
+        before a restart): ``(campaign id, when)``, counted against Meta's hourly rule."""
+        for campaign_id, at in sorted(changes, key=lambda c: c[1]):
+            self._budget_changes.setdefault(campaign_id, deque()).append(at)
+
+    def budget_changes_this_hour(self, campaign_id: UUID) -> int:
+        """How many budget changes of the campaign count against Meta's hourly rule now."""
         now = self.clock()
-        changes = self._budget_changes.setdefault(adset_id, deque())
+        return sum(1 for at in self._budget_changes.get(campaign_id, ()) if at > now - HOUR_SECONDS)
+
+    def _check_budget_window(self, campaign_id: UUID) -> None:
+        now = self.clock()
+        changes = self._budget_changes.setdefault(campaign_id, deque())
         while changes and changes[0] <= now - HOUR_SECONDS:
             changes.popleft()
         if len(changes) >= BUDGET_CHANGES_PER_HOUR:
@@ -340,7 +352,7 @@ class MetaConnector:
         """Send the change with ``validate_only``: Meta checks it and changes nothing."""
         adset_id, current, target = await self._target(account, campaign_id, change)
         if change.kind == "budget" and target.daily_budget != current.daily_budget:
-            self._check_budget_window(adset_id)
+            self._check_budget_window(campaign_id)
         params = {**self._params(adset_id, change), "execution_options": ["validate_only"]}
         await self._post(account, "preview_change", adset_id, params)
         return target
@@ -359,7 +371,7 @@ class MetaConnector:
             self._receipts[change_id] = receipt
             return receipt  # nothing to change: nothing sent
         if change.kind == "budget":
-            self._check_budget_window(adset_id)
+            self._check_budget_window(campaign_id)
         params = self._params(adset_id, change)
         try:
             trace = await self._post(account, "apply_change", adset_id, params)
@@ -373,7 +385,7 @@ class MetaConnector:
                 except _Ambiguous as again:
                     raise PlatformUnavailable(str(again)) from None
         if change.kind == "budget":
-            self._budget_changes.setdefault(adset_id, deque()).append(self.clock())
+            self._budget_changes.setdefault(campaign_id, deque()).append(self.clock())
         receipt = ChangeReceipt(change_id, target, self._now_hour(), request_id=trace or None)
         self._receipts[change_id] = receipt
         return receipt

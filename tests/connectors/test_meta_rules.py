@@ -104,3 +104,22 @@ def test_the_token_is_scrubbed_from_error_texts() -> None:
     connector = MetaConnector("1", "EAAsecret")
     text = "GET http://x/v21.0/1?access_token=EAAsecret&fields=id failed; EAAsecret again"
     assert "EAAsecret" not in connector.scrub(text)
+
+
+async def test_budget_changes_made_elsewhere_count_against_the_hour(meta: Harness) -> None:
+    assert isinstance(meta.connector, MetaConnector)
+    snapshot = await meta.connector.list_campaigns(meta.account)
+    campaign = snapshot.campaigns[0].campaign_id
+    now = meta.connector.clock()
+    # three this hour (by another process), one over an hour ago
+    meta.connector.remember_budget_changes(
+        [(campaign, now - 600), (campaign, now - 300), (campaign, now - 4000), (campaign, now - 60)]
+    )
+    assert meta.connector.budget_changes_this_hour(campaign) == 3
+    await meta.connector.apply_change(meta.account, campaign, Change("budget", 61.0), uuid.uuid4())
+    with pytest.raises(ChangeRefused) as refused:
+        await meta.connector.apply_change(
+            meta.account, campaign, Change("budget", 62.0), uuid.uuid4()
+        )
+    assert refused.value.code == "budget_change_limit"
+    assert await meta.applied() == 1

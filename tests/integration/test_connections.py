@@ -21,10 +21,16 @@ from aiohttp.test_utils import TestServer
 
 from services.optimizer.app import SPEC
 from services.optimizer.connections.pull import pull_tenant
-from services.optimizer.core.platform import connector_for, connector_lifespan, connector_of
+from services.optimizer.core.platform import (
+    connector_for,
+    connector_lifespan,
+    connector_of,
+    registry_of,
+)
 from shared.config import Settings
 from shared.connectors import AuthFailed, RateLimited
 from shared.connectors.ids import campaign_uuid
+from shared.connectors.meta import MetaConnector
 from shared.contracts import connections
 from shared.contracts.spec import Role
 from shared.db import scoped
@@ -383,4 +389,11 @@ async def test_a_change_is_applied_on_meta_and_undone_with_metas_request_ids(
         if len(calls) >= 2:
             break
     assert {c["response_payload"]["fbtrace_id"] for c in calls} == set(traces)
+
+    # a connector built afresh (a restart, another replica) counts both budget changes
+    registry_of(optimizer.runtime).forget(tenant)
+    rebuilt = await connector_for(optimizer.runtime, tenant)
+    meta = getattr(rebuilt, "inner", None)
+    assert isinstance(meta, MetaConnector)
+    assert meta.budget_changes_this_hour(campaign) == 2
     await optimizer.call("DELETE", f"/connections/{created['id']}", tenant)

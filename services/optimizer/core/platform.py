@@ -206,6 +206,23 @@ CONNECTION_ROW = """SELECT id, platform, account_id, time_zone, credentials, cre
                     FROM ai_ad_connections WHERE tenant_id = $1"""
 
 
+# Budget changes applied in the last hour: a new connector counts them against the
+# platform's hourly limits (Meta's four per ad set), across restarts and replicas' builds.
+RECENT_BUDGET_CHANGES = """SELECT target_entity_id, applied_at FROM ai_optimization_history
+                           WHERE tenant_id = $1 AND setting = 'budget' AND status = 'applied'
+                             AND applied_at > now() - interval '1 hour'"""
+
+
+async def _connection(
+    conn: asyncpg.Connection, tenant: UUID
+) -> tuple[asyncpg.Record | None, list[tuple[UUID, float]]]:
+    row = await conn.fetchrow(CONNECTION_ROW, tenant)
+    if row is None or row["platform"] == "sandbox":
+        return row, []
+    recent = await conn.fetch(RECENT_BUDGET_CHANGES, tenant)
+    return row, [(r["target_entity_id"], r["applied_at"].timestamp()) for r in recent]
+
+
 def seal_context(tenant: UUID, connection_id: UUID) -> bytes:
     """What a connection's sealed credentials are bound to: a ciphertext copied to
     another row does not open."""
@@ -253,14 +270,16 @@ class ConnectorRegistry:
         if entry is not None and time.monotonic() - entry.read_at < CONNECTION_TTL_SECONDS:
             return entry.connector or self.default
         if conn is not None:
-            row = await conn.fetchrow(CONNECTION_ROW, tenant)
+            row, recent = await _connection(conn, tenant)
         else:
             async with self._runtime.tenant_tx(tenant) as own:
-                row = await own.fetchrow(CONNECTION_ROW, tenant)
+                row, recent = await _connection(own, tenant)
         async with self._lock:
-            return await self._settle(tenant, row)
+            return await self._settle(tenant, row, recent)
 
-    async def _settle(self, tenant: UUID, row: asyncpg.Record | None) -> AdPlatformConnector:
+    async def _settle(
+        self, tenant: UUID, row: asyncpg.Record | None, recent: list[tuple[UUID, float]]
+    ) -> AdPlatformConnector:
         entry = self._entries.get(tenant)
         fingerprint = None if row is None else _fingerprint(row)
         if entry is not None and entry.fingerprint == fingerprint:
@@ -268,11 +287,13 @@ class ConnectorRegistry:
             return entry.connector or self.default
         if entry is not None and entry.connector is not None:
             await entry.connector.close()
-        connector = None if row is None else self._build(tenant, row)
+        connector = None if row is None else self._build(tenant, row, recent)
         self._entries[tenant] = _Entry(connector, fingerprint, time.monotonic())
         return connector or self.default
 
-    def _build(self, tenant: UUID, row: asyncpg.Record) -> AdPlatformConnector:
+    def _build(
+        self, tenant: UUID, row: asyncpg.Record, recent: list[tuple[UUID, float]]
+    ) -> AdPlatformConnector:
         if row["status"] == "disabled":
             return Unreachable(
                 "the tenant's ad platform connection is disabled", "connection_disabled"
@@ -290,6 +311,9 @@ class ConnectorRegistry:
         except (SecretsUnavailable, ValueError, KeyError) as exc:
             log.warning("tenant %s: connection %s unusable: %s", tenant, row["id"], exc)
             return Unreachable(f"the connection cannot be used: {exc}", "connection_unusable")
+        remember = getattr(inner, "remember_budget_changes", None)
+        if remember is not None:
+            remember(recent)
         return Tracked(inner, tenant, self._status_changed, row["status"])
 
     def forget(self, tenant: UUID) -> None:
