@@ -204,6 +204,37 @@ async def _demo_key(settings: Settings) -> str:
     return str(await _with_gateway_db(settings, job))
 
 
+async def _rotate_secrets(settings: Settings) -> tuple[int, int]:
+    from services.optimizer.connections.store import rotate_secrets
+    from shared.db import create_pool, scoped
+    from shared.secrets import Keyring
+
+    keyring = Keyring.from_env()
+    pool = await create_pool(
+        settings.database_url,
+        "optimizer",
+        password=settings.service_password,
+        min_size=1,
+        max_size=1,
+    )
+    try:
+        async with scoped(pool, system=True) as conn:
+            return await rotate_secrets(conn, keyring)
+    finally:
+        await pool.close()
+
+
+def cmd_rotate_secrets(settings: Settings) -> int:
+    from shared.secrets import SecretsUnavailable
+
+    try:
+        resealed, current = asyncio.run(_rotate_secrets(settings))
+    except SecretsUnavailable as exc:
+        return _fail(str(exc))
+    print(f"{resealed} secret(s) sealed again with the current key; {current} already were")
+    return 0
+
+
 def cmd_keys(args: argparse.Namespace, settings: Settings) -> int:
     from uuid import UUID
 
@@ -221,6 +252,8 @@ def cmd_keys(args: argparse.Namespace, settings: Settings) -> int:
         # Any tenant's key: the CLI administers the whole platform.
         return await revoke_key(conn, None, UUID(args.id))
 
+    if args.keys_command == "rotate-secrets":
+        return cmd_rotate_secrets(settings)
     if args.keys_command == "create":
         # The key alone on stdout, so a script can capture it.
         print(asyncio.run(_with_gateway_db(settings, create)))
@@ -907,7 +940,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "keys",
-        help="create, list and revoke API keys",
+        help="create, list and revoke API keys; rotate the secrets key",
         description="Manage API keys. A key is bound to one tenant and one role "
         "and is shown only when created.",
     )
@@ -930,6 +963,14 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("--json", action="store_true", help="list as one JSON document")
     k = keys.add_parser("revoke", help="revoke a key by id", description="Revoke a key by id.")
     k.add_argument("id", help="key id, from `adpilot keys list`")
+    keys.add_parser(
+        "rotate-secrets",
+        help="seal every stored platform credential with the current key",
+        description="Re-encrypt every ad-platform connection's credentials with "
+        "ADPILOT_SECRETS_KEY (id ADPILOT_SECRETS_KEY_ID); the keys that sealed them must "
+        "be readable (ADPILOT_SECRETS_OLD_KEYS, id:base64 separated by commas). "
+        "Afterwards the old keys may be removed.",
+    )
     p.set_defaults(run=cmd_keys)
     return parser
 

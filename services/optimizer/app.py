@@ -6,8 +6,8 @@ Replicas share one queue and one table of pending changes, so it scales out: a c
 has at most one change in flight whichever replica planned it.
 
 Each feature (rules, pools, experiments, forecasts, recommendations, competition,
-benchmarks) is a package over ``core``; this module only puts their routes, handlers and
-background jobs together.
+benchmarks, connections) is a package over ``core``; this module only puts their routes,
+handlers and background jobs together.
 """
 
 from collections.abc import Mapping
@@ -17,6 +17,8 @@ from services.optimizer.benchmarks import routes as benchmark_routes
 from services.optimizer.benchmarks.runner import run_own_history, run_peer_pools, seed_benchmarks
 from services.optimizer.competition import routes as competition_routes
 from services.optimizer.competition.runner import run_competition
+from services.optimizer.connections import routes as connection_routes
+from services.optimizer.connections.pull import run_metric_pulls
 from services.optimizer.core import routes as core_routes
 from services.optimizer.core.handlers import subscriptions
 from services.optimizer.core.jobs import run_executor
@@ -45,6 +47,7 @@ ROUTES = (
     forecast_routes.routes,
     competition_routes.routes,
     benchmark_routes.routes,
+    connection_routes.routes,
 )
 
 
@@ -70,6 +73,7 @@ SPEC = ServiceSpec(
         run_own_history,
         run_peer_pools,
         run_competition,
+        run_metric_pulls,
     ),
     # It keeps a copy of campaign_metrics (adpilot/registry.py): its partitions, too.
     upkeep=(metric_partitions,),

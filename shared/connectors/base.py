@@ -73,6 +73,21 @@ class PlatformUnavailable(ConnectorError):
     retries. A change sent may or may not have been made."""
 
 
+class RateLimited(PlatformUnavailable):
+    """The platform throttled us; ``retry_after`` is the delay (seconds) it asked for
+    before the next call, ``usage`` what its usage headers said."""
+
+    def __init__(self, message: str, retry_after: float, usage: Mapping[str, Any] | None = None):
+        super().__init__(message)
+        self.retry_after = retry_after
+        self.usage = dict(usage or {})
+
+
+class AuthFailed(ConnectorError):
+    """The platform refused the credentials (expired or revoked token, missing
+    permission): nothing works until a person links the account again."""
+
+
 class UnknownAccount(ConnectorError):
     """The platform has no ad account for this tenant."""
 
@@ -210,6 +225,8 @@ class ChangeReceipt:
     campaign: CampaignState
     effective_from: datetime
     replayed: bool = False
+    # The platform's own id of the request that made the change (Meta's fbtrace_id).
+    request_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -265,6 +282,17 @@ class PlatformExperiment:
     ended_at: datetime | None
     as_of: datetime
     variants: tuple[ArmResult, ...]
+
+
+@runtime_checkable
+class PreviewsChanges(Protocol):
+    """A connector that can check a change without making it (Meta's ``validate_only``)."""
+
+    async def preview_change(
+        self, account: UUID, campaign_id: UUID, change: Change
+    ) -> CampaignState:
+        """The campaign as the change would leave it; raises what ``apply_change`` would."""
+        ...
 
 
 @runtime_checkable

@@ -20,6 +20,7 @@ import aiohttp
 from shared.connectors.base import (
     AccountSnapshot,
     ArmResult,
+    AuthFailed,
     CallRecord,
     CallRecorder,
     CampaignState,
@@ -30,6 +31,7 @@ from shared.connectors.base import (
     InvalidChange,
     PlatformExperiment,
     PlatformUnavailable,
+    RateLimited,
     UnknownAccount,
 )
 from shared.metrics import HourlyMetrics
@@ -39,6 +41,9 @@ log = logging.getLogger("connector.sandbox")
 
 # Where the sandbox answers an account's Auction Insights by day.
 AUCTION_INSIGHTS_PATH = "/v1/accounts/{account}/auction-insights"
+
+# The sandbox platform's floor for a daily budget (sandbox/platform.py), checked by previews.
+MINIMUM_DAILY_BUDGET = 1.00
 
 # Short: a caller waits for the whole series of attempts.
 QUICK = Backoff(first=0.1, cap=1.0)
@@ -51,11 +56,19 @@ class _Transient(Exception):
 class _Refusal(Exception):
     """A 4xx answer: the platform's code and message."""
 
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(self, status: int, code: str, message: str, retry_after: float = 60.0) -> None:
         super().__init__(f"{code}: {message}")
         self.status = status
         self.code = code
         self.message = message
+        self.retry_after = retry_after
+
+
+def _retry_after(value: str | None) -> float:
+    try:
+        return max(0.0, float(value)) if value is not None else 60.0
+    except ValueError:
+        return 60.0
 
 
 def _campaign(data: dict[str, Any]) -> CampaignState:
@@ -194,6 +207,22 @@ class SandboxConnector:
                 replayed=bool(body["replayed"]),
             )
 
+    async def preview_change(
+        self, account: UUID, campaign_id: UUID, change: Change
+    ) -> CampaignState:
+        """The campaign as ``change`` would leave it, checked as the sandbox checks it; the
+        sandbox has no validate-only call, so nothing is sent but a read."""
+        snapshot = await self.list_campaigns(account)
+        found = [c for c in snapshot.campaigns if c.campaign_id == campaign_id]
+        if not found:
+            raise ChangeRefused("unknown_campaign", f"no campaign {campaign_id}")
+        if change.kind == "budget" and float(change.value) < MINIMUM_DAILY_BUDGET:
+            raise ChangeRefused(
+                "budget_below_minimum",
+                f"a daily budget must be at least {MINIMUM_DAILY_BUDGET:.2f}, got {change.value}",
+            )
+        return found[0].with_change(change)
+
     async def hourly_report(
         self, account: UUID, start: datetime, end: datetime
     ) -> list[HourlyMetrics]:
@@ -302,6 +331,7 @@ class SandboxConnector:
                     except ValueError:
                         body = None
                     status = response.status
+                    wait = _retry_after(response.headers.get("Retry-After"))
             except (aiohttp.ClientError, TimeoutError) as exc:
                 error = f"{type(exc).__name__}: {exc}".rstrip(": ")
                 await self._record(operation, account, record, None, error, started)
@@ -318,7 +348,7 @@ class SandboxConnector:
                 await self._record(
                     operation, account, record, answer, f"{code}: {message}", started
                 )
-                raise _Refusal(status, code, message)
+                raise _Refusal(status, code, message, wait)
             if answer is None:
                 error = f"HTTP {status} without a JSON object"
                 await self._record(operation, account, record, None, error, started)
@@ -340,6 +370,12 @@ class SandboxConnector:
                 f"sandbox {operation} failed after {self.attempts} attempt(s): {exc}"
             ) from exc
         except _Refusal as exc:
+            if exc.status in (401, 403):
+                raise AuthFailed(f"sandbox {operation}: credentials refused ({exc.code})") from None
+            if exc.status == 429:
+                raise RateLimited(
+                    f"sandbox {operation}: rate limited ({exc.code})", exc.retry_after
+                ) from None
             if exc.code == "unknown_account":
                 raise UnknownAccount(account) from None
             if refusals:

@@ -212,9 +212,13 @@ class MetricsRecorded(EventPayload):
 METRICS_RECORDED = EventType(
     "metrics.recorded",
     MetricsRecorded,
-    (SERVICE,),
+    # The optimizer publishes the hours it pulls from a tenant's linked ad account.
+    (SERVICE, "optimizer"),
     subscribers=("decision", "alerts", "optimizer"),
-    summary="A batch of hourly campaign metrics from `POST /api/ai/metrics`.",
+    summary=(
+        "A batch of hourly campaign metrics from `POST /api/ai/metrics`, or pulled from a "
+        "tenant's linked ad account."
+    ),
 )
 
 

@@ -9,7 +9,7 @@ from uuid import UUID
 
 from pydantic import Field, JsonValue
 
-from shared.contracts import benchmarks, competition, experiments, pools
+from shared.contracts import benchmarks, competition, connections, experiments, pools
 from shared.contracts.spec import (
     LENIENT,
     Collection,
@@ -175,6 +175,8 @@ class OptimizationRecord(ResponseModel):
     effective_from: datetime | None
     applied_at: datetime | None
     correlation_id: UUID | None
+    # The platform's id of the request that made the change (Meta's fbtrace_id).
+    platform_request_id: str | None = None
     created_at: datetime
     updated_at: datetime
 
@@ -647,6 +649,7 @@ CONTRACT = ServiceContract(
         *pools.ROUTES,
         *competition.ROUTES,
         *benchmarks.ROUTES,
+        *connections.ROUTES,
     ),
     events=(
         RECOMMENDATION_CREATED,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import os
 import signal
 import sys
@@ -21,6 +22,19 @@ from tests.infra import free_port
 # two-core machine make a start of 30 s and more ordinary.
 START_WITHIN = 90.0
 
+# Ad-platform credentials are sealed with this key in the services of the run; the Meta
+# connector goes to a fake Graph server on this port (tests/e2e/test_connections.py starts
+# it), and linked accounts' metrics are pulled every few seconds.
+SECRETS_KEY = base64.b64encode(os.urandom(32)).decode()
+META_GRAPH_PORT = free_port()
+TEST_ENV = {
+    "ADPILOT_SECRETS_KEY": SECRETS_KEY,
+    "ADPILOT_SECRETS_KEY_ID": "e2e",
+    "ADPILOT_META_GRAPH_URL": f"http://127.0.0.1:{META_GRAPH_PORT}",
+    "ADPILOT_METRICS_PULL_SECONDS": "2",
+    "ADPILOT_METRICS_FIRST_PULL_HOURS": "240",
+}
+
 
 def service_env(settings: Settings) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ADPILOT_")}
@@ -30,6 +44,7 @@ def service_env(settings: Settings) -> dict[str, str]:
         if isinstance(value, SecretStr):
             value = value.get_secret_value()
         env[f"ADPILOT_{name.upper()}"] = str(value)
+    env.update(TEST_ENV)
     env["PYTHONUNBUFFERED"] = "1"
     return env
 

@@ -159,6 +159,7 @@ def test_success_statuses() -> None:
             "budgets",
             "budgets/{id}/reallocate",
             "benchmarks",
+            "connections",
         )
     }
     for path, item in SPEC["paths"].items():
@@ -271,6 +272,8 @@ def test_request_bodies_forbid_additional_properties() -> None:
         "PoolUpdate",
         "BenchmarkCreate",
         "BenchmarkUpdate",
+        "ConnectionCreate",
+        "ConnectionUpdate",
     }
     assert _resolve(bodies["MetricsBatch"])["properties"]["metrics"]["items"] == {
         "$ref": "#/components/schemas/MetricRow"

@@ -1020,6 +1020,77 @@ export function operations(api: Client<paths>) {
       call(options, (init) =>
         api.GET("/api/ai/campaigns/{id}/benchmarks", { ...init, params: { path: { id } } }),
       ),
+    /**
+     * List ad platform connections
+     *
+     * Newest first. Pass `next_cursor` back as `cursor` for the next page. Filters combine with
+     * AND; an unknown query parameter is answered 422.
+     *
+     * `GET /api/ai/connections`, role `admin`.
+     */
+    listConnections: (query?: Query<"list_connections">, options?: CallOptions) =>
+      call(options, (init) =>
+        api.GET("/api/ai/connections", { ...init, params: { query: query ?? {} } }),
+      ),
+    /**
+     * Create a connection
+     *
+     * Links an ad account: `platform`, `account_id`, `time_zone`, `currency` and the platform's
+     * `credentials` (Google Ads: `developer_token`, `client_id`, `client_secret`,
+     * `refresh_token`, `login_customer_id`; Meta: a system user's `access_token`; sandbox:
+     * none). A missing or unknown credential is 422 naming `credentials.<name>`. The account is
+     * checked with one read through its connector; the answer's `status` says how that went.
+     * Credentials are sealed at rest and never answered. 409 when the tenant already has a
+     * connection.
+     *
+     * `POST /api/ai/connections`, role `admin`.
+     */
+    createConnection: (body: Body<"create_connection">, options?: CallOptions) =>
+      call(options, (init) =>
+        api.POST("/api/ai/connections", { ...init, body }),
+      ),
+    /**
+     * Get one connection
+     *
+     * `GET /api/ai/connections/{id}`, role `admin`.
+     */
+    getConnection: (id: string, options?: CallOptions) =>
+      call(options, (init) =>
+        api.GET("/api/ai/connections/{id}", { ...init, params: { path: { id } } }),
+      ),
+    /**
+     * Remove an ad platform connection
+     *
+     * The tenant goes back to the default connector; its credentials are erased.
+     *
+     * `DELETE /api/ai/connections/{id}`, role `admin`.
+     */
+    deleteConnection: (id: string, options?: CallOptions) =>
+      call(options, (init) =>
+        api.DELETE("/api/ai/connections/{id}", { ...init, params: { path: { id } } }),
+      ),
+    /**
+     * Change an ad platform connection
+     *
+     * Fields not given are kept; new credentials replace the old and are checked.
+     *
+     * `PATCH /api/ai/connections/{id}`, role `admin`.
+     */
+    updateConnection: (id: string, body: Body<"update_connection">, options?: CallOptions) =>
+      call(options, (init) =>
+        api.PATCH("/api/ai/connections/{id}", { ...init, params: { path: { id } }, body }),
+      ),
+    /**
+     * Check an ad platform connection now
+     *
+     * One cheap read through the connector; answers the connection's new `status`.
+     *
+     * `POST /api/ai/connections/{id}/check`, role `admin`.
+     */
+    checkConnection: (id: string, options?: CallOptions) =>
+      call(options, (init) =>
+        api.POST("/api/ai/connections/{id}/check", { ...init, params: { path: { id } } }),
+      ),
   };
 }
 

@@ -1310,6 +1310,75 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/ai/connections": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List ad platform connections
+         * @description Newest first. Pass `next_cursor` back as `cursor` for the next page. Filters combine with AND; an unknown query parameter is answered 422.
+         */
+        get: operations["list_connections"];
+        put?: never;
+        /**
+         * Create a connection
+         * @description Links an ad account: `platform`, `account_id`, `time_zone`, `currency` and the platform's `credentials` (Google Ads: `developer_token`, `client_id`, `client_secret`, `refresh_token`, `login_customer_id`; Meta: a system user's `access_token`; sandbox: none). A missing or unknown credential is 422 naming `credentials.<name>`. The account is checked with one read through its connector; the answer's `status` says how that went. Credentials are sealed at rest and never answered. 409 when the tenant already has a connection.
+         */
+        post: operations["create_connection"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/ai/connections/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get one connection */
+        get: operations["get_connection"];
+        put?: never;
+        post?: never;
+        /**
+         * Remove an ad platform connection
+         * @description The tenant goes back to the default connector; its credentials are erased.
+         */
+        delete: operations["delete_connection"];
+        options?: never;
+        head?: never;
+        /**
+         * Change an ad platform connection
+         * @description Fields not given are kept; new credentials replace the old and are checked.
+         */
+        patch: operations["update_connection"];
+        trace?: never;
+    };
+    "/api/ai/connections/{id}/check": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Check an ad platform connection now
+         * @description One cheap read through the connector; answers the connection's new `status`.
+         */
+        post: operations["check_connection"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -2258,6 +2327,123 @@ export interface components {
              * @default false
              */
             apply?: boolean;
+        };
+        /**
+         * Connection
+         * @description A linked ad account. ``status`` follows the calls made through it: ``ok``,
+         *     ``auth_failed`` (link it again with new credentials), ``rate_limited`` (calls resume
+         *     after the platform's delay) or ``disabled`` (by an admin: nothing is read or sent).
+         */
+        Connection: {
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /**
+             * Platform
+             * @enum {string}
+             */
+            platform: "sandbox" | "google_ads" | "meta";
+            /** Account Id */
+            account_id: string;
+            /** Time Zone */
+            time_zone: string;
+            /** Currency */
+            currency: string;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "ok" | "auth_failed" | "rate_limited" | "disabled";
+            /** Status Reason */
+            status_reason: string | null;
+            /** Credentials Key Id */
+            credentials_key_id: string | null;
+            /** Checked At */
+            checked_at: string | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+        };
+        /** ConnectionCreate */
+        ConnectionCreate: {
+            /**
+             * Platform
+             * @enum {string}
+             */
+            platform: "sandbox" | "google_ads" | "meta";
+            /** Account Id */
+            account_id: string;
+            /**
+             * Time Zone
+             * @default UTC
+             */
+            time_zone?: string;
+            /**
+             * Currency
+             * @default USD
+             */
+            currency?: string;
+            /**
+             * Credentials
+             * @default {}
+             */
+            credentials?: {
+                [key: string]: string;
+            };
+        };
+        /** Page[Connection] */
+        ConnectionPage: {
+            /** Items */
+            items: components["schemas"]["Connection"][];
+            /**
+             * Next Cursor
+             * @description Pass as `cursor` to get the next page; null on the last page.
+             */
+            next_cursor: string | null;
+        };
+        /**
+         * ConnectionUpdate
+         * @description Fields to change (left out: kept). New ``credentials`` replace the old ones whole
+         *     and are checked again; ``status`` ``disabled`` stops every call, ``ok`` resumes
+         *     (after a check).
+         */
+        ConnectionUpdate: {
+            /**
+             * Account Id
+             * @default null
+             */
+            account_id?: string | null;
+            /**
+             * Time Zone
+             * @default null
+             */
+            time_zone?: string | null;
+            /**
+             * Currency
+             * @default null
+             */
+            currency?: string | null;
+            /**
+             * Credentials
+             * @default null
+             */
+            credentials?: {
+                [key: string]: string;
+            } | null;
+            /**
+             * Status
+             * @default null
+             */
+            status?: ("ok" | "disabled") | null;
         };
         /**
          * CurveFit
@@ -3324,6 +3510,11 @@ export interface components {
             applied_at: string | null;
             /** Correlation Id */
             correlation_id: string | null;
+            /**
+             * Platform Request Id
+             * @default null
+             */
+            platform_request_id: string | null;
             /**
              * Created At
              * Format: date-time
@@ -7388,6 +7579,218 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+            504: components["responses"]["GatewayTimeout"];
+        };
+    };
+    list_connections: {
+        parameters: {
+            query?: {
+                /** @description Items per page, 1 to 500. */
+                limit?: number;
+                /** @description The previous page's `next_cursor`. Opaque: only cursors this API issued are accepted. */
+                cursor?: string;
+                /** @description Only items whose `platform` equals this. */
+                platform?: string;
+                /** @description Only items whose `status` equals this. */
+                status?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConnectionPage"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            422: components["responses"]["ValidationError"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+            504: components["responses"]["GatewayTimeout"];
+        };
+    };
+    create_connection: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Makes a retry safe: a repeat with the same key and the same request answers the first response (with `Idempotent-Replayed: true`) instead of acting again; the same key with a different request is a 422. Keys are kept per tenant for 24 hours; a 5xx answer is not kept, so the request may be retried with the same key. */
+                "Idempotency-Key"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ConnectionCreate"];
+            };
+        };
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    /** @description `true` when this is the stored answer to an earlier request with the same `Idempotency-Key`. */
+                    "Idempotent-Replayed"?: "true";
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Connection"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            422: components["responses"]["ValidationError"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+            504: components["responses"]["GatewayTimeout"];
+        };
+    };
+    get_connection: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Connection"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+            504: components["responses"]["GatewayTimeout"];
+        };
+    };
+    delete_connection: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Connection"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+            504: components["responses"]["GatewayTimeout"];
+        };
+    };
+    update_connection: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Makes a retry safe: a repeat with the same key and the same request answers the first response (with `Idempotent-Replayed: true`) instead of acting again; the same key with a different request is a 422. Keys are kept per tenant for 24 hours; a 5xx answer is not kept, so the request may be retried with the same key. */
+                "Idempotency-Key"?: string;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ConnectionUpdate"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    /** @description `true` when this is the stored answer to an earlier request with the same `Idempotency-Key`. */
+                    "Idempotent-Replayed"?: "true";
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Connection"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            422: components["responses"]["ValidationError"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+            504: components["responses"]["GatewayTimeout"];
+        };
+    };
+    check_connection: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Makes a retry safe: a repeat with the same key and the same request answers the first response (with `Idempotent-Replayed: true`) instead of acting again; the same key with a different request is a 422. Keys are kept per tenant for 24 hours; a 5xx answer is not kept, so the request may be retried with the same key. */
+                "Idempotency-Key"?: string;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    /** @description `true` when this is the stored answer to an earlier request with the same `Idempotency-Key`. */
+                    "Idempotent-Replayed"?: "true";
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Connection"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            422: components["responses"]["ValidationError"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];

@@ -19,7 +19,7 @@ from services.optimizer.competition.events import DetectedEvent, detect
 from services.optimizer.competition.sources import InsightRow, SandboxAuctionInsights
 from services.optimizer.competition.store import AUCTION_INSIGHTS, upsert_insights
 from services.optimizer.core.jobs import TenantJob, run_per_tenant
-from services.optimizer.core.platform import connector_of
+from services.optimizer.core.platform import connector_for
 from shared.connectors import UnknownAccount
 from shared.connectors.sandbox import SandboxConnector
 from shared.contracts import competition as c
@@ -54,7 +54,9 @@ async def _recent_tenants(conn: asyncpg.Connection) -> list[UUID]:
 
 
 async def run_tenant(runtime: ServiceRuntime, tenant: UUID) -> None:
-    connector = connector_of(runtime)
+    connector = await connector_for(runtime, tenant)
+    # A tenant linked to the sandbox is reached through a status-keeping wrapper.
+    connector = getattr(connector, "inner", connector)
     if not isinstance(connector, SandboxConnector):
         return
     async with runtime.tenant_tx(tenant) as conn:

@@ -53,14 +53,16 @@ from services.optimizer.core.limits import (
     clamp,
     current_value,
 )
-from services.optimizer.core.platform import CORRELATION, connector_of, read_account, store_states
+from services.optimizer.core.platform import CORRELATION, connector_for, read_account, store_states
 from shared.config import Settings
 from shared.connectors import (
+    AuthFailed,
     CampaignState,
     Change,
     ChangeReceipt,
     ChangeRefused,
     ConnectorError,
+    RateLimited,
     UnknownAccount,
     UnknownCampaign,
 )
@@ -292,7 +294,7 @@ async def plan(
     Without ``keep_unreachable`` a platform that cannot be asked is only reported, for
     a caller that answers a person at once.
     """
-    connector = connector_of(runtime)
+    connector = await connector_for(runtime, tenant_id, conn)
     await lock_campaign(conn, tenant_id, campaign_id)
     change_id = change_id_for(tenant_id, cause.key)
     existing = await conn.fetchrow(
@@ -544,7 +546,7 @@ async def _cancelled(conn: asyncpg.Connection, tenant_id: UUID, row: dict[str, A
 
 
 async def _send(runtime: ServiceRuntime, tenant_id: UUID, row: dict[str, Any]) -> dict[str, Any]:
-    connector = connector_of(runtime)
+    connector = await connector_for(runtime, tenant_id)
     change = Change(row["setting"], row["value_after"])
     token = CORRELATION.set(row["correlation_id"])
     try:
@@ -552,7 +554,9 @@ async def _send(runtime: ServiceRuntime, tenant_id: UUID, row: dict[str, Any]) -
             tenant_id, row["target_entity_id"], change, row["change_id"]
         )
         observed_at = datetime.now(UTC)
-    except (ChangeRefused, UnknownAccount) as exc:
+    except (ChangeRefused, UnknownAccount, AuthFailed) as exc:
+        # Credentials refused fail the change at once: no retry helps before a person
+        # links the account again.
         async with runtime.tenant_tx(tenant_id) as conn:
             await lock_campaign(conn, tenant_id, row["target_entity_id"])
             code, reason = _failure(exc)
@@ -566,9 +570,11 @@ async def _send(runtime: ServiceRuntime, tenant_id: UUID, row: dict[str, Any]) -
         why = f"{type(exc).__name__}: {exc}"[:1000]
         if int(row["attempts"]) >= runtime.settings.change_attempts:
             return await settle(runtime, tenant_id, row, why)
+        # A platform that throttled us named its delay: no attempt before it is over.
+        wait = exc.retry_after if isinstance(exc, RateLimited) else 0.0
         async with runtime.tenant_tx(tenant_id) as conn:
             await lock_campaign(conn, tenant_id, row["target_entity_id"])
-            return await _try_again(conn, runtime.settings, tenant_id, row, why)
+            return await _try_again(conn, runtime.settings, tenant_id, row, why, wait)
     finally:
         CORRELATION.reset(token)
     async with runtime.tenant_tx(tenant_id) as conn:
@@ -577,10 +583,15 @@ async def _send(runtime: ServiceRuntime, tenant_id: UUID, row: dict[str, Any]) -
 
 
 async def _try_again(
-    conn: asyncpg.Connection, settings: Settings, tenant_id: UUID, row: dict[str, Any], why: str
+    conn: asyncpg.Connection,
+    settings: Settings,
+    tenant_id: UUID,
+    row: dict[str, Any],
+    why: str,
+    at_least: float = 0.0,
 ) -> dict[str, Any]:
-    """Leave the change for another attempt, after a backoff."""
-    return await _release(conn, tenant_id, row, "pending", why, settings)
+    """Leave the change for another attempt, after a backoff (``at_least`` seconds)."""
+    return await _release(conn, tenant_id, row, "pending", why, settings, at_least)
 
 
 async def settle(
@@ -593,7 +604,7 @@ async def settle(
     read either leaves the outcome ``unknown``, to be read again after a backoff."""
     attempts = int(row["attempts"])
     try:
-        observed = await read_account(connector_of(runtime), tenant_id)
+        observed = await read_account(await connector_for(runtime, tenant_id), tenant_id)
         state: CampaignState | None = observed.snapshot.campaign(row["target_entity_id"])
     except UnknownCampaign:
         state = None  # the platform answers, and has no such campaign (any more)
@@ -635,9 +646,11 @@ async def _release(
     status: str,
     why: str,
     settings: Settings,
+    at_least: float = 0.0,
 ) -> dict[str, Any]:
     """Give up the lease, for another attempt (``pending``) or another read
-    (``unknown``, which says so in ``failure_reason``) after a backoff."""
+    (``unknown``, which says so in ``failure_reason``) after a backoff of at least
+    ``at_least`` seconds."""
     unknown = None
     if status == "unknown":
         unknown = (
@@ -657,7 +670,7 @@ async def _release(
         row["id"],
         status,
         why,
-        retry_after(int(row["attempts"]), settings.change_retry_seconds),
+        max(at_least, retry_after(int(row["attempts"]), settings.change_retry_seconds)),
         unknown,
     )
     return dict(updated) if updated is not None else row
@@ -675,7 +688,8 @@ async def _finish_applied(
         f"""UPDATE ai_optimization_history
             SET status = 'applied', after_state = $3, value_after = $4,
                 effective_from = $5, applied_at = clock_timestamp(), claimed_until = NULL,
-                failure_code = NULL, failure_reason = NULL, updated_at = clock_timestamp()
+                failure_code = NULL, failure_reason = NULL, updated_at = clock_timestamp(),
+                platform_request_id = $6
             WHERE tenant_id = $1 AND id = $2 AND status IN ('pending', 'unknown')
             RETURNING {OPTIMIZATION_HISTORY.select_list}""",
         tenant_id,
@@ -683,6 +697,7 @@ async def _finish_applied(
         receipt.campaign.as_json(),
         change.value,
         receipt.effective_from,
+        receipt.request_id,
     )
     if updated is None:
         # Finished meanwhile by a worker whose lease had run out: that record stands.
@@ -721,6 +736,8 @@ def _failure(exc: ConnectorError) -> tuple[str, str]:
         return exc.code, f"the ad platform refused the change: {exc.message}"
     if isinstance(exc, UnknownAccount):
         return "unknown_account", str(exc)
+    if isinstance(exc, AuthFailed):
+        return "auth_failed", f"the ad platform refused the account's credentials: {exc}"
     return "platform_unavailable", f"the ad platform could not be reached: {exc}"
 
 

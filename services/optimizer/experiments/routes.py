@@ -11,7 +11,7 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from services.optimizer.core.execution import carry_out
-from services.optimizer.core.platform import CORRELATION, connector_of
+from services.optimizer.core.platform import CORRELATION, connector_for
 from services.optimizer.experiments import plan
 from services.optimizer.experiments.store import (
     conclude,
@@ -164,7 +164,7 @@ async def start(runtime: ServiceRuntime, request: web.Request) -> web.Response:
         # start that fails after this call can simply be asked for again.
         token = CORRELATION.set(request.get("correlation_id"))
         try:
-            await connector_of(runtime).start_experiment(
+            await (await connector_for(runtime, tenant)).start_experiment(
                 tenant, current["campaign_id"], experiment_id, _arms(current)
             )
         except ChangeRefused as exc:

@@ -19,7 +19,7 @@ import asyncpg
 
 from services.optimizer.core.execution import carry_out
 from services.optimizer.core.jobs import TenantJob, run_per_tenant
-from services.optimizer.core.platform import connector_of
+from services.optimizer.core.platform import connector_for
 from services.optimizer.experiments import plan
 from services.optimizer.experiments.stats import VariantData
 from services.optimizer.experiments.store import conclude, lock_experiment, record_results
@@ -58,7 +58,7 @@ async def pull_tenant(runtime: ServiceRuntime, tenant: UUID) -> int:
     recorded = 0
     for row in rows:
         try:
-            reading = await connector_of(runtime).experiment_results(
+            reading = await (await connector_for(runtime, tenant)).experiment_results(
                 tenant, row["campaign_id"], row["id"]
             )
         except ConnectorError as exc:

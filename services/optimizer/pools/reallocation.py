@@ -43,7 +43,7 @@ from services.optimizer.core.execution import (
     in_flight_change,
     last_change_at,
 )
-from services.optimizer.core.platform import connector_of, read_account, store_observed
+from services.optimizer.core.platform import connector_for, read_account, store_observed
 from services.optimizer.core.recommend import hold_back
 from services.optimizer.core.tenants import TenantPolicy, tenant_policy
 from services.optimizer.pools.allocator import (
@@ -256,7 +256,7 @@ async def compute(
 ) -> Computed:
     """Work out the pool's reallocation now. Raises ``ConnectorError`` when the platform
     cannot be asked, :class:`PoolUnusable` when it does not know a campaign."""
-    connector = connector_of(runtime)
+    connector = await connector_for(runtime, tenant)
     observed = await read_account(connector, tenant)
     snapshot = observed.snapshot
     ids: list[UUID] = list(pool["campaign_ids"])

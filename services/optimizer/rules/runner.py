@@ -27,7 +27,7 @@ from services.optimizer.core.act import act
 from services.optimizer.core.execution import Cause, propose, refresh_rule_stats
 from services.optimizer.core.jobs import TenantJob, run_per_tenant
 from services.optimizer.core.limits import SafetyLimits, merge_limits
-from services.optimizer.core.platform import connector_of, read_account, state_of, store_observed
+from services.optimizer.core.platform import connector_for, read_account, state_of, store_observed
 from services.optimizer.core.recommend import hold_back
 from services.optimizer.core.tenants import TenantPolicy, tenant_policy
 from services.optimizer.rules.rule import (
@@ -174,7 +174,7 @@ async def run_tenant(runtime: ServiceRuntime, tenant: UUID) -> int:
     firing, which plans its changes under each campaign's lock like any other change.
     """
     due_rules, as_of, policy = await _claim_due(runtime, tenant)
-    connector = connector_of(runtime)
+    connector = await connector_for(runtime, tenant)
     if not due_rules or as_of is None:
         await _refresh_view(runtime, tenant, connector)
         return 0
@@ -482,7 +482,7 @@ async def _campaigns_now(
     """The campaigns from the platform, or as last stored when it cannot be reached (a
     preview only reads: nothing is stored)."""
     try:
-        snapshot = (await read_account(connector_of(runtime), tenant)).snapshot
+        snapshot = (await read_account(await connector_for(runtime, tenant, conn), tenant)).snapshot
         return snapshot.campaigns, snapshot.as_of, "platform"
     except ConnectorError:
         rows = await conn.fetch(
