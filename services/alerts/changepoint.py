@@ -154,20 +154,26 @@ def count_score(observed: np.ndarray, mean: np.ndarray, variance: np.ndarray) ->
     above = np.empty(observed.shape)
     at = np.empty(observed.shape)
     poisson = variance <= mean * (1 + 1e-9)
+    # The distributions' methods take their parameters directly: a frozen distribution
+    # would build its docstrings on every call, which costs more than the sums themselves.
     if np.any(poisson):
-        dist = stats.poisson(mean[poisson])
+        mu = mean[poisson]
         x = observed[poisson]
         below[poisson], above[poisson], at[poisson] = (
-            dist.logcdf(x - 1),
-            dist.logsf(x),
-            dist.logpmf(x),
+            stats.poisson.logcdf(x - 1, mu),
+            stats.poisson.logsf(x, mu),
+            stats.poisson.logpmf(x, mu),
         )
     spread = ~poisson
     if np.any(spread):
         m, v = mean[spread], variance[spread]
-        dist = stats.nbinom(m * m / (v - m), m / v)
+        size, prob = m * m / (v - m), m / v
         x = observed[spread]
-        below[spread], above[spread], at[spread] = dist.logcdf(x - 1), dist.logsf(x), dist.logpmf(x)
+        below[spread], above[spread], at[spread] = (
+            stats.nbinom.logcdf(x - 1, size, prob),
+            stats.nbinom.logsf(x, size, prob),
+            stats.nbinom.logpmf(x, size, prob),
+        )
     half = math.log(0.5)
     low_tail = np.logaddexp(below, half + at)
     high_tail = np.logaddexp(above, half + at)
