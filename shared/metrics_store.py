@@ -94,6 +94,19 @@ async def newest_hour(
     return hour
 
 
+async def newest_hours(
+    conn: asyncpg.Connection, tenant_id: UUID, campaign_ids: Sequence[UUID]
+) -> dict[UUID, datetime]:
+    """The newest stored hour of each of the campaigns (those with none are left out)."""
+    rows = await conn.fetch(
+        """SELECT campaign_id, max(hour) AS hour FROM campaign_metrics
+           WHERE tenant_id = $1 AND campaign_id = ANY($2::uuid[]) GROUP BY campaign_id""",
+        tenant_id,
+        list(campaign_ids),
+    )
+    return {r["campaign_id"]: r["hour"] for r in rows}
+
+
 async def campaigns_since(conn: asyncpg.Connection, tenant_id: UUID, after: datetime) -> list[UUID]:
     """The tenant's campaigns with an hour later than ``after``, in id order."""
     rows = await conn.fetch(
