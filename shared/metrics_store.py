@@ -66,19 +66,8 @@ async def load_history(
         since,
         until,
     )
-    return [
-        HourlyMetrics(
-            campaign_id=r["campaign_id"],
-            hour=r["hour"],
-            impressions=r["impressions"],
-            clicks=r["clicks"],
-            conversions=r["conversions"],
-            spend=r["spend"],
-            revenue=r["revenue"],
-            budget=r["budget"],
-        )
-        for r in records
-    ]
+    # COLUMNS lists the fields in HourlyMetrics' order: a record fills one positionally.
+    return [HourlyMetrics(*r) for r in records]
 
 
 async def newest_hour(

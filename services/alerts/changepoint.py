@@ -131,12 +131,25 @@ def _daily_profile(logs: np.ndarray, hour_of_day: np.ndarray) -> np.ndarray:
     return _nanmedian_rows(padded.reshape(-1, 24).T, 1)
 
 
+def _median(values: np.ndarray) -> float:
+    """The median of values without NaN (NaN if none): np.median's result, without the
+    layers around it that cost more than the sort on arrays this small."""
+    n = len(values)
+    if n == 0:
+        return math.nan
+    ordered = np.sort(values)
+    middle = n // 2
+    if n % 2:
+        return float(ordered[middle])
+    return float((ordered[middle - 1] + ordered[middle]) / 2)
+
+
 def _mad_sigma(values: np.ndarray) -> float:
     values = values[~np.isnan(values)]
     if len(values) < 2:
         return math.nan
-    centre = np.median(values)
-    return float(MAD_TO_SIGMA * np.median(np.abs(values - centre)))
+    centre = _median(values)
+    return float(MAD_TO_SIGMA * _median(np.abs(values - centre)))
 
 
 def count_score(observed: np.ndarray, mean: np.ndarray, variance: np.ndarray) -> np.ndarray:
@@ -222,7 +235,7 @@ def _fit(
     if np.sum(calibration) < settings.level_hours:
         return not_ready, None
     spread = _mad_sigma(residual[:cut])
-    typical_sampling = float(np.median(sampling[:cut][calibration] ** 2))
+    typical_sampling = _median(sampling[:cut][calibration] ** 2)
     tau = math.sqrt(max(spread**2 - typical_sampling, settings.tau_floor**2))
     model = _Model(logs, profile, level, residual, sampling, cut, tau)
     return Fit(True, history_hours, days_at_hour, tau), model
@@ -331,7 +344,8 @@ def _scan_counts(
     # Variance of one hour: Poisson sampling plus the series' own spread; and the baseline
     # (a median of level_hours hours, each as noisy) is shared by the whole window.
     hour_variance = expected + tau**2 * expected**2
-    typical = float(np.nanmedian(expected[:cut])) if cut else math.nan
+    head = expected[:cut]
+    typical = _median(head[~np.isnan(head)])
     if math.isnan(typical):
         return {}
     shared = (math.pi / 2) * (tau**2 + 1 / max(typical, 0.5)) / settings.level_hours
