@@ -557,14 +557,18 @@ def detect_campaign(
     rows = _grid(by_hour, newest, params)
     columns = _Columns.of(rows)
     hours_of_day = _hours_of_day(newest, len(rows))
-    found: list[Anomaly] = []
+    scanned: list[tuple[str, changepoint.Series]] = []
     for metric in METRICS:
         directions = [d for m, d in wanted if m == metric]
         if not directions:
             continue
         values, noise, counts = _metric_series(columns, metric, current.budget)
         signs = tuple(1 if d == "up" else -1 for d in directions)
-        fit, shifts = changepoint.scan(values, noise, hours_of_day, signs, params.scan, counts)
+        scanned.append((metric, changepoint.Series(values, noise, signs, counts)))
+    # The metrics' baselines are fitted together; each gets its own.
+    results = changepoint.scan_all([s for _, s in scanned], hours_of_day, params.scan)
+    found: list[Anomaly] = []
+    for (metric, _), (fit, shifts) in zip(scanned, results, strict=True):
         for sign, shift in sorted(shifts.items(), reverse=True):
             direction = "up" if sign > 0 else "down"
             found.append(
