@@ -247,9 +247,7 @@ def _fit(
         spread = _mad_sigma(residual[row, :cut])
         typical_sampling = _median(sampling[:cut][calibration] ** 2)
         tau = math.sqrt(max(spread**2 - typical_sampling, settings.tau_floor**2))
-        model = _Model(
-            logs[i], profile[row], level[row], residual[row], sampling, cut, tau
-        )
+        model = _Model(logs[i], profile[row], level[row], residual[row], sampling, cut, tau)
         fits[i] = (Fit(True, fits[i][0].history_hours, fits[i][0].days_at_hour, tau), model)
     return fits
 
