@@ -18,7 +18,7 @@ from shared.consumer import Consumer, Handler, Subscriptions
 from shared.contracts.spec import EventPayload, EventType
 from shared.db import connect, migrate_schema, scoped
 from shared.events import Envelope
-from shared.outbox import OutboxRelay, backlog, enqueue
+from shared.outbox import OutboxRelay, backlog, enqueue, enqueue_many
 from shared.retry import Backoff
 from shared.telemetry import Telemetry
 from tests.conftest import schema_pool
@@ -588,3 +588,31 @@ async def test_ordered_events_wait_for_their_own_tenant_only(
     finally:
         release.set()
         await consumer.stop()
+
+
+async def test_enqueued_together_events_are_published_in_the_order_given(
+    bus: Bus, probe_pool: asyncpg.Pool
+) -> None:
+    events = [probe_event(f"batch {i}") for i in range(5)]
+    relay = OutboxRelay(probe_pool, bus, "probe")
+    async with tap(bus) as received:
+        async with scoped(probe_pool, TENANT) as conn:
+            await enqueue_many(conn, events)
+            await enqueue_many(conn, [])  # nothing to write is no error
+        await relay.flush()
+        ours = {e.event_id for e in events}
+        got: list[Envelope] = []
+        while len(got) < len(events):  # other tests' rows may go out with ours
+            message = await asyncio.wait_for(received.get(), 5)
+            if (envelope := Envelope.from_bytes(message.body)).event_id in ours:
+                got.append(envelope)
+    assert [e.event_id for e in got] == [e.event_id for e in events]
+    assert [e.payload for e in got] == [e.payload for e in events]
+    async with scoped(probe_pool, system=True) as conn:
+        rows = await conn.fetch(
+            "SELECT event_id, routing_key, tenant_id FROM outbox "
+            "WHERE event_id = ANY($1::uuid[]) ORDER BY id",
+            [e.event_id for e in events],
+        )
+    assert [r["event_id"] for r in rows] == [e.event_id for e in events]
+    assert {(r["routing_key"], r["tenant_id"]) for r in rows} == {(PROBE_NOTED.name, TENANT)}
