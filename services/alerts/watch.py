@@ -45,8 +45,10 @@ class _Batch:
     cause: Envelope
     newest: dict[UUID, datetime]
     history: dict[UUID, list[HourlyMetrics]]
-    # Only this batch opens incidents and risks of the tenant (under WATCH_LOCK): a campaign
-    # outside these sets has none, and nothing about it needs reading or resolving.
+    # Read when the batch starts: a campaign outside these sets has no open incident or
+    # active risk, so nothing about it needs reading or resolving. Risks and detected
+    # incidents open only under WATCH_LOCK, which this batch holds; a rule's alert that
+    # opens meanwhile (rule_alerts.py) is left to the next batch, as if it came a moment later.
     open_incidents: set[UUID]
     active_risks: set[tuple[UUID, str]]
     events: list[Envelope] = field(default_factory=list)
