@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
-from collections.abc import Awaitable, Callable, Collection
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, TypeVar
+from uuid import UUID
 
 import asyncpg
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractQueue, ConsumerTag
@@ -222,13 +224,16 @@ class Consumer:
         self.subscriptions = subscriptions
         self.prefetch_count = prefetch_count
         self.max_deliveries = max_deliveries
-        # Event types applied one at a time, in delivery order (messages are otherwise
-        # handled concurrently up to the prefetch count).
+        # Event types applied one at a time per tenant, in delivery order (messages are
+        # otherwise handled concurrently up to the prefetch count): one tenant's events wait
+        # for each other, another tenant's go on meanwhile.
         self.ordered = frozenset(ordered)
         self.on_outcome = on_outcome
         self.outage_backoff = outage_backoff
         self.nack_backoff = nack_backoff
-        self._order_lock = asyncio.Lock()
+        # Per (event type, tenant): its lock and how many messages hold or wait for it, so
+        # that the lock goes away with the last of them.
+        self._order_locks: dict[tuple[str, UUID], tuple[asyncio.Lock, int]] = {}
         self.dead_lettered = 0
         self._channel: AbstractChannel | None = None
         self._queue: AbstractQueue | None = None
@@ -359,8 +364,9 @@ class Consumer:
         token = correlation_id_var.set(str(envelope.correlation_id))
         try:
             if envelope.type in self.ordered:
-                # asyncio.Lock wakes waiters first-in, first-out: delivery order is kept.
-                async with self._order_lock:
+                # asyncio.Lock wakes waiters first-in, first-out, and a message reaches it
+                # without awaiting anything before: each tenant's delivery order is kept.
+                async with self._in_order((envelope.type, envelope.tenant_id)):
                     if self._stopping:
                         return  # not started yet: left unacked for the next consumer
                     applied = await self._process_patiently(envelope)
@@ -384,6 +390,22 @@ class Consumer:
             await self._ack_applied(message, envelope, applied)
         finally:
             correlation_id_var.reset(token)
+
+    @contextlib.asynccontextmanager
+    async def _in_order(self, key: tuple[str, UUID]) -> AsyncIterator[None]:
+        lock, users = self._order_locks.get(key, (None, 0))
+        if lock is None:
+            lock = asyncio.Lock()
+        self._order_locks[key] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._order_locks[key]
+            if users == 1:
+                del self._order_locks[key]
+            else:
+                self._order_locks[key] = (lock, users - 1)
 
     async def _ack_applied(
         self, message: AbstractIncomingMessage, envelope: Envelope, applied: bool

@@ -66,19 +66,8 @@ async def load_history(
         since,
         until,
     )
-    return [
-        HourlyMetrics(
-            campaign_id=r["campaign_id"],
-            hour=r["hour"],
-            impressions=r["impressions"],
-            clicks=r["clicks"],
-            conversions=r["conversions"],
-            spend=r["spend"],
-            revenue=r["revenue"],
-            budget=r["budget"],
-        )
-        for r in records
-    ]
+    # COLUMNS lists the fields in HourlyMetrics' order: a record fills one positionally.
+    return [HourlyMetrics(*r) for r in records]
 
 
 async def newest_hour(
@@ -92,6 +81,19 @@ async def newest_hour(
         campaign_id,
     )
     return hour
+
+
+async def newest_hours(
+    conn: asyncpg.Connection, tenant_id: UUID, campaign_ids: Sequence[UUID]
+) -> dict[UUID, datetime]:
+    """The newest stored hour of each of the campaigns (those with none are left out)."""
+    rows = await conn.fetch(
+        """SELECT campaign_id, max(hour) AS hour FROM campaign_metrics
+           WHERE tenant_id = $1 AND campaign_id = ANY($2::uuid[]) GROUP BY campaign_id""",
+        tenant_id,
+        list(campaign_ids),
+    )
+    return {r["campaign_id"]: r["hour"] for r in rows}
 
 
 async def campaigns_since(conn: asyncpg.Connection, tenant_id: UUID, after: datetime) -> list[UUID]:

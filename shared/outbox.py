@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import asyncpg
 from pydantic import ValidationError
@@ -29,6 +29,24 @@ async def enqueue(conn: asyncpg.Connection, envelope: Envelope) -> None:
         envelope.tenant_id,
         envelope.type,
         envelope.model_dump(mode="json"),
+    )
+
+
+async def enqueue_many(conn: asyncpg.Connection, envelopes: Sequence[Envelope]) -> None:
+    """:func:`enqueue` for several envelopes in one statement; the relay publishes them in
+    the order given."""
+    if not envelopes:
+        return
+    await conn.execute(
+        """INSERT INTO outbox (event_id, tenant_id, routing_key, body)
+           SELECT event_id, tenant_id, routing_key, body
+           FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::jsonb[])
+                WITH ORDINALITY AS e(event_id, tenant_id, routing_key, body, position)
+           ORDER BY position""",
+        [e.event_id for e in envelopes],
+        [e.tenant_id for e in envelopes],
+        [e.type for e in envelopes],
+        [e.model_dump(mode="json") for e in envelopes],
     )
 
 

@@ -58,7 +58,7 @@ class ServiceSpec:
     subscriptions: Subscriptions | None = None
     # Routes outside the API contract (the gateway's documents).
     plain_routes: Callable[[ServiceRuntime], Sequence[web.AbstractRouteDef]] = lambda _rt: ()
-    # Event types this service must apply one at a time, in the order they arrive.
+    # Event types this service must apply one at a time per tenant, in the order they arrive.
     ordered: frozenset[str] = frozenset()
     background: Sequence[Callable[[ServiceRuntime], Awaitable[None]]] = ()
     # Upkeep of the service's own tables, run by the hourly housekeeping after its sweep

@@ -403,8 +403,36 @@ def _baseline_for(
     return None
 
 
+@dataclass(frozen=True, slots=True)
+class _Columns:
+    """The grid's hours as arrays, built once for all the metrics (NaN where nothing ran)."""
+
+    active: np.ndarray
+    impressions: np.ndarray
+    clicks: np.ndarray
+    conversions: np.ndarray
+    spend: np.ndarray
+    revenue: np.ndarray
+    budget: np.ndarray
+
+    @classmethod
+    def of(cls, rows: list[HourlyMetrics | None]) -> _Columns:
+        empty = (math.nan,) * 6
+        table = np.array(
+            [
+                empty
+                if r is None
+                else (r.impressions, r.clicks, r.conversions, r.spend, r.revenue, r.budget)
+                for r in rows
+            ],
+            dtype=float,
+        ).reshape(len(rows), 6)
+        active = np.array([r is not None for r in rows], dtype=bool)
+        return cls(active, *table.T)
+
+
 def _metric_series(
-    rows: list[HourlyMetrics | None], metric: str, budget: float
+    columns: _Columns, metric: str, budget: float
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """Per hour: the metric on a scale where zero counts stay finite, its sampling noise,
     and for the metrics in ``COUNT_METRICS`` the conversions behind each value.
@@ -412,41 +440,44 @@ def _metric_series(
     Counts get half an event added (a zero is "fewer than one"), and the noise a count
     of n events carries, about 1/sqrt(n) on the log scale, is reported beside it.
     """
-    values = np.full(len(rows), np.nan)
-    noise = np.zeros(len(rows))
-    counts = (
-        np.array([math.nan if r is None else r.conversions for r in rows], dtype=float)
-        if metric in COUNT_METRICS
-        else None
-    )
-    order_values = [r.revenue / r.conversions for r in rows if r is not None and r.conversions]
-    order_value = statistics.median(order_values) if order_values else 0.0
-    for i, row in enumerate(rows):
-        if row is None:
-            continue
-        if metric == "spend":
-            if row.spend > 0:
-                values[i] = _metric_value(row, "spend", budget)
-            continue
-        if row.clicks <= 0:
-            # no clicks: nothing to divide by, or a tracking gap reported on its own
-            continue
-        conversions = row.conversions + 0.5
-        if metric == "cpc":
-            if row.spend > 0:
-                values[i], noise[i] = row.spend / row.clicks, 1 / math.sqrt(row.clicks)
-        elif metric == "ctr":
-            values[i] = row.clicks / row.impressions if row.impressions else math.nan
-            noise[i] = 1 / math.sqrt(row.clicks)
-        elif metric == "cvr":
-            values[i], noise[i] = conversions / row.clicks, 1 / math.sqrt(conversions)
-        elif metric == "conversions":
-            values[i], noise[i] = conversions, 1 / math.sqrt(conversions)
-        elif metric == "roas" and row.spend > 0:
-            # order values vary as much as order counts: twice the Poisson variance
-            revenue = row.revenue + 0.5 * order_value
-            if revenue > 0:
-                values[i], noise[i] = revenue / row.spend, math.sqrt(2 / conversions)
+    c = columns
+    values = np.full(len(c.active), np.nan)
+    noise = np.zeros(len(c.active))
+    counts = np.where(c.active, c.conversions, np.nan) if metric in COUNT_METRICS else None
+    if metric == "spend":
+        spent = np.flatnonzero(c.active & (c.spend > 0))
+        values[spent] = c.spend[spent]
+        if budget > 0:
+            # Spend follows the budget by design; history is rescaled to today's budget
+            # (as _metric_value does) so a deliberate budget change is not an anomaly.
+            scaled = spent[c.budget[spent] > 0]
+            values[scaled] = c.spend[scaled] * budget / c.budget[scaled]
+        return values, noise, counts
+    # no clicks: nothing to divide by, or a tracking gap reported on its own
+    clicked = c.active & (c.clicks > 0)
+    conversions = c.conversions + 0.5
+    if metric == "cpc":
+        at = np.flatnonzero(clicked & (c.spend > 0))
+        values[at], noise[at] = c.spend[at] / c.clicks[at], 1 / np.sqrt(c.clicks[at])
+    elif metric == "ctr":
+        at = np.flatnonzero(clicked)
+        seen = at[c.impressions[at] != 0]
+        values[seen] = c.clicks[seen] / c.impressions[seen]
+        noise[at] = 1 / np.sqrt(c.clicks[at])
+    elif metric == "cvr":
+        at = np.flatnonzero(clicked)
+        values[at], noise[at] = conversions[at] / c.clicks[at], 1 / np.sqrt(conversions[at])
+    elif metric == "conversions":
+        at = np.flatnonzero(clicked)
+        values[at], noise[at] = conversions[at], 1 / np.sqrt(conversions[at])
+    elif metric == "roas":
+        converted = c.active & (c.conversions != 0)
+        order_values = (c.revenue[converted] / c.conversions[converted]).tolist()
+        order_value = statistics.median(order_values) if order_values else 0.0
+        # order values vary as much as order counts: twice the Poisson variance
+        revenue = c.revenue + 0.5 * order_value
+        at = np.flatnonzero(clicked & (c.spend > 0) & (revenue > 0))
+        values[at], noise[at] = revenue[at] / c.spend[at], np.sqrt(2 / conversions[at])
     return values, noise, counts
 
 
@@ -455,13 +486,15 @@ def _grid(
 ) -> list[HourlyMetrics | None]:
     """The lookback as consecutive hours ending at ``newest``; None where nothing ran."""
     hours = params.seasonal_lookback_days * 24 + 1
-    rows: list[HourlyMetrics | None] = []
-    for back in range(hours - 1, -1, -1):
-        row = by_hour.get(newest - back * HOUR)
-        rows.append(row if row is not None and _is_active(row) else None)
-    while rows and rows[0] is None:
-        rows.pop(0)
-    return rows
+    first = newest - (hours - 1) * HOUR
+    rows: list[HourlyMetrics | None] = [None] * hours
+    for hour, row in by_hour.items():
+        if first <= hour <= newest and _is_active(row):
+            offset, rest = divmod(hour - first, HOUR)
+            if not rest:
+                rows[offset] = row
+    started = next((i for i, row in enumerate(rows) if row is not None), len(rows))
+    return rows[started:]
 
 
 @dataclass(frozen=True, slots=True)
@@ -483,7 +516,7 @@ def baseline_status(
     by_hour = {row.hour: row for row in series}
     newest = max(by_hour)
     rows = _grid(by_hour, newest, params)
-    values, noise, _ = _metric_series(rows, "spend", by_hour[newest].budget)
+    values, noise, _ = _metric_series(_Columns.of(rows), "spend", by_hour[newest].budget)
     fit, _ = changepoint.scan(values, noise, _hours_of_day(newest, len(rows)), (), params.scan)
     return BaselineStatus(fit.history_hours, fit.days_at_hour, "seasonal", not fit.ready)
 
@@ -522,15 +555,20 @@ def detect_campaign(
         wanted = list(params.directions)
 
     rows = _grid(by_hour, newest, params)
+    columns = _Columns.of(rows)
     hours_of_day = _hours_of_day(newest, len(rows))
-    found: list[Anomaly] = []
+    scanned: list[tuple[str, changepoint.Series]] = []
     for metric in METRICS:
         directions = [d for m, d in wanted if m == metric]
         if not directions:
             continue
-        values, noise, counts = _metric_series(rows, metric, current.budget)
+        values, noise, counts = _metric_series(columns, metric, current.budget)
         signs = tuple(1 if d == "up" else -1 for d in directions)
-        fit, shifts = changepoint.scan(values, noise, hours_of_day, signs, params.scan, counts)
+        scanned.append((metric, changepoint.Series(values, noise, signs, counts)))
+    # The metrics' baselines are fitted together; each gets its own.
+    results = changepoint.scan_all([s for _, s in scanned], hours_of_day, params.scan)
+    found: list[Anomaly] = []
+    for (metric, _), (fit, shifts) in zip(scanned, results, strict=True):
         for sign, shift in sorted(shifts.items(), reverse=True):
             direction = "up" if sign > 0 else "down"
             found.append(
@@ -561,7 +599,8 @@ def _medians(
     params: DetectorParams,
 ) -> dict[str, float]:
     medians: dict[str, float] = {}
-    for metric in METRICS:
+    # The rates an outage is judged by (see _outage); the others would go unread.
+    for metric in ("ctr", "cvr"):
         baseline = _baseline_for(metric, seasonal, recent, current.budget, params)
         if baseline is not None:
             medians[metric] = statistics.median(_values(baseline.rows, metric, current.budget))

@@ -116,27 +116,44 @@ def _nanmedian_rows(matrix: np.ndarray, min_count: int) -> np.ndarray:
 
 
 def _rolling_nanmedian(values: np.ndarray, width: int, lag: int, min_count: int) -> np.ndarray:
-    """Median of ``values[t - lag - width : t - lag]`` for every t (NaN when too few)."""
-    n = len(values)
-    padded = np.concatenate([np.full(width + lag, np.nan), values])
-    windows = np.lib.stride_tricks.sliding_window_view(padded, width)[:n]
-    return _nanmedian_rows(windows, min_count)
+    """Per row of ``values`` (series by hour), the median of ``row[t - lag - width : t - lag]``
+    for every t (NaN when too few)."""
+    series, n = values.shape
+    padded = np.concatenate([np.full((series, width + lag), np.nan), values], axis=1)
+    windows = np.lib.stride_tricks.sliding_window_view(padded, width, axis=1)[:, :n]
+    return _nanmedian_rows(windows.reshape(series * n, width), min_count).reshape(series, n)
 
 
 def _daily_profile(logs: np.ndarray, hour_of_day: np.ndarray) -> np.ndarray:
-    """Per hour of day, the median over the days given (NaN where none)."""
+    """Per row of ``logs`` (series by hour) and hour of day, the median over the days given
+    (NaN where none)."""
+    series = len(logs)
     first = int(hour_of_day[0])
-    padded = np.concatenate([np.full(first, np.nan), logs])
-    padded = np.concatenate([padded, np.full(-len(padded) % 24, np.nan)])
-    return _nanmedian_rows(padded.reshape(-1, 24).T, 1)
+    padded = np.concatenate([np.full((series, first), np.nan), logs], axis=1)
+    padded = np.concatenate([padded, np.full((series, -padded.shape[1] % 24), np.nan)], axis=1)
+    by_hour = padded.reshape(series, -1, 24).transpose(0, 2, 1).reshape(series * 24, -1)
+    return _nanmedian_rows(by_hour, 1).reshape(series, 24)
+
+
+def _median(values: np.ndarray) -> float:
+    """The median of values without NaN (NaN if none): np.median's result, without the
+    layers around it that cost more than the sort on arrays this small."""
+    n = len(values)
+    if n == 0:
+        return math.nan
+    ordered = np.sort(values)
+    middle = n // 2
+    if n % 2:
+        return float(ordered[middle])
+    return float((ordered[middle - 1] + ordered[middle]) / 2)
 
 
 def _mad_sigma(values: np.ndarray) -> float:
     values = values[~np.isnan(values)]
     if len(values) < 2:
         return math.nan
-    centre = np.median(values)
-    return float(MAD_TO_SIGMA * np.median(np.abs(values - centre)))
+    centre = _median(values)
+    return float(MAD_TO_SIGMA * _median(np.abs(values - centre)))
 
 
 def count_score(observed: np.ndarray, mean: np.ndarray, variance: np.ndarray) -> np.ndarray:
@@ -154,20 +171,26 @@ def count_score(observed: np.ndarray, mean: np.ndarray, variance: np.ndarray) ->
     above = np.empty(observed.shape)
     at = np.empty(observed.shape)
     poisson = variance <= mean * (1 + 1e-9)
+    # The distributions' methods take their parameters directly: a frozen distribution
+    # would build its docstrings on every call, which costs more than the sums themselves.
     if np.any(poisson):
-        dist = stats.poisson(mean[poisson])
+        mu = mean[poisson]
         x = observed[poisson]
         below[poisson], above[poisson], at[poisson] = (
-            dist.logcdf(x - 1),
-            dist.logsf(x),
-            dist.logpmf(x),
+            stats.poisson.logcdf(x - 1, mu),
+            stats.poisson.logsf(x, mu),
+            stats.poisson.logpmf(x, mu),
         )
     spread = ~poisson
     if np.any(spread):
         m, v = mean[spread], variance[spread]
-        dist = stats.nbinom(m * m / (v - m), m / v)
+        size, prob = m * m / (v - m), m / v
         x = observed[spread]
-        below[spread], above[spread], at[spread] = dist.logcdf(x - 1), dist.logsf(x), dist.logpmf(x)
+        below[spread], above[spread], at[spread] = (
+            stats.nbinom.logcdf(x - 1, size, prob),
+            stats.nbinom.logsf(x, size, prob),
+            stats.nbinom.logpmf(x, size, prob),
+        )
     half = math.log(0.5)
     low_tail = np.logaddexp(below, half + at)
     high_tail = np.logaddexp(above, half + at)
@@ -191,35 +214,83 @@ class _Model:
 
 def _fit(
     values: np.ndarray, sampling_sd: np.ndarray, hour_of_day: np.ndarray, settings: ScanSettings
-) -> tuple[Fit, _Model | None]:
-    n = len(values)
+) -> list[tuple[Fit, _Model | None]]:
+    """The model of each row of ``values`` (series by hour, sharing ``hour_of_day``), fitted
+    together: the medians of all the series are taken in one pass."""
+    n = values.shape[1]
     lag = settings.lag
     logs = np.log(np.where(values > 0, values, np.nan))
     # The stretch under test never shapes its own baseline.
     cut = max(0, n - lag)
-    history = logs[:cut]
+    history = logs[:, :cut]
     same_hour = hour_of_day[:cut] == hour_of_day[-1]
-    days_at_hour = int(np.sum(~np.isnan(history[same_hour])))
-    history_hours = int(np.sum(~np.isnan(history)))
-    not_ready = Fit(False, history_hours, days_at_hour, math.nan)
-    if days_at_hour < settings.min_days or math.isnan(logs[-1]):
-        return not_ready, None
-
-    profile = _daily_profile(history, hour_of_day[:cut])
-    deseasonalised = logs - profile[hour_of_day]
+    days_at_hour = np.sum(~np.isnan(history[:, same_hour]), axis=1)
+    history_hours = np.sum(~np.isnan(history), axis=1)
+    fits: list[tuple[Fit, _Model | None]] = [
+        (Fit(False, int(hours), int(days), math.nan), None)
+        for hours, days in zip(history_hours, days_at_hour, strict=True)
+    ]
+    ready = np.flatnonzero((days_at_hour >= settings.min_days) & ~np.isnan(logs[:, -1]))
+    if not len(ready):
+        return fits
+    profile = _daily_profile(history[ready], hour_of_day[:cut])
+    deseasonalised = logs[ready] - profile[:, hour_of_day]
     level = _rolling_nanmedian(
         deseasonalised, settings.level_hours, lag, max(2, settings.level_hours // 2)
     )
     residual = deseasonalised - level
-    sampling = np.nan_to_num(sampling_sd, nan=0.0)
-    calibration = ~np.isnan(residual[:cut])
-    if np.sum(calibration) < settings.level_hours:
-        return not_ready, None
-    spread = _mad_sigma(residual[:cut])
-    typical_sampling = float(np.median(sampling[:cut][calibration] ** 2))
-    tau = math.sqrt(max(spread**2 - typical_sampling, settings.tau_floor**2))
-    model = _Model(logs, profile, level, residual, sampling, cut, tau)
-    return Fit(True, history_hours, days_at_hour, tau), model
+    for row, i in enumerate(ready):
+        sampling = np.nan_to_num(sampling_sd[i], nan=0.0)
+        calibration = ~np.isnan(residual[row, :cut])
+        if np.sum(calibration) < settings.level_hours:
+            continue
+        spread = _mad_sigma(residual[row, :cut])
+        typical_sampling = _median(sampling[:cut][calibration] ** 2)
+        tau = math.sqrt(max(spread**2 - typical_sampling, settings.tau_floor**2))
+        model = _Model(logs[i], profile[row], level[row], residual[row], sampling, cut, tau)
+        fits[i] = (Fit(True, fits[i][0].history_hours, fits[i][0].days_at_hour, tau), model)
+    return fits
+
+
+@dataclass(frozen=True, slots=True)
+class Series:
+    """One hourly series to :func:`scan_all`, as :func:`scan` takes it."""
+
+    values: np.ndarray
+    sampling_sd: np.ndarray
+    directions: tuple[int, ...]
+    counts: np.ndarray | None = None
+
+
+def scan_all(
+    series: list[Series], hour_of_day: np.ndarray, settings: ScanSettings
+) -> list[tuple[Fit, dict[int, Shift]]]:
+    """:func:`scan` for several series over the same hours (a campaign's metrics), fitted
+    together; the results are each series' own, in order."""
+    if not series:
+        return []
+    values = np.stack([s.values for s in series])
+    sampling = np.stack([s.sampling_sd for s in series])
+    results: list[tuple[Fit, dict[int, Shift]]] = []
+    for one, (fit, model) in zip(
+        series, _fit(values, sampling, hour_of_day, settings), strict=True
+    ):
+        results.append((fit, {} if model is None else _shifts(model, one, hour_of_day, settings)))
+    return results
+
+
+def _shifts(
+    model: _Model, series: Series, hour_of_day: np.ndarray, settings: ScanSettings
+) -> dict[int, Shift]:
+    found = _scan_logs(model, hour_of_day, series.directions, settings)
+    if series.counts is not None:
+        for direction, shift in _scan_counts(
+            model, series.values, series.counts, hour_of_day, series.directions, settings
+        ).items():
+            best = found.get(direction)
+            if best is None or shift.score / shift.threshold > best.score / best.threshold:
+                found[direction] = shift
+    return found
 
 
 def scan(
@@ -240,18 +311,11 @@ def scan(
     tested as summed counts. Returns the fit and, per direction, the strongest window
     that passed.
     """
-    fit, model = _fit(values, sampling_sd, hour_of_day, settings)
-    if model is None:
-        return fit, {}
-    found = _scan_logs(model, hour_of_day, directions, settings)
-    if counts is not None:
-        for direction, shift in _scan_counts(
-            model, values, counts, hour_of_day, directions, settings
-        ).items():
-            best = found.get(direction)
-            if best is None or shift.score / shift.threshold > best.score / best.threshold:
-                found[direction] = shift
-    return fit, found
+    return scan_all(
+        [Series(np.asarray(values, float), np.asarray(sampling_sd, float), directions, counts)],
+        hour_of_day,
+        settings,
+    )[0]
 
 
 def _scan_logs(
@@ -325,7 +389,8 @@ def _scan_counts(
     # Variance of one hour: Poisson sampling plus the series' own spread; and the baseline
     # (a median of level_hours hours, each as noisy) is shared by the whole window.
     hour_variance = expected + tau**2 * expected**2
-    typical = float(np.nanmedian(expected[:cut])) if cut else math.nan
+    head = expected[:cut]
+    typical = _median(head[~np.isnan(head)])
     if math.isnan(typical):
         return {}
     shared = (math.pi / 2) * (tau**2 + 1 / max(typical, 0.5)) / settings.level_hours

@@ -188,6 +188,32 @@ async def _resolve(
     return [dict(r) for r in rows]
 
 
+async def campaigns_with_open_incidents(
+    conn: asyncpg.Connection, tenant_id: UUID, campaign_ids: list[UUID]
+) -> set[UUID]:
+    """Those of the campaigns that have an open incident."""
+    rows = await conn.fetch(
+        f"""SELECT DISTINCT affected_entity_id FROM ai_smart_alerts
+            WHERE tenant_id = $1 AND affected_entity_id = ANY($2::uuid[]) AND {_OPEN}""",
+        tenant_id,
+        campaign_ids,
+    )
+    return {r["affected_entity_id"] for r in rows}
+
+
+async def active_risks(
+    conn: asyncpg.Connection, tenant_id: UUID, campaign_ids: list[UUID]
+) -> set[tuple[UUID, str]]:
+    """(campaign, risk type) of the campaigns' active risks."""
+    rows = await conn.fetch(
+        """SELECT affected_entity_id, risk_type FROM ai_risk_management
+           WHERE tenant_id = $1 AND affected_entity_id = ANY($2::uuid[]) AND status = 'active'""",
+        tenant_id,
+        campaign_ids,
+    )
+    return {(r["affected_entity_id"], r["risk_type"]) for r in rows}
+
+
 async def open_alert_kinds(
     conn: asyncpg.Connection, tenant_id: UUID, campaign_id: UUID
 ) -> list[str]:

@@ -4,6 +4,7 @@ assess risk."""
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -22,8 +23,8 @@ from shared.contracts.spec import EventType
 from shared.events import Envelope
 from shared.metrics import HourlyMetrics
 from shared.metrics_input import hourly
-from shared.metrics_store import load_history, newest_hour, upsert_metrics
-from shared.outbox import enqueue
+from shared.metrics_store import load_history, newest_hours, upsert_metrics
+from shared.outbox import enqueue_many
 
 SOURCE = "alerts"
 HOUR = timedelta(hours=1)
@@ -34,13 +35,66 @@ WATCH_LOCK = 0x41444157
 subscriptions = Subscriptions(SOURCE)
 
 
-async def _emit(
-    conn: asyncpg.Connection,
-    cause: Envelope,
-    event_type: EventType[Any],
-    payload: dict[str, Any],
-) -> None:
-    await enqueue(conn, event_type.caused_by(cause, payload, source=SOURCE))
+@dataclass
+class _Batch:
+    """What one batch of metrics needs, read for all its campaigns at once: each campaign's
+    newest stored hour and history, which have open incidents and active risks; and the
+    events it raises, written to the outbox together (in the order raised) at the end."""
+
+    conn: asyncpg.Connection
+    cause: Envelope
+    newest: dict[UUID, datetime]
+    history: dict[UUID, list[HourlyMetrics]]
+    # Read when the batch starts: a campaign outside these sets has no open incident or
+    # active risk, so nothing about it needs reading or resolving. Risks and detected
+    # incidents open only under WATCH_LOCK, which this batch holds; a rule's alert that
+    # opens meanwhile (rule_alerts.py) is left to the next batch, as if it came a moment later.
+    open_incidents: set[UUID]
+    active_risks: set[tuple[UUID, str]]
+    events: list[Envelope] = field(default_factory=list)
+
+    @property
+    def tenant(self) -> UUID:
+        return self.cause.tenant_id
+
+    def emit(self, event_type: EventType[Any], payload: dict[str, Any]) -> None:
+        self.events.append(event_type.caused_by(self.cause, payload, source=SOURCE))
+
+
+def _present(hours: list[datetime], newest: datetime) -> list[datetime]:
+    """The hours alerts speak about: those within the quiet period behind the newest stored
+    hour. Older ones (a backfill, a late correction) update history but raise nothing."""
+    return [h for h in hours if h > newest - QUIET_HOURS * HOUR]
+
+
+async def _read_batch(
+    conn: asyncpg.Connection, event: Envelope, hours_by_campaign: dict[UUID, list[datetime]]
+) -> _Batch:
+    tenant = event.tenant_id
+    campaigns = sorted(hours_by_campaign, key=str)
+    newest = await newest_hours(conn, tenant, campaigns)
+    # From the first present hour's lookback of each campaign to its newest hour.
+    since = {
+        campaign_id: present[0] - lookback()
+        for campaign_id in campaigns
+        if (present := _present(hours_by_campaign[campaign_id], newest[campaign_id]))
+    }
+    history: dict[UUID, list[HourlyMetrics]] = defaultdict(list)
+    if since:
+        rows = await load_history(
+            conn, tenant, list(since), min(since.values()), max(newest[c] for c in since)
+        )
+        for row in rows:
+            if since[row.campaign_id] <= row.hour <= newest[row.campaign_id]:
+                history[row.campaign_id].append(row)
+    return _Batch(
+        conn,
+        event,
+        newest,
+        history,
+        await store.campaigns_with_open_incidents(conn, tenant, campaigns),
+        await store.active_risks(conn, tenant, campaigns),
+    )
 
 
 @subscriptions.subscriber(METRICS_RECORDED)
@@ -55,66 +109,73 @@ async def on_metrics_recorded(
     hours_by_campaign: dict[UUID, set[datetime]] = defaultdict(set)
     for row in rows:
         hours_by_campaign[row.campaign_id].add(row.hour)
-    for campaign_id in sorted(hours_by_campaign, key=str):
-        await _watch_campaign(conn, event, campaign_id, sorted(hours_by_campaign[campaign_id]))
+    ordered = {campaign_id: sorted(hours) for campaign_id, hours in hours_by_campaign.items()}
+    batch = await _read_batch(conn, event, ordered)
+    for campaign_id in sorted(ordered, key=str):
+        await _watch_campaign(batch, campaign_id, ordered[campaign_id])
+    await enqueue_many(conn, batch.events)
 
 
-async def _watch_campaign(
-    conn: asyncpg.Connection, event: Envelope, campaign_id: UUID, hours: list[datetime]
-) -> None:
-    tenant = event.tenant_id
-    newest = await newest_hour(conn, tenant, campaign_id)
+async def _watch_campaign(batch: _Batch, campaign_id: UUID, hours: list[datetime]) -> None:
+    conn, tenant = batch.conn, batch.tenant
     # The batch just stored hours of this campaign.
-    assert newest is not None
-    # Alerts are about the present: hours older than the quiet period behind the newest
-    # stored hour (a backfill, a late correction) update history but raise nothing.
-    present = [h for h in hours if h > newest - QUIET_HOURS * HOUR]
+    newest = batch.newest[campaign_id]
+    present = _present(hours, newest)
     if not present:
         return
-    history = await load_history(conn, tenant, [campaign_id], present[0] - lookback(), newest)
+    history = batch.history[campaign_id]
     for hour in present:
         # One incident per cause: the findings one cause raised, primary and symptoms.
         for incident in group(findings_at(history, hour)):
             raised = await store.raise_or_update(conn, tenant, campaign_id, incident, hour)
+            batch.open_incidents.add(campaign_id)
             for resolved in raised.resolved:
-                await _emit_resolved(conn, event, campaign_id, resolved)
+                _emit_resolved(batch, campaign_id, resolved)
             # What may explain it: our own changes, seasonality, competitors' moves.
             alert, _ = await explaining.explained(conn, tenant, raised.alert)
-            await _emit(
-                conn,
-                event,
+            batch.emit(
                 c.ALERT_RAISED if raised.created else c.ALERT_UPDATED,
                 store.event_payload(alert, campaign_id),
             )
     # Only a batch that reaches the newest stored hour speaks for how things are now.
     if hours[-1] < newest:
         return
-    for alert in await store.resolve_quiet(conn, tenant, campaign_id, newest):
-        await _emit_resolved(conn, event, campaign_id, alert)
-    await _assess_risks(conn, event, campaign_id, history, newest)
+    if campaign_id in batch.open_incidents:
+        for alert in await store.resolve_quiet(conn, tenant, campaign_id, newest):
+            _emit_resolved(batch, campaign_id, alert)
+    await _assess_risks(batch, campaign_id, history, newest)
 
 
-async def _emit_resolved(
-    conn: asyncpg.Connection, cause: Envelope, campaign_id: UUID, alert: dict[str, Any]
-) -> None:
+def _emit_resolved(batch: _Batch, campaign_id: UUID, alert: dict[str, Any]) -> None:
     payload = {**store.event_payload(alert, campaign_id), "resolution": "auto"}
-    await _emit(conn, cause, c.ALERT_RESOLVED, payload)
+    batch.emit(c.ALERT_RESOLVED, payload)
 
 
 async def _assess_risks(
-    conn: asyncpg.Connection,
-    event: Envelope,
-    campaign_id: UUID,
-    history: list[HourlyMetrics],
-    hour: datetime,
+    batch: _Batch, campaign_id: UUID, history: list[HourlyMetrics], hour: datetime
 ) -> None:
-    tenant = event.tenant_id
+    conn, tenant = batch.conn, batch.tenant
     recent = [r for r in history if r.hour > hour - RISK_WINDOW]
-    open_kinds = await store.open_alert_kinds(conn, tenant, campaign_id)
+    open_kinds = (
+        await store.open_alert_kinds(conn, tenant, campaign_id)
+        if campaign_id in batch.open_incidents
+        else []
+    )
     assessments = assess(campaign_id, recent, hour + HOUR, open_kinds)
     risks = []
     for risk in assessments:
-        row = await store.record_risk(conn, tenant, risk, hour)
+        key = (campaign_id, risk.risk_type)
+        elevated = risk.risk_level in store.ELEVATED
+        # A low risk only resolves an active row: without one there is nothing to write.
+        row = (
+            await store.record_risk(conn, tenant, risk, hour)
+            if elevated or key in batch.active_risks
+            else None
+        )
+        if elevated:
+            batch.active_risks.add(key)
+        else:
+            batch.active_risks.discard(key)
         risks.append(
             {
                 **risk.as_dict(),
@@ -122,9 +183,4 @@ async def _assess_risks(
                 "status": row["status"] if row else "none",
             }
         )
-    await _emit(
-        conn,
-        event,
-        c.RISK_ASSESSED,
-        {"campaign_id": campaign_id, "hour": hour, "risks": risks},
-    )
+    batch.emit(c.RISK_ASSESSED, {"campaign_id": campaign_id, "hour": hour, "risks": risks})

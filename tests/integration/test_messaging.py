@@ -18,7 +18,7 @@ from shared.consumer import Consumer, Handler, Subscriptions
 from shared.contracts.spec import EventPayload, EventType
 from shared.db import connect, migrate_schema, scoped
 from shared.events import Envelope
-from shared.outbox import OutboxRelay, backlog, enqueue
+from shared.outbox import OutboxRelay, backlog, enqueue, enqueue_many
 from shared.retry import Backoff
 from shared.telemetry import Telemetry
 from tests.conftest import schema_pool
@@ -541,3 +541,78 @@ async def test_events_dead_lettered_for_a_bad_envelope_are_counted(
         await queue.purge()
     finally:
         await channel.close()
+
+
+async def _applied(pool: asyncpg.Pool, event: Envelope) -> bool:
+    async with scoped(pool, event.tenant_id) as conn:
+        return bool(
+            await conn.fetchval("SELECT count(*) FROM effects WHERE event_id = $1", event.event_id)
+        )
+
+
+async def test_ordered_events_wait_for_their_own_tenant_only(
+    bus: Bus, probe_pool: asyncpg.Pool
+) -> None:
+    release = asyncio.Event()
+    started: list[str] = []
+    ours = {"first of a", "second of a", "only of b"}
+
+    async def handler(conn: asyncpg.Connection, event: Envelope, note: Note) -> None:
+        if note.note in ours:  # the queue may still hold other tests' events
+            started.append(note.note)
+        if note.note == "first of a":
+            await release.wait()
+        await conn.execute(
+            "INSERT INTO effects (event_id, note) VALUES ($1, $2)", event.event_id, note.note
+        )
+
+    other = uuid.UUID("00000000-0000-0000-0000-0000000000bb")
+    first, second = probe_event("first of a"), probe_event("second of a")
+    elsewhere = PROBE_NOTED.envelope({"note": "only of b"}, tenant_id=other, source="probe")
+    consumer = Consumer(
+        bus, probe_pool, "probe", handling(handler), ordered=frozenset({PROBE_NOTED.name})
+    )
+    await consumer.start()
+    try:
+        for event in (first, second, elsewhere):
+            await bus.publish(event)
+        # The other tenant's event goes through while the first tenant's is held...
+        await eventually(lambda: _applied(probe_pool, elsewhere), 10)
+        # ...and the first tenant's second event waits for its first.
+        assert sorted(started) == ["first of a", "only of b"]
+        assert not await _applied(probe_pool, second)
+        release.set()
+        await eventually(lambda: _applied(probe_pool, second), 10)
+        assert started[-1] == "second of a" and len(started) == 3
+        assert consumer._order_locks == {}, "the locks go with the last message that used them"
+    finally:
+        release.set()
+        await consumer.stop()
+
+
+async def test_enqueued_together_events_are_published_in_the_order_given(
+    bus: Bus, probe_pool: asyncpg.Pool
+) -> None:
+    events = [probe_event(f"batch {i}") for i in range(5)]
+    relay = OutboxRelay(probe_pool, bus, "probe")
+    async with tap(bus) as received:
+        async with scoped(probe_pool, TENANT) as conn:
+            await enqueue_many(conn, events)
+            await enqueue_many(conn, [])  # nothing to write is no error
+        await relay.flush()
+        ours = {e.event_id for e in events}
+        got: list[Envelope] = []
+        while len(got) < len(events):  # other tests' rows may go out with ours
+            message = await asyncio.wait_for(received.get(), 5)
+            if (envelope := Envelope.from_bytes(message.body)).event_id in ours:
+                got.append(envelope)
+    assert [e.event_id for e in got] == [e.event_id for e in events]
+    assert [e.payload for e in got] == [e.payload for e in events]
+    async with scoped(probe_pool, system=True) as conn:
+        rows = await conn.fetch(
+            "SELECT event_id, routing_key, tenant_id FROM outbox "
+            "WHERE event_id = ANY($1::uuid[]) ORDER BY id",
+            [e.event_id for e in events],
+        )
+    assert [r["event_id"] for r in rows] == [e.event_id for e in events]
+    assert {(r["routing_key"], r["tenant_id"]) for r in rows} == {(PROBE_NOTED.name, TENANT)}
