@@ -238,6 +238,8 @@ class FakeGoogleAds:
     calls: list[Call] = field(default_factory=list)
     faults: deque[Fault] = field(default_factory=deque)
     tokens_issued: int = 0
+    # The user withdrew adpilot's access: the refresh token no longer buys access tokens.
+    grant_revoked: bool = False
     endpoint: str = ""
     token_uri: str = ""
     _valid_tokens: set[str] = field(default_factory=set)
@@ -285,6 +287,11 @@ class FakeGoogleAds:
     def expire_tokens(self) -> None:
         """Every access token issued so far stops working (the refresh token still does)."""
         self._valid_tokens.clear()
+
+    def revoke_grant(self) -> None:
+        """The user withdraws access: issued tokens stop working, none is issued again."""
+        self.grant_revoked = True
+        self.expire_tokens()
 
     def mutations(self, method: str | None = None) -> list[tuple[str, int, str, Any]]:
         return [m for m in self.committed if method is None or m[0] == method]
@@ -349,7 +356,11 @@ class FakeGoogleAds:
 
     async def _token(self, request: web.Request) -> web.Response:
         form = await request.post()
-        if form.get("refresh_token") != REFRESH_TOKEN or form.get("client_id") != CLIENT_ID:
+        if (
+            self.grant_revoked
+            or form.get("refresh_token") != REFRESH_TOKEN
+            or form.get("client_id") != CLIENT_ID
+        ):
             return web.json_response(
                 {"error": "invalid_grant", "error_description": "Token has been revoked."},
                 status=400,
