@@ -88,6 +88,12 @@ from shared.metrics import HourlyMetrics
 from shared.retry import Backoff
 
 log = logging.getLogger("connector.google_ads")
+# The SDK's transports log each request at DEBUG with its metadata as the record's extras:
+# the developer token and the OAuth access token. Keep them out of our logs unless an
+# operator sets the SDK's loggers' level on purpose.
+_SDK_LOG = logging.getLogger("google.ads.googleads")
+if _SDK_LOG.level == logging.NOTSET:
+    _SDK_LOG.setLevel(logging.WARNING)
 
 API_VERSION = "v26"
 FAILURE_KEY = f"google.ads.googleads.{API_VERSION}.errors.googleadsfailure-bin"

@@ -737,3 +737,18 @@ def test_a_customer_id_with_dashes_is_accepted_and_junk_is_not() -> None:
     assert made.customer_id == "1234567890"
     with pytest.raises(ValueError):
         GoogleAdsConnector(credentials, "customers/1", time_zone="UTC", currency="EUR")
+
+
+def test_the_sdks_request_logs_which_carry_the_tokens_stay_off() -> None:
+    import logging
+
+    transport = logging.getLogger(
+        "google.ads.googleads.v26.services.services.campaign_budget_service.transports"
+    )
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.DEBUG)
+    try:
+        assert not transport.isEnabledFor(logging.DEBUG)
+    finally:
+        root.setLevel(level)
