@@ -238,6 +238,9 @@ class FakeGoogleAds:
     calls: list[Call] = field(default_factory=list)
     faults: deque[Fault] = field(default_factory=deque)
     tokens_issued: int = 0
+    # Where to listen (0: any free port): gRPC on ``localhost``, OAuth on 127.0.0.1.
+    port: int = 0
+    token_port: int = 0
     # The user withdrew adpilot's access: the refresh token no longer buys access tokens.
     grant_revoked: bool = False
     endpoint: str = ""
@@ -330,7 +333,7 @@ class FakeGoogleAds:
             ]
         )
         port = server.add_secure_port(
-            "localhost:0", grpc.ssl_server_credentials([(key_pem, cert_pem)])
+            f"localhost:{self.port}", grpc.ssl_server_credentials([(key_pem, cert_pem)])
         )
         await server.start()
         self._server = server
@@ -340,7 +343,7 @@ class FakeGoogleAds:
         app.router.add_post("/token", self._token)
         runner = web.AppRunner(app)
         await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
+        site = web.TCPSite(runner, "127.0.0.1", self.token_port)
         await site.start()
         self._http = runner
         http_port = runner.addresses[0][1]
