@@ -24,7 +24,7 @@ from services.optimizer.app import SPEC
 from services.optimizer.core.platform import connector_for, connector_lifespan, connector_of
 from shared.config import Settings
 from shared.connectors import AuthFailed, RateLimited
-from shared.connectors.google_ads import ENDPOINT_ENV, TOKEN_URI_ENV
+from shared.connectors.google_ads import ENDPOINT_ENV, TOKEN_URI_ENV, GoogleAdsConnector
 from shared.db import scoped
 from shared.internal_auth import HEADER, Principal, sign
 from shared.secrets import KEY_ENV, KEY_ID_ENV, OLD_KEYS_ENV
@@ -285,4 +285,23 @@ async def test_a_change_is_applied_on_google_ads_and_undone_with_its_request_ids
     for record in caplog.records:
         text = record.getMessage() + str(record.args or "") + str(record.__dict__)
         assert not any(secret in text for secret in SECRETS), record.getMessage()
+    await optimizer.call("DELETE", f"/connections/{created['id']}", tenant)
+
+
+async def test_the_connections_currency_reaches_its_connector(optimizer: Optimizer) -> None:
+    tenant = uuid.uuid4()
+    status, created = await optimizer.call("POST", "/connections", tenant, google_body())
+    assert status == 201, created
+    connector = getattr(await connector_for(optimizer.runtime, tenant), "inner", None)
+    assert isinstance(connector, GoogleAdsConnector)
+    assert (connector.currency, connector.account) == ("USD", tenant)
+    assert connector.customer_id == "1234567890"
+    status, changed = await optimizer.call(
+        "PATCH", f"/connections/{created['id']}", tenant, {"currency": "JPY"}
+    )
+    assert status == 200 and changed["currency"] == "JPY", changed
+    rebuilt = getattr(await connector_for(optimizer.runtime, tenant), "inner", None)
+    assert isinstance(rebuilt, GoogleAdsConnector) and rebuilt is not connector
+    # amounts are rounded to the currency's unit: a whole yen
+    assert (rebuilt.currency, rebuilt.unit_micros) == ("JPY", 1_000_000)
     await optimizer.call("DELETE", f"/connections/{created['id']}", tenant)
