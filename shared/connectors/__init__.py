@@ -28,6 +28,8 @@ from shared.connectors.base import (
 )
 
 if TYPE_CHECKING:
+    from uuid import UUID
+
     from shared.config import Settings
 
 # Values of ADPILOT_CONNECTOR.
@@ -57,12 +59,18 @@ def connector_for_account(
     credentials: dict[str, str],
     settings: Settings,
     recorder: CallRecorder | None = None,
+    *,
+    currency: str = "USD",
+    account: UUID | None = None,
 ) -> AdPlatformConnector:
-    """A connector for one linked ad account (``/api/ai/connections``).
+    """A connector for one linked ad account (``/api/ai/connections``) of tenant
+    ``account``, whose money is in ``currency``.
 
     ``sandbox`` reaches the sandbox server (its accounts are named by tenant id);
     ``meta`` the Graph API (``ADPILOT_META_GRAPH_URL`` points it elsewhere, e.g. at a
-    fake); ``google_ads`` needs ``shared.connectors.google_ads``."""
+    fake); ``google_ads`` the Google Ads API (``ADPILOT_GOOGLE_ADS_ENDPOINT`` and
+    ``ADPILOT_GOOGLE_ADS_TOKEN_URI`` point it elsewhere). Raises ``KeyError`` for a
+    missing credential, ``ValueError`` for an account id the platform cannot have."""
     if platform == "sandbox":
         from shared.connectors.sandbox import SandboxConnector
 
@@ -80,14 +88,16 @@ def connector_for_account(
             graph_url=os.environ.get("ADPILOT_META_GRAPH_URL") or None,
         )
     if platform == "google_ads":
-        try:
-            from shared.connectors import google_ads  # type: ignore[attr-defined]
-        except ImportError as exc:
-            raise ValueError("the Google Ads connector is not installed") from exc
-        built: AdPlatformConnector = google_ads.connector_for_account(
-            account_id, time_zone, credentials, recorder=recorder
+        from shared.connectors import google_ads
+
+        return google_ads.connector_for_account(
+            account_id,
+            time_zone,
+            credentials,
+            currency=currency,
+            account=account,
+            recorder=recorder,
         )
-        return built
     raise ValueError(f"unknown platform {platform!r}; known: {', '.join(PLATFORMS)}")
 
 

@@ -24,21 +24,26 @@ One connector serves one Google Ads customer (the tenant's ad account). What it 
 **Failures.** ``CONCURRENT_MODIFICATION``, quota errors (waiting at least the
 ``retry_delay`` Google sends, and holding back every call to the account meanwhile),
 unavailable, deadline and internal errors are retried; an expired access token is
-refreshed once. Any other refusal of a change is :class:`ChangeRefused` with a code
-(``budget_below_minimum``, ``authentication_failed``, ``permission_denied``,
-``unknown_campaign``, or the Google error's own name in lower case); a refused read is
-:class:`PlatformUnavailable` (:class:`GoogleAdsAuthFailed` for credentials), an unknown
-customer :class:`UnknownAccount`. **Every attempt of a change starts by reading the
-campaign**: after an ambiguous failure (a deadline passed or the connection dropped after
-sending) the next attempt sees whether the change holds and, if so, sends nothing again.
-A change id answered once is answered again from memory (``replayed``); after a restart
-the read does the same work, since values are absolute.
+refreshed once. Throttling that outlasts the connector's attempts, or a ``retry_delay``
+longer than ``max_retry_delay``, is the shared :class:`RateLimited` with the wait Google
+asked for. Credentials Google refuses (a revoked grant, a wrong developer token, a user
+without access) are :class:`GoogleAdsAuthFailed`, the shared :class:`AuthFailed`, with
+``code`` ``authentication_failed`` or ``permission_denied``. Any other refusal of a
+change is :class:`ChangeRefused` with a code (``budget_below_minimum``,
+``unknown_campaign``, or the Google error's own name in lower case); any other refused
+read is :class:`PlatformUnavailable`, an unknown customer :class:`UnknownAccount`.
+**Every attempt of a change starts by reading the campaign**: after an ambiguous failure
+(a deadline passed or the connection dropped after sending) the next attempt sees
+whether the change holds and, if so, sends nothing again. A change id answered once is
+answered again from memory (``replayed``); after a restart the read does the same work,
+since values are absolute.
 
 :meth:`GoogleAdsConnector.preview_change` has Google validate a change without making it
 (``validate_only``); :meth:`GoogleAdsConnector.apply_changes` sends several at once with
 ``partial_failure`` and answers each. Every request is reported to the recorder with
 Google's ``request_id`` in the record's ``response``; receipts
-(:class:`GoogleAdsReceipt`) and refusals (:class:`GoogleAdsRefused`) carry it too.
+(:class:`GoogleAdsReceipt`, in ``request_id`` for the optimization record) and refusals
+(:class:`GoogleAdsRefused`) carry it too.
 """
 
 from __future__ import annotations
@@ -49,7 +54,7 @@ import logging
 import statistics
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, MutableMapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
@@ -66,6 +71,7 @@ from google.protobuf import field_mask_pb2
 
 from shared.connectors.base import (
     AccountSnapshot,
+    AuthFailed,
     CallRecord,
     CallRecorder,
     CampaignState,
@@ -75,12 +81,19 @@ from shared.connectors.base import (
     ExperimentArm,
     PlatformExperiment,
     PlatformUnavailable,
+    RateLimited,
     UnknownAccount,
 )
 from shared.metrics import HourlyMetrics
 from shared.retry import Backoff
 
 log = logging.getLogger("connector.google_ads")
+# The SDK's transports log each request at DEBUG with its metadata as the record's extras:
+# the developer token and the OAuth access token. Keep them out of our logs unless an
+# operator sets the SDK's loggers' level on purpose.
+_SDK_LOG = logging.getLogger("google.ads.googleads")
+if _SDK_LOG.level == logging.NOTSET:
+    _SDK_LOG.setLevel(logging.WARNING)
 
 API_VERSION = "v26"
 FAILURE_KEY = f"google.ads.googleads.{API_VERSION}.errors.googleadsfailure-bin"
@@ -126,6 +139,11 @@ _AUTH_CODES = {
     "authentication_error",
     "google_account_authentication_failed",
     "not_ads_user",
+}
+_QUOTA_CODES = {
+    "resource_exhausted",
+    "resource_temporarily_exhausted",
+    "excessive_short_term_query_resource_consumption",
 }
 # Bidding strategies under which the ad groups' own CPC bids are what Google bids.
 _CPC_STRATEGIES = {"manual_cpc", "enhanced_cpc"}
@@ -240,12 +258,16 @@ class _Op:
 
 
 class _Retry(Exception):
-    """An attempt that may succeed later; ``delay`` is the least wait Google asked for."""
+    """An attempt that may succeed later; ``delay`` is the least wait Google asked for,
+    ``quota`` whether Google throttled the call."""
 
-    def __init__(self, message: str, *, delay: float = 0.0, ambiguous: bool = False) -> None:
+    def __init__(
+        self, message: str, *, delay: float = 0.0, ambiguous: bool = False, quota: bool = False
+    ) -> None:
         super().__init__(message)
         self.delay = delay
         self.ambiguous = ambiguous
+        self.quota = quota
 
 
 class _Refusal(Exception):
@@ -275,12 +297,15 @@ class GoogleAdsRefused(ChangeRefused):
         self.request_id = request_id or None
 
 
-class GoogleAdsAuthFailed(PlatformUnavailable):
-    """A read that Google refused for the credentials; ``code`` says which way."""
+class GoogleAdsAuthFailed(AuthFailed):
+    """A call Google refused for the credentials; ``code`` says which way
+    (``authentication_failed``, ``permission_denied``), ``request_id`` names the refused
+    request (``None`` when no request got that far, e.g. the OAuth grant was revoked)."""
 
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(self, code: str, message: str, request_id: str | None = None) -> None:
         super().__init__(f"{code}: {message}")
         self.code = code
+        self.request_id = request_id or None
 
 
 class _RequestIdInterceptor(grpc.aio.UnaryUnaryClientInterceptor):
@@ -665,13 +690,9 @@ class GoogleAdsConnector:
                         self._oauth.token = None  # the next call fetches a new one
                         continue
                     self._raise_for_account(exc, account)
-                    code = _auth_code(exc.code)
-                    if code in ("authentication_failed", "permission_denied"):
-                        raise GoogleAdsAuthFailed(code, exc.message) from None
+                    self._raise_for_credentials(exc)
                     raise PlatformUnavailable(f"google_ads {operation}: {exc}") from None
-            raise PlatformUnavailable(
-                f"google_ads {operation} failed after {self.attempts} attempt(s): {last}"
-            )
+            raise self._gave_up(operation, last)
         finally:
             _ACCOUNT.reset(token)
 
@@ -679,12 +700,29 @@ class GoogleAdsConnector:
         if exc.code in _ACCOUNT_CODES:
             raise UnknownAccount(account) from None
 
+    @staticmethod
+    def _raise_for_credentials(exc: _Refusal) -> None:
+        code = _auth_code(exc.code)
+        if code in ("authentication_failed", "permission_denied"):
+            raise GoogleAdsAuthFailed(code, exc.message, exc.request_id) from None
+
+    def _gave_up(self, operation: str, last: _Retry | None) -> PlatformUnavailable:
+        """The error after the last attempt: :class:`RateLimited` (with the wait Google
+        asked for, or the next back-off) when Google was still throttling the account."""
+        message = f"google_ads {operation} failed after {self.attempts} attempt(s): {last}"
+        if last is not None and last.quota:
+            wait = max(last.delay, self._resume_at - time.monotonic())
+            return RateLimited(
+                message, wait if wait > 0 else self.backoff.delay(self.attempts, lambda: 0.0)
+            )
+        return PlatformUnavailable(message)
+
     async def _wait_turn(self) -> None:
         """Hold back while Google has asked the account to wait (quota)."""
         remaining = self._resume_at - time.monotonic()
         if remaining > self.max_retry_delay:
-            raise PlatformUnavailable(
-                f"google_ads: account rate-limited for another {remaining:.0f} s"
+            raise RateLimited(
+                f"google_ads: account rate-limited for another {remaining:.0f} s", remaining
             )
         if remaining > 0:
             await self.sleep(remaining)
@@ -695,9 +733,10 @@ class GoogleAdsConnector:
         if exc.delay > 0:
             self._resume_at = max(self._resume_at, time.monotonic() + exc.delay)
         if exc.delay > self.max_retry_delay:
-            raise PlatformUnavailable(
+            raise RateLimited(
                 f"google_ads asked to wait {exc.delay:.0f} s, longer than "
-                f"{self.max_retry_delay:.0f} s: {exc}"
+                f"{self.max_retry_delay:.0f} s: {exc}",
+                exc.delay,
             )
         if attempt < self.attempts:
             await self.sleep(max(self.backoff.delay(attempt), exc.delay))
@@ -734,8 +773,11 @@ class GoogleAdsConnector:
             if any(c in _RETRYABLE_CODES for c in codes) or (
                 not codes and status in _RETRYABLE_STATUS and not _plugin_failure(exc)
             ):
-                ambiguous = not codes and status != grpc.StatusCode.RESOURCE_EXHAUSTED
-                raise _Retry(error, delay=delay, ambiguous=ambiguous) from exc
+                quota = status == grpc.StatusCode.RESOURCE_EXHAUSTED or any(
+                    c in _QUOTA_CODES for c in codes
+                )
+                ambiguous = not codes and not quota
+                raise _Retry(error, delay=delay, ambiguous=ambiguous, quota=quota) from exc
             if not codes and (status == grpc.StatusCode.UNAUTHENTICATED or _plugin_failure(exc)):
                 code = "oauth_token_invalid"
             raise _Refusal(code, message, request_id) from exc
@@ -857,7 +899,7 @@ class GoogleAdsConnector:
         operation = "preview_change" if validate else "apply_change"
         token = _ACCOUNT.set(account)
         try:
-            last: Exception | None = None
+            last: _Retry | None = None
             refreshed = False
             for attempt in range(1, self.attempts + 1):
                 pending = [i for i in range(len(changes)) if i not in outcomes]
@@ -885,13 +927,12 @@ class GoogleAdsConnector:
                         self._oauth.token = None
                         continue
                     self._raise_for_account(exc, account)
+                    self._raise_for_credentials(exc)
                     refusal = GoogleAdsRefused(_auth_code(exc.code), exc.message, exc.request_id)
                     for i in pending:
                         outcomes.setdefault(i, refusal)
             if len(outcomes) < len(changes):
-                raise PlatformUnavailable(
-                    f"google_ads {operation} failed after {self.attempts} attempt(s): {last}"
-                )
+                raise self._gave_up(operation, last)
         finally:
             _ACCOUNT.reset(token)
         return [outcomes[i] for i in range(len(changes))]
@@ -953,6 +994,7 @@ class GoogleAdsConnector:
                     change_id=change_id or UUID(int=0),
                     campaign=self._state(self._after(campaign, ops)),
                     effective_from=effective_from,
+                    request_id=request_id if ops and request_id else None,
                     request_ids=(request_id,) if ops else (),
                 )
                 outcomes[i] = receipt
@@ -1055,3 +1097,45 @@ def _partial_errors(response: Any, version: str) -> dict[int, tuple[str, str]]:
             if index is not None:
                 errors.setdefault(index, (code, message))
     return errors
+
+
+# Where a linked account's connector reaches Google; tests point these at a fake (whose
+# self-signed certificate gRPC trusts through GRPC_DEFAULT_SSL_ROOTS_FILE_PATH).
+ENDPOINT_ENV = "ADPILOT_GOOGLE_ADS_ENDPOINT"
+TOKEN_URI_ENV = "ADPILOT_GOOGLE_ADS_TOKEN_URI"
+
+
+def connector_for_account(
+    customer_id: str,
+    time_zone: str,
+    credentials: Mapping[str, str],
+    *,
+    currency: str,
+    account: UUID | None = None,
+    recorder: CallRecorder | None = None,
+) -> GoogleAdsConnector:
+    """The connector of a linked account (``/api/ai/connections``): ``credentials`` are
+    the connection's (``developer_token``, ``client_id``, ``client_secret``,
+    ``refresh_token``, ``login_customer_id``, empty when access is direct), ``account``
+    the tenant. ``ADPILOT_GOOGLE_ADS_ENDPOINT`` (host:port) and
+    ``ADPILOT_GOOGLE_ADS_TOKEN_URI`` point it away from Google. Raises ``KeyError`` for a
+    missing credential and ``ValueError`` for a malformed customer id."""
+    import os
+
+    login = (credentials.get("login_customer_id") or "").replace("-", "")
+    return GoogleAdsConnector(
+        GoogleAdsCredentials(
+            developer_token=credentials["developer_token"],
+            client_id=credentials["client_id"],
+            client_secret=credentials["client_secret"],
+            refresh_token=credentials["refresh_token"],
+            login_customer_id=login or None,
+        ),
+        customer_id,
+        time_zone=time_zone,
+        currency=currency,
+        account=account,
+        endpoint=os.environ.get(ENDPOINT_ENV) or None,
+        token_uri=os.environ.get(TOKEN_URI_ENV) or GOOGLE_TOKEN_URI,
+        recorder=recorder,
+    )

@@ -8,6 +8,7 @@ misbehave. Adding a connector to the suite is one factory in ``HARNESSES`` (see
 
 from __future__ import annotations
 
+import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -15,6 +16,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import aiohttp
 import pytest
@@ -22,9 +24,14 @@ from aiohttp.test_utils import TestServer
 
 from sandbox.server import create_app
 from shared.connectors import AdPlatformConnector, CallRecord
+from shared.connectors.google_ads import (
+    connector_for_account as google_ads_connector_for_account,
+)
 from shared.connectors.meta import MetaConnector
 from shared.connectors.sandbox import SandboxConnector
 from shared.retry import Backoff
+from tests.fakes.google_ads_server import REFRESH_TOKEN as GOOGLE_REFRESH_TOKEN
+from tests.fakes.google_ads_server import GoogleAdsPlatform
 from tests.fakes.meta_graph import MetaGraph
 from tests.fakes.meta_graph import start as start_meta
 
@@ -225,9 +232,134 @@ async def meta_real_harness() -> AsyncIterator[Harness]:
         await connector.close()
 
 
+@asynccontextmanager
+async def google_ads_fake_harness() -> AsyncIterator[Harness]:
+    """The fake Google Ads API (gRPC over TLS and an OAuth token endpoint).
+
+    Where Google differs, the levers say so: the connector retries a quota error within
+    its own attempts (waiting the ``retry_delay`` Google sends), so a rate limit the
+    caller sees is throttling on every attempt; it refreshes an expired access token by
+    itself, so credentials fail when the user revokes the grant behind the refresh token."""
+    platform = await GoogleAdsPlatform.started()
+    calls: list[CallRecord] = []
+
+    async def recorder(call: CallRecord) -> None:
+        calls.append(call)
+
+    attempts = 3
+    connector = platform.connector(
+        recorder=recorder,
+        timeout_seconds=0.5,
+        attempts=attempts,
+        backoff=Backoff(first=0.01, cap=0.02),
+        sleep=asyncio.sleep,
+    )
+    now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    zone = ZoneInfo(platform.fake.time_zone)
+    for n, budget in enumerate((40.0, 80.0, 120.0)):
+        campaign = platform.add_campaign(f"Search {n + 1}", daily_budget=budget, bids=(0.8,))
+        for back in range(1, 7):
+            local = (now - timedelta(hours=back)).astimezone(zone)
+            platform.add_local_hour(
+                campaign,
+                local.date(),
+                local.hour,
+                impressions=900 + 10 * back,
+                clicks=40 + back,
+                cost_micros=(5 + back) * 1_000_000,
+                conversions=2.0,
+                conversions_value=60.0,
+            )
+
+    async def applied() -> int:
+        return platform.writes()
+
+    async def rate_limit() -> None:
+        for _ in range(attempts):
+            platform.inject("rate_limited", on="read", retry_delay=0.05)
+
+    async def expire() -> None:
+        platform.fake.revoke_grant()
+
+    async def drop() -> None:
+        platform.inject("commit_then_drop", on="budget")
+
+    try:
+        yield Harness(
+            "google_ads",
+            connector,
+            platform.account,
+            applied,
+            (now - timedelta(hours=6), now),
+            below_minimum=platform.fake.min_budget_micros / 1_000_000 / 2,
+            inject_rate_limit=rate_limit,
+            inject_expired_token=expire,
+            inject_commit_then_drop=drop,
+            calls=calls,
+            secret=GOOGLE_REFRESH_TOKEN,
+        )
+    finally:
+        await connector.close()
+        await platform.stop()
+
+
+GOOGLE_ADS_REAL_ENV = (
+    "ADPILOT_TEST_GOOGLE_ADS_DEVELOPER_TOKEN",
+    "ADPILOT_TEST_GOOGLE_ADS_CLIENT_ID",
+    "ADPILOT_TEST_GOOGLE_ADS_CLIENT_SECRET",
+    "ADPILOT_TEST_GOOGLE_ADS_REFRESH_TOKEN",
+    "ADPILOT_TEST_GOOGLE_ADS_CUSTOMER_ID",
+)
+
+
+@asynccontextmanager
+async def google_ads_real_harness() -> AsyncIterator[Harness]:
+    """A real Google Ads test account (a test manager account's developer token works
+    on test accounts only); ``ADPILOT_TEST_GOOGLE_ADS_LOGIN_CUSTOMER_ID``,
+    ``..._TIME_ZONE`` and ``..._CURRENCY`` are optional."""
+    missing = [name for name in GOOGLE_ADS_REAL_ENV if not os.environ.get(name)]
+    if missing:
+        pytest.skip(f"real Google Ads test account: set {', '.join(missing)} to run")
+    token, client_id, client_secret, refresh, customer = (
+        os.environ[name] for name in GOOGLE_ADS_REAL_ENV
+    )
+    connector = google_ads_connector_for_account(
+        customer,
+        os.environ.get("ADPILOT_TEST_GOOGLE_ADS_TIME_ZONE", "UTC"),
+        {
+            "developer_token": token,
+            "client_id": client_id,
+            "client_secret": client_secret,
+            "refresh_token": refresh,
+            "login_customer_id": os.environ.get("ADPILOT_TEST_GOOGLE_ADS_LOGIN_CUSTOMER_ID", ""),
+        },
+        currency=os.environ.get("ADPILOT_TEST_GOOGLE_ADS_CURRENCY", "USD"),
+        account=ACCOUNT,
+    )
+
+    async def applied() -> int:
+        pytest.skip("a real account does not tell how many changes it applied")
+
+    now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    try:
+        yield Harness(
+            "google_ads-real",
+            connector,
+            ACCOUNT,
+            applied,
+            (now - timedelta(hours=24), now),
+            writes=os.environ.get("ADPILOT_TEST_REAL_WRITES") == "1",
+            secret=refresh,
+        )
+    finally:
+        await connector.close()
+
+
 # The connectors the suite runs against, by test id.
 HARNESSES: dict[str, HarnessFactory] = {
     "sandbox": sandbox_harness,
     "meta": meta_fake_harness,
     "meta-real": meta_real_harness,
+    "google_ads": google_ads_fake_harness,
+    "google_ads-real": google_ads_real_harness,
 }

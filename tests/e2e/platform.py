@@ -15,6 +15,7 @@ from pydantic import SecretStr
 
 from shared.config import Settings
 from shared.contracts import SERVICES
+from tests.fakes.google_ads_server import tls_identity
 from tests.infra import free_port
 
 # How long a process may take to answer its readiness probe. Only a slow start waits this
@@ -27,10 +28,17 @@ START_WITHIN = 90.0
 # it), and linked accounts' metrics are pulled every few seconds.
 SECRETS_KEY = base64.b64encode(os.urandom(32)).decode()
 META_GRAPH_PORT = free_port()
+# The Google Ads connector goes to the fake Google Ads API (tests/e2e/test_google_ads.py
+# starts it on these ports), trusting the fake's certificate.
+GOOGLE_ADS_PORT = free_port()
+GOOGLE_ADS_TOKEN_PORT = free_port()
 TEST_ENV = {
     "ADPILOT_SECRETS_KEY": SECRETS_KEY,
     "ADPILOT_SECRETS_KEY_ID": "e2e",
     "ADPILOT_META_GRAPH_URL": f"http://127.0.0.1:{META_GRAPH_PORT}",
+    "ADPILOT_GOOGLE_ADS_ENDPOINT": f"localhost:{GOOGLE_ADS_PORT}",
+    "ADPILOT_GOOGLE_ADS_TOKEN_URI": f"http://127.0.0.1:{GOOGLE_ADS_TOKEN_PORT}/token",
+    "GRPC_DEFAULT_SSL_ROOTS_FILE_PATH": tls_identity()[2],
     "ADPILOT_METRICS_PULL_SECONDS": "2",
     "ADPILOT_METRICS_FIRST_PULL_HOURS": "240",
 }

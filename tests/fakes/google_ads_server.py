@@ -238,6 +238,11 @@ class FakeGoogleAds:
     calls: list[Call] = field(default_factory=list)
     faults: deque[Fault] = field(default_factory=deque)
     tokens_issued: int = 0
+    # Where to listen (0: any free port): gRPC on ``localhost``, OAuth on 127.0.0.1.
+    port: int = 0
+    token_port: int = 0
+    # The user withdrew adpilot's access: the refresh token no longer buys access tokens.
+    grant_revoked: bool = False
     endpoint: str = ""
     token_uri: str = ""
     _valid_tokens: set[str] = field(default_factory=set)
@@ -286,6 +291,11 @@ class FakeGoogleAds:
         """Every access token issued so far stops working (the refresh token still does)."""
         self._valid_tokens.clear()
 
+    def revoke_grant(self) -> None:
+        """The user withdraws access: issued tokens stop working, none is issued again."""
+        self.grant_revoked = True
+        self.expire_tokens()
+
     def mutations(self, method: str | None = None) -> list[tuple[str, int, str, Any]]:
         return [m for m in self.committed if method is None or m[0] == method]
 
@@ -323,7 +333,7 @@ class FakeGoogleAds:
             ]
         )
         port = server.add_secure_port(
-            "localhost:0", grpc.ssl_server_credentials([(key_pem, cert_pem)])
+            f"localhost:{self.port}", grpc.ssl_server_credentials([(key_pem, cert_pem)])
         )
         await server.start()
         self._server = server
@@ -333,7 +343,7 @@ class FakeGoogleAds:
         app.router.add_post("/token", self._token)
         runner = web.AppRunner(app)
         await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
+        site = web.TCPSite(runner, "127.0.0.1", self.token_port)
         await site.start()
         self._http = runner
         http_port = runner.addresses[0][1]
@@ -349,7 +359,11 @@ class FakeGoogleAds:
 
     async def _token(self, request: web.Request) -> web.Response:
         form = await request.post()
-        if form.get("refresh_token") != REFRESH_TOKEN or form.get("client_id") != CLIENT_ID:
+        if (
+            self.grant_revoked
+            or form.get("refresh_token") != REFRESH_TOKEN
+            or form.get("client_id") != CLIENT_ID
+        ):
             return web.json_response(
                 {"error": "invalid_grant", "error_description": "Token has been revoked."},
                 status=400,

@@ -18,9 +18,11 @@ import pytest
 
 from shared.connectors.base import (
     AdPlatformConnector,
+    AuthFailed,
     Change,
     ChangeRefused,
     PlatformUnavailable,
+    RateLimited,
     UnknownAccount,
 )
 from shared.connectors.google_ads import (
@@ -378,6 +380,7 @@ async def test_a_change_that_changes_nothing_sends_nothing(
         receipt = await connector.apply_change(platform.account, campaign, change, uuid4())
         assert not receipt.replayed
         assert isinstance(receipt, GoogleAdsReceipt) and receipt.request_ids == ()
+        assert receipt.request_id is None
     assert platform.calls("budget") == platform.calls("status") == platform.calls("bid") == []
 
 
@@ -498,15 +501,34 @@ async def test_a_long_quota_wait_holds_back_the_account(
     made = platform.connector(max_retry_delay=60.0)
     platform.inject("rate_limited", on="read", retry_delay=3600.0)
     try:
-        with pytest.raises(PlatformUnavailable):
+        with pytest.raises(RateLimited) as limited:
             await made.list_campaigns(platform.account)
+        assert limited.value.retry_after == pytest.approx(3600.0)
         calls = len(platform.calls())
         # The account waits out the hour: the next call does not reach Google at all.
-        with pytest.raises(PlatformUnavailable):
+        with pytest.raises(RateLimited) as still:
             await made.apply_change(platform.account, campaign, Change("budget", 90.0), uuid4())
+        assert 3500.0 < still.value.retry_after <= 3600.0
         assert len(platform.calls()) == calls
     finally:
         await made.close()
+
+
+async def test_throttling_that_outlasts_the_attempts_is_rate_limited(
+    platform: GoogleAdsPlatform,
+) -> None:
+    campaign = platform.add_campaign("Search", daily_budget=80.0)
+    made = platform.connector(attempts=3)
+    for _ in range(3):
+        platform.inject("rate_limited", on="budget", retry_delay=4.0)
+    try:
+        with pytest.raises(RateLimited) as limited:
+            await made.apply_change(platform.account, campaign, Change("budget", 90.0), uuid4())
+    finally:
+        await made.close()
+    assert 3.0 < limited.value.retry_after <= 4.0
+    assert [c.succeeded for c in platform.calls("budget")] == [False, False, False]
+    assert platform.writes() == 0
 
 
 async def test_an_expired_access_token_is_refreshed_once(
@@ -535,9 +557,11 @@ async def test_a_revoked_refresh_token_is_an_authentication_failure(
     )
     made = google_ads.connector(credentials=revoked)
     try:
-        with pytest.raises(ChangeRefused) as refused:
+        with pytest.raises(GoogleAdsAuthFailed) as refused:
             await made.apply_change(google_ads.account, campaign, Change("budget", 90.0), uuid4())
+        assert isinstance(refused.value, AuthFailed)
         assert refused.value.code == "authentication_failed"
+        assert "fake-refresh-token" not in str(refused.value)
         with pytest.raises(GoogleAdsAuthFailed) as failed:
             await made.list_campaigns(google_ads.account)
         assert failed.value.code == "authentication_failed"
@@ -554,11 +578,12 @@ async def test_a_wrong_developer_token_is_an_authentication_failure(
     wrong = GoogleAdsCredentials("not-approved", CLIENT_ID, CLIENT_SECRET, "fake-refresh-token")
     made = google_ads.connector(credentials=wrong)
     try:
-        with pytest.raises(ChangeRefused) as refused:
+        with pytest.raises(GoogleAdsAuthFailed) as refused:
             await made.apply_change(google_ads.account, campaign, Change("budget", 90.0), uuid4())
     finally:
         await made.close()
     assert refused.value.code == "authentication_failed"
+    assert refused.value.request_id == google_ads.calls("read")[0].request_id
     assert google_ads.writes() == 0
 
 
@@ -567,7 +592,7 @@ async def test_a_user_without_access_is_refused_as_permission_denied(
 ) -> None:
     campaign = google_ads.add_campaign("Search", daily_budget=80.0)
     google_ads.inject("permission_denied", on="budget")
-    with pytest.raises(ChangeRefused) as refused:
+    with pytest.raises(GoogleAdsAuthFailed) as refused:
         await google_connector.apply_change(
             google_ads.account, campaign, Change("budget", 90.0), uuid4()
         )
@@ -678,6 +703,7 @@ async def test_every_call_is_recorded_with_googles_request_id(
     # The receipt and the refusal name the mutate that made or refused the change.
     budget_calls = [c.request_id for c in google_ads.calls("budget")]
     assert isinstance(receipt, GoogleAdsReceipt) and receipt.request_ids == (budget_calls[0],)
+    assert receipt.request_id == budget_calls[0]
     assert isinstance(refused.value, GoogleAdsRefused)
     assert refused.value.request_id == budget_calls[1]
 
@@ -711,3 +737,18 @@ def test_a_customer_id_with_dashes_is_accepted_and_junk_is_not() -> None:
     assert made.customer_id == "1234567890"
     with pytest.raises(ValueError):
         GoogleAdsConnector(credentials, "customers/1", time_zone="UTC", currency="EUR")
+
+
+def test_the_sdks_request_logs_which_carry_the_tokens_stay_off() -> None:
+    import logging
+
+    transport = logging.getLogger(
+        "google.ads.googleads.v26.services.services.campaign_budget_service.transports"
+    )
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.DEBUG)
+    try:
+        assert not transport.isEnabledFor(logging.DEBUG)
+    finally:
+        root.setLevel(level)

@@ -65,9 +65,18 @@ async def check(
             values["time_zone"],
             credentials,
             runtime.settings,
+            currency=values["currency"],
+            account=tenant,
         )
+    except KeyError as exc:  # credentials of another platform (the platform was changed)
+        raise Invalid(
+            "the connection is invalid",
+            [{"field": "credentials", "message": f"{values['platform']} needs {exc}"}],
+        ) from None
     except ValueError as exc:
-        return "ok", f"not checked: {exc}"
+        raise Invalid(
+            "the connection is invalid", [{"field": "account_id", "message": str(exc)}]
+        ) from None
     try:
         await connector.list_campaigns(tenant)
     except ConnectorError as exc:

@@ -201,8 +201,8 @@ def registry_of(runtime: ServiceRuntime) -> ConnectorRegistry:
 
 # --- a connector per tenant ----------------------------------------------------------
 
-CONNECTION_ROW = """SELECT id, platform, account_id, time_zone, credentials, credentials_key_id,
-                           status
+CONNECTION_ROW = """SELECT id, platform, account_id, time_zone, currency, credentials,
+                           credentials_key_id, status
                     FROM ai_ad_connections WHERE tenant_id = $1"""
 
 
@@ -238,7 +238,8 @@ def open_credentials(row: asyncpg.Record | dict[str, Any], tenant: UUID) -> dict
 
 def _fingerprint(row: asyncpg.Record) -> str:
     digest = hashlib.sha256()
-    for part in (row["platform"], row["account_id"], row["time_zone"], row["status"] == "disabled"):
+    parts = (row["platform"], row["account_id"], row["time_zone"], row["currency"])
+    for part in (*parts, row["status"] == "disabled"):
         digest.update(repr(part).encode())
     digest.update(bytes(row["credentials"] or b""))
     return digest.hexdigest()
@@ -307,6 +308,8 @@ class ConnectorRegistry:
                 open_credentials(row, tenant),
                 self._runtime.settings,
                 journal.recorder_for(row["platform"]) if journal is not None else None,
+                currency=row["currency"],
+                account=tenant,
             )
         except (SecretsUnavailable, ValueError, KeyError) as exc:
             log.warning("tenant %s: connection %s unusable: %s", tenant, row["id"], exc)
