@@ -80,6 +80,11 @@ const BENCHMARK_KINDS: Record<string, string> = {
   peer_pool: "Peers in your industry",
 };
 
+/** A share as the Auction Insights reports write it: "45.23%". */
+function share(value: number): string {
+  return `${fixed(value * 100, 2)}%`;
+}
+
 function signedPoints(v: number): string {
   return `${v > 0 ? "+" : v < 0 ? "−" : ""}${fixed(Math.abs(v), 1)} points`;
 }
@@ -103,13 +108,13 @@ function Figure({ row, name }: { row: CompetitiveIntelligence; name: string }) {
       </>
     );
   }
-  return <>{pct(value, 2)}</>;
+  return <>{share(value)}</>;
 }
 
 function figureText(row: CompetitiveIntelligence | undefined, name: string): string {
   if (!row) return "";
   const value = numAt(row.intelligence_data, name);
-  if (value !== null) return pct(value, 2);
+  if (value !== null) return share(value);
   if (name === "impression_share" && boolAt(row.intelligence_data, "impression_share_below_10")) return "< 10%";
   return "--";
 }
@@ -134,7 +139,7 @@ function Events({ campaign, kind }: { campaign: string; kind: string }) {
       {list.loading ? (
         <Loading what="Loading competitor events…" />
       ) : (
-        <TableWrap label="Competitor events">
+        <TableWrap label="Table of competitor events">
           <table>
             <caption class="visually-hidden">Competitor events, newest first</caption>
             <thead>
@@ -249,7 +254,9 @@ function AuctionInsights({ campaign, why }: { campaign: string; why: string | nu
   );
   const found = useMemo(() => arrange(rows.data?.items ?? []), [rows.data]);
   const name = campaignName(campaign);
-  const x = useMemo(() => (found?.days ?? []).map((d) => Date.parse(`${d}T00:00:00Z`) / 1000), [found]);
+  // One point a day: the axis counts days and names them.
+  const x = useMemo(() => (found?.days ?? []).map((_d, i) => i), [found]);
+  const dayAt = (v: number) => (Number.isInteger(v) && found?.days[v] ? day(found.days[v]) : "");
   const names = found ? [OWN, ...found.competitors] : [];
   const lines: Line[] = useMemo(
     () =>
@@ -296,7 +303,7 @@ function AuctionInsights({ campaign, why }: { campaign: string; why: string | nu
             }}
             legend={legend}
           >
-            <TimeChart x={x} lines={lines} height={260} yFormat={(v) => pct(v, 0)} zero />
+            <TimeChart x={x} lines={lines} height={260} time={false} xFormat={dayAt} yFormat={(v) => pct(v, 0)} zero />
           </ChartFrame>
         ) : (
           <p class="muted">The chart needs two days of Auction Insights.</p>
@@ -305,7 +312,7 @@ function AuctionInsights({ campaign, why }: { campaign: string; why: string | nu
           {last ? `${day(last)}, the newest day reported` : "Over the report's whole range"}
         </h3>
         <TableWrap label={`Auction Insights of ${name}`}>
-          <table aria-labelledby="latest-insights-title">
+          <table class="figures" aria-labelledby="latest-insights-title">
             <thead>
               <tr>
                 <th scope="col">Display URL domain</th>
@@ -380,7 +387,13 @@ function Provenance({ c }: { c: Comparison }) {
     b.edition,
     b.industry && b.industry !== "all" ? label(b.industry) : "all industries",
     b.platform && b.platform !== "all" ? label(b.platform) : null,
-    b.sample_size ? `${num(b.sample_size, 0)} ${c.kind === "peer_pool" ? "tenants" : "in sample"}` : null,
+    b.sample_size
+      ? c.kind === "peer_pool"
+        ? `${num(b.sample_size, 0)} tenants`
+        : c.kind === "own_history"
+          ? `${num(b.sample_size, 0)} campaigns`
+          : `sample of ${num(b.sample_size, 0)}`
+      : null,
   ].filter((part): part is string => !!part);
   return (
     <>
@@ -438,35 +451,49 @@ function Benchmarks({ campaign }: { campaign: string }) {
                 <th scope="col" class="num">Benchmark median</th>
               </tr>
             </thead>
-            <tbody>
-              {comparisons.map((c, i) => {
-                const meta = METRICS[c.metric];
+            {order
+              .map((metric) => comparisons.filter((c) => c.metric === metric))
+              .filter((group) => group.length > 0)
+              .map((group) => {
+                const first = group[0]!;
+                const meta = METRICS[first.metric];
                 const format = meta?.format ?? ((v: number) => num(v));
-                const medianOnly = c.decided_by.length === 1 && c.decided_by[0] === 50;
-                const value = c.campaign_value ?? data.values[c.metric] ?? null;
+                const value = first.campaign_value ?? data.values[first.metric] ?? null;
                 return (
-                  <tr key={`${c.metric}-${c.kind}-${c.benchmark.id}-${i}`}>
-                    <th scope="row" style={{ fontWeight: 550 }}>
-                      {meta?.name ?? label(c.metric)}
-                      <div class="small muted">{c.higher_is_better ? "higher is better" : "lower is better"}</div>
-                    </th>
-                    <td class="num">{value === null ? "—" : format(value)}</td>
-                    <td>
-                      {c.tier ? <Badge tone={tierTone(c.tier)}>{tierName(c.tier)}</Badge> : <span class="muted">no value to place</span>}
-                      {c.tier && medianOnly ? <div class="small muted">from the median alone</div> : null}
-                      {c.tier && !medianOnly && c.decided_by.length > 0 && c.decided_by.length < 5 ? (
-                        <div class="small muted">from the {c.decided_by.map((p) => (p === 50 ? "median" : `${p}th`)).join(", ")} only</div>
-                      ) : null}
-                    </td>
-                    <td>{BENCHMARK_KINDS[c.kind] ?? label(c.kind)}</td>
-                    <td>
-                      <Provenance c={c} />
-                    </td>
-                    <td class="num">{c.benchmark.p50 === null ? "—" : format(c.benchmark.p50)}</td>
-                  </tr>
+                  <tbody key={first.metric} class="metric-group">
+                    {group.map((c, i) => {
+                      const medianOnly = c.decided_by.length === 1 && c.decided_by[0] === 50;
+                      return (
+                        <tr key={`${c.kind}-${c.benchmark.id}-${i}`}>
+                          {i === 0 ? (
+                            <>
+                              <th scope="rowgroup" rowSpan={group.length} style={{ fontWeight: 550 }}>
+                                {meta?.name ?? label(c.metric)}
+                                <div class="small muted">{c.higher_is_better ? "higher is better" : "lower is better"}</div>
+                              </th>
+                              <td class="num" rowSpan={group.length}>
+                                {value === null ? "—" : format(value)}
+                              </td>
+                            </>
+                          ) : null}
+                          <td>
+                            {c.tier ? <Badge tone={tierTone(c.tier)}>{tierName(c.tier)}</Badge> : <span class="muted">no value to place</span>}
+                            {c.tier && medianOnly ? <div class="small muted">from the median alone</div> : null}
+                            {c.tier && !medianOnly && c.decided_by.length > 0 && c.decided_by.length < 5 ? (
+                              <div class="small muted">from the {c.decided_by.map((p) => (p === 50 ? "median" : `${p}th`)).join(", ")} only</div>
+                            ) : null}
+                          </td>
+                          <td>{BENCHMARK_KINDS[c.kind] ?? label(c.kind)}</td>
+                          <td>
+                            <Provenance c={c} />
+                          </td>
+                          <td class="num">{c.benchmark.p50 === null ? "—" : format(c.benchmark.p50)}</td>
+                        </tr>
+                      );
+                    })}
+                  </tbody>
                 );
               })}
-            </tbody>
           </table>
         </TableWrap>
       )}
