@@ -141,7 +141,10 @@ export function ImportReport({ campaign, onImported }: { campaign: string; onImp
         {done ? <Summary done={done} /> : null}
         {error ? (
           <div class="notice notice-bad" role="alert">
-            <strong>The report was not imported.</strong> {describeError(error)}
+            <strong>The report was not imported.</strong>{" "}
+            {lines.length > 0
+              ? `Nothing was stored: ${lines.length === 1 ? "1 line" : `${lines.length} lines`} could not be read${lines.length >= 50 ? " (the first 50 shown)" : ""}.`
+              : describeError(error)}
             {lines.length > 0 ? (
               <ul class="bad-lines">
                 {lines.map((l, i) => (

@@ -264,6 +264,7 @@ function AuctionInsights({ campaign, why }: { campaign: string; why: string | nu
         label: who,
         color: who === OWN ? OWN_COLOR : PALETTE[(i - 1) % PALETTE.length]!,
         width: who === OWN ? 3 : 1.8,
+        dots: true,
         ...(i > PALETTE.length ? { dash: [6, 4] } : {}),
         values: (found?.days ?? []).map((d) => numAt(found?.byDay.get(d)?.get(who)?.intelligence_data, "impression_share")),
       })),
@@ -303,7 +304,7 @@ function AuctionInsights({ campaign, why }: { campaign: string; why: string | nu
             }}
             legend={legend}
           >
-            <TimeChart x={x} lines={lines} height={260} time={false} xFormat={dayAt} yFormat={(v) => pct(v, 0)} zero />
+            <TimeChart x={x} lines={lines} height={260} time={false} xFormat={dayAt} yFormat={(v) => pct(v, 0)} yRange={[0, 1]} />
           </ChartFrame>
         ) : (
           <p class="muted">The chart needs two days of Auction Insights.</p>
@@ -340,7 +341,7 @@ function AuctionInsights({ campaign, why }: { campaign: string; why: string | nu
           </table>
         </TableWrap>
         <p class="small muted">
-          As the platforms report them: "&lt; 10%" is an impression share under the reporting threshold, "--" a figure the report does not give (your own row has no overlap, position above or outranking figures).
+          As the platforms report them: "&lt; 10%" is an impression share under the reporting threshold (left out of the chart), "--" a figure the report does not give (your own row has no overlap, position above or outranking figures).
         </p>
       </>
     );
