@@ -1,7 +1,7 @@
 // The upload of an Auction Insights report (operators): the file as the platform
 // downloaded it, the campaign it is of unless it has a Campaign column; a bad file is
 // refused whole, and every bad line is listed with why.
-import { useId, useState } from "preact/hooks";
+import { useEffect, useId, useState } from "preact/hooks";
 
 import { api, ApiError, describeError, type ImportSummary } from "../api";
 import { campaignName, campaignOptions } from "../lib/campaigns";
@@ -58,6 +58,8 @@ export function ImportReport({ campaign, onImported }: { campaign: string; onImp
   const id = useId();
   const [file, setFile] = useState<File | null>(null);
   const [target, setTarget] = useState(campaign);
+  // The campaign chosen on the page is the one a report is most likely of.
+  useEffect(() => setTarget(campaign), [campaign]);
   const [busy, setBusy] = useState(false);
   const [done, setDone] = useState<ImportSummary | null>(null);
   const [error, setError] = useState<unknown>(null);
