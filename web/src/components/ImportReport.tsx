@@ -87,6 +87,8 @@ export function ImportReport({ campaign, onImported }: { campaign: string; onImp
   };
 
   const lines = badLines(error);
+  // Lines refused beyond those the API lists.
+  const more = error instanceof ApiError && typeof (error.details as { more?: unknown } | null)?.more === "number" ? ((error.details as { more: number }).more) : 0;
   return (
     <Card
       title="Import Auction Insights"
@@ -145,7 +147,7 @@ export function ImportReport({ campaign, onImported }: { campaign: string; onImp
           <div class="notice notice-bad" role="alert">
             <strong>The report was not imported.</strong>{" "}
             {lines.length > 0
-              ? `Nothing was stored: ${lines.length === 1 ? "1 line" : `${lines.length} lines`} could not be read${lines.length >= 50 ? " (the first 50 shown)" : ""}.`
+              ? `Nothing was stored: ${plural(lines.length + more, "line", "lines")} could not be read${more > 0 ? ` (the first ${lines.length} shown)` : ""}.`
               : describeError(error)}
             {lines.length > 0 ? (
               <ul class="bad-lines">
