@@ -28,6 +28,7 @@ PAGES = (
     "Alerts",
     "Decisions",
     "Recommendations",
+    "Market",
     "Optimizations",
     "Rules",
     "Budgets",

@@ -16,13 +16,21 @@ ACTION = re.compile(
     r"^\s*(approve|reject|roll ?back|undo|apply|create|new|add|edit|delete|remove|pause|"
     r"resume|start|stop|conclude|analy[sz]e|run|simulate|reallocate|save|acknowledge|"
     r"resolve|snooze|mute|revoke|rotate|force|forecast now|preview|record|set|change|"
-    r"enable|disable)\b",
+    r"enable|disable|import)\b",
     re.I,
 )
 
 
 def test_the_action_words_catch_the_buttons_an_operator_gets() -> None:
-    for label in ("Approve", "Reject", "Rollback", "Roll back", "Undo", "Change autonomy"):
+    for label in (
+        "Approve",
+        "Reject",
+        "Rollback",
+        "Roll back",
+        "Undo",
+        "Change autonomy",
+        "Import report",
+    ):
         assert ACTION.match(label), label
     for label in ("Sign out", "Show readout: Demo", "Show as table", "Show 3 new"):
         assert not ACTION.match(label), label

@@ -23,7 +23,7 @@ const full = args.includes("--full");
 const paths = args.filter((a) => a.startsWith("/"));
 const pages = paths.length
   ? paths
-  : ["/overview", "/alerts", "/decisions", "/recommendations", "/optimizations", "/rules", "/budgets",
+  : ["/overview", "/alerts", "/decisions", "/recommendations", "/market", "/optimizations", "/rules", "/budgets",
      "/forecasts", "/experiments", "/performance", "/audit", "/status"];
 const key = process.env.ADPILOT_API_KEY;
 if (!key) throw new Error("set ADPILOT_API_KEY");

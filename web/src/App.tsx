@@ -13,6 +13,7 @@ import { DecisionDetail } from "./pages/DecisionDetail";
 import { Decisions } from "./pages/Decisions";
 import { Experiments } from "./pages/Experiments";
 import { Forecasts } from "./pages/Forecasts";
+import { Market } from "./pages/Market";
 import { Optimizations } from "./pages/Optimizations";
 import { Overview } from "./pages/Overview";
 import { Performance } from "./pages/Performance";
@@ -41,6 +42,8 @@ function page(current: string) {
       return <Alerts />;
     case "/decisions":
       return <Decisions />;
+    case "/market":
+      return <Market />;
     case "/recommendations":
       return <Recommendations />;
     case "/optimizations":

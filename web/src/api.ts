@@ -37,6 +37,11 @@ export type Preferences = Schemas["Preferences"];
 export type Autonomy = Schemas["Preferences"]["autonomy"];
 export type Cycle = Schemas["Cycle"];
 export type Risk = Schemas["Risk"];
+export type CompetitiveIntelligence = Schemas["CompetitiveIntelligence"];
+export type CompetitorEvent = Schemas["CompetitorEvent"];
+export type CampaignBenchmarks = Schemas["CampaignBenchmarks"];
+export type Comparison = Schemas["Comparison"];
+export type ImportSummary = Schemas["ImportSummary"];
 
 /** The query (paging and filters) a list call of the client takes. */
 type ListCall = { [K in keyof Operations]: K extends `list${string}` ? K : never }[keyof Operations];

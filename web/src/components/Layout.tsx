@@ -27,6 +27,7 @@ const GROUPS: { name: string; items: NavItem[] }[] = [
         count: () => pendingRecommendations.value,
         countLabel: "pending",
       },
+      { href: "/market", label: "Market" },
     ],
   },
   {

@@ -48,7 +48,8 @@ export function ChartFrame({
         </button>
       </div>
       {asTable ? (
-        <div class="chart-table table-wrap">
+        // It scrolls when long or wide: focusable, so a keyboard alone can scroll it.
+        <div class="chart-table table-wrap" tabIndex={0} role="region" aria-label={`${title}, as a table`}>
           <table>
             <caption class="visually-hidden">{title}</caption>
             <thead>

@@ -13,6 +13,8 @@ export interface Line {
   dash?: number[];
   /** Draw points only (actuals over a forecast). */
   points?: boolean;
+  /** Draw the line with a dot at each value (a value between two gaps still shows). */
+  dots?: boolean;
   /** Part of a band: drawn invisibly, filled between by `band`. */
   hidden?: boolean;
   scale?: string;
@@ -32,6 +34,8 @@ export interface TimeChartProps {
   xFormat?: (value: number) => string;
   /** Put y = 0 in view. */
   zero?: boolean;
+  /** A fixed y range (shares: [0, 1]), so charts of the same measure compare. */
+  yRange?: [number, number];
 }
 
 function fade(color: string, alpha: number): string {
@@ -70,9 +74,11 @@ export function TimeChart(props: TimeChartProps) {
       padding: spark ? [4, 2, 4, 2] : [10, 26, 0, 4],
       scales: {
         x: { time },
-        y: props.zero
-          ? { range: (_u, min, max) => [Math.min(0, min), Math.max(0, max) * 1.05 || 1] }
-          : {},
+        y: props.yRange
+          ? { range: [props.yRange[0], props.yRange[1]] }
+          : props.zero
+            ? { range: (_u, min, max) => [Math.min(0, min), Math.max(0, max) * 1.05 || 1] }
+            : {},
       },
       axes: spark
         ? [{ show: false }, { show: false }]
@@ -102,7 +108,9 @@ export function TimeChart(props: TimeChartProps) {
                   paths: () => null,
                   points: { show: true, size: 7, fill: line.color, stroke: "#ffffff", width: 1 },
                 }
-              : { points: { show: false } }),
+              : line.dots
+                ? { points: { show: true, size: 5, fill: line.color, stroke: line.color, width: 1 } }
+                : { points: { show: false } }),
             spanGaps: false,
           }),
         ),
@@ -133,7 +141,7 @@ export function TimeChart(props: TimeChartProps) {
       plot.current = null;
     };
     // A new chart when the shape changes; the data alone is set below.
-  }, [lines.length, height, time, spark, band?.upper, band?.lower, props.zero]);
+  }, [lines.length, height, time, spark, band?.upper, band?.lower, props.zero, props.yRange?.[0], props.yRange?.[1]]);
 
   useEffect(() => {
     plot.current?.setData([x, ...lines.map((l) => l.values)]);
