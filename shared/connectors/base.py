@@ -20,7 +20,9 @@ Three rules every connector keeps:
 
 from __future__ import annotations
 
+import logging
 import math
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -37,6 +39,8 @@ CAMPAIGN_STATUSES: tuple[str, ...] = ("active", "paused")
 # Settings that take one of a set of names rather than an amount.
 NAMED_KINDS: tuple[str, ...] = ("status", "creative")
 MAX_CREATIVE_NAME = 100
+
+_log = logging.getLogger(__name__)
 
 
 class InvalidChange(ValueError):
@@ -247,6 +251,36 @@ class CallRecord:
 
 
 CallRecorder = Callable[[CallRecord], Awaitable[None]]
+
+
+async def record_call(
+    recorder: CallRecorder | None,
+    *,
+    account: UUID,
+    operation: str,
+    request: dict[str, Any],
+    response: dict[str, Any] | None,
+    error: str | None,
+    started: float,
+) -> None:
+    """Report one call that began at ``started`` (``time.monotonic()``) to ``recorder``, if
+    any. The call went as recorded: losing its log line must not undo it, so a recorder
+    that fails is logged and passed over."""
+    if recorder is None:
+        return
+    call = CallRecord(
+        account=account,
+        operation=operation,
+        request=request,
+        response=response,
+        outcome="success" if error is None else "error",
+        error=error,
+        duration_ms=round((time.monotonic() - started) * 1000),
+    )
+    try:
+        await recorder(call)
+    except Exception:
+        _log.exception("could not record a call", extra={"operation": operation})
 
 
 @dataclass(frozen=True, slots=True)

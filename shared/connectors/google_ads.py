@@ -72,7 +72,6 @@ from google.protobuf import field_mask_pb2
 from shared.connectors.base import (
     AccountSnapshot,
     AuthFailed,
-    CallRecord,
     CallRecorder,
     CampaignState,
     Change,
@@ -83,6 +82,7 @@ from shared.connectors.base import (
     PlatformUnavailable,
     RateLimited,
     UnknownAccount,
+    record_call,
 )
 from shared.metrics import HourlyMetrics
 from shared.retry import Backoff
@@ -804,21 +804,15 @@ class GoogleAdsConnector:
         error: str | None,
         started: float,
     ) -> None:
-        if self.recorder is None:
-            return
-        call = CallRecord(
+        await record_call(
+            self.recorder,
             account=account,
             operation=operation,
             request={"customer_id": self.customer_id, **request},
             response=response,
-            outcome="success" if error is None else "error",
             error=error,
-            duration_ms=round((time.monotonic() - started) * 1000),
+            started=started,
         )
-        try:
-            await self.recorder(call)
-        except Exception:
-            log.exception("could not record a call", extra={"operation": operation})
 
     # --- changing ------------------------------------------------------------------
 

@@ -50,7 +50,6 @@ from facebook_business.session import FacebookSession
 from shared.connectors.base import (
     AccountSnapshot,
     AuthFailed,
-    CallRecord,
     CallRecorder,
     CampaignState,
     Change,
@@ -61,6 +60,7 @@ from shared.connectors.base import (
     PlatformExperiment,
     PlatformUnavailable,
     RateLimited,
+    record_call,
 )
 from shared.connectors.ids import IdMap
 from shared.metrics import HourlyMetrics
@@ -493,18 +493,12 @@ class MetaConnector:
         error: str | None,
         started: float,
     ) -> None:
-        if self.recorder is None:
-            return
-        call = CallRecord(
+        await record_call(
+            self.recorder,
             account=account,
             operation=operation,
             request=request,
             response=response,
-            outcome="success" if error is None else "error",
             error=None if error is None else self.scrub(error),
-            duration_ms=round((time.monotonic() - started) * 1000),
+            started=started,
         )
-        try:
-            await self.recorder(call)
-        except Exception:
-            log.exception("could not record a call", extra={"operation": operation})

@@ -21,7 +21,6 @@ from shared.connectors.base import (
     AccountSnapshot,
     ArmResult,
     AuthFailed,
-    CallRecord,
     CallRecorder,
     CampaignState,
     Change,
@@ -33,6 +32,7 @@ from shared.connectors.base import (
     PlatformUnavailable,
     RateLimited,
     UnknownAccount,
+    record_call,
 )
 from shared.metrics import HourlyMetrics
 from shared.retry import Backoff, retry
@@ -393,19 +393,12 @@ class SandboxConnector:
         error: str | None,
         started: float,
     ) -> None:
-        if self.recorder is None:
-            return
-        call = CallRecord(
+        await record_call(
+            self.recorder,
             account=account,
             operation=operation,
             request=request,
             response=response,
-            outcome="success" if error is None else "error",
             error=error,
-            duration_ms=round((time.monotonic() - started) * 1000),
+            started=started,
         )
-        try:
-            await self.recorder(call)
-        except Exception:
-            # The call itself went as recorded; losing its log line must not undo it.
-            log.exception("could not record a call", extra={"operation": operation})
