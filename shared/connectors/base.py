@@ -253,6 +253,23 @@ class CallRecord:
 CallRecorder = Callable[[CallRecord], Awaitable[None]]
 
 
+@dataclass(frozen=True, slots=True)
+class PlatformRules:
+    """Limits the ad platform itself enforces, which the safety limits keep too, so a
+    change the platform would block is held back before it is sent: ``name`` says whose
+    rule it is, ``budget_changes_per_hour`` how many budget changes one campaign (a Meta
+    ad set) may take in any hour (None: no such rule)."""
+
+    name: str
+    budget_changes_per_hour: int | None = None
+
+
+def platform_rules(connector: object) -> PlatformRules | None:
+    """The rules ``connector``'s platform enforces (its ``rules``), None when it has none."""
+    rules = getattr(connector, "rules", None)
+    return rules if isinstance(rules, PlatformRules) else None
+
+
 async def record_call(
     recorder: CallRecorder | None,
     *,

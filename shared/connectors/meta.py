@@ -58,6 +58,7 @@ from shared.connectors.base import (
     ConnectorError,
     ExperimentArm,
     PlatformExperiment,
+    PlatformRules,
     PlatformUnavailable,
     RateLimited,
     record_call,
@@ -121,6 +122,8 @@ def retry_after_from(headers: Any) -> tuple[float, dict[str, Any]]:
 
 class MetaConnector:
     """:class:`~shared.connectors.base.AdPlatformConnector` for one Meta ad account."""
+
+    rules = PlatformRules("Meta", budget_changes_per_hour=BUDGET_CHANGES_PER_HOUR)
 
     name = "meta"
 

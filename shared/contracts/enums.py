@@ -168,6 +168,8 @@ class RefusalReason(StrEnum):
     INVALID_INPUT = "invalid_input"
     # Another change to the campaign is being carried out; the next one waits for its result.
     IN_FLIGHT = "in_flight"
+    # The ad platform itself would block it (Meta: a fifth budget change within an hour).
+    PLATFORM_LIMIT = "platform_limit"
 
 
 class RollbackConflictKind(StrEnum):

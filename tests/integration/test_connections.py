@@ -397,3 +397,41 @@ async def test_a_change_is_applied_on_meta_and_undone_with_metas_request_ids(
     assert isinstance(meta, MetaConnector)
     assert meta.budget_changes_this_hour(campaign) == 2
     await optimizer.call("DELETE", f"/connections/{created['id']}", tenant)
+
+
+async def test_the_limits_hold_a_fifth_budget_change_within_the_hour_on_meta(
+    optimizer: Optimizer,
+) -> None:
+    tenant = uuid.uuid4()
+    status, created = await optimizer.call("POST", "/connections", tenant, meta_body())
+    assert status == 201
+    adset = sorted(optimizer.graph.adsets)[1]
+    campaign = campaign_uuid("meta", "1234567890", adset)
+    writes_before = len(optimizer.graph.writes)
+
+    async def approve(budget: float) -> dict[str, Any]:
+        status, rec = await optimizer.call(
+            "POST",
+            "/recommendations",
+            tenant,
+            {
+                "recommendation_type": "budget_optimization",
+                "target_entity_type": "campaign",
+                "target_entity_id": str(campaign),
+                "recommended_changes": {"kind": "budget", "to": budget},
+            },
+        )
+        assert status == 201, rec
+        _, answer = await optimizer.call("POST", f"/recommendations/{rec['id']}/approve", tenant)
+        return dict(answer)
+
+    for budget in (51.0, 52.0, 53.0, 54.0):
+        assert (await approve(budget))["status"] == "implemented"
+    assert len(optimizer.graph.writes) == writes_before + 4
+    fifth = await approve(55.0)
+    # held by the limits, before anything reached Meta, saying why
+    assert len(optimizer.graph.writes) == writes_before + 4
+    assert optimizer.graph.adsets[adset]["daily_budget"] == "5400"
+    assert fifth["status"] == "failed", fifth
+    assert fifth["failure_reason"].startswith("platform_limit: Meta allows 4 budget changes")
+    await optimizer.call("DELETE", f"/connections/{created['id']}", tenant)

@@ -21,7 +21,7 @@ from services.optimizer.core.limits import (
     clamp,
     merge_limits,
 )
-from shared.connectors.base import CampaignState, Change
+from shared.connectors.base import CampaignState, Change, PlatformRules
 from shared.contracts.enums import Bound, RefusalReason
 
 A = UUID(int=0xA)
@@ -445,3 +445,49 @@ def test_verdicts_serialise_for_the_record() -> None:
     assert data["reason"] == "needs_approval"
     assert data["proposed"]["after"] == 130.0
     assert data["proposed"]["clamps"] == [{"bound": "ceiling", "limit": 130.0}]
+
+
+# --- the platform's own rules --------------------------------------------------------
+
+META = PlatformRules("Meta", budget_changes_per_hour=4)
+
+
+def budget_changes(*minutes_ago: int, campaign: UUID = A) -> list[AppliedChange]:
+    return [
+        AppliedChange(uuid4(), campaign, "budget", 100.0, 101.0, NOW - timedelta(minutes=m))
+        for m in minutes_ago
+    ]
+
+
+def on_meta(desired: Change, last_hour: list[AppliedChange]) -> Apply | Refusal:
+    return clamp(desired, state(), [], None, 100.0, limits(), NOW, META, last_hour)
+
+
+def test_a_fifth_budget_change_within_the_hour_waits_for_the_platform() -> None:
+    verdict = on_meta(Change("budget", 110.0), budget_changes(5, 20, 40, 55))
+    assert isinstance(verdict, Refusal)
+    assert verdict.reason == RefusalReason.PLATFORM_LIMIT
+    # the window reopens an hour after the oldest of the four
+    assert (NOW - timedelta(minutes=55) + HOUR).isoformat() in verdict.detail
+    assert "Meta allows 4" in verdict.detail
+
+
+def test_the_platform_rule_counts_only_the_last_hour_this_campaign_and_budgets() -> None:
+    older = budget_changes(61, 90)
+    other_campaign = budget_changes(1, 2, campaign=B)
+    bids = [AppliedChange(uuid4(), A, "bid", 1.0, 1.1, NOW - timedelta(minutes=3))]
+    three = budget_changes(5, 20, 40)
+    verdict = on_meta(Change("budget", 110.0), [*older, *other_campaign, *bids, *three])
+    assert isinstance(verdict, Apply)
+    # other settings are not held by the budget rule
+    assert isinstance(on_meta(Change("bid", 1.1), budget_changes(1, 2, 3, 4)), Apply)
+
+
+def test_without_the_rule_or_with_nothing_to_change_nothing_is_held() -> None:
+    four = budget_changes(1, 2, 3, 4)
+    assert isinstance(
+        clamp(Change("budget", 110.0), state(), [], None, 100.0, limits(), NOW, None, four),
+        Apply,
+    )
+    unchanged = on_meta(Change("budget", 100.0), four)
+    assert isinstance(unchanged, Refusal) and unchanged.reason == RefusalReason.NO_CHANGE

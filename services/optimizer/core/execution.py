@@ -37,7 +37,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, time
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from uuid import UUID, uuid4, uuid5
 
@@ -66,6 +66,7 @@ from shared.connectors import (
     UnknownAccount,
     UnknownCampaign,
 )
+from shared.connectors.base import PlatformRules, platform_rules
 from shared.contracts.enums import RefusalReason
 from shared.contracts.optimizer import (
     OPTIMIZATION_APPLIED,
@@ -261,12 +262,19 @@ async def propose(
     desired: Change,
     cause: Cause,
     limits: SafetyLimits,
+    platform: PlatformRules | None = None,
 ) -> Proposal:
-    """The limits' verdict on ``desired`` for the campaign in ``state`` at ``as_of``."""
+    """The limits' verdict on ``desired`` for the campaign in ``state`` at ``as_of``,
+    keeping the rules ``platform`` enforces too."""
     history = await applied_changes(conn, tenant_id, state.campaign_id, _day_start(as_of))
     last = None if cause.by_person else await last_change_at(conn, tenant_id, state.campaign_id)
     confidence = 100.0 if cause.by_person else cause.confidence
-    verdict = clamp(desired, state, history, last, confidence, limits, as_of)
+    recent = (
+        await applied_changes(conn, tenant_id, state.campaign_id, as_of - timedelta(hours=1))
+        if platform is not None
+        else []
+    )
+    verdict = clamp(desired, state, history, last, confidence, limits, as_of, platform, recent)
     return Proposal(verdict, state, desired, as_of)
 
 
@@ -338,7 +346,16 @@ async def plan(
         verdict = await judge(conn, state, desired)
         proposal = Proposal(verdict, state, desired, snapshot.as_of)
     else:
-        proposal = await propose(conn, tenant_id, state, snapshot.as_of, desired, cause, limits)
+        proposal = await propose(
+            conn,
+            tenant_id,
+            state,
+            snapshot.as_of,
+            desired,
+            cause,
+            limits,
+            platform_rules(connector),
+        )
     if not apply:
         return proposal
     if isinstance(proposal.verdict, Refusal):

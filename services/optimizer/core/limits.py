@@ -24,6 +24,10 @@ The limits, and how each one reads:
   it for this long, so the next decision sees the effect of the last one in the
   metrics.
 - ``min_confidence`` (0-100): a change decided with less confidence waits for a person.
+- the platform's own rules (:class:`PlatformRules`, from the connector): Meta blocks an
+  ad set's budget for an hour after its fourth budget change within one, so a budget
+  change is refused (``platform_limit``) once the campaign took that many in the hour
+  before ``now``, and may be made again an hour after the first of them.
 
 Pause and resume, and the choice of an ad copy (``creative``), are not moved by amounts,
 so only the cooldown and the confidence gate apply to them.
@@ -42,7 +46,7 @@ from datetime import datetime, timedelta
 from typing import Any, TypeGuard
 from uuid import UUID
 
-from shared.connectors.base import NAMED_KINDS, CampaignState, Change, ChangeKind
+from shared.connectors.base import NAMED_KINDS, CampaignState, Change, ChangeKind, PlatformRules
 from shared.contracts.enums import Bound, RefusalReason
 
 # The limit models are a JSON contract the gateway validates too, so they live with the
@@ -55,6 +59,8 @@ from shared.contracts.limits import (
     SafetyLimits,
     merge_limits,
 )
+
+HOUR = timedelta(hours=1)
 
 __all__ = [
     "AMOUNT_KINDS",
@@ -204,13 +210,17 @@ def clamp(
     confidence: float,
     limits: SafetyLimits,
     now: datetime,
+    platform: PlatformRules | None = None,
+    last_hour: Sequence[AppliedChange] = (),
 ) -> Verdict:
     """What may be applied of ``desired`` on the campaign now in state ``current``.
 
     ``history_today`` holds the changes applied to the campaign since the start of the
     day (the caller's day, in the account's time zone); entries for other entities or
     settings are ignored. ``last_change_at`` is when any setting of the campaign last
-    changed. ``confidence`` is 0-100.
+    changed. ``confidence`` is 0-100. ``platform`` holds the rules the ad platform
+    enforces, and ``last_hour`` the changes applied in the hour before ``now`` (which may
+    reach into yesterday), which those rules count.
 
     Checks run cheapest-to-clear last: nothing to change, then the cooldown, then the
     amount limits, then the confidence gate, so a person is only asked to approve a
@@ -222,11 +232,41 @@ def clamp(
         )
         if problem is not None:
             return Refusal(RefusalReason.INVALID_INPUT, problem)
+        held = _platform_hold(desired, current, platform, last_hour, now)
+        if held is not None:
+            return held
         return _verdict(desired, current, history_today, last_change_at, confidence, limits, now)
     except (TypeError, ValueError, ArithmeticError) as exc:
         # The checks above should leave nothing to raise; if odd input still gets through,
         # the answer is still a refusal, never an exception in the caller's apply loop.
         return Refusal(RefusalReason.INVALID_INPUT, f"cannot check this change: {exc}")
+
+
+def _platform_hold(
+    desired: Change,
+    current: CampaignState,
+    platform: PlatformRules | None,
+    last_hour: Sequence[AppliedChange],
+    now: datetime,
+) -> Refusal | None:
+    if platform is None or desired.kind != "budget" or platform.budget_changes_per_hour is None:
+        return None
+    if same_value("budget", desired.value, current_value(current, "budget")):
+        return None
+    recent = sorted(
+        h.applied_at
+        for h in last_hour
+        if h.entity_id == current.campaign_id and h.kind == "budget" and h.applied_at > now - HOUR
+    )
+    cap = platform.budget_changes_per_hour
+    if len(recent) < cap:
+        return None
+    return Refusal(
+        RefusalReason.PLATFORM_LIMIT,
+        f"{platform.name} allows {cap} budget changes per hour and the campaign took "
+        f"{len(recent)} since {recent[0].isoformat()}; the next may be made from "
+        f"{(recent[-cap] + HOUR).isoformat()}",
+    )
 
 
 def _verdict(

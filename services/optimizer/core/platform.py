@@ -47,6 +47,7 @@ from shared.connectors import (
     connector_for_account,
     connector_from_settings,
 )
+from shared.connectors.base import platform_rules
 from shared.db import dumps_json
 from shared.metrics import HourlyMetrics
 from shared.secrets import Keyring, Sealed, SecretsUnavailable
@@ -376,6 +377,8 @@ class Tracked:
     ) -> None:
         self.inner = inner
         self.name = inner.name
+        # The rules its platform enforces, which the safety limits keep too.
+        self.rules = platform_rules(inner)
         self._tenant = tenant
         self._changed = changed
         # As the connection last said: a success after a failure writes ``ok`` again.
