@@ -132,6 +132,18 @@ secretKeyRef, and the broker's URL.
       name: {{ .Values.secrets.name }}
       key: {{ .Values.secrets.jwtSecretKey }}
       optional: true
+- name: ADPILOT_SECRETS_KEY
+  valueFrom:
+    secretKeyRef:
+      name: {{ .Values.secrets.name }}
+      key: {{ .Values.secrets.secretsKeyKey }}
+      optional: true
+- name: ADPILOT_SECRETS_KEY_ID
+  valueFrom:
+    secretKeyRef:
+      name: {{ .Values.secrets.name }}
+      key: {{ .Values.secrets.secretsKeyIdKey }}
+      optional: true
 {{ include "adpilot.databaseEnv" . }}
 {{- if .Values.rabbitmq.cluster.enabled }}
 # The operator's default user; Kubernetes puts the two into the URL below.
