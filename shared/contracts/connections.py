@@ -94,7 +94,7 @@ class ConnectionUpdate(RequestModel):
 
 CONNECTIONS = Resource(
     "connection",
-    "ai_ad_connections",
+    "ad_connections",
     Connection,
     ("platform", "status"),
     updatable=(

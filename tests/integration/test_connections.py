@@ -188,7 +188,7 @@ async def test_a_tenant_linked_to_meta_is_read_through_its_own_connector(
     try:
         async with scoped(pool, tenant) as conn:  # row-level security: this tenant's rows
             sealed = await conn.fetchrow(
-                "SELECT credentials FROM ai_ad_connections WHERE tenant_id = $1",
+                "SELECT credentials FROM ad_connections WHERE tenant_id = $1",
                 tenant,
             )
             assert SECRET.encode() not in bytes(sealed["credentials"])
@@ -256,7 +256,7 @@ async def _connection_row(optimizer: Optimizer, tenant: uuid.UUID) -> Any:
     try:
         async with scoped(pool, tenant) as conn:
             return await conn.fetchrow(
-                "SELECT * FROM ai_ad_connections WHERE tenant_id = $1", tenant
+                "SELECT * FROM ad_connections WHERE tenant_id = $1", tenant
             )
     finally:
         await pool.close()

@@ -127,7 +127,7 @@ async def _status(optimizer: Optimizer, tenant: uuid.UUID) -> str:
     try:
         async with scoped(pool, tenant) as conn:
             row = await conn.fetchrow(
-                "SELECT status FROM ai_ad_connections WHERE tenant_id = $1", tenant
+                "SELECT status FROM ad_connections WHERE tenant_id = $1", tenant
             )
     finally:
         await pool.close()

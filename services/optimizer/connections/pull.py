@@ -47,7 +47,7 @@ async def run_metric_pulls(runtime: ServiceRuntime) -> None:
                 tenants = [
                     r["tenant_id"]
                     for r in await conn.fetch(
-                        """SELECT tenant_id FROM ai_ad_connections
+                        """SELECT tenant_id FROM ad_connections
                            WHERE platform <> 'sandbox' AND status <> 'disabled'"""
                     )
                 ]
@@ -64,7 +64,7 @@ async def _claim(runtime: ServiceRuntime, tenant: UUID, every: float) -> datetim
     """The hour to pull from, if this replica may pull the tenant now."""
     async with runtime.tenant_tx(tenant) as conn:
         row = await conn.fetchrow(
-            """UPDATE ai_ad_connections SET metrics_pull_claimed_at = now()
+            """UPDATE ad_connections SET metrics_pull_claimed_at = now()
                WHERE tenant_id = $1 AND platform <> 'sandbox' AND status <> 'disabled'
                  AND (metrics_pull_claimed_at IS NULL
                       OR metrics_pull_claimed_at < now() - make_interval(secs => $2))
@@ -120,7 +120,7 @@ async def pull_tenant(runtime: ServiceRuntime, tenant: UUID, every: float = 0.0)
         pulled = max((r.hour for r in rows), default=None)
         if pulled is not None:
             await conn.execute(
-                """UPDATE ai_ad_connections SET metrics_pulled_until = $2
+                """UPDATE ad_connections SET metrics_pulled_until = $2
                    WHERE tenant_id = $1""",
                 tenant,
                 pulled + HOUR,

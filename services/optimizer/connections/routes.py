@@ -111,7 +111,7 @@ async def _write(
     await update(conn, c.CONNECTIONS, tenant, connection_id, changes)
     if sealed:
         await conn.execute(
-            "UPDATE ai_ad_connections SET credentials = $3 WHERE tenant_id = $1 AND id = $2",
+            "UPDATE ad_connections SET credentials = $3 WHERE tenant_id = $1 AND id = $2",
             tenant,
             connection_id,
             sealed["credentials"],

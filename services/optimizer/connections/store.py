@@ -91,7 +91,7 @@ async def rotate_secrets(conn: asyncpg.Connection, keyring: Keyring) -> tuple[in
     system-scoped transaction: every tenant's). Answers how many were sealed again and
     how many already were under the current key."""
     rows = await conn.fetch(
-        """SELECT tenant_id, id, credentials, credentials_key_id FROM ai_ad_connections
+        """SELECT tenant_id, id, credentials, credentials_key_id FROM ad_connections
            WHERE credentials IS NOT NULL FOR UPDATE"""
     )
     resealed = 0
@@ -103,7 +103,7 @@ async def rotate_secrets(conn: asyncpg.Connection, keyring: Keyring) -> tuple[in
         if fresh is None:
             continue
         await conn.execute(
-            """UPDATE ai_ad_connections SET credentials = $2, credentials_key_id = $3
+            """UPDATE ad_connections SET credentials = $2, credentials_key_id = $3
                WHERE id = $1""",
             row["id"],
             fresh.blob,

@@ -1,7 +1,7 @@
 """The optimizer's way to the ad platforms: a connector per tenant, every call logged,
 and the campaigns as the platform last reported them (``ad_campaigns``).
 
-A tenant with a connection (``ai_ad_connections``) is reached through a connector built
+A tenant with a connection (``ad_connections``) is reached through a connector built
 from it (:class:`ConnectorRegistry`, ``connector_for``); every other tenant through the
 process-wide connector configuration chooses (``ADPILOT_CONNECTOR``, ``connector_of``).
 Each request a connector makes is queued for ``ai_integration_logs`` and written by a
@@ -204,7 +204,7 @@ def registry_of(runtime: ServiceRuntime) -> ConnectorRegistry:
 
 CONNECTION_ROW = """SELECT id, platform, account_id, time_zone, currency, credentials,
                            credentials_key_id, status
-                    FROM ai_ad_connections WHERE tenant_id = $1"""
+                    FROM ad_connections WHERE tenant_id = $1"""
 
 
 # Budget changes applied in the last hour: a new connector counts them against the
@@ -227,7 +227,7 @@ async def _connection(
 def seal_context(tenant: UUID, connection_id: UUID) -> bytes:
     """What a connection's sealed credentials are bound to: a ciphertext copied to
     another row does not open."""
-    return f"ai_ad_connections:{tenant}:{connection_id}".encode()
+    return f"ad_connections:{tenant}:{connection_id}".encode()
 
 
 def open_credentials(row: asyncpg.Record | dict[str, Any], tenant: UUID) -> dict[str, str]:
@@ -337,7 +337,7 @@ class ConnectorRegistry:
         try:
             async with self._runtime.tenant_tx(tenant) as conn:
                 await conn.execute(
-                    """UPDATE ai_ad_connections SET status = $2, status_reason = $3,
+                    """UPDATE ad_connections SET status = $2, status_reason = $3,
                               checked_at = now()
                        WHERE tenant_id = $1 AND status <> 'disabled' AND status <> $2""",
                     tenant,

@@ -5,7 +5,7 @@
 -- connector (ADPILOT_CONNECTOR). `credentials` is AES-GCM ciphertext (nonce first) of
 -- the credentials as JSON, sealed with the key `credentials_key_id` names
 -- (shared/secrets.py); no route selects it.
-CREATE TABLE ai_ad_connections (
+CREATE TABLE ad_connections (
     id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
     tenant_id uuid NOT NULL UNIQUE,
     platform text NOT NULL CHECK (platform IN ('sandbox', 'google_ads', 'meta')),
@@ -26,7 +26,7 @@ CREATE TABLE ai_ad_connections (
     updated_at timestamptz NOT NULL DEFAULT clock_timestamp(),
     CHECK ((credentials IS NULL) = (credentials_key_id IS NULL))
 );
-CREATE INDEX ai_ad_connections_page ON ai_ad_connections (tenant_id, created_at DESC, id DESC);
+CREATE INDEX ad_connections_page ON ad_connections (tenant_id, created_at DESC, id DESC);
 
 -- The platform's own id for the request that made a change (Meta's fbtrace_id, Google
 -- Ads' request id), for the audit trail.
