@@ -28,7 +28,7 @@ T = TypeVar("T")
 
 
 async def eventually(
-    probe: Callable[[], Awaitable[T | None]], within: float = 30.0, every: float = 0.3
+    probe: Callable[[], Awaitable[T | None]], within: float = 60.0, every: float = 0.3
 ) -> T:
     deadline = asyncio.get_running_loop().time() + within
     while True:
