@@ -164,7 +164,8 @@ async def test_a_google_ads_account_is_linked_acted_on_and_its_secret_never_show
 
     async def rolled_back(request_id: str) -> Any:
         _, page = await api("GET", "/audit-trail?action=optimization.rolled_back")
-        return [e for e in page["items"] if e["after_state"].get("platform_request_id") == request_id]
+        entries = page["items"]
+        return [e for e in entries if e["after_state"].get("platform_request_id") == request_id]
 
     await eventually(lambda: rolled_back(undo["platform_request_id"]))
     status, page = await api("GET", "/audit-trail?action=optimization.applied")
