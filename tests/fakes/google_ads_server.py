@@ -806,7 +806,8 @@ class GoogleAdsPlatform:
       override its constructor's, e.g. ``timeout_seconds``, ``recorder``);
     - ``add_campaign(name, daily_budget=, status=, bids=)`` returns adpilot's campaign id;
       ``add_local_hour(campaign_id, local_date, hour, ...)`` adds a report row in the
-      account's time zone;
+      account's time zone; ``collapse(campaign_id, since)``: from then on its hours report
+      no conversions;
     - ``settings(campaign_id)``: what the platform holds (``daily_budget``, ``status``,
       ``bids``); ``edit(campaign_id, daily_budget=)``: a change made outside adpilot;
     - ``writes(kind)``: operations committed, ``written(kind)``: their values in adpilot's
