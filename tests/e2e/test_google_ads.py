@@ -1,9 +1,10 @@
 """A tenant links a Google Ads account through the gateway (the Google Ads API being a fake
 on local ports: gRPC over TLS and an OAuth token endpoint): validation, the check on
-creation and after the grant is revoked, metrics pulled from the account, a change applied
-on Google Ads and undone with Google's request ids in the audit trail; and the client
-secret, planted once, found in no answer, log line, event, outbox or audit row of the
-run."""
+creation and after the grant is revoked, metrics pulled from the account, a conversion
+collapse there opening an incident, the decision's change applied on Google Ads and undone
+with Google's request ids in the audit trail, a change a person approved made and undone
+too; and the client secret, planted once, found in no answer, log line, event, outbox or
+audit row of the run."""
 
 from __future__ import annotations
 
@@ -42,19 +43,21 @@ async def google() -> AsyncIterator[GoogleAdsPlatform]:
     google = GoogleAdsPlatform(fake, uuid.uuid4())
     now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
     zone = ZoneInfo(fake.time_zone)
-    for name, budget in (("Search", 50.0), ("Shopping", 80.0)):
+    # Search: half a day of steady figures. Shopping: nine days, enough for a baseline at
+    # every hour of day, converting like clockwork until the test makes it stop.
+    for name, budget, days in (("Search", 50.0, 0.5), ("Shopping", 80.0, 9)):
         campaign = google.add_campaign(name, daily_budget=budget)
-        for back in range(1, 13):
+        for back in range(1, round(days * 24) + 1):
             local = (now - timedelta(hours=back)).astimezone(zone)
             google.add_local_hour(
                 campaign,
                 local.date(),
                 local.hour,
-                impressions=1000,
-                clicks=50,
-                cost_micros=2_000_000,
-                conversions=3.0,
-                conversions_value=60.0,
+                impressions=1000 + local.hour,
+                clicks=200 + local.hour % 5,
+                cost_micros=2_000_000 + 10_000 * local.hour,
+                conversions=10.0 + local.hour % 3,
+                conversions_value=25.0 * (10 + local.hour % 3),
             )
     try:
         yield google
@@ -117,18 +120,61 @@ async def test_a_google_ads_account_is_linked_acted_on_and_its_secret_never_show
     assert status == 422
     assert [f["field"] for f in bad["error"]["details"]["fields"]] == ["credentials.x"]
 
+    # Shopping stops converting six hours ago; the tenant lets the platform act
+    search, shopping = (google.campaign_uuid(g) for g in sorted(google.fake.campaigns))
+    now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    google.collapse(shopping, now - timedelta(hours=6))
+    status, _ = await api("PUT", "/preferences", {"autonomy": "act"})
+    assert status == 200
     status, created = await api("POST", "/connections", BODY)
     assert status == 201 and created["status"] == "ok", created
 
-    # metrics flow in from the account
+    # metrics flow in from the account, and the collapse opens an incident
     async def pulled() -> Any:
         status, page = await api("GET", "/audit-trail?action=metrics.recorded")
         return status == 200 and page["items"]
 
     await eventually(pulled)
 
+    async def incident() -> Any:
+        _, page = await api("GET", f"/alerts?affected_entity_id={shopping}")
+        return page["items"]
+
+    alerts = await eventually(incident, 120)
+    assert alerts[0]["affected_entity_id"] == str(shopping)
+
+    # the platform acts on Google Ads, and the change is undone, Google's request ids on
+    # record
+    async def acted() -> Any:
+        _, page = await api("GET", f"/optimizations?target_entity_id={shopping}&status=applied")
+        return page["items"]
+
+    (decided,) = await eventually(acted, 120)
+    assert decided["connector"] == "google_ads" and decided["cause_type"] == "decision", decided
+    answered = {c.request_id for c in google.calls() if c.succeeded and not c.validate_only}
+    assert decided["platform_request_id"] in answered
+    untouched = {"daily_budget": 80.0, "status": "active", "bids": [1.0]}
+    assert google.settings(shopping) != untouched, "the decision's change is not on Google Ads"
+    status, undo = await api("POST", f"/optimizations/{decided['id']}/rollback", {})
+    assert status == 201 and undo["status"] == "applied", undo
+    assert google.settings(shopping) == untouched
+    answered = {c.request_id for c in google.calls() if c.succeeded and not c.validate_only}
+    assert undo["platform_request_id"] in answered
+    assert undo["platform_request_id"] != decided["platform_request_id"]
+
+    async def rolled_back(request_id: str) -> Any:
+        _, page = await api("GET", "/audit-trail?action=optimization.rolled_back")
+        entries = page["items"]
+        return [e for e in entries if e["after_state"].get("platform_request_id") == request_id]
+
+    await eventually(lambda: rolled_back(undo["platform_request_id"]))
+    status, page = await api("GET", "/audit-trail?action=optimization.applied")
+    assert decided["platform_request_id"] in {
+        e["after_state"].get("platform_request_id") for e in page["items"]
+    }
+
     # a change approved by a person is made on Google Ads, and undone
-    campaign = google.campaign_uuid(sorted(google.fake.campaigns)[0])
+    campaign = search
     status, rec = await api(
         "POST",
         "/recommendations",
@@ -154,11 +200,7 @@ async def test_a_google_ads_account_is_linked_acted_on_and_its_secret_never_show
     mutates = [c for c in google.calls("budget") if not c.validate_only]
     assert undo["platform_request_id"] == mutates[-1].request_id
 
-    async def audited() -> Any:
-        _, page = await api("GET", "/audit-trail?action=optimization.rolled_back")
-        return page["items"]
-
-    (entry,) = await eventually(audited)
+    (entry,) = await eventually(lambda: rolled_back(undo["platform_request_id"]))
     assert entry["after_state"]["platform_request_id"] == undo["platform_request_id"]
 
     # the user withdraws access: the check says so

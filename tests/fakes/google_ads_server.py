@@ -39,6 +39,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
 import grpc
 from aiohttp import web
@@ -233,6 +234,9 @@ class FakeGoogleAds:
     budgets: dict[int, FakeBudget] = field(default_factory=dict)
     ad_groups: dict[int, FakeAdGroup] = field(default_factory=dict)
     hours: list[FakeHour] = field(default_factory=list)
+    # Campaign -> the moment from which it converts no more: its report rows for the
+    # hours starting then or later say the clicks went on and nothing converted.
+    collapse: dict[int, dt.datetime] = field(default_factory=dict)
     # Every mutate operation the account committed: (method, resource id, field, value).
     committed: list[tuple[str, int, str, Any]] = field(default_factory=list)
     calls: list[Call] = field(default_factory=list)
@@ -560,6 +564,7 @@ class FakeGoogleAds:
             if h.campaign_id not in campaign_ids or not first <= h.date <= last:
                 continue
             campaign = self.campaigns[h.campaign_id]
+            converted = not self._collapsed(h)
             rows.append(
                 google_ads_service.GoogleAdsRow(
                     campaign=self._campaign_message(campaign),
@@ -569,12 +574,19 @@ class FakeGoogleAds:
                         cost_micros=h.cost_micros,
                         clicks=h.clicks,
                         impressions=h.impressions,
-                        conversions=h.conversions,
-                        conversions_value=h.conversions_value,
+                        conversions=h.conversions if converted else 0.0,
+                        conversions_value=h.conversions_value if converted else 0.0,
                     ),
                 )
             )
         return rows
+
+    def _collapsed(self, h: FakeHour) -> bool:
+        since = self.collapse.get(h.campaign_id)
+        if since is None:
+            return False
+        start = dt.datetime.combine(h.date, dt.time(h.hour), tzinfo=ZoneInfo(self.time_zone))
+        return start >= since
 
     def _campaign_message(self, c: FakeCampaign) -> campaign_types.Campaign:
         return campaign_types.Campaign(
@@ -794,7 +806,8 @@ class GoogleAdsPlatform:
       override its constructor's, e.g. ``timeout_seconds``, ``recorder``);
     - ``add_campaign(name, daily_budget=, status=, bids=)`` returns adpilot's campaign id;
       ``add_local_hour(campaign_id, local_date, hour, ...)`` adds a report row in the
-      account's time zone;
+      account's time zone; ``collapse(campaign_id, since)``: from then on its hours report
+      no conversions;
     - ``settings(campaign_id)``: what the platform holds (``daily_budget``, ``status``,
       ``bids``); ``edit(campaign_id, daily_budget=)``: a change made outside adpilot;
     - ``writes(kind)``: operations committed, ``written(kind)``: their values in adpilot's
@@ -910,6 +923,10 @@ class GoogleAdsPlatform:
         self, campaign_id: UUID, local_date: dt.date, hour: int, **figures: Any
     ) -> None:
         self.fake.add_hour(self.google_id(campaign_id), local_date, hour, **figures)
+
+    def collapse(self, campaign_id: UUID, since: dt.datetime) -> None:
+        """From ``since`` (aware) on, the campaign's hours report no conversions."""
+        self.fake.collapse[self.google_id(campaign_id)] = since
 
     def settings(self, campaign_id: UUID) -> dict[str, Any]:
         campaign = self.fake.campaigns[self.google_id(campaign_id)]

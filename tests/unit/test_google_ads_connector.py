@@ -193,6 +193,33 @@ async def test_hourly_report_in_winter_uses_standard_time(platform: GoogleAdsPla
     assert [(r.hour, r.clicks) for r in rows] == [(datetime(2026, 1, 15, 14, tzinfo=UTC), 3)]
 
 
+async def test_a_collapse_zeroes_conversions_from_its_hour_on(
+    platform: GoogleAdsPlatform, connector: GoogleAdsConnector
+) -> None:
+    falls, steady = (platform.add_campaign(n, daily_budget=50.0) for n in ("Falls", "Steady"))
+    for campaign in (falls, steady):
+        for hour in (8, 9, 10):
+            platform.add_local_hour(
+                campaign, date(2026, 7, 2), hour, clicks=40, conversions=4.0, conversions_value=90.0
+            )
+    # 9:00 in New York is 13:00 UTC: from then on Falls' clicks go on and nothing converts.
+    platform.collapse(falls, datetime(2026, 7, 2, 13, tzinfo=UTC))
+
+    rows = await connector.hourly_report(
+        platform.account, datetime(2026, 7, 2, tzinfo=UTC), datetime(2026, 7, 3, tzinfo=UTC)
+    )
+
+    figures = {(r.campaign_id, r.hour.hour): (r.clicks, r.conversions, r.revenue) for r in rows}
+    assert figures == {
+        (falls, 12): (40, 4, 90.0),
+        (falls, 13): (40, 0, 0.0),
+        (falls, 14): (40, 0, 0.0),
+        (steady, 12): (40, 4, 90.0),
+        (steady, 13): (40, 4, 90.0),
+        (steady, 14): (40, 4, 90.0),
+    }
+
+
 async def test_hourly_report_across_daylight_saving_changes(platform: GoogleAdsPlatform) -> None:
     campaign = platform.add_campaign("Search", daily_budget=50.0)
     # New York springs forward at 2:00 on March 8th 2026 (no hour 2 that day) and falls
