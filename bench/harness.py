@@ -18,10 +18,25 @@ from shared.bus import Bus
 from shared.config import Settings
 from shared.contracts import SERVICES
 from shared.db import connect, create_pool, migrate_all, scoped
+from shared.metrics import HourlyMetrics
 from tests.e2e.platform import Platform
 from tests.infra import private_settings
 
 SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
+ROLES = ("viewer", "operator", "admin")
+# The schemas that keep a copy of the metric rows (each stores what it reads).
+METRIC_SCHEMAS = ("alerts", "decision", "optimizer")
+METRIC_COLUMNS = (
+    "tenant_id",
+    "campaign_id",
+    "hour",
+    "impressions",
+    "clicks",
+    "conversions",
+    "spend",
+    "revenue",
+    "budget",
+)
 
 
 @dataclass(frozen=True)
@@ -35,6 +50,51 @@ class Bench:
         return {"Authorization": f"Bearer {self.keys[role]}"}
 
 
+async def make_tenant(settings: Settings, name: str) -> tuple[uuid.UUID, dict[str, str]]:
+    """A tenant named ``name`` with an API key per role, made as the platform makes them."""
+    pool = await create_pool(settings.database_url, "gateway", min_size=1, max_size=1)
+    try:
+        async with scoped(pool, system=True) as conn:
+            tenant = await ensure_tenant(conn, name)
+            keys = {}
+            for role in ROLES:
+                _row, keys[role] = await create_key(conn, tenant, name, role)
+    finally:
+        await pool.close()
+    return tenant, keys
+
+
+async def copy_history(
+    settings: Settings, rows: list[tuple[uuid.UUID, HourlyMetrics]]
+) -> None:
+    """Put ``(tenant, row)`` pairs straight into every service's copy of the metrics, as
+    history that was there before a benchmark starts (COPY, not the services' path: the
+    time it takes is no part of any figure)."""
+    records = [
+        (
+            tenant,
+            r.campaign_id,
+            r.hour,
+            r.impressions,
+            r.clicks,
+            r.conversions,
+            r.spend,
+            r.revenue,
+            r.budget,
+        )
+        for tenant, r in rows
+    ]
+    conn = await connect(settings.database_url)
+    try:
+        for schema in METRIC_SCHEMAS:
+            await conn.copy_records_to_table(
+                "campaign_metrics", schema_name=schema, records=records, columns=METRIC_COLUMNS
+            )
+            await conn.execute(f'ANALYZE "{schema}".campaign_metrics')
+    finally:
+        await conn.close()
+
+
 @asynccontextmanager
 async def own_platform(label: str, **overrides: Any) -> AsyncIterator[Bench]:
     """Migrate a fresh database, start every service and the sandbox, and make a tenant
@@ -45,15 +105,7 @@ async def own_platform(label: str, **overrides: Any) -> AsyncIterator[Bench]:
         SERVER, Settings().amqp_url, f"bench.{rid}", **{**BENCH_SETTINGS, **overrides}
     )
     await migrate_all(settings.database_url, migration_folders())
-    pool = await create_pool(settings.database_url, "gateway", min_size=1, max_size=1)
-    try:
-        async with scoped(pool, system=True) as conn:
-            tenant = await ensure_tenant(conn, f"{label}-{rid}")
-            keys = {}
-            for role in ("viewer", "operator", "admin"):
-                _row, keys[role] = await create_key(conn, tenant, label, role)
-    finally:
-        await pool.close()
+    tenant, keys = await make_tenant(settings, f"{label}-{rid}")
     platform = Platform(settings, Path(tempfile.mkdtemp(prefix=f"adpilot-{label}-")))
     try:
         await platform.start_all()

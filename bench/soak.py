@@ -67,7 +67,7 @@ from typing import Any
 import aiohttp
 
 from bench.harness import Bench, own_platform
-from bench.report import print_figures
+from bench.report import percentile, print_figures
 from sandbox.driver import to_body
 from sandbox.simulator import CampaignSimulator, campaign_id_for
 from shared.db import create_pool, scoped
@@ -89,12 +89,6 @@ DRAIN_SECONDS = 180.0
 MB = 1024 * 1024
 # The services that store every metrics batch they are sent.
 METRIC_STORES = ("alerts", "decision", "optimizer")
-
-
-def percentile(ordered: list[float], share: float) -> float | None:
-    if not ordered:
-        return None
-    return ordered[min(len(ordered) - 1, math.ceil(share * len(ordered)) - 1)]
 
 
 def rss_bytes(pid: int) -> int | None:
