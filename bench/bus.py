@@ -16,8 +16,9 @@ measures on the same broker:
   with an envelope of one whole batch gives ``bus_ceiling_batch_msgs_per_s``.
 - **the full pipeline**: ``--hours`` hours of metrics POSTed to ``/api/ai/metrics`` as a
   client sends them (one request per hour of the account: ``--campaigns`` rows), a few
-  requests in flight (the first hour goes alone beforehand, untimed, to warm up), until the alerts service has stored and evaluated every row (it
-  stores and detects in one transaction): ``pipeline_rows_per_s``, and its ratio to the
+  requests in flight (the first hour goes alone beforehand, untimed, to warm up), until
+  the alerts service has stored and evaluated every row (it stores and detects in one
+  transaction): ``pipeline_rows_per_s``, and its ratio to the
   ceiling's messages a second.
 - **ingest to alert**: a steady ``--rate`` rows a second (open loop: batch *i* is sent at
   ``i * campaigns / rate`` s whatever the answers) for ``--steady-seconds``, with a
@@ -55,7 +56,7 @@ from typing import Any
 import aio_pika
 import aiohttp
 
-from bench.harness import Bench, copy_history, own_platform
+from bench.harness import Bench, copy_history, metric_record, own_platform
 from bench.report import percentile, print_figures
 from sandbox.driver import to_body
 from sandbox.simulator import CampaignSimulator
@@ -303,7 +304,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
     history = [row for h in range(HISTORY_HOURS) for row in plan.hour(h)]
     burst = [plan.hour(HISTORY_HOURS + h) for h in range(args.hours)]
     async with own_platform("bus") as bench:
-        await copy_history(bench.settings, [(bench.tenant, row) for row in history])
+        await copy_history(bench.settings, (metric_record(bench.tenant, row) for row in history))
         return await _measure(args, bench, plan, burst)
 
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import secrets
 import tempfile
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -64,35 +65,45 @@ async def make_tenant(settings: Settings, name: str) -> tuple[uuid.UUID, dict[st
     return tenant, keys
 
 
+def metric_record(
+    tenant: uuid.UUID, row: HourlyMetrics, campaign: uuid.UUID | None = None
+) -> tuple[Any, ...]:
+    """One row of ``campaign_metrics`` in :data:`METRIC_COLUMNS` order (``campaign``: the
+    row's figures under another campaign's id)."""
+    return (
+        tenant,
+        campaign or row.campaign_id,
+        row.hour,
+        row.impressions,
+        row.clicks,
+        row.conversions,
+        row.spend,
+        row.revenue,
+        row.budget,
+    )
+
+
 async def copy_history(
-    settings: Settings, rows: list[tuple[uuid.UUID, HourlyMetrics]]
-) -> None:
-    """Put ``(tenant, row)`` pairs straight into every service's copy of the metrics, as
-    history that was there before a benchmark starts (COPY, not the services' path: the
-    time it takes is no part of any figure)."""
-    records = [
-        (
-            tenant,
-            r.campaign_id,
-            r.hour,
-            r.impressions,
-            r.clicks,
-            r.conversions,
-            r.spend,
-            r.revenue,
-            r.budget,
-        )
-        for tenant, r in rows
-    ]
+    settings: Settings, records: Iterable[tuple[Any, ...]], chunk: int = 50_000
+) -> int:
+    """Put :func:`metric_record` rows straight into every service's copy of the metrics,
+    as history that was there before a benchmark starts (COPY, not the services' path:
+    the time it takes is no part of any figure). Answers the rows copied per schema."""
     conn = await connect(settings.database_url)
+    copied = 0
     try:
+        rows = iter(records)
+        while part := list(islice(rows, chunk)):
+            for schema in METRIC_SCHEMAS:
+                await conn.copy_records_to_table(
+                    "campaign_metrics", schema_name=schema, records=part, columns=METRIC_COLUMNS
+                )
+            copied += len(part)
         for schema in METRIC_SCHEMAS:
-            await conn.copy_records_to_table(
-                "campaign_metrics", schema_name=schema, records=records, columns=METRIC_COLUMNS
-            )
             await conn.execute(f'ANALYZE "{schema}".campaign_metrics')
     finally:
         await conn.close()
+    return copied
 
 
 @asynccontextmanager
