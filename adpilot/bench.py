@@ -51,7 +51,7 @@ BENCHMARKS: tuple[Benchmark, ...] = (
         "soak",
         "bench/soak.py",
         ("--find-peak",),
-        ("--find-peak", "--start-rate", "5", "--max-rate", "8", "--step-seconds", "10"),
+        ("--find-peak", "--start-rate", "5", "--step-factor", "1.5", "--step-seconds", "10"),
         "the peak of the whole loop",
     ),
     Benchmark("pipeline", "bench/pipeline.py", ("--runs", "100"), ("--runs", "10"), "latency"),
