@@ -50,6 +50,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiohttp
+import asyncpg
 
 from bench.harness import (
     METRIC_SCHEMAS,
@@ -62,7 +63,6 @@ from bench.harness import (
 from bench.report import print_figures
 from sandbox.driver import to_body
 from sandbox.simulator import CampaignSimulator
-from shared.db import connect
 from shared.metrics import HourlyMetrics
 
 HOUR = timedelta(hours=1)
@@ -208,7 +208,8 @@ async def run(args: argparse.Namespace, tenants: int, campaigns: int) -> dict[st
         accounts = await accounts_of(bench, tenants, campaigns)
         say(f"{tenants} x {campaigns}: copying {rows * HISTORY_HOURS} rows of history")
         await copy_history(bench.settings, series.history(accounts))
-        conn = await connect(bench.settings.database_url)
+        # A pool of one: it reconnects if the server drops the connection under the run.
+        conn = await asyncpg.create_pool(bench.settings.database_url, min_size=1, max_size=1)
         try:
             say(f"{tenants} x {campaigns}: posting {rows} rows")
             start = time.perf_counter()

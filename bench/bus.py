@@ -64,6 +64,7 @@ from typing import Any
 
 import aio_pika
 import aiohttp
+import asyncpg
 
 from bench.harness import Bench, copy_history, metric_record, own_platform
 from bench.report import percentile, print_figures
@@ -72,7 +73,7 @@ from sandbox.simulator import CampaignSimulator
 from services.alerts.watch import on_metrics_recorded
 from shared.bus import envelope_message
 from shared.contracts.gateway import METRICS_RECORDED
-from shared.db import connect, create_pool, scoped
+from shared.db import create_pool, scoped
 from shared.metrics import HourlyMetrics
 
 HOUR = timedelta(hours=1)
@@ -371,7 +372,8 @@ async def _measure(
     single = ceiling(settings.amqp_url, settings.exchange, to_body(burst[0][:1]), args.messages)
     one_row = await single
     whole = await ceiling(settings.amqp_url, settings.exchange, to_body(burst[0]), args.messages)
-    conn = await connect(settings.database_url)
+    # A pool of one: it reconnects if the server drops the connection under the run.
+    conn = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=1)
     try:
         async with aiohttp.ClientSession(
             base_url=bench.platform.gateway, headers=bench.headers("operator")
