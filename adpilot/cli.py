@@ -11,6 +11,7 @@ import signal
 import sys
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from shared.bus import BrokerUnavailable
@@ -760,6 +761,15 @@ def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
     return asyncio.run(_up(args, settings))
 
 
+# --- bench ---------------------------------------------------------------------------
+
+
+def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
+    from adpilot import bench
+
+    return bench.run(args.only, args.quick, args.output)
+
+
 # --- entry point ---------------------------------------------------------------------
 
 
@@ -972,6 +982,33 @@ def build_parser() -> argparse.ArgumentParser:
         "Afterwards the old keys may be removed.",
     )
     p.set_defaults(run=cmd_keys)
+
+    from adpilot.bench import DEFAULT_OUTPUT, NAMES
+
+    p = sub.add_parser(
+        "bench",
+        help="run the performance benchmarks and write their figures as a table",
+        description="Run the performance benchmarks of bench/ one after another (each "
+        "starts a platform of its own on the configured PostgreSQL and RabbitMQ), with a "
+        "progress bar, and write their figures as a Markdown table with the machine (CPU, "
+        "cores, RAM), the date and the git commit. The full sizes take the best part of an "
+        "hour on two cores; --quick runs each at a small size in a few minutes. The JSON "
+        "of every benchmark is written beside the table, their progress lines to a .log.",
+    )
+    p.add_argument(
+        "--only",
+        default=None,
+        metavar="NAME,...",
+        help=f"run only these, comma-separated, of: {', '.join(NAMES)}",
+    )
+    p.add_argument("--quick", action="store_true", help="small sizes: a smoke run")
+    p.add_argument(
+        "--output",
+        type=Path,
+        default=DEFAULT_OUTPUT,
+        help="the Markdown file to write (default bench/RESULTS.md)",
+    )
+    p.set_defaults(run=cmd_bench)
     return parser
 
 

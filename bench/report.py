@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import statistics
 from collections.abc import Mapping
 from typing import Any
@@ -32,3 +33,11 @@ def milliseconds(seconds: list[float]) -> dict[str, float]:
         "median": round(statistics.median(ordered) * 1000, 3),
         "p90": round(ordered[int(0.9 * (len(ordered) - 1))] * 1000, 3),
     }
+
+
+def percentile(ordered: list[float], share: float) -> float | None:
+    """Nearest rank of sorted ``ordered``: the smallest value with at least ``share`` of
+    them at or below it; None for no values."""
+    if not ordered:
+        return None
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(share * len(ordered)) - 1))]

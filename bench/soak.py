@@ -31,14 +31,20 @@ At the end, writes whose answer never came (timeout, 5xx) are sent once more wit
 key, the pipeline is left to drain, and the ledger of accepted writes is checked against
 the databases and the sandbox: decisions and metric rows accepted but not stored (lost),
 decisions stored twice, decisions applied twice, changes on the sandbox with no record or
-received twice. Memory growth is from the end of minute 2 to the end of the run.
+received twice. Memory growth (``memory_growth_percent``, per process) is from the end of
+minute ``--memory-from-minute`` (default 5: start-up and first caches are behind) to the end
+of the run, or from minute 2 in a run not longer than that; the hour's soak is
+``--minutes 60 --rate R`` with R 80% of the peak, its memory figure minute 5 -> 60.
+``metric_rows_per_s`` is the metric rows accepted a second over the run.
 
 ``--find-peak`` steps the rate up (``--start-rate``, times ``--step-factor``) for
 ``--step-seconds`` each, until p99 passes ``--p99-limit-ms``, errors pass 1%, throughput
 falls under 95% of the rate offered, or the pipeline falls behind (an outbox event older
 than 10 s, or a consumer queue at the step's end deeper than one second of load: each step
 starts drained, so that queue is work the consumers could not keep up with). The peak is
-the last rate that held; the soak is meant to run at 80% of it.
+the last rate that held (``peak_rps``), and ``peak_rows_per_s`` the metric rows a second
+accepted at it, which the services then stored within the step (else it did not hold):
+rows through the whole loop. The soak is meant to run at 80% of it.
 """
 
 from __future__ import annotations
@@ -67,7 +73,7 @@ from typing import Any
 import aiohttp
 
 from bench.harness import Bench, own_platform
-from bench.report import print_figures
+from bench.report import percentile, print_figures
 from sandbox.driver import to_body
 from sandbox.simulator import CampaignSimulator, campaign_id_for
 from shared.db import create_pool, scoped
@@ -89,12 +95,6 @@ DRAIN_SECONDS = 180.0
 MB = 1024 * 1024
 # The services that store every metrics batch they are sent.
 METRIC_STORES = ("alerts", "decision", "optimizer")
-
-
-def percentile(ordered: list[float], share: float) -> float | None:
-    if not ordered:
-        return None
-    return ordered[min(len(ordered) - 1, math.ceil(share * len(ordered)) - 1)]
 
 
 def rss_bytes(pid: int) -> int | None:
@@ -137,6 +137,7 @@ class Window:
     started: float
     latencies: list[float] = field(default_factory=list)
     errors: Counter[str] = field(default_factory=Counter)
+    metric_rows: int = 0  # in metrics batches the gateway accepted
 
     def figures(self, ended: float) -> dict[str, Any]:
         ordered = sorted(self.latencies)
@@ -149,6 +150,7 @@ class Window:
             "p99_ms": None if p99 is None else round(p99 * 1000, 1),
             "errors": sum(self.errors.values()),
             "error_kinds": dict(self.errors),
+            "metric_rows": self.metric_rows,
         }
 
 
@@ -225,6 +227,9 @@ class Load:
         self._done(scheduled, None if 200 <= status < 300 else f"http_{status}")
         if repeat_of is None:
             write.status, write.answer = status, answer
+            if write.kind == "metrics" and write.accepted:
+                self.window.metric_rows += len(write.body["metrics"])
+                self.total.metric_rows += len(write.body["metrics"])
             return
         # A retry of an accepted write: the first answer again, marked as a replay.
         same = status == repeat_of.status and answer == repeat_of.answer and replayed
@@ -588,7 +593,8 @@ async def soak(bench: Bench, load: Load, args: argparse.Namespace) -> dict[str, 
     retried = await load.settle()
     drained = await drain(api, DRAIN_SECONDS)
     after = await outbox(api)
-    base = rows[1]["rss_bytes"] if len(rows) >= 3 else None
+    since = memory_baseline_minute(args)
+    base = rows[since - 1]["rss_bytes"] if since is not None else None
     growth = {
         name: round((end - base[name]) / base[name] * 100, 1)
         for name, end in rows[-1]["rss_bytes"].items()
@@ -601,6 +607,7 @@ async def soak(bench: Bench, load: Load, args: argparse.Namespace) -> dict[str, 
         "requests_sent": load.sent,
         "requests_completed": total["completed"],
         "throughput_rps": round(total["completed"] / (args.minutes * 60), 2),
+        "metric_rows_per_s": round(total["metric_rows"] / (args.minutes * 60), 1),
         "p50_ms": total["p50_ms"],
         "p99_ms": total["p99_ms"],
         "errors": total["errors"],
@@ -609,7 +616,8 @@ async def soak(bench: Bench, load: Load, args: argparse.Namespace) -> dict[str, 
         "writes_retried_at_end": retried,
         "drained": drained,
         "dead_letters": {name: o["dead_letters"] for name, o in after.items()},
-        "memory_growth_percent_after_minute_2": growth,
+        "memory_growth_from_minute": since,
+        "memory_growth_percent": growth,
         "max_memory_growth_percent": max(growth.values()) if growth else None,
         "ledger": await ledger(bench, load.sandbox, load.writes),
         "minutes": rows,
@@ -618,6 +626,7 @@ async def soak(bench: Bench, load: Load, args: argparse.Namespace) -> dict[str, 
 
 async def find_peak(load: Load, args: argparse.Namespace) -> dict[str, Any]:
     steps, peak, rate = [], None, args.start_rate
+    peak_rows: float | None = None
     while rate <= args.max_rate:
         load.next_window()
         await load.run(rate, args.step_seconds)
@@ -626,6 +635,9 @@ async def find_peak(load: Load, args: argparse.Namespace) -> dict[str, Any]:
         row = {"rate": round(rate, 1), **window.figures(time.monotonic())}
         # The window ran the step and its stragglers: throughput over the step's length.
         row["throughput_rps"] = round(row["completed"] / args.step_seconds, 2)
+        # Metric rows the gateway accepted; a step that held also drained them through the
+        # services (else it is "pipeline behind"), so they are rows through the whole loop.
+        row["rows_per_s"] = round(row["metric_rows"] / args.step_seconds, 1)
         lag = await outbox(load.api)
         oldest = max((o["oldest_age_s"] or 0 for o in lag.values()), default=0)
         deepest = max((o["consumer_lag"] or 0 for o in lag.values()), default=0)
@@ -651,16 +663,26 @@ async def find_peak(load: Load, args: argparse.Namespace) -> dict[str, Any]:
         )
         if reasons:
             break
-        peak = rate
+        peak, peak_rows = rate, row["rows_per_s"]
         await drain(load.api, 60)
         rate *= args.step_factor
     return {
         "peak_rps": None if peak is None else round(peak, 1),
+        "peak_rows_per_s": peak_rows,
         "soak_rate_rps": None if peak is None else round(0.8 * peak, 1),
         "p99_limit_ms": args.p99_limit_ms,
         "step_seconds": args.step_seconds,
         "steps": steps,
     }
+
+
+def memory_baseline_minute(args: argparse.Namespace) -> int | None:
+    """The minute whose end memory growth is measured from: ``--memory-from-minute``
+    (default 5, past start-up and warm caches), or minute 2 in a run too short for it;
+    None in a run of under three minutes."""
+    if args.minutes > args.memory_from_minute:
+        return int(args.memory_from_minute)
+    return 2 if args.minutes >= 3 else None
 
 
 def hours_needed(args: argparse.Namespace) -> int:
@@ -720,9 +742,15 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--max-rate", type=float, default=400.0)
     parser.add_argument("--step-seconds", type=float, default=30.0)
     parser.add_argument("--p99-limit-ms", type=float, default=1000.0)
+    parser.add_argument(
+        "--memory-from-minute",
+        type=int,
+        default=5,
+        help="measure memory growth from the end of this minute to the end (default 5)",
+    )
     args = parser.parse_args(argv)
-    if args.rate <= 0 or args.minutes < 1 or args.concurrency < 1:
-        parser.error("--rate, --minutes and --concurrency must be positive")
+    if args.rate <= 0 or args.minutes < 1 or args.concurrency < 1 or args.memory_from_minute < 1:
+        parser.error("--rate, --minutes, --concurrency and --memory-from-minute must be positive")
     if args.step_factor <= 1:
         parser.error("--step-factor must be above 1")
     return args

@@ -189,6 +189,7 @@ def test_the_command_runs_as_a_module() -> None:
         ["keys"],
         ["keys", "create"],
         ["dead-letters"],
+        ["bench"],
     ],
 )
 def test_every_subcommand_has_help(sub: list[str], capsys: pytest.CaptureFixture[str]) -> None:

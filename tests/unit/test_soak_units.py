@@ -103,3 +103,20 @@ async def test_the_schedule_is_open_loop_requests_start_on_time_and_excess_is_sh
     assert load.total.errors["shed"] == 18
     stuck.set()
     await load.finish()
+
+
+def test_memory_growth_is_measured_from_minute_five_when_the_run_is_long_enough() -> None:
+    assert soak.memory_baseline_minute(soak.parse(["--minutes", "60"])) == 5
+    assert (
+        soak.memory_baseline_minute(soak.parse(["--minutes", "60", "--memory-from-minute", "10"]))
+        == 10
+    )
+    assert soak.memory_baseline_minute(soak.parse(["--minutes", "5"])) == 2
+    assert soak.memory_baseline_minute(soak.parse(["--minutes", "2"])) is None
+
+
+def test_a_window_counts_the_metric_rows_it_accepted() -> None:
+    window = soak.Window(0.0)
+    window.latencies.append(0.01)
+    window.metric_rows += 20
+    assert window.figures(1.0)["metric_rows"] == 20
