@@ -255,9 +255,7 @@ async def _connection_row(optimizer: Optimizer, tenant: uuid.UUID) -> Any:
     pool = await schema_pool(optimizer.settings, "optimizer")
     try:
         async with scoped(pool, tenant) as conn:
-            return await conn.fetchrow(
-                "SELECT * FROM ad_connections WHERE tenant_id = $1", tenant
-            )
+            return await conn.fetchrow("SELECT * FROM ad_connections WHERE tenant_id = $1", tenant)
     finally:
         await pool.close()
 
