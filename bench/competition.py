@@ -45,7 +45,7 @@ import numpy as np
 
 from adpilot.progress import add_task, progress_bar
 from bench.quality import DEFAULT_GRACE_HOURS, IncidentTracker, RaisedAlert
-from bench.quality import _matches as matches_anomaly
+from bench.quality import alert_matches as matches_anomaly
 from bench.report import print_figures
 from sandbox.auctions import TOP_SLOTS, CompetitorMove, InsightFigures, random_moves
 from sandbox.simulator import CampaignSimulator, InjectedAnomaly, random_schedule

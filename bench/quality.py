@@ -154,7 +154,7 @@ def _attribution_end(anomaly: InjectedAnomaly, alert: RaisedAlert, grace_hours: 
     return end
 
 
-def _matches(alert: RaisedAlert, anomaly: InjectedAnomaly, grace_hours: int) -> bool:
+def alert_matches(alert: RaisedAlert, anomaly: InjectedAnomaly, grace_hours: int) -> bool:
     return (
         alert.campaign_id == anomaly.campaign_id
         and anomaly.start_hour <= alert.hour < _attribution_end(anomaly, alert, grace_hours)
@@ -183,7 +183,7 @@ def score(
     false_by_kind: dict[str, int] = defaultdict(int)
     for alert in alerts:
         by_kind[alert.kind] += 1
-        if any(_matches(alert, anomaly, grace_hours) for anomaly in ground_truth):
+        if any(alert_matches(alert, anomaly, grace_hours) for anomaly in ground_truth):
             true_alerts += 1
         else:
             false_by_kind[alert.kind] += 1
@@ -191,7 +191,7 @@ def score(
     delays: list[float] = []
     found_by_kind: dict[str, list[bool]] = defaultdict(list)
     for anomaly in ground_truth:
-        hits = [alert.hour for alert in alerts if _matches(alert, anomaly, grace_hours)]
+        hits = [alert.hour for alert in alerts if alert_matches(alert, anomaly, grace_hours)]
         found_by_kind[anomaly.kind].append(bool(hits))
         if hits:
             delays.append((min(hits) - anomaly.start_hour) / HOUR)
