@@ -2,15 +2,18 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 from uuid import UUID
 
 import aiohttp
 import pytest
 
 from services.gateway.keys import create_key, ensure_tenant
+from services.optimizer.core.tenants import tenant_policy
 from shared.config import Settings
 from shared.db import create_pool, scoped
 from tests.e2e.platform import Platform
+from tests.helpers import eventually
 from tests.infra import apart, provisioned
 
 
@@ -75,3 +78,27 @@ async def api(platform: Platform, tenant_a: Tenant) -> AsyncIterator[aiohttp.Cli
     """Tenant A's admin, talking to the gateway."""
     async with aiohttp.ClientSession(base_url=platform.gateway, headers=tenant_a.headers()) as s:
         yield s
+
+
+async def optimizer_follows(
+    settings: Settings, tenant_id: UUID, preferences: dict[str, Any], within: float = 60.0
+) -> None:
+    """Wait until the optimizer holds the preferences the gateway answered a
+    ``PUT /api/ai/preferences`` with (``autonomy`` and ``effective_limits``).
+
+    The optimizer keeps its own copy, which ``preferences.updated`` brings over the bus; a
+    decision it takes before that copy arrives is carried out under the tenant's earlier
+    preferences. A test that sets its autonomy and then logs a decision waits here first."""
+    pool = await create_pool(settings.database_url, "optimizer", min_size=1, max_size=1)
+    try:
+
+        async def current() -> bool:
+            async with scoped(pool, tenant_id) as conn:
+                policy = await tenant_policy(conn, tenant_id)
+            return policy.autonomy == preferences["autonomy"] and (
+                policy.limits.model_dump(mode="json") == preferences["effective_limits"]
+            )
+
+        await eventually(current, within)
+    finally:
+        await pool.close()

@@ -18,7 +18,7 @@ from sandbox.simulator import campaign_id_for
 from shared.config import Settings
 from shared.db import connect
 from tests.clock import simulated_now
-from tests.e2e.conftest import Tenant, make_tenant
+from tests.e2e.conftest import Tenant, make_tenant, optimizer_follows
 from tests.e2e.platform import Platform
 
 pytestmark = pytest.mark.e2e
@@ -48,6 +48,7 @@ class Account:
     api: aiohttp.ClientSession
     sandbox: aiohttp.ClientSession
     campaigns: list[UUID]
+    settings: Settings
 
     async def get(self, path: str, **params: str) -> Any:
         async with self.api.get(f"/api/ai{path}", params=params) as r:
@@ -71,6 +72,8 @@ class Account:
             body["safety_limits"] = limits
         async with self.api.put("/api/ai/preferences", json=body) as r:
             assert r.status == 200, await r.text()
+            preferences = await r.json()
+        await optimizer_follows(self.settings, self.tenant.id, preferences)
 
     async def act_on_certain(self, limits: dict[str, Any] | None = None) -> None:
         """Autonomy ``act``, but only certain decisions (confidence 100) go through alone:
@@ -186,6 +189,8 @@ async def open_account(
         if preferences is not None:
             async with api.put("/api/ai/preferences", json=preferences) as r:
                 assert r.status == 200, await r.text()
+                answer = await r.json()
+            await optimizer_follows(settings, tenant.id, answer)
         async with sandbox.post(
             "/v1/accounts",
             json={
@@ -201,7 +206,7 @@ async def open_account(
         ) as r:
             assert r.status == 201, await r.text()
         ids = [campaign_id_for(seed, i) for i in range(campaigns)]
-        yield Account(tenant, api, sandbox, ids)
+        yield Account(tenant, api, sandbox, ids, settings)
 
 
 @pytest.fixture

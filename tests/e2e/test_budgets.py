@@ -58,7 +58,7 @@ async def open_pool_account(
         ) as r:
             assert r.status == 201, await r.text()
         ids = [campaign_id_for(SEED, i) for i in range(CAMPAIGNS)]
-        yield Account(tenant, api, sandbox, ids)
+        yield Account(tenant, api, sandbox, ids, settings)
 
 
 @pytest.fixture
