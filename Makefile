@@ -21,10 +21,16 @@ HAVE_WEB := $(wildcard web/package.json)
 
 .PHONY: install run test test-unit lint format bench clean client docs web front-end no-npm
 
+# uv installs the same pinned packages as pip in a fraction of the time (about 30 s against
+# two minutes into a new venv here); where uv cannot be had, pip does it.
+UV_VERSION := 0.13.10
+
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	{ $(BIN)/python -m pip install --quiet uv==$(UV_VERSION) \
+		&& $(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[dev]'; } \
+	|| { $(BIN)/python -m pip install --quiet --upgrade pip \
+		&& $(BIN)/python -m pip install --quiet -e '.[dev]'; }
 	rm -f $(VENV)/.installed-* && touch $@
 
 install: $(STAMP)
