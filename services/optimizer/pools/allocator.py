@@ -11,7 +11,9 @@ vectorised steps, whatever the pool's size.
 ``opportunity_weighted`` does the same on one posterior draw of every curve
 (Thompson sampling): a campaign whose curve is uncertain sometimes looks better
 than its mean and gets more, and the spend variation that creates is what lets
-its curve be measured. ``equal_distribution`` splits the total evenly.
+its curve be measured. ``equal_distribution`` splits the total evenly. A pool's first
+reallocations (:func:`reallocation`, :func:`exploration`) plan ``performance_based`` on
+optimistic curves, whose bend is later than their mean by as much as it is unknown.
 
 Every strategy then respects each campaign's bounds, the intersection of:
 
