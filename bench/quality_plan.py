@@ -8,10 +8,11 @@ total daily budget, both split evenly over a warm-up. Then, for
 - the *reallocating* copy, each morning, fits every campaign's revenue curve
   from its own history (shared/curves.py, the optimizer's code) and moves the
   budgets as the optimizer's pools do (services/optimizer/pools/allocator.py's
-  ``reallocation``: the ``performance_based`` strategy, a nudge to the campaigns
-  whose curves are unmeasured, and the guard that holds back a plan whose
-  return may credibly fall), at most ``MAX_STEP`` per campaign per day. Changes
-  take effect from the next hour, as on the sandbox platform.
+  ``reallocation``: the ``performance_based`` strategy, planned over the first
+  days on curves optimistic where their bend is unknown (``exploration``), and
+  the guard that holds back a plan whose return may credibly fall), at most
+  ``MAX_STEP`` per campaign per day. Changes take effect from the next hour, as
+  on the sandbox platform.
 
 ``reallocation_roas_lift`` is the reallocating pool's ROAS over those days
 against the static one's (target >= 15%); ``spend_ratio`` shows both spent the
@@ -24,7 +25,7 @@ true when the reallocating pool's ROAS is more than 1% below the static one's
 (target: never); ``guard_held_days`` counts the days the guard kept the budgets.
 ``reallocation_roas_lift_thompson`` is a fourth copy reallocated the same way
 with ``opportunity_weighted`` (one posterior draw per campaign each day). The
-constants were chosen on seeds 1-5 and 10-19; report on other seeds.
+constants were chosen on seeds 1-5 and 10-29; report on other seeds.
 
 Usage: python bench/quality_plan.py --seed S [--campaigns N] [--days D] [--json]
        python bench/quality_plan.py --seeds 41,43,47 [--json]   # one line per seed

@@ -448,6 +448,21 @@ class CurveSet:
             ratio = np.log(self.top / (self.scale * level))
         return np.where(ratio > 0, self.scale * ratio, 0.0)
 
+    def optimistic(self, z: float) -> CurveSet:
+        """Every curve with its ``log scale`` ``z`` posterior sds above its mean and its
+        ``log top`` at its conditional mean given that ``log scale`` (the bivariate normal
+        regression ``cov / var * shift``): for ``z > 0`` a curve that saturates later,
+        still close to the point its data pin, by as much as its bend is unknown. A curve
+        whose bend is measured barely moves; one resting on the prior moves by its
+        prior's width."""
+        covariance = np.einsum("nij,nkj->nik", self.chol, self.chol)
+        var_scale, cov = covariance[:, 1, 1], covariance[:, 0, 1]
+        shift = z * np.sqrt(var_scale)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            top_shift = np.where(var_scale > 0, cov / var_scale * shift, 0.0)
+        top = np.where(self.top > 0, np.exp(self.log_top + top_shift), 0.0)
+        return CurveSet(top, np.exp(self.log_scale + shift), self.chol, self.supported)
+
     def sample(self, rng: np.random.Generator) -> CurveSet:
         """One posterior draw of every curve (Thompson sampling); the draw is exact,
         so the returned set carries no covariance."""

@@ -7,7 +7,11 @@ import numpy as np
 import pytest
 
 from services.optimizer.pools.allocator import (
+    EXPLORE_SDS,
+    EXPLORE_TURNS,
     PoolLimits,
+    allocate,
+    exploration,
     guard,
     reallocation,
 )
@@ -153,3 +157,36 @@ def test_a_cut_in_the_pools_total_is_not_held_back_as_a_loss() -> None:
     assert planned.budgets.sum() == pytest.approx(4800.0)
     assert not kept.held
     assert kept.budgets.sum() == pytest.approx(4800.0)
+
+
+def test_early_reallocations_explore_the_campaign_whose_bend_is_unknown() -> None:
+    # Two campaigns with the same mean curve; the second's bend rests on its prior (sd 0.5
+    # on log scale, log top following it so that the curve at 3,000 stays put, as a fit on
+    # flat spend has it).
+    chol = np.zeros((2, 2, 2))
+    chol[0] = np.linalg.cholesky(np.array([[1e-4, 0.0], [0.0, 1e-4]]))
+    chol[1] = np.linalg.cholesky(np.array([[0.115, 0.168], [0.168, 0.25]]))
+    curves = CurveSet(np.array([20000.0, 20000.0]), np.array([4000.0, 4000.0]), chol)
+    current = np.array([3000.0, 3000.0])
+    limits = PoolLimits(max_step=0.05)
+
+    def planned(turn: int) -> np.ndarray:
+        _, kept = reallocation(
+            6000.0, current, curves, strategy="performance_based", limits=limits, turn=turn
+        )
+        assert not kept.held
+        return kept.budgets
+
+    assert exploration(0) == EXPLORE_SDS
+    assert exploration(EXPLORE_TURNS // 2) == pytest.approx(EXPLORE_SDS / 2)
+    assert exploration(EXPLORE_TURNS) == exploration(10 * EXPLORE_TURNS) == 0.0
+    # The first turn moves money to the unknown bend, as far as the step allows.
+    assert planned(0) == pytest.approx([2850.0, 3150.0])
+    # Once exploring is over, the mean curves (equal) keep the even split.
+    assert planned(EXPLORE_TURNS) == pytest.approx(current)
+    # Optimism is for performance_based only: Thompson sampling explores by its draws.
+    allocation = allocate(
+        6000.0, current, curves, strategy="performance_based", limits=limits, optimism=1.5
+    )
+    assert allocation.budgets == pytest.approx([2850.0, 3150.0])
+    assert allocation.marginal_new == pytest.approx(curves.marginal(allocation.budgets))

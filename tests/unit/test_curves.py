@@ -192,6 +192,45 @@ def test_curve_set_samples_follow_each_curves_posterior() -> None:
     assert np.cov(logs.T) == pytest.approx(np.asarray(curve.covariance), rel=0.1, abs=1e-5)
 
 
+def test_optimistic_curve_is_the_scale_quantile_and_the_conditional_top() -> None:
+    # A curve fitted on flat spend: its bend rests on the prior, and log top and log
+    # scale are strongly correlated (the data pin one point of the curve).
+    spend = np.full(14, 1000.0) * (1 + 0.02 * np.sin(np.arange(14)))
+    curve = fit_curve(_days(spend, _truth(spend, 80.0, 1400.0)), "conversions")
+    curve_set = CurveSet.from_curves([curve])
+    cov = np.asarray(curve.covariance)
+    assert abs(cov[0, 1]) / math.sqrt(cov[0, 0] * cov[1, 1]) > 0.5
+    z = float(stats.norm.ppf(0.9))
+    optimistic = curve_set.optimistic(z)
+    # log scale at its 90% quantile: the log-normal's quantile (scipy).
+    expected_scale = stats.lognorm(s=math.sqrt(cov[1, 1]), scale=curve.scale).ppf(0.9)
+    assert optimistic.scale[0] == pytest.approx(expected_scale, rel=1e-9)
+    # log top at its conditional mean given that log scale, from the precision matrix
+    # (E[a | b] = mu_a - P_ab / P_aa (b - mu_b)), an independent form of the regression.
+    precision = np.linalg.inv(cov)
+    shift = math.log(expected_scale / curve.scale)
+    expected_log_top = math.log(curve.top) - precision[0, 1] / precision[0, 0] * shift
+    assert math.log(optimistic.top[0]) == pytest.approx(expected_log_top, abs=1e-6)
+    # And against draws of the joint posterior (scipy): the mean log top of the draws
+    # whose log scale lies near that quantile.
+    logs = stats.multivariate_normal([math.log(curve.top), math.log(curve.scale)], cov).rvs(
+        200_000, random_state=3
+    )
+    near = np.abs(logs[:, 1] - math.log(expected_scale)) < 0.02 * math.sqrt(cov[1, 1])
+    assert logs[near, 0].mean() == pytest.approx(expected_log_top, abs=0.01)
+    # Later saturation through the pinned point: more return past the data, about the
+    # same at them.
+    assert optimistic.marginal(np.array([1500.0]))[0] > curve_set.marginal(np.array([1500.0]))[0]
+    assert optimistic.predict(np.array([1000.0]))[0] == pytest.approx(
+        curve_set.predict(np.array([1000.0]))[0], rel=0.05
+    )
+    # A curve with no uncertainty, and zero optimism, do not move.
+    assert curve_set.optimistic(0.0).scale == pytest.approx(curve_set.scale)
+    exact = CurveSet(np.array([80.0]), np.array([1400.0]))
+    assert exact.optimistic(2.0).scale == pytest.approx([1400.0])
+    assert exact.optimistic(2.0).top == pytest.approx([80.0])
+
+
 def test_fit_on_the_simulator_recovers_its_true_curve() -> None:
     from sandbox.simulator import CampaignSimulator
     from shared.connectors.base import Change

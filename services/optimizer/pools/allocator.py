@@ -11,7 +11,9 @@ vectorised steps, whatever the pool's size.
 ``opportunity_weighted`` does the same on one posterior draw of every curve
 (Thompson sampling): a campaign whose curve is uncertain sometimes looks better
 than its mean and gets more, and the spend variation that creates is what lets
-its curve be measured. ``equal_distribution`` splits the total evenly.
+its curve be measured. ``equal_distribution`` splits the total evenly. A pool's first
+reallocations (:func:`reallocation`, :func:`exploration`) plan ``performance_based`` on
+optimistic curves, whose bend is later than their mean by as much as it is unknown.
 
 Every strategy then respects each campaign's bounds, the intersection of:
 
@@ -315,13 +317,17 @@ def allocate(
     floors: np.ndarray | None = None,
     caps: np.ndarray | None = None,
     rng: np.random.Generator | None = None,
+    optimism: float = 0.0,
 ) -> Allocation:
     """New daily budgets for the pool's campaigns; see the module.
 
     ``current`` are today's budgets (for the step and the old marginal return),
     ``curves`` the campaigns' curves in the same order, ``floors``/``caps`` the Act
     safety limits as absolute budgets, ``rng`` the generator for
-    ``opportunity_weighted`` (a fresh unseeded one if not given).
+    ``opportunity_weighted`` (a fresh unseeded one if not given). ``optimism``: under
+    ``performance_based``, plan on each curve's bend that many posterior sds later
+    (:meth:`shared.curves.CurveSet.optimistic`), so campaigns whose bend is unknown
+    look like they have more room than their mean says.
     """
     current = np.asarray(current, dtype=float)
     n = len(current)
@@ -341,7 +347,7 @@ def allocate(
     if strategy == "equal_distribution":
         budgets = _even(total, b)
     elif strategy == "performance_based":
-        budgets, lam = _equalise(total, curves, b)
+        budgets, lam = _equalise(total, curves.optimistic(optimism) if optimism else curves, b)
     else:
         draw = curves.sample(rng if rng is not None else np.random.default_rng())
         budgets, lam = _equalise(total, draw, b)
@@ -474,6 +480,17 @@ def guard(
 # 1-5 and 10-19: 89.8% of the oracle's lift captured on average against 91.3% without.)
 GUARD_TOLERANCE = 0.01
 GUARD_LEVEL = 0.8
+# Optimism in the face of uncertainty, early in a pool's life: its first reallocations
+# under ``performance_based`` plan on curves whose bend is EXPLORE_SDS posterior sds
+# later than its mean, falling linearly to none at EXPLORE_TURNS (chosen on the plan
+# bench's development seeds; see README "Reallocating on uncertain curves").
+EXPLORE_SDS = 1.75
+EXPLORE_TURNS = 14
+
+
+def exploration(turn: int) -> float:
+    """How many posterior sds of optimism the pool's ``turn``-th reallocation plans with."""
+    return EXPLORE_SDS * max(0.0, 1.0 - max(turn, 0) / EXPLORE_TURNS)
 
 
 def reallocation(
@@ -488,10 +505,11 @@ def reallocation(
     rng: np.random.Generator | None = None,
     turn: int = 0,
 ) -> tuple[Allocation, Guarded]:
-    """One reallocation of a pool: :func:`allocate`, then :func:`guard` against the
-    current shares of the planned total (not under ``equal_distribution``), its draws
-    seeded by ``turn`` (the pool's count of reallocations so far). The guarded budgets
-    are the ones to apply; the allocation says what was planned and why."""
+    """One reallocation of a pool: :func:`allocate` (under ``performance_based`` with
+    the :func:`exploration` of ``turn``, the pool's count of reallocations so far), then
+    :func:`guard` on the mean curves against the current shares of the planned total
+    (not under ``equal_distribution``), its draws seeded by ``turn``. The guarded
+    budgets are the ones to apply; the allocation says what was planned and why."""
     current = np.asarray(current, dtype=float)
     allocation = allocate(
         total,
@@ -502,6 +520,7 @@ def reallocation(
         floors=floors,
         caps=caps,
         rng=rng,
+        optimism=exploration(turn) if strategy == "performance_based" else 0.0,
     )
     # The guard judges the plan's bet on the curves, not the pool's total: it compares the
     # plan with today's shares of the same money, and falls back to those (a pool whose
