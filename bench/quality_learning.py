@@ -24,7 +24,7 @@ cohorts apart. ``calibration_ece`` is the expected calibration error (10 bins) o
 confidence the decisions were made with against their verdicts; ``brier`` likewise.
 Risk assessments are not simulated (the policy sees alerts only).
 
-Usage: python bench/quality_learning.py --seed S [--campaigns N] [--days D] [--json]
+Usage: python bench/quality_learning.py --seed S [--campaigns N] [--days D] [--json] [--no-truth]
 """
 
 from __future__ import annotations
@@ -154,9 +154,13 @@ def _calibration(logged: Sequence[Logged]) -> dict[str, calibration.Fit]:
     history: dict[str, list[calibration.Judged]] = defaultdict(list)
     for item in logged:
         if item.verdict is not None:
-            evidence = float(item.decision.context_data["evidence"])
+            context = item.decision.context_data
             history[item.decision.decision_type].append(
-                calibration.Judged(evidence, item.verdict.status == validation.VALIDATED)
+                calibration.Judged(
+                    float(context["evidence"]),
+                    item.verdict.status == validation.VALIDATED,
+                    rule=str(context.get("rule", "")),
+                )
             )
     return {kind: calibration.fit_type(history[kind]) for kind in policy.DECISION_TYPES}
 
@@ -288,9 +292,13 @@ def run(
 
 
 def figures(
-    seed: int, campaigns: int = 20, days: int = 21, params: policy.PolicyParams | None = None
+    seed: int,
+    campaigns: int = 20,
+    days: int = 21,
+    params: policy.PolicyParams | None = None,
+    truth: bool = True,
 ) -> dict[str, object]:
-    result = run(seed, campaigns, days, params=params)
+    result = run(seed, campaigns, days, truth=truth, params=params)
     judged = [i for i in result.logged if i.verdict is not None]
 
     def outcome(item: Logged) -> calibration.Outcome:
@@ -389,8 +397,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--campaigns", type=int, default=20)
     parser.add_argument("--days", type=int, default=21)
     parser.add_argument("--json", action="store_true", help="one JSON object instead of lines")
+    parser.add_argument(
+        "--no-truth",
+        action="store_true",
+        help="skip replaying each decision's true effect (the validation_* and true_* "
+        "figures are then empty)",
+    )
     args = parser.parse_args(argv)
-    result = figures(args.seed, args.campaigns, args.days)
+    result = figures(args.seed, args.campaigns, args.days, truth=not args.no_truth)
     if args.json:
         print_figures(result, True)
         return 0

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import pairwise
 from typing import Literal
 
@@ -204,11 +204,12 @@ def trend(metric: str, current: float | None, previous: float | None) -> Trend |
 @dataclass(frozen=True, slots=True)
 class Judged:
     """A judged decision as the confidence fit needs it: the rule's evidence (0-1),
-    the verdict and its weight."""
+    the verdict, its weight and the rule that made it (``""`` when unknown)."""
 
     evidence: float
     correct: bool
     weight: float = 1.0
+    rule: str = ""
 
 
 _EPS = 1e-3
@@ -273,14 +274,23 @@ class Fit:
     kind: Calibrator = Calibrator.PLATT
     outcomes: float = 0.0
     knots: tuple[tuple[float, float], ...] = ()
+    # Per rule of the type, a log-odds shift on top of the type's curve (see
+    # :func:`fit_rule_offsets`); a rule not named here has none.
+    offsets: tuple[tuple[str, float], ...] = ()
 
-    def probability(self, evidence: float) -> float:
-        """The confidence (0-1) this fit gives ``evidence``."""
+    def offset(self, rule: str | None) -> float:
+        """The log-odds shift of ``rule``'s decisions (0 for a rule without one)."""
+        return dict(self.offsets).get(rule or "", 0.0)
+
+    def probability(self, evidence: float, rule: str | None = None) -> float:
+        """The confidence (0-1) this fit gives ``evidence`` of a decision by ``rule``."""
         if not 0.0 <= evidence <= 1.0 or math.isnan(evidence):
             raise ValueError(f"evidence must lie in [0, 1], got {evidence}")
+        shift = self.offset(rule)
         if self.kind == Calibrator.ISOTONIC:
-            return _interpolate(self.knots, evidence)
-        return _sigmoid(self.slope * _logit(evidence) + _logit(self.calibration))
+            base = _interpolate(self.knots, evidence)
+            return base if shift == 0.0 else _sigmoid(_logit(base) + shift)
+        return _sigmoid(self.slope * _logit(evidence) + _logit(self.calibration) + shift)
 
 
 # How strongly the slope is held at 1 (a Gaussian prior of this precision): evidence
@@ -412,6 +422,10 @@ def fit_isotonic(history: Iterable[Judged], floor: float = ISOTONIC_FLOOR) -> Fi
 PRIOR_UNTIL = 20.0
 ISOTONIC_FROM = 80.0
 CV_FOLDS = 5
+# Platt's and isotonic fits weigh a verdict by half for every HALF_LIFE verdicts of the
+# type that came after it: how often a type proves right drifts (what gets carried out
+# changes with confidence itself), and the recent record is the better guide.
+HALF_LIFE = 50.0
 # Until a type's record can fit a slope, the rule's evidence counts at this fraction of
 # its log-odds: first decisions of a type are less sure than their evidence alone would
 # make them.
@@ -463,26 +477,86 @@ def cross_validated_loss(
     return loss / weight
 
 
+def recency_weighted(history: Sequence[Judged], half_life: float = HALF_LIFE) -> list[Judged]:
+    """``history`` (oldest first) with each verdict's weight times ``0.5 ** (age /
+    half_life)``, ``age`` the number of verdicts after it: the newest keeps its weight,
+    one ``half_life`` verdicts older counts half. An infinite ``half_life`` changes
+    nothing. (The weighted share right is then the exponentially weighted mean of
+    pandas' ``ewm(halflife=half_life)``.)"""
+    if not half_life > 0:
+        raise ValueError(f"half_life must be positive, got {half_life}")
+    last = len(history) - 1
+    return [
+        Judged(h.evidence, h.correct, h.weight * 0.5 ** ((last - i) / half_life), h.rule)
+        for i, h in enumerate(history)
+    ]
+
+
+# The Beta(RULE_PRIOR / 2, RULE_PRIOR / 2) pseudo-outcomes holding a rule's offset at 0:
+# a rule needs a few times this many verdicts before its own record outweighs the type's.
+RULE_PRIOR = 10.0
+
+
+def fit_rule_offsets(
+    fit: Fit, history: Sequence[Judged], strength: float = RULE_PRIOR, half_life: float = HALF_LIFE
+) -> tuple[tuple[str, float], ...]:
+    """Per rule, the log-odds shift that makes ``fit`` match the rule's own record.
+
+    One decision type is made by several rules (a budget is raised when a campaign has
+    room to grow, cut when it overspends or loses tracking) whose evidence overlaps while
+    their track records differ: one curve in the evidence cannot tell them apart. Each
+    rule's shift ``u`` solves ``strength / 2 - strength * sigmoid(u) + sum w_i (y_i -
+    sigmoid(logit(p_i) + u)) = 0`` (:func:`fit_calibration` with slope 1 on ``p_i``, the
+    type's probability for the verdict's evidence): a random-intercept (partial pooling)
+    fit, with the rule's verdicts weighted by recency among its own (:func:`recency_weighted`)
+    and Beta pseudo-outcomes shrinking the shift to 0, so a rule with a few verdicts keeps
+    the type's curve."""
+    if strength <= 0:
+        raise ValueError(f"strength must be positive, got {strength}")
+    by_rule: dict[str, list[Judged]] = {}
+    for h in history:
+        if h.weight > 0:
+            by_rule.setdefault(h.rule, []).append(h)
+    offsets = []
+    for rule, judged in sorted(by_rule.items()):
+        on_curve = [
+            Judged(fit.probability(h.evidence), h.correct, h.weight)
+            for h in recency_weighted(judged, half_life)
+        ]
+        c = fit_calibration(on_curve, alpha=strength / 2, beta=strength / 2)
+        offsets.append((rule, _logit(c)))
+    return tuple(offsets)
+
+
 def fit_type(
     history: Sequence[Judged],
     prior_until: float = PRIOR_UNTIL,
     isotonic_from: float = ISOTONIC_FROM,
     folds: int = CV_FOLDS,
+    half_life: float = HALF_LIFE,
 ) -> Fit:
-    """The calibrator a decision type's track record earns: the prior (:func:`prior_fit`)
-    with less verdict weight than ``prior_until``; else Platt's fit (:func:`fit_recalibration`), or
-    isotonic regression (:func:`fit_isotonic`) from ``isotonic_from`` on where its
-    cross-validated log loss is lower than Platt's."""
+    """The calibrator a decision type's track record (oldest verdict first) earns: the
+    prior (:func:`prior_fit`) with less verdict weight than ``prior_until``; else Platt's
+    fit (:func:`fit_recalibration`), or isotonic regression (:func:`fit_isotonic`) from
+    ``isotonic_from`` on where its cross-validated log loss is lower than Platt's.
+
+    Platt's and isotonic fits, and the cross-validation choosing between them, weigh the
+    verdicts by recency (:func:`recency_weighted`); the thresholds and the fit's
+    ``outcomes`` count the verdicts' own weight. Either then carries a shift per rule
+    (:func:`fit_rule_offsets`)."""
     if prior_until < 0 or isotonic_from < prior_until:
         raise ValueError("need 0 <= prior_until <= isotonic_from")
     weight = sum(h.weight for h in history if h.weight > 0)
     if weight < prior_until or weight <= 0:
         return prior_fit(history)
-    platt = fit_recalibration(history)
-    if weight < isotonic_from or len(history) < folds:
-        return platt
-    if cross_validated_loss(history, fit_isotonic, folds) < cross_validated_loss(
-        history, fit_recalibration, folds
+    recent = recency_weighted(history, half_life)
+    fit = fit_recalibration(recent)
+    if (
+        weight >= isotonic_from
+        and len(history) >= folds
+        and cross_validated_loss(recent, fit_isotonic, folds)
+        < cross_validated_loss(recent, fit_recalibration, folds)
     ):
-        return fit_isotonic(history)
-    return platt
+        fit = fit_isotonic(recent)
+    offsets = fit_rule_offsets(fit, history, half_life=half_life)
+    return replace(fit, outcomes=weight, offsets=offsets)

@@ -409,18 +409,20 @@ async def _refresh_period(
 async def type_calibration(conn: asyncpg.Connection, tenant: UUID) -> dict[str, calibration.Fit]:
     """Per decision type, the calibrator its recent track record earns (the platform's
     verdicts and people's weighted corrections; see calibration.fit_type). Only judged
-    decisions count, and every call refits, so the fits follow the record as it grows;
-    a type without verdicts gets the prior."""
+    decisions count, and every call refits, so the fits follow the record as it grows
+    (weighing its newest verdicts most); a type without verdicts gets the prior."""
     rows = await conn.fetch(
-        f"""SELECT decision_type, evidence, correct, weight FROM (
+        f"""SELECT decision_type, evidence, correct, weight, rule FROM (
                 SELECT d.decision_type, {_EVIDENCE} AS evidence,
                        d.validation_status = 'validated' AS correct, 1.0::float8 AS weight,
+                       coalesce(d.context_data ->> 'rule', '') AS rule,
                        coalesce(d.as_of, d.created_at) AS at
                 FROM ai_decision_logs d
                 WHERE d.tenant_id = $1 AND d.validation_status IN ('validated', 'incorrect')
                 UNION ALL
                 SELECT d.decision_type, {_EVIDENCE}, {_CORRECTION_SAYS_RIGHT},
-                       f.learning_weight::float8, coalesce(d.as_of, d.created_at)
+                       f.learning_weight::float8, coalesce(d.context_data ->> 'rule', ''),
+                       coalesce(d.as_of, d.created_at)
                 FROM ai_learning_feedback f JOIN ai_decision_logs d ON d.id = f.decision_id
                 WHERE f.tenant_id = $1 AND f.feedback_type = 'user_correction'
             ) AS judged
@@ -429,9 +431,12 @@ async def type_calibration(conn: asyncpg.Connection, tenant: UUID) -> dict[str, 
         tenant,
     )
     history: dict[str, list[calibration.Judged]] = defaultdict(list)
-    for r in rows:
+    # Oldest first, as fit_type weighs the newest verdicts most.
+    for r in reversed(rows):
         history[r["decision_type"]].append(
-            calibration.Judged(float(r["evidence"]), bool(r["correct"]), float(r["weight"]))
+            calibration.Judged(
+                float(r["evidence"]), bool(r["correct"]), float(r["weight"]), r["rule"]
+            )
         )
     return {kind: calibration.fit_type(history[kind]) for kind in DecisionType}
 

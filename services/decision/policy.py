@@ -492,9 +492,10 @@ def decide(
             type_calibration = by_type.get(plan.decision_type, p.neutral_calibration)
             slope = (slopes or {}).get(plan.decision_type, 1.0)
             confidence = calibrated_confidence(plan.evidence, type_calibration, p, slope)
-        elif fit.kind == Calibrator.ISOTONIC:
+        elif fit.kind == Calibrator.ISOTONIC or fit.offset(plan.rule) != 0.0:
             type_calibration = fit.calibration
-            confidence = round(100.0 * fit.probability(_clamp(plan.evidence, 0.0, 1.0)), 2)
+            evidence = _clamp(plan.evidence, 0.0, 1.0)
+            confidence = round(100.0 * fit.probability(evidence, plan.rule), 2)
         else:
             type_calibration = fit.calibration
             confidence = calibrated_confidence(plan.evidence, fit.calibration, p, fit.slope)

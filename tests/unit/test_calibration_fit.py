@@ -7,20 +7,25 @@ import math
 import random
 
 import numpy as np
+import pandas as pd
 import pytest
+import statsmodels.api as sm
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 
 from services.decision.calibration import (
+    HALF_LIFE,
     PRIOR_UNTIL,
     Fit,
     Judged,
     cross_validated_loss,
     fit_isotonic,
     fit_recalibration,
+    fit_rule_offsets,
     fit_type,
     log_loss,
     prior_fit,
+    recency_weighted,
 )
 from shared.contracts.enums import Calibrator
 
@@ -164,7 +169,10 @@ def test_a_record_logistic_in_the_evidence_keeps_platt() -> None:
     history = _record(300, lambda e: _sigmoid(0.7 * _logit(e)), seed=11)
     fit = fit_type(history)
     assert fit.kind == Calibrator.PLATT
-    assert fit == fit_recalibration(history)
+    recent = fit_recalibration(recency_weighted(history))
+    assert (fit.calibration, fit.slope) == (recent.calibration, recent.slope)
+    # The fit counts the verdicts' own weight, not their recency weight.
+    assert fit.outcomes == 300
 
 
 def test_a_record_with_a_step_earns_isotonic_regression() -> None:
@@ -208,3 +216,102 @@ def test_log_loss_and_cross_validation_refuse_bad_input() -> None:
         cross_validated_loss([Judged(0.5, True)] * 3, fit_isotonic, folds=5)
     with pytest.raises(ValueError, match="prior_until"):
         fit_type([], prior_until=50, isotonic_from=10)
+
+
+# --- recency ----------------------------------------------------------------------------
+
+
+def test_recency_halves_a_verdicts_weight_every_half_life() -> None:
+    history = [Judged(0.8, True, 2.0), Judged(0.8, False), Judged(0.8, True), Judged(0.8, True)]
+    weights = [h.weight for h in recency_weighted(history, half_life=1.5)]
+    # Ages 3, 2, 1, 0: 2 * 0.5 ** 2, 0.5 ** (4 / 3), 0.5 ** (2 / 3), 1.
+    assert weights == pytest.approx([0.5, 0.5 ** (4 / 3), 0.5 ** (2 / 3), 1.0])
+    assert [h.weight for h in recency_weighted(history, half_life=math.inf)] == [2, 1, 1, 1]
+    with pytest.raises(ValueError, match="half_life"):
+        recency_weighted(history, half_life=0)
+
+
+def test_recency_weighted_share_right_is_pandas_ewm_mean() -> None:
+    history = _record(120, lambda e: 0.3 if e < 0.6 else 0.8, seed=2)
+    recent = recency_weighted(history, half_life=20)
+    share = sum(h.weight * h.correct for h in recent) / sum(h.weight for h in recent)
+    reference = pd.Series([float(h.correct) for h in history]).ewm(halflife=20).mean()
+    assert share == pytest.approx(reference.iloc[-1], abs=1e-12)
+
+
+def test_recency_weighted_platt_is_weighted_logistic_regression() -> None:
+    history = _record(300, lambda e: _sigmoid(0.9 * _logit(e) - 0.3), seed=4)
+    recent = recency_weighted(history, half_life=HALF_LIFE)
+    fit = fit_recalibration(recent, alpha=1e-9, beta=1e-9, slope_precision=1e-9)
+    z = np.array([_logit(h.evidence) for h in history])
+    reference = sm.GLM(
+        np.array([float(h.correct) for h in history]),
+        sm.add_constant(z),
+        family=sm.families.Binomial(),
+        var_weights=np.array([h.weight for h in recent]),
+    ).fit(tol=1e-12)
+    intercept, slope = reference.params
+    assert fit.slope == pytest.approx(slope, abs=1e-5)
+    assert _logit(fit.calibration) == pytest.approx(intercept, abs=1e-5)
+
+
+def test_the_recent_record_outweighs_the_old_one() -> None:
+    # 150 verdicts mostly wrong, then 60 mostly right at the same evidence: the type has
+    # turned, and its confidence follows the recent share, not the whole record's.
+    old = [Judged(0.8, i % 5 == 0) for i in range(150)]
+    new = [Judged(0.8, i % 10 != 0) for i in range(60)]
+    fit = fit_type(old + new)
+    whole = fit_type(old + new, half_life=math.inf)
+    assert fit.outcomes == whole.outcomes == 210
+    assert whole.probability(0.8) < 0.5 < fit.probability(0.8)
+
+
+# --- rules within a type ----------------------------------------------------------------
+
+
+def test_a_rules_offset_on_a_flat_curve_is_the_beta_posterior_log_odds() -> None:
+    # A curve saying 0.5 everywhere: the shift is the log-odds of the Beta(5, 5)
+    # posterior mean of the rule's record, (5 + right) / (10 + n).
+    flat = Fit(0.5, 0.0)
+    history = [Judged(0.7, True, rule="scale")] * 6 + [Judged(0.9, False, rule="scale")] * 2
+    history += [Judged(0.9, False, rule="overspend")] * 3
+    offsets = dict(fit_rule_offsets(flat, history, half_life=math.inf))
+    assert offsets["scale"] == pytest.approx(_logit(11 / 18), abs=1e-9)
+    assert offsets["overspend"] == pytest.approx(_logit(5 / 13), abs=1e-9)
+    assert flat.offset("tracking") == 0.0
+
+
+def test_a_rules_offset_without_its_prior_is_an_offset_logistic_regression() -> None:
+    curve = Fit(0.6, 0.8)
+    history = [
+        Judged(h.evidence, h.correct, rule="scale")
+        for h in _record(300, lambda e: _sigmoid(0.8 * _logit(e) + _logit(0.6) - 0.7), seed=8)
+    ]
+    recent = recency_weighted(history)
+    (rule, shift), *_ = fit_rule_offsets(curve, history, strength=1e-9)
+    reference = sm.GLM(
+        np.array([float(h.correct) for h in history]),
+        np.ones((len(history), 1)),
+        family=sm.families.Binomial(),
+        offset=np.array([_logit(curve.probability(h.evidence)) for h in history]),
+        var_weights=np.array([h.weight for h in recent]),
+    ).fit(tol=1e-12)
+    assert rule == "scale"
+    assert shift == pytest.approx(reference.params[0], abs=1e-6)
+
+
+def test_rules_with_different_records_part_at_the_same_evidence() -> None:
+    # Two rules of one type at overlapping evidence, one right 9 times in 10, the other
+    # 4 in 10: no curve in the evidence parts them, the rules' shifts do.
+    good = [Judged(0.9 if i % 2 else 0.85, i % 10 != 0, rule="scale") for i in range(120)]
+    poor = [Judged(0.9 if i % 2 else 0.85, i % 5 < 2, rule="overspend") for i in range(40)]
+    history = [h for pair in zip(good[:40], poor, strict=True) for h in pair] + good[40:]
+    fit = fit_type(history)
+    assert fit.offset("scale") > 0 > fit.offset("overspend")
+    assert (
+        fit.probability(0.9, "overspend")
+        < 0.6
+        < fit.probability(0.9)
+        < fit.probability(0.9, "scale")
+    )
+    assert fit.probability(0.9, "tracking") == fit.probability(0.9)

@@ -209,6 +209,25 @@ def test_a_fitted_calibrator_sets_the_confidence_and_is_named_in_the_context() -
     )
 
 
+def test_a_decision_takes_its_rules_shift_on_the_types_curve() -> None:
+    v = view(A, last=BROKEN_LAST, alerts=(CVR_CRASH,), risks=(TRACKING_HIGH,))
+    plain = only(decide([v]))
+    evidence, kind, rule = (
+        plain.context_data["evidence"],
+        plain.decision_type,
+        plain.context_data["rule"],
+    )
+    # Platt's curve at slope 1 and calibration 0.5 is the evidence itself; the rule's
+    # shift of -1 in log-odds moves it, another rule's shift does not.
+    shifted = Fit(0.5, 1.0, Calibrator.PLATT, 50.0, offsets=((rule, -1.0),))
+    expected = 100 / (1 + (1 - evidence) / evidence * math.e)
+    assert only(decide([v], fits={kind: shifted})).confidence == pytest.approx(expected, abs=0.01)
+    other = Fit(0.5, 1.0, Calibrator.PLATT, 50.0, offsets=(("some_other_rule", -1.0),))
+    assert only(decide([v], fits={kind: other})).confidence == pytest.approx(
+        100 * evidence, abs=0.01
+    )
+
+
 def test_low_calibration_drops_a_weak_decision() -> None:
     v = view(A, alerts=(alert("cpc_up", "cpc", "medium", 1.2, 1.0),))
     assert len(decide([v], calibration=0.5)) == 1
