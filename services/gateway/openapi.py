@@ -68,7 +68,9 @@ SECURITY: list[dict[str, list[str]]] = [{name: []} for name in SECURITY_SCHEMES]
 ERRORS: dict[int, tuple[str, str]] = {
     400: (
         "BadRequest",
-        "The body is empty or is not JSON, or the `Idempotency-Key` header is malformed.",
+        "The body is empty or is not JSON, or the `Idempotency-Key` header is malformed. "
+        "A request the HTTP server cannot read at all (a request line or header over 8,190 "
+        "bytes, or not HTTP) is answered 400 before it reaches any route, in plain text.",
     ),
     401: ("Unauthorized", "Credentials are missing, unknown, expired or revoked."),
     403: ("Forbidden", "The credentials' role does not allow this operation."),
@@ -214,11 +216,12 @@ def idempotent(route: Route) -> bool:
 
 
 def error_statuses(route: Route) -> tuple[int, ...]:
-    statuses = {401, 403, 429, 500}
+    # 400 too: any request may be one the HTTP server cannot read (``ERRORS[400]``).
+    statuses = {400, 401, 403, 429, 500}
     if idempotent(route):
-        statuses |= {400, 409, 422}
+        statuses |= {409, 422}
     if route.request is not None:
-        statuses |= {400, 413, 422}
+        statuses |= {413, 422}
     if query_params(route):
         statuses.add(422)
     if route.path_params:
@@ -303,6 +306,9 @@ def build_openapi(servers: Sequence[str] = (), routes: Sequence[Route] = ROUTES)
     for status in used:
         name, when = ERRORS[status]
         responses[name] = {"description": when, "content": {JSON: {"schema": error_schema}}}
+        if status == 400:
+            # The HTTP server's own answer to a request it could not parse.
+            responses[name]["content"]["text/plain"] = {"schema": {"type": "string"}}
         if status in ERROR_HEADERS:
             responses[name]["headers"] = ERROR_HEADERS[status]
 

@@ -233,6 +233,19 @@ async def test_errors_have_one_shape(
     assert "Traceback" not in error["message"]
 
 
+async def test_a_request_line_too_long_to_read_is_the_documented_400(
+    api: aiohttp.ClientSession,
+) -> None:
+    # The HTTP server answers before any route; the reference documents that answer.
+    async with api.get("/api/ai/cycles", params={"cycle_type": "x" * 9000}) as r:
+        assert r.status == 400
+        assert r.content_type == "text/plain"
+    async with api.get("/api/ai/openapi.json") as r:
+        spec = await _json(r)
+    assert "400" in spec["paths"]["/api/ai/cycles"]["get"]["responses"]
+    assert "text/plain" in spec["components"]["responses"]["BadRequest"]["content"]
+
+
 async def test_invalid_body_names_the_fields(api: aiohttp.ClientSession) -> None:
     body = {"decision_type": "launch_rockets", "confidence_score": 140, "surprise": 1}
     async with api.post("/api/ai/decisions", json=body) as r:
