@@ -18,9 +18,9 @@ raises nothing for them, so a request longer than that leaves its earlier hours 
 The platform runs the detector's default settings, chosen without a held-out check. So
 the run also prints the leave-one-series-out figures (``nab_loso_*``, computed in process
 by ``bench/nab_offline.py``'s ``loso_figures``): for each series, the setting of a small
-grid (the defaults among them) that does best on the other three series and keeps the
-simulator's precision and recall at 0.9 on its tuning seeds, scored on the series left
-out. That adds about ten minutes of CPU; ``--no-loso`` leaves it out.
+grid (the defaults among them) that ``choose`` picks on the other three series among those
+keeping the simulator's precision and recall at 0.9 on its tuning seeds, scored on the
+series left out. That adds about fifteen minutes of CPU; ``--no-loso`` leaves it out.
 
     .venv/bin/python bench/nab.py [--hours-per-request 1] [--no-loso] [--json] [--verbose]
 """

@@ -58,6 +58,45 @@ def test_choose_falls_back_to_the_first_admissible_setting_when_none_has_the_rec
         choose(DATA[:1], opened, {})
 
 
+# Five series, one window each at hour 100: "wide" finds all five with one false alert
+# (precision 5/6, recall 1.0), "narrow" finds four cleanly (precision 1.0, recall 0.8),
+# "noisy" finds all five with four false alerts (precision 5/9, recall 1.0).
+FIVE = [_series(name, 100) for name in "pqrst"]
+BY_RECALL = {
+    "narrow": {"p": _hits(100), "q": _hits(100), "r": _hits(100), "s": _hits(100), "t": []},
+    "wide": {
+        "p": _hits(100, 500),
+        "q": _hits(100),
+        "r": _hits(100),
+        "s": _hits(100),
+        "t": _hits(100),
+    },
+    "noisy": {name: _hits(100, 500) if name != "t" else _hits(100) for name in "pqrst"},
+}
+
+
+def test_choose_prefers_recall_once_precision_reaches_its_target() -> None:
+    name, score = choose(FIVE, BY_RECALL, {"narrow": True, "wide": True, "noisy": True})
+    assert name == "wide"
+    assert (score.precision, score.recall) == (pytest.approx(5 / 6), 1.0)
+
+
+def test_choose_prefers_precision_when_more_recall_would_cost_the_precision_target() -> None:
+    name, _ = choose(FIVE, BY_RECALL, {"narrow": True, "wide": False, "noisy": True})
+    assert name == "narrow"
+    # with precision's target out of reach for all, the best precision is chosen
+    name, _ = choose(FIVE, BY_RECALL, {"narrow": True, "wide": True}, min_precision=1.01)
+    assert name == "narrow"
+
+
+def test_choose_breaks_a_tie_for_the_earlier_setting() -> None:
+    # "b" and "c" open the same alerts: the one listed first (nearer the defaults) is kept.
+    same = {"a": OPENED["a"], "b": OPENED["b"], "c": OPENED["b"]}
+    assert choose(DATA[:2], same, {"a": True, "b": True, "c": True})[0] == "b"
+    reordered = {"a": OPENED["a"], "c": OPENED["b"], "b": OPENED["b"]}
+    assert choose(DATA[:2], reordered, {"a": True, "b": True, "c": True})[0] == "c"
+
+
 def test_each_series_is_scored_with_the_setting_chosen_without_it() -> None:
     loso = leave_one_out(DATA, OPENED, {"a": True, "b": True})
     chosen = {fold.held_out: fold.setting for fold in loso.folds}
