@@ -84,6 +84,15 @@ async def test_market_shows_auction_insights_and_the_aggressive_competitor(
         }
         for source in list(sources)[:2]:
             await expect(benchmarks).to_contain_text(source)
+        # Cost per lead and per acquisition are one figure (spend over conversions): one
+        # group, and the campaign's own history in it once.
+        costs = benchmarks.locator("tbody").filter(has_text="Cost per conversion")
+        kinds = {c["kind"] for c in expected["comparisons"] if c["metric"] in ("cpl", "cpa")}
+        if "own_history" in kinds:
+            await expect(costs).to_have_count(1)
+            await expect(
+                costs.get_by_role("row").filter(has_text="Your own history")
+            ).to_have_count(1)
 
     await tab.check_page("market")
 

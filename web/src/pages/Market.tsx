@@ -70,9 +70,23 @@ const METRICS: Record<string, { name: string; format: (v: number) => string }> =
   ctr: { name: "CTR", format: (v) => pct(v, 2) },
   cpc: { name: "CPC", format: (v) => money(v) },
   cvr: { name: "Conversion rate", format: (v) => pct(v, 2) },
-  cpl: { name: "Cost per lead", format: (v) => money(v) },
-  cpa: { name: "Cost per acquisition", format: (v) => money(v) },
+  cpa: { name: "Cost per conversion", format: (v) => money(v) },
 };
+
+/** Cost per lead and cost per acquisition are both spend over conversions here: one group,
+ * "Cost per conversion", against the published figures of either, and the campaign's own
+ * history and peers once. */
+const COST_NAMES: Record<string, string> = { cpl: "cost per lead", cpa: "cost per acquisition" };
+
+function metricGroup(metric: string): string {
+  return metric === "cpl" ? "cpa" : metric;
+}
+
+function withoutRepeats(comparisons: Comparison[]): Comparison[] {
+  return comparisons.filter(
+    (c) => c.metric !== "cpl" || c.kind === "published" || !comparisons.some((d) => d.metric === "cpa" && d.kind === c.kind),
+  );
+}
 
 const BENCHMARK_KINDS: Record<string, string> = {
   published: "Published figures",
@@ -416,8 +430,10 @@ function Benchmarks({ campaign }: { campaign: string }) {
   const data = result.data;
   const missing = result.error && typeof result.error === "object" && "status" in result.error && (result.error as { status: number }).status === 404;
   const order = Object.keys(METRICS);
-  const comparisons = [...(data?.comparisons ?? [])].sort(
-    (a, b) => order.indexOf(a.metric) - order.indexOf(b.metric) || Object.keys(BENCHMARK_KINDS).indexOf(a.kind) - Object.keys(BENCHMARK_KINDS).indexOf(b.kind),
+  const comparisons = withoutRepeats([...(data?.comparisons ?? [])]).sort(
+    (a, b) =>
+      order.indexOf(metricGroup(a.metric)) - order.indexOf(metricGroup(b.metric)) ||
+      Object.keys(BENCHMARK_KINDS).indexOf(a.kind) - Object.keys(BENCHMARK_KINDS).indexOf(b.kind),
   );
   return (
     <Card
@@ -453,15 +469,16 @@ function Benchmarks({ campaign }: { campaign: string }) {
               </tr>
             </thead>
             {order
-              .map((metric) => comparisons.filter((c) => c.metric === metric))
+              .map((metric) => comparisons.filter((c) => metricGroup(c.metric) === metric))
               .filter((group) => group.length > 0)
               .map((group) => {
                 const first = group[0]!;
-                const meta = METRICS[first.metric];
+                const key = metricGroup(first.metric);
+                const meta = METRICS[key];
                 const format = meta?.format ?? ((v: number) => num(v));
                 const value = first.campaign_value ?? data.values[first.metric] ?? null;
                 return (
-                  <tbody key={first.metric} class="metric-group">
+                  <tbody key={key} class="metric-group">
                     {group.map((c, i) => {
                       const medianOnly = c.decided_by.length === 1 && c.decided_by[0] === 50;
                       return (
@@ -469,7 +486,7 @@ function Benchmarks({ campaign }: { campaign: string }) {
                           {i === 0 ? (
                             <>
                               <th scope="rowgroup" rowSpan={group.length} style={{ fontWeight: 550 }}>
-                                {meta?.name ?? label(c.metric)}
+                                {meta?.name ?? label(key)}
                                 <div class="small muted">{c.higher_is_better ? "higher is better" : "lower is better"}</div>
                               </th>
                               <td class="num" rowSpan={group.length}>
@@ -484,7 +501,10 @@ function Benchmarks({ campaign }: { campaign: string }) {
                               <div class="small muted">from the {c.decided_by.map((p) => (p === 50 ? "median" : `${p}th`)).join(", ")} only</div>
                             ) : null}
                           </td>
-                          <td>{BENCHMARK_KINDS[c.kind] ?? label(c.kind)}</td>
+                          <td>
+                            {BENCHMARK_KINDS[c.kind] ?? label(c.kind)}
+                            {key === "cpa" && c.kind === "published" ? <div class="small muted">{COST_NAMES[c.metric]}</div> : null}
+                          </td>
                           <td>
                             <Provenance c={c} />
                           </td>
