@@ -6,18 +6,14 @@ tiers; the tenant's industry set with its preferences."""
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import aiohttp
 import pytest
-from aiohttp.test_utils import TestServer
 
 from services.gateway.preferences import KEEP, set_preferences
-from services.optimizer.app import SPEC
 from services.optimizer.benchmarks.percentiles import percentiles, pooled_percentiles
 from services.optimizer.benchmarks.runner import pool_peers, seed_benchmarks
 from services.optimizer.benchmarks.store import seed_rows
@@ -27,60 +23,24 @@ from shared.config import Settings
 from shared.contracts.benchmarks import MIN_PEER_TENANTS
 from shared.db import scoped
 from shared.events import Envelope
-from shared.internal_auth import HEADER, Principal, sign
-from shared.service import RUNTIME, ServiceRuntime, create_app
 from tests.conftest import schema_pool
 from tests.helpers import deliver
-from tests.infra import apart, provisioned
+from tests.integration.optimizer_app import OptimizerApp, serving
 
 pytestmark = pytest.mark.integration
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 
 
-@dataclasses.dataclass
-class Optimizer:
-    url: str
-    settings: Settings
-    runtime: ServiceRuntime
-
-    async def call(
-        self,
-        method: str,
-        path: str,
-        tenant: uuid.UUID,
-        body: Any = None,
-        role: str = "admin",
-    ) -> tuple[int, Any]:
-        token = sign(
-            Principal(tenant, role, "test"),  # type: ignore[arg-type]
-            self.settings.require_internal_secret(),
-            60,
-        )
-        async with (
-            aiohttp.ClientSession() as session,
-            session.request(
-                method, f"{self.url}/api/ai{path}", json=body, headers={HEADER: token}
-            ) as r,
-        ):
-            return r.status, await r.json()
+Optimizer = OptimizerApp
 
 
 @pytest.fixture(scope="module")
 async def optimizer(settings: Settings) -> AsyncIterator[Optimizer]:
     """The optimizer's routes on a database of this module's own (the peer pool reads
     every tenant of it), with the seed loaded as at start and no background jobs."""
-    async with provisioned(apart(settings, "benchmarks")) as own:
-        spec = dataclasses.replace(
-            SPEC, lifespans=(seed_benchmarks,), background=(), subscriptions=None
-        )
-        app = create_app(spec, own)
-        server = TestServer(app)
-        await server.start_server()
-        try:
-            yield Optimizer(str(server.make_url("")).rstrip("/"), own, app[RUNTIME])
-        finally:
-            await server.close()
+    async with serving(settings, "benchmarks", lifespans=(seed_benchmarks,)) as served:
+        yield Optimizer(*served)
 
 
 async def tenant_with(

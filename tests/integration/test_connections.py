@@ -15,15 +15,11 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
-import aiohttp
 import pytest
-from aiohttp.test_utils import TestServer
 
-from services.optimizer.app import SPEC
 from services.optimizer.connections.pull import pull_tenant
 from services.optimizer.core.platform import (
     connector_for,
-    connector_lifespan,
     connector_of,
     registry_of,
 )
@@ -34,13 +30,11 @@ from shared.connectors.meta import MetaConnector
 from shared.contracts import connections
 from shared.contracts.spec import Role
 from shared.db import scoped
-from shared.internal_auth import HEADER, Principal, sign
 from shared.secrets import KEY_ENV, KEY_ID_ENV, OLD_KEYS_ENV, Keyring
-from shared.service import RUNTIME, ServiceRuntime, create_app
 from tests.conftest import schema_pool
 from tests.fakes.meta_graph import MetaGraph
 from tests.fakes.meta_graph import start as start_meta
-from tests.infra import apart, provisioned
+from tests.integration.optimizer_app import OptimizerApp, serving
 
 pytestmark = pytest.mark.integration
 
@@ -48,64 +42,21 @@ SECRET = "EAAplanted" + uuid.uuid4().hex
 
 
 @dataclasses.dataclass
-class Optimizer:
-    url: str
-    settings: Settings
-    runtime: ServiceRuntime
+class Optimizer(OptimizerApp):
     graph: MetaGraph
-
-    async def call(
-        self, method: str, path: str, tenant: uuid.UUID, body: Any = None, role: str = "admin"
-    ) -> tuple[int, Any]:
-        token = sign(
-            Principal(tenant, role, "test"),  # type: ignore[arg-type]
-            self.settings.require_internal_secret(),
-            60,
-        )
-        async with (
-            aiohttp.ClientSession() as session,
-            session.request(
-                method, f"{self.url}/api/ai{path}", json=body, headers={HEADER: token}
-            ) as r,
-        ):
-            return r.status, await r.json()
 
 
 @pytest.fixture(scope="module")
 async def optimizer(settings: Settings) -> AsyncIterator[Optimizer]:
-    key = base64.b64encode(os.urandom(32)).decode()
-    saved = {
-        name: os.environ.get(name)
-        for name in (KEY_ENV, KEY_ID_ENV, OLD_KEYS_ENV, "ADPILOT_META_GRAPH_URL")
-    }
     graph = MetaGraph(token=SECRET)
     graph.seed(3)
     graph_server = await start_meta(graph)
-    os.environ.update(
-        {
-            KEY_ENV: key,
-            KEY_ID_ENV: "test-1",
-            "ADPILOT_META_GRAPH_URL": str(graph_server.make_url("")),
-        }
-    )
-    os.environ.pop(OLD_KEYS_ENV, None)
-    async with provisioned(apart(settings, "connections")) as own:
-        spec = dataclasses.replace(
-            SPEC, lifespans=(connector_lifespan,), background=(), subscriptions=None
-        )
-        app = create_app(spec, own)
-        server = TestServer(app)
-        await server.start_server()
-        try:
-            yield Optimizer(str(server.make_url("")).rstrip("/"), own, app[RUNTIME], graph)
-        finally:
-            await server.close()
-            await graph_server.close()
-            for name, value in saved.items():
-                if value is None:
-                    os.environ.pop(name, None)
-                else:
-                    os.environ[name] = value
+    try:
+        env = {"ADPILOT_META_GRAPH_URL": str(graph_server.make_url(""))}
+        async with serving(settings, "connections", env) as (url, own, runtime):
+            yield Optimizer(url, own, runtime, graph)
+    finally:
+        await graph_server.close()
 
 
 def meta_body(**changes: Any) -> dict[str, Any]:
@@ -332,19 +283,7 @@ async def test_a_change_is_applied_on_meta_and_undone_with_metas_request_ids(
     campaign = campaign_uuid("meta", "1234567890", adset)
     budget_before = optimizer.graph.adsets[adset]["daily_budget"]
     writes_before = len(optimizer.graph.writes)
-    status, rec = await optimizer.call(
-        "POST",
-        "/recommendations",
-        tenant,
-        {
-            "recommendation_type": "budget_optimization",
-            "target_entity_type": "campaign",
-            "target_entity_id": str(campaign),
-            "recommended_changes": {"kind": "budget", "to": 55.0},
-        },
-    )
-    assert status == 201, rec
-    status, approved = await optimizer.call("POST", f"/recommendations/{rec['id']}/approve", tenant)
+    _, status, approved = await optimizer.approve_budget(tenant, campaign, 55.0)
     assert status == 200 and approved["status"] == "implemented", approved
     assert optimizer.graph.adsets[adset]["daily_budget"] == "5500"
     assert len(optimizer.graph.writes) == writes_before + 1
@@ -408,19 +347,7 @@ async def test_the_limits_hold_a_fifth_budget_change_within_the_hour_on_meta(
     writes_before = len(optimizer.graph.writes)
 
     async def approve(budget: float) -> dict[str, Any]:
-        status, rec = await optimizer.call(
-            "POST",
-            "/recommendations",
-            tenant,
-            {
-                "recommendation_type": "budget_optimization",
-                "target_entity_type": "campaign",
-                "target_entity_id": str(campaign),
-                "recommended_changes": {"kind": "budget", "to": budget},
-            },
-        )
-        assert status == 201, rec
-        _, answer = await optimizer.call("POST", f"/recommendations/{rec['id']}/approve", tenant)
+        _, _, answer = await optimizer.approve_budget(tenant, campaign, budget)
         return dict(answer)
 
     for budget in (51.0, 52.0, 53.0, 54.0):

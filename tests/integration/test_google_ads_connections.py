@@ -8,27 +8,19 @@ answer, log line or row of the run."""
 from __future__ import annotations
 
 import asyncio
-import base64
 import dataclasses
 import logging
-import os
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
-import aiohttp
 import pytest
-from aiohttp.test_utils import TestServer
 
-from services.optimizer.app import SPEC
-from services.optimizer.core.platform import connector_for, connector_lifespan, connector_of
+from services.optimizer.core.platform import connector_for, connector_of
 from shared.config import Settings
 from shared.connectors import AuthFailed, RateLimited
 from shared.connectors.google_ads import ENDPOINT_ENV, TOKEN_URI_ENV, GoogleAdsConnector
 from shared.db import scoped
-from shared.internal_auth import HEADER, Principal, sign
-from shared.secrets import KEY_ENV, KEY_ID_ENV, OLD_KEYS_ENV
-from shared.service import RUNTIME, ServiceRuntime, create_app
 from tests.conftest import schema_pool
 from tests.fakes.google_ads_server import (
     CLIENT_ID,
@@ -36,7 +28,7 @@ from tests.fakes.google_ads_server import (
     REFRESH_TOKEN,
     GoogleAdsPlatform,
 )
-from tests.infra import apart, provisioned
+from tests.integration.optimizer_app import OptimizerApp, serving
 
 pytestmark = pytest.mark.integration
 
@@ -46,62 +38,21 @@ SECRETS = (CLIENT_SECRET, REFRESH_TOKEN, DEVELOPER_TOKEN)
 
 
 @dataclasses.dataclass
-class Optimizer:
-    url: str
-    settings: Settings
-    runtime: ServiceRuntime
+class Optimizer(OptimizerApp):
     google: GoogleAdsPlatform
-
-    async def call(
-        self, method: str, path: str, tenant: uuid.UUID, body: Any = None
-    ) -> tuple[int, Any]:
-        token = sign(
-            Principal(tenant, "admin", "test"), self.settings.require_internal_secret(), 60
-        )
-        async with (
-            aiohttp.ClientSession() as session,
-            session.request(
-                method, f"{self.url}/api/ai{path}", json=body, headers={HEADER: token}
-            ) as r,
-        ):
-            return r.status, await r.json()
 
 
 @pytest.fixture(scope="module")
 async def optimizer(settings: Settings) -> AsyncIterator[Optimizer]:
-    saved = {
-        name: os.environ.get(name)
-        for name in (KEY_ENV, KEY_ID_ENV, OLD_KEYS_ENV, ENDPOINT_ENV, TOKEN_URI_ENV)
-    }
     google = await GoogleAdsPlatform.started()
     google.add_campaign("Search", daily_budget=50.0)
     google.add_campaign("Shopping", daily_budget=80.0, status="paused")
-    os.environ.update(
-        {
-            KEY_ENV: base64.b64encode(os.urandom(32)).decode(),
-            KEY_ID_ENV: "test-1",
-            ENDPOINT_ENV: google.fake.endpoint,
-            TOKEN_URI_ENV: google.fake.token_uri,
-        }
-    )
-    os.environ.pop(OLD_KEYS_ENV, None)
-    async with provisioned(apart(settings, "google_ads_connections")) as own:
-        spec = dataclasses.replace(
-            SPEC, lifespans=(connector_lifespan,), background=(), subscriptions=None
-        )
-        app = create_app(spec, own)
-        server = TestServer(app)
-        await server.start_server()
-        try:
-            yield Optimizer(str(server.make_url("")).rstrip("/"), own, app[RUNTIME], google)
-        finally:
-            await server.close()
-            await google.stop()
-            for name, value in saved.items():
-                if value is None:
-                    os.environ.pop(name, None)
-                else:
-                    os.environ[name] = value
+    try:
+        env = {ENDPOINT_ENV: google.fake.endpoint, TOKEN_URI_ENV: google.fake.token_uri}
+        async with serving(settings, "google_ads_connections", env) as (url, own, runtime):
+            yield Optimizer(url, own, runtime, google)
+    finally:
+        await google.stop()
 
 
 def google_body(**changes: Any) -> dict[str, Any]:
@@ -217,19 +168,7 @@ async def test_a_change_is_applied_on_google_ads_and_undone_with_its_request_ids
     assert status == 201 and created["status"] == "ok", created
     campaign = google.campaign_uuid(sorted(google.fake.campaigns)[0])
     before = google.settings(campaign)["daily_budget"]
-    status, rec = await optimizer.call(
-        "POST",
-        "/recommendations",
-        tenant,
-        {
-            "recommendation_type": "budget_optimization",
-            "target_entity_type": "campaign",
-            "target_entity_id": str(campaign),
-            "recommended_changes": {"kind": "budget", "to": 55.0},
-        },
-    )
-    assert status == 201, rec
-    status, approved = await optimizer.call("POST", f"/recommendations/{rec['id']}/approve", tenant)
+    rec, status, approved = await optimizer.approve_budget(tenant, campaign, 55.0)
     assert status == 200 and approved["status"] == "implemented", approved
     assert google.settings(campaign)["daily_budget"] == 55.0
     assert google.written("budget") == [55.0]
